@@ -1,0 +1,185 @@
+/**
+ * One error hierarchy for the whole toolkit. Every expected failure is a RocketError with a stable
+ * `code` (scripts match on it), an `exitCode` (the CLI exits with it) and `actions` (what to try).
+ * Anything that is not a RocketError reaching the CLI is a bug: exit 10, "this is a bug".
+ */
+
+export const ExitCode = {
+  OK: 0,
+  ERROR: 1,
+  USAGE: 2,
+  PARTIAL: 3,
+  CHECK_FAILED: 4,
+  BUG: 10,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface RocketErrorOptions {
+  code: string;
+  exitCode?: ExitCodeValue;
+  actions?: string[];
+  cause?: unknown;
+  /** Structured details for the JSON envelope (e.g. the failing queues). */
+  data?: Record<string, unknown>;
+}
+
+export class RocketError extends Error {
+  readonly code: string;
+  readonly exitCode: ExitCodeValue;
+  readonly actions: string[];
+  readonly data?: Record<string, unknown>;
+
+  constructor(message: string, opts: RocketErrorOptions) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = opts.code;
+    this.exitCode = opts.exitCode ?? ExitCode.ERROR;
+    this.actions = opts.actions ?? [];
+    this.data = opts.data;
+  }
+}
+
+/** Bad flags or arguments: exit 2. */
+export class UsageError extends RocketError {
+  constructor(message: string, actions: string[] = []) {
+    super(message, { code: 'E_USAGE', exitCode: ExitCode.USAGE, actions });
+  }
+}
+
+/** A check (lag threshold, checkOS, checkNoLoss --require) failed: exit 4. */
+export class CheckFailedError extends RocketError {
+  constructor(message: string, data?: Record<string, unknown>) {
+    super(message, { code: 'E_CHECK_FAILED', exitCode: ExitCode.CHECK_FAILED, data });
+  }
+}
+
+/** A broker or name server could not be reached (connect refused, timeout, socket missing). */
+export class BrokerUnreachableError extends RocketError {
+  constructor(address: string, cause?: unknown) {
+    super(`cannot reach ${address}${causeSuffix(cause)}`, {
+      code: 'E_BROKER_UNREACHABLE',
+      cause,
+      actions: [
+        'start a local broker with: rocketctl broker start',
+        'or point at a running cluster with -n host:9876 (or NAMESRV_ADDR)',
+      ],
+    });
+  }
+}
+
+export class TimeoutError extends RocketError {
+  constructor(what: string, timeoutMs: number) {
+    super(`${what} timed out after ${timeoutMs} ms`, { code: 'E_TIMEOUT' });
+  }
+}
+
+/** The remote side answered with a RocketMQ response code that means failure. */
+export class RemoteError extends RocketError {
+  readonly responseCode: number;
+  constructor(responseCode: number, remark: string, code = 'E_REMOTE', actions: string[] = []) {
+    super(remark || `broker answered response code ${responseCode}`, { code, actions });
+    this.responseCode = responseCode;
+  }
+}
+
+export class TopicNotFoundError extends RocketError {
+  constructor(topic: string) {
+    super(`topic ${topic} does not exist`, {
+      code: 'E_TOPIC_NOT_FOUND',
+      actions: [`create it with: rocketctl updateTopic -t ${topic}`, 'list topics with: rocketctl topicList'],
+    });
+  }
+}
+
+export class GroupNotFoundError extends RocketError {
+  constructor(group: string) {
+    super(`consumer group ${group} does not exist`, {
+      code: 'E_GROUP_NOT_FOUND',
+      actions: ['list groups with: rocketctl consumerProgress'],
+    });
+  }
+}
+
+// ---- store errors ---------------------------------------------------------------------------
+
+export class StoreError extends RocketError {}
+
+export class StoreLockedError extends StoreError {
+  constructor(dir: string, holder?: string) {
+    super(`store ${dir} is in use by another process${holder ? ` (${holder})` : ''}`, {
+      code: 'E_STORE_LOCKED',
+      actions: ['stop the broker using it, or choose another store dir (--store-dir / storePathRootDir)'],
+    });
+  }
+}
+
+export class InvalidTopicError extends StoreError {
+  constructor(topic: string, why: string) {
+    super(`invalid topic name ${JSON.stringify(topic)}: ${why}`, {
+      code: 'E_INVALID_TOPIC',
+      exitCode: ExitCode.ERROR,
+      actions: ['topic names match ^[%|a-zA-Z0-9_-]+$ and have at most 127 characters'],
+    });
+  }
+}
+
+export class MessageTooLargeError extends StoreError {
+  constructor(sizeBytes: number, maxBytes: number, what = 'message body') {
+    super(`${what} is ${sizeBytes} bytes, over the limit of ${maxBytes} bytes`, {
+      code: 'E_MESSAGE_TOO_LARGE',
+      actions: ['send a smaller message, or raise maxMessageSize in broker.conf'],
+    });
+  }
+}
+
+export class DiskFullError extends StoreError {
+  constructor(path: string, cause?: unknown) {
+    super(`no space left on device writing ${path}`, {
+      code: 'E_DISK_FULL',
+      cause,
+      actions: ['free disk space; the store was left consistent and nothing acknowledged was lost'],
+    });
+  }
+}
+
+export class FlushTimeoutError extends StoreError {
+  constructor(timeoutMs: number) {
+    super(`message written but not flushed to disk within ${timeoutMs} ms (FLUSH_DISK_TIMEOUT)`, {
+      code: 'E_FLUSH_DISK_TIMEOUT',
+    });
+  }
+}
+
+export class StoreClosedError extends StoreError {
+  constructor() {
+    super('the store is closed', { code: 'E_STORE_CLOSED' });
+  }
+}
+
+export class CorruptStoreError extends StoreError {
+  constructor(message: string) {
+    super(message, { code: 'E_STORE_CORRUPT', actions: ['run: rocketctl store verify --store-dir DIR'] });
+  }
+}
+
+export class ConfigError extends RocketError {
+  constructor(message: string, actions: string[] = []) {
+    super(message, { code: 'E_CONFIG', actions });
+  }
+}
+
+function causeSuffix(cause: unknown): string {
+  if (cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string') {
+    return ` (${cause.code})`;
+  }
+  return '';
+}
+
+/** Map an arbitrary thrown value to a RocketError (used where a Node error must become typed). */
+export function fromNodeError(err: unknown, path: string): RocketError | undefined {
+  if (err && typeof err === 'object' && 'code' in err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return new DiskFullError(path, err);
+  }
+  return undefined;
+}

@@ -1,0 +1,35 @@
+/**
+ * Spinners (ora) on stderr, only when stderr is a TTY and --json is off. ora is imported lazily so
+ * commands that never spin do not pay for it at start-up.
+ */
+export interface Spinner {
+  succeed(text?: string): void;
+  fail(text?: string): void;
+  stop(): void;
+}
+
+const noop: Spinner = { succeed() {}, fail() {}, stop() {} };
+
+export async function startSpinner(text: string, json: boolean): Promise<Spinner> {
+  if (json || !process.stderr.isTTY || process.env.CI) return noop;
+  const { default: ora } = await import('ora');
+  const s = ora({ text, stream: process.stderr }).start();
+  return {
+    succeed: (t) => void s.succeed(t),
+    fail: (t) => void s.fail(t),
+    stop: () => void s.stop(),
+  };
+}
+
+/** Run `fn` under a spinner; the spinner is stopped (red "failed") before an error propagates. */
+export async function withSpinner<T>(text: string, json: boolean, fn: () => Promise<T>): Promise<T> {
+  const spinner = await startSpinner(text, json);
+  try {
+    const out = await fn();
+    spinner.stop();
+    return out;
+  } catch (err) {
+    spinner.fail(`${text} failed`);
+    throw err;
+  }
+}
