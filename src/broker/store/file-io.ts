@@ -1,0 +1,46 @@
+/**
+ * The store's narrow file-I/O interface. Every store write goes through it so tests can swap in a
+ * fault-injecting implementation (torn writes, lost unsynced data, ENOSPC) driven by a seeded PRNG.
+ * `NodeFileIO` (real) lives in node-file-io.ts; `FaultyFileIO` in faulty-file-io.ts.
+ */
+
+export type OpenMode =
+  | 'r' // read only, must exist
+  | 'r+' // read/write, must exist
+  | 'w+'; // read/write, created if missing (never truncated)
+
+export interface FileHandle {
+  readonly path: string;
+  /** Positional read; returns bytes read (short at end of file). */
+  read(buf: Buffer, bufOffset: number, length: number, position: number): Promise<number>;
+  /** Positional write of the whole range (loops on short writes). */
+  write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void>;
+  /** Positional gather write of all buffers back to back starting at `position`. */
+  writev(bufs: Buffer[], position: number): Promise<void>;
+  /** fdatasync: data written before this call is durable when it resolves. */
+  datasync(): Promise<void>;
+  /** Set the file length (extends sparse, or cuts). */
+  truncate(length: number): Promise<void>;
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface FileIO {
+  open(path: string, mode: OpenMode): Promise<FileHandle>;
+  exists(path: string): Promise<boolean>;
+  mkdirp(path: string): Promise<void>;
+  /** Entry names (not paths); [] when the dir does not exist. */
+  readdir(path: string): Promise<string[]>;
+  readFile(path: string): Promise<Buffer>;
+  unlink(path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** fsync a directory so a create/rename/unlink in it is durable. */
+  fsyncDir(path: string): Promise<void>;
+  /** Remove a directory tree (missing is fine). */
+  rmrf(path: string): Promise<void>;
+  /**
+   * Atomic small-file replace (config/*.json, checkpoint): write `<path>.tmp`, fsync, keep the
+   * previous content as `<path>.bak`, rename over `<path>`, fsync the dir (fact sheet §5).
+   */
+  writeFileAtomic(path: string, data: Buffer | string): Promise<void>;
+}
