@@ -1,0 +1,136 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { FileHandle, FileIO, OpenMode } from './file-io.js';
+
+/** The real FileIO over node:fs. */
+export class NodeFileIO implements FileIO {
+  async open(p: string, mode: OpenMode): Promise<FileHandle> {
+    const flags = mode === 'w+' ? fs.constants.O_RDWR | fs.constants.O_CREAT : mode === 'r+' ? 'r+' : 'r';
+    return new NodeFileHandle(p, await fsp.open(p, flags, 0o644));
+  }
+
+  async exists(p: string): Promise<boolean> {
+    try {
+      await fsp.access(p);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async mkdirp(p: string): Promise<void> {
+    await fsp.mkdir(p, { recursive: true });
+  }
+
+  async readdir(p: string): Promise<string[]> {
+    try {
+      return await fsp.readdir(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  readFile(p: string): Promise<Buffer> {
+    return fsp.readFile(p);
+  }
+
+  unlink(p: string): Promise<void> {
+    return fsp.unlink(p);
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return fsp.rename(from, to);
+  }
+
+  async fsyncDir(p: string): Promise<void> {
+    const fh = await fsp.open(p, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  rmrf(p: string): Promise<void> {
+    return fsp.rm(p, { recursive: true, force: true });
+  }
+
+  async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
+    const tmp = p + '.tmp';
+    const fh = await fsp.open(tmp, 'w', 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    // Keep the previous version as .bak (RocketMQ's ConfigManager falls back to it on load).
+    try {
+      await fsp.copyFile(p, p + '.bak');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await fsp.rename(tmp, p);
+    await this.fsyncDir(path.dirname(p));
+  }
+}
+
+class NodeFileHandle implements FileHandle {
+  constructor(
+    readonly path: string,
+    private readonly fh: fsp.FileHandle,
+  ) {}
+
+  async read(buf: Buffer, bufOffset: number, length: number, position: number): Promise<number> {
+    let done = 0;
+    // Loop on short reads; stop at end of file.
+    while (done < length) {
+      const { bytesRead } = await this.fh.read(buf, bufOffset + done, length - done, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  }
+
+  async write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void> {
+    let done = 0;
+    while (done < length) {
+      const { bytesWritten } = await this.fh.write(buf, bufOffset + done, length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  async writev(bufs: Buffer[], position: number): Promise<void> {
+    let pos = position;
+    let rest = bufs.filter((b) => b.length > 0);
+    // writev may write less than asked; continue from where it stopped.
+    while (rest.length > 0) {
+      const { bytesWritten } = await this.fh.writev(rest, pos);
+      pos += bytesWritten;
+      let n = bytesWritten;
+      while (rest.length > 0 && n >= rest[0]!.length) {
+        n -= rest[0]!.length;
+        rest = rest.slice(1);
+      }
+      if (n > 0) rest = [rest[0]!.subarray(n), ...rest.slice(1)];
+    }
+  }
+
+  datasync(): Promise<void> {
+    return this.fh.datasync();
+  }
+
+  truncate(length: number): Promise<void> {
+    return this.fh.truncate(length);
+  }
+
+  async size(): Promise<number> {
+    return (await this.fh.stat()).size;
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
