@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeFrame, FrameDecoder, FrameError, makeRequest, makeResponse } from '../../src/protocol/frame.js';
+
+describe('remoting frames (§1.1)', () => {
+  it('JSON request code 106: the fact sheet example bytes', () => {
+    const header = '{"code":106,"flag":0,"language":"JAVA","opaque":1,"serializeTypeCurrentRPC":"JSON","version":409}';
+    expect(header.length).toBe(97);
+    const f = encodeFrame({ code: 106, language: 'JAVA', version: 409, opaque: 1, flag: 0, serializeType: 'JSON' });
+    expect(f.subarray(0, 8).toString('hex')).toBe('0000006500000061');
+    expect(f.subarray(8).toString()).toBe(header);
+    const d = decodeFrame(f.subarray(4));
+    expect(d).toMatchObject({ code: 106, opaque: 1, flag: 0, version: 409, serializeType: 'JSON' });
+  });
+
+  it('ROCKETMQ binary header: the fact sheet example bytes', () => {
+    const golden = '00000019' + '01000015' + '006a' + '00' + '0199' + '00000001' + '00000000' + '00000000' + '00000000';
+    const f = encodeFrame({ code: 106, language: 'JAVA', version: 409, opaque: 1, flag: 0, serializeType: 'ROCKETMQ' });
+    expect(f.toString('hex')).toBe(golden);
+    expect(decodeFrame(Buffer.from(golden, 'hex').subarray(4))).toMatchObject({ code: 106, version: 409, opaque: 1, serializeType: 'ROCKETMQ' });
+  });
+
+  it('binary header round-trips remark and extFields', () => {
+    const req = { ...makeRequest(310, { a: 'PG', e: 3, k: false }, Buffer.from('body')), serializeType: 'ROCKETMQ' as const, remark: 'hi' };
+    const d = decodeFrame(encodeFrame(req).subarray(4));
+    expect(d.extFields).toEqual({ a: 'PG', e: '3', k: 'false' });
+    expect(d.remark).toBe('hi');
+    expect(d.body?.toString()).toBe('body');
+  });
+
+  it('coerces ali-ons style numeric and boolean extFields to strings', () => {
+    const header = Buffer.from('{"code":310,"language":"JAVA","opaque":7,"flag":0,"version":121,"extFields":{"d":4,"k":false,"b":"T"}}');
+    const frame = Buffer.alloc(4 + header.length);
+    frame.writeInt32BE(header.length, 0);
+    header.copy(frame, 4);
+    expect(decodeFrame(frame).extFields).toEqual({ d: '4', k: 'false', b: 'T' });
+  });
+
+  it('responses echo opaque and serialize type and set the response flag', () => {
+    const req = { ...makeRequest(34), opaque: 99, serializeType: 'ROCKETMQ' as const };
+    const res = makeResponse(req, 0);
+    expect(res).toMatchObject({ opaque: 99, flag: 1, serializeType: 'ROCKETMQ', extFields: {} });
+  });
+
+  it('rejects malformed headers with FrameError', () => {
+    const bad = (h: string) => {
+      const b = Buffer.from(h);
+      const f = Buffer.alloc(4 + b.length);
+      f.writeInt32BE(b.length, 0);
+      b.copy(f, 4);
+      return f;
+    };
+    expect(() => decodeFrame(bad('not json'))).toThrow(FrameError);
+    expect(() => decodeFrame(bad('[1]'))).toThrow(FrameError);
+    expect(() => decodeFrame(bad('{"code":"x"}'))).toThrow(FrameError);
+    expect(() => decodeFrame(bad('{"code":1,"extFields":{"a":{}}}'))).toThrow(FrameError);
+    const over = Buffer.alloc(8);
+    over.writeInt32BE(100, 0);
+    expect(() => decodeFrame(over)).toThrow(/exceeds/);
+    const badType = Buffer.alloc(8);
+    badType.writeUInt32BE((7 << 24) | 0, 0);
+    expect(() => decodeFrame(badType)).toThrow(/serialize type/);
+  });
+});
+
+describe('FrameDecoder', () => {
+  it('splits frames across arbitrary chunk boundaries', () => {
+    const frames = [1, 2, 3].map((i) => encodeFrame(makeRequest(10 + i, { i }, Buffer.alloc(i * 100, i))));
+    const all = Buffer.concat(frames);
+    const dec = new FrameDecoder();
+    const got: number[] = [];
+    for (let p = 0; p < all.length; p += 7) for (const f of dec.push(all.subarray(p, p + 7))) got.push(decodeFrame(f).code);
+    expect(got).toEqual([11, 12, 13]);
+    expect(dec.pendingBytes).toBe(0);
+  });
+
+  it('refuses oversized and negative frame lengths', () => {
+    const dec = new FrameDecoder(1024);
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(2048, 0);
+    expect(() => dec.push(b)).toThrow(FrameError);
+    const neg = Buffer.alloc(4);
+    neg.writeInt32BE(-5, 0);
+    expect(() => new FrameDecoder().push(neg)).toThrow(FrameError);
+  });
+});
