@@ -1,0 +1,312 @@
+/**
+ * The remoting client: one connection per address (TCP "host:port", "[v6]:port", or a Unix socket
+ * path), requests pipelined and matched by opaque, a timeout per request, reconnect with bounded
+ * backoff, and a hook for requests the broker initiates (NOTIFY_CONSUMER_IDS_CHANGED, ...).
+ */
+import net from 'node:net';
+import {
+  decodeFrame,
+  encodeFrameParts,
+  FLAG_ONEWAY,
+  FLAG_RESPONSE,
+  FrameDecoder,
+  isOneway,
+  type RemotingCommand,
+  DEFAULT_MAX_FRAME_BYTES,
+} from '../protocol/frame.js';
+import { requestCodeName, MQ_VERSION_V4_9_8 } from '../protocol/codes.js';
+import { BrokerUnreachableError, RocketError, TimeoutError } from '../errors/index.js';
+
+export type ServerRequestHandler = (
+  cmd: RemotingCommand,
+  address: string,
+) => RemotingCommand | undefined | Promise<RemotingCommand | undefined>;
+
+export interface RemotingClientOptions {
+  connectTimeoutMs?: number;
+  /** Default per-request timeout (mqClientApiTimeout 3000). */
+  requestTimeoutMs?: number;
+  maxFrameBytes?: number;
+  /** Requests the server sends us (broker → client). */
+  onServerRequest?: ServerRequestHandler;
+  version?: number;
+  language?: string;
+  /** Called when a connection to an address closes (consumers re-route on it). */
+  onDisconnect?: (address: string) => void;
+}
+
+/** Backoff between reconnect attempts to one address: 100 ms doubling up to this cap. */
+const RECONNECT_BACKOFF_MAX_MS = 5_000;
+
+export class ConnectionClosedError extends RocketError {
+  constructor(address: string) {
+    super(`connection to ${address} closed before the response arrived`, { code: 'E_CONNECTION_CLOSED' });
+  }
+}
+
+export class RemotingClient {
+  private readonly conns = new Map<string, Connection>();
+  private readonly failures = new Map<string, { count: number; at: number }>();
+  private opaque = 1;
+  private closed = false;
+  readonly opts: Required<Omit<RemotingClientOptions, 'onServerRequest' | 'onDisconnect'>> &
+    Pick<RemotingClientOptions, 'onServerRequest' | 'onDisconnect'>;
+
+  constructor(opts: RemotingClientOptions = {}) {
+    this.opts = {
+      connectTimeoutMs: opts.connectTimeoutMs ?? 3000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 3000,
+      maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      version: opts.version ?? MQ_VERSION_V4_9_8,
+      language: opts.language ?? 'JAVA',
+      onServerRequest: opts.onServerRequest,
+      onDisconnect: opts.onDisconnect,
+    };
+  }
+
+  nextOpaque(): number {
+    // Keep opaque a positive int32; wrap long before overflow.
+    const o = this.opaque;
+    this.opaque = this.opaque >= 0x7fffffff ? 1 : this.opaque + 1;
+    return o;
+  }
+
+  /** Send a request and wait for its response (any response code; callers check `code`). */
+  async invoke(address: string, req: RemotingCommand, timeoutMs = this.opts.requestTimeoutMs): Promise<RemotingCommand> {
+    const deadline = Date.now() + timeoutMs;
+    const conn = await this.connection(address, deadline);
+    const cmd: RemotingCommand = { ...req, opaque: this.nextOpaque(), flag: req.flag & ~FLAG_RESPONSE & ~FLAG_ONEWAY };
+    cmd.version = req.version || this.opts.version;
+    return conn.request(cmd, Math.max(1, deadline - Date.now()));
+  }
+
+  /** Send a oneway request (no response expected). Resolves once written to the socket. */
+  async invokeOneway(address: string, req: RemotingCommand, timeoutMs = this.opts.requestTimeoutMs): Promise<void> {
+    const conn = await this.connection(address, Date.now() + timeoutMs);
+    const cmd: RemotingCommand = { ...req, opaque: this.nextOpaque(), flag: (req.flag | FLAG_ONEWAY) & ~FLAG_RESPONSE };
+    cmd.version = req.version || this.opts.version;
+    conn.send(cmd);
+  }
+
+  /** Is there an open connection to this address right now? */
+  isConnected(address: string): boolean {
+    return this.conns.get(address)?.isOpen() ?? false;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.conns.values()];
+    this.conns.clear();
+    await Promise.all(all.map((c) => c.close()));
+  }
+
+  private async connection(address: string, deadline: number): Promise<Connection> {
+    if (this.closed) throw new RocketError('the client is closed', { code: 'E_CLIENT_CLOSED' });
+    const existing = this.conns.get(address);
+    if (existing && !existing.isDead()) return existing.ready(deadline);
+    // Bounded backoff after failures: wait (within the caller's deadline) before dialling again.
+    const f = this.failures.get(address);
+    if (f) {
+      const waitMs = Math.min(RECONNECT_BACKOFF_MAX_MS, 100 * 2 ** Math.min(f.count - 1, 6)) - (Date.now() - f.at);
+      if (waitMs > 0) {
+        if (Date.now() + waitMs > deadline) throw new BrokerUnreachableError(address);
+        await sleep(waitMs);
+      }
+    }
+    const conn = new Connection(address, this);
+    this.conns.set(address, conn);
+    try {
+      await conn.ready(Math.min(deadline, Date.now() + this.opts.connectTimeoutMs));
+      this.failures.delete(address);
+      return conn;
+    } catch (err) {
+      if (this.conns.get(address) === conn) this.conns.delete(address);
+      const prev = this.failures.get(address);
+      this.failures.set(address, { count: (prev?.count ?? 0) + 1, at: Date.now() });
+      throw err;
+    }
+  }
+
+  /** @internal */
+  forget(address: string, conn: Connection): void {
+    if (this.conns.get(address) === conn) this.conns.delete(address);
+    this.opts.onDisconnect?.(address);
+  }
+}
+
+interface Pending {
+  resolve: (c: RemotingCommand) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  code: number;
+}
+
+/** Is this address a Unix socket path rather than host:port? */
+export function isSocketPath(address: string): boolean {
+  return address.includes('/') || address.endsWith('.sock');
+}
+
+function parseHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  let host = i > 0 ? address.slice(0, i) : address;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const port = Number(address.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new RocketError(`not a broker address: ${address} (expected host:port or a socket path)`, { code: 'E_USAGE', exitCode: 2 });
+  }
+  return { host, port };
+}
+
+class Connection {
+  private readonly socket: net.Socket;
+  private readonly decoder: FrameDecoder;
+  private readonly pending = new Map<number, Pending>();
+  private connected = false;
+  private dead = false;
+  private readonly connectPromise: Promise<void>;
+
+  constructor(
+    readonly address: string,
+    private readonly client: RemotingClient,
+  ) {
+    this.decoder = new FrameDecoder(client.opts.maxFrameBytes);
+    this.socket = isSocketPath(address) ? net.createConnection({ path: address }) : net.createConnection(parseHostPort(address));
+    this.socket.setNoDelay(true);
+    this.connectPromise = new Promise<void>((resolve, reject) => {
+      this.socket.once('connect', () => {
+        this.connected = true;
+        resolve();
+      });
+      this.socket.once('error', (err) => {
+        if (!this.connected) reject(new BrokerUnreachableError(address, err));
+      });
+    });
+    this.connectPromise.catch(() => {});
+    this.socket.on('data', (chunk) => this.onData(chunk));
+    this.socket.on('error', () => {});
+    this.socket.on('close', () => this.onClose());
+  }
+
+  isOpen(): boolean {
+    return this.connected && !this.dead;
+  }
+
+  isDead(): boolean {
+    return this.dead;
+  }
+
+  async ready(deadline: number): Promise<this> {
+    if (this.connected) return this;
+    const waitMs = deadline - Date.now();
+    if (waitMs <= 0) throw new BrokerUnreachableError(this.address, { code: 'ETIMEDOUT' });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.connectPromise,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new BrokerUnreachableError(this.address, { code: 'ETIMEDOUT' })), waitMs);
+        }),
+      ]);
+    } catch (err) {
+      this.socket.destroy();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return this;
+  }
+
+  request(cmd: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
+    return new Promise<RemotingCommand>((resolve, reject) => {
+      if (this.dead) return reject(new ConnectionClosedError(this.address));
+      const timer = setTimeout(() => {
+        this.pending.delete(cmd.opaque);
+        reject(new TimeoutError(`${requestCodeName(cmd.code)} to ${this.address}`, timeoutMs));
+      }, timeoutMs);
+      this.pending.set(cmd.opaque, { resolve, reject, timer, code: cmd.code });
+      this.send(cmd);
+    });
+  }
+
+  send(cmd: RemotingCommand): void {
+    if (this.dead) throw new ConnectionClosedError(this.address);
+    const parts = encodeFrameParts(cmd);
+    this.socket.cork();
+    for (const p of parts) this.socket.write(p);
+    this.socket.uncork();
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch {
+      this.socket.destroy();
+      return;
+    }
+    for (const f of frames) {
+      let cmd: RemotingCommand;
+      try {
+        cmd = decodeFrame(f);
+      } catch {
+        this.socket.destroy();
+        return;
+      }
+      if (cmd.flag & FLAG_RESPONSE) {
+        const p = this.pending.get(cmd.opaque);
+        if (!p) continue; // late answer after a timeout: dropped, as Java does
+        this.pending.delete(cmd.opaque);
+        clearTimeout(p.timer);
+        p.resolve(cmd);
+      } else {
+        void this.serveRequest(cmd);
+      }
+    }
+  }
+
+  private async serveRequest(cmd: RemotingCommand): Promise<void> {
+    const handler = this.client.opts.onServerRequest;
+    let res: RemotingCommand | undefined;
+    try {
+      res = handler ? await handler(cmd, this.address) : undefined;
+    } catch {
+      res = undefined;
+    }
+    if (isOneway(cmd) || this.dead) return;
+    const reply: RemotingCommand = res ?? {
+      code: 3, // REQUEST_CODE_NOT_SUPPORTED
+      language: 'JAVA',
+      version: this.client.opts.version,
+      opaque: cmd.opaque,
+      flag: FLAG_RESPONSE,
+      remark: ` request type ${cmd.code} not supported`,
+      extFields: {},
+      serializeType: cmd.serializeType,
+    };
+    reply.opaque = cmd.opaque;
+    reply.flag |= FLAG_RESPONSE;
+    this.send(reply);
+  }
+
+  private onClose(): void {
+    this.dead = true;
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(this.connected ? new ConnectionClosedError(this.address) : new BrokerUnreachableError(this.address));
+    }
+    this.pending.clear();
+    this.client.forget(this.address, this);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.once('close', () => resolve());
+      this.socket.destroy();
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
