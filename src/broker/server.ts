@@ -1,0 +1,313 @@
+/**
+ * RemotingServer: the transport shared by the name server and the broker. One handler per request
+ * code in one table (as aedes dispatches packets); unknown codes are answered
+ * REQUEST_CODE_NOT_SUPPORTED (fact sheet §1.6 — sent even for oneway requests, as Java does);
+ * a malformed or oversized frame closes only that connection, with one log line.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import {
+  decodeFrame,
+  encodeFrameParts,
+  FLAG_ONEWAY,
+  FLAG_RESPONSE,
+  FrameDecoder,
+  FrameError,
+  isOneway,
+  makeResponse,
+  DEFAULT_MAX_FRAME_BYTES,
+  type RemotingCommand,
+} from '../protocol/frame.js';
+import { requestCodeName, ResponseCode } from '../protocol/codes.js';
+import { TimeoutError } from '../errors/index.js';
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/** A client connection as handlers see it. */
+export interface ClientChannel {
+  readonly id: number;
+  /** "ip:port" for TCP, "unix:<n>" for the local socket. */
+  readonly remoteAddress: string;
+  /** From the last request's header (clients declare language/version on every frame). */
+  language: string;
+  version: number;
+  isOpen(): boolean;
+  /** Write a response (or a oneway request) now. */
+  send(cmd: RemotingCommand): void;
+  /** Broker → client request that expects an answer (e.g. GET_CONSUMER_RUNNING_INFO). */
+  invoke(cmd: RemotingCommand, timeoutMs: number): Promise<RemotingCommand>;
+  onClose(cb: () => void): void;
+}
+
+/**
+ * Returns the response, or undefined for "no reply now" (oneway requests; long polling, where the
+ * handler calls channel.send(makeResponse(req, ...)) later). Throwing answers SYSTEM_ERROR.
+ */
+export type RequestHandler = (
+  req: RemotingCommand,
+  channel: ClientChannel,
+) => RemotingCommand | undefined | Promise<RemotingCommand | undefined>;
+
+export interface RemotingServerOptions {
+  name: string;
+  logger?: Logger;
+  /** Largest frame accepted (default 16 MiB, com.rocketmq.remoting.frameMaxLength). */
+  maxFrameBytes?: number;
+  /** Requests being processed per connection before we stop reading from it (backpressure). */
+  maxInFlightPerConnection?: number;
+  /** Close connections idle this long (serverChannelMaxIdleTimeSeconds = 120 s). */
+  idleTimeoutMs?: number;
+  /** Bytes queued for a slow reader before the connection is dropped. */
+  maxWriteBufferBytes?: number;
+}
+
+export class RemotingServer {
+  private readonly handlers = new Map<number, RequestHandler>();
+  private readonly servers: net.Server[] = [];
+  private readonly socketPaths: string[] = [];
+  private readonly live = new Set<Channel>();
+  private nextId = 1;
+  readonly logger: Logger;
+  readonly opts: Required<Omit<RemotingServerOptions, 'logger'>>;
+
+  constructor(opts: RemotingServerOptions) {
+    this.logger = opts.logger ?? silentLogger;
+    this.opts = {
+      name: opts.name,
+      maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      maxInFlightPerConnection: opts.maxInFlightPerConnection ?? 4096,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 120_000,
+      maxWriteBufferBytes: opts.maxWriteBufferBytes ?? 64 * 1024 * 1024,
+    };
+  }
+
+  register(code: number, handler: RequestHandler): void {
+    if (this.handlers.has(code)) throw new Error(`${this.opts.name}: handler for ${requestCodeName(code)} registered twice`);
+    this.handlers.set(code, handler);
+  }
+
+  registerAll(table: Record<number, RequestHandler>): void {
+    for (const [code, h] of Object.entries(table)) this.register(Number(code), h);
+  }
+
+  /** Listen on TCP (`{host, port}`, port 0 = any free port) or a Unix socket (`{path}`, mode 0600). Returns the bound address. */
+  async listen(where: { host: string; port: number } | { path: string }): Promise<string> {
+    const server = net.createServer({ noDelay: true }, (sock) => this.accept(sock, 'path' in where));
+    server.on('error', (err) => this.logger.error(`${this.opts.name}: server error: ${err.message}`));
+    if ('path' in where) {
+      await removeStaleSocket(where.path);
+      await listenOn(server, { path: where.path });
+      fs.chmodSync(where.path, 0o600);
+      this.socketPaths.push(where.path);
+      this.servers.push(server);
+      return where.path;
+    }
+    await listenOn(server, { host: where.host, port: where.port });
+    this.servers.push(server);
+    const a = server.address() as net.AddressInfo;
+    return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  }
+
+  channels(): Iterable<ClientChannel> {
+    return this.live;
+  }
+
+  async close(): Promise<void> {
+    for (const ch of this.live) ch.destroy();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers.length = 0;
+    for (const p of this.socketPaths) fs.rmSync(p, { force: true });
+  }
+
+  private accept(sock: net.Socket, local: boolean): void {
+    const id = this.nextId++;
+    const remote = local ? `unix:${id}` : formatRemote(sock);
+    const ch = new Channel(id, remote, sock, this);
+    this.live.add(ch);
+    sock.on('close', () => this.live.delete(ch));
+  }
+
+  /** @internal */
+  async dispatch(ch: Channel, req: RemotingCommand): Promise<void> {
+    ch.language = req.language;
+    ch.version = req.version;
+    const handler = this.handlers.get(req.code);
+    if (!handler) {
+      ch.send(makeResponse(req, ResponseCode.REQUEST_CODE_NOT_SUPPORTED, ` request type ${req.code} not supported`));
+      return;
+    }
+    let res: RemotingCommand | undefined;
+    try {
+      res = await handler(req, ch);
+    } catch (err) {
+      if (isOneway(req)) return;
+      const msg = err instanceof Error ? err.message : String(err);
+      this.logger.warn(`${this.opts.name}: ${requestCodeName(req.code)} from ${ch.remoteAddress} failed: ${msg}`);
+      res = makeResponse(req, ResponseCode.SYSTEM_ERROR, msg);
+    }
+    if (res && !isOneway(req)) ch.send(res);
+  }
+}
+
+interface PendingInvoke {
+  resolve: (c: RemotingCommand) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+class Channel implements ClientChannel {
+  language = 'JAVA';
+  version = 0;
+  private readonly decoder: FrameDecoder;
+  private inFlight = 0;
+  private paused = false;
+  private readonly closeCbs: Array<() => void> = [];
+  private readonly pending = new Map<number, PendingInvoke>();
+  private opaque = 1;
+
+  constructor(
+    readonly id: number,
+    readonly remoteAddress: string,
+    private readonly sock: net.Socket,
+    private readonly server: RemotingServer,
+  ) {
+    this.decoder = new FrameDecoder(server.opts.maxFrameBytes);
+    sock.setTimeout(server.opts.idleTimeoutMs, () => sock.destroy());
+    sock.on('data', (chunk) => this.onData(chunk));
+    sock.on('error', () => {});
+    sock.on('close', () => this.handleClose());
+  }
+
+  isOpen(): boolean {
+    return !this.sock.destroyed;
+  }
+
+  send(cmd: RemotingCommand): void {
+    if (this.sock.destroyed) return;
+    // A reader that stops reading must not make us buffer without bound: drop it instead.
+    if (this.sock.writableLength > this.server.opts.maxWriteBufferBytes) {
+      this.server.logger.warn(`${this.server.opts.name}: dropping ${this.remoteAddress}: ${this.sock.writableLength} bytes unread`);
+      this.sock.destroy();
+      return;
+    }
+    this.sock.cork();
+    for (const p of encodeFrameParts(cmd)) this.sock.write(p);
+    this.sock.uncork();
+  }
+
+  invoke(cmd: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
+    return new Promise((resolve, reject) => {
+      if (this.sock.destroyed) return reject(new Error(`client ${this.remoteAddress} disconnected`));
+      const opaque = this.opaque++;
+      const timer = setTimeout(() => {
+        this.pending.delete(opaque);
+        reject(new TimeoutError(`${requestCodeName(cmd.code)} to client ${this.remoteAddress}`, timeoutMs));
+      }, timeoutMs);
+      this.pending.set(opaque, { resolve, reject, timer });
+      this.send({ ...cmd, opaque, flag: cmd.flag & ~FLAG_RESPONSE & ~FLAG_ONEWAY });
+    });
+  }
+
+  onClose(cb: () => void): void {
+    if (this.sock.destroyed) cb();
+    else this.closeCbs.push(cb);
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+      for (const f of frames) {
+        const cmd = decodeFrame(f);
+        if (cmd.flag & FLAG_RESPONSE) {
+          const p = this.pending.get(cmd.opaque);
+          if (p) {
+            this.pending.delete(cmd.opaque);
+            clearTimeout(p.timer);
+            p.resolve(cmd);
+          }
+          continue;
+        }
+        this.inFlight++;
+        if (this.inFlight >= this.server.opts.maxInFlightPerConnection && !this.paused) {
+          this.paused = true;
+          this.sock.pause();
+        }
+        void this.server.dispatch(this, cmd).finally(() => {
+          this.inFlight--;
+          if (this.paused && this.inFlight < this.server.opts.maxInFlightPerConnection / 2) {
+            this.paused = false;
+            this.sock.resume();
+          }
+        });
+      }
+    } catch (err) {
+      const why = err instanceof FrameError ? err.message : String(err);
+      this.server.logger.warn(`${this.server.opts.name}: closing ${this.remoteAddress}: malformed frame (${why})`);
+      this.sock.destroy();
+    }
+  }
+
+  private handleClose(): void {
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`client ${this.remoteAddress} disconnected`));
+    }
+    this.pending.clear();
+    for (const cb of this.closeCbs.splice(0)) {
+      try {
+        cb();
+      } catch {
+        // a close callback must not break the others
+      }
+    }
+  }
+}
+
+function formatRemote(sock: net.Socket): string {
+  const host = sock.remoteAddress ?? '0.0.0.0';
+  const ip = host.startsWith('::ffff:') ? host.slice(7) : host;
+  return ip.includes(':') ? `[${ip}]:${sock.remotePort}` : `${ip}:${sock.remotePort}`;
+}
+
+function listenOn(server: net.Server, opts: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onErr = (err: Error) => reject(err);
+    server.once('error', onErr);
+    server.listen(opts, () => {
+      server.off('error', onErr);
+      resolve();
+    });
+  });
+}
+
+/** A socket file left by a killed broker blocks listen(); remove it if nobody answers on it. */
+async function removeStaleSocket(p: string): Promise<void> {
+  if (!fs.existsSync(p)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = net.createConnection({ path: p });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (alive) {
+    const err = new Error(`socket ${p} is in use by a running broker`) as NodeJS.ErrnoException;
+    err.code = 'EADDRINUSE';
+    throw err;
+  }
+  fs.rmSync(p, { force: true });
+}
+
+export { FLAG_ONEWAY };
