@@ -47,6 +47,8 @@ export class ConnectionClosedError extends RocketError {
 export class RemotingClient {
   private readonly conns = new Map<string, Connection>();
   private readonly failures = new Map<string, { count: number; at: number }>();
+  /** address → where to actually connect (e.g. our broker's TCP address → its local Unix socket). */
+  private readonly aliases = new Map<string, string>();
   private opaque = 1;
   private closed = false;
   readonly opts: Required<Omit<RemotingClientOptions, 'onServerRequest' | 'onDisconnect'>> &
@@ -62,6 +64,18 @@ export class RemotingClient {
       onServerRequest: opts.onServerRequest,
       onDisconnect: opts.onDisconnect,
     };
+  }
+
+  /**
+   * Route requests for `address` to `target` instead. Admin commands use it to reach a local
+   * broker over its Unix socket even when routes name the broker's TCP address.
+   */
+  setAlias(address: string, target: string): void {
+    if (address !== target) this.aliases.set(address, target);
+  }
+
+  resolve(address: string): string {
+    return this.aliases.get(address) ?? address;
   }
 
   nextOpaque(): number {
@@ -100,7 +114,8 @@ export class RemotingClient {
     await Promise.all(all.map((c) => c.close()));
   }
 
-  private async connection(address: string, deadline: number): Promise<Connection> {
+  private async connection(requested: string, deadline: number): Promise<Connection> {
+    const address = this.resolve(requested);
     if (this.closed) throw new RocketError('the client is closed', { code: 'E_CLIENT_CLOSED' });
     const existing = this.conns.get(address);
     if (existing && !existing.isDead()) return existing.ready(deadline);

@@ -101,3 +101,15 @@ describe('RemotingClient', () => {
     expect(seen.map((s) => s.code)).toEqual([307, 999]);
   });
 });
+
+describe('RemotingClient aliases', () => {
+  it('sends requests for an aliased address to its target (TCP name → Unix socket)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-'));
+    const sock = path.join(dir, 'broker.sock');
+    const server = await startPeer({ path: sock });
+    const client = new RemotingClient();
+    cleanups.push(() => client.close(), () => void server.close(), () => fs.rmSync(dir, { recursive: true, force: true }));
+    client.setAlias('127.0.0.1:1', sock); // nothing listens on port 1
+    expect((await client.invoke('127.0.0.1:1', makeRequest(202))).remark).toBe('echo 202');
+  });
+});
