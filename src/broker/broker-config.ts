@@ -1,0 +1,478 @@
+/**
+ * Broker configuration: a RocketMQ-style `broker.conf` (java.util.Properties syntax, RocketMQ's key
+ * names from BrokerConfig / MessageStoreConfig / NettyServerConfig, fact sheet §6.1), command-line
+ * overrides, defaults, and validation. Every value goes through one table of key specs, so a flag and
+ * a file entry are checked the same way. Unknown keys are warnings (RocketMQ ignores them silently,
+ * which hides typos); invalid values are one ConfigError naming the key and what is expected.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { isIP } from 'node:net';
+import { ConfigError } from '../errors/index.js';
+import { DEFAULT_STORE_DIR, defaultStoreConfig, parseDelayLevels } from './store/store-config.js';
+import { DEFAULT_MESSAGE_DELAY_LEVEL, type FlushDiskType, type StoreConfig } from './store/types.js';
+import { parseSocketAddr } from '../protocol/message.js';
+import { topicNameProblem } from '../protocol/validate.js';
+
+export interface BrokerConfig {
+  brokerClusterName: string;
+  brokerName: string;
+  brokerId: number;
+  /** Advertised address (STOREHOST, name server registration). */
+  brokerIP1: string;
+  /** Address the TCP servers bind to (rocketctl: defaults to brokerIP1, i.e. loopback). */
+  bindAddress: string;
+  listenPort: number;
+  /** External name servers ("host:port;host:port"), registered with in addition to the embedded one. */
+  namesrvAddr: string[];
+  embeddedNamesrv: boolean;
+  namesrvListenPort: number;
+  storePathRootDir: string;
+  flushDiskType: FlushDiskType;
+  flushIntervalCommitLog: number;
+  flushIntervalConsumeQueue: number;
+  syncFlushTimeout: number;
+  mappedFileSizeCommitLog: number;
+  mappedFileSizeConsumeQueue: number;
+  maxMessageSize: number;
+  messageIndexEnable: boolean;
+  maxHashSlotNum: number;
+  maxIndexNum: number;
+  checkCRCOnRecover: boolean;
+  messageDelayLevel: string;
+  autoCreateTopicEnable: boolean;
+  autoCreateSubscriptionGroup: boolean;
+  defaultTopicQueueNums: number;
+  clusterTopicEnable: boolean;
+  brokerTopicEnable: boolean;
+  traceTopicEnable: boolean;
+  msgTraceTopicName: string;
+  brokerPermission: number;
+  longPollingEnable: boolean;
+  shortPollingTimeMills: number;
+  notifyConsumerIdsChangedEnable: boolean;
+  registerNameServerPeriod: number;
+  flushConsumerOffsetInterval: number;
+  flushDelayOffsetInterval: number;
+  maxTransferBytesOnMessageInMemory: number;
+  maxTransferCountOnMessageInMemory: number;
+  defaultQueryMaxNum: number;
+  maxMsgsNumBatch: number;
+  regionId: string;
+  traceOn: boolean;
+  rejectTransactionMessage: boolean;
+}
+
+type Raw = Record<string, string>;
+
+interface KeySpec {
+  /** Parse and validate a raw string; throw Error(message) when invalid. */
+  parse: (v: string) => unknown;
+  /** Field of BrokerConfig it sets (default: the key itself). */
+  field?: keyof BrokerConfig;
+}
+
+// ---- value parsers ------------------------------------------------------------------------------
+
+function int(min: number, max: number): (v: string) => number {
+  return (v) => {
+    if (!/^-?\d+$/.test(v)) throw new Error(`expected an integer, got ${JSON.stringify(v)}`);
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`expected an integer in ${min}..${max}, got ${v}`);
+    return n;
+  };
+}
+
+/** Java Boolean.parseBoolean accepts anything ("yes" → false); we refuse what is not true/false. */
+function bool(v: string): boolean {
+  const l = v.toLowerCase();
+  if (l === 'true') return true;
+  if (l === 'false') return false;
+  throw new Error(`expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function nonEmpty(v: string): string {
+  if (v === '') throw new Error('must not be empty');
+  return v;
+}
+
+function topicLike(v: string): string {
+  const why = topicNameProblem(v);
+  if (why) throw new Error(`${JSON.stringify(v)} cannot be used (it names a topic; ${why})`);
+  return v;
+}
+
+function ipAddress(v: string): string {
+  if (v !== 'localhost' && isIP(v) === 0) throw new Error(`expected an IP address, got ${JSON.stringify(v)}`);
+  return v === 'localhost' ? '127.0.0.1' : v;
+}
+
+function hostPortList(v: string): string[] {
+  const list = v
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const a of list) {
+    const i = a.lastIndexOf(':');
+    const port = Number(a.slice(i + 1));
+    if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw new Error(`expected host:port[;host:port...], got ${JSON.stringify(a)}`);
+    }
+  }
+  return list;
+}
+
+function flushType(v: string): FlushDiskType {
+  if (v === 'ASYNC_FLUSH' || v === 'SYNC_FLUSH') return v;
+  throw new Error(`expected ASYNC_FLUSH or SYNC_FLUSH, got ${JSON.stringify(v)}`);
+}
+
+function delayLevels(v: string): string {
+  try {
+    parseDelayLevels(v);
+  } catch (err) {
+    throw new Error(err instanceof Error ? err.message : String(err));
+  }
+  return v.trim();
+}
+
+function dir(v: string): string {
+  if (v === '') throw new Error('must not be empty');
+  return expandHome(v);
+}
+
+export function expandHome(p: string): string {
+  if (p === '~') return os.homedir();
+  if (p.startsWith('~/')) return path.join(os.homedir(), p.slice(2));
+  return path.resolve(p);
+}
+
+const MAX_INT = 2147483647;
+const GIB = 1024 * 1024 * 1024;
+
+/** RocketMQ key → how to read it. Java names kept verbatim, typos included (shortPollingTimeMills). */
+const SPECS: Record<string, KeySpec> = {
+  brokerClusterName: { parse: (v) => topicLike(nonEmpty(v)) },
+  brokerName: { parse: (v) => topicLike(nonEmpty(v)) },
+  // Only masters: the embedded broker has no HA/slave mode (brokerRole SLAVE is refused too).
+  brokerId: {
+    parse: (v) => {
+      const n = int(0, MAX_INT)(v);
+      if (n !== 0) throw new Error(`only a master (brokerId=0) is supported by the embedded broker, got ${n}`);
+      return n;
+    },
+  },
+  brokerIP1: { parse: ipAddress },
+  bindAddress: { parse: ipAddress },
+  // Fast port = listenPort - 2 (fact sheet §1.6), so ports 1 and 2 cannot work; 0 = pick free ports.
+  listenPort: {
+    parse: (v) => {
+      const n = int(0, 65535)(v);
+      if (n === 1 || n === 2) throw new Error(`the fast port is listenPort-2, so listenPort must be 0 or >= 3 (got ${n})`);
+      return n;
+    },
+  },
+  namesrvAddr: { parse: hostPortList },
+  embeddedNamesrv: { parse: bool },
+  namesrvListenPort: { parse: int(0, 65535) },
+  storePathRootDir: { parse: dir },
+  flushDiskType: { parse: flushType },
+  flushIntervalCommitLog: { parse: int(1, 3_600_000) },
+  flushIntervalConsumeQueue: { parse: int(1, 3_600_000) },
+  syncFlushTimeout: { parse: int(1, 3_600_000) },
+  mappedFileSizeCommitLog: { parse: int(4096, 64 * GIB) },
+  mappedFileSizeConsumeQueue: {
+    parse: (v) => {
+      const n = int(20, GIB)(v);
+      if (n % 20 !== 0) throw new Error(`must be a multiple of 20 (one consume queue unit), got ${n}`);
+      return n;
+    },
+  },
+  maxMessageSize: { parse: int(1, 64 * 1024 * 1024) },
+  messageIndexEnable: { parse: bool },
+  maxHashSlotNum: { parse: int(1, 50_000_000) },
+  maxIndexNum: { parse: int(1, 200_000_000) },
+  checkCRCOnRecover: { parse: bool },
+  messageDelayLevel: { parse: delayLevels },
+  autoCreateTopicEnable: { parse: bool },
+  autoCreateSubscriptionGroup: { parse: bool },
+  defaultTopicQueueNums: { parse: int(1, 1024) },
+  clusterTopicEnable: { parse: bool },
+  brokerTopicEnable: { parse: bool },
+  traceTopicEnable: { parse: bool },
+  msgTraceTopicName: { parse: (v) => topicLike(nonEmpty(v)) },
+  brokerPermission: { parse: int(0, 7) },
+  longPollingEnable: { parse: bool },
+  shortPollingTimeMills: { parse: int(1, 60_000) },
+  notifyConsumerIdsChangedEnable: { parse: bool },
+  // BrokerController clamps the period to [10 s, 60 s]; we refuse values outside instead of clamping.
+  registerNameServerPeriod: { parse: int(10_000, 60_000) },
+  flushConsumerOffsetInterval: { parse: int(100, 3_600_000) },
+  flushDelayOffsetInterval: { parse: int(100, 3_600_000) },
+  maxTransferBytesOnMessageInMemory: { parse: int(1024, 64 * 1024 * 1024) },
+  maxTransferCountOnMessageInMemory: { parse: int(1, 65_536) },
+  defaultQueryMaxNum: { parse: int(1, 65_536) },
+  maxMsgsNumBatch: { parse: int(1, 65_536) },
+  regionId: { parse: nonEmpty },
+  traceOn: { parse: bool },
+  rejectTransactionMessage: { parse: bool },
+};
+
+/**
+ * RocketMQ keys we recognise but that change nothing here (threads, HA, disk cleaning, ACL, ...):
+ * warned as "no effect" rather than "unknown", so a copied broker.conf reads as expected.
+ */
+const NO_EFFECT_KEYS = new Set([
+  'brokerIP2',
+  'haListenPort',
+  'brokerRole',
+  'deleteWhen',
+  'fileReservedTime',
+  'diskMaxUsedSpaceRatio',
+  'storePathCommitLog',
+  'storePathConsumeQueue',
+  'storePathIndex',
+  'storeCheckpoint',
+  'abortFile',
+  'sendMessageThreadPoolNums',
+  'pullMessageThreadPoolNums',
+  'useReentrantLockWhenPutMessage',
+  'transientStorePoolEnable',
+  'waitTimeMillsInSendQueue',
+  'aclEnable',
+  'enablePropertyFilter',
+  'slaveReadEnable',
+  'transferMsgByHeap',
+  'serverWorkerThreads',
+  'serverSelectorThreads',
+  'flushCommitLogLeastPages',
+  'flushCommitLogThoroughInterval',
+  'flushConsumeQueueLeastPages',
+  'osPageCacheBusyTimeOutMills',
+  'enableDLegerCommitLog',
+]);
+
+export function defaultBrokerConfig(): BrokerConfig {
+  return {
+    brokerClusterName: 'DefaultCluster',
+    // Java defaults to the host name; host names may contain dots, which cannot name the broker topic.
+    brokerName: 'broker-a',
+    brokerId: 0,
+    brokerIP1: '127.0.0.1',
+    bindAddress: '127.0.0.1',
+    listenPort: 10911,
+    namesrvAddr: [],
+    embeddedNamesrv: true,
+    namesrvListenPort: 9876,
+    storePathRootDir: DEFAULT_STORE_DIR,
+    flushDiskType: 'ASYNC_FLUSH',
+    flushIntervalCommitLog: 500,
+    flushIntervalConsumeQueue: 1000,
+    syncFlushTimeout: 5000,
+    mappedFileSizeCommitLog: GIB,
+    mappedFileSizeConsumeQueue: 300_000 * 20,
+    maxMessageSize: 4 * 1024 * 1024,
+    messageIndexEnable: true,
+    maxHashSlotNum: 5_000_000,
+    maxIndexNum: 20_000_000,
+    checkCRCOnRecover: true,
+    messageDelayLevel: DEFAULT_MESSAGE_DELAY_LEVEL,
+    autoCreateTopicEnable: true,
+    autoCreateSubscriptionGroup: true,
+    defaultTopicQueueNums: 8,
+    clusterTopicEnable: true,
+    brokerTopicEnable: true,
+    traceTopicEnable: false,
+    msgTraceTopicName: 'RMQ_SYS_TRACE_TOPIC',
+    brokerPermission: 6,
+    longPollingEnable: true,
+    shortPollingTimeMills: 1000,
+    notifyConsumerIdsChangedEnable: true,
+    registerNameServerPeriod: 30_000,
+    flushConsumerOffsetInterval: 5000,
+    flushDelayOffsetInterval: 10_000,
+    maxTransferBytesOnMessageInMemory: 256 * 1024,
+    maxTransferCountOnMessageInMemory: 32,
+    defaultQueryMaxNum: 32,
+    maxMsgsNumBatch: 64,
+    regionId: 'DefaultRegion',
+    traceOn: true,
+    rejectTransactionMessage: false,
+  };
+}
+
+// ---- java.util.Properties syntax ------------------------------------------------------------------
+
+/**
+ * Parse java.util.Properties text: `#`/`!` comments, `key=value`, `key: value` or `key value`,
+ * backslash line continuation, `\t \n \r \f \\ \uXXXX` escapes. Values are trimmed (Java keeps
+ * trailing blanks, and then Integer.parseInt fails on them; trimming is the friendlier reading).
+ * A key given twice: the last wins, as in Java.
+ */
+export function parseProperties(text: string): Array<{ key: string; value: string; line: number }> {
+  const out: Array<{ key: string; value: string; line: number }> = [];
+  const lines = text.split(/\r\n|\r|\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const startLine = i + 1;
+    let logical = lines[i]!.replace(/^[ \t\f]+/, '');
+    if (logical === '' || logical.startsWith('#') || logical.startsWith('!')) continue;
+    // Continuation: an odd number of trailing backslashes joins the next line (leading blanks dropped).
+    while (endsWithOddBackslashes(logical) && i + 1 < lines.length) {
+      logical = logical.slice(0, -1) + lines[++i]!.replace(/^[ \t\f]+/, '');
+    }
+    if (endsWithOddBackslashes(logical)) logical = logical.slice(0, -1);
+    let k = 0;
+    let key = '';
+    while (k < logical.length) {
+      const c = logical[k]!;
+      if (c === '\\' && k + 1 < logical.length) {
+        key += logical.slice(k, k + 2);
+        k += 2;
+        continue;
+      }
+      if (c === '=' || c === ':' || c === ' ' || c === '\t' || c === '\f') break;
+      key += c;
+      k++;
+    }
+    let rest = logical.slice(k).replace(/^[ \t\f]+/, '');
+    if (rest.startsWith('=') || rest.startsWith(':')) rest = rest.slice(1);
+    out.push({ key: unescape(key), value: unescape(rest).trim(), line: startLine });
+  }
+  return out;
+}
+
+function endsWithOddBackslashes(s: string): boolean {
+  let n = 0;
+  for (let i = s.length - 1; i >= 0 && s[i] === '\\'; i--) n++;
+  return n % 2 === 1;
+}
+
+function unescape(s: string): string {
+  return s.replace(/\\(u[0-9a-fA-F]{4}|.)/g, (_, e: string) => {
+    if (e.length === 5) return String.fromCharCode(parseInt(e.slice(1), 16));
+    return e === 't' ? '\t' : e === 'n' ? '\n' : e === 'r' ? '\r' : e === 'f' ? '\f' : e;
+  });
+}
+
+// ---- assembling a config ------------------------------------------------------------------------
+
+export interface ConfigSource {
+  /** Properties from broker.conf (in file order), with where they came from for messages. */
+  file?: { path: string; entries: Array<{ key: string; value: string; line: number }> };
+  /** Overrides from flags, as RocketMQ key → raw string (they win over the file). */
+  overrides?: Raw;
+}
+
+export interface LoadedConfig {
+  config: BrokerConfig;
+  /** One line each: unknown keys, keys with no effect here. */
+  warnings: string[];
+}
+
+/**
+ * Build the effective config: defaults < file < flags. Throws ConfigError on the first invalid
+ * value (one line: where, which key, what is expected).
+ */
+export function buildBrokerConfig(src: ConfigSource): LoadedConfig {
+  const config = defaultBrokerConfig();
+  const warnings: string[] = [];
+  const set = new Set<string>();
+  const apply = (key: string, value: string, where: string) => {
+    const spec = SPECS[key];
+    if (!spec) {
+      if (NO_EFFECT_KEYS.has(key)) {
+        if (key === 'brokerRole' && value.toUpperCase() === 'SLAVE') {
+          throw new ConfigError(`${where}: brokerRole=SLAVE is not supported: the embedded broker is a master only`);
+        }
+        warnings.push(`${where}: ${key} has no effect in rocketctl's embedded broker (ignored)`);
+      } else {
+        warnings.push(`${where}: unknown key ${key} (ignored)`);
+      }
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = spec.parse(value);
+    } catch (err) {
+      throw new ConfigError(`${where}: invalid ${key}: ${err instanceof Error ? err.message : String(err)}`, [
+        'fix the value, or remove the line to use the default',
+      ]);
+    }
+    (config as unknown as Record<string, unknown>)[spec.field ?? key] = parsed;
+    set.add(key);
+  };
+  if (src.file) {
+    for (const e of src.file.entries) apply(e.key, e.value, `${src.file.path}:${e.line}`);
+  }
+  for (const [key, value] of Object.entries(src.overrides ?? {})) apply(key, value, `--${flagNameFor(key)}`);
+
+  // An external name server means "don't start our own", unless embeddedNamesrv was set explicitly.
+  if (config.namesrvAddr.length > 0 && !set.has('embeddedNamesrv')) config.embeddedNamesrv = false;
+  // Listen where we advertise unless told otherwise (loopback by default: never expose by accident).
+  if (!set.has('bindAddress')) config.bindAddress = config.brokerIP1;
+  else if (!set.has('brokerIP1')) config.brokerIP1 = advertisedFor(config.bindAddress);
+  if (!config.embeddedNamesrv && config.namesrvAddr.length === 0) {
+    warnings.push('embeddedNamesrv=false and no namesrvAddr: clients will find this broker only by its address');
+  }
+  if (config.brokerClusterName === config.brokerName) {
+    throw new ConfigError(`brokerClusterName and brokerName are both ${config.brokerName}: they name two different system topics`);
+  }
+  // Validate the store side once more as the store itself will (geometry, intervals).
+  toStoreConfig(config, config.listenPort || 10911);
+  return { config, warnings };
+}
+
+/**
+ * What to advertise when only a bind address was chosen: that address, or for a wildcard the first
+ * non-internal IPv4 address (as RemotingUtil.getLocalAddress picks brokerIP1), else loopback.
+ */
+function advertisedFor(bind: string): string {
+  if (bind !== '0.0.0.0' && bind !== '::') return bind;
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Map the rocketctl-side flag name used in messages for a RocketMQ key. */
+function flagNameFor(key: string): string {
+  return FLAG_KEYS[key] ?? key;
+}
+
+/** Flags of `broker start` and the RocketMQ key each one sets. */
+export const FLAG_KEYS: Record<string, string> = {
+  storePathRootDir: 'store-dir',
+  listenPort: 'listen-port',
+  namesrvListenPort: 'namesrv-port',
+  flushDiskType: 'flush-disk-type',
+  namesrvAddr: 'namesrvAddr',
+  brokerIP1: 'broker-ip',
+  bindAddress: 'bind',
+  brokerName: 'broker-name',
+  brokerClusterName: 'cluster',
+  embeddedNamesrv: 'embedded-namesrv',
+  messageDelayLevel: 'delay-levels',
+};
+
+/** The store's config from the broker's (the store host is our advertised address and actual port). */
+export function toStoreConfig(c: BrokerConfig, actualListenPort: number): StoreConfig {
+  return defaultStoreConfig({
+    storePathRootDir: c.storePathRootDir,
+    mappedFileSizeCommitLog: c.mappedFileSizeCommitLog,
+    mappedFileSizeConsumeQueue: c.mappedFileSizeConsumeQueue,
+    flushDiskType: c.flushDiskType,
+    flushIntervalCommitLog: c.flushIntervalCommitLog,
+    flushIntervalConsumeQueue: c.flushIntervalConsumeQueue,
+    syncFlushTimeout: c.syncFlushTimeout,
+    maxMessageSize: c.maxMessageSize,
+    messageIndexEnable: c.messageIndexEnable,
+    maxHashSlotNum: c.maxHashSlotNum,
+    maxIndexNum: c.maxIndexNum,
+    checkCRCOnRecover: c.checkCRCOnRecover,
+    storeHost: parseSocketAddr(`${c.brokerIP1.includes(':') ? `[${c.brokerIP1}]` : c.brokerIP1}:${actualListenPort}`),
+    delayLevelMillis: parseDelayLevels(c.messageDelayLevel),
+  });
+}
+
+/** The keys this module understands (for help text and tests). */
+export const KNOWN_KEYS: readonly string[] = Object.keys(SPECS);

@@ -1,0 +1,117 @@
+/**
+ * Small helpers shared by the handlers: typed access to extFields (which arrive as strings from
+ * Java and as coerced numbers/booleans from ali-ons), RocketMQ's tag-expression parsing
+ * (FilterAPI.buildSubscriptionData), and response shorthands.
+ */
+import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
+import { ResponseCode } from '../../protocol/codes.js';
+import { javaHashCode } from '../../protocol/hash.js';
+import type { SubscriptionData } from '../../protocol/bodies.js';
+
+/** A required header field is missing or not a number: answered SYSTEM_ERROR, as Java's decoder does. */
+export class HeaderError extends Error {}
+
+export class Header {
+  private readonly f: Record<string, string>;
+  constructor(req: RemotingCommand) {
+    this.f = req.extFields ?? {};
+  }
+
+  has(name: string): boolean {
+    return this.f[name] !== undefined && this.f[name] !== '';
+  }
+
+  /** Required string (CommandCustomHeader @CFNotNull: "the custom field <x> is null"). */
+  str(name: string): string {
+    const v = this.f[name];
+    if (v === undefined || v === '') throw new HeaderError(`the custom field <${name}> is null`);
+    return v;
+  }
+
+  optStr(name: string): string | undefined {
+    const v = this.f[name];
+    return v === undefined || v === '' ? undefined : v;
+  }
+
+  /** Required integer (int or long; JS numbers hold every offset we can reach). */
+  int(name: string): number {
+    return parseIntField(name, this.str(name));
+  }
+
+  optInt(name: string, dflt: number): number {
+    const v = this.optStr(name);
+    return v === undefined ? dflt : parseIntField(name, v);
+  }
+
+  /** Java Boolean.parseBoolean: "true" (any case) is true, anything else false. */
+  bool(name: string, dflt = false): boolean {
+    const v = this.optStr(name);
+    return v === undefined ? dflt : v.toLowerCase() === 'true';
+  }
+}
+
+function parseIntField(name: string, v: string): number {
+  if (!/^-?\d+$/.test(v.trim())) throw new HeaderError(`the custom field <${name}> is not a number: ${v}`);
+  const n = Number(v.trim());
+  if (!Number.isSafeInteger(n)) throw new HeaderError(`the custom field <${name}> is out of range: ${v}`);
+  return n;
+}
+
+export const SUB_ALL = '*';
+
+/**
+ * FilterAPI.buildSubscriptionData for TAG expressions: `*` (or empty) = all, else tags separated by
+ * `||`, trimmed; codeSet = Java hashCode of each tag.
+ */
+export function buildSubscriptionData(topic: string, subString: string | undefined, subVersion = Date.now()): SubscriptionData {
+  const sub: SubscriptionData = { topic, subString: SUB_ALL, tagsSet: [], codeSet: [], subVersion, expressionType: 'TAG' };
+  if (!subString || subString.trim() === '' || subString.trim() === SUB_ALL) return sub;
+  sub.subString = subString;
+  for (const raw of subString.split('||')) {
+    const tag = raw.trim();
+    if (tag === '' || sub.tagsSet.includes(tag)) continue;
+    sub.tagsSet.push(tag);
+    sub.codeSet.push(javaHashCode(tag));
+  }
+  if (sub.tagsSet.length === 0) sub.subString = SUB_ALL;
+  return sub;
+}
+
+/**
+ * ExpressionMessageFilter.isMatchedByConsumeQueue for TAG subscriptions: `*` matches everything,
+ * otherwise the consume-queue tags code (a sign-extended int hash) must be in codeSet.
+ */
+export function tagFilter(sub: SubscriptionData | undefined): ((tagsCode: number) => boolean) | undefined {
+  if (!sub || sub.subString === SUB_ALL || sub.subString === '' || sub.codeSet.length === 0) return undefined;
+  if (sub.expressionType && sub.expressionType !== 'TAG') return undefined;
+  const codes = new Set(sub.codeSet.map((c) => c | 0));
+  return (tagsCode: number) => codes.has(tagsCode | 0);
+}
+
+export function ok(req: RemotingCommand, extFields?: Record<string, string | number | boolean | undefined>, body?: Buffer | Buffer[]): RemotingCommand {
+  return makeResponse(req, ResponseCode.SUCCESS, undefined, extFields, body);
+}
+
+export function fail(req: RemotingCommand, code: number, remark: string): RemotingCommand {
+  return makeResponse(req, code, remark);
+}
+
+/** RocketMQ's "see the FAQ" suffix is noise here; remarks say what to do instead. */
+export function topicNotExistRemark(topic: string): string {
+  return `topic[${topic}] not exist, apply first please! (create it with: rocketctl updateTopic -t ${topic})`;
+}
+
+export function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export const RETRY_GROUP_TOPIC_PREFIX = '%RETRY%';
+export const DLQ_GROUP_TOPIC_PREFIX = '%DLQ%';
+
+export function retryTopic(group: string): string {
+  return RETRY_GROUP_TOPIC_PREFIX + group;
+}
+
+export function dlqTopic(group: string): string {
+  return DLQ_GROUP_TOPIC_PREFIX + group;
+}
