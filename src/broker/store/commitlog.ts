@@ -1,0 +1,767 @@
+import path from 'node:path';
+import { CorruptStoreError, DiskFullError, fromNodeError, RocketError, StoreClosedError, StoreError } from '../../errors/index.js';
+import { BLANK_MAGIC_CODE, patchRecord, SysFlag, transactionType } from '../../protocol/message.js';
+import type { FileHandle, FileIO } from './file-io.js';
+import { WaiterQueue } from './group-commit.js';
+import type { DispatchRequest, FlushDiskType } from './types.js';
+import { FlushTimeoutError } from '../../errors/index.js';
+
+/**
+ * The commit log: every message of every topic, appended to fixed-size segment files under
+ * `<root>/commitlog/`, each named by its start offset in 20 digits (fact sheet §4.5).
+ *
+ * Append path (CommitLog.asyncPutMessage + DefaultAppendMessageCallback, minus the mmap):
+ *  - `append()` is synchronous, so the JS event loop is the put lock: it assigns physical offsets,
+ *    queue offsets (topicQueueTable) and the store time, patches them into the encoded records and
+ *    copies them into an in-memory write buffer (arena chunks);
+ *  - a single writer drains the buffer with ONE writev per segment per batch, then, under
+ *    SYNC_FLUSH, one fdatasync for everything it wrote (group commit); appends arriving meanwhile
+ *    wait for the next round;
+ *  - once a record is written (ASYNC_FLUSH) or durable (SYNC_FLUSH) it is dispatched (consume queue,
+ *    index, listeners) and its append resolves. Bytes not yet written are read from memory.
+ *
+ * Invariants: minOffset <= flushedPos <= writtenPos <= writePos; [writtenPos, writePos) lives in
+ * `chunks`; a record never spans two segments or two chunks; segments are contiguous.
+ */
+
+export const COMMITLOG_DIR = 'commitlog';
+/** A record must leave room for the 8-byte end-of-file BLANK (CommitLog.END_FILE_MIN_BLANK_LENGTH). */
+export const END_FILE_MIN_BLANK_BYTES = 8;
+/** Write buffer arenas: records are copied here until written (big enough for one writer round). */
+const ARENA_BYTES = 4 * 1024 * 1024;
+/** Appends wait (backpressure) while this many bytes are appended but not yet written/flushed. */
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/** ... for at most this long, then fail with StoreBusyError (RocketMQ: OS_PAGECACHE_BUSY). */
+const PENDING_ROOM_WAIT_MS = 10_000;
+/** Open segment handles kept for reads; older ones are closed (tiny test segments add up). */
+const MAX_OPEN_SEGMENTS = 64;
+/** Largest single pread when coalescing adjacent records for a pull. */
+const MAX_COALESCED_READ_BYTES = 1024 * 1024;
+
+export function segmentFileName(startOffset: number): string {
+  return String(startOffset).padStart(20, '0');
+}
+
+/** Appends refused because too much data waits for the disk (RocketMQ's OS_PAGECACHE_BUSY). */
+export class StoreBusyError extends StoreError {
+  constructor(pendingBytes: number) {
+    super(`the store is busy: ${pendingBytes} bytes wait for the disk`, {
+      code: 'E_STORE_BUSY',
+      actions: ['retry later; the disk is slower than the incoming message rate'],
+    });
+  }
+}
+
+/** The commit log hit an I/O error it cannot safely continue after (e.g. a failed fdatasync). */
+export class StoreIOError extends StoreError {
+  constructor(what: string, cause: unknown) {
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    super(`commit log ${what} failed${typeof code === 'string' ? ` (${code})` : ''}; the store refuses appends until it is reopened`, {
+      code: 'E_STORE_IO',
+      cause,
+      actions: ['restart the broker; recovery keeps every acknowledged message'],
+    });
+  }
+}
+
+export interface CommitLogOptions {
+  storePathRootDir: string;
+  segmentBytes: number;
+  flushDiskType: FlushDiskType;
+  flushIntervalMs: number;
+  syncFlushTimeoutMs: number;
+  maxPendingBytes?: number;
+  /** Called for each record, in log order, once it is written (ASYNC) or durable (SYNC). */
+  dispatch: (req: DispatchRequest) => void;
+}
+
+/** Where one appended record went. */
+export interface AppendedRecord {
+  commitLogOffset: number;
+  queueOffset: number;
+  size: number;
+  storeTimestamp: number;
+}
+
+export interface AppendResult {
+  records: AppendedRecord[];
+  /** End offset of the last record. */
+  end: number;
+  /** Resolves when written (ASYNC_FLUSH) or flushed (SYNC_FLUSH); rejects on timeout/disk errors. */
+  done: Promise<void>;
+}
+
+class Segment {
+  handle: FileHandle | undefined;
+  opening: Promise<FileHandle> | undefined;
+  users = 0;
+  lastUse = 0;
+  constructor(
+    readonly start: number,
+    readonly path: string,
+  ) {}
+}
+
+interface Chunk {
+  /** Commit log offset of buf[start]. */
+  pos: number;
+  buf: Buffer;
+  start: number;
+  end: number;
+}
+
+interface PendingRecord {
+  end: number;
+  req: DispatchRequest;
+  /** topicQueueTable key and whether this record took a queue offset (for rollback). */
+  queueKey: string | undefined;
+}
+
+export interface CommitLogStats {
+  putCount: number;
+  putBytes: number;
+  putFailures: number;
+  writeBatches: number;
+  fsyncs: number;
+}
+
+export class CommitLog {
+  readonly dir: string;
+  readonly segmentBytes: number;
+  readonly flushDiskType: FlushDiskType;
+  /** Next queue offset per `topic-queueId` (CommitLog.topicQueueTable). */
+  readonly topicQueueTable = new Map<string, number>();
+  readonly stats: CommitLogStats = { putCount: 0, putBytes: 0, putFailures: 0, writeBatches: 0, fsyncs: 0 };
+
+  private segments: Segment[] = [];
+  private writePos = 0;
+  private writtenPos = 0;
+  private flushedPos = 0;
+  /** Store time of the last record appended / written / flushed (checkpoint physicMsgTimestamp). */
+  private lastAppendStoreTs = 0;
+  private writtenStoreTs = 0;
+  private flushedStoreTs = 0;
+
+  private chunks: Chunk[] = [];
+  private current: Chunk | undefined;
+  private arena: Buffer = Buffer.alloc(0);
+  private arenaUsed = 0;
+  private pending: PendingRecord[] = [];
+  private pendingHead = 0;
+  private readonly waiters: WaiterQueue;
+  /** Segments written since their last fdatasync. */
+  private dirty = new Set<Segment>();
+  private writerRunning = false;
+  private writerIdle: Promise<void> = Promise.resolve();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private roomWaiters: Array<() => void> = [];
+  private fenced: RocketError | undefined;
+  private closed = false;
+  private useSeq = 0;
+  private readonly maxPendingBytes: number;
+
+  constructor(
+    private readonly io: FileIO,
+    private readonly opts: CommitLogOptions,
+  ) {
+    this.dir = path.join(opts.storePathRootDir, COMMITLOG_DIR);
+    this.segmentBytes = opts.segmentBytes;
+    this.flushDiskType = opts.flushDiskType;
+    this.maxPendingBytes = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    this.waiters = new WaiterQueue(
+      opts.flushDiskType === 'SYNC_FLUSH' ? opts.syncFlushTimeoutMs : Infinity,
+      () => new FlushTimeoutError(opts.syncFlushTimeoutMs),
+    );
+  }
+
+  // ---- opening and recovery hooks --------------------------------------------------------------
+
+  /** List the segment files and check their names, sizes and contiguity (MappedFileQueue.load). */
+  async load(): Promise<void> {
+    await this.io.mkdirp(this.dir);
+    const names = (await this.io.readdir(this.dir)).filter((n) => /^\d{20}$/.test(n)).sort();
+    const segs = names.map((n) => new Segment(Number(n), path.join(this.dir, n)));
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i]!;
+      if (s.start % this.segmentBytes !== 0) {
+        throw new CorruptStoreError(`commit log file ${s.path} does not start at a multiple of mappedFileSizeCommitLog (${this.segmentBytes}); was the store written with another segment size?`);
+      }
+      if (i > 0 && s.start !== segs[i - 1]!.start + this.segmentBytes) {
+        throw new CorruptStoreError(`commit log files are not contiguous: ${path.basename(segs[i - 1]!.path)} is followed by ${path.basename(s.path)}`);
+      }
+      const h = await this.io.open(s.path, 'r+');
+      const size = await h.size();
+      if (size !== this.segmentBytes) {
+        // The newest file may be short if a crash hit between create and resize: make it whole.
+        // Anything else means a different configured segment size, which RocketMQ refuses too.
+        if (i === segs.length - 1 && size < this.segmentBytes) await h.truncate(this.segmentBytes);
+        else {
+          await h.close();
+          throw new CorruptStoreError(`commit log file ${s.path} is ${size} bytes, expected ${this.segmentBytes} (mappedFileSizeCommitLog)`);
+        }
+      }
+      s.handle = h;
+      this.trimOpenHandles();
+    }
+    this.segments = segs;
+  }
+
+  segmentStarts(): number[] {
+    return this.segments.map((s) => s.start);
+  }
+
+  /**
+   * Make `end` the end of the log: zero the rest of its segment, delete later segments, and start
+   * appending there. Zeroing matters: stale bytes past the end (torn writes that reached the disk
+   * out of order) must never look like records to a later recovery.
+   */
+  async truncateAndStartAt(end: number, storeTimestampAtEnd: number, opts: { zeroTail: boolean }): Promise<void> {
+    // A segment starting exactly at `end` is kept (emptied): the next append goes there anyway.
+    const keep = this.segments.filter((s) => s.start <= end);
+    const drop = this.segments.filter((s) => s.start > end);
+    for (const s of drop.reverse()) {
+      await this.closeSegment(s);
+      await this.io.unlink(s.path);
+    }
+    if (drop.length > 0) await this.io.fsyncDir(this.dir);
+    this.segments = keep;
+    const last = keep[keep.length - 1];
+    if (last && opts.zeroTail && end < last.start + this.segmentBytes) {
+      const h = await this.acquire(last);
+      try {
+        // ftruncate down then up again: the kernel zero-fills (and frees) the cut range.
+        await h.truncate(end - last.start);
+        await h.truncate(this.segmentBytes);
+        await h.datasync();
+      } finally {
+        this.release(last);
+      }
+    }
+    this.writePos = this.writtenPos = this.flushedPos = end;
+    this.lastAppendStoreTs = this.writtenStoreTs = this.flushedStoreTs = storeTimestampAtEnd;
+  }
+
+  /** Begin the periodic flush (ASYNC_FLUSH). Call once recovery has positioned the log. */
+  start(): void {
+    if (this.flushDiskType === 'ASYNC_FLUSH' && !this.flushTimer) {
+      // FlushRealTimeService: flush every flushIntervalCommitLog (we flush whenever anything is dirty).
+      this.flushTimer = setInterval(() => void this.flush().catch(() => undefined), this.opts.flushIntervalMs);
+      this.flushTimer.unref();
+    }
+  }
+
+  // ---- positions -----------------------------------------------------------------------------
+
+  minOffset(): number {
+    return this.segments.length > 0 ? this.segments[0]!.start : this.writePos;
+  }
+
+  /** Next append position (includes bytes still in memory). */
+  maxOffset(): number {
+    return this.writePos;
+  }
+
+  writtenOffset(): number {
+    return this.writtenPos;
+  }
+
+  flushedOffset(): number {
+    return this.flushedPos;
+  }
+
+  /** Store time of the last flushed record (checkpoint physicMsgTimestamp). */
+  flushedStoreTimestamp(): number {
+    return this.flushedStoreTs;
+  }
+
+  pendingBytes(): number {
+    return this.writePos - (this.flushDiskType === 'SYNC_FLUSH' ? this.flushedPos : this.writtenPos);
+  }
+
+  // ---- append ----------------------------------------------------------------------------------
+
+  /** Throw if appends are impossible now (closed, fenced after an I/O error). */
+  checkWritable(): void {
+    if (this.closed) throw new StoreClosedError();
+    if (this.fenced) throw this.fenced;
+  }
+
+  /** Wait (bounded) while too many bytes are waiting for the disk. */
+  async waitForRoom(): Promise<void> {
+    const deadline = performance.now() + PENDING_ROOM_WAIT_MS;
+    while (this.pendingBytes() >= this.maxPendingBytes) {
+      this.checkWritable();
+      const left = deadline - performance.now();
+      if (left <= 0) throw new StoreBusyError(this.pendingBytes());
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 100));
+        this.roomWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /**
+   * Append encoded records of one queue as one contiguous run (a batch never straddles segments,
+   * as CommitLog.DefaultAppendMessageCallback.doAppend for MessageExtBatch). `reqs[i]` describes
+   * `records[i]`; its offsets and store time are filled in here. Synchronous: this is the put lock.
+   */
+  append(records: Buffer[], reqs: DispatchRequest[], storeTimestamp: number): AppendResult {
+    this.checkWritable();
+    let total = 0;
+    for (const r of records) total += r.length;
+    if (total + END_FILE_MIN_BLANK_BYTES > this.segmentBytes) {
+      throw new CorruptStoreError(`internal: a ${total}-byte append cannot fit a ${this.segmentBytes}-byte segment`);
+    }
+    const inSegment = this.writePos % this.segmentBytes;
+    if (inSegment + total + END_FILE_MIN_BLANK_BYTES > this.segmentBytes) this.appendBlank(this.segmentBytes - inSegment);
+    const out: AppendedRecord[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
+      const req = reqs[i]!;
+      const type = transactionType(req.sysFlag);
+      // Prepared and rollback records take no queue offset and are not dispatched to a queue.
+      const takesQueueOffset = type === SysFlag.TRANSACTION_NOT_TYPE || type === SysFlag.TRANSACTION_COMMIT_TYPE;
+      const queueKey = `${req.topic}-${req.queueId}`;
+      let queueOffset = 0;
+      if (takesQueueOffset) {
+        queueOffset = this.topicQueueTable.get(queueKey) ?? 0;
+        this.topicQueueTable.set(queueKey, queueOffset + 1);
+      }
+      const offset = this.writePos;
+      patchRecord(rec, queueOffset, offset, storeTimestamp);
+      this.copyIn(rec);
+      req.queueOffset = queueOffset;
+      req.commitLogOffset = offset;
+      req.size = rec.length;
+      req.storeTimestamp = storeTimestamp;
+      this.pending.push({ end: this.writePos, req, queueKey: takesQueueOffset ? queueKey : undefined });
+      out.push({ commitLogOffset: offset, queueOffset, size: rec.length, storeTimestamp });
+    }
+    this.lastAppendStoreTs = storeTimestamp;
+    this.stats.putCount += records.length;
+    this.stats.putBytes += total;
+    const done = this.waiters.wait(this.writePos);
+    this.kickWriter();
+    return { records: out, end: this.writePos, done };
+  }
+
+  /** END_FILE filler: int32 remaining + int32 BLANK_MAGIC_CODE; the rest of the file stays zero. */
+  private appendBlank(remaining: number): void {
+    const b = Buffer.allocUnsafe(END_FILE_MIN_BLANK_BYTES);
+    b.writeInt32BE(remaining, 0);
+    b.writeInt32BE(BLANK_MAGIC_CODE, 4);
+    this.copyIn(b);
+    this.current = undefined; // the next chunk starts in the next segment
+    this.writePos += remaining - END_FILE_MIN_BLANK_BYTES;
+  }
+
+  private copyIn(rec: Buffer): void {
+    const n = rec.length;
+    let c = this.current;
+    if (!c || c.buf !== this.arena || this.arenaUsed + n > this.arena.length) {
+      if (this.arenaUsed + n > this.arena.length) {
+        this.arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, n));
+        this.arenaUsed = 0;
+      }
+      c = { pos: this.writePos, buf: this.arena, start: this.arenaUsed, end: this.arenaUsed };
+      this.chunks.push(c);
+      this.current = c;
+    }
+    rec.copy(this.arena, this.arenaUsed);
+    this.arenaUsed += n;
+    c.end += n;
+    this.writePos += n;
+  }
+
+  // ---- writer ----------------------------------------------------------------------------------
+
+  private kickWriter(): void {
+    if (this.writerRunning || this.fenced) return;
+    this.writerRunning = true;
+    this.writerIdle = this.runWriter().finally(() => {
+      this.writerRunning = false;
+      // Appends that arrived after the loop's last check start a new round.
+      if (!this.fenced && !this.closed && this.hasWriterWork()) this.kickWriter();
+    });
+  }
+
+  private hasWriterWork(): boolean {
+    return this.writePos > this.writtenPos || (this.flushDiskType === 'SYNC_FLUSH' && this.flushedPos < this.writtenPos);
+  }
+
+  /**
+   * One round per iteration: write everything appended so far, then (SYNC_FLUSH) fdatasync it.
+   * Ends when nothing is left; every iteration retires at least one byte or fences the log.
+   */
+  private async runWriter(): Promise<void> {
+    const sync = this.flushDiskType === 'SYNC_FLUSH';
+    while (!this.fenced && this.hasWriterWork()) {
+      const target = this.writePos;
+      const targetTs = this.lastAppendStoreTs;
+      if (target > this.writtenPos) {
+        try {
+          await this.writeOut(target);
+        } catch (err) {
+          await this.onWriteError(err);
+          continue;
+        }
+        if (this.fenced) return; // fenced meanwhile (a failed timer flush): positions are final
+        this.writtenPos = target;
+        this.writtenStoreTs = targetTs;
+        this.dropWrittenChunks();
+        if (!sync) this.advance(target);
+      }
+      if (sync) {
+        try {
+          await this.syncDirty();
+        } catch (err) {
+          this.fence(new StoreIOError('fdatasync', err));
+          return;
+        }
+        if (target > this.flushedPos) {
+          this.flushedPos = target;
+          this.flushedStoreTs = targetTs;
+        }
+        this.advance(target);
+      }
+    }
+  }
+
+  /** Write [writtenPos, target): one writev per segment touched. */
+  private async writeOut(target: number): Promise<void> {
+    this.current = undefined; // seal: later appends start a new chunk (same arena)
+    let i = 0;
+    while (i < this.chunks.length && this.chunks[i]!.pos < target) {
+      const first = this.chunks[i]!;
+      const seg = await this.segmentForWrite(first.pos);
+      const bufs: Buffer[] = [];
+      let expect = first.pos;
+      while (i < this.chunks.length) {
+        const c = this.chunks[i]!;
+        if (c.pos >= target || c.pos !== expect || c.pos >= seg.start + this.segmentBytes) break;
+        bufs.push(c.buf.subarray(c.start, c.end));
+        expect = c.pos + (c.end - c.start);
+        i++;
+      }
+      const h = await this.acquire(seg);
+      try {
+        await h.writev(bufs, first.pos - seg.start);
+      } finally {
+        this.release(seg);
+      }
+      this.dirty.add(seg); // after the write completed: a concurrent flush must not claim it early
+      this.stats.writeBatches++;
+    }
+  }
+
+  private dropWrittenChunks(): void {
+    let n = 0;
+    while (n < this.chunks.length && this.chunks[n]!.pos + (this.chunks[n]!.end - this.chunks[n]!.start) <= this.writtenPos) n++;
+    if (n > 0) this.chunks.splice(0, n);
+  }
+
+  private async syncDirty(): Promise<void> {
+    const segs = [...this.dirty].sort((a, b) => a.start - b.start);
+    this.dirty.clear();
+    for (const s of segs) {
+      const h = await this.acquire(s);
+      try {
+        await h.datasync();
+        this.stats.fsyncs++;
+      } catch (err) {
+        this.dirty.add(s);
+        throw err;
+      } finally {
+        this.release(s);
+      }
+    }
+  }
+
+  /** Records up to `position` are written/durable: dispatch them in order, then resolve appends. */
+  private advance(position: number): void {
+    while (this.pendingHead < this.pending.length && this.pending[this.pendingHead]!.end <= position) {
+      const p = this.pending[this.pendingHead++]!;
+      this.opts.dispatch(p.req);
+    }
+    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      this.pending.splice(0, this.pendingHead);
+      this.pendingHead = 0;
+    }
+    this.waiters.resolveUpTo(position);
+    if (this.roomWaiters.length > 0 && this.pendingBytes() < this.maxPendingBytes) {
+      for (const w of this.roomWaiters.splice(0)) w();
+    }
+  }
+
+  /**
+   * A failed write. ENOSPC: roll the log back to `writtenPos` (everything after it fails with
+   * DiskFullError, queue offsets are handed out again, the partial bytes are zeroed) and keep
+   * going, so appends work again once space returns. Anything else fences the log.
+   */
+  private async onWriteError(err: unknown): Promise<void> {
+    const seg = this.segmentAt(this.writtenPos);
+    const typed = fromNodeError(err, seg?.path ?? this.dir);
+    if (!(typed instanceof DiskFullError)) {
+      this.fence(new StoreIOError('write', err));
+      return;
+    }
+    const rollbackTo = this.writtenPos;
+    this.rollback(rollbackTo, typed);
+    // Zero what the short write left, by ftruncate (needs no free space), so a crash before the
+    // next append cannot resurrect records whose appends failed.
+    for (const s of this.segments) {
+      if (s.start + this.segmentBytes <= rollbackTo) continue;
+      try {
+        const h = await this.acquire(s);
+        try {
+          await h.truncate(Math.max(0, rollbackTo - s.start));
+          await h.truncate(this.segmentBytes);
+          await h.datasync();
+        } finally {
+          this.release(s);
+        }
+      } catch {
+        // Best effort: recovery would cut a torn tail anyway.
+      }
+    }
+  }
+
+  private rollback(to: number, err: RocketError): void {
+    // Give back queue offsets, newest first, so each queue ends at its first rolled-back offset.
+    let keep = this.pending.length;
+    while (keep > this.pendingHead && this.pending[keep - 1]!.end > to) keep--;
+    let failed = 0;
+    for (let i = this.pending.length - 1; i >= keep; i--) {
+      const p = this.pending[i]!;
+      if (p.queueKey !== undefined) this.topicQueueTable.set(p.queueKey, p.req.queueOffset);
+      failed++;
+    }
+    this.pending.length = keep;
+    this.stats.putFailures += failed;
+    this.chunks = this.chunks.filter((c) => c.pos < to);
+    this.current = undefined;
+    this.writePos = to;
+    this.lastAppendStoreTs = this.writtenStoreTs;
+    this.waiters.rejectAbove(to, err);
+  }
+
+  private fence(err: RocketError): void {
+    if (this.fenced) return;
+    this.fenced = err;
+    this.rollback(this.writtenPos, err);
+    this.waiters.rejectAll(err);
+    for (const w of this.roomWaiters.splice(0)) w();
+  }
+
+  // ---- flush -----------------------------------------------------------------------------------
+
+  /** fdatasync everything written so far (ASYNC_FLUSH timer, close, and callers that need it). */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = this.flushOnce().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    if (this.fenced) return;
+    const target = this.writtenPos;
+    const ts = this.writtenStoreTs;
+    if (target <= this.flushedPos && this.dirty.size === 0) return;
+    try {
+      await this.syncDirty();
+    } catch (err) {
+      this.fence(new StoreIOError('fdatasync', err));
+      throw this.fenced;
+    }
+    if (target > this.flushedPos) {
+      this.flushedPos = target;
+      this.flushedStoreTs = ts;
+    }
+  }
+
+  /** Wait until everything appended so far is written and flushed (or the log is fenced). */
+  async drain(): Promise<void> {
+    for (let round = 0; round < 1000 && !this.fenced; round++) {
+      await this.writerIdle;
+      if (this.writerRunning) continue;
+      await this.flush();
+      if (!this.writerRunning && !this.hasWriterWork() && this.flushedPos === this.writtenPos) return;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
+    try {
+      await this.drain();
+    } finally {
+      this.closed = true;
+      this.waiters.rejectAll(new StoreClosedError());
+      for (const s of this.segments) await this.closeSegment(s).catch(() => undefined);
+    }
+  }
+
+  /** Stop without flushing or closing files (simulated process death in tests). */
+  halt(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
+    this.closed = true;
+    this.fenced ??= new StoreClosedError();
+    this.waiters.rejectAll(new StoreClosedError());
+  }
+
+  isFenced(): RocketError | undefined {
+    return this.fenced;
+  }
+
+  // ---- reads -----------------------------------------------------------------------------------
+
+  /** `size` bytes at `offset` (a copy), or undefined when the range is not all inside the log. */
+  async read(offset: number, size: number): Promise<Buffer | undefined> {
+    if (size <= 0 || offset < this.minOffset() || offset + size > this.writePos) return undefined;
+    if (offset >= this.writtenPos) return this.readFromMemory(offset, size);
+    const seg = this.segmentAt(offset);
+    if (!seg || offset - seg.start + size > this.segmentBytes) return undefined;
+    const buf = Buffer.allocUnsafe(size);
+    const h = await this.acquire(seg);
+    try {
+      const n = await h.read(buf, 0, size, offset - seg.start);
+      return n === size ? buf : undefined;
+    } finally {
+      this.release(seg);
+    }
+  }
+
+  /** The whole record starting at `offset` (its first int32 is its size). */
+  async readRecord(offset: number): Promise<Buffer | undefined> {
+    const head = await this.read(offset, 4);
+    if (!head) return undefined;
+    const size = head.readInt32BE(0);
+    if (size < 8 || offset + size > this.writePos) return undefined;
+    return this.read(offset, size);
+  }
+
+  /**
+   * Several ranges at once (a pull): adjacent ranges of one segment are fetched with one pread.
+   * Returns views into fresh buffers (safe to keep), undefined for ranges outside the log.
+   */
+  async readMany(ranges: Array<{ offset: number; size: number }>): Promise<Array<Buffer | undefined>> {
+    const out: Array<Buffer | undefined> = new Array(ranges.length);
+    let i = 0;
+    while (i < ranges.length) {
+      const r = ranges[i]!;
+      const seg = r.offset < this.writtenPos ? this.segmentAt(r.offset) : undefined;
+      let j = i + 1;
+      let end = r.offset + r.size;
+      if (seg) {
+        const segEnd = seg.start + this.segmentBytes;
+        while (j < ranges.length) {
+          const n = ranges[j]!;
+          const nEnd = n.offset + n.size;
+          if (n.offset !== end || nEnd > segEnd || nEnd > this.writtenPos || nEnd - r.offset > MAX_COALESCED_READ_BYTES) break;
+          end = nEnd;
+          j++;
+        }
+      }
+      if (j - i === 1) {
+        out[i] = await this.read(r.offset, r.size);
+      } else {
+        const whole = await this.read(r.offset, end - r.offset);
+        for (let k = i; k < j; k++) {
+          const q = ranges[k]!;
+          out[k] = whole?.subarray(q.offset - r.offset, q.offset - r.offset + q.size);
+        }
+      }
+      i = j;
+    }
+    return out;
+  }
+
+  private readFromMemory(offset: number, size: number): Buffer | undefined {
+    const out = Buffer.allocUnsafe(size);
+    let done = 0;
+    for (const c of this.chunks) {
+      const cEnd = c.pos + (c.end - c.start);
+      const from = Math.max(c.pos, offset + done);
+      if (cEnd <= from || c.pos > offset + done) continue;
+      const n = Math.min(cEnd, offset + size) - from;
+      c.buf.copy(out, done, c.start + (from - c.pos), c.start + (from - c.pos) + n);
+      done += n;
+      if (done === size) return out;
+    }
+    return undefined;
+  }
+
+  // ---- segments --------------------------------------------------------------------------------
+
+  private segmentAt(offset: number): Segment | undefined {
+    if (this.segments.length === 0) return undefined;
+    const i = Math.floor((offset - this.segments[0]!.start) / this.segmentBytes);
+    return i >= 0 && i < this.segments.length ? this.segments[i] : undefined;
+  }
+
+  /** The segment holding `offset`, created when the writer reaches a new one. */
+  private async segmentForWrite(offset: number): Promise<Segment> {
+    const existing = this.segmentAt(offset);
+    if (existing) return existing;
+    const start = offset - (offset % this.segmentBytes);
+    const last = this.segments[this.segments.length - 1];
+    if (last && start !== last.start + this.segmentBytes) {
+      throw new CorruptStoreError(`internal: writing at ${offset} but the last segment starts at ${last.start}`);
+    }
+    const seg = new Segment(start, path.join(this.dir, segmentFileName(start)));
+    const h = await this.io.open(seg.path, 'w+');
+    // Full size up front (sparse), as RocketMQ's fixed-size mapped files; the size and the
+    // directory entry are made durable before any record in it can be acknowledged.
+    await h.truncate(this.segmentBytes);
+    await h.datasync();
+    await this.io.fsyncDir(this.dir);
+    seg.handle = h;
+    this.segments.push(seg);
+    this.trimOpenHandles();
+    return seg;
+  }
+
+  private async acquire(seg: Segment): Promise<FileHandle> {
+    seg.users++;
+    seg.lastUse = ++this.useSeq;
+    try {
+      if (seg.handle) return seg.handle;
+      seg.opening ??= this.io.open(seg.path, 'r+');
+      const h = await seg.opening;
+      seg.handle = h;
+      seg.opening = undefined;
+      this.trimOpenHandles();
+      return h;
+    } catch (err) {
+      seg.users--;
+      seg.opening = undefined;
+      throw err;
+    }
+  }
+
+  private release(seg: Segment): void {
+    seg.users--;
+  }
+
+  private trimOpenHandles(): void {
+    const open = this.segments.filter((s) => s.handle);
+    if (open.length <= MAX_OPEN_SEGMENTS) return;
+    const last = this.segments[this.segments.length - 1];
+    const idle = open.filter((s) => s.users === 0 && s !== last && !this.dirty.has(s)).sort((a, b) => a.lastUse - b.lastUse);
+    for (const s of idle.slice(0, open.length - MAX_OPEN_SEGMENTS)) void this.closeSegment(s).catch(() => undefined);
+  }
+
+  private async closeSegment(s: Segment): Promise<void> {
+    const h = s.handle;
+    s.handle = undefined;
+    if (h) await h.close();
+  }
+}

@@ -1,0 +1,421 @@
+import path from 'node:path';
+import {
+  BLANK_MAGIC_CODE,
+  decodeRecord,
+  MESSAGE_MAGIC_CODE,
+  MESSAGE_MAGIC_CODE_V2,
+  RecordFormatError,
+  SysFlag,
+  transactionType,
+  type MessageRecord,
+} from '../../protocol/message.js';
+import type { Checkpoint } from './checkpoint.js';
+import { END_FILE_MIN_BLANK_BYTES, segmentFileName, type CommitLog } from './commitlog.js';
+import type { FileHandle, FileIO } from './file-io.js';
+import type { ConsumeQueueLike, DispatchRequest, RecoveryReport } from './types.js';
+
+/**
+ * Commit log recovery on open (fact sheet §4.7; CommitLog.recoverNormally / recoverAbnormally,
+ * DefaultMessageStore.recover):
+ *
+ *  1. pick a safe start: clean shutdown → the third-to-last segment; abnormal (abort marker present)
+ *     → walk back to the segment whose first record is older than the checkpoint's
+ *     min(physic, logics[, index]) - 3 s (or the first segment), and never after the point the
+ *     consume queues / index say they end;
+ *  2. scan forward validating every record (size, magic, layout, physical offset, body CRC when
+ *     checkCRCOnRecover) and stop at the first bad one; while scanning, re-dispatch records the
+ *     consume queues or the index lack (a unit already present is skipped, as
+ *     ConsumeQueue.putMessagePositionInfo skips "repeated" builds);
+ *  3. cut the log there: zero the rest of that segment, delete later segments;
+ *  4. drop consume-queue units pointing past the end; rebuild topicQueueTable from the queues.
+ *
+ * If re-dispatch meets a queue gap (the queues lost more than the checkpoint promised), the scan is
+ * repeated once from the first segment, so every queue is rebuilt from what the log holds.
+ */
+
+/** Smallest possible message record: fixed fields with empty body, topic and properties. */
+const MIN_RECORD_BYTES = 91;
+/** Reads while scanning. */
+const SCAN_WINDOW_BYTES = 4 * 1024 * 1024;
+/** When looking for what lies past the end, this many zero bytes in a row end the search. */
+const ZERO_RUN_BYTES = 64 * 1024;
+
+export type TruncateReason =
+  | 'torn'
+  | 'bad-crc'
+  | 'bad-magic'
+  | 'bad-size'
+  | 'bad-blank'
+  | 'bad-format'
+  | 'bad-offset'
+  | 'hole';
+
+/** The consume-queue side as recovery needs it (ConsumeQueueStore, consume-queue.ts). */
+export interface ConsumeQueueStoreLike {
+  findOrCreate(topic: string, queueId: number): ConsumeQueueLike;
+  queues(): Iterable<ConsumeQueueLike>;
+  maxCommitLogEnd(): number;
+  truncateByCommitLogOffset(offset: number): { queuesTouched: string[]; unitsDropped: number };
+}
+
+/** The index side as recovery needs it (IndexService, index-service.ts). */
+export interface IndexServiceLike {
+  put(req: DispatchRequest): void;
+  endPhyOffset(): number;
+}
+
+/** RecoveryReport plus the details `store verify` prints. */
+export interface StoreRecoveryReport extends RecoveryReport {
+  /** True when produced by a dry run (files untouched). */
+  dryRun: boolean;
+  /** Offset the scan started from. */
+  scanStartOffset: number;
+  /** Human detail of the problem that ended the log, or null. */
+  problem: string | null;
+  /** Segment files deleted because they lay past the end. */
+  segmentsDeleted: string[];
+  /** Whether re-dispatch had to restart from the first segment (queues behind the checkpoint). */
+  fullRescan: boolean;
+  /** Queue gaps that could not be filled from the log (should be empty). */
+  queueGaps: string[];
+}
+
+interface ScanProblem {
+  offset: number;
+  reason: TruncateReason;
+  detail: string;
+}
+
+interface ScanOutcome {
+  end: number;
+  lastStoreTimestamp: number;
+  recordsScanned: number;
+  problem: ScanProblem | null;
+}
+
+interface ScanInput {
+  io: FileIO;
+  dir: string;
+  segmentStarts: number[];
+  segmentBytes: number;
+  fromIndex: number;
+  checkCrc: boolean;
+  onRecord: (rec: MessageRecord) => void;
+}
+
+function isZero(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/** Sequential, windowed reader over one segment file. */
+class SegmentReader {
+  private win = Buffer.alloc(0);
+  private winPos = 0;
+  private winLen = 0;
+
+  constructor(
+    private readonly h: FileHandle,
+    private readonly segmentBytes: number,
+  ) {}
+
+  /** Make [pos, pos+n) readable; returns the window and the index of pos, or undefined past EOF. */
+  async view(pos: number, n: number): Promise<{ buf: Buffer; at: number } | undefined> {
+    if (pos + n > this.segmentBytes) return undefined;
+    if (pos < this.winPos || pos + n > this.winPos + this.winLen) {
+      const len = Math.min(Math.max(SCAN_WINDOW_BYTES, n), this.segmentBytes - pos);
+      if (this.win.length < len) this.win = Buffer.alloc(len);
+      this.winLen = await this.h.read(this.win, 0, len, pos);
+      this.winPos = pos;
+      if (pos + n > this.winPos + this.winLen) return undefined;
+    }
+    return { buf: this.win, at: pos - this.winPos };
+  }
+}
+
+/**
+ * Position just past the last non-zero byte from `fromPos`, searching until ZERO_RUN_BYTES of
+ * zeros in a row (or the end of the file). Equals `fromPos` when nothing follows.
+ */
+async function dataExtent(h: FileHandle, fromPos: number, segmentBytes: number): Promise<number> {
+  const block = Buffer.alloc(ZERO_RUN_BYTES);
+  let extent = fromPos;
+  for (let pos = fromPos; pos < segmentBytes; pos += ZERO_RUN_BYTES) {
+    const n = await h.read(block, 0, Math.min(ZERO_RUN_BYTES, segmentBytes - pos), pos);
+    if (n === 0) break;
+    let last = -1;
+    for (let i = n - 1; i >= 0; i--) {
+      if (block[i] !== 0) {
+        last = i;
+        break;
+      }
+    }
+    if (last < 0) break;
+    extent = pos + last + 1;
+  }
+  return extent;
+}
+
+async function withSegment<T>(io: FileIO, dir: string, start: number, fn: (h: FileHandle) => Promise<T>): Promise<T> {
+  const h = await io.open(path.join(dir, segmentFileName(start)), 'r');
+  try {
+    return await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/** Scan segments from `fromIndex`, stopping at the first record that is not whole and valid. */
+export async function scanCommitLog(input: ScanInput): Promise<ScanOutcome> {
+  const { io, dir, segmentStarts, segmentBytes, checkCrc } = input;
+  const out: ScanOutcome = { end: segmentStarts[input.fromIndex] ?? 0, lastStoreTimestamp: 0, recordsScanned: 0, problem: null };
+  for (let idx = input.fromIndex; idx < segmentStarts.length; idx++) {
+    const segStart = segmentStarts[idx]!;
+    const stop = await withSegment(io, dir, segStart, async (h) => {
+      const reader = new SegmentReader(h, segmentBytes);
+      // Bounded: every iteration advances pos by >= MIN_RECORD_BYTES or returns.
+      for (let pos = 0; pos < segmentBytes; ) {
+        const offset = segStart + pos;
+        out.end = offset;
+        const head = await reader.view(pos, END_FILE_MIN_BLANK_BYTES);
+        if (!head) {
+          out.problem = { offset, reason: 'bad-size', detail: `segment ends ${segmentBytes - pos} bytes after the last record, leaving no room for an end-of-file marker` };
+          return true;
+        }
+        const size = head.buf.readInt32BE(head.at);
+        const magic = head.buf.readInt32BE(head.at + 4);
+        if (size === 0 && magic === 0) return true; // end of data (checked for holes by the caller)
+        if (magic === BLANK_MAGIC_CODE) {
+          if (size !== segmentBytes - pos) {
+            out.problem = { offset, reason: 'bad-blank', detail: `end-of-file marker says ${size} bytes remain, but ${segmentBytes - pos} do` };
+            return true;
+          }
+          // RocketMQ leaves the log end at a trailing BLANK when no later segment exists.
+          return idx === segmentStarts.length - 1;
+        }
+        if (magic !== MESSAGE_MAGIC_CODE && magic !== MESSAGE_MAGIC_CODE_V2) {
+          out.problem = { offset, reason: 'bad-magic', detail: `magic code 0x${(magic >>> 0).toString(16)} is neither a message nor an end-of-file marker` };
+          return true;
+        }
+        if (size < MIN_RECORD_BYTES || pos + size + END_FILE_MIN_BLANK_BYTES > segmentBytes) {
+          out.problem = { offset, reason: 'bad-size', detail: `record size ${size} is impossible here (${segmentBytes - pos} bytes left in the segment)` };
+          return true;
+        }
+        const whole = await reader.view(pos, size);
+        if (!whole) {
+          out.problem = { offset, reason: 'torn', detail: `record of ${size} bytes runs past the end of the file` };
+          return true;
+        }
+        let rec: MessageRecord;
+        try {
+          rec = decodeRecord(whole.buf, whole.at, { checkCrc, copyBody: false });
+        } catch (err) {
+          if (!(err instanceof RecordFormatError)) throw err;
+          // A write cut short leaves the record's tail zero; otherwise the bytes themselves changed.
+          const torn = isZero(whole.buf, whole.at + size - 8, whole.at + size);
+          const reason: TruncateReason = torn ? 'torn' : /CRC/.test(err.message) ? 'bad-crc' : 'bad-format';
+          out.problem = { offset, reason, detail: `${torn ? 'incomplete record: ' : ''}${err.message}` };
+          return true;
+        }
+        if (rec.commitLogOffset !== offset) {
+          out.problem = { offset, reason: 'bad-offset', detail: `record claims physical offset ${rec.commitLogOffset}` };
+          return true;
+        }
+        input.onRecord(rec);
+        out.recordsScanned++;
+        out.lastStoreTimestamp = rec.storeTimestamp;
+        pos += size;
+        out.end = segStart + pos;
+      }
+      return false;
+    });
+    if (stop) return out;
+    out.end = segStart + segmentBytes;
+  }
+  return out;
+}
+
+/** Store time of a segment's first record, or undefined when it does not start with one. */
+async function firstStoreTimestamp(io: FileIO, dir: string, start: number, segmentBytes: number): Promise<number | undefined> {
+  return withSegment(io, dir, start, async (h) => {
+    const reader = new SegmentReader(h, segmentBytes);
+    const head = await reader.view(0, 8);
+    if (!head) return undefined;
+    const size = head.buf.readInt32BE(head.at);
+    const magic = head.buf.readInt32BE(head.at + 4);
+    if ((magic !== MESSAGE_MAGIC_CODE && magic !== MESSAGE_MAGIC_CODE_V2) || size < MIN_RECORD_BYTES || size > segmentBytes) return undefined;
+    const whole = await reader.view(0, size);
+    if (!whole) return undefined;
+    try {
+      return decodeRecord(whole.buf, whole.at).storeTimestamp;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+export interface RecoverInput {
+  io: FileIO;
+  commitLog: CommitLog;
+  cqStore: ConsumeQueueStoreLike;
+  index: IndexServiceLike | undefined;
+  checkpoint: Checkpoint;
+  abnormal: boolean;
+  checkCrc: boolean;
+  dryRun: boolean;
+  /** Builds the dispatch request for a recovered record (tags code, keys, ...). */
+  toDispatchRequest: (rec: MessageRecord) => DispatchRequest;
+}
+
+/** Run recovery; the commit log is positioned at the recovered end when this returns. */
+export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryReport> {
+  const started = performance.now();
+  const { io, commitLog, cqStore, index } = input;
+  const segmentBytes = commitLog.segmentBytes;
+  const starts = commitLog.segmentStarts();
+  const queuesRebuilt = new Set<string>();
+  const gaps = new Map<string, string>();
+  let redispatched = 0;
+  let indexed = 0;
+
+  const fromIndex = await chooseScanStart(input, starts);
+  // Only a scan from the first segment may start an empty queue at an offset above 0 (the log's
+  // older segments were deleted); from a later segment that would hide a gap.
+  let fromLogStart = fromIndex === 0;
+
+  const onRecord = (rec: MessageRecord): void => {
+    const req = input.toDispatchRequest(rec);
+    let touched = false;
+    const type = transactionType(rec.sysFlag);
+    if (type === SysFlag.TRANSACTION_NOT_TYPE || type === SysFlag.TRANSACTION_COMMIT_TYPE) {
+      const r = redispatchToQueue(cqStore, req, gaps, fromLogStart);
+      if (r) {
+        queuesRebuilt.add(`${req.topic}/${req.queueId}`);
+        touched = true;
+      }
+    }
+    // Index building skips only rollback records (IndexService.buildIndex).
+    if (index && type !== SysFlag.TRANSACTION_ROLLBACK_TYPE && rec.commitLogOffset >= index.endPhyOffset()) {
+      index.put(req);
+      indexed++;
+      touched = true;
+    }
+    if (touched) redispatched++;
+  };
+
+  const scanInput: ScanInput = { io, dir: commitLog.dir, segmentStarts: starts, segmentBytes, fromIndex, checkCrc: input.checkCrc, onRecord };
+  let scan = await scanCommitLog(scanInput);
+  let fullRescan = false;
+  if (gaps.size > 0 && fromIndex > 0) {
+    // The queues end before the scan start: rebuild them from the whole log, once.
+    fullRescan = true;
+    fromLogStart = true;
+    gaps.clear();
+    scan = await scanCommitLog({ ...scanInput, fromIndex: 0 });
+  }
+
+  const end = scan.end;
+  let problem = scan.problem;
+  let bytesDropped = 0;
+  const segmentsDeleted = starts.filter((s) => s > end).map(segmentFileName);
+  // What lies past the end: the bad record's bytes, torn leftovers, or data after a hole.
+  for (const s of starts) {
+    if (s + segmentBytes <= end) continue;
+    const from = Math.max(0, end - s);
+    const extent = await withSegment(io, commitLog.dir, s, (h) => dataExtent(h, from, segmentBytes));
+    bytesDropped += extent - from;
+  }
+  if (!problem && bytesDropped > 0) {
+    problem = { offset: end, reason: 'hole', detail: `zeros at the log end, but ${bytesDropped} bytes of data lie beyond (lost or reordered writes)` };
+  }
+
+  const truncated = cqStore.truncateByCommitLogOffset(end);
+  for (const q of truncated.queuesTouched) queuesRebuilt.add(q);
+  // Under a dry run the FileIO is an overlay, so this "repair" never reaches the disk.
+  await commitLog.truncateAndStartAt(end, scan.lastStoreTimestamp, { zeroTail: true });
+
+  // topicQueueTable = each queue's next offset (DefaultMessageStore.recoverTopicQueueTable).
+  commitLog.topicQueueTable.clear();
+  for (const cq of cqStore.queues()) commitLog.topicQueueTable.set(`${cq.topic}-${cq.queueId}`, cq.maxOffset());
+
+  const reportStarts = commitLog.segmentStarts();
+  return {
+    mode: input.abnormal ? 'abnormal' : 'clean',
+    commitLogFiles: reportStarts.length,
+    commitLogMaxOffset: end,
+    commitLogMinOffset: reportStarts[0] ?? end,
+    recordsScanned: scan.recordsScanned,
+    truncatedFromOffset: problem ? problem.offset : null,
+    bytesDropped,
+    truncateReason: problem ? problem.reason : null,
+    queuesRebuilt: [...queuesRebuilt].sort(),
+    queueUnitsDropped: truncated.unitsDropped,
+    recordsRedispatched: redispatched,
+    indexRebuilt: indexed > 0,
+    durationMs: Math.round(performance.now() - started),
+    dryRun: input.dryRun,
+    scanStartOffset: starts[fromIndex] ?? 0,
+    problem: problem ? `${problem.reason} at offset ${problem.offset}: ${problem.detail}` : null,
+    segmentsDeleted,
+    fullRescan,
+    queueGaps: [...gaps.values()],
+  };
+}
+
+/**
+ * Put a recovered record's unit into its queue unless it is already there. Returns true when the
+ * queue changed. A unit for a later offset than the queue's end is a gap (recorded, not written).
+ */
+function redispatchToQueue(cqStore: ConsumeQueueStoreLike, req: DispatchRequest, gaps: Map<string, string>, fromLogStart: boolean): boolean {
+  const cq = cqStore.findOrCreate(req.topic, req.queueId);
+  const key = `${req.topic}/${req.queueId}`;
+  let max = cq.maxOffset();
+  if (req.queueOffset < max) {
+    const unit = cq.get(req.queueOffset, 1)[0];
+    if (!unit || unit.commitLogOffset === req.commitLogOffset) return false; // present (or expired)
+    // The queue disagrees with the log from here on: drop its units from this record onwards.
+    cq.truncateByCommitLogOffset(Math.min(unit.commitLogOffset, req.commitLogOffset));
+    max = cq.maxOffset();
+    if (req.queueOffset !== max) {
+      gaps.set(key, `${key}: log has offset ${req.queueOffset} at ${req.commitLogOffset}, queue ends at ${max} after repair`);
+      return true;
+    }
+  }
+  if (req.queueOffset > max && !(fromLogStart && max === 0)) {
+    gaps.set(key, `${key}: log has offset ${req.queueOffset} at ${req.commitLogOffset}, queue ends at ${max}`);
+    return false;
+  }
+  cq.put(req.queueOffset, { commitLogOffset: req.commitLogOffset, size: req.size, tagsCode: req.tagsCode });
+  return true;
+}
+
+async function chooseScanStart(input: RecoverInput, starts: number[]): Promise<number> {
+  const n = starts.length;
+  if (n === 0) return 0;
+  const segmentBytes = input.commitLog.segmentBytes;
+  let idx: number;
+  if (!input.abnormal) {
+    // recoverNormally: the last three files.
+    idx = Math.max(0, n - 3);
+  } else {
+    // recoverAbnormally: newest file whose first message is older than the checkpoint's safe time.
+    const safeMs = input.checkpoint.minTimestamp(input.index !== undefined);
+    idx = 0;
+    for (let i = n - 1; i >= 0; i--) {
+      const ts = await firstStoreTimestamp(input.io, input.commitLog.dir, starts[i]!, segmentBytes);
+      if (ts !== undefined && ts <= safeMs) {
+        idx = i;
+        break;
+      }
+    }
+  }
+  // Never start after the point the consume queues or the index say they reach.
+  const cqEnd = input.cqStore.maxCommitLogEnd();
+  const bounds = [cqEnd < 0 ? starts[0]! : cqEnd];
+  if (input.index) bounds.push(Math.max(0, input.index.endPhyOffset()));
+  for (const b of bounds) {
+    const i = Math.floor((b - starts[0]!) / segmentBytes);
+    idx = Math.min(idx, Math.max(0, Math.min(n - 1, i)));
+  }
+  return idx;
+}

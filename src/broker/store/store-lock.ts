@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StoreLockedError } from '../../errors/index.js';
+
+/**
+ * The store's `lock` file (fact sheet §4.7). RocketMQ holds a FileChannel.tryLock() on it; Node has
+ * no flock, so the file itself is the lock: created O_EXCL with the owner's pid, its start time
+ * (from /proc, to tell a live owner from a recycled pid) and host. A lock whose owner is dead is
+ * stale and taken over. This goes straight to node:fs, not FileIO: exclusivity needs the real OS.
+ *
+ * Within one process, dirs locked by live MessageStore instances are remembered, so a second open
+ * from the same process fails too, while a lock left behind by a halted (simulated-crash) instance
+ * of this process counts as stale.
+ */
+
+const LOCK_FILE = 'lock';
+/** An empty lock file younger than this may be a peer between create and write: don't steal it. */
+const EMPTY_LOCK_GRACE_MS = 2000;
+/** Bound on create/inspect/steal rounds (each round is a few syscalls). */
+const MAX_ATTEMPTS = 5;
+
+const heldInThisProcess = new Set<string>();
+
+interface LockOwner {
+  pid: number;
+  /** /proc/<pid>/stat starttime (clock ticks since boot), or null where /proc is absent. */
+  startTicks: number | null;
+  host: string;
+}
+
+function procStartTicks(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22; the command name (field 2) is parenthesised and may contain spaces.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[19]);
+    return Number.isFinite(ticks) ? ticks : null;
+  } catch {
+    return null;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const o = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof o.pid !== 'number' || !Number.isInteger(o.pid) || o.pid <= 0) return undefined;
+    return { pid: o.pid, startTicks: typeof o.startTicks === 'number' ? o.startTicks : null, host: String(o.host ?? '') };
+  } catch {
+    return undefined;
+  }
+}
+
+export class StoreLock {
+  private released = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly lockPath: string,
+    private readonly key: string,
+  ) {}
+
+  /** Take the lock or throw StoreLockedError at once (no waiting for the holder). */
+  static acquire(storePathRootDir: string): StoreLock {
+    fs.mkdirSync(storePathRootDir, { recursive: true });
+    const key = fs.realpathSync(storePathRootDir);
+    const lockPath = path.join(storePathRootDir, LOCK_FILE);
+    if (heldInThisProcess.has(key)) throw new StoreLockedError(storePathRootDir, `this process, pid ${process.pid}`);
+    const me: LockOwner = { pid: process.pid, startTicks: procStartTicks(process.pid), host: os.hostname() };
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (tryCreate(lockPath, me)) {
+        heldInThisProcess.add(key);
+        return new StoreLock(storePathRootDir, lockPath, key);
+      }
+      const holder = liveHolder(lockPath);
+      if (holder !== undefined) throw new StoreLockedError(storePathRootDir, holder);
+      stealStale(lockPath);
+    }
+    throw new StoreLockedError(storePathRootDir, 'lock file keeps changing; another process is starting on it');
+  }
+
+  /** Remove the lock file (clean close). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    heldInThisProcess.delete(this.key);
+    try {
+      const owner = parseOwner(fs.readFileSync(this.lockPath, 'utf8'));
+      if (owner?.pid === process.pid) fs.unlinkSync(this.lockPath);
+    } catch {
+      // Already gone: nothing to release.
+    }
+  }
+
+  /** Forget the lock without touching the file, as a killed process would (tests' halt()). */
+  abandon(): void {
+    this.released = true;
+    heldInThisProcess.delete(this.key);
+  }
+}
+
+function tryCreate(lockPath: string, me: LockOwner): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(lockPath, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    fs.writeSync(fd, JSON.stringify(me) + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
+/** A description of the live holder, or undefined when the lock is stale (or vanished). */
+function liveHolder(lockPath: string): string | undefined {
+  let text: string;
+  let mtimeMs: number;
+  try {
+    text = fs.readFileSync(lockPath, 'utf8');
+    mtimeMs = fs.statSync(lockPath).mtimeMs;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const owner = parseOwner(text);
+  if (!owner) {
+    // Empty or garbled: a peer may be between O_EXCL create and its write; give it a grace period.
+    return Date.now() - mtimeMs < EMPTY_LOCK_GRACE_MS ? 'a process that is just starting' : undefined;
+  }
+  const who = `pid ${owner.pid}${owner.host ? ` on ${owner.host}` : ''}`;
+  if (owner.host && owner.host !== os.hostname()) return who; // can't probe another host's pids
+  if (owner.pid === process.pid) return undefined; // not in heldInThisProcess: left by a halted instance
+  if (!pidAlive(owner.pid)) return undefined;
+  const ticks = procStartTicks(owner.pid);
+  if (owner.startTicks !== null && ticks !== null && ticks !== owner.startTicks) return undefined; // pid recycled
+  return who;
+}
+
+/**
+ * Remove a stale lock without ever removing a fresh one: rename it aside (atomic), check that what
+ * we moved is still stale, and put it back with link() (fails if someone re-created it) otherwise.
+ */
+function stealStale(lockPath: string): void {
+  const aside = `${lockPath}.stale-${process.pid}-${Date.now()}`;
+  try {
+    fs.renameSync(lockPath, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (liveHolder(aside) !== undefined) {
+    try {
+      fs.linkSync(aside, lockPath);
+    } catch {
+      // Someone else created a lock meanwhile; theirs wins, and the live one we moved is restored
+      // on a best-effort basis only. The next attempt re-inspects.
+    }
+  }
+  fs.rmSync(aside, { force: true });
+}
