@@ -233,29 +233,49 @@ export function findMount(mounts: MountEntry[], path: string): MountEntry | unde
 
 /** glibc's gnu_dev_major / gnu_dev_minor on a stat dev_t. */
 export function splitDev(dev: bigint): DeviceId {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const major = ((dev & 0xfff00n) >> 8n) | ((dev & 0xfffff00000000000n) >> 32n);
+  const minor = (dev & 0xffn) | ((dev & 0xffffff00000n) >> 12n);
   return { major: Number(major), minor: Number(minor) };
 }
 
+export interface LockOwner {
+  pid: number;
+  /** /proc/<pid>/stat starttime when the lock was taken: tells a live owner from a recycled pid. */
+  startTicks?: number;
+  host?: string;
+}
+
 /**
- * The pid in a store's `lock` file. rocketctl's broker writes its pid there; Java RocketMQ only
- * holds a file lock and leaves the file empty, so no pid is a normal answer.
- * Accepts "1234", "pid=1234", "pid: 1234" or {"pid":1234}.
+ * The owner in a store's `lock` file. rocketctl's broker writes {"pid","startTicks","host"} there
+ * (src/broker/store/store-lock.ts); Java RocketMQ only holds a file lock and leaves it empty, so
+ * "no owner" is a normal answer. A bare pid ("1234", "pid=1234") is accepted too.
  */
-export function parseLockPid(text: string): number | undefined {
+export function parseLockOwner(text: string): LockOwner | undefined {
   const s = text.trim();
-  let m = /^(\d+)(\s|$)/.exec(s) ?? /^pid\s*[=:]\s*(\d+)/im.exec(s);
-  if (!m && s.startsWith('{')) {
+  let owner: LockOwner | undefined;
+  if (s.startsWith('{')) {
     try {
-      const pid = (JSON.parse(s) as { pid?: unknown }).pid;
-      if (typeof pid === 'number') m = ['', String(pid)] as unknown as RegExpExecArray;
+      const o = JSON.parse(s) as { pid?: unknown; startTicks?: unknown; host?: unknown };
+      if (typeof o.pid === 'number') {
+        owner = { pid: o.pid };
+        if (typeof o.startTicks === 'number') owner.startTicks = o.startTicks;
+        if (typeof o.host === 'string' && o.host !== '') owner.host = o.host;
+      }
     } catch {
       /* not JSON */
     }
+  } else {
+    const m = /^(\d+)(\s|$)/.exec(s) ?? /^pid\s*[=:]\s*(\d+)/im.exec(s);
+    if (m) owner = { pid: Number(m[1]) };
   }
-  const pid = m ? Number(m[1]) : NaN;
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  return owner && Number.isSafeInteger(owner.pid) && owner.pid > 0 ? owner : undefined;
+}
+
+/** Field 22 (starttime) of /proc/<pid>/stat; the command (field 2) may hold spaces and parentheses. */
+export function parseStartTicks(stat: string): number | undefined {
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest[19]);
+  return rest.length > 19 && Number.isSafeInteger(ticks) ? ticks : undefined;
 }
 
 /**
@@ -562,11 +582,22 @@ function findBroker(t: TreeReader, storeDir: string, pid: number | undefined): B
   const lockPath = posix.join(storeDir, 'lock');
   const r = t.read(lockPath);
   if (!r.ok) return { ref: null, note: `no running broker found (${r.reason})`, status: 'skip' };
-  const lockPid = parseLockPid(r.text);
-  if (lockPid === undefined) {
+  const owner = parseLockOwner(r.text);
+  if (owner === undefined) {
     return { ref: null, note: `no running broker found (${lockPath} holds no pid; a Java broker's lock is empty: pass --pid)`, status: 'skip' };
   }
-  if (!alive(lockPid)) return { ref: null, note: `no running broker found (stale ${lockPath}: pid ${lockPid} is not running)`, status: 'skip' };
+  const lockPid = owner.pid;
+  const none = (why: string): BrokerLookup => ({ ref: null, note: `no running broker found (${why})`, status: 'skip' });
+  const hostname = t.read('/proc/sys/kernel/hostname');
+  if (owner.host && hostname.ok && hostname.text.trim() !== owner.host) {
+    return none(`${lockPath} is held by host ${owner.host}, not this one`);
+  }
+  if (!alive(lockPid)) return none(`stale ${lockPath}: pid ${lockPid} is not running`);
+  const stat = t.read(`/proc/${lockPid}/stat`);
+  const ticks = stat.ok ? parseStartTicks(stat.text) : undefined;
+  if (owner.startTicks !== undefined && ticks !== undefined && ticks !== owner.startTicks) {
+    return none(`stale ${lockPath}: pid ${lockPid} is now another process`);
+  }
   return { ref: { pid: lockPid, source: 'lock', command: comm(lockPid) }, note: '', status: 'pass' };
 }
 
