@@ -39,9 +39,14 @@ export function assertMayApply(root: string, euid: number | undefined): void {
 /** The shell lines --fix prints: each failing or warning item's commands under a comment naming it. */
 export function fixLines(items: OsCheckItem[]): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
   for (const item of items) {
     if (item.status === 'pass' || !item.fix || item.fix.length === 0) continue;
-    out.push(`# ${item.id} (${item.status}): ${item.current} -> ${item.recommended}`, ...item.fix);
+    // Items can share a remedy (limits.conf serves this shell and the broker): print it once.
+    const fresh = item.fix.filter((l) => !seen.has(l));
+    for (const l of fresh) seen.add(l);
+    const header = `# ${item.id} (${item.status}): ${item.current} -> ${item.recommended}`;
+    out.push(header, ...(fresh.length > 0 ? fresh : ['# (see above)']));
   }
   if (out.some((l) => l.startsWith('sysctl -w'))) {
     out.push('# sysctl -w lasts until reboot; to keep the values, put the same vm.* lines in /etc/sysctl.d/');

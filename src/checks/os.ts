@@ -505,7 +505,7 @@ function checkThp(t: TreeReader): OsCheckItem {
     recommended,
     status: 'warn',
     why: 'huge-page faults and khugepaged compaction cause latency stalls in a large, busy process (runbroker.sh runs with -XX:-UseLargePages)',
-    fix: [`echo ${target} > ${path}`],
+    fix: [`echo ${target} > ${path}`, `# lost at reboot; to keep it, add transparent_hugepage=${target} to the kernel command line`],
     writes: [{ path, value: target }],
   };
 }
@@ -725,7 +725,11 @@ function checkHeapLimit(src: HeapSource, facts: ProcessFacts, memory: Memory | {
   }
   const pct = Math.round((limitMb / memMb) * 100);
   current += `, ${pct}% of memory`;
-  const fix = [`export NODE_OPTIONS="--max-old-space-size=${suggestedHeapMb(memory)}"  # then restart the broker`];
+  const mb = suggestedHeapMb(memory);
+  // A flag on node's command line overrides NODE_OPTIONS, so say where to change it.
+  const fix = src.flagFrom?.endsWith('command line')
+    ? [`# restart the broker with --max-old-space-size=${mb} in place of ${src.flagMb} on its node command line`]
+    : [`export NODE_OPTIONS="--max-old-space-size=${mb}"  # then restart the broker`];
   if (limitMb > memMb) {
     return { id, current, recommended, status: 'fail', why: 'the heap may grow past memory: the broker is OOM-killed or swaps before V8 collects', fix };
   }
@@ -800,7 +804,7 @@ function checkScheduler(t: TreeReader, root: string, storeDir: string): OsCheckI
   const id = 'io.scheduler';
   const recommended = 'mq-deadline / deadline (none on virtual and NVMe disks)';
   const where = storeDevice(t, root, storeDir);
-  const atNote = where.at === storeDir ? storeDir : `${where.at}, nearest existing parent of ${storeDir}`;
+  const atNote = where.at === storeDir ? storeDir : `${where.at} (nearest existing parent of ${storeDir})`;
   if (!where.dev) return unreadable(id, recommended, where.error ?? 'unknown device', `cannot tell which disk holds ${atNote}`);
   const devName = `${where.dev.major}:${where.dev.minor}`;
   if (where.dev.major === 0) {
@@ -809,7 +813,10 @@ function checkScheduler(t: TreeReader, root: string, storeDir: string): OsCheckI
       current: `${where.fsType ?? 'virtual filesystem'} (device ${devName}), not a block device`,
       recommended,
       status: 'warn',
-      why: `${atNote} is not on a disk this host schedules (overlay, tmpfs or network): check the scheduler of the disk underneath`,
+      why:
+        where.fsType === 'tmpfs'
+          ? `${atNote} is in memory (tmpfs): there is no disk to schedule, and a store there does not survive a reboot`
+          : `${atNote} is not on a disk this host schedules (overlay or network filesystem): check the scheduler of the disk underneath`,
     };
   }
   const devPath = t.resolve(`/sys/dev/block/${devName}`);

@@ -18,18 +18,16 @@ export interface CheckOsResult extends OsReport {
 export default class CheckOS extends BaseCommand<CheckOsResult> {
   static override summary = 'Check this host against the RocketMQ tuning checklist (os.sh, JVM defaults).';
 
-  static override description = `Reads kernel settings from /proc and /sys, the open-files limit of this process and of a
-running broker, the I/O scheduler of the disk holding the store, transparent huge pages, and the Node
-heap limit, and prints each one's current value, the recommended one, pass/warn/fail and why.
-Nothing is changed unless --apply is given. Exits 4 when any check fails.
-
-The running broker is the pid in the store dir's lock file, or --pid.`;
+  static override description = [
+    'Reads kernel settings from /proc and /sys, the open-files limit of this process and of a running broker, the I/O scheduler of the disk holding the store, transparent huge pages and the Node heap limit, and prints for each the current value, the recommended one, pass/warn/fail and why. A value that cannot be read is a warning, never a guess.',
+    'The running broker is the pid in the store dir\'s lock file, or --pid; none running is reported, not failed. Nothing is changed unless --apply is given. Exits 4 when any check fails.',
+  ].join('\n\n');
 
   static override examples = [
-    '<%= config.bin %> checkOS',
-    '<%= config.bin %> checkOS --store-dir /data/rocketmq/store --fix',
-    'sudo <%= config.bin %> checkOS --apply',
-    '<%= config.bin %> checkOS --root /host --json',
+    { description: 'Check this host against the checklist.', command: '<%= config.bin %> checkOS' },
+    { description: 'Check the disk of a store and print the commands that fix what is off.', command: '<%= config.bin %> checkOS --store-dir /data/rocketmq/store --fix' },
+    { description: 'Apply the sysctl, scheduler and huge-page fixes (run as root).', command: '<%= config.bin %> checkOS --apply' },
+    { description: 'Check a host whose / is mounted at /host (e.g. from a container).', command: '<%= config.bin %> checkOS --root /host --json' },
   ];
 
   static override flags = {
@@ -107,7 +105,7 @@ function renderReport(r: OsReport): string {
 }
 
 function renderApplied(applied: ApplyOutcome[], remaining: string[]): string {
-  const lines = applied.map((a) => `${a.ok ? statusWord('pass') : statusWord('fail')}  ${a.path} = ${a.value}${a.error ? ` (${a.error})` : ''}`);
+  const lines = applied.map((a) => `${statusWord(a.ok ? 'ok' : 'failed')}  ${a.path} = ${a.value}${a.error ? ` (${a.error})` : ''}`);
   let out = `\nApplied:\n${lines.length > 0 ? lines.join('\n') : '(nothing --apply can change)'}`;
   if (remaining.length > 0) out += `\n\nStill to do by hand (as root):\n${remaining.join('\n')}`;
   return out;

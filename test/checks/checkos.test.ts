@@ -166,13 +166,15 @@ describe('checkOS on a bad host', () => {
   it('turns THP off', () => {
     const t = item(r, 'mm.transparent_hugepage');
     expect(t.current).toBe('always');
-    expect(t.fix).toEqual(['echo never > /sys/kernel/mm/transparent_hugepage/enabled']);
+    expect(t.fix?.[0]).toBe('echo never > /sys/kernel/mm/transparent_hugepage/enabled');
   });
 
   it('compares the heap with the cgroup limit when it is below MemTotal', () => {
     const h = item(r, 'node.heap_limit');
     expect(h.recommended).toBe('<= 2048 MB (50% of 4096 MB, cgroup memory limit)');
     expect(h.current).toMatch(/^16384 MB .* 400% of memory$/);
+    // The flag is on the broker's command line, which overrides NODE_OPTIONS: say so, don't export.
+    expect(h.fix).toEqual(['# restart the broker with --max-old-space-size=2048 in place of 16384 on its node command line']);
   });
 
   it('offers prlimit for the running broker and limits.conf for new sessions, applying neither', () => {
@@ -189,6 +191,8 @@ describe('checkOS on a bad host', () => {
     expect(lines).toContain('sysctl -w vm.swappiness=1');
     expect(lines.some((l) => l.includes('drop_caches'))).toBe(false);
     expect(lines.at(-1)).toMatch(/^# sysctl -w lasts until reboot/);
+    // limits.conf serves both nofile items: printed once.
+    expect(lines.filter((l) => l === "echo '* hard nofile 655350' >> /etc/security/limits.conf")).toHaveLength(1);
   });
 });
 
