@@ -369,7 +369,7 @@ function checkMinFree(t: TreeReader, memTotalBytes: number | undefined): OsCheck
     fixValue,
   );
   if (item.status === 'fail' && fixValue === undefined) item.why += '; MemTotal unreadable, so no value is suggested';
-  if (item.fix) item.fix.push('# the value above is the kernel\'s own default for this much memory');
+  if (item.fix) item.fix.push('# the kernel\'s base default for this much memory, sqrt(MemTotal KB * 16)');
   return item;
 }
 
