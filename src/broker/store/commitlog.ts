@@ -287,6 +287,10 @@ export class CommitLog {
     if (this.fenced) throw this.fenced;
   }
 
+  hasRoom(): boolean {
+    return this.pendingBytes() < this.maxPendingBytes;
+  }
+
   /** Wait (bounded) while too many bytes are waiting for the disk. */
   async waitForRoom(): Promise<void> {
     const deadline = performance.now() + PENDING_ROOM_WAIT_MS;

@@ -78,6 +78,8 @@ export interface StoreRecoveryReport extends RecoveryReport {
   fullRescan: boolean;
   /** Queue gaps that could not be filled from the log (should be empty). */
   queueGaps: string[];
+  /** Consume queues whose torn or garbled tails were cut when they were loaded. */
+  consumeQueuesTornAtLoad: string[];
 }
 
 interface ScanProblem {
@@ -359,6 +361,7 @@ export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryRe
     segmentsDeleted,
     fullRescan,
     queueGaps: [...gaps.values()],
+    consumeQueuesTornAtLoad: [],
   };
 }
 

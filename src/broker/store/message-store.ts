@@ -1,0 +1,721 @@
+import os from 'node:os';
+import path from 'node:path';
+import {
+  FlushTimeoutError,
+  InvalidTopicError,
+  MessageTooLargeError,
+  StoreClosedError,
+  StoreError,
+} from '../../errors/index.js';
+import { javaHashCode } from '../../protocol/hash.js';
+import {
+  createOffsetMsgId,
+  decodeRecord,
+  encodeRecord,
+  MAX_PROPERTIES_BYTES,
+  MESSAGE_MAGIC_CODE,
+  MESSAGE_MAGIC_CODE_V2,
+  storeTimestampPos,
+  SysFlag,
+  transactionType,
+  type MessageRecord,
+  type SocketAddr,
+} from '../../protocol/message.js';
+import { readInt64 } from '../../protocol/long.js';
+import { topicNameProblem } from '../../protocol/validate.js';
+import { Checkpoint } from './checkpoint.js';
+import { CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats } from './commitlog.js';
+import { ConsumeQueueStore } from './consume-queue.js';
+import type { FileIO } from './file-io.js';
+import { NodeFileIO } from './node-file-io.js';
+import { recoverStore, type IndexServiceLike, type StoreRecoveryReport } from './recovery.js';
+import { StoreLock } from './store-lock.js';
+import { validateStoreConfig } from './store-config.js';
+import { SCHEDULE_TOPIC, type CqUnit, type DispatchRequest, type StoreConfig } from './types.js';
+
+/**
+ * The message store facade the broker calls (DefaultMessageStore): open = lock + recovery, put =
+ * validate + encode + commit log append (+ dispatch to consume queue, index and listeners once
+ * the record is written/durable), get = consume queue lookup + commit log reads.
+ *
+ * Dispatch timing differs from RocketMQ on purpose: RocketMQ's ReputMessageService dispatches what
+ * is in the page cache even under SYNC_FLUSH, so a consumer can read a message a power loss then
+ * takes back. Here, under SYNC_FLUSH a record reaches the consume queue only after the fdatasync
+ * covering it; under ASYNC_FLUSH once its write completed. Either way before its put resolves, so
+ * a pull after an acknowledged send always finds the message.
+ */
+
+export const ABORT_FILE = 'abort';
+
+/** PULL limits (fact sheet §2.3): maxTransferBytes/CountOnMessageInMemory and ...InDisk. */
+const MAX_TRANSFER_BYTES_IN_MEMORY = 256 * 1024;
+const MAX_TRANSFER_COUNT_IN_MEMORY = 32;
+const MAX_TRANSFER_BYTES_IN_DISK = 64 * 1024;
+const MAX_TRANSFER_COUNT_IN_DISK = 8;
+/** accessMessageInMemoryMaxRatio: data further behind the log end than this share of RAM is "in disk". */
+const IN_MEMORY_RATIO = 0.4;
+/** At least this many bytes of consume queue (16000 / 20 units) are scanned per pull for filtering. */
+const MIN_FILTER_SCAN_BYTES = 16000;
+const CQ_UNIT_BYTES = 20;
+/** The filler unit size RocketMQ writes at the head of a queue that starts mid-way. */
+const CQ_FILLER_SIZE = 2147483647;
+/** Enough of a record to reach STORETIMESTAMP with an IPv6 born host. */
+const STORE_TIMESTAMP_PROBE_BYTES = 80;
+/** QUERY_MESSAGE cap (maxMsgsNumBatch). */
+const MAX_QUERY_NUM = 64;
+
+/** A message invalid for reasons other than topic and size (queue id, mixed batch). */
+export class InvalidMessageError extends StoreError {
+  constructor(message: string) {
+    super(message, { code: 'E_INVALID_MESSAGE' });
+  }
+}
+
+/** SYNC_FLUSH did not confirm in time; the message is stored and `result` says where (code 10). */
+export class PutFlushTimeoutError extends FlushTimeoutError {
+  constructor(
+    timeoutMs: number,
+    readonly results: PutResult[],
+  ) {
+    super(timeoutMs);
+  }
+}
+
+export interface PutMessageInput {
+  topic: string;
+  queueId: number;
+  flag: number;
+  sysFlag: number;
+  bornTimestamp: number;
+  bornHost: SocketAddr;
+  body: Buffer;
+  /** Encoded properties string (name \u0001 value \u0002 ...). */
+  properties: string;
+  reconsumeTimes: number;
+  preparedTransactionOffset: number;
+}
+
+export type PutStatus = 'PUT_OK';
+
+export interface PutResult {
+  status: PutStatus;
+  commitLogOffset: number;
+  queueOffset: number;
+  offsetMsgId: string;
+  storeTimestamp: number;
+  wroteBytes: number;
+}
+
+export type GetMessageStatus =
+  | 'FOUND'
+  | 'NO_MESSAGE_IN_QUEUE'
+  | 'NO_MATCHED_LOGIC_QUEUE'
+  | 'OFFSET_TOO_SMALL'
+  | 'OFFSET_OVERFLOW_ONE'
+  | 'OFFSET_OVERFLOW_BADLY'
+  | 'NO_MATCHED_MESSAGE'
+  | 'OFFSET_FOUND_NULL';
+
+export interface GetMessageResult {
+  status: GetMessageStatus;
+  nextBeginOffset: number;
+  minOffset: number;
+  maxOffset: number;
+  /** Raw stored records (a PULL body is their concatenation). */
+  records: Buffer[];
+  /** Consume queue units looked at (matched or not). */
+  scanned: number;
+}
+
+export interface QueryMessageResult {
+  records: Buffer[];
+  lastUpdateTimestamp: number;
+  lastUpdatePhyOffset: number;
+}
+
+export interface StoreStats extends CommitLogStats {
+  dispatchErrors: number;
+  lastDispatchError: string | null;
+  commitLogMinOffset: number;
+  commitLogMaxOffset: number;
+  flushedOffset: number;
+}
+
+/** The index side as the facade uses it (IndexService, index-service.ts). */
+export interface IndexServiceApi extends IndexServiceLike {
+  load(): Promise<unknown>;
+  query(
+    topic: string,
+    key: string,
+    maxNum: number,
+    beginMs: number,
+    endMs: number,
+  ): Promise<{ commitLogOffsets: number[]; lastUpdateTimestamp: number; lastUpdatePhyOffset: number }>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// TEMPORARY until index-service.ts lands: loaded by a non-literal specifier so the build passes.
+async function createIndexService(root: string, opts: { maxHashSlotNum: number; maxIndexNum: number }, io: FileIO): Promise<IndexServiceApi> {
+  const spec = './index-service.js';
+  const mod = (await import(spec)) as { IndexService: new (r: string, o: typeof opts, io: FileIO) => IndexServiceApi };
+  return new mod.IndexService(root, opts, io);
+}
+
+export interface OpenOptions {
+  io?: FileIO;
+  /** Run recovery over `io` without starting timers (used by dry runs over an overlay FileIO). */
+  dryRun?: boolean;
+  /** Cap on bytes appended but not yet on disk before appends wait (default 64 MiB). */
+  maxPendingBytes?: number;
+}
+
+/** Properties the dispatcher needs, found without building a full map (hot path). */
+interface DispatchProps {
+  tags: string | undefined;
+  keys: string | undefined;
+  uniqKey: string | undefined;
+  delay: string | undefined;
+}
+
+function scanProps(s: string): DispatchProps {
+  const out: DispatchProps = { tags: undefined, keys: undefined, uniqKey: undefined, delay: undefined };
+  let start = 0;
+  // Bounded by the string length: each step moves past one \u0002-separated item.
+  while (start < s.length) {
+    let end = s.indexOf('\u0002', start);
+    if (end < 0) end = s.length;
+    const sep = s.indexOf('\u0001', start);
+    if (sep > start && sep < end - 1) {
+      const name = s.slice(start, sep);
+      if (name === 'TAGS') out.tags = s.slice(sep + 1, end);
+      else if (name === 'KEYS') out.keys = s.slice(sep + 1, end);
+      else if (name === 'UNIQ_KEY') out.uniqKey = s.slice(sep + 1, end);
+      else if (name === 'DELAY') out.delay = s.slice(sep + 1, end);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+/**
+ * tagsCode of a unit: Java hashCode of TAGS (0 if none); for SCHEDULE_TOPIC_XXXX the delivery time
+ * storeTimestamp + delay of the level (CommitLog.checkMessageAndReturnSize / computeDeliverTimestamp).
+ */
+export function computeTagsCode(topic: string, props: DispatchProps, storeTimestamp: number, delayLevelMillis: number[]): number {
+  if (topic === SCHEDULE_TOPIC && props.delay !== undefined) {
+    let level = Number.parseInt(props.delay, 10);
+    if (Number.isFinite(level) && level > 0 && delayLevelMillis.length > 0) {
+      if (level > delayLevelMillis.length) level = delayLevelMillis.length;
+      return storeTimestamp + delayLevelMillis[level - 1]!;
+    }
+  }
+  return props.tags ? javaHashCode(props.tags) : 0;
+}
+
+function dispatchRequest(topic: string, queueId: number, sysFlag: number, props: DispatchProps): DispatchRequest {
+  const keys: string[] = [];
+  if (props.keys) for (const k of props.keys.split(' ')) if (k) keys.push(k);
+  return {
+    topic,
+    queueId,
+    queueOffset: 0,
+    commitLogOffset: 0,
+    size: 0,
+    tagsCode: 0,
+    storeTimestamp: 0,
+    sysFlag,
+    uniqKey: props.uniqKey,
+    keys,
+  };
+}
+
+function goesToConsumeQueue(sysFlag: number): boolean {
+  const t = transactionType(sysFlag);
+  return t === SysFlag.TRANSACTION_NOT_TYPE || t === SysFlag.TRANSACTION_COMMIT_TYPE;
+}
+
+export class MessageStore {
+  readonly config: StoreConfig;
+  /** What recovery found and did when this store was opened. */
+  report!: StoreRecoveryReport;
+  private readonly listeners: Array<(req: DispatchRequest) => void> = [];
+  private readonly commitLog: CommitLog;
+  private dispatchErrors = 0;
+  private lastDispatchError: string | null = null;
+  private lastDispatchedStoreTs = 0;
+  private lastIndexedStoreTs = 0;
+  private logicTimer: NodeJS.Timeout | undefined;
+  private logicFlush: Promise<void> | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly totalMemBytes = os.totalmem();
+
+  private constructor(
+    config: StoreConfig,
+    private readonly io: FileIO,
+    private readonly lock: StoreLock,
+    private readonly checkpoint: Checkpoint,
+    readonly consumeQueues: ConsumeQueueStore,
+    readonly index: IndexServiceApi | undefined,
+    maxPendingBytes: number | undefined,
+  ) {
+    this.config = config;
+    this.commitLog = new CommitLog(io, {
+      storePathRootDir: config.storePathRootDir,
+      segmentBytes: config.mappedFileSizeCommitLog,
+      flushDiskType: config.flushDiskType,
+      flushIntervalMs: config.flushIntervalCommitLog,
+      syncFlushTimeoutMs: config.syncFlushTimeout,
+      maxPendingBytes,
+      dispatch: (req) => this.dispatch(req),
+    });
+  }
+
+  /**
+   * Lock the store dir (StoreLockedError if another process has it), mark the run as not yet
+   * cleanly ended (`abort`), load the consume queues and index, and recover the commit log.
+   */
+  static async open(config: StoreConfig, opts: OpenOptions = {}): Promise<MessageStore> {
+    validateStoreConfig(config);
+    const io = opts.io ?? new NodeFileIO();
+    const root = config.storePathRootDir;
+    const lock = StoreLock.acquire(root);
+    try {
+      await io.mkdirp(root);
+      const abortPath = path.join(root, ABORT_FILE);
+      const abnormal = await io.exists(abortPath);
+      // Before touching anything: a crash from here on (even mid-recovery) is seen as abnormal.
+      if (!abnormal) {
+        await (await io.open(abortPath, 'w+')).close();
+        await io.fsyncDir(root);
+      }
+      const checkpoint = new Checkpoint(io, Checkpoint.pathIn(root));
+      await checkpoint.load();
+      const cqStore = new ConsumeQueueStore(root, config.mappedFileSizeConsumeQueue, io);
+      const cqLoad = await cqStore.load();
+      let index: IndexServiceApi | undefined;
+      if (config.messageIndexEnable) {
+        index = await createIndexService(root, { maxHashSlotNum: config.maxHashSlotNum, maxIndexNum: config.maxIndexNum }, io);
+        await index.load();
+      }
+      const store = new MessageStore(config, io, lock, checkpoint, cqStore, index, opts.maxPendingBytes);
+      await store.commitLog.load();
+      store.report = await recoverStore({
+        io,
+        commitLog: store.commitLog,
+        cqStore,
+        index,
+        checkpoint,
+        abnormal,
+        checkCrc: config.checkCRCOnRecover,
+        dryRun: opts.dryRun ?? false,
+        toDispatchRequest: (rec) => store.requestFromRecord(rec),
+      });
+      store.report.consumeQueuesTornAtLoad = cqLoad.torn.map((t) => `${t.queue}: ${t.unitsDropped} units, ${t.filesDropped.length} files`);
+      store.lastDispatchedStoreTs = store.lastIndexedStoreTs = store.commitLog.flushedStoreTimestamp();
+      if (!opts.dryRun) {
+        store.commitLog.start();
+        store.startLogicFlush();
+      }
+      return store;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  private startLogicFlush(): void {
+    // FlushConsumeQueueService: consume queues, index, then the checkpoint, every interval.
+    this.logicTimer = setInterval(() => void this.flushLogic().catch(() => undefined), this.config.flushIntervalConsumeQueue);
+    this.logicTimer.unref();
+  }
+
+  /** Flush consume queues and index, then record in the checkpoint how far each is durable. */
+  flushLogic(): Promise<void> {
+    this.logicFlush ??= (async () => {
+      try {
+        const physicTs = this.commitLog.flushedStoreTimestamp();
+        const logicsTs = this.lastDispatchedStoreTs;
+        const indexTs = this.lastIndexedStoreTs;
+        await this.consumeQueues.flush();
+        if (this.index) await this.index.flush();
+        const cp = this.checkpoint;
+        if (cp.physicMsgTimestamp !== physicTs || cp.logicsMsgTimestamp !== logicsTs || cp.indexMsgTimestamp !== indexTs) {
+          cp.physicMsgTimestamp = physicTs;
+          cp.logicsMsgTimestamp = logicsTs;
+          cp.indexMsgTimestamp = indexTs;
+          await cp.flush();
+        }
+      } finally {
+        this.logicFlush = undefined;
+      }
+    })();
+    return this.logicFlush;
+  }
+
+  // ---- put -----------------------------------------------------------------------------------
+
+  /** Called (in log order) for every record that reaches a consume queue; wakes long polls. */
+  onDispatch(listener: (req: DispatchRequest) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  async putMessage(input: PutMessageInput): Promise<PutResult> {
+    return (await this.putRun([input]))[0]!;
+  }
+
+  /** A batch for one queue: consecutive queue offsets, contiguous in the log (SEND_BATCH_MESSAGE). */
+  async putMessages(inputs: PutMessageInput[]): Promise<PutResult[]> {
+    if (inputs.length === 0) return [];
+    const { topic, queueId } = inputs[0]!;
+    if (inputs.some((m) => m.topic !== topic || m.queueId !== queueId)) {
+      this.commitLogStatsFail(inputs.length);
+      throw new InvalidMessageError('a batch must target one topic and queue');
+    }
+    return this.putRun(inputs);
+  }
+
+  private commitLogStatsFail(n: number): void {
+    this.commitLog.stats.putFailures += n;
+  }
+
+  private async putRun(inputs: PutMessageInput[]): Promise<PutResult[]> {
+    if (this.closed) throw new StoreClosedError();
+    const storeHost = this.config.storeHost;
+    const records: Buffer[] = [];
+    const reqs: DispatchRequest[] = [];
+    const props: DispatchProps[] = [];
+    let total = 0;
+    try {
+      for (const m of inputs) {
+        this.validate(m);
+        const rec = encodeRecord({ ...m, storeHost });
+        total += rec.length;
+        records.push(rec);
+        const p = scanProps(m.properties);
+        props.push(p);
+        reqs.push(dispatchRequest(m.topic, m.queueId, rec.readInt32BE(36), p));
+      }
+      const maxRun = this.config.mappedFileSizeCommitLog - END_FILE_MIN_BLANK_BYTES;
+      if (total > maxRun) throw new MessageTooLargeError(total, maxRun, inputs.length > 1 ? 'message batch' : 'stored record');
+      this.commitLog.checkWritable();
+      if (!this.commitLog.hasRoom()) await this.commitLog.waitForRoom();
+    } catch (err) {
+      this.commitLogStatsFail(inputs.length);
+      throw err;
+    }
+    // The put lock starts here: nothing below awaits until append() returns.
+    const now = Date.now();
+    for (let i = 0; i < reqs.length; i++) reqs[i]!.tagsCode = computeTagsCode(reqs[i]!.topic, props[i]!, now, this.config.delayLevelMillis);
+    const appended = this.commitLog.append(records, reqs, now);
+    const results: PutResult[] = appended.records.map((r) => ({
+      status: 'PUT_OK',
+      commitLogOffset: r.commitLogOffset,
+      queueOffset: r.queueOffset,
+      offsetMsgId: createOffsetMsgId(storeHost, r.commitLogOffset),
+      storeTimestamp: r.storeTimestamp,
+      wroteBytes: r.size,
+    }));
+    try {
+      await appended.done;
+    } catch (err) {
+      if (err instanceof FlushTimeoutError) throw new PutFlushTimeoutError(this.config.syncFlushTimeout, results);
+      throw err;
+    }
+    return results;
+  }
+
+  private validate(m: PutMessageInput): void {
+    const why = topicNameProblem(m.topic);
+    if (why) throw new InvalidTopicError(m.topic, why);
+    if (!Number.isInteger(m.queueId) || m.queueId < 0 || m.queueId > 0x7fffffff) {
+      throw new InvalidMessageError(`queue id ${m.queueId} is not a non-negative 32-bit integer`);
+    }
+    if (m.body.length > this.config.maxMessageSize) throw new MessageTooLargeError(m.body.length, this.config.maxMessageSize);
+    const propsBytes = Buffer.byteLength(m.properties, 'utf8');
+    if (propsBytes > MAX_PROPERTIES_BYTES) throw new MessageTooLargeError(propsBytes, MAX_PROPERTIES_BYTES, 'message properties');
+  }
+
+  /** Consume queue, index, listeners: ReputMessageService's order (fact sheet §4.5). */
+  private dispatch(req: DispatchRequest): void {
+    const toQueue = goesToConsumeQueue(req.sysFlag);
+    if (toQueue) {
+      try {
+        this.consumeQueues.findOrCreate(req.topic, req.queueId).put(req.queueOffset, {
+          commitLogOffset: req.commitLogOffset,
+          size: req.size,
+          tagsCode: req.tagsCode,
+        });
+      } catch (err) {
+        this.noteDispatchError(err);
+      }
+    }
+    this.lastDispatchedStoreTs = req.storeTimestamp;
+    if (this.index && transactionType(req.sysFlag) !== SysFlag.TRANSACTION_ROLLBACK_TYPE) {
+      try {
+        this.index.put(req);
+      } catch (err) {
+        this.noteDispatchError(err);
+      }
+    }
+    this.lastIndexedStoreTs = req.storeTimestamp;
+    if (toQueue) {
+      for (const l of this.listeners) {
+        try {
+          l(req);
+        } catch (err) {
+          this.noteDispatchError(err);
+        }
+      }
+    }
+  }
+
+  private noteDispatchError(err: unknown): void {
+    this.dispatchErrors++;
+    this.lastDispatchError = err instanceof Error ? err.message : String(err);
+  }
+
+  /** The dispatch request of a record read back from the log (recovery re-dispatch). */
+  requestFromRecord(rec: MessageRecord): DispatchRequest {
+    const p = scanProps(rec.properties);
+    const req = dispatchRequest(rec.topic, rec.queueId, rec.sysFlag, p);
+    req.queueOffset = rec.queueOffset;
+    req.commitLogOffset = rec.commitLogOffset;
+    req.size = rec.storeSize;
+    req.storeTimestamp = rec.storeTimestamp;
+    req.tagsCode = computeTagsCode(rec.topic, p, rec.storeTimestamp, this.config.delayLevelMillis);
+    return req;
+  }
+
+  // ---- get -----------------------------------------------------------------------------------
+
+  /**
+   * Read up to `maxMsgNums` messages from a queue (DefaultMessageStore.getMessage; statuses and
+   * nextBeginOffset as fact sheet §2.3). `filter` sees each unit's tagsCode (broker-side tag match).
+   */
+  async getMessage(
+    topic: string,
+    queueId: number,
+    offset: number,
+    maxMsgNums: number,
+    filter?: (tagsCode: number) => boolean,
+    maxBytes?: number,
+  ): Promise<GetMessageResult> {
+    if (this.closed) throw new StoreClosedError();
+    const cq = this.consumeQueues.get(topic, queueId);
+    const result = (status: GetMessageStatus, nextBeginOffset: number, min = 0, max = 0): GetMessageResult => ({
+      status,
+      nextBeginOffset,
+      minOffset: min,
+      maxOffset: max,
+      records: [],
+      scanned: 0,
+    });
+    if (!cq) return result('NO_MATCHED_LOGIC_QUEUE', 0);
+    const min = cq.minOffset();
+    const max = cq.maxOffset();
+    if (max === 0) return result('NO_MESSAGE_IN_QUEUE', 0, min, max);
+    if (offset < min) return result('OFFSET_TOO_SMALL', min, min, max);
+    if (offset === max) return result('OFFSET_OVERFLOW_ONE', offset, min, max);
+    // 4.9.8: back to 0 when the queue still starts at 0, else to the end.
+    if (offset > max) return result('OFFSET_OVERFLOW_BADLY', min === 0 ? min : max, min, max);
+
+    const scanUnits = Math.max(MIN_FILTER_SCAN_BYTES, maxMsgNums * CQ_UNIT_BYTES) / CQ_UNIT_BYTES;
+    const units = cq.get(offset, Math.floor(scanUnits));
+    if (units.length === 0) return result('OFFSET_FOUND_NULL', offset, min, max);
+    const logMin = this.commitLog.minOffset();
+    const logMax = this.commitLog.maxOffset();
+    const wanted: CqUnit[] = [];
+    let bytes = 0;
+    let i = 0;
+    for (; i < units.length; i++) {
+      const u = units[i]!;
+      if (u.size === CQ_FILLER_SIZE || u.commitLogOffset < logMin) continue; // filler / file deleted
+      if (this.batchFull(u, wanted.length, bytes, maxMsgNums, logMax, maxBytes)) break;
+      if (filter && !filter(u.tagsCode)) continue;
+      wanted.push(u);
+      bytes += u.size;
+    }
+    const reads = await this.commitLog.readMany(wanted.map((u) => ({ offset: u.commitLogOffset, size: u.size })));
+    const records = reads.filter((b): b is Buffer => b !== undefined);
+    return {
+      status: records.length > 0 ? 'FOUND' : 'NO_MATCHED_MESSAGE',
+      nextBeginOffset: offset + i,
+      minOffset: min,
+      maxOffset: max,
+      records,
+      scanned: i,
+    };
+  }
+
+  /** DefaultMessageStore.isTheBatchFull: the first message always goes; then count/byte limits. */
+  private batchFull(u: CqUnit, count: number, bytes: number, maxMsgNums: number, logMax: number, maxBytes?: number): boolean {
+    if (count === 0) return false;
+    if (count >= maxMsgNums) return true;
+    const inDisk = logMax - u.commitLogOffset > this.totalMemBytes * IN_MEMORY_RATIO;
+    const byteLimit = maxBytes ?? (inDisk ? MAX_TRANSFER_BYTES_IN_DISK : MAX_TRANSFER_BYTES_IN_MEMORY);
+    const countLimit = inDisk ? MAX_TRANSFER_COUNT_IN_DISK : MAX_TRANSFER_COUNT_IN_MEMORY;
+    return bytes + u.size > byteLimit || count >= countLimit;
+  }
+
+  /** Next offset to be written (0 when the queue does not exist), as GET_MAX_OFFSET. */
+  getMaxOffsetInQueue(topic: string, queueId: number): number {
+    return this.consumeQueues.get(topic, queueId)?.maxOffset() ?? 0;
+  }
+
+  /** Smallest offset still readable; -1 when the queue does not exist (DefaultMessageStore). */
+  getMinOffsetInQueue(topic: string, queueId: number): number {
+    return this.consumeQueues.get(topic, queueId)?.minOffset() ?? -1;
+  }
+
+  /** The offset whose store time is closest to `timestampMs` (SEARCH_OFFSET_BY_TIMESTAMP, §2.6). */
+  async getOffsetInQueueByTime(topic: string, queueId: number, timestampMs: number): Promise<number> {
+    const cq = this.consumeQueues.get(topic, queueId);
+    if (!cq) return 0;
+    return cq.searchOffsetByTimestamp(timestampMs, (u) => this.storeTimeAt(u.commitLogOffset));
+  }
+
+  /** Store time of the message at the queue's min offset, -1 if none (GET_EARLIEST_MSG_STORETIME). */
+  async getEarliestMessageTime(topic: string, queueId: number): Promise<number> {
+    const cq = this.consumeQueues.get(topic, queueId);
+    if (!cq) return -1;
+    return this.getMessageStoreTimestamp(topic, queueId, cq.minOffset());
+  }
+
+  /** Store time of the message at `queueOffset`, -1 if there is none. */
+  async getMessageStoreTimestamp(topic: string, queueId: number, queueOffset: number): Promise<number> {
+    const unit = this.consumeQueues.get(topic, queueId)?.get(queueOffset, 1)[0];
+    if (!unit || unit.size === CQ_FILLER_SIZE) return -1;
+    return this.storeTimeAt(unit.commitLogOffset);
+  }
+
+  /** STORETIMESTAMP of the record at `commitLogOffset`, -1 when unreadable. */
+  async storeTimeAt(commitLogOffset: number): Promise<number> {
+    const head = await this.commitLog.read(commitLogOffset, STORE_TIMESTAMP_PROBE_BYTES);
+    if (!head) return -1;
+    const magic = head.readInt32BE(4);
+    if (magic !== MESSAGE_MAGIC_CODE && magic !== MESSAGE_MAGIC_CODE_V2) return -1;
+    return readInt64(head, storeTimestampPos(head.readInt32BE(36)));
+  }
+
+  /** One raw record by commit log offset (VIEW_MESSAGE_BY_ID), undefined if none starts there. */
+  async readRecord(commitLogOffset: number): Promise<Buffer | undefined> {
+    if (this.closed) throw new StoreClosedError();
+    if (!Number.isSafeInteger(commitLogOffset) || commitLogOffset < 0) return undefined;
+    const rec = await this.commitLog.readRecord(commitLogOffset);
+    if (!rec || rec.length < 8) return undefined;
+    const magic = rec.readInt32BE(4);
+    return magic === MESSAGE_MAGIC_CODE || magic === MESSAGE_MAGIC_CODE_V2 ? rec : undefined;
+  }
+
+  /** The decoded record at `commitLogOffset` (DefaultMessageStore.lookMessageByOffset). */
+  async lookMessageByOffset(commitLogOffset: number): Promise<MessageRecord | undefined> {
+    const rec = await this.readRecord(commitLogOffset);
+    if (!rec) return undefined;
+    try {
+      return decodeRecord(rec, 0, { copyBody: false });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Messages whose KEYS/UNIQ_KEY index entry matches (QUERY_MESSAGE), sorted by commit log offset.
+   * Index entries are hints: each hit is read back and kept only if it is a record of `topic`.
+   */
+  async queryMessage(topic: string, key: string, maxNum: number, beginMs: number, endMs: number): Promise<QueryMessageResult> {
+    if (this.closed) throw new StoreClosedError();
+    if (!this.index) return { records: [], lastUpdateTimestamp: 0, lastUpdatePhyOffset: 0 };
+    const hit = await this.index.query(topic, key, Math.min(Math.max(1, maxNum), MAX_QUERY_NUM), beginMs, endMs);
+    const offsets = [...new Set(hit.commitLogOffsets)].sort((a, b) => a - b);
+    const records: Buffer[] = [];
+    for (const off of offsets) {
+      const rec = await this.readRecord(off);
+      if (!rec) continue;
+      try {
+        if (decodeRecord(rec, 0).topic !== topic) continue;
+      } catch {
+        continue;
+      }
+      records.push(rec);
+    }
+    return { records, lastUpdateTimestamp: hit.lastUpdateTimestamp, lastUpdatePhyOffset: hit.lastUpdatePhyOffset };
+  }
+
+  /** Drop a topic's consume queues (its records stay in the commit log until it rolls away). */
+  async deleteTopic(topic: string): Promise<void> {
+    await this.consumeQueues.deleteTopic(topic);
+    for (const key of [...this.commitLog.topicQueueTable.keys()]) {
+      if (key.startsWith(topic + '-') && /^\d+$/.test(key.slice(topic.length + 1))) this.commitLog.topicQueueTable.delete(key);
+    }
+  }
+
+  commitLogMinOffset(): number {
+    return this.commitLog.minOffset();
+  }
+
+  commitLogMaxOffset(): number {
+    return this.commitLog.maxOffset();
+  }
+
+  flushedOffset(): number {
+    return this.commitLog.flushedOffset();
+  }
+
+  stats(): StoreStats {
+    return {
+      ...this.commitLog.stats,
+      dispatchErrors: this.dispatchErrors,
+      lastDispatchError: this.lastDispatchError,
+      commitLogMinOffset: this.commitLog.minOffset(),
+      commitLogMaxOffset: this.commitLog.maxOffset(),
+      flushedOffset: this.commitLog.flushedOffset(),
+    };
+  }
+
+  /** Wait until everything appended is written and flushed, and the derived data too. */
+  async flush(): Promise<void> {
+    await this.commitLog.drain();
+    await this.flushLogic();
+  }
+
+  /** Flush everything, remove `abort` (the next open is a clean recovery), release the lock. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    this.closed = true;
+    if (this.logicTimer) clearInterval(this.logicTimer);
+    try {
+      await this.commitLog.close();
+      await this.flushLogic();
+      await this.consumeQueues.close();
+      if (this.index) await this.index.close();
+      // Only a store whose log is consistent and flushed may claim a clean shutdown.
+      if (!this.commitLog.isFenced()) {
+        await this.io.unlink(path.join(this.config.storePathRootDir, ABORT_FILE)).catch(() => undefined);
+        await this.io.fsyncDir(this.config.storePathRootDir);
+      }
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /**
+   * Stop at once without flushing or cleaning up, as if the process died: `abort` and `lock` stay
+   * on disk, the next open recovers abnormally. For crash tests (with FaultyFileIO.crash()).
+   */
+  halt(): void {
+    this.closed = true;
+    if (this.logicTimer) clearInterval(this.logicTimer);
+    this.commitLog.halt();
+    this.lock.abandon();
+  }
+}

@@ -1,0 +1,218 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InvalidTopicError, MessageTooLargeError, StoreLockedError } from '../../src/errors/index.js';
+import { javaHashCode } from '../../src/protocol/hash.js';
+import { BLANK_MAGIC_CODE, decodeRecord, SysFlag } from '../../src/protocol/message.js';
+import { decodeProperties } from '../../src/protocol/properties.js';
+import { MessageStore } from '../../src/broker/store/message-store.js';
+import { parseDelayLevels } from '../../src/broker/store/store-config.js';
+import { SCHEDULE_TOPIC } from '../../src/broker/store/types.js';
+import { bodyFor, message, removeDir, smallConfig, tempDir } from './message-store.helpers.js';
+
+let dir: string;
+let store: MessageStore | undefined;
+
+beforeEach(async () => {
+  dir = await tempDir();
+});
+
+afterEach(async () => {
+  await store?.close().catch(() => undefined);
+  store = undefined;
+  await removeDir(dir);
+});
+
+describe('MessageStore append and read', () => {
+  it('appends, assigns offsets per queue, reads back byte-identical records', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    expect(store.report.mode).toBe('clean');
+    const a0 = await store.putMessage(message('TopicA', 0, 'hello', { TAGS: 'TagA', KEYS: 'k1 k2' }));
+    const a1 = await store.putMessage(message('TopicA', 0, 'world'));
+    const b0 = await store.putMessage(message('TopicA', 1, 'other queue'));
+    expect([a0.queueOffset, a1.queueOffset, b0.queueOffset]).toEqual([0, 1, 0]);
+    expect(a0.commitLogOffset).toBe(0);
+    expect(a1.commitLogOffset).toBe(a0.wroteBytes);
+    expect(a0.offsetMsgId).toBe('7F00000100002A9F0000000000000000');
+
+    const got = await store.getMessage('TopicA', 0, 0, 32);
+    expect(got.status).toBe('FOUND');
+    expect(got.records).toHaveLength(2);
+    expect(got.nextBeginOffset).toBe(2);
+    expect([got.minOffset, got.maxOffset]).toEqual([0, 2]);
+    const rec = decodeRecord(got.records[0]!, 0, { checkCrc: true });
+    expect(rec.body.toString()).toBe('hello');
+    expect(rec.queueOffset).toBe(0);
+    expect(rec.commitLogOffset).toBe(0);
+    expect(rec.storeTimestamp).toBe(a0.storeTimestamp);
+    expect(decodeProperties(rec.properties).TAGS).toBe('TagA');
+
+    const raw = await store.readRecord(a1.commitLogOffset);
+    expect(raw?.equals(got.records[1]!)).toBe(true);
+    expect((await store.lookMessageByOffset(b0.commitLogOffset))?.body.toString()).toBe('other queue');
+    expect(await store.readRecord(a1.commitLogOffset + 1)).toBeUndefined();
+    expect(await store.readRecord(store.commitLogMaxOffset())).toBeUndefined();
+    expect(store.getMaxOffsetInQueue('TopicA', 0)).toBe(2);
+    expect(store.getMinOffsetInQueue('TopicA', 0)).toBe(0);
+    expect(store.getMinOffsetInQueue('Nope', 0)).toBe(-1);
+  });
+
+  it('rolls over to a new segment with a BLANK filler when a record does not fit', async () => {
+    store = await MessageStore.open(smallConfig(dir, { mappedFileSizeCommitLog: 8192 }));
+    const results = [];
+    for (let i = 0; i < 40; i++) results.push(await store.putMessage(message('Roll', 0, bodyFor(i, 700))));
+    const files = (await fs.readdir(path.join(dir, 'commitlog'))).sort();
+    expect(files.length).toBeGreaterThan(3);
+    expect(files[1]).toBe('00000000000000008192');
+    for (const f of files) expect((await fs.stat(path.join(dir, 'commitlog', f))).size).toBe(8192);
+    // The record that did not fit starts the next file; a BLANK marks the rest of the previous one.
+    const firstInSecond = results.find((r) => r.commitLogOffset >= 8192)!;
+    expect(firstInSecond.commitLogOffset).toBe(8192);
+    const prev = results[results.indexOf(firstInSecond) - 1]!;
+    await store.flush();
+    const seg0 = await fs.readFile(path.join(dir, 'commitlog', files[0]!));
+    const blankAt = prev.commitLogOffset + prev.wroteBytes;
+    expect(seg0.readInt32BE(blankAt)).toBe(8192 - blankAt);
+    expect(seg0.readInt32BE(blankAt + 4)).toBe(BLANK_MAGIC_CODE);
+    // Every message still reads back in order across the segment boundaries.
+    let offset = 0;
+    let n = 0;
+    for (let round = 0; round < 100 && offset < 40; round++) {
+      const got = await store.getMessage('Roll', 0, offset, 8);
+      expect(got.status).toBe('FOUND');
+      for (const r of got.records) expect(decodeRecord(r, 0, { checkCrc: true }).body.equals(bodyFor(n++, 700))).toBe(true);
+      offset = got.nextBeginOffset;
+    }
+    expect(n).toBe(40);
+  });
+
+  it('puts a batch into one queue with consecutive offsets, contiguous in the log', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    await store.putMessage(message('Batch', 2, 'first'));
+    const rs = await store.putMessages([message('Batch', 2, 'a'), message('Batch', 2, 'b'), message('Batch', 2, 'c')]);
+    expect(rs.map((r) => r.queueOffset)).toEqual([1, 2, 3]);
+    for (let i = 1; i < rs.length; i++) expect(rs[i]!.commitLogOffset).toBe(rs[i - 1]!.commitLogOffset + rs[i - 1]!.wroteBytes);
+    await expect(store.putMessages([message('Batch', 2, 'a'), message('Batch', 3, 'b')])).rejects.toMatchObject({ code: 'E_INVALID_MESSAGE' });
+  });
+
+  it('gives prepared and rollback transaction records queue offset 0 and keeps them out of the queue', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    const seen: number[] = [];
+    store.onDispatch((req) => seen.push(req.queueOffset));
+    await store.putMessage(message('Tx', 0, 'normal'));
+    const half = await store.putMessage(message('Tx', 0, 'half', {}, { sysFlag: SysFlag.TRANSACTION_PREPARED_TYPE }));
+    const rollback = await store.putMessage(message('Tx', 0, 'rb', {}, { sysFlag: SysFlag.TRANSACTION_ROLLBACK_TYPE }));
+    const commit = await store.putMessage(message('Tx', 0, 'commit', {}, { sysFlag: SysFlag.TRANSACTION_COMMIT_TYPE, preparedTransactionOffset: half.commitLogOffset }));
+    expect([half.queueOffset, rollback.queueOffset, commit.queueOffset]).toEqual([0, 0, 1]);
+    expect(store.getMaxOffsetInQueue('Tx', 0)).toBe(2);
+    expect(seen).toEqual([0, 1]);
+    expect((await store.lookMessageByOffset(half.commitLogOffset))?.body.toString()).toBe('half');
+  });
+
+  it('computes tagsCode from TAGS, and the delivery time for SCHEDULE_TOPIC_XXXX', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    const codes: number[] = [];
+    store.onDispatch((req) => codes.push(req.tagsCode));
+    await store.putMessage(message('Tags', 0, 'x', { TAGS: 'TagA' }));
+    await store.putMessage(message('Tags', 0, 'y'));
+    const delayed = await store.putMessage(message(SCHEDULE_TOPIC, 2, 'later', { DELAY: '3', REAL_TOPIC: 'Tags', REAL_QID: '0' }));
+    expect(codes[0]).toBe(javaHashCode('TagA'));
+    expect(codes[1]).toBe(0);
+    expect(codes[2]).toBe(delayed.storeTimestamp + 10_000);
+    // Broker-side tag filter sees tagsCode.
+    const got = await store.getMessage('Tags', 0, 0, 32, (code) => code === javaHashCode('TagA'));
+    expect(got.records).toHaveLength(1);
+    expect(got.nextBeginOffset).toBe(2);
+    const none = await store.getMessage('Tags', 0, 0, 32, () => false);
+    expect(none.status).toBe('NO_MATCHED_MESSAGE');
+    expect(none.nextBeginOffset).toBe(2);
+    expect(none.scanned).toBe(2);
+  });
+
+  it('answers the pull statuses of fact sheet §2.3', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    expect((await store.getMessage('Nope', 0, 5, 32)).status).toBe('NO_MATCHED_LOGIC_QUEUE');
+    for (let i = 0; i < 3; i++) await store.putMessage(message('S', 0, `m${i}`));
+    const one = await store.getMessage('S', 0, 3, 32);
+    expect([one.status, one.nextBeginOffset]).toEqual(['OFFSET_OVERFLOW_ONE', 3]);
+    const badly = await store.getMessage('S', 0, 10, 32);
+    expect([badly.status, badly.nextBeginOffset, badly.maxOffset]).toEqual(['OFFSET_OVERFLOW_BADLY', 0, 3]);
+    const limited = await store.getMessage('S', 0, 1, 1);
+    expect([limited.status, limited.records.length, limited.nextBeginOffset]).toEqual(['FOUND', 1, 2]);
+    const byBytes = await store.getMessage('S', 0, 0, 32, undefined, 1);
+    expect(byBytes.records).toHaveLength(1); // the first message always goes
+  });
+
+  it('finds the offset with the closest store time, and store times by offset', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      times.push((await store.putMessage(message('Time', 0, `m${i}`))).storeTimestamp);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    expect(await store.getOffsetInQueueByTime('Time', 0, times[2]!)).toBe(2);
+    expect(await store.getOffsetInQueueByTime('Time', 0, times[2]! + 2)).toBe(2);
+    expect(await store.getOffsetInQueueByTime('Time', 0, 0)).toBe(0);
+    expect(await store.getOffsetInQueueByTime('Time', 0, times[4]! + 60_000)).toBe(4);
+    expect(await store.getEarliestMessageTime('Time', 0)).toBe(times[0]);
+    expect(await store.getMessageStoreTimestamp('Time', 0, 3)).toBe(times[3]);
+    expect(await store.getMessageStoreTimestamp('Time', 0, 9)).toBe(-1);
+    expect(await store.getEarliestMessageTime('Nope', 0)).toBe(-1);
+  });
+
+  it('rejects bad topic names, oversized bodies and properties with typed errors', async () => {
+    store = await MessageStore.open(smallConfig(dir, { maxMessageSize: 1024 }));
+    await expect(store.putMessage(message('bad topic!', 0, 'x'))).rejects.toBeInstanceOf(InvalidTopicError);
+    await expect(store.putMessage(message('', 0, 'x'))).rejects.toBeInstanceOf(InvalidTopicError);
+    await expect(store.putMessage(message('T', 0, Buffer.alloc(1025)))).rejects.toBeInstanceOf(MessageTooLargeError);
+    await expect(store.putMessage(message('T', 0, 'x', { BIG: 'v'.repeat(40_000) }))).rejects.toBeInstanceOf(MessageTooLargeError);
+    await expect(store.putMessage(message('T', -1, 'x'))).rejects.toMatchObject({ code: 'E_INVALID_MESSAGE' });
+    expect(store.stats().putFailures).toBe(5);
+    // Nothing was appended by the failures.
+    expect(store.commitLogMaxOffset()).toBe(0);
+    const ok = await store.putMessage(message('T', 0, Buffer.alloc(1024)));
+    expect(ok.queueOffset).toBe(0);
+  });
+
+  it('refuses a record that cannot fit one segment', async () => {
+    store = await MessageStore.open(smallConfig(dir, { mappedFileSizeCommitLog: 4096 }));
+    await expect(store.putMessage(message('T', 0, Buffer.alloc(4000)))).rejects.toBeInstanceOf(MessageTooLargeError);
+  });
+
+  it('survives a clean close and reopen: offsets continue, nothing rebuilt', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    for (let i = 0; i < 50; i++) await store.putMessage(message('Re', i % 3, bodyFor(i, 900)));
+    const end = store.commitLogMaxOffset();
+    await store.close();
+    expect(await fs.stat(path.join(dir, 'abort')).catch(() => undefined)).toBeUndefined();
+    store = await MessageStore.open(smallConfig(dir));
+    const r = store.report;
+    expect(r.mode).toBe('clean');
+    expect(r.commitLogMaxOffset).toBe(end);
+    expect(r.truncatedFromOffset).toBeNull();
+    expect(r.recordsRedispatched).toBe(0);
+    const next = await store.putMessage(message('Re', 0, 'after'));
+    expect(next.queueOffset).toBe(17);
+    expect(next.commitLogOffset).toBeGreaterThanOrEqual(end);
+  });
+
+  it('a second open of the same dir fails at once with StoreLockedError', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    await expect(MessageStore.open(smallConfig(dir))).rejects.toBeInstanceOf(StoreLockedError);
+  });
+
+  it('deleteTopic drops the queues and restarts offsets', async () => {
+    store = await MessageStore.open(smallConfig(dir));
+    await store.putMessage(message('Gone', 0, 'x'));
+    await store.putMessage(message('Gone-1', 0, 'y'));
+    await store.deleteTopic('Gone');
+    expect((await store.getMessage('Gone', 0, 0, 32)).status).toBe('NO_MATCHED_LOGIC_QUEUE');
+    expect(store.getMaxOffsetInQueue('Gone-1', 0)).toBe(1);
+    expect((await store.putMessage(message('Gone', 0, 'again'))).queueOffset).toBe(0);
+  });
+
+  it('parses delay levels with s/m/h/d units', () => {
+    expect(parseDelayLevels('1s 5s 1m 2h 1d')).toEqual([1000, 5000, 60_000, 7_200_000, 86_400_000]);
+    expect(() => parseDelayLevels('1x')).toThrow(/messageDelayLevel/);
+  });
+});
