@@ -277,6 +277,21 @@ describe('ConsumeQueue', () => {
     expect(re.minOffset()).toBe(25);
     expect(re.maxOffset()).toBe(25);
     await again.close();
+
+    // A queue whose units were all cut (recovery from a log whose old segments are gone) may
+    // start again further on.
+    const third = await newStore();
+    const b = third.findOrCreate('B', 0);
+    for (let i = 0; i < 12; i++) b.put(i, unitFor(i));
+    await third.flush();
+    b.truncateByCommitLogOffset(0);
+    b.put(33, unitFor(33));
+    expect([b.minOffset(), b.maxOffset()]).toEqual([33, 34]);
+    await third.close();
+    expect(await io.readdir(queueDir('B', 0))).toEqual([cqFileName(600)]);
+    const fourth = await newStore();
+    expect(fourth.get('B', 0)!.get(0, 100)).toEqual([unitFor(33)]);
+    await fourth.close();
   });
 
   it('deleteExpiredFiles removes whole files below the commit log min and moves minOffset', async () => {

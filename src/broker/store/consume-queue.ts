@@ -222,7 +222,7 @@ export class ConsumeQueue implements ConsumeQueueLike {
   /**
    * Append the unit for `queueOffset`. As ConsumeQueue.putMessagePositionInfo: an offset below
    * maxOffset is a repeated dispatch (recovery re-dispatch) and is ignored; the first unit of a
-   * queue that has no files may start mid-way, the file's head then filled with filler units.
+   * queue that holds no units may start mid-way, the file's head then filled with filler units.
    * A gap in a non-empty queue means the dispatcher lost units: refuse rather than misnumber.
    */
   put(queueOffset: number, unit: CqUnit): void {
@@ -230,9 +230,12 @@ export class ConsumeQueue implements ConsumeQueueLike {
     const max = this.maxOffset();
     if (queueOffset < max) return;
     if (queueOffset > max) {
-      if (this.files.length > 0) {
+      if (this.files.some((f) => f.lenBytes > 0)) {
         throw new CorruptStoreError(`consume queue ${this.name}: put at offset ${queueOffset} but the next offset is ${max} (gap)`);
       }
+      // No units at all (new, or every unit truncated away): start over at this offset.
+      for (const f of this.files) this.pendingDeletes.add(f.startOffsetBytes);
+      this.files = [];
       this.startMidway(queueOffset);
     }
     let f = this.files[this.files.length - 1];
