@@ -56,7 +56,7 @@ export class PullRequestHoldService {
   private readonly holds = new Map<string, Set<Hold>>();
   private parked = 0;
   private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private isClosed = false;
   private readonly inflight = new Set<Promise<void>>();
   private readonly maxParked: number;
   private readonly checkIntervalMs: number;
@@ -71,7 +71,7 @@ export class PullRequestHoldService {
   }
 
   start(): void {
-    if (this.timer || this.closed) return;
+    if (this.timer || this.isClosed) return;
     this.timer = setInterval(() => void this.checkAll(), this.checkIntervalMs);
     this.timer.unref();
   }
@@ -80,9 +80,14 @@ export class PullRequestHoldService {
     return this.parked;
   }
 
+  /** After close(), nothing is parked any more: pulls are answered at once. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
   /** Park a pull (PullMessageProcessor: suspend when no message). False when full or closed. */
   park(p: ParkedPull): boolean {
-    if (this.closed || this.parked >= this.maxParked) return false;
+    if (this.isClosed || this.parked >= this.maxParked) return false;
     const key = `${p.topic}@${p.queueId}`;
     const holdMs = Math.max(0, Math.min(p.holdMs, this.holdMaxMs));
     const hold: Hold = { ...p, holdMs, key, timer: undefined as unknown as NodeJS.Timeout };
@@ -116,7 +121,7 @@ export class PullRequestHoldService {
 
   /** Answer every parked pull now (shutdown), and wait for those answers to be written. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.isClosed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     for (const set of [...this.holds.values()]) for (const h of [...set]) this.wake(h);

@@ -1,0 +1,111 @@
+/**
+ * What handlers see of the broker. BrokerController implements it over the store and the config
+ * managers; handlers hold no state of their own beyond what is passed here.
+ */
+import type { BrokerConfig } from '../broker-config.js';
+import type { ClientManager } from '../client-manager.js';
+import type { PullRequestHoldService } from '../long-polling.js';
+import type { Logger } from '../server.js';
+import type { SubscriptionGroupConfig, TopicConfig, TopicConfigSerializeWrapper } from '../../protocol/bodies.js';
+import type { MessageRecord, SocketAddr } from '../../protocol/message.js';
+
+/** Store read statuses (DefaultMessageStore.getMessage; fact sheet §2.3). */
+export type GetMessageStatus =
+  | 'FOUND'
+  | 'NO_MATCHED_MESSAGE'
+  | 'MESSAGE_WAS_REMOVING'
+  | 'OFFSET_FOUND_NULL'
+  | 'OFFSET_OVERFLOW_BADLY'
+  | 'OFFSET_OVERFLOW_ONE'
+  | 'OFFSET_TOO_SMALL'
+  | 'NO_MATCHED_LOGIC_QUEUE'
+  | 'NO_MESSAGE_IN_QUEUE';
+
+export interface PutInput {
+  topic: string;
+  queueId: number;
+  flag: number;
+  sysFlag: number;
+  bornTimestamp: number;
+  bornHost: SocketAddr;
+  body: Buffer;
+  properties: string;
+  reconsumeTimes: number;
+  preparedTransactionOffset: number;
+}
+
+export interface PutOutput {
+  commitLogOffset: number;
+  queueOffset: number;
+  offsetMsgId: string;
+  storeTimestamp: number;
+}
+
+export interface GetOutput {
+  status: GetMessageStatus;
+  nextBeginOffset: number;
+  minOffset: number;
+  maxOffset: number;
+  records: Buffer[];
+}
+
+export interface QueryOutput {
+  records: Buffer[];
+  indexLastUpdateTimestamp: number;
+  indexLastUpdatePhyoffset: number;
+}
+
+/** The store operations handlers use (a thin adapter over MessageStore). */
+export interface StorePort {
+  put(input: PutInput): Promise<PutOutput>;
+  putBatch(inputs: PutInput[]): Promise<PutOutput[]>;
+  get(topic: string, queueId: number, offset: number, maxMsgNums: number, filter: ((tagsCode: number) => boolean) | undefined, maxBytes: number): Promise<GetOutput>;
+  maxOffset(topic: string, queueId: number): number;
+  minOffset(topic: string, queueId: number): number;
+  offsetByTime(topic: string, queueId: number, timestampMs: number): Promise<number>;
+  earliestTime(topic: string, queueId: number): Promise<number>;
+  /** Raw stored record at a commit log offset (VIEW_MESSAGE_BY_ID), or undefined. */
+  readRecord(commitLogOffset: number): Promise<Buffer | undefined>;
+  lookMessage(commitLogOffset: number): Promise<MessageRecord | undefined>;
+  query(topic: string, key: string, maxNum: number, beginMs: number, endMs: number): Promise<QueryOutput>;
+  /** Is the message at `offset` of a queue far behind the newest data (CONSUMER "in disk")? */
+  isFarBehind(topic: string, queueId: number, offset: number): Promise<boolean>;
+}
+
+export interface BrokerContext {
+  readonly config: BrokerConfig;
+  readonly store: StorePort;
+  readonly clients: ClientManager;
+  readonly pullHold: PullRequestHoldService;
+  /** Advertised address written as STOREHOST (brokerIP1 + actual listen port). */
+  readonly storeHost: SocketAddr;
+  readonly logger: Logger;
+  /** Number of delay levels (messageDelayLevel): DELAY values above it clamp to the last level. */
+  readonly delayLevelCount: number;
+
+  // topics (TopicConfigManager)
+  topicConfig(topic: string): TopicConfig | undefined;
+  topicConfigWrapper(): TopicConfigSerializeWrapper;
+  /** Create or replace, persist, and register with the name servers. */
+  updateTopicConfig(tc: TopicConfig): Promise<void>;
+  deleteTopic(topic: string): Promise<void>;
+  /** TopicValidator.isSystemTopic (+ this broker's cluster/broker-name topics). */
+  isSystemTopic(topic: string): boolean;
+  /** TopicValidator.isNotAllowedSendTopic. */
+  isNotAllowedSendTopic(topic: string): boolean;
+  /** Auto-create on send from the default topic (§6.9); undefined when not allowed. */
+  createTopicInSendMessageMethod(topic: string, defaultTopic: string, defaultTopicQueueNums: number, topicSysFlag: number): Promise<TopicConfig | undefined>;
+  /** Retry/DLQ topics are always created on demand. */
+  createTopicInSendMessageBackMethod(topic: string, queueNums: number, perm: number, topicSysFlag: number): Promise<TopicConfig>;
+
+  // subscription groups (SubscriptionGroupManager)
+  /** Find, auto-creating when autoCreateSubscriptionGroup or a system group; undefined otherwise. */
+  findSubscriptionGroup(group: string): SubscriptionGroupConfig | undefined;
+  /** Look up without creating. */
+  subscriptionGroup(group: string): SubscriptionGroupConfig | undefined;
+  updateSubscriptionGroup(cfg: SubscriptionGroupConfig): void;
+
+  // consumer offsets (ConsumerOffsetManager)
+  queryOffset(group: string, topic: string, queueId: number): number;
+  commitOffset(clientHost: string, group: string, topic: string, queueId: number, offset: number): void;
+}

@@ -1,0 +1,39 @@
+/**
+ * HEART_BEAT (34), as ClientManageProcessor.heartBeat (fact sheet §2.5): for each consumer group,
+ * find or auto-create its subscription group, create `%RETRY%<group>` (so the name server has a
+ * route for it after the first heartbeat), and register the channel and subscriptions (which
+ * notifies the group's consumers when they changed); register producer groups. The response
+ * carries version 409: clients read the broker version from it.
+ */
+import { Perm } from '../../protocol/codes.js';
+import { bodyBuffer } from '../../protocol/frame.js';
+import { decodeHeartbeatData, type HeartbeatData } from '../../protocol/bodies.js';
+import { ResponseCode } from '../../protocol/codes.js';
+import type { RequestHandler } from '../server.js';
+import type { BrokerContext } from './context.js';
+import { errMessage, fail, ok, retryTopic } from './util.js';
+
+export function heartBeat(ctx: BrokerContext): RequestHandler {
+  return async (req, channel) => {
+    let data: HeartbeatData;
+    try {
+      data = decodeHeartbeatData(bodyBuffer(req));
+    } catch (err) {
+      return fail(req, ResponseCode.SYSTEM_ERROR, `bad heartbeat body: ${errMessage(err)}`);
+    }
+    if (!data.clientID) return fail(req, ResponseCode.SYSTEM_ERROR, 'heartbeat without clientID');
+    for (const consumer of data.consumerDataSet) {
+      if (!consumer.groupName) continue;
+      const groupCfg = ctx.findSubscriptionGroup(consumer.groupName);
+      if (groupCfg) {
+        const sysFlag = consumer.unitMode ? 1 : 0;
+        await ctx.createTopicInSendMessageBackMethod(retryTopic(consumer.groupName), groupCfg.retryQueueNums, Perm.READ | Perm.WRITE, sysFlag);
+      }
+      ctx.clients.registerConsumer(channel, data.clientID, consumer);
+    }
+    for (const producer of data.producerDataSet) {
+      if (producer.groupName) ctx.clients.registerProducer(channel, data.clientID, producer.groupName);
+    }
+    return ok(req);
+  };
+}

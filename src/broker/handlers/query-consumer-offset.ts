@@ -1,0 +1,25 @@
+/**
+ * QUERY_CONSUMER_OFFSET (14), as ConsumerManageProcessor.queryConsumerOffset (fact sheet §2.6): the
+ * stored offset; for a group that never committed one, 0 while the queue still starts at 0 and its
+ * first message is not far behind (so a new CONSUME_FROM_LAST_OFFSET group on a young broker reads
+ * from the start, as with Java), else QUERY_NOT_FOUND (the client then asks GET_MAX_OFFSET).
+ */
+import { ResponseCode } from '../../protocol/codes.js';
+import { makeResponse } from '../../protocol/frame.js';
+import type { RequestHandler } from '../server.js';
+import type { BrokerContext } from './context.js';
+import { Header, ok } from './util.js';
+
+export function queryConsumerOffset(ctx: BrokerContext): RequestHandler {
+  return async (req) => {
+    const h = new Header(req);
+    const group = h.str('consumerGroup');
+    const topic = h.str('topic');
+    const queueId = h.int('queueId');
+    const offset = ctx.queryOffset(group, topic, queueId);
+    if (offset >= 0) return ok(req, { offset });
+    const minOffset = ctx.store.minOffset(topic, queueId);
+    if (minOffset <= 0 && !(await ctx.store.isFarBehind(topic, queueId, 0))) return ok(req, { offset: 0 });
+    return makeResponse(req, ResponseCode.QUERY_NOT_FOUND, 'Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first');
+  };
+}

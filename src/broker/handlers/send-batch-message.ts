@@ -1,0 +1,105 @@
+/**
+ * SEND_BATCH_MESSAGE (320): a V2 header plus a body of encoded messages (MessageDecoder.encodeMessages
+ * layout, fact sheet §2.2), stored contiguously in one queue. The batch's own properties (plus
+ * CLUSTER) are appended to each inner message's, as MessageExtBatchEncoder does. Answered with the
+ * comma-separated offsetMsgIds and the first queue offset.
+ */
+import { ResponseCode } from '../../protocol/codes.js';
+import { bodyBuffer, type RemotingCommand } from '../../protocol/frame.js';
+import { decodeProperties, encodeProperties, Prop } from '../../protocol/properties.js';
+import { PutFlushTimeoutError } from '../store/message-store.js';
+import type { RequestHandler } from '../server.js';
+import type { BrokerContext, PutInput } from './context.js';
+import {
+  bornHostOf,
+  checkAndRoute,
+  isTransactionPrepared,
+  multiTagsFlag,
+  putFailureResponse,
+  readSendHeaderV2,
+  storedProperties,
+} from './send-common.js';
+import { sendResponse } from './send-message.js';
+import { fail, RETRY_GROUP_TOPIC_PREFIX } from './util.js';
+
+/** Inner messages per batch: the body is bounded by the frame size, this bounds the loop anyway. */
+export const MAX_BATCH_MESSAGES = 10_000;
+
+export interface BatchItem {
+  flag: number;
+  body: Buffer;
+  properties: string;
+}
+
+/** Decode `int32 totalSize | int32 magic | int32 bodyCRC | int32 flag | int32 bodyLen | body | int16 propsLen | props` repeated. */
+export function decodeBatchBody(buf: Buffer): BatchItem[] {
+  const out: BatchItem[] = [];
+  let p = 0;
+  while (p < buf.length) {
+    if (out.length >= MAX_BATCH_MESSAGES) throw new Error(`batch holds more than ${MAX_BATCH_MESSAGES} messages`);
+    if (p + 20 > buf.length) throw new Error(`batch body truncated at byte ${p}`);
+    const total = buf.readInt32BE(p);
+    const flag = buf.readInt32BE(p + 12);
+    const bodyLen = buf.readInt32BE(p + 16);
+    const bodyStart = p + 20;
+    if (bodyLen < 0 || bodyStart + bodyLen + 2 > buf.length) throw new Error(`batch message at byte ${p}: body overruns`);
+    const body = buf.subarray(bodyStart, bodyStart + bodyLen);
+    const propsLen = buf.readInt16BE(bodyStart + bodyLen);
+    const propsStart = bodyStart + bodyLen + 2;
+    if (propsLen < 0 || propsStart + propsLen > buf.length) throw new Error(`batch message at byte ${p}: properties overrun`);
+    const end = propsStart + propsLen;
+    if (total !== end - p) throw new Error(`batch message at byte ${p}: size ${total} does not match its fields (${end - p})`);
+    out.push({ flag, body, properties: buf.toString('utf8', propsStart, end) });
+    p = end;
+  }
+  return out;
+}
+
+export function sendBatchMessage(ctx: BrokerContext): RequestHandler {
+  return async (req, channel): Promise<RemotingCommand> => {
+    const h = readSendHeaderV2(req);
+    if (h.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) {
+      return fail(req, ResponseCode.MESSAGE_ILLEGAL, `batch request does not support retry group ${h.topic}`);
+    }
+    const target = await checkAndRoute(ctx, req, h);
+    if ('code' in target) return target;
+    const batchProps = storedProperties(ctx, h.properties);
+    if (isTransactionPrepared(batchProps, h.sysFlag) || batchProps[Prop.DELAY]) {
+      return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'batch messages cannot be transactional or delayed');
+    }
+    let items: BatchItem[];
+    try {
+      items = decodeBatchBody(bodyBuffer(req));
+    } catch (err) {
+      return fail(req, ResponseCode.MESSAGE_ILLEGAL, `bad batch body: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (items.length === 0) return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'the batch is empty');
+    const bornHost = bornHostOf(channel);
+    const inputs: PutInput[] = items.map((m) => {
+      const props = { ...decodeProperties(m.properties), ...batchProps };
+      delete props[Prop.WAIT];
+      return {
+        topic: target.topic,
+        queueId: target.queueId,
+        flag: m.flag,
+        sysFlag: multiTagsFlag(target.topicConfig, h.sysFlag),
+        bornTimestamp: h.bornTimestamp,
+        bornHost,
+        body: m.body,
+        properties: encodeProperties(props),
+        reconsumeTimes: h.reconsumeTimes,
+        preparedTransactionOffset: 0,
+      };
+    });
+    try {
+      const rs = await ctx.store.putBatch(inputs);
+      return sendResponse(ctx, req, ResponseCode.SUCCESS, rs.map((r) => r.offsetMsgId).join(','), target.queueId, rs[0]!.queueOffset);
+    } catch (err) {
+      if (err instanceof PutFlushTimeoutError && err.results.length > 0) {
+        const rs = err.results;
+        return sendResponse(ctx, req, ResponseCode.FLUSH_DISK_TIMEOUT, rs.map((r) => r.offsetMsgId).join(','), target.queueId, rs[0]!.queueOffset, err.message);
+      }
+      return putFailureResponse(req, err);
+    }
+  };
+}

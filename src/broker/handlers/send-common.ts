@@ -1,0 +1,204 @@
+/**
+ * The part of SendMessageProcessor shared by SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and
+ * SEND_BATCH_MESSAGE (320): header checks (AbstractSendMessageProcessor.msgCheck), auto-creating
+ * the topic, retry → DLQ redirection, stored-property rewriting, delay levels, and mapping store
+ * failures to response codes (fact sheet §2.2, §6.5, §6.9).
+ */
+import { ResponseCode, Perm } from '../../protocol/codes.js';
+import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
+import { parseSocketAddr, SysFlag, transactionType, type SocketAddr } from '../../protocol/message.js';
+import { decodeProperties, encodeProperties, Prop, type Properties } from '../../protocol/properties.js';
+import { topicNameProblem } from '../../protocol/validate.js';
+import {
+  DiskFullError,
+  FlushTimeoutError,
+  InvalidTopicError,
+  MessageTooLargeError,
+  RocketError,
+  StoreClosedError,
+} from '../../errors/index.js';
+import type { ClientChannel } from '../server.js';
+import type { BrokerContext, PutInput } from './context.js';
+import type { TopicConfig } from '../../protocol/bodies.js';
+import { Header, dlqTopic, fail, RETRY_GROUP_TOPIC_PREFIX, topicNotExistRemark } from './util.js';
+
+/** SEND_MESSAGE's header, once V2's one-letter keys are mapped (SendMessageRequestHeaderV2.createSendMessageRequestHeaderV1). */
+export interface SendHeader {
+  producerGroup: string;
+  topic: string;
+  defaultTopic: string;
+  defaultTopicQueueNums: number;
+  queueId: number;
+  sysFlag: number;
+  bornTimestamp: number;
+  flag: number;
+  properties: string | undefined;
+  reconsumeTimes: number;
+  unitMode: boolean;
+  maxReconsumeTimes: number | undefined;
+  batch: boolean;
+}
+
+export function readSendHeaderV1(req: RemotingCommand): SendHeader {
+  const h = new Header(req);
+  return {
+    producerGroup: h.str('producerGroup'),
+    topic: h.str('topic'),
+    defaultTopic: h.str('defaultTopic'),
+    defaultTopicQueueNums: h.int('defaultTopicQueueNums'),
+    queueId: h.int('queueId'),
+    sysFlag: h.int('sysFlag'),
+    bornTimestamp: h.int('bornTimestamp'),
+    flag: h.int('flag'),
+    properties: h.optStr('properties'),
+    reconsumeTimes: h.optInt('reconsumeTimes', 0),
+    unitMode: h.bool('unitMode'),
+    maxReconsumeTimes: h.has('maxReconsumeTimes') ? h.int('maxReconsumeTimes') : undefined,
+    batch: h.bool('batch'),
+  };
+}
+
+/** V2 (and batch) headers use the letters a..n for the same fields (fact sheet §2.2). */
+export function readSendHeaderV2(req: RemotingCommand): SendHeader {
+  const h = new Header(req);
+  return {
+    producerGroup: h.str('a'),
+    topic: h.str('b'),
+    defaultTopic: h.str('c'),
+    defaultTopicQueueNums: h.int('d'),
+    queueId: h.int('e'),
+    sysFlag: h.int('f'),
+    bornTimestamp: h.int('g'),
+    flag: h.int('h'),
+    properties: h.optStr('i'),
+    reconsumeTimes: h.optInt('j', 0),
+    unitMode: h.bool('k'),
+    maxReconsumeTimes: h.has('l') ? h.int('l') : undefined,
+    batch: h.bool('m'),
+  };
+}
+
+/** Where the message will go once checks, auto-creation and retry/DLQ redirection are done. */
+export interface SendTarget {
+  topic: string;
+  queueId: number;
+  topicConfig: TopicConfig;
+}
+
+/**
+ * AbstractSendMessageProcessor.msgCheck + SendMessageProcessor.handleRetryAndDLQ. Returns the
+ * target, or the error response to send.
+ */
+export async function checkAndRoute(ctx: BrokerContext, req: RemotingCommand, h: SendHeader): Promise<SendTarget | RemotingCommand> {
+  const c = ctx.config;
+  if ((c.brokerPermission & Perm.WRITE) === 0) {
+    return fail(req, ResponseCode.NO_PERMISSION, `the broker[${c.brokerName}] sending message is forbidden`);
+  }
+  const why = topicNameProblem(h.topic);
+  if (why) return fail(req, ResponseCode.SYSTEM_ERROR, `The specified topic[${h.topic}] is not valid: ${why}`);
+  if (ctx.isNotAllowedSendTopic(h.topic)) {
+    return fail(req, ResponseCode.NO_PERMISSION, `Sending message to topic[${h.topic}] is forbidden.`);
+  }
+  let tc = ctx.topicConfig(h.topic);
+  if (!tc) {
+    const sysFlag = h.unitMode ? 1 : 0;
+    tc = await ctx.createTopicInSendMessageMethod(h.topic, h.defaultTopic, h.defaultTopicQueueNums, sysFlag);
+    // A producer may resend a failed retry directly to %RETRY%group: always create those.
+    if (!tc && h.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) {
+      tc = await ctx.createTopicInSendMessageBackMethod(h.topic, 1, Perm.READ | Perm.WRITE, sysFlag);
+    }
+    if (!tc) return fail(req, ResponseCode.TOPIC_NOT_EXIST, topicNotExistRemark(h.topic));
+  }
+  const idValid = Math.max(tc.readQueueNums, tc.writeQueueNums);
+  if (h.queueId >= idValid) {
+    return fail(req, ResponseCode.SYSTEM_ERROR, `request queueId[${h.queueId}] is illegal, topic ${h.topic} has ${idValid} queues; producer: ${h.producerGroup}`);
+  }
+  if ((tc.perm & Perm.WRITE) === 0) {
+    return fail(req, ResponseCode.NO_PERMISSION, `the topic[${h.topic}] sending message is forbidden`);
+  }
+  // A negative queue id asks the broker to choose (SendMessageProcessor: random % writeQueueNums).
+  const queueId = h.queueId < 0 ? randomInt(tc.writeQueueNums) : h.queueId;
+
+  if (!h.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) return { topic: h.topic, queueId, topicConfig: tc };
+
+  // handleRetryAndDLQ: a retry whose reconsume count reached the limit goes to the group's DLQ.
+  const group = h.topic.slice(RETRY_GROUP_TOPIC_PREFIX.length);
+  const groupCfg = ctx.findSubscriptionGroup(group);
+  if (!groupCfg) return fail(req, ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST, `subscription group not exist, ${group}`);
+  // Clients from V3_4_9 on send their own limit in the header; older ones use the group's.
+  const maxReconsumeTimes = h.maxReconsumeTimes ?? groupCfg.retryMaxTimes;
+  if (h.reconsumeTimes < maxReconsumeTimes) return { topic: h.topic, queueId, topicConfig: tc };
+  const dlq = dlqTopic(group);
+  const dlqConfig = await ctx.createTopicInSendMessageBackMethod(dlq, DLQ_NUMS_PER_GROUP, Perm.READ | Perm.WRITE, 0);
+  return { topic: dlq, queueId: 0, topicConfig: dlqConfig };
+}
+
+/** MixAll.DLQ_NUMS_PER_GROUP: a dead-letter topic has one queue. */
+export const DLQ_NUMS_PER_GROUP = 1;
+
+export function randomInt(n: number): number {
+  return n > 0 ? Math.floor(Math.random() * n) : 0;
+}
+
+/**
+ * The properties stored with a sent message: the producer's, plus CLUSTER, minus WAIT (4.9.x keeps
+ * WAIT out of the stored string; it only steers flushing, and we flush per flushDiskType).
+ */
+export function storedProperties(ctx: BrokerContext, raw: string | undefined): Properties {
+  const props = decodeProperties(raw ?? '');
+  delete props[Prop.WAIT];
+  props[Prop.CLUSTER] = ctx.config.brokerClusterName;
+  return props;
+}
+
+/** The sender's address as a record's BORNHOST (Unix-socket clients count as loopback). */
+export function bornHostOf(channel: ClientChannel): SocketAddr {
+  try {
+    return parseSocketAddr(channel.remoteAddress);
+  } catch {
+    return parseSocketAddr('127.0.0.1:0');
+  }
+}
+
+export function multiTagsFlag(tc: TopicConfig, sysFlag: number): number {
+  return tc.topicFilterType === 'MULTI_TAG' ? sysFlag | SysFlag.MULTI_TAGS : sysFlag;
+}
+
+/** Half messages need the transaction service, which this broker does not run. */
+export function isTransactionPrepared(props: Properties, sysFlag: number): boolean {
+  return props[Prop.TRAN_MSG] === 'true' || transactionType(sysFlag) === SysFlag.TRANSACTION_PREPARED_TYPE;
+}
+
+export function buildInput(target: SendTarget, h: SendHeader, props: Properties, body: Buffer, bornHost: SocketAddr): PutInput {
+  return {
+    topic: target.topic,
+    queueId: target.queueId,
+    flag: h.flag,
+    sysFlag: multiTagsFlag(target.topicConfig, h.sysFlag),
+    bornTimestamp: h.bornTimestamp,
+    bornHost,
+    body,
+    properties: encodeProperties(props),
+    reconsumeTimes: h.reconsumeTimes,
+    preparedTransactionOffset: 0,
+  };
+}
+
+/**
+ * Map a store failure to the response SendMessageProcessor.handlePutMessageResult would give
+ * (fact sheet §2.2). Anything unexpected is rethrown (the server answers SYSTEM_ERROR).
+ */
+export function putFailureResponse(req: RemotingCommand, err: unknown): RemotingCommand {
+  if (err instanceof MessageTooLargeError || err instanceof InvalidTopicError) {
+    return makeResponse(req, ResponseCode.MESSAGE_ILLEGAL, err.message);
+  }
+  if (err instanceof FlushTimeoutError) return makeResponse(req, ResponseCode.FLUSH_DISK_TIMEOUT, err.message);
+  if (err instanceof DiskFullError || err instanceof StoreClosedError) {
+    return makeResponse(req, ResponseCode.SERVICE_NOT_AVAILABLE, `service not available now: ${err.message}`);
+  }
+  if (err instanceof RocketError && err.code === 'E_STORE_BUSY') {
+    return makeResponse(req, ResponseCode.SYSTEM_BUSY, `[PC_SYNCHRONIZED]broker busy, start flow control for a while: ${err.message}`);
+  }
+  if (err instanceof RocketError) return makeResponse(req, ResponseCode.SYSTEM_ERROR, err.message);
+  throw err;
+}

@@ -1,0 +1,71 @@
+/**
+ * SEND_MESSAGE (10): the V1 header (full field names). SEND_MESSAGE_V2 maps its one-letter header
+ * to the same fields and calls `sendOne` too (SendMessageProcessor.sendMessage).
+ */
+import { ResponseCode } from '../../protocol/codes.js';
+import { bodyBuffer, makeResponse, type RemotingCommand } from '../../protocol/frame.js';
+import type { RequestHandler, ClientChannel } from '../server.js';
+import type { BrokerContext } from './context.js';
+import { applyDelayLevel } from './delay.js';
+import {
+  bornHostOf,
+  buildInput,
+  checkAndRoute,
+  isTransactionPrepared,
+  putFailureResponse,
+  readSendHeaderV1,
+  storedProperties,
+  type SendHeader,
+} from './send-common.js';
+import { fail } from './util.js';
+import { PutFlushTimeoutError } from '../store/message-store.js';
+
+export function sendMessage(ctx: BrokerContext): RequestHandler {
+  return (req, channel) => sendOne(ctx, req, channel, readSendHeaderV1(req));
+}
+
+export async function sendOne(ctx: BrokerContext, req: RemotingCommand, channel: ClientChannel, h: SendHeader): Promise<RemotingCommand> {
+  if (h.batch) return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'batch messages must be sent with SEND_BATCH_MESSAGE (320)');
+  const target = await checkAndRoute(ctx, req, h);
+  if ('code' in target) return target;
+  const props = storedProperties(ctx, h.properties);
+  if (isTransactionPrepared(props, h.sysFlag)) {
+    // As a broker with rejectTransactionMessage=true: no half-message service runs here.
+    return fail(req, ResponseCode.NO_PERMISSION, `the broker[${ctx.config.brokerName}] sending transaction message is forbidden (transactions are not supported)`);
+  }
+  const input = buildInput(target, h, props, bodyBuffer(req), bornHostOf(channel));
+  applyDelayLevel(input, ctx.delayLevelCount);
+  try {
+    const r = await ctx.store.put(input);
+    return sendResponse(ctx, req, ResponseCode.SUCCESS, r.offsetMsgId, target.queueId, r.queueOffset);
+  } catch (err) {
+    // SYNC_FLUSH timed out but the message is stored: FLUSH_DISK_TIMEOUT with the header filled.
+    if (err instanceof PutFlushTimeoutError && err.results[0]) {
+      const r = err.results[0];
+      return sendResponse(ctx, req, ResponseCode.FLUSH_DISK_TIMEOUT, r.offsetMsgId, target.queueId, r.queueOffset, err.message);
+    }
+    return putFailureResponse(req, err);
+  }
+}
+
+/**
+ * SendMessageResponseHeader: msgId (offsetMsgId), queueId, queueOffset; plus MSG_REGION and TRACE_ON,
+ * which Java clients read from extFields unconditionally.
+ */
+export function sendResponse(
+  ctx: BrokerContext,
+  req: RemotingCommand,
+  code: number,
+  msgId: string,
+  queueId: number,
+  queueOffset: number,
+  remark?: string,
+): RemotingCommand {
+  return makeResponse(req, code, remark, {
+    msgId,
+    queueId,
+    queueOffset,
+    MSG_REGION: ctx.config.regionId,
+    TRACE_ON: String(ctx.config.traceOn),
+  });
+}
