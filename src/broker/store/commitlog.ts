@@ -619,6 +619,8 @@ export class CommitLog {
     this.closed = true;
     this.fenced ??= new StoreClosedError();
     this.waiters.rejectAll(new StoreClosedError());
+    // A dead process's descriptors close too; Node waits for operations still in flight.
+    for (const s of this.segments) void this.closeSegment(s).catch(() => undefined);
   }
 
   isFenced(): RocketError | undefined {

@@ -87,6 +87,11 @@ export class FaultyFileIO implements FileIO {
   /** Bytes still accepted before writes fail with ENOSPC; undefined = unlimited. */
   enospcAfterBytes: number | undefined;
   bytesAccepted = 0;
+  /**
+   * Called synchronously after each write is recorded (not yet durable): lets a test cut the power
+   * at the worst moment, e.g. `io.afterWrite = (p) => { if (p.includes('commitlog')) void io.crash(); }`.
+   */
+  afterWrite: ((path: string) => void) | undefined;
   private readonly rng: () => number;
   private readonly real = new NodeFileIO();
   private readonly pending = new Map<string, DataOp[]>();
@@ -107,6 +112,17 @@ export class FaultyFileIO implements FileIO {
     const done = () => this.inflight.delete(p);
     p.then(done, done);
     return p;
+  }
+
+  /** Bytes written since the last datasync, over all files. */
+  unsyncedBytes(): number {
+    let n = 0;
+    for (const ops of this.pending.values()) for (const op of ops) if (op.kind === 'write') n += op.data.length;
+    return n;
+  }
+
+  isCrashed(): boolean {
+    return this.crashed;
   }
 
   checkAlive(): void {
@@ -404,6 +420,7 @@ class FaultyHandle implements FileHandle {
       // Copy: the caller may reuse its buffer, and these bytes must stay as written.
       this.io.opsFor(this.path).push({ kind: 'write', pos: position, data: Buffer.from(buf.subarray(bufOffset, bufOffset + accepted)) });
     }
+    this.io.afterWrite?.(this.path);
     if (accepted < length) throw nodeError('ENOSPC', `no space left on device, write '${this.path}'`);
   }
 
