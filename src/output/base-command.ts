@@ -73,7 +73,14 @@ export function toRocketError(err: unknown): RocketError {
     const exit = (err as Errors.CLIError).oclif?.exit;
     if (exit === 0) return new RocketError('', { code: 'E_EXIT', exitCode: ExitCode.OK });
     // Parse/validation errors: first line only, as a usage error.
-    const msg = stripAnsi(err.message).split('\n')[0]!.trim();
+    // Keep the reason oclif gives on later lines ("Parsing --pid" + "Expected an integer ..."),
+    // dropping its "See more help" hint, so the one line says what was wrong.
+    const msg = stripAnsi(err.message)
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^See more help/i.test(l))
+      .join(': ')
+      .replace(/\s+/g, ' ');
     return new UsageError(msg, ['see --help for the flags this command takes']);
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -25,7 +25,8 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      // vitest sets NODE_ENV=test, which makes oclif print development-only warnings.
+      env: { ...withoutNodeEnv(process.env), NO_COLOR: '1', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -87,4 +88,9 @@ export function expectOneLineError(stderr: string): void {
   const lines = stderr.trim().split('\n').filter((l) => !l.trimStart().startsWith('try:') && !l.startsWith('warning:'));
   expect(lines, `expected one error line, got:\n${stderr}`).toHaveLength(1);
   expect(stderr).not.toMatch(/\n\s+at .+\(.*:\d+:\d+\)/);
+}
+
+function withoutNodeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_ENV: _drop, ...rest } = env;
+  return rest;
 }
