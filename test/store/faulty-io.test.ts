@@ -154,6 +154,7 @@ describe('power loss under SYNC_FLUSH (FaultyFileIO.crash)', () => {
         mappedFileSizeCommitLog: 8 * 1024,
         mappedFileSizeConsumeQueue: 20 * 16,
         flushIntervalConsumeQueue: 20,
+        messageIndexEnable: true,
       });
       // A few lives per round: crash, recover, write more, crash again.
       const acked = new Map<number, { hash: string; queueId: number; queueOffset: number }>();
@@ -175,7 +176,7 @@ describe('power loss under SYNC_FLUSH (FaultyFileIO.crash)', () => {
             const id = life * 1_000_000 + w * 10_000 + i;
             const body = bodyFor(id, 50 + ((id * 37) % 400));
             try {
-              const r = await store.putMessage(message('Crash', w % 3, body));
+              const r = await store.putMessage(message('Crash', w % 3, body, { KEYS: `k${id}` }));
               acked.set(r.commitLogOffset, { hash: sha1(body), queueId: w % 3, queueOffset: r.queueOffset });
               if (++n >= crashAfter) thresholdReached = true;
             } catch {

@@ -211,6 +211,23 @@ describe('MessageStore append and read', () => {
     expect((await store.putMessage(message('Gone', 0, 'again'))).queueOffset).toBe(0);
   });
 
+  it('finds messages by key and UNIQ_KEY through the index, also after an abnormal restart', async () => {
+    const cfg = smallConfig(dir, { messageIndexEnable: true, flushDiskType: 'SYNC_FLUSH', flushIntervalConsumeQueue: 60_000 });
+    store = await MessageStore.open(cfg);
+    const a = await store.putMessage(message('Idx', 0, 'a', { KEYS: 'order-1 order-2', UNIQ_KEY: 'U1' }));
+    const b = await store.putMessage(message('Idx', 1, 'b', { KEYS: 'order-2' }));
+    await store.putMessage(message('Other', 0, 'c', { KEYS: 'order-2' }));
+    const q = await store.queryMessage('Idx', 'order-2', 32, 0, Date.now() + 1000);
+    expect(q.records.map((r) => decodeRecord(r).commitLogOffset)).toEqual([a.commitLogOffset, b.commitLogOffset]);
+    expect((await store.queryMessage('Idx', 'U1', 32, 0, Date.now() + 1000)).records).toHaveLength(1);
+    expect((await store.queryMessage('Idx', 'nope', 32, 0, Date.now() + 1000)).records).toHaveLength(0);
+    store.halt(); // index never flushed: recovery must rebuild it
+    store = await MessageStore.open(cfg);
+    expect(store.report.indexRebuilt).toBe(true);
+    const again = await store.queryMessage('Idx', 'order-2', 32, 0, Date.now() + 1000);
+    expect(again.records.map((r) => decodeRecord(r).commitLogOffset)).toEqual([a.commitLogOffset, b.commitLogOffset]);
+  });
+
   it('parses delay levels with s/m/h/d units', () => {
     expect(parseDelayLevels('1s 5s 1m 2h 1d')).toEqual([1000, 5000, 60_000, 7_200_000, 86_400_000]);
     expect(() => parseDelayLevels('1x')).toThrow(/messageDelayLevel/);

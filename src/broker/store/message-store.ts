@@ -27,8 +27,9 @@ import { Checkpoint } from './checkpoint.js';
 import { CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats } from './commitlog.js';
 import { ConsumeQueueStore } from './consume-queue.js';
 import type { FileIO } from './file-io.js';
+import { IndexService } from './index-service.js';
 import { NodeFileIO } from './node-file-io.js';
-import { recoverStore, type IndexServiceLike, type StoreRecoveryReport } from './recovery.js';
+import { recoverStore, type StoreRecoveryReport } from './recovery.js';
 import { StoreLock } from './store-lock.js';
 import { validateStoreConfig } from './store-config.js';
 import { SCHEDULE_TOPIC, type CqUnit, type DispatchRequest, type StoreConfig } from './types.js';
@@ -141,27 +142,6 @@ export interface StoreStats extends CommitLogStats {
   flushedOffset: number;
 }
 
-/** The index side as the facade uses it (IndexService, index-service.ts). */
-export interface IndexServiceApi extends IndexServiceLike {
-  load(): Promise<unknown>;
-  query(
-    topic: string,
-    key: string,
-    maxNum: number,
-    beginMs: number,
-    endMs: number,
-  ): Promise<{ commitLogOffsets: number[]; lastUpdateTimestamp: number; lastUpdatePhyOffset: number }>;
-  flush(): Promise<void>;
-  close(): Promise<void>;
-}
-
-// TEMPORARY until index-service.ts lands: loaded by a non-literal specifier so the build passes.
-async function createIndexService(root: string, opts: { maxHashSlotNum: number; maxIndexNum: number }, io: FileIO): Promise<IndexServiceApi> {
-  const spec = './index-service.js';
-  const mod = (await import(spec)) as { IndexService: new (r: string, o: typeof opts, io: FileIO) => IndexServiceApi };
-  return new mod.IndexService(root, opts, io);
-}
-
 export interface OpenOptions {
   io?: FileIO;
   /** Run recovery over `io` without starting timers (used by dry runs over an overlay FileIO). */
@@ -257,7 +237,7 @@ export class MessageStore {
     private readonly lock: StoreLock,
     private readonly checkpoint: Checkpoint,
     readonly consumeQueues: ConsumeQueueStore,
-    readonly index: IndexServiceApi | undefined,
+    readonly index: IndexService | undefined,
     maxPendingBytes: number | undefined,
   ) {
     this.config = config;
@@ -294,9 +274,9 @@ export class MessageStore {
       await checkpoint.load();
       const cqStore = new ConsumeQueueStore(root, config.mappedFileSizeConsumeQueue, io);
       const cqLoad = await cqStore.load();
-      let index: IndexServiceApi | undefined;
+      let index: IndexService | undefined;
       if (config.messageIndexEnable) {
-        index = await createIndexService(root, { maxHashSlotNum: config.maxHashSlotNum, maxIndexNum: config.maxIndexNum }, io);
+        index = new IndexService(root, { maxHashSlotNum: config.maxHashSlotNum, maxIndexNum: config.maxIndexNum }, io);
         await index.load();
       }
       const store = new MessageStore(config, io, lock, checkpoint, cqStore, index, opts.maxPendingBytes);
