@@ -3,6 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { expectSuccessEnvelope } from '../helpers/cli.js';
 
 // Runs the built CLI (npm test builds first): `node bin/run.js checkOS ...`.
 const REPO = new URL('../../', import.meta.url).pathname;
@@ -58,7 +59,10 @@ function cli(args: string[], opts: SpawnSyncOptions = {}) {
 
 function json(args: string[]): { code: number | null; env: Envelope; stderr: string } {
   const r = cli([...args, '--json']);
-  return { code: r.code, env: JSON.parse(r.stdout) as Envelope, stderr: r.stderr };
+  const env = JSON.parse(r.stdout) as Envelope;
+  // Every success envelope must match the committed contract in schemas/checkOS.json.
+  if (r.code === 0 || r.code === 4) expectSuccessEnvelope('checkOS', env);
+  return { code: r.code, env, stderr: r.stderr };
 }
 
 const byId = (env: Envelope) => Object.fromEntries(env.result.items.map((i) => [i.id, i]));
