@@ -13,6 +13,7 @@ import {
   readCqUnit,
   writeCqUnit,
 } from '../../src/broker/store/consume-queue.js';
+import type { FileHandle, FileIO, OpenMode } from '../../src/broker/store/file-io.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import type { CqUnit } from '../../src/broker/store/types.js';
 
@@ -216,6 +217,47 @@ describe('ConsumeQueue', () => {
     expect(again.get('T', 1)!.get(0, 10)).toEqual([unitFor(1), unitFor(2)]);
     expect(again.get('T', 0)!.get(0, 10)).toEqual([unitFor(1), unitFor(2)]);
     await again.close();
+  });
+
+  it('a failed flush loses nothing: the next flush writes it; puts during a flush are kept', async () => {
+    let failures = 1;
+    const flaky: FileIO = Object.assign(Object.create(io) as FileIO, {
+      open: async (p: string, mode: OpenMode): Promise<FileHandle> => {
+        const h = await io.open(p, mode);
+        return Object.assign(Object.create(h) as FileHandle, {
+          writev: async (bufs: Buffer[], pos: number) => {
+            if (failures > 0) {
+              failures--;
+              throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+            }
+            return h.writev(bufs, pos);
+          },
+        });
+      },
+    });
+    const store = new ConsumeQueueStore(root, FILE_SIZE_BYTES, flaky);
+    await store.load();
+    const cq = store.findOrCreate('T', 0);
+    for (let i = 0; i < 5; i++) cq.put(i, unitFor(i));
+    await expect(store.flush()).rejects.toThrow(/injected/);
+    const flushing = store.flush();
+    for (let i = 5; i < 12; i++) cq.put(i, unitFor(i));
+    await flushing;
+    await store.close();
+    const again = await newStore();
+    expect(again.get('T', 0)!.get(0, 100)).toEqual(Array.from({ length: 12 }, (_, i) => unitFor(i)));
+    await again.close();
+  });
+
+  it('refuses files of another size (mappedFileSizeConsumeQueue changed)', async () => {
+    const store = await newStore();
+    const cq = store.findOrCreate('T', 0);
+    for (let i = 0; i < 15; i++) cq.put(i, unitFor(i));
+    await store.close();
+    const bigger = new ConsumeQueueStore(root, FILE_SIZE_BYTES * 2, io);
+    await expect(bigger.load()).rejects.toThrow(CorruptStoreError);
+    const smaller = new ConsumeQueueStore(root, FILE_SIZE_BYTES / 2, io);
+    await expect(smaller.load()).rejects.toThrow(/mappedFileSizeConsumeQueue/);
   });
 
   it('truncateByCommitLogOffset cuts the tail in memory and on disk', async () => {

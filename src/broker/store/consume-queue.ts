@@ -438,6 +438,13 @@ export class ConsumeQueue implements ConsumeQueueLike {
         );
       }
       const raw = await this.readWhole(path.join(this.dir, name));
+      if (raw.length !== this.fileSizeBytes && name !== names[names.length - 1]) {
+        // Only the newest file can be short (a crash between create and extend); a short file in
+        // the middle means the file size setting changed.
+        throw new CorruptStoreError(
+          `consume queue file ${path.join(this.dir, name)} has ${raw.length} bytes, expected ${this.fileSizeBytes} (was mappedFileSizeConsumeQueue changed?)`,
+        );
+      }
       const isFirst = this.files.length === 0;
       let len = 0;
       let fillerPrefix = isFirst;
