@@ -1,0 +1,554 @@
+/**
+ * BrokerController: one broker (and optionally its name server) in this process, over the store.
+ *
+ * Start: listen on listenPort and the fast port listenPort-2 (so port 0 can be resolved before
+ * the store needs its STOREHOST), open the store (lock + recovery), load the config managers,
+ * create the system topics (§6.8), listen on `<storePathRootDir>/broker.sock`, start the embedded
+ * name server, register with the name servers, then accept requests. Until then (and while
+ * closing) requests are answered SYSTEM_BUSY, never left hanging.
+ *
+ * Close: stop accepting, answer every parked pull, unregister from the name servers, close the
+ * servers, persist offsets/topics/groups/delay offsets, close the store (which removes `abort`).
+ *
+ * Periodic work (each timer cleared on close): register with name servers every
+ * registerNameServerPeriod (30 s), persist consumer offsets every flushConsumerOffsetInterval
+ * (5 s), drop silent clients (120 s), long-poll re-checks (5 s), delayed-message delivery (100 ms).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { isIPv6 } from 'node:net';
+import type { BrokerConfig } from './broker-config.js';
+import { toStoreConfig } from './broker-config.js';
+import { ClientManager } from './client-manager.js';
+import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
+import { RemotingServer, silentLogger, type Logger } from './server.js';
+import { ScheduleMessageService } from './schedule-service.js';
+import { buildHandlerTable } from './handlers/index.js';
+import type { BrokerContext, GetMessageStatus, PutInput, StorePort } from './handlers/context.js';
+import { wakeupPull } from './handlers/pull-message.js';
+import { MessageStore } from './store/message-store.js';
+import { NodeFileIO } from './store/node-file-io.js';
+import type { StoreRecoveryReport } from './store/recovery.js';
+import {
+  ConsumerOffsetManager,
+  DelayOffsetManager,
+  SubscriptionGroupManager,
+  TopicConfigManager,
+  AUTO_CREATE_TOPIC_KEY_TOPIC,
+  NOT_ALLOWED_SEND_TOPICS,
+  isSystemGroup,
+  isSystemTopic,
+  systemTopicConfigs,
+  type ConfigFileManager,
+} from './store/config/index.js';
+import { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig, type TopicConfig, type TopicConfigSerializeWrapper } from '../protocol/bodies.js';
+import { Perm } from '../protocol/codes.js';
+import type { SocketAddr } from '../protocol/message.js';
+import { RemotingClient } from '../client/remoting.js';
+import { RocketError } from '../errors/index.js';
+import { makeRequest } from '../protocol/frame.js';
+import { encodeJson } from '../protocol/bodies.js';
+import { RequestCode, ResponseCode } from '../protocol/codes.js';
+import { crc32 } from '../protocol/hash.js';
+
+/** accessMessageInMemoryMaxRatio: a message further behind the log end than this share of RAM is "in disk". */
+const ACCESS_MESSAGE_IN_MEMORY_MAX_RATIO = 0.4;
+/** Bound on the shutdown of each part, so a stuck peer cannot keep the process alive. */
+const CLOSE_STEP_TIMEOUT_MS = 5_000;
+
+export interface BrokerAddresses {
+  /** host:port of the broker (listenPort). */
+  broker: string;
+  /** host:port of the fast port (listenPort - 2; any free port when listenPort is 0). */
+  fast: string;
+  /** The local admin socket. */
+  socket: string;
+  /** host:port of the embedded name server, when it runs. */
+  namesrv: string | undefined;
+  /** Every name server this broker registers with (embedded first). */
+  namesrvAddrs: string[];
+  storeDir: string;
+}
+
+export interface BrokerStartOptions {
+  logger?: Logger;
+}
+
+/** A port is taken, with the address that failed (the CLI prints one line for it). */
+export class PortInUseError extends RocketError {
+  constructor(what: string, address: string) {
+    super(`${what} address ${address} is already in use`, {
+      code: 'E_PORT_IN_USE',
+      actions: ['stop whatever listens there, or choose another port (--listen-port / --namesrv-port; 0 picks a free one)'],
+    });
+  }
+}
+
+export class BrokerController implements BrokerContext {
+  readonly clients: ClientManager;
+  readonly pullHold: PullRequestHoldService;
+  readonly logger: Logger;
+  readonly delayLevelCount: number;
+  store!: StorePort;
+  storeHost!: SocketAddr;
+  messageStore!: MessageStore;
+  topics!: TopicConfigManager;
+  offsets!: ConsumerOffsetManager;
+  groups!: SubscriptionGroupManager;
+  delayOffsets!: DelayOffsetManager;
+  recovery!: StoreRecoveryReport;
+  addresses!: BrokerAddresses;
+
+  private readonly servers: RemotingServer[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private schedule: ScheduleMessageService | undefined;
+  private namesrv: BrokerNamesrvLink | undefined;
+  private accepting = false;
+  private closing: Promise<void> | undefined;
+  private readonly remoting = new RemotingClient({ requestTimeoutMs: 3000 });
+
+  private constructor(
+    readonly config: BrokerConfig,
+    opts: BrokerStartOptions,
+  ) {
+    this.logger = opts.logger ?? silentLogger;
+    this.delayLevelCount = toStoreConfig(config, 1).delayLevelMillis.length;
+    this.clients = new ClientManager({
+      logger: this.logger,
+      notifyEnabled: (g) => this.groups?.get(g)?.notifyConsumerIdsChangedEnable ?? true,
+    });
+    this.pullHold = new PullRequestHoldService({
+      logger: this.logger,
+      // Short polling re-checks every shortPollingTimeMills (1 s), long polling every 5 s.
+      checkIntervalMs: config.longPollingEnable ? LONG_POLL_CHECK_INTERVAL_MS : config.shortPollingTimeMills,
+      maxOffset: (topic, queueId) => this.messageStore.getMaxOffsetInQueue(topic, queueId),
+      wakeup: (p) => wakeupPull(this, p.channel, p.request),
+    });
+  }
+
+  /** Start everything; on failure, whatever was started is closed again before the error propagates. */
+  static async start(config: BrokerConfig, opts: BrokerStartOptions = {}): Promise<BrokerController> {
+    const b = new BrokerController(config, opts);
+    try {
+      await b.startAll();
+      return b;
+    } catch (err) {
+      await b.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async startAll(): Promise<void> {
+    const c = this.config;
+    const main = this.newServer('broker');
+    const fast = this.newServer('broker-fast');
+    const brokerAddr = await listenTcp(main, 'broker', c.bindAddress, c.listenPort);
+    const actualPort = portOf(brokerAddr);
+    const fastAddr = await listenTcp(fast, 'broker fast port', c.bindAddress, c.listenPort === 0 ? 0 : c.listenPort - 2);
+
+    const storeConfig = toStoreConfig(c, actualPort);
+    this.storeHost = storeConfig.storeHost;
+    this.messageStore = await MessageStore.open(storeConfig);
+    this.recovery = this.messageStore.report;
+    this.store = storeAdapter(this.messageStore);
+
+    const io = new NodeFileIO();
+    const root = c.storePathRootDir;
+    this.topics = new TopicConfigManager(root, io);
+    this.offsets = new ConsumerOffsetManager(root, io);
+    this.groups = new SubscriptionGroupManager(root, io);
+    this.delayOffsets = new DelayOffsetManager(root, io);
+    for (const m of [this.topics, this.offsets, this.groups, this.delayOffsets] as ConfigFileManager[]) await m.load();
+    this.createSystemTopics();
+    await this.persistAll();
+
+    this.messageStore.onDispatch((req) => this.pullHold.notifyMessageArriving(req.topic, req.queueId, req.queueOffset + 1, req.tagsCode));
+    main.registerAll(buildHandlerTable(this, { accepting: () => this.accepting }));
+    fast.registerAll(buildHandlerTable(this, { fast: true, accepting: () => this.accepting }));
+    const local = this.newServer('broker-local');
+    local.registerAll(buildHandlerTable(this, { accepting: () => this.accepting }));
+    const socket = await local.listen({ path: path.join(root, 'broker.sock') });
+
+    // Advertised = brokerIP1 with the port actually bound (STOREHOST and name server registration).
+    const advertised = `${isIPv6(c.brokerIP1) ? `[${c.brokerIP1}]` : c.brokerIP1}:${actualPort}`;
+    this.namesrv = new BrokerNamesrvLink({
+      config: c,
+      brokerAddr: advertised,
+      client: this.remoting,
+      topicConfigWrapper: () => this.topicConfigWrapper(),
+      logger: this.logger,
+    });
+    const namesrvAddr = c.embeddedNamesrv ? await this.namesrv.startEmbedded(c.bindAddress, c.namesrvListenPort) : undefined;
+    this.addresses = {
+      broker: advertised,
+      fast: fastAddr,
+      socket,
+      namesrv: namesrvAddr,
+      namesrvAddrs: this.namesrv.addresses,
+      storeDir: root,
+    };
+
+    this.clients.start();
+    this.pullHold.start();
+    this.schedule = new ScheduleMessageService({
+      store: this.messageStore,
+      offsets: {
+        offset: (level) => this.delayOffsets.get(level) ?? 0,
+        update: (level, offset) => this.delayOffsets.set(level, offset),
+        persist: async () => void (await this.delayOffsets.persist()),
+      },
+      delayLevelMillis: storeConfig.delayLevelMillis,
+      persistIntervalMs: c.flushDelayOffsetInterval,
+      logger: this.logger,
+    });
+    this.schedule.start();
+    this.every(c.flushConsumerOffsetInterval, () => this.persist(this.offsets));
+    this.every(c.registerNameServerPeriod, () => this.namesrv?.registerAll());
+    this.accepting = true;
+    // As BrokerController.start: register once now (failures are logged; the period retries).
+    await this.namesrv.registerAll();
+  }
+
+  private newServer(name: string): RemotingServer {
+    const s = new RemotingServer({ name, logger: this.logger });
+    this.servers.push(s);
+    return s;
+  }
+
+  private every(ms: number, fn: () => unknown): void {
+    const t = setInterval(() => {
+      try {
+        void Promise.resolve(fn()).catch((err) => this.logger.warn(errText(err)));
+      } catch (err) {
+        this.logger.warn(errText(err));
+      }
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  /** TopicConfigManager's constructor: system topics exist from the first start (§6.8); stored ones win. */
+  private createSystemTopics(): void {
+    const c = this.config;
+    const list = systemTopicConfigs(c.brokerClusterName, c.brokerName, {
+      autoCreateTopicEnable: c.autoCreateTopicEnable,
+      defaultTopicQueueNums: c.defaultTopicQueueNums,
+      clusterTopicEnable: c.clusterTopicEnable,
+      brokerTopicEnable: c.brokerTopicEnable,
+      traceTopicEnable: c.traceTopicEnable,
+      msgTraceTopicName: c.msgTraceTopicName,
+      delayLevelCount: this.delayLevelCount,
+    });
+    for (const tc of list) this.topics.putIfAbsent(tc);
+  }
+
+  /** Stop, answer, persist, close; safe to call twice (the second call waits for the first). */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    this.accepting = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    const step = async (what: string, fn: () => Promise<unknown> | unknown) => {
+      try {
+        await withTimeout(Promise.resolve(fn()), CLOSE_STEP_TIMEOUT_MS, what);
+      } catch (err) {
+        this.logger.warn(`shutdown: ${what}: ${errText(err)}`);
+      }
+    };
+    // Parked pulls get their answer (normally PULL_NOT_FOUND) while connections are still open.
+    await step('answering parked pulls', () => this.pullHold.close());
+    await step('unregistering from name servers', () => this.namesrv?.unregisterAll());
+    for (const s of this.servers) await step(`closing ${s.opts.name}`, () => s.close());
+    this.clients.close();
+    await step('delayed-message delivery', () => this.schedule?.close());
+    if (this.topics) await step('persisting config', () => this.persistAll());
+    if (this.messageStore) await step('closing the store', () => this.messageStore.close());
+    await step('name server', () => this.namesrv?.close());
+    await step('remoting client', () => this.remoting.close());
+  }
+
+  private async persistAll(): Promise<void> {
+    await Promise.all([this.topics.persist(), this.offsets.persist(), this.groups.persist(), this.delayOffsets.persist()]);
+  }
+
+  /** Persist in the background (on change); failures are logged, the next change or timer retries. */
+  private persist(m: ConfigFileManager): void {
+    void m.persist().catch((err) => this.logger.warn(`persisting ${m.path}: ${errText(err)}`));
+  }
+
+  // ---- BrokerContext: topics ----------------------------------------------------------------
+
+  topicConfig(topic: string): TopicConfig | undefined {
+    return this.topics.get(topic);
+  }
+
+  topicConfigWrapper(): TopicConfigSerializeWrapper {
+    return this.topics.wrapper();
+  }
+
+  async updateTopicConfig(tc: TopicConfig): Promise<void> {
+    this.topics.upsert(tc);
+    await this.topics.persist();
+    // AdminBrokerProcessor registers at once, so the route exists when the admin call returns.
+    await this.namesrv?.registerAll();
+  }
+
+  async deleteTopic(topic: string): Promise<void> {
+    this.topics.delete(topic);
+    this.offsets.removeTopic(topic);
+    await this.messageStore.deleteTopic(topic);
+    await Promise.all([this.topics.persist(), this.offsets.persist()]);
+    await this.namesrv?.registerAll();
+  }
+
+  isSystemTopic(topic: string): boolean {
+    const c = this.config;
+    return isSystemTopic(topic, { clusterName: c.brokerClusterName, brokerName: c.brokerName }) || (c.traceTopicEnable && topic === c.msgTraceTopicName);
+  }
+
+  isNotAllowedSendTopic(topic: string): boolean {
+    return NOT_ALLOWED_SEND_TOPICS.has(topic);
+  }
+
+  /** TopicConfigManager.createTopicInSendMessageMethod (fact sheet §6.9). */
+  async createTopicInSendMessageMethod(topic: string, defaultTopic: string, defaultTopicQueueNums: number, topicSysFlag: number): Promise<TopicConfig | undefined> {
+    const existing = this.topics.get(topic);
+    if (existing) return existing;
+    const template = this.topics.get(defaultTopic);
+    if (!template) return undefined;
+    // With autoCreateTopicEnable=false, TBW102 (if still stored from earlier runs) does not inherit.
+    const perm = defaultTopic === AUTO_CREATE_TOPIC_KEY_TOPIC && !this.config.autoCreateTopicEnable ? Perm.READ | Perm.WRITE : template.perm;
+    if ((perm & Perm.INHERIT) === 0) return undefined;
+    const queueNums = Math.max(0, Math.min(defaultTopicQueueNums, template.writeQueueNums));
+    const tc: TopicConfig = {
+      topicName: topic,
+      readQueueNums: queueNums,
+      writeQueueNums: queueNums,
+      perm: perm & ~Perm.INHERIT,
+      topicFilterType: template.topicFilterType,
+      topicSysFlag,
+      order: false,
+    };
+    this.addTopic(tc, `auto-created from ${defaultTopic}`);
+    return this.topics.get(topic);
+  }
+
+  async createTopicInSendMessageBackMethod(topic: string, queueNums: number, perm: number, topicSysFlag: number): Promise<TopicConfig> {
+    const existing = this.topics.get(topic);
+    if (existing) return existing;
+    const tc: TopicConfig = {
+      topicName: topic,
+      readQueueNums: queueNums,
+      writeQueueNums: queueNums,
+      perm,
+      topicFilterType: 'SINGLE_TAG',
+      topicSysFlag,
+      order: false,
+    };
+    this.addTopic(tc, 'created for retries');
+    return this.topics.get(topic)!;
+  }
+
+  /** A topic created on the fly: persist and tell the name servers, without making the sender wait. */
+  private addTopic(tc: TopicConfig, why: string): void {
+    if (!this.topics.putIfAbsent(tc)) return;
+    this.logger.info(`topic ${tc.topicName} ${why} (${tc.writeQueueNums} queues)`);
+    this.persist(this.topics);
+    void this.namesrv?.registerAll();
+  }
+
+  // ---- BrokerContext: groups and offsets ------------------------------------------------------
+
+  findSubscriptionGroup(group: string): SubscriptionGroupConfig | undefined {
+    const cfg = this.groups.get(group);
+    if (cfg) return cfg;
+    // SubscriptionGroupManager.findSubscriptionGroupConfig: auto-create when allowed or a system group.
+    if (!this.config.autoCreateSubscriptionGroup && !isSystemGroup(group)) return undefined;
+    this.groups.putIfAbsent(defaultSubscriptionGroupConfig(group));
+    this.persist(this.groups);
+    return this.groups.get(group);
+  }
+
+  subscriptionGroup(group: string): SubscriptionGroupConfig | undefined {
+    return this.groups.get(group);
+  }
+
+  updateSubscriptionGroup(cfg: SubscriptionGroupConfig): void {
+    this.groups.upsert(cfg);
+    this.persist(this.groups);
+  }
+
+  queryOffset(group: string, topic: string, queueId: number): number {
+    return this.offsets.query(group, topic, queueId) ?? -1;
+  }
+
+  commitOffset(_clientHost: string, group: string, topic: string, queueId: number, offset: number): void {
+    // ali-ons commits -1 for "nothing consumed yet"; storing it would erase a real offset.
+    if (offset < 0 || queueId < 0) return;
+    this.offsets.commit(group, topic, queueId, offset);
+  }
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+async function listenTcp(server: RemotingServer, what: string, host: string, port: number): Promise<string> {
+  try {
+    return await server.listen({ host, port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const where = `${isIPv6(host) ? `[${host}]` : host}:${port}`;
+    if (code === 'EADDRINUSE') throw new PortInUseError(what, where);
+    if (code === 'EADDRNOTAVAIL') throw new RocketError(`${what} cannot listen on ${where}: no such local address`, { code: 'E_BIND', actions: ['use an address of this host (brokerIP1 / --bind)'] });
+    if (code === 'EACCES') throw new RocketError(`${what} may not listen on ${where} (permission denied)`, { code: 'E_BIND', actions: ['use a port above 1023'] });
+    throw err;
+  }
+}
+
+function portOf(hostPort: string): number {
+  return Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The handlers' view of MessageStore. */
+function storeAdapter(s: MessageStore): StorePort {
+  const totalMemBytes = os.totalmem();
+  return {
+    put: (input: PutInput) => s.putMessage(input),
+    putBatch: (inputs: PutInput[]) => s.putMessages(inputs),
+    async get(topic, queueId, offset, maxMsgNums, filter, maxBytes) {
+      const r = await s.getMessage(topic, queueId, offset, maxMsgNums, filter, maxBytes);
+      return { status: r.status as GetMessageStatus, nextBeginOffset: r.nextBeginOffset, minOffset: r.minOffset, maxOffset: r.maxOffset, records: r.records };
+    },
+    maxOffset: (topic, queueId) => s.getMaxOffsetInQueue(topic, queueId),
+    minOffset: (topic, queueId) => s.getMinOffsetInQueue(topic, queueId),
+    offsetByTime: (topic, queueId, ts) => s.getOffsetInQueueByTime(topic, queueId, ts),
+    earliestTime: (topic, queueId) => s.getEarliestMessageTime(topic, queueId),
+    readRecord: (offset) => s.readRecord(offset),
+    lookMessage: (offset) => s.lookMessageByOffset(offset),
+    async query(topic, key, maxNum, beginMs, endMs) {
+      const r = await s.queryMessage(topic, key, maxNum, beginMs, endMs);
+      return { records: r.records, indexLastUpdateTimestamp: r.lastUpdateTimestamp, indexLastUpdatePhyoffset: r.lastUpdatePhyOffset };
+    },
+    // DefaultMessageStore.checkInDiskByConsumeOffset.
+    async isFarBehind(topic, queueId, offset) {
+      const unit = s.consumeQueues.get(topic, queueId)?.get(offset, 1)[0];
+      if (!unit) return false;
+      return s.commitLogMaxOffset() - unit.commitLogOffset > totalMemBytes * ACCESS_MESSAGE_IN_MEMORY_MAX_RATIO;
+    },
+  };
+}
+
+
+// ---- name servers ------------------------------------------------------------------------------
+
+/** Bound on one REGISTER_BROKER / UNREGISTER_BROKER round trip. */
+const NAMESRV_REQUEST_TIMEOUT_MS = 3000;
+
+interface NamesrvLinkOptions {
+  config: BrokerConfig;
+  /** brokerIP1:actualListenPort. */
+  brokerAddr: string;
+  client: RemotingClient;
+  topicConfigWrapper: () => TopicConfigSerializeWrapper;
+  logger: Logger;
+}
+
+/**
+ * The broker's side of the name servers: runs the embedded one (if configured) and registers with
+ * all of them (BrokerOuterAPI.registerBrokerAll). Registrations are coalesced: while one is in
+ * flight, further requests are folded into one more round with the then-current topics.
+ */
+class BrokerNamesrvLink {
+  private embedded: { close(): Promise<void> } | undefined;
+  private embeddedAddr: string | undefined;
+  private inFlight: Promise<void> | undefined;
+  private again = false;
+  /** Addresses whose last registration failed: logged once per failure streak. */
+  private readonly failing = new Set<string>();
+
+  constructor(private readonly o: NamesrvLinkOptions) {}
+
+  get addresses(): string[] {
+    return [...(this.embeddedAddr ? [this.embeddedAddr] : []), ...this.o.config.namesrvAddr];
+  }
+
+  async startEmbedded(_host: string, _port: number): Promise<string> {
+    throw new RocketError('the embedded name server is not available in this build', { code: 'E_NO_NAMESRV' });
+  }
+
+  /** Register now (or right after the registration in flight); resolves when done. Never throws. */
+  registerAll(): Promise<void> {
+    if (this.inFlight) {
+      this.again = true;
+      return this.inFlight;
+    }
+    this.inFlight = (async () => {
+      try {
+        do {
+          this.again = false;
+          await Promise.all(this.addresses.map((a) => this.registerOne(a)));
+        } while (this.again);
+      } finally {
+        this.inFlight = undefined;
+      }
+    })();
+    return this.inFlight;
+  }
+
+  private async registerOne(namesrvAddr: string): Promise<void> {
+    const c = this.o.config;
+    const body = encodeJson({ filterServerList: [], topicConfigSerializeWrapper: this.o.topicConfigWrapper() });
+    const req = makeRequest(
+      RequestCode.REGISTER_BROKER,
+      {
+        brokerName: c.brokerName,
+        brokerAddr: this.o.brokerAddr,
+        clusterName: c.brokerClusterName,
+        haServerAddr: this.o.brokerAddr,
+        brokerId: c.brokerId,
+        compressed: false,
+        bodyCrc32: crc32(body) & 0x7fffffff,
+      },
+      body,
+    );
+    try {
+      const res = await this.o.client.invoke(namesrvAddr, req, NAMESRV_REQUEST_TIMEOUT_MS);
+      if (res.code !== ResponseCode.SUCCESS) throw new Error(res.remark || `response code ${res.code}`);
+      if (this.failing.delete(namesrvAddr)) this.o.logger.info(`registered with name server ${namesrvAddr} again`);
+    } catch (err) {
+      if (!this.failing.has(namesrvAddr)) this.o.logger.warn(`cannot register with name server ${namesrvAddr}: ${errText(err)} (retrying every ${c.registerNameServerPeriod} ms)`);
+      this.failing.add(namesrvAddr);
+    }
+  }
+
+  async unregisterAll(): Promise<void> {
+    const c = this.o.config;
+    await Promise.all(
+      this.addresses.map(async (a) => {
+        const req = makeRequest(RequestCode.UNREGISTER_BROKER, { brokerName: c.brokerName, brokerAddr: this.o.brokerAddr, clusterName: c.brokerClusterName, brokerId: c.brokerId });
+        await this.o.client.invoke(a, req, NAMESRV_REQUEST_TIMEOUT_MS).catch(() => undefined);
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.embedded?.close();
+    this.embedded = undefined;
+  }
+}

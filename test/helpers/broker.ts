@@ -1,0 +1,216 @@
+/**
+ * Real brokers for tests: in-process (BrokerController on 127.0.0.1, port 0, a temp store and its
+ * socket) and as a child process (`node bin/run.js broker start` with port 0, ready line parsed).
+ * Every broker a test starts is closed by the returned close()/stop(); temp dirs are removed.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BrokerController } from '../../src/broker/broker.js';
+import { buildBrokerConfig } from '../../src/broker/broker-config.js';
+import { RemotingClient } from '../../src/client/remoting.js';
+import { makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
+import { RequestCode } from '../../src/protocol/codes.js';
+import { ROOT } from './cli.js';
+
+export function tempDir(prefix = 'rocketctl-broker-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface TestBroker {
+  broker: BrokerController;
+  /** host:port of the broker. */
+  addr: string;
+  /** host:port of the embedded name server (when started with one). */
+  namesrv: string | undefined;
+  storeDir: string;
+  client: RemotingClient;
+  /** Close and start again on the same store (new ports). */
+  restart(overrides?: Record<string, string>): Promise<void>;
+  /** Close the broker (the store dir stays until cleanup()). */
+  close(): Promise<void>;
+  /** close() and remove the store dir. */
+  cleanup(): Promise<void>;
+}
+
+export interface TestBrokerOptions {
+  /** broker.conf keys (strings), e.g. { autoCreateTopicEnable: 'false' }. */
+  config?: Record<string, string>;
+  /** Run the embedded name server (default true). */
+  namesrv?: boolean;
+  storeDir?: string;
+}
+
+export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<TestBroker> {
+  const storeDir = opts.storeDir ?? tempDir();
+  const base = (extra: Record<string, string> = {}) => ({
+    storePathRootDir: storeDir,
+    listenPort: '0',
+    namesrvListenPort: '0',
+    embeddedNamesrv: String(opts.namesrv ?? true),
+    // Small files: tests write little, and a 1 GiB sparse segment per store is pointless here.
+    mappedFileSizeCommitLog: String(4 * 1024 * 1024),
+    mappedFileSizeConsumeQueue: String(1000 * 20),
+    maxHashSlotNum: '1000',
+    maxIndexNum: '4000',
+    ...opts.config,
+    ...extra,
+  });
+  const start = async (extra?: Record<string, string>) => BrokerController.start(buildBrokerConfig({ overrides: base(extra) }).config);
+  const client = new RemotingClient({ requestTimeoutMs: 10_000 });
+  const t: TestBroker = {
+    broker: await start(),
+    addr: '',
+    namesrv: undefined,
+    storeDir,
+    client,
+    async restart(extra) {
+      await t.broker.close();
+      t.broker = await start(extra);
+      t.addr = t.broker.addresses.broker;
+      t.namesrv = t.broker.addresses.namesrv;
+    },
+    async close() {
+      await client.close();
+      await t.broker.close();
+    },
+    async cleanup() {
+      await t.close();
+      fs.rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+  t.addr = t.broker.addresses.broker;
+  t.namesrv = t.broker.addresses.namesrv;
+  return t;
+}
+
+/** Create (or update) a topic through UPDATE_AND_CREATE_TOPIC, as mqadmin updateTopic does. */
+export async function createTopic(client: RemotingClient, addr: string, topic: string, queueNums = 4, perm = 6): Promise<RemotingCommand> {
+  return client.invoke(
+    addr,
+    makeRequest(RequestCode.UPDATE_AND_CREATE_TOPIC, {
+      topic,
+      defaultTopic: 'TBW102',
+      readQueueNums: queueNums,
+      writeQueueNums: queueNums,
+      perm,
+      topicFilterType: 'SINGLE_TAG',
+      topicSysFlag: 0,
+      order: false,
+    }),
+  );
+}
+
+/** Poll until `check` returns a value (not undefined), at most `timeoutMs`. No timing assertions. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 20_000, stepMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+// ---- child process ----------------------------------------------------------------------------
+
+export interface ReadyLine {
+  broker: string;
+  fast: string;
+  namesrv?: string;
+  socket: string;
+  store: string;
+}
+
+/** Parse `broker ready: broker=h:p fast=h:p namesrv=h:p socket=PATH store=PATH` (values with spaces JSON-quoted). */
+export function parseReadyLine(line: string): ReadyLine | undefined {
+  if (!line.startsWith('broker ready:')) return undefined;
+  const out: Record<string, string> = {};
+  for (const m of line.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S+)/g)) out[m[1]!] = m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!;
+  if (!out.broker || !out.socket || !out.store) return undefined;
+  return out as unknown as ReadyLine;
+}
+
+export interface BrokerProcess {
+  child: ChildProcessWithoutNullStreams;
+  ready: ReadyLine;
+  stdout(): string;
+  stderr(): string;
+  /** Send a signal and wait for the exit (SIGKILL after `timeoutMs`). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface ExitedProcess {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Start `rocketctl broker start ARGS` and wait for its ready line; if it exits first, reject with
+ * an ExitedProcess-carrying error (see runBrokerExpectingExit for the failure cases).
+ */
+export function spawnBroker(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<BrokerProcess> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), 'broker', 'start', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`broker start did not print its ready line within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`));
+    }, timeoutMs);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('broker ready:'));
+      const ready = line && parseReadyLine(line);
+      if (ready) {
+        clearTimeout(timer);
+        resolve({
+          child,
+          ready,
+          stdout: () => out,
+          stderr: () => err,
+          async stop(signal = 'SIGTERM', stopTimeoutMs = 20_000) {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+            const t = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
+            try {
+              return await exited;
+            } finally {
+              clearTimeout(t);
+            }
+          },
+        });
+      }
+    });
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`broker start exited with ${code} before it was ready\nstdout: ${out}\nstderr: ${err}`), { exited: { code, stdout: out, stderr: err } }));
+    });
+  });
+}
+
+/** Run `broker start ARGS` expecting it to fail before it is ready; returns its exit code and output. */
+export async function runBrokerExpectingExit(args: string[], opts: { timeoutMs?: number } = {}): Promise<ExitedProcess> {
+  try {
+    const p = await spawnBroker(args, opts);
+    await p.stop('SIGKILL');
+    throw new Error(`broker start ${args.join(' ')} became ready but was expected to fail`);
+  } catch (e) {
+    const exited = (e as { exited?: ExitedProcess }).exited;
+    if (!exited) throw e;
+    return exited;
+  }
+}
