@@ -323,7 +323,17 @@ export class ConsumeQueue implements ConsumeQueueLike {
    * first unit still in the commit log (ConsumeQueue.deleteExpiredFile + correctMinOffset).
    * Returns the number of files deleted.
    */
-  async deleteExpiredFiles(minCommitLogOffset: number): Promise<number> {
+  deleteExpiredFiles(minCommitLogOffset: number): Promise<number> {
+    // In the flush chain: a flush in flight must not reopen a file we are deleting.
+    const run = this.flushChain.then(() => this.deleteExpiredNow(minCommitLogOffset));
+    this.flushChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async deleteExpiredNow(minCommitLogOffset: number): Promise<number> {
     const doomed: CqFile[] = [];
     while (this.files.length > 1) {
       const f = this.files[0]!;
