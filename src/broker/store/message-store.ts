@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -31,7 +32,8 @@ import { IndexService } from './index-service.js';
 import { NodeFileIO } from './node-file-io.js';
 import { recoverStore, type StoreRecoveryReport } from './recovery.js';
 import { StoreLock } from './store-lock.js';
-import { validateStoreConfig } from './store-config.js';
+import { OverlayFileIO } from './overlay-file-io.js';
+import { defaultStoreConfig, inferStoreGeometry, validateStoreConfig } from './store-config.js';
 import { SCHEDULE_TOPIC, type CqUnit, type DispatchRequest, type StoreConfig } from './types.js';
 
 /**
@@ -698,4 +700,49 @@ export class MessageStore {
     this.commitLog.halt();
     this.lock.abandon();
   }
+}
+
+// ---- store verify ------------------------------------------------------------------------------
+
+export class StoreNotFoundError extends StoreError {
+  constructor(dir: string) {
+    super(`no store at ${dir}`, {
+      code: 'E_STORE_NOT_FOUND',
+      actions: ['pass the broker\'s store dir with --store-dir (storePathRootDir in broker.conf)'],
+    });
+  }
+}
+
+export interface StoreVerifyResult extends StoreRecoveryReport {
+  storeDir: string;
+  /** True with --repair: recovery's cuts and rebuilds were written and the store closed cleanly. */
+  repaired: boolean;
+  /** False when the index geometry could not be inferred from its files (index not checked). */
+  indexChecked: boolean;
+  mappedFileSizeCommitLog: number;
+  mappedFileSizeConsumeQueue: number;
+}
+
+/**
+ * What opening the store would find and do, without changing a byte (`rocketctl store verify`):
+ * the real recovery runs over a copy-on-write overlay, so its report is exact. With `repair`, the
+ * recovery is applied for real and the store closed cleanly. Takes the store's lock for the run, so
+ * it fails with StoreLockedError while a broker uses the store.
+ */
+export async function verifyStore(storeDir: string, opts: { repair?: boolean } = {}): Promise<StoreVerifyResult> {
+  if (!fs.existsSync(storeDir) || !fs.statSync(storeDir).isDirectory()) throw new StoreNotFoundError(storeDir);
+  const geometry = await inferStoreGeometry(storeDir);
+  const config = defaultStoreConfig({ storePathRootDir: storeDir, ...geometry, checkCRCOnRecover: true });
+  const store = await MessageStore.open(config, opts.repair ? {} : { io: new OverlayFileIO(), dryRun: true });
+  const report = store.report;
+  // Under a dry run, close() flushes into the overlay only; the real lock file is released.
+  await store.close();
+  return {
+    ...report,
+    storeDir,
+    repaired: opts.repair === true,
+    indexChecked: config.messageIndexEnable,
+    mappedFileSizeCommitLog: config.mappedFileSizeCommitLog,
+    mappedFileSizeConsumeQueue: config.mappedFileSizeConsumeQueue,
+  };
 }

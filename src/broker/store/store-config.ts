@@ -79,3 +79,55 @@ export function parseDelayLevels(spec: string): number[] {
   if (out.length === 0) throw new ConfigError('messageDelayLevel is empty');
   return out;
 }
+
+/**
+ * The geometry an existing store was written with, read from its files, so tools such as
+ * `store verify` need no flags: commit log segment size (the segment files' size), consume queue
+ * file size (the largest consume queue file; they are created full size) and the index geometry
+ * (slot count from an index header, entry count from the file size). Absent parts are omitted.
+ */
+export async function inferStoreGeometry(storePathRootDir: string): Promise<Partial<StoreConfig>> {
+  const out: Partial<StoreConfig> = {};
+  const fsp = await import('node:fs/promises');
+  const sizeOf = async (p: string): Promise<number> => (await fsp.stat(p)).size;
+  const list = async (p: string): Promise<string[]> => fsp.readdir(p).catch(() => [] as string[]);
+
+  const segments = (await list(path.join(storePathRootDir, 'commitlog'))).filter((n) => /^\d{20}$/.test(n));
+  if (segments.length > 0) {
+    // Names are start offsets: the gap between two names is the size; one file: its length.
+    const starts = segments.map(Number).sort((a, b) => a - b);
+    out.mappedFileSizeCommitLog = starts.length > 1 ? starts[1]! - starts[0]! : await sizeOf(path.join(storePathRootDir, 'commitlog', segments[0]!));
+  }
+
+  let cqMax = 0;
+  const cqRoot = path.join(storePathRootDir, 'consumequeue');
+  // Bounded by the directory tree: topics × queues × files.
+  for (const topic of await list(cqRoot)) {
+    for (const q of await list(path.join(cqRoot, topic))) {
+      const files = (await list(path.join(cqRoot, topic, q))).filter((n) => /^\d{20}$/.test(n)).sort();
+      if (files.length > 1) cqMax = Math.max(cqMax, Number(files[1]) - Number(files[0]));
+      for (const f of files) cqMax = Math.max(cqMax, await sizeOf(path.join(cqRoot, topic, q, f)).catch(() => 0));
+    }
+  }
+  if (cqMax > 0 && cqMax % 20 === 0) out.mappedFileSizeConsumeQueue = cqMax;
+
+  // The header's hashSlotCount counts used slots, so the geometry comes from the file size alone:
+  // the default, or RocketMQ's 1:4 slots-to-entries ratio (size = 40 + 84 × slots).
+  const indexDir = path.join(storePathRootDir, 'index');
+  const indexFiles = (await list(indexDir)).filter((n) => /^\d{17}$/.test(n));
+  let indexSize = 0;
+  for (const name of indexFiles) indexSize = Math.max(indexSize, await sizeOf(path.join(indexDir, name)).catch(() => 0));
+  if (indexSize > 0) {
+    const slots = (indexSize - 40) / 84;
+    if (indexSize === 40 + 5_000_000 * 4 + 20_000_000 * 20) {
+      out.maxHashSlotNum = 5_000_000;
+      out.maxIndexNum = 20_000_000;
+    } else if (Number.isInteger(slots) && slots > 0) {
+      out.maxHashSlotNum = slots;
+      out.maxIndexNum = slots * 4;
+    } else {
+      out.messageIndexEnable = false;
+    }
+  }
+  return out;
+}
