@@ -1,0 +1,185 @@
+import fs from 'node:fs';
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../../output/base-command.js';
+import { colors } from '../../output/colors.js';
+import { ConfigError, RocketError } from '../../errors/index.js';
+import { buildBrokerConfig, parseProperties, type BrokerConfig } from '../../broker/broker-config.js';
+import { BrokerController, type BrokerAddresses } from '../../broker/broker.js';
+import type { Logger } from '../../broker/server.js';
+import { DEFAULT_STORE_DIR } from '../../broker/store/store-config.js';
+
+export interface BrokerStartResult {
+  addresses: BrokerAddresses;
+  /** How the store was found at start ('abnormal' = the previous run did not shut down cleanly). */
+  recovery: {
+    mode: 'clean' | 'abnormal';
+    truncatedFromOffset: number | null;
+    bytesDropped: number;
+    queuesRebuilt: string[];
+    recordsRedispatched: number;
+  };
+  /** The signal that stopped the broker. */
+  stoppedBy: string;
+}
+
+/** Bound on a graceful shutdown; a second signal (or this timeout) ends the process at once. */
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+export default class BrokerStart extends BaseCommand<BrokerStartResult> {
+  static override summary = 'Run a name server and a RocketMQ 4.x compatible broker in this process.';
+
+  static override description = [
+    'Starts an embedded name server (127.0.0.1:9876) and a broker (127.0.0.1:10911, plus the fast port 10909 = listenPort-2) that unmodified RocketMQ 4.x clients can produce to and consume from, storing messages in RocketMQ\'s on-disk layout under ~/.rocketctl/store (storePathRootDir). Admin commands reach it through the Unix socket <store dir>/broker.sock (mode 0600) by default.',
+    'When ready it prints one line: "broker ready: broker=HOST:PORT fast=HOST:PORT namesrv=HOST:PORT socket=PATH store=DIR". It runs until SIGINT or SIGTERM, then stops accepting, answers suspended pulls, persists offsets and topics, and closes the store cleanly.',
+    '-c reads a RocketMQ broker.conf (properties, RocketMQ\'s key names: brokerClusterName, brokerName, listenPort, namesrvAddr, storePathRootDir, flushDiskType, autoCreateTopicEnable, messageDelayLevel, ...; rocketctl adds embeddedNamesrv and namesrvListenPort). Unknown keys are warned about; invalid values stop the start with one line. Flags override the file. Port 0 picks a free port (the ready line says which).',
+    'Everything listens on loopback unless brokerIP1 or --bind says otherwise. -n names external name servers and then no embedded one is started, unless embeddedNamesrv=true.',
+  ].join('\n\n');
+
+  static override examples = [
+    { description: 'Start with the defaults (store in ~/.rocketctl/store).', command: '<%= config.bin %> broker start' },
+    { description: 'Use a RocketMQ broker.conf, with another store dir.', command: '<%= config.bin %> broker start -c broker.conf --store-dir /data/store' },
+    { description: 'Free ports, for tests: the ready line says which were chosen.', command: '<%= config.bin %> broker start --listen-port 0 --namesrv-port 0 --store-dir /tmp/store' },
+    { description: 'Register with an existing name server instead of running one.', command: '<%= config.bin %> broker start -n 10.0.0.5:9876' },
+  ];
+
+  static override flags = {
+    config: Flags.string({ char: 'c', summary: 'RocketMQ-style broker.conf (java properties) to read.' }),
+    namesrvAddr: Flags.string({ char: 'n', summary: 'External name server(s), host:port[;host:port]; no embedded name server then, unless embeddedNamesrv=true.' }),
+    'store-dir': Flags.string({ summary: `Store root dir (storePathRootDir). Default: ${DEFAULT_STORE_DIR}.` }),
+    'listen-port': Flags.integer({ summary: 'Broker port (listenPort, default 10911; the fast port is this - 2). 0 = any free port.', min: 0, max: 65535 }),
+    'namesrv-port': Flags.integer({ summary: 'Embedded name server port (namesrvListenPort, default 9876). 0 = any free port.', min: 0, max: 65535 }),
+    'flush-disk-type': Flags.option({ summary: 'SYNC_FLUSH answers a send only once it is on disk (flushDiskType).', options: ['ASYNC_FLUSH', 'SYNC_FLUSH'] as const })(),
+    'broker-ip': Flags.string({ summary: 'Address advertised to clients and written into messages (brokerIP1, default 127.0.0.1).' }),
+    bind: Flags.string({ summary: 'Address to listen on (default: the advertised address). 0.0.0.0 accepts remote clients.' }),
+    'embedded-namesrv': Flags.boolean({ summary: 'Run the embedded name server (embeddedNamesrv).', allowNo: true }),
+  };
+
+  async run(): Promise<BrokerStartResult> {
+    const { flags } = await this.parse(BrokerStart);
+    const overrides: Record<string, string> = {};
+    const set = (key: string, v: string | number | boolean | undefined) => {
+      if (v !== undefined) overrides[key] = String(v);
+    };
+    set('storePathRootDir', flags['store-dir']);
+    set('listenPort', flags['listen-port']);
+    set('namesrvListenPort', flags['namesrv-port']);
+    set('flushDiskType', flags['flush-disk-type']);
+    set('namesrvAddr', flags.namesrvAddr);
+    set('brokerIP1', flags['broker-ip']);
+    set('bindAddress', flags.bind);
+    set('embeddedNamesrv', flags['embedded-namesrv']);
+
+    const { config, warnings } = buildBrokerConfig({ file: flags.config ? readConfigFile(flags.config) : undefined, overrides });
+    for (const w of warnings) this.warnNow(w);
+
+    const broker = await startBroker(config, this.logger());
+    const r = broker.recovery;
+    if (r.mode === 'abnormal') {
+      const cut = r.truncatedFromOffset === null ? 'nothing was cut' : `${r.bytesDropped} bytes cut from commit log offset ${r.truncatedFromOffset}`;
+      this.warnNow(`the previous run did not shut down cleanly; recovery: ${cut}, ${r.recordsRedispatched} records re-dispatched`);
+    }
+    const line = readyLine(broker.addresses);
+    if (this.jsonEnabled()) process.stderr.write(line + '\n');
+    else process.stdout.write(line + '\n');
+
+    const stoppedBy = await waitForSignal();
+    const forced = setTimeout(() => {
+      process.stderr.write(`error: shutdown took over ${SHUTDOWN_TIMEOUT_MS} ms; exiting without a clean close\n`);
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    forced.unref();
+    const again = () => {
+      process.stderr.write('error: second signal during shutdown; exiting without a clean close\n');
+      process.exit(1);
+    };
+    process.once('SIGINT', again);
+    process.once('SIGTERM', again);
+    try {
+      await broker.close();
+    } finally {
+      clearTimeout(forced);
+      process.off('SIGINT', again);
+      process.off('SIGTERM', again);
+    }
+    if (!this.jsonEnabled()) process.stderr.write(`broker stopped (${stoppedBy}); store closed cleanly\n`);
+    return {
+      addresses: broker.addresses,
+      recovery: {
+        mode: r.mode,
+        truncatedFromOffset: r.truncatedFromOffset,
+        bytesDropped: r.bytesDropped,
+        queuesRebuilt: r.queuesRebuilt,
+        recordsRedispatched: r.recordsRedispatched,
+      },
+      stoppedBy,
+    };
+  }
+
+  /** Warnings matter now (the command runs for hours): stderr at once, or the JSON envelope. */
+  private warnNow(w: string): void {
+    if (this.jsonEnabled()) this.warnUser(w);
+    else process.stderr.write(colors.warn(`warning: ${w}`) + '\n');
+  }
+
+  private logger(): Logger {
+    const debug = Boolean(process.env.ROCKETCTL_DEBUG);
+    return {
+      info: (m) => {
+        if (debug) process.stderr.write(`${m}\n`);
+      },
+      warn: (m) => process.stderr.write(colors.warn(`warning: ${m}`) + '\n'),
+      error: (m) => process.stderr.write(colors.fail(`error: ${m}`) + '\n'),
+    };
+  }
+}
+
+function readConfigFile(file: string): { path: string; entries: ReturnType<typeof parseProperties> } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`cannot read config file ${file} (${code})`, ['check the path given with -c']);
+  }
+  return { path: file, entries: parseProperties(text) };
+}
+
+/** Start, turning file-system failures on the store dir into one-line errors. */
+async function startBroker(config: BrokerConfig, logger: Logger): Promise<BrokerController> {
+  try {
+    return await BrokerController.start(config, { logger });
+  } catch (err) {
+    if (err instanceof RocketError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR' || code === 'EROFS' || code === 'ENOSPC') {
+      throw new RocketError(`cannot use store dir ${config.storePathRootDir}: ${(err as Error).message}`, {
+        code: 'E_STORE_DIR',
+        cause: err,
+        actions: ['choose a writable directory with --store-dir (storePathRootDir)'],
+      });
+    }
+    throw err;
+  }
+}
+
+/** One line, parseable: values containing spaces are JSON-quoted. */
+export function readyLine(a: BrokerAddresses): string {
+  const q = (s: string) => (/\s|"/.test(s) ? JSON.stringify(s) : s);
+  const parts = [`broker=${a.broker}`, `fast=${a.fast}`];
+  if (a.namesrv) parts.push(`namesrv=${a.namesrv}`);
+  else if (a.namesrvAddrs.length > 0) parts.push(`namesrvAddr=${a.namesrvAddrs.join(';')}`);
+  parts.push(`socket=${q(a.socket)}`, `store=${q(a.storeDir)}`);
+  return `broker ready: ${parts.join(' ')}`;
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
