@@ -210,7 +210,9 @@ export class BrokerController implements BrokerContext {
   }
 
   private newServer(name: string): RemotingServer {
-    const s = new RemotingServer({ name, logger: this.logger });
+    // A failed listen() is thrown to us (and reported once, as PortInUseError): don't log it too.
+    const logger: Logger = { ...this.logger, error: (m) => (/: server error: listen /.test(m) ? undefined : this.logger.error(m)) };
+    const s = new RemotingServer({ name, logger });
     this.servers.push(s);
     return s;
   }

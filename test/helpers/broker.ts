@@ -156,25 +156,28 @@ export interface ExitedProcess {
  * Start `rocketctl broker start ARGS` and wait for its ready line; if it exits first, reject with
  * an ExitedProcess-carrying error (see runBrokerExpectingExit for the failure cases).
  */
-export function spawnBroker(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<BrokerProcess> {
+export function spawnBroker(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; readyOn?: 'stdout' | 'stderr' } = {}): Promise<BrokerProcess> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), 'broker', 'start', ...args], {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1', ...opts.env },
+    // Without vitest's NODE_ENV=test, which makes oclif print development-only warnings.
+    env: { ...withoutNodeEnv(process.env), NO_COLOR: '1', ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
-  child.stderr.on('data', (d) => (err += d));
+  const readyStream = opts.readyOn ?? 'stdout';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`broker start did not print its ready line within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`));
     }, timeoutMs);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.startsWith('broker ready:'));
+    const onData = (stream: 'stdout' | 'stderr') => (d: Buffer) => {
+      if (stream === 'stdout') out += d;
+      else err += d;
+      if (stream !== readyStream) return;
+      const line = (stream === 'stdout' ? out : err).split('\n').find((l) => l.startsWith('broker ready:'));
       const ready = line && parseReadyLine(line);
       if (ready) {
         clearTimeout(timer);
@@ -194,7 +197,9 @@ export function spawnBroker(args: string[], opts: { timeoutMs?: number; env?: No
           },
         });
       }
-    });
+    };
+    child.stdout.on('data', onData('stdout'));
+    child.stderr.on('data', onData('stderr'));
     void exited.then(({ code }) => {
       clearTimeout(timer);
       reject(Object.assign(new Error(`broker start exited with ${code} before it was ready\nstdout: ${out}\nstderr: ${err}`), { exited: { code, stdout: out, stderr: err } }));
@@ -213,4 +218,9 @@ export async function runBrokerExpectingExit(args: string[], opts: { timeoutMs?:
     if (!exited) throw e;
     return exited;
   }
+}
+
+function withoutNodeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_ENV: _drop, ...rest } = env;
+  return rest;
 }

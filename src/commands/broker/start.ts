@@ -72,6 +72,9 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     const { config, warnings } = buildBrokerConfig({ file: flags.config ? readConfigFile(flags.config) : undefined, overrides });
     for (const w of warnings) this.warnNow(w);
 
+    // Listen for signals before anything is printed: a supervisor may signal as soon as it reads
+    // the ready line, and a signal during start-up must still lead to a clean close.
+    const signalled = waitForSignal();
     const broker = await startBroker(config, this.logger());
     const r = broker.recovery;
     if (r.mode === 'abnormal') {
@@ -82,7 +85,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     if (this.jsonEnabled()) process.stderr.write(line + '\n');
     else process.stdout.write(line + '\n');
 
-    const stoppedBy = await waitForSignal();
+    const stoppedBy = await signalled;
     const forced = setTimeout(() => {
       process.stderr.write(`error: shutdown took over ${SHUTDOWN_TIMEOUT_MS} ms; exiting without a clean close\n`);
       process.exit(1);
