@@ -1,0 +1,160 @@
+/**
+ * Interop with a third-party RocketMQ client: ali-ons 3.12.0 (pure JS, remoting protocol) produces
+ * to and consumes from our broker through our embedded name server. Each scenario runs in a child
+ * process (test/interop/ali-ons-scenario.cjs), because ali-ons' timers only stop with process.exit.
+ */
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bodyBuffer, makeRequest } from '../../src/protocol/frame.js';
+import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
+import { decodeRecords, SysFlag } from '../../src/protocol/message.js';
+import { decodeTopicRouteData } from '../../src/protocol/bodies.js';
+import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { ROOT } from '../helpers/cli.js';
+
+const SCRIPT = path.join(ROOT, 'test/interop/ali-ons-scenario.cjs');
+
+interface Sent {
+  msgId: string;
+  sendStatus: string;
+  tags: string;
+  keys: string[];
+  bodySha1: string;
+  bodyLength?: number;
+  queueId?: number;
+}
+interface Received {
+  msgId: string;
+  topic: string;
+  tags: string;
+  keys: string;
+  bodySha1: string;
+  bodyLength: number;
+  reconsumeTimes: number;
+  originMessageId: string | null;
+  retryTopic: string | null;
+}
+interface ScenarioResult {
+  sent: Sent[];
+  received: Received[];
+  errors: string[];
+  logs: unknown[];
+  timedOut?: boolean;
+}
+
+function runScenario(input: Record<string, unknown>, timeoutMs = 50_000): Promise<ScenarioResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SCRIPT, JSON.stringify({ timeoutMs: timeoutMs - 5000, ...input })], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').at(-1) ?? '';
+      try {
+        const r = JSON.parse(line) as ScenarioResult;
+        if (code !== 0 || r.timedOut) reject(new Error(`ali-ons scenario exited ${code}${r.timedOut ? ' (timed out)' : ''}: ${JSON.stringify(r).slice(0, 4000)}\nstderr: ${err.slice(-2000)}`));
+        else resolve(r);
+      } catch {
+        reject(new Error(`ali-ons scenario exited ${code} without a result\nstdout: ${out.slice(-2000)}\nstderr: ${err.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+const brokers: TestBroker[] = [];
+afterEach(async () => {
+  for (const b of brokers.splice(0)) await b.cleanup();
+});
+
+async function start(config: Record<string, string> = {}): Promise<TestBroker> {
+  const b = await startTestBroker({ namesrv: true, config });
+  brokers.push(b);
+  return b;
+}
+
+async function routeExists(b: TestBroker, topic: string): Promise<boolean> {
+  const res = await b.client.invoke(b.namesrv!, makeRequest(RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic }));
+  return res.code === ResponseCode.SUCCESS && decodeTopicRouteData(bodyBuffer(res)).queueDatas.length > 0;
+}
+
+const sha1 = (b: Buffer) => crypto.createHash('sha1').update(b).digest('hex');
+
+describe('interop: ali-ons 3.12.0 against our broker', () => {
+  it('produces with tags and keys (bodies over 4 KiB compressed) and consumes with a tag filter, each message exactly once', async () => {
+    const b = await start();
+    const topic = 'AliOnsTopic';
+    expect((await createTopic(b.client, b.addr, topic, 4)).code).toBe(0);
+    await eventually(async () => ((await routeExists(b, topic)) ? true : undefined), 'route in the name server');
+
+    const runId = crypto.randomUUID().slice(0, 8);
+    const r = await runScenario({ scenario: 'produce-consume', nameSrv: b.namesrv, topic, group: 'GID_interop', producerGroup: 'PID_interop', count: 16, runId });
+
+    expect(r.sent).toHaveLength(16);
+    for (const s of r.sent) {
+      expect(s.sendStatus).toBe('SEND_OK');
+      expect(s.msgId).toMatch(/^[0-9A-F]{32}$/);
+    }
+    const tagA = r.sent.filter((s) => s.tags === 'TagA');
+    // Exactly the TagA messages, each once, with the msgId the send returned, body, tags and keys.
+    const byId = new Map<string, Received[]>();
+    for (const m of r.received) byId.set(m.msgId, [...(byId.get(m.msgId) ?? []), m]);
+    expect([...byId.keys()].sort()).toEqual(tagA.map((s) => s.msgId).sort());
+    for (const s of tagA) {
+      const got = byId.get(s.msgId)!;
+      expect(got, `arrivals of ${s.msgId}`).toHaveLength(1);
+      expect(got[0]).toMatchObject({ topic, tags: 'TagA', keys: s.keys.join(' '), bodySha1: s.bodySha1, bodyLength: s.bodyLength, reconsumeTimes: 0 });
+    }
+    const large = tagA.filter((s) => (s.bodyLength ?? 0) > 4096);
+    expect(large.length).toBeGreaterThan(0);
+
+    // What ali-ons stored: large bodies deflated (sysFlag COMPRESSED), small ones as they are.
+    let compressed = 0;
+    for (let q = 0; q < 4; q++) {
+      const res = await b.client.invoke(
+        b.addr,
+        makeRequest(RequestCode.PULL_MESSAGE, { consumerGroup: 'inspector', topic, queueId: q, queueOffset: 0, maxMsgNums: 32, sysFlag: 4, commitOffset: 0, suspendTimeoutMillis: 0, subscription: '*', subVersion: 0 }),
+      );
+      if (res.code !== 0) continue;
+      for (const rec of decodeRecords(bodyBuffer(res))) {
+        if (rec.sysFlag & SysFlag.COMPRESSED) {
+          compressed++;
+          expect(rec.body.length).toBeLessThan(4096);
+        }
+      }
+    }
+    expect(compressed).toBe(r.sent.filter((s) => (s.bodyLength ?? 0) > 4096).length);
+
+    // The consumer committed its progress: every queue's offset is at its end.
+    for (let q = 0; q < 4; q++) {
+      const max = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_MAX_OFFSET, { topic, queueId: q }));
+      const committed = await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: 'GID_interop', topic, queueId: q }));
+      if (max.extFields!.offset !== '0') expect(committed.extFields!.offset, `queue ${q}`).toBe(max.extFields!.offset);
+    }
+    expect(sha1(Buffer.from('x'))).toHaveLength(40);
+  });
+
+  it('redelivers a message whose handler failed once, through %RETRY%<group> and CONSUMER_SEND_MSG_BACK', async () => {
+    // Delay level 3 (the first retry) is 1 s instead of 10 s.
+    const b = await start({ messageDelayLevel: '1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s' });
+    const topic = 'AliOnsRetry';
+    expect((await createTopic(b.client, b.addr, topic, 2)).code).toBe(0);
+    await eventually(async () => ((await routeExists(b, topic)) ? true : undefined), 'route in the name server');
+
+    const r = await runScenario({ scenario: 'retry', nameSrv: b.namesrv, topic, group: 'GID_retry', producerGroup: 'PID_retry', runId: 'r1' });
+    expect(r.sent).toHaveLength(1);
+    const s = r.sent[0]!;
+    expect(r.received).toHaveLength(2);
+    const [first, second] = r.received as [Received, Received];
+    expect(first).toMatchObject({ msgId: s.msgId, topic, tags: 'TagR', keys: 'retry-r1', bodySha1: s.bodySha1, reconsumeTimes: 0 });
+    // The redelivery: same body, tags and keys, one more reconsume, the original id kept.
+    expect(second).toMatchObject({ topic, tags: 'TagR', keys: 'retry-r1', bodySha1: s.bodySha1, reconsumeTimes: 1, originMessageId: s.msgId, retryTopic: topic });
+    expect(second.msgId).not.toBe(s.msgId);
+    // The retry topic was created on the consumer's heartbeat and registered with the name server.
+    expect(await routeExists(b, '%RETRY%GID_retry')).toBe(true);
+  });
+});
