@@ -461,6 +461,8 @@ function storeAdapter(s: MessageStore): StorePort {
 
 /** Bound on one REGISTER_BROKER / UNREGISTER_BROKER round trip. */
 const NAMESRV_REQUEST_TIMEOUT_MS = 3000;
+/** Registrations run back to back for requests that arrived during one (then the period takes over). */
+const MAX_REGISTER_ROUNDS = 3;
 
 interface NamesrvLinkOptions {
   config: BrokerConfig;
@@ -502,10 +504,12 @@ class BrokerNamesrvLink {
     }
     this.inFlight = (async () => {
       try {
-        do {
+        // Bounded: topics changing non-stop are caught up by the periodic registration instead.
+        for (let round = 0; round < MAX_REGISTER_ROUNDS; round++) {
           this.again = false;
           await Promise.all(this.addresses.map((a) => this.registerOne(a)));
-        } while (this.again);
+          if (!this.again) break;
+        }
       } finally {
         this.inFlight = undefined;
       }
