@@ -1,0 +1,111 @@
+/**
+ * Shared helpers for the client integration tests: real brokers (test/helpers/broker.ts), clients
+ * that are always closed, and a reader that collects everything stored in a topic.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+import { PullConsumer } from '../../src/client/pull-consumer.js';
+import type { MessageExt } from '../../src/client/message.js';
+import { createTopic, startTestBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js';
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+/** Run `fn` after the current test (last registered, first run). */
+export function defer(fn: () => Promise<unknown> | unknown): void {
+  cleanups.push(fn);
+}
+
+afterEach(async () => {
+  const errors: unknown[] = [];
+  for (const c of cleanups.splice(0).reverse()) {
+    try {
+      await c();
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+});
+
+export function tempDir(prefix = 'rocketctl-client-'): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  defer(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+export async function broker(opts: TestBrokerOptions = {}): Promise<TestBroker> {
+  const b = await startTestBroker(opts);
+  defer(() => b.cleanup());
+  return b;
+}
+
+/** The name server address of a test broker (its embedded one). */
+export function namesrvOf(b: TestBroker): string {
+  if (!b.namesrv) throw new Error('this test broker runs no name server');
+  return b.namesrv;
+}
+
+export async function topic(b: TestBroker, name: string, queueNums = 4): Promise<string> {
+  const res = await createTopic(b.client, b.addr, name, queueNums);
+  if (res.code !== 0) throw new Error(`creating topic ${name} failed: ${res.code} ${res.remark}`);
+  return name;
+}
+
+let seq = 0;
+/** A name unique to this test run (topics, groups). */
+export function uniq(prefix: string): string {
+  seq++;
+  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${seq}`;
+}
+
+/** Every message currently stored in `topicName` (all queues, min..max offset), via a pull consumer. */
+export async function readAll(namesrvAddr: string, topicName: string): Promise<MessageExt[]> {
+  const pc = new PullConsumer({ namesrvAddr, instanceName: `reader-${uniq('r')}` });
+  await pc.start();
+  try {
+    const out: MessageExt[] = [];
+    for (const mq of await pc.fetchSubscribeMessageQueues(topicName)) {
+      const min = await pc.minOffset(mq);
+      for await (const m of pc.readRange(mq, min)) out.push(m);
+    }
+    return out;
+  } finally {
+    await pc.close();
+  }
+}
+
+/** A TCP port that is free now, with port-2 free too (the broker's fast port). */
+export async function freeBrokerPort(): Promise<number> {
+  // Bounded: 50 candidates.
+  for (let i = 0; i < 50; i++) {
+    const p = await freePort();
+    if (p > 1024 && (await canListen(p - 2))) return p;
+  }
+  throw new Error('no free port pair found');
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
