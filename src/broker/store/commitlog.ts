@@ -1,6 +1,15 @@
 import path from 'node:path';
 import { CorruptStoreError, DiskFullError, fromNodeError, RocketError, StoreClosedError, StoreError } from '../../errors/index.js';
-import { BLANK_MAGIC_CODE, patchRecord, SysFlag, transactionType } from '../../protocol/message.js';
+import { bodyCrc } from '../../protocol/hash.js';
+import {
+  BLANK_MAGIC_CODE,
+  hostFlags,
+  MESSAGE_MAGIC_CODE,
+  recordSize,
+  SysFlag,
+  transactionType,
+  type SocketAddr,
+} from '../../protocol/message.js';
 import type { FileHandle, FileIO } from './file-io.js';
 import { WaiterQueue } from './group-commit.js';
 import type { DispatchRequest, FlushDiskType } from './types.js';
@@ -37,6 +46,10 @@ const PENDING_ROOM_WAIT_MS = 10_000;
 const MAX_OPEN_SEGMENTS = 64;
 /** Largest single pread when coalescing adjacent records for a pull. */
 const MAX_COALESCED_READ_BYTES = 1024 * 1024;
+/** ASYNC_FLUSH: writes of consecutive ranges outstanding at once (hides thread-pool latency). */
+const MAX_WRITES_IN_FLIGHT = 3;
+/** Distinct topic names whose UTF-8 bytes are cached for encoding. */
+const TOPIC_BYTES_CACHE_MAX = 10_000;
 
 export function segmentFileName(startOffset: number): string {
   return String(startOffset).padStart(20, '0');
@@ -71,8 +84,87 @@ export interface CommitLogOptions {
   flushIntervalMs: number;
   syncFlushTimeoutMs: number;
   maxPendingBytes?: number;
+  /** This broker's address, written as STOREHOST into every record. */
+  storeHost: SocketAddr;
   /** Called for each record, in log order, once it is written (ASYNC) or durable (SYNC). */
   dispatch: (req: DispatchRequest) => void;
+}
+
+/** A message's fields as the commit log writes them (encodeRecord's input minus what it assigns). */
+export interface RecordFields {
+  topic: string;
+  queueId: number;
+  flag: number;
+  sysFlag: number;
+  bornTimestamp: number;
+  bornHost: SocketAddr;
+  body: Buffer;
+  properties: string;
+  reconsumeTimes: number;
+  preparedTransactionOffset: number;
+}
+
+export interface PreparedRecord {
+  fields: RecordFields;
+  topicBytes: Buffer;
+  propsBytes: number;
+  /** sysFlag with the host IPv6 bits set from the addresses. */
+  sysFlag: number;
+  size: number;
+}
+
+const TWO_32 = 4294967296;
+
+function setInt64(dv: DataView<ArrayBufferLike>, pos: number, value: number): void {
+  const hi = Math.floor(value / TWO_32);
+  dv.setInt32(pos, hi);
+  dv.setUint32(pos + 4, value - hi * TWO_32);
+}
+
+function writeHost(buf: Buffer, dv: DataView<ArrayBufferLike>, pos: number, host: SocketAddr): number {
+  host.ip.copy(buf, pos);
+  dv.setInt32(pos + host.ip.length, host.port);
+  return pos + host.ip.length + 4;
+}
+
+/**
+ * Encode a record in place (the layout of fact sheet §4.1, byte-identical to protocol/message.ts
+ * encodeRecord + patchRecord, which the tests check); this is the append hot path, so it writes
+ * through a DataView into the write buffer instead of allocating and copying a record.
+ */
+export function writeRecord(
+  buf: Buffer,
+  dv: DataView<ArrayBufferLike>,
+  at: number,
+  rec: PreparedRecord,
+  storeHost: SocketAddr,
+  queueOffset: number,
+  commitLogOffset: number,
+  storeTimestamp: number,
+): void {
+  const m = rec.fields;
+  let p = at;
+  dv.setInt32(p, rec.size);
+  dv.setInt32(p + 4, MESSAGE_MAGIC_CODE);
+  dv.setInt32(p + 8, bodyCrc(m.body));
+  dv.setInt32(p + 12, m.queueId);
+  dv.setInt32(p + 16, m.flag);
+  setInt64(dv, p + 20, queueOffset);
+  setInt64(dv, p + 28, commitLogOffset);
+  dv.setInt32(p + 36, rec.sysFlag);
+  setInt64(dv, p + 40, m.bornTimestamp);
+  p = writeHost(buf, dv, p + 48, m.bornHost);
+  setInt64(dv, p, storeTimestamp);
+  p = writeHost(buf, dv, p + 8, storeHost);
+  dv.setInt32(p, m.reconsumeTimes);
+  setInt64(dv, p + 4, m.preparedTransactionOffset);
+  dv.setInt32(p + 12, m.body.length);
+  p += 16;
+  p += m.body.copy(buf, p);
+  dv.setInt8(p, rec.topicBytes.length);
+  p += 1 + rec.topicBytes.copy(buf, p + 1);
+  dv.setInt16(p, rec.propsBytes);
+  if (rec.propsBytes > 0) buf.write(m.properties, p + 2, rec.propsBytes, 'utf8');
 }
 
 /** Where one appended record went. */
@@ -145,10 +237,14 @@ export class CommitLog {
   private chunks: Chunk[] = [];
   private current: Chunk | undefined;
   private arena: Buffer = Buffer.alloc(0);
+  private arenaView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   private arenaUsed = 0;
+  /** Encoded topic names (few distinct ones; bounded). */
+  private readonly topicBytes = new Map<string, Buffer>();
   private pending: PendingRecord[] = [];
   private pendingHead = 0;
   private readonly waiters: WaiterQueue;
+  private readonly creatingSegments = new Map<number, Promise<Segment>>();
   /** Segments written since their last fdatasync. */
   private dirty = new Set<Segment>();
   private writerRunning = false;
@@ -308,15 +404,29 @@ export class CommitLog {
     }
   }
 
+  /** Size and encoded pieces of a record, computed before the put lock (see `append`). */
+  prepare(m: RecordFields): PreparedRecord {
+    let topicBytes = this.topicBytes.get(m.topic);
+    if (!topicBytes) {
+      topicBytes = Buffer.from(m.topic, 'utf8');
+      if (this.topicBytes.size < TOPIC_BYTES_CACHE_MAX) this.topicBytes.set(m.topic, topicBytes);
+    }
+    const propsBytes = Buffer.byteLength(m.properties, 'utf8');
+    const sysFlag = (m.sysFlag & ~(SysFlag.BORNHOST_V6 | SysFlag.STOREHOST_V6)) | hostFlags(m.bornHost, this.opts.storeHost);
+    return { fields: m, topicBytes, propsBytes, sysFlag, size: recordSize(m.body.length, topicBytes.length, propsBytes, sysFlag) };
+  }
+
   /**
-   * Append encoded records of one queue as one contiguous run (a batch never straddles segments,
-   * as CommitLog.DefaultAppendMessageCallback.doAppend for MessageExtBatch). `reqs[i]` describes
-   * `records[i]`; its offsets and store time are filled in here. Synchronous: this is the put lock.
+   * Append the records of one queue as one contiguous run (a batch never straddles segments, as
+   * CommitLog.DefaultAppendMessageCallback.doAppend for MessageExtBatch). Each record is encoded
+   * once, straight into the write buffer, with its queue offset, physical offset and store time.
+   * `reqs[i]` describes `records[i]`; its offsets and store time are filled in here.
+   * Synchronous: this is the put lock.
    */
-  append(records: Buffer[], reqs: DispatchRequest[], storeTimestamp: number): AppendResult {
+  append(records: PreparedRecord[], reqs: DispatchRequest[], storeTimestamp: number): AppendResult {
     this.checkWritable();
     let total = 0;
-    for (const r of records) total += r.length;
+    for (const r of records) total += r.size;
     if (total + END_FILE_MIN_BLANK_BYTES > this.segmentBytes) {
       throw new CorruptStoreError(`internal: a ${total}-byte append cannot fit a ${this.segmentBytes}-byte segment`);
     }
@@ -326,24 +436,24 @@ export class CommitLog {
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
       const req = reqs[i]!;
-      const type = transactionType(req.sysFlag);
+      const type = transactionType(rec.sysFlag);
       // Prepared and rollback records take no queue offset and are not dispatched to a queue.
       const takesQueueOffset = type === SysFlag.TRANSACTION_NOT_TYPE || type === SysFlag.TRANSACTION_COMMIT_TYPE;
-      const queueKey = `${req.topic}-${req.queueId}`;
+      const queueKey = takesQueueOffset ? `${req.topic}-${req.queueId}` : undefined;
       let queueOffset = 0;
-      if (takesQueueOffset) {
+      if (queueKey !== undefined) {
         queueOffset = this.topicQueueTable.get(queueKey) ?? 0;
         this.topicQueueTable.set(queueKey, queueOffset + 1);
       }
       const offset = this.writePos;
-      patchRecord(rec, queueOffset, offset, storeTimestamp);
-      this.copyIn(rec);
+      const at = this.reserve(rec.size);
+      writeRecord(this.arena, this.arenaView, at, rec, this.opts.storeHost, queueOffset, offset, storeTimestamp);
       req.queueOffset = queueOffset;
       req.commitLogOffset = offset;
-      req.size = rec.length;
+      req.size = rec.size;
       req.storeTimestamp = storeTimestamp;
-      this.pending.push({ end: this.writePos, req, queueKey: takesQueueOffset ? queueKey : undefined });
-      out.push({ commitLogOffset: offset, queueOffset, size: rec.length, storeTimestamp });
+      this.pending.push({ end: this.writePos, req, queueKey });
+      out.push({ commitLogOffset: offset, queueOffset, size: rec.size, storeTimestamp });
     }
     this.lastAppendStoreTs = storeTimestamp;
     this.stats.putCount += records.length;
@@ -355,30 +465,31 @@ export class CommitLog {
 
   /** END_FILE filler: int32 remaining + int32 BLANK_MAGIC_CODE; the rest of the file stays zero. */
   private appendBlank(remaining: number): void {
-    const b = Buffer.allocUnsafe(END_FILE_MIN_BLANK_BYTES);
-    b.writeInt32BE(remaining, 0);
-    b.writeInt32BE(BLANK_MAGIC_CODE, 4);
-    this.copyIn(b);
+    const at = this.reserve(END_FILE_MIN_BLANK_BYTES);
+    this.arenaView.setInt32(at, remaining);
+    this.arenaView.setInt32(at + 4, BLANK_MAGIC_CODE);
     this.current = undefined; // the next chunk starts in the next segment
     this.writePos += remaining - END_FILE_MIN_BLANK_BYTES;
   }
 
-  private copyIn(rec: Buffer): void {
-    const n = rec.length;
+  /** Room for `n` bytes at writePos in the current chunk (a new chunk/arena when needed). */
+  private reserve(n: number): number {
     let c = this.current;
     if (!c || c.buf !== this.arena || this.arenaUsed + n > this.arena.length) {
       if (this.arenaUsed + n > this.arena.length) {
         this.arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, n));
+        this.arenaView = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.length);
         this.arenaUsed = 0;
       }
       c = { pos: this.writePos, buf: this.arena, start: this.arenaUsed, end: this.arenaUsed };
       this.chunks.push(c);
       this.current = c;
     }
-    rec.copy(this.arena, this.arenaUsed);
+    const at = this.arenaUsed;
     this.arenaUsed += n;
     c.end += n;
     this.writePos += n;
+    return at;
   }
 
   // ---- writer ----------------------------------------------------------------------------------
@@ -397,56 +508,122 @@ export class CommitLog {
     return this.writePos > this.writtenPos || (this.flushDiskType === 'SYNC_FLUSH' && this.flushedPos < this.writtenPos);
   }
 
-  /**
-   * One round per iteration: write everything appended so far, then (SYNC_FLUSH) fdatasync it.
-   * Ends when nothing is left; every iteration retires at least one byte or fences the log.
-   */
-  private async runWriter(): Promise<void> {
-    const sync = this.flushDiskType === 'SYNC_FLUSH';
-    while (!this.fenced && this.hasWriterWork()) {
-      const target = this.writePos;
-      const targetTs = this.lastAppendStoreTs;
-      if (target > this.writtenPos) {
-        try {
-          await this.writeOut(target);
-        } catch (err) {
-          await this.onWriteError(err);
-          continue;
-        }
-        if (this.fenced) return; // fenced meanwhile (a failed timer flush): positions are final
-        this.writtenPos = target;
-        this.writtenStoreTs = targetTs;
-        this.dropWrittenChunks();
-        if (!sync) this.advance(target);
-      }
-      if (sync) {
-        try {
-          await this.syncDirty();
-        } catch (err) {
-          this.fence(new StoreIOError('fdatasync', err));
-          return;
-        }
-        if (target > this.flushedPos) {
-          this.flushedPos = target;
-          this.flushedStoreTs = targetTs;
-        }
-        this.advance(target);
-      }
-    }
+  private runWriter(): Promise<void> {
+    return this.flushDiskType === 'SYNC_FLUSH' ? this.runSyncWriter() : this.runAsyncWriter();
   }
 
-  /** Write [writtenPos, target): one writev per segment touched. */
-  private async writeOut(target: number): Promise<void> {
+  /**
+   * ASYNC_FLUSH: write what is appended as it arrives, with up to MAX_WRITES_IN_FLIGHT writes of
+   * consecutive ranges outstanding, and complete appends in log order as their writes finish.
+   * Several outstanding writes hide the thread-pool round trip of each one, so appending (CPU)
+   * and writing overlap. Ends when nothing is left; every iteration submits or retires a write.
+   */
+  private async runAsyncWriter(): Promise<void> {
+    const inflight: Array<{ end: number; storeTs: number; done: Promise<unknown> }> = [];
+    let submitted = this.writtenPos;
+    while (!this.fenced) {
+      if (this.writePos > submitted && inflight.length < MAX_WRITES_IN_FLIGHT) {
+        const from = submitted;
+        submitted = this.writePos;
+        const done = this.writeOut(from, submitted).then(
+          () => undefined,
+          (err: unknown) => err ?? new Error('write failed'),
+        );
+        inflight.push({ end: submitted, storeTs: this.lastAppendStoreTs, done });
+        // Let appends that are already due run before deciding on another write.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      const first = inflight.shift();
+      if (!first) break;
+      const err = await first.done;
+      if (this.fenced) break;
+      if (err !== undefined) {
+        // Later writes may have landed; they are rolled back with this one.
+        for (const w of inflight.splice(0)) await w.done;
+        await this.onWriteError(err);
+        submitted = this.writtenPos;
+        continue;
+      }
+      this.writtenPos = first.end;
+      this.writtenStoreTs = first.storeTs;
+      this.dropWrittenChunks();
+      this.advance(first.end);
+    }
+    for (const w of inflight.splice(0)) await w.done;
+  }
+
+  /**
+   * SYNC_FLUSH group commit (GroupCommitService), pipelined: the write of the next batch overlaps
+   * the fdatasync of the previous one, with at most one fdatasync in flight. An append completes
+   * only through an fdatasync that started after its bytes were written. Each iteration: write
+   * what is new; wait for the fdatasync in flight (it completes its batch); start one for what
+   * is written; yield so the appenders just completed can append again (the next batch).
+   */
+  private async runSyncWriter(): Promise<void> {
+    let syncing: Promise<void> | undefined;
+    // Bounded by the work: each iteration writes or syncs something, or the loop ends.
+    while (!this.fenced) {
+      if (this.writePos > this.writtenPos) await this.writeAppended();
+      if (syncing) {
+        await syncing;
+        syncing = undefined;
+      }
+      if (this.fenced) break;
+      if (this.writtenPos > this.flushedPos || this.dirty.size > 0) syncing = this.startSync();
+      else if (this.writePos === this.writtenPos) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (syncing) await syncing;
+  }
+
+  /** fdatasync what is written now; on success advance (dispatch + complete), on failure fence. */
+  private startSync(): Promise<void> {
+    const target = this.writtenPos;
+    const ts = this.writtenStoreTs;
+    return this.syncDirty().then(
+      () => {
+        if (target > this.flushedPos) {
+          this.flushedPos = target;
+          this.flushedStoreTs = ts;
+        }
+        this.advance(target);
+      },
+      (err: unknown) => this.fence(new StoreIOError('fdatasync', err)),
+    );
+  }
+
+  /** Write everything appended so far; false when the write failed (rolled back or fenced). */
+  private async writeAppended(): Promise<boolean> {
+    const target = this.writePos;
+    const targetTs = this.lastAppendStoreTs;
+    try {
+      await this.writeOut(this.writtenPos, target);
+    } catch (err) {
+      await this.onWriteError(err);
+      return false;
+    }
+    if (this.fenced) return false; // fenced meanwhile (a failed flush): positions are final
+    this.writtenPos = target;
+    this.writtenStoreTs = targetTs;
+    this.dropWrittenChunks();
+    return true;
+  }
+
+  /** Write [from, target): one writev per segment touched. */
+  private async writeOut(from: number, target: number): Promise<void> {
     this.current = undefined; // seal: later appends start a new chunk (same arena)
+    // Snapshot now: other writes complete (and drop their chunks) while this one awaits.
+    const mine = this.chunks.filter((c) => c.pos >= from && c.pos < target);
     let i = 0;
-    while (i < this.chunks.length && this.chunks[i]!.pos < target) {
-      const first = this.chunks[i]!;
+    while (i < mine.length) {
+      const first = mine[i]!;
       const seg = await this.segmentForWrite(first.pos);
       const bufs: Buffer[] = [];
       let expect = first.pos;
-      while (i < this.chunks.length) {
-        const c = this.chunks[i]!;
-        if (c.pos >= target || c.pos !== expect || c.pos >= seg.start + this.segmentBytes) break;
+      while (i < mine.length) {
+        const c = mine[i]!;
+        if (c.pos !== expect || c.pos >= seg.start + this.segmentBytes) break;
         bufs.push(c.buf.subarray(c.start, c.end));
         expect = c.pos + (c.end - c.start);
         i++;
@@ -714,13 +891,23 @@ export class CommitLog {
   }
 
   /** The segment holding `offset`, created when the writer reaches a new one. */
-  private async segmentForWrite(offset: number): Promise<Segment> {
+  private segmentForWrite(offset: number): Promise<Segment> {
     const existing = this.segmentAt(offset);
-    if (existing) return existing;
+    if (existing) return Promise.resolve(existing);
     const start = offset - (offset % this.segmentBytes);
+    // Concurrent writes may reach a new segment together: create it once.
+    let creating = this.creatingSegments.get(start);
+    if (!creating) {
+      creating = this.createSegment(start).finally(() => this.creatingSegments.delete(start));
+      this.creatingSegments.set(start, creating);
+    }
+    return creating;
+  }
+
+  private async createSegment(start: number): Promise<Segment> {
     const last = this.segments[this.segments.length - 1];
     if (last && start !== last.start + this.segmentBytes) {
-      throw new CorruptStoreError(`internal: writing at ${offset} but the last segment starts at ${last.start}`);
+      throw new CorruptStoreError(`internal: creating the segment at ${start} but the last one starts at ${last.start}`);
     }
     const seg = new Segment(start, path.join(this.dir, segmentFileName(start)));
     const h = await this.io.open(seg.path, 'w+');

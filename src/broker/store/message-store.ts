@@ -12,7 +12,6 @@ import { javaHashCode } from '../../protocol/hash.js';
 import {
   createOffsetMsgId,
   decodeRecord,
-  encodeRecord,
   MAX_PROPERTIES_BYTES,
   MESSAGE_MAGIC_CODE,
   MESSAGE_MAGIC_CODE_V2,
@@ -25,7 +24,7 @@ import {
 import { readInt64 } from '../../protocol/long.js';
 import { topicNameProblem } from '../../protocol/validate.js';
 import { Checkpoint } from './checkpoint.js';
-import { CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats } from './commitlog.js';
+import { CommitLog, END_FILE_MIN_BLANK_BYTES, type AppendResult, type CommitLogStats, type PreparedRecord } from './commitlog.js';
 import { ConsumeQueueStore } from './consume-queue.js';
 import type { FileIO } from './file-io.js';
 import { IndexService } from './index-service.js';
@@ -66,6 +65,13 @@ const CQ_FILLER_SIZE = 2147483647;
 const STORE_TIMESTAMP_PROBE_BYTES = 80;
 /** QUERY_MESSAGE cap (maxMsgsNumBatch). */
 const MAX_QUERY_NUM = 64;
+
+/** Topic names already validated (bounded; names are few in practice). */
+const VALID_TOPICS_CACHE_MAX = 10_000;
+
+function firstResult(results: PutResult[]): PutResult {
+  return results[0]!;
+}
 
 /** A message invalid for reasons other than topic and size (queue id, mixed batch). */
 export class InvalidMessageError extends StoreError {
@@ -232,6 +238,8 @@ export class MessageStore {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly totalMemBytes = os.totalmem();
+  private readonly validTopics = new Set<string>();
+  private readonly msgIdPrefix: string;
 
   private constructor(
     config: StoreConfig,
@@ -243,6 +251,7 @@ export class MessageStore {
     maxPendingBytes: number | undefined,
   ) {
     this.config = config;
+    this.msgIdPrefix = createOffsetMsgId(config.storeHost, 0).slice(0, -16);
     this.commitLog = new CommitLog(io, {
       storePathRootDir: config.storePathRootDir,
       segmentBytes: config.mappedFileSizeCommitLog,
@@ -250,6 +259,7 @@ export class MessageStore {
       flushIntervalMs: config.flushIntervalCommitLog,
       syncFlushTimeoutMs: config.syncFlushTimeout,
       maxPendingBytes,
+      storeHost: config.storeHost,
       dispatch: (req) => this.dispatch(req),
     });
   }
@@ -347,17 +357,24 @@ export class MessageStore {
     };
   }
 
-  async putMessage(input: PutMessageInput): Promise<PutResult> {
-    return (await this.putRun([input]))[0]!;
+  /**
+   * Append one message. Resolves once it is written (ASYNC_FLUSH) or flushed (SYNC_FLUSH) and
+   * dispatched. Rejects with InvalidTopicError / MessageTooLargeError / InvalidMessageError before
+   * anything is written, DiskFullError when the write hit ENOSPC (nothing of it stays readable),
+   * PutFlushTimeoutError when SYNC_FLUSH did not confirm in time (the message stays).
+   * Not `async`: the hot path avoids extra promise hops.
+   */
+  putMessage(input: PutMessageInput): Promise<PutResult> {
+    return this.putRun([input]).then(firstResult);
   }
 
   /** A batch for one queue: consecutive queue offsets, contiguous in the log (SEND_BATCH_MESSAGE). */
-  async putMessages(inputs: PutMessageInput[]): Promise<PutResult[]> {
-    if (inputs.length === 0) return [];
+  putMessages(inputs: PutMessageInput[]): Promise<PutResult[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
     const { topic, queueId } = inputs[0]!;
     if (inputs.some((m) => m.topic !== topic || m.queueId !== queueId)) {
       this.commitLogStatsFail(inputs.length);
-      throw new InvalidMessageError('a batch must target one topic and queue');
+      return Promise.reject(new InvalidMessageError('a batch must target one topic and queue'));
     }
     return this.putRun(inputs);
   }
@@ -366,61 +383,92 @@ export class MessageStore {
     this.commitLog.stats.putFailures += n;
   }
 
-  private async putRun(inputs: PutMessageInput[]): Promise<PutResult[]> {
-    if (this.closed) throw new StoreClosedError();
-    const storeHost = this.config.storeHost;
-    const records: Buffer[] = [];
-    const reqs: DispatchRequest[] = [];
-    const props: DispatchProps[] = [];
-    let total = 0;
+  private putRun(inputs: PutMessageInput[]): Promise<PutResult[]> {
+    const records: PreparedRecord[] = [];
     try {
+      if (this.closed) throw new StoreClosedError();
+      let total = 0;
       for (const m of inputs) {
         this.validate(m);
-        const rec = encodeRecord({ ...m, storeHost });
-        total += rec.length;
+        const rec = this.commitLog.prepare(m);
+        total += rec.size;
         records.push(rec);
-        const p = scanProps(m.properties);
-        props.push(p);
-        reqs.push(dispatchRequest(m.topic, m.queueId, rec.readInt32BE(36), p));
       }
       const maxRun = this.config.mappedFileSizeCommitLog - END_FILE_MIN_BLANK_BYTES;
       if (total > maxRun) throw new MessageTooLargeError(total, maxRun, inputs.length > 1 ? 'message batch' : 'stored record');
       this.commitLog.checkWritable();
-      if (!this.commitLog.hasRoom()) await this.commitLog.waitForRoom();
     } catch (err) {
       this.commitLogStatsFail(inputs.length);
-      throw err;
+      return Promise.reject(err);
     }
-    // The put lock starts here: nothing below awaits until append() returns.
+    if (!this.commitLog.hasRoom()) {
+      // Backpressure (bounded wait), then append as if it had just arrived.
+      return this.commitLog.waitForRoom().then(
+        () => this.appendPrepared(records),
+        (err: unknown) => {
+          this.commitLogStatsFail(inputs.length);
+          throw err;
+        },
+      );
+    }
+    return this.appendPrepared(records);
+  }
+
+  /** The put lock: nothing here awaits until the commit log has assigned offsets. */
+  private appendPrepared(records: PreparedRecord[]): Promise<PutResult[]> {
     const now = Date.now();
-    for (let i = 0; i < reqs.length; i++) reqs[i]!.tagsCode = computeTagsCode(reqs[i]!.topic, props[i]!, now, this.config.delayLevelMillis);
-    const appended = this.commitLog.append(records, reqs, now);
+    const reqs: DispatchRequest[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const p = scanProps(r.fields.properties);
+      const req = dispatchRequest(r.fields.topic, r.fields.queueId, r.sysFlag, p);
+      req.tagsCode = computeTagsCode(req.topic, p, now, this.config.delayLevelMillis);
+      reqs[i] = req;
+    }
+    let appended: AppendResult;
+    try {
+      appended = this.commitLog.append(records, reqs, now);
+    } catch (err) {
+      this.commitLogStatsFail(records.length);
+      return Promise.reject(err);
+    }
     const results: PutResult[] = appended.records.map((r) => ({
       status: 'PUT_OK',
       commitLogOffset: r.commitLogOffset,
       queueOffset: r.queueOffset,
-      offsetMsgId: createOffsetMsgId(storeHost, r.commitLogOffset),
+      offsetMsgId: this.offsetMsgId(r.commitLogOffset),
       storeTimestamp: r.storeTimestamp,
       wroteBytes: r.size,
     }));
-    try {
-      await appended.done;
-    } catch (err) {
-      if (err instanceof FlushTimeoutError) throw new PutFlushTimeoutError(this.config.syncFlushTimeout, results);
-      throw err;
-    }
-    return results;
+    return appended.done.then(
+      () => results,
+      (err: unknown) => {
+        if (err instanceof FlushTimeoutError) throw new PutFlushTimeoutError(this.config.syncFlushTimeout, results);
+        throw err;
+      },
+    );
+  }
+
+  /** createOffsetMsgId with the store host's hex computed once (this runs for every put). */
+  private offsetMsgId(commitLogOffset: number): string {
+    return this.msgIdPrefix + commitLogOffset.toString(16).toUpperCase().padStart(16, '0');
   }
 
   private validate(m: PutMessageInput): void {
-    const why = topicNameProblem(m.topic);
-    if (why) throw new InvalidTopicError(m.topic, why);
+    if (!this.validTopics.has(m.topic)) {
+      const why = topicNameProblem(m.topic);
+      if (why) throw new InvalidTopicError(m.topic, why);
+      if (this.validTopics.size < VALID_TOPICS_CACHE_MAX) this.validTopics.add(m.topic);
+    }
     if (!Number.isInteger(m.queueId) || m.queueId < 0 || m.queueId > 0x7fffffff) {
       throw new InvalidMessageError(`queue id ${m.queueId} is not a non-negative 32-bit integer`);
     }
     if (m.body.length > this.config.maxMessageSize) throw new MessageTooLargeError(m.body.length, this.config.maxMessageSize);
-    const propsBytes = Buffer.byteLength(m.properties, 'utf8');
-    if (propsBytes > MAX_PROPERTIES_BYTES) throw new MessageTooLargeError(propsBytes, MAX_PROPERTIES_BYTES, 'message properties');
+    // Properties are at most 3 UTF-8 bytes per UTF-16 unit: only long strings need counting.
+    if (m.properties.length * 3 > MAX_PROPERTIES_BYTES) {
+      const propsBytes = Buffer.byteLength(m.properties, 'utf8');
+      if (propsBytes > MAX_PROPERTIES_BYTES) throw new MessageTooLargeError(propsBytes, MAX_PROPERTIES_BYTES, 'message properties');
+    }
   }
 
   /** Consume queue, index, listeners: ReputMessageService's order (fact sheet §4.5). */

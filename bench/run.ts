@@ -1,0 +1,46 @@
+/**
+ * `npm run bench`: runs every bench part in turn and prints ONE JSON document on stdout
+ * (progress goes to stderr). Add a part by appending to PARTS.
+ * ROCKETCTL_BENCH_PHASE_MS shortens/lengthens each timed phase; ROCKETCTL_BENCH_ONLY=a,b picks parts.
+ */
+import os from 'node:os';
+import { benchStore } from './store.js';
+
+interface BenchPart {
+  name: string;
+  run: () => Promise<unknown>;
+}
+
+const phaseMs = Number(process.env.ROCKETCTL_BENCH_PHASE_MS ?? '4000');
+
+const PARTS: BenchPart[] = [{ name: 'store', run: () => benchStore({ phaseMs }) }];
+
+async function main(): Promise<void> {
+  const only = process.env.ROCKETCTL_BENCH_ONLY?.split(',').filter(Boolean);
+  const results: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+  for (const part of PARTS) {
+    if (only && !only.includes(part.name)) continue;
+    process.stderr.write(`bench: ${part.name} ...\n`);
+    const t0 = performance.now();
+    try {
+      results[part.name] = await part.run();
+    } catch (err) {
+      errors[part.name] = err instanceof Error ? err.message : String(err);
+    }
+    process.stderr.write(`bench: ${part.name} done in ${Math.round(performance.now() - t0)} ms\n`);
+  }
+  const doc = {
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    totalMemBytes: os.totalmem(),
+    at: new Date().toISOString(),
+    results,
+    errors,
+  };
+  process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+  if (Object.keys(errors).length > 0) process.exitCode = 1;
+}
+
+await main();
