@@ -17,6 +17,7 @@ import { getRouteInfoByTopic, parseNamesrvAddrs } from './namesrv-api.js';
 import { bodyBuffer, makeRequest, makeResponse, type RemotingCommand } from '../protocol/frame.js';
 import { Perm, RequestCode, ResponseCode } from '../protocol/codes.js';
 import {
+  decodeClusterInfo,
   decodeKVTable,
   decodeResetOffsetBody,
   encodeJson,
@@ -73,6 +74,25 @@ export class ClientStateError extends RocketError {
   constructor(message: string) {
     super(message, { code: 'E_CLIENT_STATE', exitCode: 2 });
   }
+}
+
+/**
+ * The name server is up but knows no broker: nothing can take the message now. Unlike
+ * TopicNotFoundError (the cluster is up, the topic is not in it), this is an outage.
+ */
+export class NoRouteError extends RocketError {
+  constructor(topic: string, cause?: unknown) {
+    super(`no broker is registered with the name server, so topic ${topic} has no route`, {
+      code: 'E_NO_ROUTE',
+      cause,
+      actions: ['start a broker (rocketctl broker start) or check that brokers reach the name server'],
+    });
+  }
+}
+
+/** Nothing can take a message right now (unreachable, or no broker registered): an outage. */
+export function isUnavailableError(err: unknown): boolean {
+  return isConnectivityError(err) || err instanceof NoRouteError;
 }
 
 /** Options shared by producers, consumers and the pull consumer. */
@@ -333,6 +353,14 @@ export class ClientInstance {
    * failures move on to the next name server.
    */
   async fetchRouteFromNamesrv(topic: string, timeoutMs = this.requestTimeoutMs): Promise<TopicRouteData> {
+    return this.onNamesrv((addr, leftMs) => getRouteInfoByTopic(this.remoting, addr, topic, leftMs), `route lookup for ${topic}`, timeoutMs);
+  }
+
+  /**
+   * Run `call` against the name servers, one after the other starting with the last one that
+   * answered; only connectivity failures move on to the next.
+   */
+  private async onNamesrv<T>(call: (addr: string, leftMs: number) => Promise<T>, what: string, timeoutMs: number): Promise<T> {
     if (this.closed) throw new ClientClosedError();
     let lastErr: unknown;
     const n = this.namesrvAddrs.length;
@@ -344,15 +372,29 @@ export class ClientInstance {
       if (leftMs <= 0) break;
       try {
         if (isSocketPath(addr)) await this.aliasSocket(addr);
-        const route = await getRouteInfoByTopic(this.remoting, addr, topic, leftMs);
+        const v = await call(addr, leftMs);
         this.namesrvIndex = idx;
-        return route;
+        return v;
       } catch (err) {
         if (!isConnectivityError(err)) throw err;
         lastErr = err;
       }
     }
-    throw lastErr ?? new TimeoutError(`route lookup for ${topic}`, timeoutMs);
+    throw lastErr ?? new TimeoutError(what, timeoutMs);
+  }
+
+  /** Does the name server know no broker at all (GET_BROKER_CLUSTER_INFO)? */
+  async namesrvKnowsNoBroker(timeoutMs = this.requestTimeoutMs): Promise<boolean> {
+    const info = await this.onNamesrv(
+      async (addr, leftMs) => {
+        const res = await this.remoting.invoke(addr, makeRequest(RequestCode.GET_BROKER_CLUSTER_INFO), leftMs);
+        if (res.code !== ResponseCode.SUCCESS || !res.body) throw new RemoteError(res.code, res.remark ?? '', 'E_CLUSTER_INFO_FAILED');
+        return decodeClusterInfo(bodyBuffer(res));
+      },
+      'cluster info',
+      timeoutMs,
+    );
+    return Object.values(info.brokerAddrTable).every((b) => Object.keys(b.brokerAddrs).length === 0);
   }
 
   /** The cached route of `topic`, fetched on first use. */
@@ -434,10 +476,16 @@ export class ClientInstance {
         route = await this.updateRoute(topic, opts.timeoutMs);
       } catch (err) {
         if (!(err instanceof TopicNotFoundError) && !(err instanceof RemoteError && err.responseCode === ResponseCode.TOPIC_NOT_EXIST)) throw err;
-        const tmpl = await this.getRoute(opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY, { timeoutMs: opts.timeoutMs }).catch((e2: unknown) => {
+        const tmplKey = opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY;
+        let tmpl: TopicRouteData;
+        try {
+          tmpl = await this.getRoute(tmplKey, { timeoutMs: opts.timeoutMs });
+        } catch (e2) {
           if (isConnectivityError(e2)) throw e2;
+          // Neither the topic nor the template: is that because no broker is registered at all?
+          if (await this.namesrvKnowsNoBroker(opts.timeoutMs).catch(() => false)) throw new NoRouteError(topic, err);
           throw err;
-        });
+        }
         route = {
           ...tmpl,
           queueDatas: tmpl.queueDatas.map((q) => {

@@ -11,6 +11,8 @@ export {
   AUTO_CREATE_TOPIC_KEY,
   buildClientId,
   isConnectivityError,
+  isUnavailableError,
+  NoRouteError,
   type ClientOptions,
   type ClientLogger,
   type TopicPublishInfo,

@@ -110,6 +110,12 @@ export class ProcessQueue {
   private msgSizeBytes = 0;
   /** Largest offset ever put in this queue (-1: none yet). */
   queueOffsetMax = -1;
+  /**
+   * Every offset below this was either put here or skipped by the tag filter (the last pull's
+   * nextBeginOffset). With nothing in flight it is a safe commit point, which spares waiting for
+   * the next (long-polled) pull when the queue ends in filtered-out messages.
+   */
+  pulledUpTo = -1;
   dropped = false;
   locked = false;
   lastLockTimestamp = 0;
@@ -134,7 +140,8 @@ export class ProcessQueue {
    * Add pulled messages. Returns true when an orderly consume loop should be started (messages
    * present and none running); concurrent consumers ignore the result.
    */
-  putMessages(msgs: readonly MessageExt[]): boolean {
+  putMessages(msgs: readonly MessageExt[], nextBeginOffset?: number): boolean {
+    if (nextBeginOffset !== undefined) this.advancePulled(nextBeginOffset);
     for (const m of msgs) {
       if (this.msgTree.set(m.queueOffset, m)) this.msgSizeBytes += m.body.length;
       if (m.queueOffset > this.queueOffsetMax) this.queueOffsetMax = m.queueOffset;
@@ -146,13 +153,24 @@ export class ProcessQueue {
     return false;
   }
 
+  /** A pull answered with this nextBeginOffset (never moves back). */
+  advancePulled(nextBeginOffset: number): void {
+    if (Number.isFinite(nextBeginOffset) && nextBeginOffset > this.pulledUpTo) this.pulledUpTo = nextBeginOffset;
+  }
+
+  /** Where the offset stands when nothing is in flight. */
+  private endOffset(): number {
+    return Math.max(this.queueOffsetMax + 1, this.pulledUpTo);
+  }
+
   /**
    * Concurrent consumption: the handlers of `msgs` are done. Returns the offset that may now be
-   * committed: the smallest offset still held, else queueOffsetMax + 1; -1 if nothing was held.
+   * committed: the smallest offset still held, else one past everything pulled; -1 if nothing
+   * was held.
    */
   removeMessages(msgs: readonly MessageExt[]): number {
     if (this.msgTree.size === 0) return -1;
-    let result = this.queueOffsetMax + 1;
+    let result = this.endOffset();
     for (const m of msgs) {
       const gone = this.msgTree.delete(m.queueOffset);
       if (gone) this.msgSizeBytes -= gone.body.length;
@@ -166,7 +184,7 @@ export class ProcessQueue {
   /** The offset that may be committed right now without consuming anything more. */
   commitableOffset(): number {
     const first = this.consumingTree.first() ?? this.msgTree.first();
-    return first ?? this.queueOffsetMax + 1;
+    return first ?? this.endOffset();
   }
 
   /** Orderly: take the next `n` messages in offset order. */
@@ -186,7 +204,8 @@ export class ProcessQueue {
     const last = this.consumingTree.last();
     for (const m of this.consumingTree.all()) this.msgSizeBytes -= m.body.length;
     this.consumingTree.clear();
-    return last === undefined ? -1 : last + 1;
+    if (last === undefined) return -1;
+    return this.msgTree.size === 0 ? Math.max(last + 1, this.pulledUpTo) : last + 1;
   }
 
   /** Orderly: the handler failed; put the taken messages back to be consumed again, first. */

@@ -12,7 +12,7 @@ import type { MessageQueue } from '../protocol/bodies.js';
 import { SysFlag } from '../protocol/message.js';
 import { encodeProperties, Prop, type Properties } from '../protocol/properties.js';
 import { javaHashCode } from '../protocol/hash.js';
-import { RemoteError, RocketError } from '../errors/index.js';
+import { RemoteError, RocketError, TopicNotFoundError } from '../errors/index.js';
 import {
   AUTO_CREATE_TOPIC_KEY,
   ClientClosedError,
@@ -21,6 +21,7 @@ import {
   errText,
   isAmbiguousError,
   isConnectivityError,
+  isUnavailableError,
   type ClientOptions,
   type ProducerMember,
   type TopicPublishInfo,
@@ -349,7 +350,7 @@ export class Producer implements ProducerMember {
   }
 
   private async outboxOrThrow(err: unknown, prepared: PreparedMessage[], opts: SendOptions, trace: AttemptTrace): Promise<SendResult> {
-    const outboxable = this.outbox && isConnectivityError(err) && !opts.selector && !opts.queue && !prepared.some((p) => p.properties[Prop.TRAN_MSG] === 'true');
+    const outboxable = this.outbox && isUnavailableError(err) && !opts.selector && !opts.queue && !prepared.some((p) => p.properties[Prop.TRAN_MSG] === 'true');
     if (!outboxable) throw err;
     for (const p of prepared) {
       await this.outbox!.append({
@@ -373,7 +374,10 @@ export class Producer implements ProducerMember {
     this.outboxSender = new OutboxSender(outbox, {
       send: (e) => this.resendFromOutbox(e),
       exists: (e) => this.isDelivered(e.topic, e.uniqKey, e.bornTimestamp),
-      isConnectivityError: (err) => isConnectivityError(err) || err instanceof ClientStateError,
+      // "Not reachable" for the resender also covers a name server that lost the topic's route
+      // while its broker is down: a stored message is never dead-lettered for an outage.
+      isConnectivityError: (err) =>
+        isUnavailableError(err) || err instanceof ClientStateError || err instanceof TopicNotFoundError || (err instanceof RocketError && err.code === 'E_NO_WRITABLE_QUEUE'),
       isAmbiguousError,
       maxBackoffMs: this.opts.outboxMaxBackoffMs,
       onSent: (e) => this.opts.onOutboxEvent?.({ type: 'resent', msgId: e.uniqKey, topic: e.topic }),
@@ -470,7 +474,7 @@ export class Producer implements ProducerMember {
         mq = this.chooseQueue(info, opts, original, lastBroker);
       } catch (err) {
         lastErr = err;
-        if (isConnectivityError(err)) continue;
+        if (isUnavailableError(err)) continue;
         throw err;
       }
       try {
@@ -505,7 +509,7 @@ export class Producer implements ProducerMember {
 
   private chooseQueue(info: TopicPublishInfo, opts: SendOptions, msg: Message | undefined, lastBroker: string | undefined): MessageQueue {
     if (info.queues.length === 0) {
-      throw new RocketError(`no writable queue for topic ${info.topic} (is its broker read-only or gone?)`, { code: 'E_NO_ROUTE' });
+      throw new RocketError(`no writable queue for topic ${info.topic} (is its broker read-only or gone?)`, { code: 'E_NO_WRITABLE_QUEUE' });
     }
     if (opts.queue) return opts.queue;
     if (opts.selector) {

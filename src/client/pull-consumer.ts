@@ -122,7 +122,7 @@ export class PullConsumer {
     const instance = this.inst();
     if (!instance.findBrokerAddrInSubscribe(mq.brokerName)) await instance.updateRoute(mq.topic);
     const t = instance.findBrokerAddrInSubscribe(mq.brokerName);
-    if (!t) throw new RocketError(`broker ${mq.brokerName} is not in the route of ${mq.topic}`, { code: 'E_NO_ROUTE' });
+    if (!t) throw new RocketError(`broker ${mq.brokerName} is not in the route of ${mq.topic}`, { code: 'E_BROKER_NOT_IN_ROUTE' });
     return t.addr;
   }
 

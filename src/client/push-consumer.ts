@@ -64,8 +64,8 @@ const CONSUME_AGAIN_DELAY_MS = 5_000;
 const LOCK_RETRY_DELAY_MS = 1_000;
 /** How often stuck handlers are looked for (consumeTimeout). */
 const CONSUME_TIMEOUT_SCAN_MS = 60_000;
-/** Upper bound on waiting for a queue's pull loop to stop when resetting offsets. */
-const RESET_WAIT_FOR_PULL_MS = CONSUMER_TIMEOUT_MS_WHEN_SUSPEND + 5_000;
+/** Upper bound on waiting for a running orderly handler when resetting offsets. */
+const RESET_WAIT_FOR_HANDLER_MS = 30_000;
 /** Each queue's LOCK/UNLOCK/persist on close gets this long. */
 const CLOSE_STEP_TIMEOUT_MS = 3_000;
 
@@ -362,8 +362,8 @@ export class PushConsumer implements ConsumerMember {
   }
 
   /**
-   * RESET_CONSUMER_CLIENT_OFFSET: stop the topic's queues, wait for their pulls to end (instead of
-   * Java's fixed 10 s sleep), store the new offsets on the broker, let rebalance start them again.
+   * RESET_CONSUMER_CLIENT_OFFSET: stop the topic's queues, store the new offsets on the broker, let
+   * rebalance start them again from there.
    */
   resetOffset(topic: string, offsets: Array<[MessageQueue, number]>): void {
     if (this.state !== 'running') return;
@@ -377,8 +377,10 @@ export class PushConsumer implements ConsumerMember {
           s.pq.dropped = true;
           this.queues.delete(mqKey(s.mq));
         }
-        await withTimeout(Promise.all(affected.map((s) => s.loop)), RESET_WAIT_FOR_PULL_MS).catch(() => undefined);
-        await Promise.all(affected.map((s) => s.idle));
+        // No need to wait for pulls in flight (Java sleeps 10 s): their answers are dropped with
+        // the queue, and a held pull's commitOffset was applied when it arrived, not on replay.
+        // An orderly handler still running must finish first, though (it holds the lock).
+        await withTimeout(Promise.all(affected.map((s) => s.idle)), RESET_WAIT_FOR_HANDLER_MS).catch(() => undefined);
         for (const s of affected) {
           this.offsetStore?.updateOffset(s.mq, wanted.get(mqKey(s.mq))!, false);
           await this.offsetStore?.persist(s.mq, true).catch((err: unknown) => this.report(err, 'persisting a reset offset'));
@@ -730,7 +732,7 @@ export class PushConsumer implements ConsumerMember {
     if (!target) {
       await instance.updateRoute(mq.topic);
       target = instance.findBrokerAddrInSubscribe(mq.brokerName, st.suggestBrokerId);
-      if (!target) throw new RocketError(`broker ${mq.brokerName} is not in the route of ${mq.topic}`, { code: 'E_NO_ROUTE' });
+      if (!target) throw new RocketError(`broker ${mq.brokerName} is not in the route of ${mq.topic}`, { code: 'E_BROKER_NOT_IN_ROUTE' });
     }
     const commitOffset = this.clustering ? await this.offsetStore!.readOffset(mq, 'MEMORY') : OFFSET_NOT_FOUND;
     const post = this.opts.postSubscriptionWhenPull ?? false;
@@ -770,11 +772,11 @@ export class PushConsumer implements ConsumerMember {
           if (h.maxOffset !== undefined) m.properties[Prop.MAX_OFFSET] = h.maxOffset;
         }
         if (Number.isFinite(nextBegin)) st.nextOffset = nextBegin;
+        const startOrderly = pq.putMessages(msgs, nextBegin);
         if (msgs.length === 0) {
           this.correctTagsOffset(st);
           return;
         }
-        const startOrderly = pq.putMessages(msgs);
         if (this.orderly) {
           if (startOrderly) this.runOrderly(st);
         } else {
@@ -785,6 +787,7 @@ export class PushConsumer implements ConsumerMember {
       case ResponseCode.PULL_NOT_FOUND:
       case ResponseCode.PULL_RETRY_IMMEDIATELY:
         if (Number.isFinite(nextBegin)) st.nextOffset = nextBegin;
+        pq.advancePulled(nextBegin);
         this.correctTagsOffset(st);
         return;
       case ResponseCode.PULL_OFFSET_MOVED:

@@ -39,6 +39,20 @@ describe('ProcessQueue: the commit-offset rule', () => {
     }
   });
 
+  it('with nothing in flight, commits up to the last pull\'s nextBeginOffset (filtered tail skipped)', () => {
+    const pq = new ProcessQueue(mq);
+    // The pull returned 3 and 4, scanned up to 7 (5 and 6 were other tags).
+    pq.putMessages([3, 4].map(msg), 7);
+    expect(pq.removeMessages([msg(4)])).toBe(3);
+    expect(pq.removeMessages([msg(3)])).toBe(7);
+    // A later pull that returned nothing still moves the end when the queue is idle.
+    pq.putMessages([8].map(msg), 9);
+    pq.advancePulled(12);
+    expect(pq.removeMessages([msg(8)])).toBe(12);
+    pq.advancePulled(10); // never backwards
+    expect(pq.commitableOffset()).toBe(12);
+  });
+
   it('returns -1 when nothing is held (nothing to commit)', () => {
     const pq = new ProcessQueue(mq);
     expect(pq.removeMessages([msg(1)])).toBe(-1);

@@ -36,14 +36,24 @@ export function tempDir(prefix = 'rocketctl-client-'): string {
   return d;
 }
 
+/**
+ * ROCKETCTL_TEST_NAMESRV=host:port runs the client tests against an external name server (any
+ * RocketMQ 4.x one): brokers register there instead of running their embedded one.
+ */
+const EXTERNAL_NAMESRV = process.env.ROCKETCTL_TEST_NAMESRV;
+
 export async function broker(opts: TestBrokerOptions = {}): Promise<TestBroker> {
-  const b = await startTestBroker(opts);
+  const o: TestBrokerOptions = EXTERNAL_NAMESRV
+    ? { ...opts, namesrv: false, config: { namesrvAddr: EXTERNAL_NAMESRV, ...opts.config } }
+    : opts;
+  const b = await startTestBroker(o);
   defer(() => b.cleanup());
   return b;
 }
 
-/** The name server address of a test broker (its embedded one). */
+/** The name server the test's clients use: the broker's embedded one (or the external one). */
 export function namesrvOf(b: TestBroker): string {
+  if (EXTERNAL_NAMESRV) return EXTERNAL_NAMESRV;
   if (!b.namesrv) throw new Error('this test broker runs no name server');
   return b.namesrv;
 }
