@@ -44,8 +44,10 @@ export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 const PENDING_ROOM_WAIT_MS = 10_000;
 /** Open segment handles kept for reads; older ones are closed (tiny test segments add up). */
 const MAX_OPEN_SEGMENTS = 64;
-/** Largest single pread when coalescing adjacent records for a pull. */
+/** Largest single pread when coalescing nearby records for a pull. */
 const MAX_COALESCED_READ_BYTES = 1024 * 1024;
+/** Records further apart than this are read separately (reading the gap would cost more). */
+const MAX_COALESCE_GAP_BYTES = 64 * 1024;
 /** ASYNC_FLUSH: writes of consecutive ranges outstanding at once (hides thread-pool latency). */
 const MAX_WRITES_IN_FLIGHT = 3;
 /** Distinct topic names whose UTF-8 bytes are cached for encoding. */
@@ -832,38 +834,56 @@ export class CommitLog {
   }
 
   /**
-   * Several ranges at once (a pull): adjacent ranges of one segment are fetched with one pread.
-   * Returns views into fresh buffers (safe to keep), undefined for ranges outside the log.
+   * Several ranges at once (a pull). Ranges of one segment that lie close together (a queue's
+   * records interleaved with other queues' records) are fetched with one pread of the span, as
+   * long as the span stays under MAX_COALESCED_READ_BYTES and gaps under MAX_COALESCE_GAP_BYTES;
+   * the spans are read concurrently. Returns fresh buffers (safe to keep), undefined for ranges
+   * outside the log.
    */
   async readMany(ranges: Array<{ offset: number; size: number }>): Promise<Array<Buffer | undefined>> {
     const out: Array<Buffer | undefined> = new Array(ranges.length);
+    const reads: Array<Promise<void>> = [];
     let i = 0;
     while (i < ranges.length) {
       const r = ranges[i]!;
       const seg = r.offset < this.writtenPos ? this.segmentAt(r.offset) : undefined;
       let j = i + 1;
       let end = r.offset + r.size;
+      let useful = r.size;
       if (seg) {
         const segEnd = seg.start + this.segmentBytes;
         while (j < ranges.length) {
           const n = ranges[j]!;
           const nEnd = n.offset + n.size;
-          if (n.offset !== end || nEnd > segEnd || nEnd > this.writtenPos || nEnd - r.offset > MAX_COALESCED_READ_BYTES) break;
+          const gap = n.offset - end;
+          if (gap < 0 || gap > MAX_COALESCE_GAP_BYTES || nEnd > segEnd || nEnd > this.writtenPos || nEnd - r.offset > MAX_COALESCED_READ_BYTES) break;
           end = nEnd;
+          useful += n.size;
           j++;
         }
       }
-      if (j - i === 1) {
-        out[i] = await this.read(r.offset, r.size);
-      } else {
-        const whole = await this.read(r.offset, end - r.offset);
-        for (let k = i; k < j; k++) {
-          const q = ranges[k]!;
-          out[k] = whole?.subarray(q.offset - r.offset, q.offset - r.offset + q.size);
-        }
-      }
+      const from = i;
+      const to = j;
+      const spanBytes = end - r.offset;
+      reads.push(
+        (async () => {
+          if (to - from === 1) {
+            out[from] = await this.read(r.offset, r.size);
+            return;
+          }
+          const whole = await this.read(r.offset, spanBytes);
+          // Mostly gaps: copy the records out rather than pin the whole span in memory.
+          const copy = spanBytes > 2 * useful;
+          for (let k = from; k < to; k++) {
+            const q = ranges[k]!;
+            const view = whole?.subarray(q.offset - r.offset, q.offset - r.offset + q.size);
+            out[k] = view && copy ? Buffer.from(view) : view;
+          }
+        })(),
+      );
       i = j;
     }
+    await Promise.all(reads);
     return out;
   }
 

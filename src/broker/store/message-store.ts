@@ -555,22 +555,34 @@ export class MessageStore {
     // 4.9.8: back to 0 when the queue still starts at 0, else to the end.
     if (offset > max) return result('OFFSET_OVERFLOW_BADLY', min === 0 ? min : max, min, max);
 
-    const scanUnits = Math.max(MIN_FILTER_SCAN_BYTES, maxMsgNums * CQ_UNIT_BYTES) / CQ_UNIT_BYTES;
-    const units = cq.get(offset, Math.floor(scanUnits));
-    if (units.length === 0) return result('OFFSET_FOUND_NULL', offset, min, max);
+    // Scan at most this many units (filtered-out ones included), fetched a few at a time.
+    const scanUnits = Math.floor(Math.max(MIN_FILTER_SCAN_BYTES, maxMsgNums * CQ_UNIT_BYTES) / CQ_UNIT_BYTES);
+    const fetchUnits = Math.max(1, Math.min(scanUnits, maxMsgNums, MAX_TRANSFER_COUNT_IN_MEMORY));
     const logMin = this.commitLog.minOffset();
     const logMax = this.commitLog.maxOffset();
     const wanted: CqUnit[] = [];
     let bytes = 0;
     let i = 0;
-    for (; i < units.length; i++) {
-      const u = units[i]!;
-      if (u.size === CQ_FILLER_SIZE || u.commitLogOffset < logMin) continue; // filler / file deleted
-      if (this.batchFull(u, wanted.length, bytes, maxMsgNums, logMax, maxBytes)) break;
-      if (filter && !filter(u.tagsCode)) continue;
-      wanted.push(u);
-      bytes += u.size;
+    let full = false;
+    // Bounded by scanUnits: every pass consumes at least one unit or stops.
+    while (!full && i < scanUnits) {
+      const units = cq.get(offset + i, Math.min(fetchUnits, scanUnits - i));
+      if (units.length === 0) break;
+      let k = 0;
+      for (; k < units.length; k++) {
+        const u = units[k]!;
+        if (u.size === CQ_FILLER_SIZE || u.commitLogOffset < logMin) continue; // filler / file deleted
+        if (this.batchFull(u, wanted.length, bytes, maxMsgNums, logMax, maxBytes)) {
+          full = true;
+          break;
+        }
+        if (filter && !filter(u.tagsCode)) continue;
+        wanted.push(u);
+        bytes += u.size;
+      }
+      i += k;
     }
+    if (i === 0 && !full) return result('OFFSET_FOUND_NULL', offset, min, max);
     const reads = await this.commitLog.readMany(wanted.map((u) => ({ offset: u.commitLogOffset, size: u.size })));
     const records = reads.filter((b): b is Buffer => b !== undefined);
     return {
