@@ -206,3 +206,31 @@ describe('PullConsumer (tools)', () => {
     expect(off.code === 22 || Number(off.extFields?.offset) <= 0).toBe(true);
   });
 });
+
+describe('lifecycle', () => {
+  it('closed clients let the process exit by itself (no timer or socket left)', async () => {
+    const { spawn } = await import('node:child_process');
+    const path = await import('node:path');
+    const { ROOT } = await import('../helpers/cli.js');
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 2);
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/client/fixtures/lifecycle.ts'), ns, t, tempDir()], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    defer(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    // Bounded wait for the exit (not a timing assertion: a leak would keep it alive indefinitely).
+    const code = await new Promise<number | null | 'alive'>((resolve) => {
+      const timer = setTimeout(() => resolve('alive'), 45_000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    expect({ code, out, err }).toMatchObject({ code: 0, out: 'closed\n' });
+  }, 60_000);
+});

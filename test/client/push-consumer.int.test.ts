@@ -137,11 +137,13 @@ describe('PushConsumer (real broker)', () => {
     const send = async (n: number) => {
       for (let i = 0; i < n; i++) sentIds.push((await p.send({ topic: t, body: `m${sentIds.length}` })).msgId);
     };
-    const c1 = await consumer({ namesrvAddr: ns, consumerGroup: group, instanceName: uniq('i1') }, { [t]: '*' }, handler);
+    // No periodic rebalance within the test: members react to NOTIFY_CONSUMER_IDS_CHANGED only.
+    const noTick = { rebalanceIntervalMs: 600_000 };
+    const c1 = await consumer({ namesrvAddr: ns, consumerGroup: group, instanceName: uniq('i1'), ...noTick }, { [t]: '*' }, handler);
     const mine = (c: PushConsumer) => c.assignedQueues().filter((q) => q.topic === t).map(mqKey).sort();
     await eventually(() => (mine(c1).length === 8 ? true : undefined), 'c1 holds all 8 queues');
     await send(100);
-    const c2 = await consumer({ namesrvAddr: ns, consumerGroup: group, instanceName: uniq('i2') }, { [t]: '*' }, handler);
+    const c2 = await consumer({ namesrvAddr: ns, consumerGroup: group, instanceName: uniq('i2'), ...noTick }, { [t]: '*' }, handler);
     await send(100);
     const all = Array.from({ length: 8 }, (_, queueId) => ({ topic: t, brokerName: 'broker-a', queueId }));
     const cids = [c1.clientId!, c2.clientId!];
