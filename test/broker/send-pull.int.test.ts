@@ -126,6 +126,19 @@ describe('broker: send and pull over raw requests', () => {
     expect(bodyBuffer(res).length).toBe(recs.reduce((n, r) => n + r.storeSize, 0));
   });
 
+  it('SYNC_FLUSH: a send is answered only once its message is on disk', async () => {
+    const b = await start({ config: { flushDiskType: 'SYNC_FLUSH' } });
+    await createTopic(b.client, b.addr, 'SyncT', 1);
+    for (let i = 0; i < 3; i++) {
+      const r = await sendV2(b.client, b.addr, 'SyncT', `durable-${i}`);
+      // Read as soon as the answer is here (ASYNC_FLUSH would flush up to 500 ms later).
+      const flushedAtAnswer = b.broker.messageStore.flushedOffset();
+      expect(r.code).toBe(0);
+      const rec = records(await pull(b.client, b.addr, 'SyncT', { offset: i }))[0]!;
+      expect(flushedAtAnswer).toBeGreaterThanOrEqual(rec.commitLogOffset + rec.storeSize);
+    }
+  });
+
   it('SEND_MESSAGE (V1 header) and SEND_BATCH_MESSAGE', async () => {
     const b = await start();
     await createTopic(b.client, b.addr, 'T2', 2);
