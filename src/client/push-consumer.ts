@@ -60,8 +60,8 @@ const DEFAULT_MAX_RECONSUME_TIMES = 16;
 const FLOW_CONTROL_DELAY_MS = 50;
 /** A message whose send-back and fallback resend both failed is consumed again after this. */
 const CONSUME_AGAIN_DELAY_MS = 5_000;
-/** When an orderly queue could not be locked, rebalance again after this (Java waits for the 20 s tick). */
-const LOCK_RETRY_DELAY_MS = 1_000;
+/** Rebalance again this soon when a round could not finish (an orderly queue still locked elsewhere, our heartbeat not yet seen); Java waits for the 20 s tick. */
+const REBALANCE_AGAIN_DELAY_MS = 1_000;
 /** How often stuck handlers are looked for (consumeTimeout). */
 const CONSUME_TIMEOUT_SCAN_MS = 60_000;
 /** Upper bound on waiting for a running orderly handler when resetting offsets. */
@@ -202,10 +202,12 @@ export class PushConsumer implements ConsumerMember {
   private sem: Semaphore;
   private state: 'created' | 'starting' | 'running' | 'closing' | 'closed' = 'created';
   private timers: NodeJS.Timeout[] = [];
-  private lockRetryTimer: NodeJS.Timeout | undefined;
+  private rebalanceLaterTimer: NodeJS.Timeout | undefined;
   private readonly wakers = new Set<() => void>();
   private rebalanceRunning: Promise<void> | undefined;
   private rebalanceAgain = false;
+  private starting: Promise<void> | undefined;
+  private shuttingDown = false;
   private startTimestampMs = 0;
 
   constructor(opts: PushConsumerOptions) {
@@ -254,6 +256,15 @@ export class PushConsumer implements ConsumerMember {
     if (this.subscriptions.size === 0) throw new ClientStateError('subscribe to at least one topic before start()');
     this.handler = handler;
     this.state = 'starting';
+    this.starting = this.doStart();
+    try {
+      await this.starting;
+    } finally {
+      this.starting = undefined;
+    }
+  }
+
+  private async doStart(): Promise<void> {
     this.startTimestampMs = Date.now();
     const instance = ClientInstance.acquire(this.opts);
     try {
@@ -264,6 +275,9 @@ export class PushConsumer implements ConsumerMember {
       throw err;
     }
     this.instance = instance;
+    const stillStarting = () => {
+      if (this.state !== 'starting') throw new ClientClosedError('consumer');
+    };
     try {
       if (this.clustering) {
         const retry = retryTopic(this.group);
@@ -277,14 +291,17 @@ export class PushConsumer implements ConsumerMember {
       this.innerProducer = new Producer({ ...this.opts, producerGroup: CLIENT_INNER_PRODUCER_GROUP, outboxDir: undefined }, true);
       await this.innerProducer.start();
       for (const topic of this.subscriptions.keys()) {
+        stillStarting();
         await instance.updateRoute(topic).catch((err: unknown) => this.report(err, `route of ${topic}`));
       }
+      stillStarting();
       await instance.sendHeartbeatToAllBrokers();
+      stillStarting();
       this.state = 'running';
       this.startTimers();
       await this.rebalanceSoon();
     } catch (err) {
-      await this.close();
+      await this.shutdown();
       throw err;
     }
   }
@@ -306,11 +323,20 @@ export class PushConsumer implements ConsumerMember {
    * offsets, release orderly locks, unregister from the brokers.
    */
   async close(): Promise<void> {
-    if (this.state === 'closed' || this.state === 'closing') return;
+    if (this.starting) {
+      if (this.state === 'starting') this.state = 'closing';
+      await this.starting.catch(() => undefined);
+    }
+    await this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.state === 'closed' || this.shuttingDown) return;
+    this.shuttingDown = true;
     this.state = 'closing';
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    if (this.lockRetryTimer) clearTimeout(this.lockRetryTimer);
+    if (this.rebalanceLaterTimer) clearTimeout(this.rebalanceLaterTimer);
     for (const w of [...this.wakers]) w();
     const awaitMs = this.opts.awaitTerminationMsWhenShutdown ?? 0;
     if (awaitMs > 0) {
@@ -503,6 +529,12 @@ export class PushConsumer implements ConsumerMember {
     } else {
       const cids = await this.findConsumerIdList(topic);
       if (cids.length === 0) return;
+      if (!cids.includes(instance.clientId)) {
+        // Java would allocate us nothing and drop every queue; our heartbeat has just not landed
+        // (a broker restart, say): keep what we hold, heartbeat, and look again.
+        void instance.sendHeartbeatToAllBrokers().then(() => this.rebalanceLater());
+        return;
+      }
       const strategy = this.opts.allocateStrategy ?? allocateAveragely;
       mine = strategy(this.group, instance.clientId, mqAll, cids);
     }
@@ -557,15 +589,15 @@ export class PushConsumer implements ConsumerMember {
       this.queues.set(key, st);
       st.loop = this.pullLoop(st);
     }
-    if (lockFailed) this.scheduleLockRetry();
+    if (lockFailed) this.rebalanceLater();
   }
 
-  private scheduleLockRetry(): void {
-    if (this.lockRetryTimer || this.state !== 'running') return;
-    this.lockRetryTimer = setTimeout(() => {
-      this.lockRetryTimer = undefined;
+  private rebalanceLater(): void {
+    if (this.rebalanceLaterTimer || this.state !== 'running') return;
+    this.rebalanceLaterTimer = setTimeout(() => {
+      this.rebalanceLaterTimer = undefined;
       void this.rebalanceSoon();
-    }, LOCK_RETRY_DELAY_MS);
+    }, REBALANCE_AGAIN_DELAY_MS);
   }
 
   /**
@@ -600,7 +632,6 @@ export class PushConsumer implements ConsumerMember {
     const store = this.offsetStore!;
     const last = await store.readOffset(mq, 'STORE');
     if (last >= 0) return last;
-    if (last !== OFFSET_NOT_FOUND) return last;
     const where = this.opts.consumeFromWhere ?? 'CONSUME_FROM_LAST_OFFSET';
     const isRetry = mq.topic.startsWith(RETRY_TOPIC_PREFIX);
     switch (where) {
