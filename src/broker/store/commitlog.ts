@@ -49,7 +49,7 @@ const MAX_COALESCED_READ_BYTES = 1024 * 1024;
 /** Records further apart than this are read separately (reading the gap would cost more). */
 const MAX_COALESCE_GAP_BYTES = 64 * 1024;
 /** ASYNC_FLUSH: writes of consecutive ranges outstanding at once (hides thread-pool latency). */
-const MAX_WRITES_IN_FLIGHT = 3;
+const MAX_WRITES_IN_FLIGHT = Number(process.env.MWIF ?? 3);
 /** Distinct topic names whose UTF-8 bytes are cached for encoding. */
 const TOPIC_BYTES_CACHE_MAX = 10_000;
 
@@ -167,22 +167,6 @@ export function writeRecord(
   p += 1 + rec.topicBytes.copy(buf, p + 1);
   dv.setInt16(p, rec.propsBytes);
   if (rec.propsBytes > 0) buf.write(m.properties, p + 2, rec.propsBytes, 'utf8');
-}
-
-/** Where one appended record went. */
-export interface AppendedRecord {
-  commitLogOffset: number;
-  queueOffset: number;
-  size: number;
-  storeTimestamp: number;
-}
-
-export interface AppendResult {
-  records: AppendedRecord[];
-  /** End offset of the last record. */
-  end: number;
-  /** Resolves when written (ASYNC_FLUSH) or flushed (SYNC_FLUSH); rejects on timeout/disk errors. */
-  done: Promise<void>;
 }
 
 class Segment {
@@ -422,47 +406,63 @@ export class CommitLog {
    * Append the records of one queue as one contiguous run (a batch never straddles segments, as
    * CommitLog.DefaultAppendMessageCallback.doAppend for MessageExtBatch). Each record is encoded
    * once, straight into the write buffer, with its queue offset, physical offset and store time.
-   * `reqs[i]` describes `records[i]`; its offsets and store time are filled in here.
-   * Synchronous: this is the put lock.
+   * `reqs[i]` describes `records[i]`; its offsets, size and store time are filled in here.
+   * Synchronous (this is the put lock); the promise resolves when the records are written
+   * (ASYNC_FLUSH) or flushed (SYNC_FLUSH), and rejects on timeout or disk errors.
    */
-  append(records: PreparedRecord[], reqs: DispatchRequest[], storeTimestamp: number): AppendResult {
+  append(records: PreparedRecord[], reqs: DispatchRequest[], storeTimestamp: number): Promise<void> {
     this.checkWritable();
     let total = 0;
     for (const r of records) total += r.size;
+    this.makeRoomInSegment(total);
+    for (let i = 0; i < records.length; i++) this.writeOne(records[i]!, reqs[i]!, storeTimestamp);
+    return this.finishAppend(records.length, total, storeTimestamp);
+  }
+
+  /** `append` for one record (the common case), without the arrays. */
+  appendOne(record: PreparedRecord, req: DispatchRequest, storeTimestamp: number): Promise<void> {
+    this.checkWritable();
+    this.makeRoomInSegment(record.size);
+    this.writeOne(record, req, storeTimestamp);
+    return this.finishAppend(1, record.size, storeTimestamp);
+  }
+
+  /** A run that does not fit the rest of the segment (plus the BLANK) starts the next one. */
+  private makeRoomInSegment(total: number): void {
     if (total + END_FILE_MIN_BLANK_BYTES > this.segmentBytes) {
       throw new CorruptStoreError(`internal: a ${total}-byte append cannot fit a ${this.segmentBytes}-byte segment`);
     }
     const inSegment = this.writePos % this.segmentBytes;
     if (inSegment + total + END_FILE_MIN_BLANK_BYTES > this.segmentBytes) this.appendBlank(this.segmentBytes - inSegment);
-    const out: AppendedRecord[] = [];
-    for (let i = 0; i < records.length; i++) {
-      const rec = records[i]!;
-      const req = reqs[i]!;
-      const type = transactionType(rec.sysFlag);
-      // Prepared and rollback records take no queue offset and are not dispatched to a queue.
-      const takesQueueOffset = type === SysFlag.TRANSACTION_NOT_TYPE || type === SysFlag.TRANSACTION_COMMIT_TYPE;
-      const queueKey = takesQueueOffset ? `${req.topic}-${req.queueId}` : undefined;
-      let queueOffset = 0;
-      if (queueKey !== undefined) {
-        queueOffset = this.topicQueueTable.get(queueKey) ?? 0;
-        this.topicQueueTable.set(queueKey, queueOffset + 1);
-      }
-      const offset = this.writePos;
-      const at = this.reserve(rec.size);
-      writeRecord(this.arena, this.arenaView, at, rec, this.opts.storeHost, queueOffset, offset, storeTimestamp);
-      req.queueOffset = queueOffset;
-      req.commitLogOffset = offset;
-      req.size = rec.size;
-      req.storeTimestamp = storeTimestamp;
-      this.pending.push({ end: this.writePos, req, queueKey });
-      out.push({ commitLogOffset: offset, queueOffset, size: rec.size, storeTimestamp });
+  }
+
+  private writeOne(rec: PreparedRecord, req: DispatchRequest, storeTimestamp: number): void {
+    const type = transactionType(rec.sysFlag);
+    // Prepared and rollback records take no queue offset and are not dispatched to a queue.
+    const takesQueueOffset = type === SysFlag.TRANSACTION_NOT_TYPE || type === SysFlag.TRANSACTION_COMMIT_TYPE;
+    const queueKey = takesQueueOffset ? `${req.topic}-${req.queueId}` : undefined;
+    let queueOffset = 0;
+    if (queueKey !== undefined) {
+      queueOffset = this.topicQueueTable.get(queueKey) ?? 0;
+      this.topicQueueTable.set(queueKey, queueOffset + 1);
     }
+    const offset = this.writePos;
+    const at = this.reserve(rec.size);
+    writeRecord(this.arena, this.arenaView, at, rec, this.opts.storeHost, queueOffset, offset, storeTimestamp);
+    req.queueOffset = queueOffset;
+    req.commitLogOffset = offset;
+    req.size = rec.size;
+    req.storeTimestamp = storeTimestamp;
+    this.pending.push({ end: this.writePos, req, queueKey });
+  }
+
+  private finishAppend(count: number, bytes: number, storeTimestamp: number): Promise<void> {
     this.lastAppendStoreTs = storeTimestamp;
-    this.stats.putCount += records.length;
-    this.stats.putBytes += total;
+    this.stats.putCount += count;
+    this.stats.putBytes += bytes;
     const done = this.waiters.wait(this.writePos);
     this.kickWriter();
-    return { records: out, end: this.writePos, done };
+    return done;
   }
 
   /** END_FILE filler: int32 remaining + int32 BLANK_MAGIC_CODE; the rest of the file stays zero. */

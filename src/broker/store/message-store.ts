@@ -24,7 +24,7 @@ import {
 import { readInt64 } from '../../protocol/long.js';
 import { topicNameProblem } from '../../protocol/validate.js';
 import { Checkpoint } from './checkpoint.js';
-import { CommitLog, END_FILE_MIN_BLANK_BYTES, type AppendResult, type CommitLogStats, type PreparedRecord } from './commitlog.js';
+import { CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats, type PreparedRecord } from './commitlog.js';
 import { ConsumeQueueStore } from './consume-queue.js';
 import type { FileIO } from './file-io.js';
 import { IndexService } from './index-service.js';
@@ -68,10 +68,6 @@ const MAX_QUERY_NUM = 64;
 
 /** Topic names already validated (bounded; names are few in practice). */
 const VALID_TOPICS_CACHE_MAX = 10_000;
-
-function firstResult(results: PutResult[]): PutResult {
-  return results[0]!;
-}
 
 /** A message invalid for reasons other than topic and size (queue id, mixed batch). */
 export class InvalidMessageError extends StoreError {
@@ -365,86 +361,125 @@ export class MessageStore {
    * Not `async`: the hot path avoids extra promise hops.
    */
   putMessage(input: PutMessageInput): Promise<PutResult> {
-    return this.putRun([input]).then(firstResult);
+    let rec: PreparedRecord;
+    try {
+      rec = this.prepare(input, 1);
+    } catch (err) {
+      this.commitLogStatsFail(1);
+      return Promise.reject(err);
+    }
+    if (!this.commitLog.hasRoom()) {
+      // Backpressure (bounded wait), then append as if it had just arrived.
+      return this.commitLog.waitForRoom().then(
+        () => this.appendOne(rec),
+        (err: unknown) => {
+          this.commitLogStatsFail(1);
+          throw err;
+        },
+      );
+    }
+    return this.appendOne(rec);
   }
 
   /** A batch for one queue: consecutive queue offsets, contiguous in the log (SEND_BATCH_MESSAGE). */
   putMessages(inputs: PutMessageInput[]): Promise<PutResult[]> {
     if (inputs.length === 0) return Promise.resolve([]);
     const { topic, queueId } = inputs[0]!;
-    if (inputs.some((m) => m.topic !== topic || m.queueId !== queueId)) {
-      this.commitLogStatsFail(inputs.length);
-      return Promise.reject(new InvalidMessageError('a batch must target one topic and queue'));
-    }
-    return this.putRun(inputs);
-  }
-
-  private commitLogStatsFail(n: number): void {
-    this.commitLog.stats.putFailures += n;
-  }
-
-  private putRun(inputs: PutMessageInput[]): Promise<PutResult[]> {
     const records: PreparedRecord[] = [];
     try {
-      if (this.closed) throw new StoreClosedError();
+      if (inputs.some((m) => m.topic !== topic || m.queueId !== queueId)) throw new InvalidMessageError('a batch must target one topic and queue');
       let total = 0;
       for (const m of inputs) {
-        this.validate(m);
-        const rec = this.commitLog.prepare(m);
+        const rec = this.prepare(m, inputs.length);
         total += rec.size;
         records.push(rec);
       }
       const maxRun = this.config.mappedFileSizeCommitLog - END_FILE_MIN_BLANK_BYTES;
-      if (total > maxRun) throw new MessageTooLargeError(total, maxRun, inputs.length > 1 ? 'message batch' : 'stored record');
-      this.commitLog.checkWritable();
+      if (total > maxRun) throw new MessageTooLargeError(total, maxRun, 'message batch');
     } catch (err) {
       this.commitLogStatsFail(inputs.length);
       return Promise.reject(err);
     }
     if (!this.commitLog.hasRoom()) {
-      // Backpressure (bounded wait), then append as if it had just arrived.
       return this.commitLog.waitForRoom().then(
-        () => this.appendPrepared(records),
+        () => this.appendBatch(records),
         (err: unknown) => {
           this.commitLogStatsFail(inputs.length);
           throw err;
         },
       );
     }
-    return this.appendPrepared(records);
+    return this.appendBatch(records);
+  }
+
+  private commitLogStatsFail(n: number): void {
+    this.commitLog.stats.putFailures += n;
+  }
+
+  /** Validate and size one message; throws the typed error a put fails with. */
+  private prepare(m: PutMessageInput, batchSize: number): PreparedRecord {
+    if (this.closed) throw new StoreClosedError();
+    this.validate(m);
+    const rec = this.commitLog.prepare(m);
+    const maxRun = this.config.mappedFileSizeCommitLog - END_FILE_MIN_BLANK_BYTES;
+    if (rec.size > maxRun) throw new MessageTooLargeError(rec.size, maxRun, batchSize > 1 ? 'message batch' : 'stored record');
+    this.commitLog.checkWritable();
+    return rec;
+  }
+
+  private requestFor(r: PreparedRecord, now: number): DispatchRequest {
+    const p = scanProps(r.fields.properties);
+    const req = dispatchRequest(r.fields.topic, r.fields.queueId, r.sysFlag, p);
+    req.tagsCode = computeTagsCode(req.topic, p, now, this.config.delayLevelMillis);
+    return req;
+  }
+
+  private resultOf(req: DispatchRequest): PutResult {
+    return {
+      status: 'PUT_OK',
+      commitLogOffset: req.commitLogOffset,
+      queueOffset: req.queueOffset,
+      offsetMsgId: this.offsetMsgId(req.commitLogOffset),
+      storeTimestamp: req.storeTimestamp,
+      wroteBytes: req.size,
+    };
   }
 
   /** The put lock: nothing here awaits until the commit log has assigned offsets. */
-  private appendPrepared(records: PreparedRecord[]): Promise<PutResult[]> {
+  private appendOne(rec: PreparedRecord): Promise<PutResult> {
     const now = Date.now();
-    const reqs: DispatchRequest[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      const p = scanProps(r.fields.properties);
-      const req = dispatchRequest(r.fields.topic, r.fields.queueId, r.sysFlag, p);
-      req.tagsCode = computeTagsCode(req.topic, p, now, this.config.delayLevelMillis);
-      reqs[i] = req;
-    }
-    let appended: AppendResult;
+    const req = this.requestFor(rec, now);
+    let done: Promise<void>;
     try {
-      appended = this.commitLog.append(records, reqs, now);
+      done = this.commitLog.appendOne(rec, req, now);
+    } catch (err) {
+      this.commitLogStatsFail(1);
+      return Promise.reject(err);
+    }
+    const result = this.resultOf(req);
+    return done.then(
+      () => result,
+      (err: unknown) => {
+        throw err instanceof FlushTimeoutError ? new PutFlushTimeoutError(this.config.syncFlushTimeout, [result]) : err;
+      },
+    );
+  }
+
+  private appendBatch(records: PreparedRecord[]): Promise<PutResult[]> {
+    const now = Date.now();
+    const reqs = records.map((r) => this.requestFor(r, now));
+    let done: Promise<void>;
+    try {
+      done = this.commitLog.append(records, reqs, now);
     } catch (err) {
       this.commitLogStatsFail(records.length);
       return Promise.reject(err);
     }
-    const results: PutResult[] = appended.records.map((r) => ({
-      status: 'PUT_OK',
-      commitLogOffset: r.commitLogOffset,
-      queueOffset: r.queueOffset,
-      offsetMsgId: this.offsetMsgId(r.commitLogOffset),
-      storeTimestamp: r.storeTimestamp,
-      wroteBytes: r.size,
-    }));
-    return appended.done.then(
+    const results = reqs.map((req) => this.resultOf(req));
+    return done.then(
       () => results,
       (err: unknown) => {
-        if (err instanceof FlushTimeoutError) throw new PutFlushTimeoutError(this.config.syncFlushTimeout, results);
-        throw err;
+        throw err instanceof FlushTimeoutError ? new PutFlushTimeoutError(this.config.syncFlushTimeout, results) : err;
       },
     );
   }
