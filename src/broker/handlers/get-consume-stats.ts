@@ -1,0 +1,115 @@
+/**
+ * GET_CONSUME_STATS (208), as AdminBrokerProcessor.getConsumeStats (4.9.8; fact sheet §2.11): for
+ * the given topic, or every topic the group has committed offsets for, one OffsetWrapper per read
+ * queue: brokerOffset = max offset, consumerOffset = committed offset (0 when none — Java clamps
+ * -1 to 0, so callers that must tell "none" from 0 ask QUERY_CONSUMER_OFFSET), lastTimestamp =
+ * store time of the message at consumerOffset - 1. An online group's topics it no longer
+ * subscribes to are skipped, as Java does.
+ *
+ * Reading stats changes nothing: no offset, no counter, no subscription group is created.
+ */
+import { encodeConsumeStats, type ConsumeStats, type OffsetWrapper } from '../../protocol/bodies.js';
+import type { MessageQueue } from '../../protocol/fastjson.js';
+import { readInt64 } from '../../protocol/long.js';
+import { storeTimestampPos } from '../../protocol/message.js';
+import type { RequestHandler } from '../server.js';
+import type { BrokerContext } from './context.js';
+import { Header, ok } from './util.js';
+import { RESET_OFFSET_TABLE_CAPABILITY } from './invoke-broker-to-reset-offset.js';
+
+/**
+ * consumeTps is what BrokerStatsManager.tpsGroupGetNums reports on a Java broker. This broker
+ * keeps no per-group pull statistics (BrokerContext has none), so it answers 0.0.
+ */
+const CONSUME_TPS_UNKNOWN = 0;
+
+/** Bytes enough to read one record's store timestamp (a record header, not its body). */
+const ONE_RECORD_MAX_BYTES = 4 * 1024 * 1024;
+
+export function getConsumeStats(ctx: BrokerContext): RequestHandler {
+  return async (req) => {
+    const h = new Header(req);
+    const group = h.str('consumerGroup');
+    const topic = h.optStr('topic');
+    const topics = topic !== undefined ? [topic] : offsetIndex(ctx).topicsOfGroup(group);
+    const online = ctx.clients.consumerGroup(group);
+    const stats: ConsumeStats = { consumeTps: CONSUME_TPS_UNKNOWN, offsetTable: [] };
+    for (const t of topics) {
+      const tc = ctx.topicConfig(t);
+      if (!tc) continue;
+      // As Java: an online group that no longer subscribes to `t` does not report it.
+      if (online && online.subscriptions.size > 0 && !online.subscriptions.has(t)) continue;
+      for (let q = 0; q < tc.readQueueNums; q++) {
+        const mq: MessageQueue = { topic: t, brokerName: ctx.config.brokerName, queueId: q };
+        stats.offsetTable.push([mq, await offsetWrapper(ctx, group, t, q)]);
+      }
+    }
+    // Java answers no header; the extra field tells rocketctl this broker takes exact reset tables.
+    return ok(req, { [RESET_OFFSET_TABLE_CAPABILITY]: true }, encodeConsumeStats(stats));
+  };
+}
+
+async function offsetWrapper(ctx: BrokerContext, group: string, topic: string, queueId: number): Promise<OffsetWrapper> {
+  const brokerOffset = Math.max(0, ctx.store.maxOffset(topic, queueId));
+  const consumerOffset = Math.max(0, ctx.queryOffset(group, topic, queueId));
+  const w: OffsetWrapper = { brokerOffset, consumerOffset, lastTimestamp: 0 };
+  if (consumerOffset - 1 >= 0) w.lastTimestamp = await storeTimeAt(ctx, topic, queueId, consumerOffset - 1);
+  return w;
+}
+
+/** DefaultMessageStore.getMessageStoreTimeStamp: store time of the message at a queue offset, 0 if none. */
+export async function storeTimeAt(ctx: BrokerContext, topic: string, queueId: number, offset: number): Promise<number> {
+  if (offset < ctx.store.minOffset(topic, queueId) || offset >= ctx.store.maxOffset(topic, queueId)) return 0;
+  const got = await ctx.store.get(topic, queueId, offset, 1, undefined, ONE_RECORD_MAX_BYTES);
+  const rec = got.status === 'FOUND' ? got.records[0] : undefined;
+  if (!rec || rec.length < 64) return 0;
+  const sysFlag = rec.readInt32BE(36);
+  return readInt64(rec, storeTimestampPos(sysFlag));
+}
+
+/**
+ * ConsumerOffsetManager.whichTopicByConsumer / whichGroupByTopic. BrokerContext does not expose
+ * them; BrokerController has them on its `offsets` manager, which is used when present. Otherwise
+ * (another BrokerContext) the topics are scanned queue by queue — correct, only slower.
+ */
+export interface OffsetIndex {
+  topicsOfGroup(group: string): string[];
+  groupsOfTopic(topic: string): string[];
+}
+
+export function offsetIndex(ctx: BrokerContext): OffsetIndex {
+  const m = (ctx as { offsets?: Partial<OffsetIndex> }).offsets;
+  if (m && typeof m.topicsOfGroup === 'function' && typeof m.groupsOfTopic === 'function') {
+    return { topicsOfGroup: (g) => m.topicsOfGroup!(g), groupsOfTopic: (t) => m.groupsOfTopic!(t) };
+  }
+  return {
+    topicsOfGroup(group) {
+      const out: string[] = [];
+      for (const tc of Object.values(ctx.topicConfigWrapper().topicConfigTable)) {
+        const queues = Math.max(tc.readQueueNums, tc.writeQueueNums);
+        for (let q = 0; q < queues; q++) {
+          if (ctx.queryOffset(group, tc.topicName, q) >= 0) {
+            out.push(tc.topicName);
+            break;
+          }
+        }
+      }
+      return out.sort();
+    },
+    // Without the offset table a scan cannot enumerate groups that are offline: only online ones.
+    groupsOfTopic(topic) {
+      const tc = ctx.topicConfig(topic);
+      const queues = tc ? Math.max(tc.readQueueNums, tc.writeQueueNums) : 0;
+      const out: string[] = [];
+      for (const g of ctx.clients.consumerGroups()) {
+        for (let q = 0; q < queues; q++) {
+          if (ctx.queryOffset(g.groupName, topic, q) >= 0) {
+            out.push(g.groupName);
+            break;
+          }
+        }
+      }
+      return out.sort();
+    },
+  };
+}
