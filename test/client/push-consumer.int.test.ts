@@ -14,7 +14,7 @@ import { RequestCode } from '../../src/protocol/codes.js';
 import { parseFastjson } from '../../src/protocol/fastjson.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
-import { broker, defer, namesrvOf, tempDir, topic, uniq } from './support.js';
+import { broker, defer, freeBrokerPort, freePort, namesrvOf, readAll, tempDir, topic, uniq } from './support.js';
 
 /** Short periods so tests converge quickly; the defaults are Java's (20 s / 5 s). */
 const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, lockIntervalMs: 1000, pullTimeDelayMsWhenException: 300 };
@@ -244,4 +244,105 @@ describe('PushConsumer (real broker)', () => {
     expect(info.properties.PROP_CONSUME_TYPE).toBe('CONSUME_PASSIVELY');
     expect(Object.keys(info.mqTable).length).toBeGreaterThan(0);
   });
+
+  it('flow control: no more than pullThresholdForQueue (+ one batch) held per queue while handlers are slow', async () => {
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 1);
+    const p = await producer(ns);
+    await p.sendBatch(Array.from({ length: 60 }, (_, i) => ({ topic: t, body: `m${i}` })));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let done = 0;
+    const c = await consumer({ namesrvAddr: ns, consumerGroup: uniq('CG'), pullThresholdForQueue: 10, pullBatchSize: 4 }, { [t]: '*' }, async () => {
+      await gate;
+      done++;
+    });
+    const held = () => {
+      const info = parseFastjson(c.runningInfo(false).toString()) as { mqTable: Record<string, { cachedMsgCount: number }> };
+      return Object.entries(info.mqTable).find(([k]) => k.includes(t))?.[1].cachedMsgCount ?? 0;
+    };
+    await eventually(() => (held() >= 10 ? true : undefined), 'the queue fills up to the threshold');
+    await new Promise((r) => setTimeout(r, 500)); // give it the chance to over-pull (it must not)
+    expect(held()).toBeLessThanOrEqual(10 + 4);
+    release();
+    await eventually(() => (done === 60 ? true : undefined), 'all sixty consumed once released');
+  });
+
+  it('a message failing more than maxReconsumeTimes ends in the DLQ', async () => {
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 1);
+    const group = uniq('CG');
+    const p = await producer(ns);
+    const sent = await p.send({ topic: t, body: 'poison' });
+    const seen: number[] = [];
+    await consumer({ namesrvAddr: ns, consumerGroup: group, maxReconsumeTimes: 1 }, { [t]: '*' }, (m, ctx) => {
+      seen.push(m.reconsumeTimes);
+      ctx.delayLevelWhenNextConsume = 1;
+      throw new Error('always fails');
+    });
+    const dead = await eventually(async () => (await readAll(ns, `%DLQ%${group}`).catch(() => [])).find((m) => m.msgId === sent.msgId), 'message in the DLQ', 40_000, 200);
+    expect(dead.body.toString()).toBe('poison');
+    expect(seen).toEqual([0, 1]);
+  });
+
+  it('orderly: a message failing past maxReconsumeTimes goes to the DLQ and the queue moves on in order', async () => {
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 1);
+    const group = uniq('CG');
+    const p = await producer(ns);
+    for (let i = 0; i < 5; i++) await p.send({ topic: t, body: `m${i}` });
+    const attempts: string[] = [];
+    const ok: string[] = [];
+    await consumer({ namesrvAddr: ns, consumerGroup: group, orderly: true, maxReconsumeTimes: 2, suspendCurrentQueueTimeMs: 20 }, { [t]: '*' }, (m) => {
+      const body = m.body.toString();
+      attempts.push(body);
+      if (body === 'm2') return 'SUSPEND_CURRENT_QUEUE_A_MOMENT';
+      ok.push(body);
+      return 'SUCCESS';
+    });
+    await eventually(() => (ok.length === 4 ? true : undefined), 'the others consumed');
+    expect(ok).toEqual(['m0', 'm1', 'm3', 'm4']);
+    expect(attempts.filter((a) => a === 'm2')).toHaveLength(3); // first try + 2 local retries
+    const dead = await eventually(async () => (await readAll(ns, `%DLQ%${group}`).catch(() => [])).find((m) => m.body.toString() === 'm2'), 'm2 in the DLQ', 30_000, 200);
+    expect(dead.topic).toBe(`%DLQ%${group}`);
+  });
+
+  it('fails over between name servers given as "a;b"', async () => {
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 1);
+    const dead = `127.0.0.1:${await freePort()}`;
+    const p = new Producer({ namesrvAddr: `${dead};${ns}`, producerGroup: uniq('PG') });
+    await p.start();
+    defer(() => p.close());
+    for (let i = 0; i < 3; i++) expect((await p.send({ topic: t, body: `m${i}` })).status).toBe('SEND_OK');
+    const got: string[] = [];
+    await consumer({ namesrvAddr: `${ns};${dead}`, consumerGroup: uniq('CG') }, { [t]: '*' }, (m) => void got.push(m.body.toString()));
+    await eventually(() => (got.length === 3 ? true : undefined), 'consumed through the live name server');
+  });
+
+  it('keeps consuming across a broker restart (same address and store), losing nothing', async () => {
+    const ports = { listenPort: String(await freeBrokerPort()), namesrvListenPort: String(await freePort()) };
+    const b = await broker({ config: ports });
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 2);
+    const p = await producer(ns);
+    const got = new Set<string>();
+    const sent: string[] = [];
+    await consumer({ namesrvAddr: ns, consumerGroup: uniq('CG') }, { [t]: '*' }, (m) => void got.add(m.msgId));
+    for (let i = 0; i < 20; i++) sent.push((await p.send({ topic: t, body: `before ${i}` })).msgId);
+    await eventually(() => (sent.every((id) => got.has(id)) ? true : undefined), 'first twenty');
+    await b.restart(ports);
+    await eventually(async () => {
+      const r = await p.send({ topic: t, body: 'after restart' }).catch(() => undefined);
+      if (r) sent.push(r.msgId);
+      return r;
+    }, 'sending again after the restart');
+    for (let i = 0; i < 20; i++) sent.push((await p.send({ topic: t, body: `after ${i}` })).msgId);
+    await eventually(() => (sent.every((id) => got.has(id)) ? true : undefined), 'everything sent after the restart consumed', 60_000);
+  });
 });
+
