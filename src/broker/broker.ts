@@ -24,6 +24,7 @@ import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-poll
 import { RemotingServer, silentLogger, type Logger } from './server.js';
 import { ScheduleMessageService } from './schedule-service.js';
 import { buildHandlerTable } from './handlers/index.js';
+import { NameServer } from './nameserver/name-server.js';
 import type { BrokerContext, GetMessageStatus, PutInput, StorePort } from './handlers/context.js';
 import { wakeupPull } from './handlers/pull-message.js';
 import { MessageStore } from './store/message-store.js';
@@ -179,6 +180,8 @@ export class BrokerController implements BrokerContext {
       logger: this.logger,
     });
     const namesrvAddr = c.embeddedNamesrv ? await this.namesrv.startEmbedded(c.bindAddress, c.namesrvListenPort) : undefined;
+    // The local socket answers name server requests too, so admin commands need nothing else.
+    this.namesrv.nameServer?.attach(local);
     this.addresses = {
       broker: advertised,
       fast: fastAddr,
@@ -492,9 +495,25 @@ class BrokerNamesrvLink {
     return [...(this.embeddedAddr ? [this.embeddedAddr] : []), ...this.o.config.namesrvAddr];
   }
 
-  async startEmbedded(_host: string, _port: number): Promise<string> {
-    throw new RocketError('the embedded name server is not available in this build', { code: 'E_NO_NAMESRV' });
+  /** The embedded name server (embeddedNamesrv=true), once started. */
+  nameServer: NameServer | undefined;
+
+  async startEmbedded(host: string, port: number): Promise<string> {
+    const ns = new NameServer({
+      logger: this.o.logger,
+      // Apache keeps ~/namesrv/kvConfig.json; ours lives with the store it serves.
+      kvConfigPath: path.join(this.o.config.storePathRootDir, 'namesrv', 'kvConfig.json'),
+    });
+    this.nameServer = ns;
+    this.embedded = ns;
+    const server = new RemotingServer({ name: 'namesrv', logger: this.o.logger });
+    ns.attach(server);
+    this.embeddedServer = server;
+    this.embeddedAddr = await listenTcp(server, 'name server', host, port);
+    return this.embeddedAddr;
   }
+
+  private embeddedServer: RemotingServer | undefined;
 
   /** Register now (or right after the registration in flight); resolves when done. Never throws. */
   registerAll(): Promise<void> {
@@ -554,6 +573,8 @@ class BrokerNamesrvLink {
   }
 
   async close(): Promise<void> {
+    await this.embeddedServer?.close();
+    this.embeddedServer = undefined;
     await this.embedded?.close();
     this.embedded = undefined;
   }
