@@ -134,6 +134,8 @@ interface QueueState {
   loop?: Promise<void>;
   /** Orderly: resolves when the queue's consume loop is not running. */
   idle: Promise<void>;
+  /** Orderly: a handler of this queue is running right now (its lock must not be released). */
+  handlerRunning: boolean;
 }
 
 interface RunningHandler {
@@ -352,7 +354,10 @@ export class PushConsumer implements ConsumerMember {
       await withTimeout(this.offsetStore.persistAll(held.map((s) => s.mq), true), CLOSE_STEP_TIMEOUT_MS).catch((err: unknown) => this.report(err, 'persisting offsets on close'));
     }
     if (this.orderly && this.clustering && this.instance) {
-      await withTimeout(this.unlockQueues(held.map((s) => s.mq)), CLOSE_STEP_TIMEOUT_MS).catch(() => undefined);
+      // A queue whose handler is still running keeps its lock (it expires on the broker after
+      // 60 s): releasing it now could let another member consume the next message meanwhile.
+      const idle = held.filter((s) => !s.handlerRunning).map((s) => s.mq);
+      await withTimeout(this.unlockQueues(idle), CLOSE_STEP_TIMEOUT_MS).catch(() => undefined);
     }
     await this.innerProducer?.close();
     if (this.instance) {
@@ -498,6 +503,8 @@ export class PushConsumer implements ConsumerMember {
           await this.doRebalance();
           if (!this.rebalanceAgain) break;
         }
+      } catch (err) {
+        this.report(err, 'rebalance');
       } finally {
         this.rebalanceRunning = undefined;
       }
@@ -585,9 +592,9 @@ export class PushConsumer implements ConsumerMember {
         continue;
       }
       if (this.state !== 'running' || this.queues.has(key)) continue;
-      const st: QueueState = { mq, pq, nextOffset: next, suggestBrokerId: 0, idle: Promise.resolve() };
+      const st: QueueState = { mq, pq, nextOffset: next, suggestBrokerId: 0, idle: Promise.resolve(), handlerRunning: false };
       this.queues.set(key, st);
-      st.loop = this.pullLoop(st);
+      st.loop = this.pullLoop(st).catch((err: unknown) => this.report(err, `pull loop of ${describeMq(mq)}`));
     }
     if (lockFailed) this.rebalanceLater();
   }
@@ -811,7 +818,7 @@ export class PushConsumer implements ConsumerMember {
         if (this.orderly) {
           if (startOrderly) this.runOrderly(st);
         } else {
-          for (const m of msgs) void this.consumeConcurrently(st, m);
+          for (const m of msgs) void this.consumeConcurrently(st, m).catch((err: unknown) => this.report(err, `consuming ${m.msgId}`));
         }
         return;
       }
@@ -901,7 +908,7 @@ export class PushConsumer implements ConsumerMember {
       // Nowhere to put a copy: keep it in flight (its offset is not passed) and consume it again.
       msg.reconsumeTimes++;
       void this.sleep(CONSUME_AGAIN_DELAY_MS).then(() => {
-        if (this.state === 'running' && !st.pq.dropped) void this.consumeConcurrently(st, msg);
+        if (this.state === 'running' && !st.pq.dropped) void this.consumeConcurrently(st, msg).catch((err: unknown) => this.report(err, `consuming ${msg.msgId}`));
       });
     } finally {
       this.sem.release();
@@ -1020,8 +1027,10 @@ export class PushConsumer implements ConsumerMember {
           pq.makeMessagesToConsumeAgain(msgs);
           return;
         }
+        st.handlerRunning = true;
         ({ ok } = await this.invokeHandler(st, msg, ctx));
       } finally {
+        st.handlerRunning = false;
         this.sem.release();
       }
       if (pq.dropped) return;
