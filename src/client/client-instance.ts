@@ -13,14 +13,12 @@
  */
 import { randomInt } from 'node:crypto';
 import { RemotingClient, isSocketPath } from './remoting.js';
-import { parseNamesrvList as parseNamesrvAddrs } from './admin-session.js';
+import { getBrokerClusterInfo, getRouteInfoByTopic, parseNamesrvAddrs } from './namesrv-api.js';
 import { bodyBuffer, makeRequest, makeResponse, type RemotingCommand } from '../protocol/frame.js';
 import { Perm, RequestCode, ResponseCode } from '../protocol/codes.js';
 import {
-  decodeClusterInfo,
   decodeKVTable,
   decodeResetOffsetBody,
-  decodeTopicRouteData,
   encodeJson,
   type ConsumerData,
   type HeartbeatData,
@@ -162,29 +160,6 @@ function defaultInstanceName(): string {
   processInstanceName ??= `${process.pid}#${process.hrtime.bigint().toString()}`;
   return processInstanceName;
 }
-
-type RouteLookup = (client: RemotingClient, namesrvAddr: string, topic: string, timeoutMs?: number) => Promise<TopicRouteData>;
-
-/**
- * Until src/client/namesrv-api.ts (another task) lands: the module is loaded by a computed name,
- * so this file compiles without it, and GET_ROUTEINFO_BY_TOPIC is done here meanwhile.
- * TODO: replace with `import { getRouteInfoByTopic } from './namesrv-api.js'` once it exists.
- */
-let routeLookup: Promise<RouteLookup> | undefined;
-function namesrvRouteLookup(): Promise<RouteLookup> {
-  const specifier = './namesrv-api.js';
-  routeLookup ??= (import(specifier) as Promise<{ getRouteInfoByTopic?: RouteLookup }>)
-    .then((m) => m.getRouteInfoByTopic ?? localRouteLookup)
-    .catch(() => localRouteLookup);
-  return routeLookup;
-}
-
-const localRouteLookup: RouteLookup = async (client, namesrvAddr, topic, timeoutMs) => {
-  const res = await client.invoke(namesrvAddr, makeRequest(RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic, acceptStandardJsonOnly: true }), timeoutMs);
-  if (res.code === ResponseCode.TOPIC_NOT_EXIST) throw new TopicNotFoundError(topic);
-  if (res.code !== ResponseCode.SUCCESS || !res.body) throw new RemoteError(res.code, res.remark ?? '', 'E_ROUTE_LOOKUP_FAILED');
-  return decodeTopicRouteData(bodyBuffer(res));
-};
 
 export function buildClientId(ip: string, instanceName: string, unitName?: string): string {
   return `${ip}@${instanceName}${unitName ? `@${unitName}` : ''}`;
@@ -377,8 +352,7 @@ export class ClientInstance {
    * failures move on to the next name server.
    */
   async fetchRouteFromNamesrv(topic: string, timeoutMs = this.requestTimeoutMs): Promise<TopicRouteData> {
-    const lookup = await namesrvRouteLookup();
-    return this.onNamesrv((addr, leftMs) => lookup(this.remoting, addr, topic, leftMs), `route lookup for ${topic}`, timeoutMs);
+    return this.onNamesrv((addr, leftMs) => getRouteInfoByTopic(this.remoting, addr, topic, leftMs), `route lookup for ${topic}`, timeoutMs);
   }
 
   /**
@@ -410,15 +384,7 @@ export class ClientInstance {
 
   /** Does the name server know no broker at all (GET_BROKER_CLUSTER_INFO)? */
   async namesrvKnowsNoBroker(timeoutMs = this.requestTimeoutMs): Promise<boolean> {
-    const info = await this.onNamesrv(
-      async (addr, leftMs) => {
-        const res = await this.remoting.invoke(addr, makeRequest(RequestCode.GET_BROKER_CLUSTER_INFO), leftMs);
-        if (res.code !== ResponseCode.SUCCESS || !res.body) throw new RemoteError(res.code, res.remark ?? '', 'E_CLUSTER_INFO_FAILED');
-        return decodeClusterInfo(bodyBuffer(res));
-      },
-      'cluster info',
-      timeoutMs,
-    );
+    const info = await this.onNamesrv((addr, leftMs) => getBrokerClusterInfo(this.remoting, addr, leftMs), 'cluster info', timeoutMs);
     return Object.values(info.brokerAddrTable).every((b) => Object.keys(b.brokerAddrs).length === 0);
   }
 
