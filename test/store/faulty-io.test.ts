@@ -244,3 +244,63 @@ async function verifyAcked(
     }
   }
 }
+
+describe('power loss under ASYNC_FLUSH (FaultyFileIO.crash)', () => {
+  it('leaves a consistent store: whole records only, queues agree, flushed messages kept', async () => {
+    for (let round = 0; round < 4; round++) {
+      const seed = (baseSeed + 104729 * (round + 1)) >>> 0;
+      const rng = mulberry32(seed);
+      const d = path.join(dir, `a${round}`);
+      const cfg = smallConfig(d, {
+        flushDiskType: 'ASYNC_FLUSH',
+        mappedFileSizeCommitLog: 8 * 1024,
+        mappedFileSizeConsumeQueue: 20 * 16,
+        flushIntervalCommitLog: 5 + Math.floor(rng() * 30),
+        flushIntervalConsumeQueue: 10 + Math.floor(rng() * 40),
+        messageIndexEnable: true,
+      });
+      // Acks known durable: acknowledged before a store.flush() that completed.
+      const durable = new Map<number, { hash: string; queueId: number; queueOffset: number }>();
+      for (let life = 0; life < 3; life++) {
+        const io = new FaultyFileIO({ seed: (seed + life) >>> 0 });
+        const store = await MessageStore.open(cfg, { io });
+        const ctx = `seed=${seed} life=${life}`;
+        checkReport(store, ctx);
+        await verifyAcked(store, durable, ctx);
+        const acked = new Map<number, { hash: string; queueId: number; queueOffset: number }>();
+        let crashing: Promise<unknown> | undefined;
+        const appender = async (w: number): Promise<void> => {
+          for (let i = 0; i < 10_000 && !crashing; i++) {
+            const id = life * 1_000_000 + w * 10_000 + i;
+            const body = bodyFor(id, 40 + ((id * 53) % 700));
+            try {
+              const r = await store.putMessage(message('Crash', w % 3, body, { KEYS: `k${id}` }));
+              acked.set(r.commitLogOffset, { hash: sha1(body), queueId: w % 3, queueOffset: r.queueOffset });
+            } catch {
+              return;
+            }
+          }
+        };
+        const appenders = Array.from({ length: 24 }, (_, w) => appender(w));
+        await new Promise((r) => setTimeout(r, 10 + rng() * 40));
+        const snapshot = new Map(acked);
+        await store.flush().catch(() => undefined);
+        if (!io.isCrashed()) for (const [k, v] of snapshot) durable.set(k, v);
+        await new Promise((r) => setTimeout(r, rng() * 30));
+        io.afterWrite = (p) => {
+          if (!crashing && rng() < 0.2) crashing = io.crash();
+          void p;
+        };
+        for (let i = 0; i < 500 && !crashing; i++) await new Promise((r) => setTimeout(r, 2));
+        crashing ??= io.crash();
+        await crashing;
+        store.halt();
+        await Promise.all(appenders);
+      }
+      const store = await MessageStore.open(cfg, { io: new FaultyFileIO({ seed: (seed + 99) >>> 0 }) });
+      checkReport(store, `seed=${seed} final`);
+      await verifyAcked(store, durable, `seed=${seed} final`);
+      await store.close();
+    }
+  });
+});

@@ -42,6 +42,8 @@ const ARENA_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 /** ... for at most this long, then fail with StoreBusyError (RocketMQ: OS_PAGECACHE_BUSY). */
 const PENDING_ROOM_WAIT_MS = 10_000;
+/** drain()/close() wait at most this long for the writer to catch up. */
+const DRAIN_WAIT_MS = 60_000;
 /** Open segment handles kept for reads; older ones are closed (tiny test segments add up). */
 const MAX_OPEN_SEGMENTS = 64;
 /** Largest single pread when coalescing nearby records for a pull. */
@@ -240,6 +242,7 @@ export class CommitLog {
   private roomWaiters: Array<() => void> = [];
   private fenced: RocketError | undefined;
   private closed = false;
+  private closing = false;
   private useSeq = 0;
   private readonly maxPendingBytes: number;
 
@@ -365,7 +368,7 @@ export class CommitLog {
 
   /** Throw if appends are impossible now (closed, fenced after an I/O error). */
   checkWritable(): void {
-    if (this.closed) throw new StoreClosedError();
+    if (this.closed || this.closing) throw new StoreClosedError();
     if (this.fenced) throw this.fenced;
   }
 
@@ -768,22 +771,29 @@ export class CommitLog {
     }
   }
 
-  /** Wait until everything appended so far is written and flushed (or the log is fenced). */
+  /**
+   * Wait until everything appended before this call is written and flushed (or the log is
+   * fenced). Appends arriving meanwhile are not waited for, so this ends under load too.
+   */
   async drain(): Promise<void> {
-    for (let round = 0; round < 1000 && !this.fenced; round++) {
-      await this.writerIdle;
-      if (this.writerRunning) continue;
-      await this.flush();
-      if (!this.writerRunning && !this.hasWriterWork() && this.flushedPos === this.writtenPos) return;
+    const target = this.writePos;
+    const reached = () => (this.flushDiskType === 'SYNC_FLUSH' ? this.flushedPos : this.writtenPos);
+    // Bounded: DRAIN_WAIT_MS in steps of 1 ms (the writer needs no help, only time).
+    for (let waited = 0; waited < DRAIN_WAIT_MS && !this.fenced && reached() < target; waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
+    if (!this.fenced) await this.flush();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.flushTimer = undefined;
+    this.closing = true; // no more appends: what is queued now is all there is
     try {
       await this.drain();
+      for (let round = 0; round < 100 && this.writerRunning; round++) await this.writerIdle;
+      if (!this.fenced) await this.flush();
     } finally {
       this.closed = true;
       this.waiters.rejectAll(new StoreClosedError());
