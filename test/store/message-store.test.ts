@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidTopicError, MessageTooLargeError, StoreLockedError } from '../../src/errors/index.js';
 import { javaHashCode } from '../../src/protocol/hash.js';
-import { BLANK_MAGIC_CODE, decodeRecord, SysFlag } from '../../src/protocol/message.js';
+import { BLANK_MAGIC_CODE, createOffsetMsgId, decodeRecord, parseSocketAddr, SysFlag } from '../../src/protocol/message.js';
 import { decodeProperties } from '../../src/protocol/properties.js';
 import { MessageStore } from '../../src/broker/store/message-store.js';
 import { parseDelayLevels } from '../../src/broker/store/store-config.js';
@@ -226,6 +226,22 @@ describe('MessageStore append and read', () => {
     expect(store.report.indexRebuilt).toBe(true);
     const again = await store.queryMessage('Idx', 'order-2', 32, 0, Date.now() + 1000);
     expect(again.records.map((r) => decodeRecord(r).commitLogOffset)).toEqual([a.commitLogOffset, b.commitLogOffset]);
+  });
+
+  it('applies backpressure when appends outrun the disk, and every append still completes', async () => {
+    store = await MessageStore.open(smallConfig(dir, { flushDiskType: 'SYNC_FLUSH' }), { maxPendingBytes: 8 * 1024 });
+    const puts = Array.from({ length: 300 }, (_, i) => store!.putMessage(message('Bp', i % 4, bodyFor(i, 600))));
+    const results = await Promise.all(puts);
+    expect(results.every((r) => r.status === 'PUT_OK')).toBe(true);
+    for (let q = 0; q < 4; q++) expect(store.getMaxOffsetInQueue('Bp', q)).toBe(75);
+  });
+
+  it('offsetMsgId equals createOffsetMsgId for the store host', async () => {
+    store = await MessageStore.open(smallConfig(dir, { storeHost: parseSocketAddr('[2001:db8::5]:10911') }));
+    for (let i = 0; i < 3; i++) {
+      const r = await store.putMessage(message('Ids', 0, bodyFor(i, 100)));
+      expect(r.offsetMsgId).toBe(createOffsetMsgId(parseSocketAddr('[2001:db8::5]:10911'), r.commitLogOffset));
+    }
   });
 
   it('parses delay levels with s/m/h/d units', () => {

@@ -1,5 +1,13 @@
 import path from 'node:path';
-import { CorruptStoreError, DiskFullError, fromNodeError, RocketError, StoreClosedError, StoreError } from '../../errors/index.js';
+import {
+  CorruptStoreError,
+  DiskFullError,
+  FlushTimeoutError,
+  fromNodeError,
+  RocketError,
+  StoreClosedError,
+  StoreError,
+} from '../../errors/index.js';
 import { bodyCrc } from '../../protocol/hash.js';
 import {
   BLANK_MAGIC_CODE,
@@ -13,7 +21,6 @@ import {
 import type { FileHandle, FileIO } from './file-io.js';
 import { WaiterQueue } from './group-commit.js';
 import type { DispatchRequest, FlushDiskType } from './types.js';
-import { FlushTimeoutError } from '../../errors/index.js';
 
 /**
  * The commit log: every message of every topic, appended to fixed-size segment files under
@@ -21,13 +28,19 @@ import { FlushTimeoutError } from '../../errors/index.js';
  *
  * Append path (CommitLog.asyncPutMessage + DefaultAppendMessageCallback, minus the mmap):
  *  - `append()` is synchronous, so the JS event loop is the put lock: it assigns physical offsets,
- *    queue offsets (topicQueueTable) and the store time, patches them into the encoded records and
- *    copies them into an in-memory write buffer (arena chunks);
- *  - a single writer drains the buffer with ONE writev per segment per batch, then, under
- *    SYNC_FLUSH, one fdatasync for everything it wrote (group commit); appends arriving meanwhile
- *    wait for the next round;
+ *    queue offsets (topicQueueTable) and the store time and encodes each record once, straight
+ *    into an in-memory write buffer (arena chunks);
+ *  - a writer drains the buffer with ONE writev per segment per batch (no syscall per message).
+ *    ASYNC_FLUSH keeps up to 3 such writes in flight and fdatasyncs every flushIntervalCommitLog;
+ *    SYNC_FLUSH is a pipelined group commit: the next batch is written while the previous one's
+ *    fdatasync runs, and one fdatasync completes every append it covers;
  *  - once a record is written (ASYNC_FLUSH) or durable (SYNC_FLUSH) it is dispatched (consume queue,
  *    index, listeners) and its append resolves. Bytes not yet written are read from memory.
+ *  - ENOSPC on a write rolls the log back to the last written byte: the appends not written fail
+ *    with DiskFullError, their queue offsets are handed out again, and appends work again once
+ *    space returns. A failed fdatasync (or any other write error) fences the log: appends fail
+ *    with StoreIOError until the store is reopened and recovered (after a failed fsync the page
+ *    cache can no longer be trusted to hold what was written).
  *
  * Invariants: minOffset <= flushedPos <= writtenPos <= writePos; [writtenPos, writePos) lives in
  * `chunks`; a record never spans two segments or two chunks; segments are contiguous.
@@ -51,7 +64,7 @@ const MAX_COALESCED_READ_BYTES = 1024 * 1024;
 /** Records further apart than this are read separately (reading the gap would cost more). */
 const MAX_COALESCE_GAP_BYTES = 64 * 1024;
 /** ASYNC_FLUSH: writes of consecutive ranges outstanding at once (hides thread-pool latency). */
-const MAX_WRITES_IN_FLIGHT = Number(process.env.MWIF ?? 3);
+const MAX_WRITES_IN_FLIGHT = 3;
 /** Distinct topic names whose UTF-8 bytes are cached for encoding. */
 const TOPIC_BYTES_CACHE_MAX = 10_000;
 
@@ -276,18 +289,17 @@ export class CommitLog {
         throw new CorruptStoreError(`commit log files are not contiguous: ${path.basename(segs[i - 1]!.path)} is followed by ${path.basename(s.path)}`);
       }
       const h = await this.io.open(s.path, 'r+');
-      const size = await h.size();
-      if (size !== this.segmentBytes) {
+      try {
+        const size = await h.size();
         // The newest file may be short if a crash hit between create and resize: make it whole.
         // Anything else means a different configured segment size, which RocketMQ refuses too.
-        if (i === segs.length - 1 && size < this.segmentBytes) await h.truncate(this.segmentBytes);
-        else {
-          await h.close();
+        if (size < this.segmentBytes && i === segs.length - 1) await h.truncate(this.segmentBytes);
+        else if (size !== this.segmentBytes) {
           throw new CorruptStoreError(`commit log file ${s.path} is ${size} bytes, expected ${this.segmentBytes} (mappedFileSizeCommitLog)`);
         }
+      } finally {
+        await h.close(); // reopened on demand (acquire), at most MAX_OPEN_SEGMENTS at a time
       }
-      s.handle = h;
-      this.trimOpenHandles();
     }
     this.segments = segs;
   }
