@@ -177,6 +177,18 @@ describe('Producer (real broker)', () => {
   });
 });
 
+describe('outbox deduplication lookup', () => {
+  it('isDelivered finds a stored UNIQ_KEY on the brokers of the topic (QUERY_MESSAGE, unique-key query)', async () => {
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 2);
+    const p = await producer(ns);
+    const r = await p.send({ topic: t, body: 'stored' });
+    expect(await eventually(async () => ((await p.isDelivered(t, r.msgId, Date.now())) ? true : undefined), 'indexed')).toBe(true);
+    expect(await p.isDelivered(t, '0A0000010000000000000000000000FF', Date.now())).toBe(false);
+  });
+});
+
 describe('PullConsumer (tools)', () => {
   it('reads a queue range without registering the group or storing offsets', async () => {
     const b = await broker();

@@ -16,6 +16,7 @@ import { messageQueueEntries, parseFastjson } from '../../src/protocol/fastjson.
 import { encodeRecord, parseSocketAddr } from '../../src/protocol/message.js';
 import { encodeProperties } from '../../src/protocol/properties.js';
 import type { ClientChannel } from '../../src/broker/server.js';
+import { HANDLED_CODES } from '../../src/broker/handlers/index.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
 import { broker, defer, namesrvOf, topic, uniq } from './support.js';
@@ -111,3 +112,33 @@ describe('broker → client requests (real broker channel)', () => {
     expect(checked[0]!.body.toString()).toBe('half');
   });
 });
+
+const relays = HANDLED_CODES.includes(RequestCode.GET_CONSUMER_RUNNING_INFO) && HANDLED_CODES.includes(RequestCode.INVOKE_BROKER_TO_RESET_OFFSET);
+
+describe.skipIf(!relays)('admin requests relayed by the broker to the client', () => {
+  it('GET_CONSUMER_RUNNING_INFO and INVOKE_BROKER_TO_RESET_OFFSET reach the consumer', async () => {
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 1);
+    const group = uniq('CG');
+    const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
+    await p.start();
+    defer(() => p.close());
+    for (let i = 0; i < 3; i++) await p.send({ topic: t, body: `m${i}` });
+    const got: string[] = [];
+    const c = new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', persistConsumerOffsetIntervalMs: 200 });
+    c.subscribe(t, '*');
+    await c.start((m) => void got.push(m.body.toString()));
+    defer(() => c.close());
+    await eventually(() => (got.length === 3 ? true : undefined), 'three consumed');
+    const info = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_CONSUMER_RUNNING_INFO, { consumerGroup: group, clientId: c.clientId!, jstackEnable: false }));
+    expect(info.code).toBe(ResponseCode.SUCCESS);
+    expect((parseFastjson(bodyBuffer(info).toString()) as { properties: Record<string, string> }).properties.PROP_CONSUME_TYPE).toBe('CONSUME_PASSIVELY');
+    // Rewind the group to the start (timestamp 0 → offset 0) while the consumer is online.
+    const reset = await b.client.invoke(b.addr, makeRequest(RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, { topic: t, group, timestamp: 0, isForce: true }));
+    expect(reset.code).toBe(ResponseCode.SUCCESS);
+    await eventually(() => (got.length === 6 ? true : undefined), 'consumed again from the start');
+    expect(got.slice(3)).toEqual(['m0', 'm1', 'm2']);
+  });
+});
+
