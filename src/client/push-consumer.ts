@@ -286,8 +286,9 @@ export class PushConsumer implements ConsumerMember {
         if (!this.subscriptions.has(retry)) this.subscriptions.set(retry, buildSubscriptionData(retry, '*'));
         this.offsetStore = new RemoteBrokerOffsetStore(instance, this.group);
       } else {
-        const instanceName = instance.clientId.split('@')[1] ?? 'DEFAULT';
-        this.offsetStore = new LocalFileOffsetStore(this.opts.offsetStoreDir ?? defaultLocalOffsetDir(), this.opts.instanceName ?? instanceName, this.group);
+        // Java keeps broadcasting consumers on instance name DEFAULT, so their offset file is
+        // found again by the next run; a per-process name would start over every time.
+        this.offsetStore = new LocalFileOffsetStore(this.opts.offsetStoreDir ?? defaultLocalOffsetDir(), this.opts.instanceName ?? 'DEFAULT', this.group);
       }
       await this.offsetStore.load();
       this.innerProducer = new Producer({ ...this.opts, producerGroup: CLIENT_INNER_PRODUCER_GROUP, outboxDir: undefined }, true);
