@@ -412,13 +412,11 @@ async function chooseScanStart(input: RecoverInput, starts: number[]): Promise<n
       }
     }
   }
-  // Never start after the point the consume queues or the index say they reach.
+  // Never start after the point the consume queues reach: records past it must be dispatched
+  // (no queue at all → from the first segment). The index needs no such bound: it is covered by
+  // the checkpoint, and a store whose messages carry no keys has an empty index forever.
   const cqEnd = input.cqStore.maxCommitLogEnd();
-  const bounds = [cqEnd < 0 ? starts[0]! : cqEnd];
-  if (input.index) bounds.push(Math.max(0, input.index.endPhyOffset()));
-  for (const b of bounds) {
-    const i = Math.floor((b - starts[0]!) / segmentBytes);
-    idx = Math.min(idx, Math.max(0, Math.min(n - 1, i)));
-  }
-  return idx;
+  const bound = cqEnd < 0 ? starts[0]! : cqEnd;
+  const i = Math.floor((bound - starts[0]!) / segmentBytes);
+  return Math.min(idx, Math.max(0, Math.min(n - 1, i)));
 }
