@@ -177,6 +177,19 @@ describe('Producer (real broker)', () => {
   });
 });
 
+describe('local broker socket', () => {
+  it.skipIf(Boolean(process.env.ROCKETCTL_TEST_NAMESRV))('works with the broker\'s Unix socket as the name server address (embedded name server)', async () => {
+    const b = await broker();
+    const t = await topic(b, uniq('T'), 1);
+    const sock = b.broker.addresses.socket;
+    const p = await producer(sock);
+    const r = await p.send({ topic: t, body: 'over the socket' });
+    expect(r.status).toBe('SEND_OK');
+    const [m] = await readAll(sock, t);
+    expect(m!.body.toString()).toBe('over the socket');
+  });
+});
+
 describe('outbox deduplication lookup', () => {
   it('isDelivered finds a stored UNIQ_KEY on the brokers of the topic (QUERY_MESSAGE, unique-key query)', async () => {
     const b = await broker();
