@@ -1,0 +1,23 @@
+/**
+ * DELETE_SUBSCRIPTIONGROUP (207), as AdminBrokerProcessor.deleteSubscriptionGroup (fact sheet
+ * §2.10): drop the group's config, and with `removeOffset=true` its committed offsets too. As in
+ * Java, deleting a group that does not exist succeeds (callers that care ask 201 first), and a
+ * default group (TOOLS_CONSUMER, ...) comes back on the next start.
+ */
+import { ResponseCode } from '../../protocol/codes.js';
+import type { RequestHandler } from '../server.js';
+import type { BrokerContext } from './context.js';
+import { groupTable } from './get-all-subscriptiongroup-config.js';
+import { fail, Header, ok } from './util.js';
+
+export function deleteSubscriptionGroup(ctx: BrokerContext): RequestHandler {
+  return async (req) => {
+    const h = new Header(req);
+    const group = h.str('groupName');
+    const removeOffset = h.bool('removeOffset');
+    const table = groupTable(ctx);
+    if (!table) return fail(req, ResponseCode.SYSTEM_ERROR, 'this broker cannot delete subscription groups');
+    await table.delete(group, removeOffset);
+    return ok(req);
+  };
+}

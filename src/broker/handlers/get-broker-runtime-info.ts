@@ -1,0 +1,191 @@
+/**
+ * GET_BROKER_RUNTIME_INFO (28), as AdminBrokerProcessor.getBrokerRuntimeInfo (4.9.8; fact sheet
+ * §8.13): a KVTable {"table":{key: value}} of strings. Only keys this broker can fill with true
+ * values are sent — thread-pool queues, page-cache lock time and pull ("get") counters have no
+ * counterpart here, and a made-up 0 would read as a measurement. Tools treat absent keys as
+ * unknown (mqadmin clusterList checks each for null).
+ *
+ * Extra rocketctl keys: `brokerAddr` / `brokerAddrFast` (advertised TCP addresses; the admin
+ * session aliases them to the local socket), `flushDiskType`, `brokerRole`.
+ */
+import fs from 'node:fs';
+import { encodeJson } from '../../protocol/bodies.js';
+import { MQ_VERSION_V4_9_8 } from '../../protocol/codes.js';
+import { formatSocketAddr } from '../../protocol/message.js';
+import type { RequestHandler } from '../server.js';
+import type { BrokerContext } from './context.js';
+import { ok } from './util.js';
+
+/** MQVersion.getVersionDesc(CURRENT_VERSION): this broker answers as 4.9.8. */
+const BROKER_VERSION_DESC = 'V4_9_8';
+/** StoreStatsService keeps TPS over these windows (putTps = "10s 60s 600s"). */
+const TPS_WINDOWS_MS = [10_000, 60_000, 600_000] as const;
+/** Samples older than the largest window are dropped, but never more often than needed. */
+const MAX_SAMPLES = 4096;
+const DAY_MS = 86_400_000;
+
+/** What this handler reads of a BrokerController beyond BrokerContext (duck-typed, all optional). */
+interface RuntimeSource {
+  messageStore?: {
+    stats?(): { putCount: number; putBytes: number; putFailures: number; commitLogMinOffset: number; commitLogMaxOffset: number; flushedOffset: number };
+    storeTimeAt?(commitLogOffset: number): Promise<number>;
+    getMaxOffsetInQueue?(topic: string, queueId: number): number;
+  };
+  addresses?: { broker?: string; fast?: string };
+  delayOffsets?: { all?(): Array<[number, number]> };
+}
+
+interface Sample {
+  atMs: number;
+  puts: number;
+}
+
+/**
+ * Put counts sampled at each request (StoreStatsService samples every second; a broker nobody
+ * asks does no work here). A window's TPS is measured from the newest sample at least that old,
+ * or from boot: so it is an average over at least the window, never a guess.
+ */
+class PutSampler {
+  private samples: Sample[];
+  private day: number;
+  /** msgPutTotalTodayMorning / YesterdayMorning: the count last seen before each midnight (0 before boot). */
+  todayMorning = 0;
+  yesterdayMorning = 0;
+
+  constructor(readonly bootMs: number) {
+    this.samples = [{ atMs: bootMs, puts: 0 }];
+    this.day = localDay(bootMs);
+  }
+
+  observe(nowMs: number, puts: number): void {
+    const today = localDay(nowMs);
+    if (today !== this.day) {
+      const before = this.samples[this.samples.length - 1]!.puts;
+      // Two midnights or more since the last look: yesterday's morning count is that same count.
+      this.yesterdayMorning = today - this.day > 1 ? before : this.todayMorning;
+      this.todayMorning = before;
+      this.day = today;
+    }
+    this.samples.push({ atMs: nowMs, puts });
+    // Keep one sample older than the largest window (the start of that window's measurement).
+    const horizon = nowMs - TPS_WINDOWS_MS[TPS_WINDOWS_MS.length - 1];
+    let drop = 0;
+    while (drop + 1 < this.samples.length && this.samples[drop + 1]!.atMs <= horizon) drop++;
+    if (this.samples.length - drop > MAX_SAMPLES) drop = this.samples.length - MAX_SAMPLES;
+    if (drop > 0) this.samples.splice(0, drop);
+  }
+
+  tps(nowMs: number, puts: number, windowMs: number): number {
+    let from = this.samples[0]!;
+    for (const s of this.samples) if (s.atMs <= nowMs - windowMs) from = s;
+    const dtMs = nowMs - from.atMs;
+    return dtMs > 0 ? ((puts - from.puts) * 1000) / dtMs : 0;
+  }
+}
+
+function localDay(ms: number): number {
+  const d = new Date(ms);
+  return Math.floor((ms - d.getTimezoneOffset() * 60_000) / DAY_MS);
+}
+
+/** One sampler per broker (the handler table is built once per listener). */
+const samplers = new WeakMap<BrokerContext, PutSampler>();
+
+export function getBrokerRuntimeInfo(ctx: BrokerContext): RequestHandler {
+  let sampler = samplers.get(ctx);
+  if (!sampler) {
+    // The table is built while the broker starts: this is its boot time to within milliseconds.
+    sampler = new PutSampler(Date.now());
+    samplers.set(ctx, sampler);
+  }
+  const s = sampler;
+  return async (req) => ok(req, undefined, encodeJson({ table: await runtimeTable(ctx, s, Date.now()) }));
+}
+
+async function runtimeTable(ctx: BrokerContext, sampler: PutSampler, nowMs: number): Promise<Record<string, string>> {
+  const src = ctx as unknown as RuntimeSource;
+  const t: Record<string, string> = {
+    brokerVersionDesc: BROKER_VERSION_DESC,
+    brokerVersion: String(MQ_VERSION_V4_9_8),
+    bootTimestamp: String(sampler.bootMs),
+    runtime: formatRuntime(nowMs - sampler.bootMs),
+    flushDiskType: ctx.config.flushDiskType,
+    // The embedded broker is a master without replication.
+    brokerRole: 'ASYNC_MASTER',
+    brokerAddr: src.addresses?.broker ?? formatSocketAddr(ctx.storeHost),
+  };
+  if (src.addresses?.fast) t.brokerAddrFast = src.addresses.fast;
+
+  const stats = src.messageStore?.stats?.();
+  if (stats) {
+    sampler.observe(nowMs, stats.putCount);
+    t.msgPutTotalTodayNow = String(stats.putCount);
+    t.msgPutTotalTodayMorning = String(sampler.todayMorning);
+    t.msgPutTotalYesterdayMorning = String(sampler.yesterdayMorning);
+    t.putMessageTimesTotal = String(stats.putCount);
+    t.putMessageSizeTotal = String(stats.putBytes);
+    t.putMessageFailedTimes = String(stats.putFailures);
+    t.putMessageAverageSize = javaDouble(stats.putCount > 0 ? stats.putBytes / stats.putCount : 0);
+    t.putTps = TPS_WINDOWS_MS.map((w) => javaDouble(sampler.tps(nowMs, stats.putCount, w))).join(' ');
+    t.commitLogMinOffset = String(stats.commitLogMinOffset);
+    t.commitLogMaxOffset = String(stats.commitLogMaxOffset);
+    t.remainHowManyDataToFlush = humanReadableByteCount(Math.max(0, stats.commitLogMaxOffset - stats.flushedOffset));
+    if (stats.commitLogMaxOffset > stats.commitLogMinOffset && src.messageStore?.storeTimeAt) {
+      const earliest = await src.messageStore.storeTimeAt(stats.commitLogMinOffset).catch(() => -1);
+      if (earliest > 0) t.earliestMessageTimeStamp = String(earliest);
+    }
+  }
+  Object.assign(t, diskKeys(ctx.config.storePathRootDir));
+  Object.assign(t, scheduleKeys(src, ctx.delayLevelCount));
+  return t;
+}
+
+/** commitLogDirCapacity ("Total : 100.0 GiB, Free : 50.0 GiB.") and commitLogDiskRatio (used share). */
+function diskKeys(dir: string): Record<string, string> {
+  try {
+    const s = fs.statfsSync(dir);
+    const total = s.blocks * s.bsize;
+    const free = s.bfree * s.bsize;
+    if (total <= 0) return {};
+    return {
+      commitLogDirCapacity: `Total : ${humanReadableByteCount(total)}, Free : ${humanReadableByteCount(free)}.`,
+      commitLogDiskRatio: javaDouble((total - free) / total),
+    };
+  } catch {
+    return {};
+  }
+}
+
+/** scheduleMessageOffset_<level> = "<delivered offset>,<max offset>" of SCHEDULE_TOPIC_XXXX queue level-1. */
+function scheduleKeys(src: RuntimeSource, levels: number): Record<string, string> {
+  const all = src.delayOffsets?.all?.();
+  const maxOf = src.messageStore?.getMaxOffsetInQueue;
+  if (!all || !maxOf) return {};
+  const out: Record<string, string> = {};
+  for (const [level, offset] of all) {
+    if (level < 1 || level > levels) continue;
+    out[`scheduleMessageOffset_${level}`] = `${offset},${maxOf.call(src.messageStore, 'SCHEDULE_TOPIC_XXXX', level - 1)}`;
+  }
+  return out;
+}
+
+/** StoreStatsService.getFormatRuntime. */
+export function formatRuntime(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  return `[ ${Math.floor(s / 86400)} days, ${Math.floor((s % 86400) / 3600)} hours, ${Math.floor((s % 3600) / 60)} minutes, ${s % 60} seconds ]`;
+}
+
+/** MixAll.humanReadableByteCount(bytes, si=false): "512 B", "1.5 KiB", "10.0 GiB". */
+export function humanReadableByteCount(bytes: number): string {
+  const unit = 1024;
+  if (bytes < unit) return `${bytes} B`;
+  const exp = Math.min(6, Math.floor(Math.log(bytes) / Math.log(unit)));
+  return `${(bytes / unit ** exp).toFixed(1)} ${'KMGTPE'[exp - 1]}iB`;
+}
+
+/** Java's Double.toString for the values here: always a decimal point ("0.0", "12.5"). */
+function javaDouble(v: number): string {
+  if (!Number.isFinite(v)) return '0.0';
+  const r = Math.round(v * 10_000) / 10_000;
+  return Number.isInteger(r) ? `${r}.0` : String(r);
+}
