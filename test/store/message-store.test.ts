@@ -236,6 +236,16 @@ describe('MessageStore append and read', () => {
     for (let q = 0; q < 4; q++) expect(store.getMaxOffsetInQueue('Bp', q)).toBe(75);
   });
 
+  it('serves a record still in the write buffer from memory', async () => {
+    store = await MessageStore.open(smallConfig(dir, { flushDiskType: 'SYNC_FLUSH' }));
+    const pending = store.putMessage(message('Mem', 0, 'not on disk yet'));
+    // append() ran synchronously: offset 0 is taken, its write has not completed.
+    expect(store.flushedOffset()).toBe(0);
+    const raw = await store.readRecord(0);
+    expect(decodeRecord(raw!, 0, { checkCrc: true }).body.toString()).toBe('not on disk yet');
+    expect((await pending).commitLogOffset).toBe(0);
+  });
+
   it('offsetMsgId equals createOffsetMsgId for the store host', async () => {
     store = await MessageStore.open(smallConfig(dir, { storeHost: parseSocketAddr('[2001:db8::5]:10911') }));
     for (let i = 0; i < 3; i++) {

@@ -320,10 +320,17 @@ export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryRe
   let problem = scan.problem;
   let bytesDropped = 0;
   const segmentsDeleted = starts.filter((s) => s > end).map(segmentFileName);
-  // What lies past the end: the bad record's bytes, torn leftovers, or data after a hole.
-  for (const s of starts) {
-    if (s + segmentBytes <= end) continue;
+  // What lies past the end: the bad record's bytes, torn leftovers, or data after a hole. The
+  // segment holding the end and the last segment are searched for their data's extent; a
+  // segment between them was filled before the next one began, so it counts whole.
+  const after = starts.filter((s) => s + segmentBytes > end);
+  for (let k = 0; k < after.length; k++) {
+    const s = after[k]!;
     const from = Math.max(0, end - s);
+    if (k > 0 && k < after.length - 1) {
+      bytesDropped += segmentBytes;
+      continue;
+    }
     const extent = await withSegment(io, commitLog.dir, s, (h) => dataExtent(h, from, segmentBytes));
     bytesDropped += extent - from;
   }
