@@ -227,6 +227,8 @@ export class CommitLog {
   readonly stats: CommitLogStats = { putCount: 0, putBytes: 0, putFailures: 0, writeBatches: 0, fsyncs: 0 };
 
   private segments: Segment[] = [];
+  /** Where the log starts while no segment file exists yet (a new store: 0). */
+  private emptyLogStart = 0;
   private writePos = 0;
   private writtenPos = 0;
   private flushedPos = 0;
@@ -335,7 +337,7 @@ export class CommitLog {
         this.release(last);
       }
     }
-    this.writePos = this.writtenPos = this.flushedPos = end;
+    this.writePos = this.writtenPos = this.flushedPos = this.emptyLogStart = end;
     this.lastAppendStoreTs = this.writtenStoreTs = this.flushedStoreTs = storeTimestampAtEnd;
   }
 
@@ -351,7 +353,7 @@ export class CommitLog {
   // ---- positions -----------------------------------------------------------------------------
 
   minOffset(): number {
-    return this.segments.length > 0 ? this.segments[0]!.start : this.writePos;
+    return this.segments.length > 0 ? this.segments[0]!.start : this.emptyLogStart;
   }
 
   /** Next append position (includes bytes still in memory). */
