@@ -4,6 +4,7 @@
  * ROCKETCTL_BENCH_PHASE_MS shortens/lengthens each timed phase; ROCKETCTL_BENCH_ONLY=a,b picks parts.
  */
 import os from 'node:os';
+import { benchE2e } from './e2e.js';
 import { benchStore } from './store.js';
 
 interface BenchPart {
@@ -13,7 +14,10 @@ interface BenchPart {
 
 const phaseMs = Number(process.env.ROCKETCTL_BENCH_PHASE_MS ?? '4000');
 
-const PARTS: BenchPart[] = [{ name: 'store', run: () => benchStore({ phaseMs }) }];
+const PARTS: BenchPart[] = [
+  { name: 'store', run: () => benchStore({ phaseMs }) },
+  { name: 'e2e', run: () => benchE2e({ phaseMs }) },
+];
 
 async function main(): Promise<void> {
   const only = process.env.ROCKETCTL_BENCH_ONLY?.split(',').filter(Boolean);
