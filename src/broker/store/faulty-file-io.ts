@@ -300,7 +300,8 @@ export class FaultyFileIO implements FileIO {
       if (kept.ops.length > 0 && (await this.real.exists(p))) await applyToDisk(p, kept.ops);
     }
     this.pending.clear();
-    for (const [dir, ops] of [...this.dirOps.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    // Directories in name order, so the same seed makes the same choices.
+    for (const [, ops] of [...this.dirOps.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const keep = Math.floor(this.rng() * (ops.length + 1));
       for (let i = ops.length - 1; i >= keep; i--) report.dirOpsUndone.push(await undoDirOp(ops[i]!));
       for (let i = 0; i < keep; i++) {
@@ -308,7 +309,6 @@ export class FaultyFileIO implements FileIO {
         if (op.kind === 'unlink') await fsp.rm(op.trash, { force: true });
         if (op.kind === 'rename' && op.displacedTrash) await fsp.rm(op.displacedTrash, { force: true });
       }
-      void dir;
     }
     this.dirOps.clear();
     return report;
