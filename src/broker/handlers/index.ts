@@ -29,6 +29,8 @@ import { updateAndCreateSubscriptionGroup } from './update-and-create-subscripti
 import { updateAndCreateTopic } from './update-and-create-topic.js';
 import { updateConsumerOffset } from './update-consumer-offset.js';
 import { viewMessageById } from './view-message-by-id.js';
+import { ADMIN_TABLE } from './admin-table.js';
+import { PROGRESS_TABLE } from './progress-table.js';
 
 const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.SEND_MESSAGE]: sendMessage,
@@ -53,6 +55,9 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.CONSUMER_SEND_MSG_BACK]: consumerSendMsgBack,
   [RequestCode.LOCK_BATCH_MQ]: lockBatchMq,
   [RequestCode.UNLOCK_BATCH_MQ]: unlockBatchMq,
+  // Admin codes (mqadmin's requests): topic/broker/group administration, and backlog/offsets.
+  ...ADMIN_TABLE,
+  ...PROGRESS_TABLE,
 };
 
 export interface HandlerTableOptions {
