@@ -269,6 +269,7 @@ export class MessageStore {
     const io = opts.io ?? new NodeFileIO();
     const root = config.storePathRootDir;
     const lock = StoreLock.acquire(root);
+    let index: IndexService | undefined;
     try {
       await io.mkdirp(root);
       const abortPath = path.join(root, ABORT_FILE);
@@ -282,7 +283,6 @@ export class MessageStore {
       await checkpoint.load();
       const cqStore = new ConsumeQueueStore(root, config.mappedFileSizeConsumeQueue, io);
       const cqLoad = await cqStore.load();
-      let index: IndexService | undefined;
       if (config.messageIndexEnable) {
         index = new IndexService(root, { maxHashSlotNum: config.maxHashSlotNum, maxIndexNum: config.maxIndexNum }, io);
         await index.load();
@@ -308,6 +308,8 @@ export class MessageStore {
       }
       return store;
     } catch (err) {
+      // Index files hold descriptors; consume queues open theirs per flush only.
+      await index?.close().catch(() => undefined);
       lock.release();
       throw err;
     }
