@@ -1,0 +1,39 @@
+import { Flags } from '@oclif/core';
+import { brokerStatus, withAdminSession, type BrokerStatusResult } from '../client/admin.js';
+import { ExitCode } from '../errors/index.js';
+import { failureWarnings, renderBrokerStatus } from '../output/admin-render.js';
+import { BaseCommand } from '../output/base-command.js';
+import { targetFlags } from '../output/flags.js';
+import { withSpinner } from '../output/spinner.js';
+
+export default class BrokerStatus extends BaseCommand<BrokerStatusResult> {
+  static override summary = 'Print a broker\'s runtime stats (versions, message totals, TPS, commit log, disk).';
+
+  static override description = [
+    'Sends GET_BROKER_RUNTIME_INFO to one broker (-b) or to every master and slave of a cluster (-c) and prints every key it returns, sorted, as mqadmin brokerStatus does. Without -b or -c, the local broker\'s cluster is meant (only when no name server is given).',
+    'A broker of the cluster that does not answer is listed as a warning and the command exits 3 with the others printed.',
+  ].join('\n\n');
+
+  static override examples = [
+    { description: 'The local broker.', command: '<%= config.bin %> brokerStatus' },
+    { description: 'One broker of a RocketMQ cluster.', command: '<%= config.bin %> brokerStatus -n 10.0.0.1:9876 -b 10.0.0.2:10911' },
+    { description: 'Every broker of a cluster, as JSON.', command: '<%= config.bin %> brokerStatus -n 10.0.0.1:9876 -c DefaultCluster --json' },
+  ];
+
+  static override flags = {
+    brokerAddr: Flags.string({ char: 'b', summary: 'Broker address (host:port).', exclusive: ['clusterName'] }),
+    clusterName: Flags.string({ char: 'c', summary: 'Cluster name: every master and slave of it.', exclusive: ['brokerAddr'] }),
+    ...targetFlags,
+  };
+
+  async run(): Promise<BrokerStatusResult> {
+    const { flags } = await this.parse(BrokerStatus);
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () =>
+      withAdminSession(target, (s) => brokerStatus(s, { brokerAddr: flags.brokerAddr, clusterName: flags.clusterName, local: !flags.namesrvAddr })),
+    );
+    for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
+    this.render(renderBrokerStatus(r, flags.brokerAddr !== undefined));
+    return r;
+  }
+}

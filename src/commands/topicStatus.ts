@@ -1,0 +1,35 @@
+import { Flags } from '@oclif/core';
+import { topicStatus, withAdminSession, type TopicStatusResult } from '../client/admin.js';
+import { ExitCode } from '../errors/index.js';
+import { failureWarnings, renderTopicStatus } from '../output/admin-render.js';
+import { BaseCommand } from '../output/base-command.js';
+import { targetFlags } from '../output/flags.js';
+import { withSpinner } from '../output/spinner.js';
+
+export default class TopicStatus extends BaseCommand<TopicStatusResult> {
+  static override summary = 'Per queue of a topic: min and max offset and when it was last written.';
+
+  static override description = [
+    'Looks up the topic\'s route, then asks each of its brokers for GET_TOPIC_STATS_INFO, as mqadmin topicStatus does. Rows are sorted by broker name and queue id; "Last Updated" is the store time of the newest message (local time), empty for an empty queue (null in --json).',
+    'An unknown topic is an error (exit 1). A broker of the route that does not answer is a warning and the command exits 3 with the other brokers\' queues printed.',
+  ].join('\n\n');
+
+  static override examples = [
+    { description: 'Queues of a topic on the local broker.', command: '<%= config.bin %> topicStatus -t TopicTest' },
+    { description: 'Queues of a topic in a RocketMQ cluster, as JSON.', command: '<%= config.bin %> topicStatus -n 10.0.0.1:9876 -t TopicTest --json' },
+  ];
+
+  static override flags = {
+    topic: Flags.string({ char: 't', summary: 'Topic name.', required: true }),
+    ...targetFlags,
+  };
+
+  async run(): Promise<TopicStatusResult> {
+    const { flags } = await this.parse(TopicStatus);
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () => withAdminSession(target, (s) => topicStatus(s, flags.topic)));
+    for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
+    this.render(renderTopicStatus(r));
+    return r;
+  }
+}
