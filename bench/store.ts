@@ -31,13 +31,15 @@ export interface AppendPhase {
   recordsPerWrite: number;
   recordsPerFsync: number | null;
   failures: number;
+  /** Process CPU time (all threads) per append: less sensitive than rates to a busy machine. */
+  cpuMicrosPerAppend: number;
 }
 
 export interface StoreBenchResult {
   options: StoreBenchOptions;
   async: AppendPhase;
   sync: AppendPhase;
-  read: { messages: number; seconds: number; msgsPerSec: number; mbPerSec: number };
+  read: { messages: number; seconds: number; msgsPerSec: number; mbPerSec: number; cpuMicrosPerMsg: number };
 }
 
 const DEFAULTS: StoreBenchOptions = { phaseMs: 4000, appenders: 256, bodyBytes: 1024, queues: 8 };
@@ -59,6 +61,7 @@ async function appendPhase(root: string, flushDiskType: FlushDiskType, o: StoreB
   const bornHost = parseSocketAddr('127.0.0.1:50000');
   let seq = 0;
   let failures = 0;
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   const deadline = start + o.phaseMs;
   const appender = async (w: number): Promise<void> => {
@@ -84,6 +87,7 @@ async function appendPhase(root: string, flushDiskType: FlushDiskType, o: StoreB
   };
   await Promise.all(Array.from({ length: o.appenders }, (_, w) => appender(w)));
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const stats = store.stats();
   await store.close();
   return {
@@ -95,6 +99,7 @@ async function appendPhase(root: string, flushDiskType: FlushDiskType, o: StoreB
     recordsPerWrite: round(stats.putCount / Math.max(1, stats.writeBatches)),
     recordsPerFsync: flushDiskType === 'SYNC_FLUSH' ? round(stats.putCount / Math.max(1, stats.fsyncs)) : null,
     failures,
+    cpuMicrosPerAppend: round((cpu.user + cpu.system) / Math.max(1, stats.putCount)),
   };
 }
 
@@ -102,6 +107,7 @@ async function readPhase(root: string, o: StoreBenchOptions): Promise<StoreBench
   const store = await MessageStore.open(defaultStoreConfig({ storePathRootDir: root, mappedFileSizeCommitLog: 256 * 1024 * 1024 }));
   let messages = 0;
   let bytes = 0;
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   const deadline = start + o.phaseMs;
   try {
@@ -120,7 +126,14 @@ async function readPhase(root: string, o: StoreBenchOptions): Promise<StoreBench
     await store.close();
   }
   const seconds = (performance.now() - start) / 1000;
-  return { messages, seconds: round(seconds), msgsPerSec: Math.round(messages / seconds), mbPerSec: round(bytes / seconds / 1e6) };
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    messages,
+    seconds: round(seconds),
+    msgsPerSec: Math.round(messages / seconds),
+    mbPerSec: round(bytes / seconds / 1e6),
+    cpuMicrosPerMsg: round((cpu.user + cpu.system) / Math.max(1, messages)),
+  };
 }
 
 function round(n: number): number {
