@@ -1,0 +1,329 @@
+/**
+ * Message lookup, as mqadmin's queryMsgById / queryMsgByKey / queryMsgByUniqueKey (fact sheet
+ * §2.4, §4.4, §8.6, §8.7), with answers that say what they looked at:
+ *
+ *  - an id of 32 (IPv4) or 56 (IPv6) hex characters may be an offsetMsgId or a UNIQ_KEY — the two
+ *    look alike. It is read as an offsetMsgId only when the address it decodes to is a broker of
+ *    the cluster and VIEW_MESSAGE_BY_ID there returns a message whose own offsetMsgId is that id;
+ *    otherwise it is a UNIQ_KEY, looked up in the index (QUERY_MESSAGE, _UNIQUE_KEY_QUERY=true) of
+ *    the topic given with -t, or of every topic the name server knows (bounded parallelism);
+ *  - index answers are re-checked (topic, and KEYS or UNIQ_KEY): hash collisions are dropped and
+ *    counted;
+ *  - nothing is consumed or committed: lookups are QUERY_MESSAGE, VIEW_MESSAGE_BY_ID, and for the
+ *    consumer tracks QUERY_TOPIC_CONSUME_BY_WHO, GET_CONSUME_STATS, GET_CONSUMER_CONNECTION_LIST.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { RocketError } from '../errors/index.js';
+import { RequestCode, ResponseCode } from '../protocol/codes.js';
+import { bodyBuffer, makeRequest } from '../protocol/frame.js';
+import { decodeStringList, type ConsumerConnection } from '../protocol/bodies.js';
+import { decodeOffsetMsgId } from '../protocol/message.js';
+import { Prop } from '../protocol/properties.js';
+import { decodeMessages, type MessageExt } from './message.js';
+import type { AdminSession } from './admin-session.js';
+import {
+  allTopics,
+  clusterInfo,
+  DEFAULT_CONCURRENCY,
+  errorText,
+  getConsumeStats,
+  getConsumerConnection,
+  mapLimit,
+  mergeConnections,
+  topicBrokers,
+  type TopicBroker,
+} from './admin-offsets.js';
+
+/** QUERY_MESSAGE maxNum (mqadmin sends 64; brokers cap at maxMsgsNumBatch = 64). */
+export const QUERY_MAX_NUM = 64;
+/** "No upper bound" for endTimestamp: the largest long a JS number holds exactly (Java takes any long). */
+export const END_OF_TIME_MS = Number.MAX_SAFE_INTEGER;
+
+export type IdKind = 'offsetMsgId' | 'uniqKey';
+
+export type TrackType = 'CONSUMED' | 'CONSUMED_BUT_FILTERED' | 'PULL' | 'NOT_CONSUME_YET' | 'NOT_ONLINE' | 'UNKNOWN';
+
+export interface MessageTrack {
+  consumerGroup: string;
+  trackType: TrackType;
+  online: boolean;
+  /** The group's committed offset on the message's queue (null: none, or unknown). */
+  consumerOffset: number | null;
+  exceptionDesc?: string;
+}
+
+/** A message as printed (§8.6 fields), without its body. */
+export interface MessageView {
+  /** UNIQ_KEY when present (what producers call msgId), else the offsetMsgId. */
+  msgId: string;
+  offsetMsgId: string;
+  uniqKey: string | null;
+  topic: string;
+  tags: string | null;
+  keys: string[];
+  queueId: number;
+  queueOffset: number;
+  commitLogOffset: number;
+  reconsumeTimes: number;
+  bornTimestamp: number;
+  storeTimestamp: number;
+  bornHost: string;
+  storeHost: string;
+  sysFlag: number;
+  properties: Record<string, string>;
+  bodySize: number;
+  brokerName: string | null;
+  /** Where the body was written (--body-file), null when it was not. */
+  bodyFile: string | null;
+  tracks?: MessageTrack[];
+}
+
+export interface FoundMessage {
+  view: MessageView;
+  body: Buffer;
+  brokerAddr: string;
+}
+
+export interface IdLookup {
+  id: string;
+  idKind: IdKind;
+  /** How the id was read, or why nothing was found. */
+  reason: string;
+  found: FoundMessage[];
+  /** Topics whose index was searched (UNIQ_KEY lookups). */
+  searchedTopics: number;
+  /** Brokers or topics that could not be asked (the answer may be incomplete). */
+  failures: string[];
+}
+
+function view(m: MessageExt, brokerName: string | null): MessageView {
+  return {
+    msgId: m.msgId,
+    offsetMsgId: m.offsetMsgId,
+    uniqKey: m.properties[Prop.UNIQ_KEY] ?? null,
+    topic: m.queue.topic,
+    tags: m.tags ?? null,
+    keys: m.keys,
+    queueId: m.queueId,
+    queueOffset: m.queueOffset,
+    commitLogOffset: m.commitLogOffset,
+    reconsumeTimes: m.reconsumeTimes,
+    bornTimestamp: m.bornTimestamp,
+    storeTimestamp: m.storeTimestamp,
+    bornHost: m.bornHost,
+    storeHost: m.storeHost,
+    sysFlag: m.sysFlag,
+    properties: m.properties,
+    bodySize: m.body.length,
+    brokerName,
+    bodyFile: null,
+  };
+}
+
+/** Broker address → broker name, every address of the cluster (masters and slaves). */
+async function brokerAddresses(session: AdminSession): Promise<Map<string, string>> {
+  const info = await clusterInfo(session);
+  const out = new Map<string, string>();
+  for (const b of Object.values(info.brokerAddrTable)) for (const a of Object.values(b.brokerAddrs)) out.set(a, b.brokerName);
+  return out;
+}
+
+// ---- by id ---------------------------------------------------------------------------------------
+
+export interface ByIdOptions {
+  /** Topic to search for a UNIQ_KEY (else every topic). */
+  topic?: string;
+  concurrency?: number;
+}
+
+export async function queryMsgById(session: AdminSession, id: string, opts: ByIdOptions = {}): Promise<IdLookup> {
+  const decoded = decodeOffsetMsgId(id);
+  let why = '';
+  if (decoded) {
+    const addrs = await brokerAddresses(session);
+    const brokerName = addrs.get(decoded.address);
+    if (brokerName === undefined) {
+      why = `as an offsetMsgId it names ${decoded.address}, which is not a broker of this cluster`;
+    } else {
+      const res = await session.client.invoke(decoded.address, makeRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: decoded.commitLogOffset }), session.timeoutMs);
+      const msgs = res.code === ResponseCode.SUCCESS && res.body ? decodeMessages(bodyBuffer(res)) : [];
+      const m = msgs.find((x) => x.offsetMsgId.toUpperCase() === id.toUpperCase());
+      if (m) {
+        return {
+          id,
+          idKind: 'offsetMsgId',
+          reason: `offsetMsgId: broker ${brokerName} (${decoded.address}), commit log offset ${decoded.commitLogOffset}`,
+          found: [{ view: view(m, brokerName), body: m.body, brokerAddr: decoded.address }],
+          searchedTopics: 0,
+          failures: [],
+        };
+      }
+      why = `as an offsetMsgId it names broker ${brokerName}, which holds no message at commit log offset ${decoded.commitLogOffset} (deleted by retention?)`;
+    }
+  } else {
+    why = 'it does not decode to a broker address, so it is no offsetMsgId';
+  }
+  const u = await queryByUniqKey(session, id, opts);
+  return { ...u, reason: u.found.length > 0 ? `UNIQ_KEY (${why})` : `${u.reason}; ${why}` };
+}
+
+/** A UNIQ_KEY looked up in the index of `topic`, or of every topic when none is given. */
+export async function queryByUniqKey(session: AdminSession, id: string, opts: ByIdOptions = {}): Promise<IdLookup> {
+  const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const topics = opts.topic !== undefined ? [opts.topic] : await allTopics(session);
+  const failures: string[] = [];
+  const found: FoundMessage[] = [];
+  await mapLimit(topics, limit, async (topic) => {
+    let brokers: TopicBroker[];
+    try {
+      brokers = await topicBrokers(session, topic);
+    } catch (err) {
+      if (opts.topic !== undefined) throw err; // the named topic must exist
+      return; // a topic deleted since the list was read
+    }
+    const r = await queryIndex(session, brokers, topic, id, true, 0, END_OF_TIME_MS);
+    failures.push(...r.failures);
+    found.push(...r.found.filter((f) => f.view.uniqKey === id));
+  });
+  found.sort((a, b) => a.view.storeTimestamp - b.view.storeTimestamp || a.view.commitLogOffset - b.view.commitLogOffset);
+  const where = opts.topic !== undefined ? `topic ${opts.topic}` : `any of ${topics.length} topic(s)`;
+  return {
+    id,
+    idKind: 'uniqKey',
+    reason: found.length > 0 ? `UNIQ_KEY found in ${where}` : `no message with UNIQ_KEY ${id} in the index of ${where} (the index covers what the broker still stores)`,
+    found,
+    searchedTopics: topics.length,
+    failures,
+  };
+}
+
+// ---- by key ---------------------------------------------------------------------------------------
+
+export interface ByKeyResult {
+  topic: string;
+  key: string;
+  beginMs: number;
+  endMs: number;
+  found: FoundMessage[];
+  /** Index hits that were another key or topic (hash collisions), dropped. */
+  collisions: number;
+  /** A broker answered the maximum: more may exist in the range. */
+  truncated: boolean;
+  failures: string[];
+}
+
+export async function queryMsgByKey(session: AdminSession, topic: string, key: string, beginMs = 0, endMs = END_OF_TIME_MS): Promise<ByKeyResult> {
+  const brokers = await topicBrokers(session, topic);
+  const r = await queryIndex(session, brokers, topic, key, false, beginMs, endMs);
+  const found = r.found.filter((f) => f.view.topic === topic && f.view.keys.includes(key));
+  found.sort((a, b) => a.view.storeTimestamp - b.view.storeTimestamp || a.view.commitLogOffset - b.view.commitLogOffset);
+  return { topic, key, beginMs, endMs, found, collisions: r.found.length - found.length, truncated: r.truncated, failures: r.failures };
+}
+
+/** QUERY_MESSAGE to every broker of the topic (masters; §2.4). */
+async function queryIndex(
+  session: AdminSession,
+  brokers: TopicBroker[],
+  topic: string,
+  key: string,
+  uniq: boolean,
+  beginMs: number,
+  endMs: number,
+): Promise<{ found: FoundMessage[]; failures: string[]; truncated: boolean }> {
+  const found: FoundMessage[] = [];
+  const failures: string[] = [];
+  let truncated = false;
+  for (const b of brokers) {
+    try {
+      const res = await session.client.invoke(
+        b.addr,
+        makeRequest(RequestCode.QUERY_MESSAGE, { topic, key, maxNum: QUERY_MAX_NUM, beginTimestamp: beginMs, endTimestamp: endMs, _UNIQUE_KEY_QUERY: uniq }),
+        session.timeoutMs,
+      );
+      if (res.code === ResponseCode.QUERY_NOT_FOUND) continue;
+      if (res.code !== ResponseCode.SUCCESS) throw new Error(res.remark || `response code ${res.code}`);
+      const msgs = res.body ? decodeMessages(bodyBuffer(res)) : [];
+      if (!uniq && msgs.length >= QUERY_MAX_NUM) truncated = true;
+      for (const m of msgs) found.push({ view: view(m, b.brokerName), body: m.body, brokerAddr: b.addr });
+    } catch (err) {
+      failures.push(`${topic} on ${b.brokerName} (${b.addr}): ${errorText(err)}`);
+    }
+  }
+  return { found, failures, truncated };
+}
+
+// ---- consumer tracks (did each group consume it?) ------------------------------------------------
+
+/**
+ * For each group that consumes the message's topic (QUERY_TOPIC_CONSUME_BY_WHO on its brokers):
+ * consumed when the group's committed offset on the message's queue is past the message, as
+ * mqadmin's MessageTrack. Offline groups are judged by their offsets too (mqadmin just says
+ * NOT_ONLINE); pull consumers keep their own offsets, so they are PULL.
+ */
+export async function messageTracks(session: AdminSession, msg: FoundMessage, concurrency = DEFAULT_CONCURRENCY): Promise<MessageTrack[]> {
+  const v = msg.view;
+  const brokers = await topicBrokers(session, v.topic).catch(() => [] as TopicBroker[]);
+  const groups = new Set<string>();
+  for (const b of brokers) {
+    const res = await session.client.invoke(b.addr, makeRequest(RequestCode.QUERY_TOPIC_CONSUME_BY_WHO, { topic: v.topic }), session.timeoutMs);
+    if (res.code === ResponseCode.SUCCESS && res.body) for (const g of decodeStringList(bodyBuffer(res), 'groupList')) groups.add(g);
+  }
+  const list = [...groups].sort();
+  return mapLimit(list, concurrency, async (group) => {
+    try {
+      const conns: Array<ConsumerConnection | undefined> = [];
+      for (const b of brokers) conns.push(await getConsumerConnection(session, b.addr, group).catch(() => undefined));
+      const conn = mergeConnections(conns);
+      const stats = await getConsumeStats(session, msg.brokerAddr, group, v.topic);
+      const row = stats.rows.find(([mq]) => mq.topic === v.topic && mq.queueId === v.queueId && (v.brokerName === null || mq.brokerName === v.brokerName));
+      const consumerOffset = row ? row[1].consumerOffset : null;
+      const t: MessageTrack = { consumerGroup: group, trackType: 'UNKNOWN', online: conn !== undefined, consumerOffset };
+      if (conn?.consumeType === 'CONSUME_ACTIVELY') t.trackType = 'PULL';
+      else if (consumerOffset === null) t.exceptionDesc = 'the group has no offset on this queue';
+      else if (consumerOffset > v.queueOffset) t.trackType = filteredOut(conn, v) ? 'CONSUMED_BUT_FILTERED' : 'CONSUMED';
+      else t.trackType = conn ? 'NOT_CONSUME_YET' : 'NOT_ONLINE';
+      return t;
+    } catch (err) {
+      return { consumerGroup: group, trackType: 'UNKNOWN' as const, online: false, consumerOffset: null, exceptionDesc: errorText(err) };
+    }
+  });
+}
+
+function filteredOut(conn: ConsumerConnection | undefined, v: MessageView): boolean {
+  const sub = conn?.subscriptionTable[v.topic];
+  if (!sub || sub.subString === '*' || sub.subString === '' || sub.tagsSet.length === 0) return false;
+  return v.tags === null || !sub.tagsSet.includes(v.tags);
+}
+
+// ---- not found ---------------------------------------------------------------------------------------
+
+/** "Found nothing" as an error scripts can tell apart: exit 1, code E_MESSAGE_NOT_FOUND, with why. */
+export class MessageNotFoundError extends RocketError {
+  constructor(message: string, data: Record<string, unknown>, actions: string[] = []) {
+    super(message, { code: 'E_MESSAGE_NOT_FOUND', data, actions });
+  }
+}
+
+// ---- bodies to files ---------------------------------------------------------------------------
+
+/**
+ * --body-file PATH: one message → PATH (or PATH/<msgId> when PATH is a directory); several →
+ * PATH is a directory (created) holding one file per message, named by offsetMsgId (unique).
+ * Sets each view's bodyFile.
+ */
+export async function writeBodies(found: FoundMessage[], target: string): Promise<void> {
+  const isDir = fs.existsSync(target) && fs.statSync(target).isDirectory();
+  if (found.length === 1 && !isDir) {
+    fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true });
+    fs.writeFileSync(target, found[0]!.body);
+    found[0]!.view.bodyFile = path.resolve(target);
+    return;
+  }
+  fs.mkdirSync(target, { recursive: true });
+  for (const f of found) {
+    const file = path.resolve(target, found.length === 1 ? f.view.msgId : f.view.offsetMsgId);
+    fs.writeFileSync(file, f.body);
+    f.view.bodyFile = file;
+  }
+}

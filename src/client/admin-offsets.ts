@@ -1,0 +1,1222 @@
+/**
+ * Consumer progress and offset reset, as mqadmin's consumerProgress / resetOffsetByTime /
+ * skipAccumulatedMessage do it (fact sheet §8.2-§8.5), against our broker or any RocketMQ 4.x/5.x
+ * cluster, with the same request codes — and without mqadmin's habits:
+ *
+ *  - a broker or group whose request failed is reported, never skipped (callers exit 3);
+ *  - reads change nothing: progress uses GET_CONSUME_STATS, QUERY_CONSUMER_OFFSET,
+ *    GET_CONSUMER_CONNECTION_LIST and 1-message PULLs as TOOLS_CONSUMER without the commit flag;
+ *  - time lag is the age of the oldest unconsumed message, read from its stored timestamp;
+ *  - resets are planned first (per queue: current, target, replayed/skipped, store time at the
+ *    target), applied compare-and-set per queue, and leave an undo plan;
+ *  - reset targets are exact: "now"/--latest is the max offset, a time is the first message
+ *    stored at or after it (SEARCH_OFFSET_BY_TIMESTAMP only gives the closest: it is a hint
+ *    refined by reading store times), an offset is that offset.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { RemoteError, RocketError, TopicNotFoundError, GroupNotFoundError, UsageError } from '../errors/index.js';
+import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
+import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame.js';
+import {
+  decodeConsumeStats,
+  decodeConsumerConnection,
+  decodeResetOffsetBody,
+  encodeResetOffsetBody,
+  type ClusterInfo,
+  type Connection,
+  type ConsumerConnection,
+  type MessageQueue,
+  type TopicRouteData,
+} from '../protocol/bodies.js';
+import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
+import { decodeRecord } from '../protocol/message.js';
+import { getAllTopicList, getBrokerClusterInfo, getRouteInfoByTopic, onAnyNamesrv } from './namesrv-api.js';
+import { openAdminSession, type AdminSession, type AdminTargetOptions } from './admin-session.js';
+
+// ---- limits and names -----------------------------------------------------------------------
+
+/** Requests in flight at once for fan-outs (groups × brokers, queues). */
+export const DEFAULT_CONCURRENCY = 16;
+/** Group used for the 1-message PULLs that read store times (exists on every broker, MixAll.TOOLS_CONSUMER_GROUP). */
+export const TOOLS_CONSUMER_GROUP = 'TOOLS_CONSUMER';
+/** PullSysFlag.FLAG_SUBSCRIPTION only: no commit, no suspend. */
+const PULL_SYSFLAG_SUBSCRIPTION_ONLY = 0x4;
+/** Upper bound on store-time reads while refining one SEARCH_OFFSET_BY_TIMESTAMP hint. */
+const MAX_TIME_PROBES = 160;
+/** MQVersion.V5_0_0: brokers from here take ResetOffsetRequestHeader.queueId/offset. */
+const MQ_VERSION_V5_0_0 = 413;
+/** GET_CONSUME_STATS answer field by which a rocketctl broker takes exact reset tables. */
+const RESET_OFFSET_TABLE_CAPABILITY = 'resetOffsetTable';
+export const RETRY_GROUP_TOPIC_PREFIX = '%RETRY%';
+
+// ---- small helpers ----------------------------------------------------------------------------
+
+/** Open a session to the target (-n, or the local broker's socket), run `fn`, always close. */
+export async function withAdminSession<T>(opts: AdminTargetOptions, fn: (s: AdminSession) => Promise<T>): Promise<T> {
+  const session = await openAdminSession(opts);
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function remote(res: RemotingCommand, what: string): RemoteError {
+  return new RemoteError(res.code, `${what}: ${res.remark?.trim() || responseCodeName(res.code)}`);
+}
+
+/** MQVersion ordinal → enum name (V4_9_8); exact from V4_0_0 (212) to V5_9_9 (611). */
+export function versionDesc(ordinal: number): string {
+  if (ordinal >= 612) return 'HIGHER_VERSION';
+  if (ordinal < 212) return `V3 (${ordinal})`;
+  const release = ordinal % 2 === 1;
+  const n = Math.floor((ordinal + (release ? 0 : 1) - 213) / 2);
+  const major = 4 + Math.floor(n / 100);
+  const minor = Math.floor((n % 100) / 10);
+  const patch = n % 10;
+  return `V${major}_${minor}_${patch}${release ? '' : '_SNAPSHOT'}`;
+}
+
+/** `now`, epoch millis, or yyyy-MM-dd#HH:mm:ss:SSS (local time), as mqadmin's -s takes them. */
+export function parseTimestamp(text: string, flag = '--timestamp'): number | 'now' {
+  const s = text.trim();
+  if (s === 'now') return 'now';
+  if (/^\d+$/.test(s)) return Number(s);
+  const m = /^(\d{4})-(\d{2})-(\d{2})#(\d{2}):(\d{2}):(\d{2}):(\d{3})$/.exec(s);
+  if (m) {
+    const [y, mo, d, h, mi, se, ms] = m.slice(1).map(Number) as [number, number, number, number, number, number, number];
+    const t = new Date(y, mo - 1, d, h, mi, se, ms);
+    if (t.getFullYear() === y && t.getMonth() === mo - 1 && t.getDate() === d) return t.getTime();
+  }
+  throw new UsageError(`${flag} ${JSON.stringify(text)}: expected now, epoch milliseconds, or yyyy-MM-dd#HH:mm:ss:SSS`);
+}
+
+// ---- cluster, routes --------------------------------------------------------------------------
+
+export interface BrokerRef {
+  brokerName: string;
+  /** Master address (brokerId 0), else the lowest id: where offsets live. */
+  addr: string;
+}
+
+export function masterAddr(brokerAddrs: Record<string, string>): string | undefined {
+  if (brokerAddrs['0']) return brokerAddrs['0'];
+  const ids = Object.keys(brokerAddrs).sort((a, b) => Number(a) - Number(b));
+  return ids.length > 0 ? brokerAddrs[ids[0]!] : undefined;
+}
+
+export async function clusterInfo(session: AdminSession): Promise<ClusterInfo> {
+  return onAnyNamesrv(session.namesrvAddrs, (a) => getBrokerClusterInfo(session.client, a, session.timeoutMs));
+}
+
+/** Every broker (by name) of the cluster(s) the name server knows, with its master address. */
+export async function clusterBrokers(session: AdminSession): Promise<BrokerRef[]> {
+  const info = await clusterInfo(session);
+  const out: BrokerRef[] = [];
+  for (const b of Object.values(info.brokerAddrTable)) {
+    const addr = masterAddr(b.brokerAddrs);
+    if (addr) out.push({ brokerName: b.brokerName, addr });
+  }
+  if (out.length === 0) {
+    throw new RocketError(`${session.target} knows no broker`, {
+      code: 'E_NO_BROKER',
+      actions: ['start a broker registered with this name server (rocketctl broker start)'],
+    });
+  }
+  return out.sort((a, b) => a.brokerName.localeCompare(b.brokerName));
+}
+
+export async function topicRoute(session: AdminSession, topic: string): Promise<TopicRouteData> {
+  return onAnyNamesrv(session.namesrvAddrs, (a) => getRouteInfoByTopic(session.client, a, topic, session.timeoutMs));
+}
+
+export async function allTopics(session: AdminSession): Promise<string[]> {
+  return onAnyNamesrv(session.namesrvAddrs, (a) => getAllTopicList(session.client, a, session.timeoutMs));
+}
+
+export interface TopicBroker extends BrokerRef {
+  readQueueNums: number;
+  writeQueueNums: number;
+}
+
+/** The brokers serving `topic` (readable queue data with a reachable master), sorted by name. */
+export async function topicBrokers(session: AdminSession, topic: string): Promise<TopicBroker[]> {
+  const route = await topicRoute(session, topic);
+  const out: TopicBroker[] = [];
+  for (const q of route.queueDatas) {
+    const b = route.brokerDatas.find((d) => d.brokerName === q.brokerName);
+    const addr = b && masterAddr(b.brokerAddrs);
+    if (addr) out.push({ brokerName: q.brokerName, addr, readQueueNums: q.readQueueNums, writeQueueNums: q.writeQueueNums });
+  }
+  if (out.length === 0) throw new TopicNotFoundError(topic);
+  return out.sort((a, b) => a.brokerName.localeCompare(b.brokerName));
+}
+
+// ---- broker requests ----------------------------------------------------------------------------
+
+async function call(session: AdminSession, addr: string, code: number, fields: Record<string, string | number | boolean | undefined>, body?: Buffer): Promise<RemotingCommand> {
+  return session.client.invoke(addr, makeRequest(code, fields, body), session.timeoutMs);
+}
+
+export interface ConsumeStatsAnswer {
+  rows: Array<[MessageQueue, { brokerOffset: number; consumerOffset: number; lastTimestamp: number }]>;
+  consumeTps: number;
+  /** Broker's MQVersion ordinal (from the response). */
+  version: number;
+  /** The broker takes exact reset tables (rocketctl). */
+  resetTable: boolean;
+}
+
+export async function getConsumeStats(session: AdminSession, addr: string, group: string, topic?: string): Promise<ConsumeStatsAnswer> {
+  const res = await call(session, addr, RequestCode.GET_CONSUME_STATS, { consumerGroup: group, topic });
+  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `consume stats of ${group} from ${addr}`);
+  const stats = res.body && bodyBuffer(res).length > 0 ? decodeConsumeStats(bodyBuffer(res)) : { consumeTps: 0, offsetTable: [] };
+  return {
+    rows: stats.offsetTable,
+    consumeTps: stats.consumeTps,
+    version: res.version,
+    resetTable: (res.extFields?.[RESET_OFFSET_TABLE_CAPABILITY] ?? '').toLowerCase() === 'true',
+  };
+}
+
+/**
+ * The committed offset of one queue; null when the broker has none. Sends 5.x's
+ * setZeroIfNotFound=false; 4.x brokers (and ours) may still answer 0 for "none" while the queue
+ * starts at 0 (QUERY_CONSUMER_OFFSET's in-memory rule, fact sheet §2.6).
+ */
+export async function queryConsumerOffset(session: AdminSession, addr: string, group: string, mq: MessageQueue): Promise<number | null> {
+  const res = await call(session, addr, RequestCode.QUERY_CONSUMER_OFFSET, {
+    consumerGroup: group,
+    topic: mq.topic,
+    queueId: mq.queueId,
+    setZeroIfNotFound: false,
+    bname: mq.brokerName,
+  });
+  if (res.code === ResponseCode.QUERY_NOT_FOUND) return null;
+  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `offset of ${group} on ${mqText(mq)}`);
+  const o = Number(res.extFields?.offset);
+  return Number.isFinite(o) && o >= 0 ? o : null;
+}
+
+async function offsetRequest(session: AdminSession, addr: string, code: number, mq: MessageQueue, extra: Record<string, number> = {}): Promise<number> {
+  const res = await call(session, addr, code, { topic: mq.topic, queueId: mq.queueId, ...extra, bname: mq.brokerName });
+  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `offsets of ${mqText(mq)}`);
+  return Number(res.extFields?.offset ?? 0);
+}
+
+export const getMinOffset = (s: AdminSession, addr: string, mq: MessageQueue) => offsetRequest(s, addr, RequestCode.GET_MIN_OFFSET, mq);
+export const getMaxOffset = (s: AdminSession, addr: string, mq: MessageQueue) => offsetRequest(s, addr, RequestCode.GET_MAX_OFFSET, mq);
+export const searchOffsetByTimestamp = (s: AdminSession, addr: string, mq: MessageQueue, ts: number) =>
+  offsetRequest(s, addr, RequestCode.SEARCH_OFFSET_BY_TIMESTAMP, mq, { timestamp: ts });
+
+/** The group's connections on one broker; undefined when none is online there (CONSUMER_NOT_ONLINE). */
+export async function getConsumerConnection(session: AdminSession, addr: string, group: string): Promise<ConsumerConnection | undefined> {
+  const res = await call(session, addr, RequestCode.GET_CONSUMER_CONNECTION_LIST, { consumerGroup: group });
+  if (res.code === ResponseCode.CONSUMER_NOT_ONLINE) return undefined;
+  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `connections of ${group} on ${addr}`);
+  const c = decodeConsumerConnection(bodyBuffer(res));
+  return c.connectionSet.length > 0 ? c : undefined;
+}
+
+/** The queues a client holds right now (GET_CONSUMER_RUNNING_INFO relayed by the broker, mqTable keys). */
+export async function getClientQueues(session: AdminSession, addr: string, group: string, clientId: string): Promise<MessageQueue[]> {
+  const res = await call(session, addr, RequestCode.GET_CONSUMER_RUNNING_INFO, { consumerGroup: group, clientId, jstackEnable: false });
+  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `running info of ${clientId}`);
+  const o = parseFastjson(bodyBuffer(res).toString('utf8')) as Record<string, unknown> | null;
+  return messageQueueEntries<unknown>(o?.mqTable).map(([mq]) => mq);
+}
+
+/**
+ * The stored record at a queue offset, read with a 1-message PULL as TOOLS_CONSUMER: subscription
+ * flag only (no commit, no long poll), so nothing about the measured group changes. Only offsets
+ * inside [min, max) are asked for (an out-of-range pull makes a 4.x broker write an
+ * OFFSET_MOVED_EVENT). undefined when the queue has no message there.
+ */
+export async function readStoreTime(session: AdminSession, addr: string, mq: MessageQueue, offset: number): Promise<number | undefined> {
+  const res = await call(session, addr, RequestCode.PULL_MESSAGE, {
+    consumerGroup: TOOLS_CONSUMER_GROUP,
+    topic: mq.topic,
+    queueId: mq.queueId,
+    queueOffset: offset,
+    maxMsgNums: 1,
+    sysFlag: PULL_SYSFLAG_SUBSCRIPTION_ONLY,
+    commitOffset: 0,
+    suspendTimeoutMillis: 0,
+    subscription: '*',
+    subVersion: 0,
+    expressionType: 'TAG',
+    bname: mq.brokerName,
+  });
+  if (res.code !== ResponseCode.SUCCESS || !res.body) return undefined;
+  const body = bodyBuffer(res);
+  if (body.length === 0) return undefined;
+  const rec = decodeRecord(body, 0);
+  return rec.storeTimestamp;
+}
+
+function mqText(mq: MessageQueue): string {
+  return `${mq.topic}/${mq.brokerName}/${mq.queueId}`;
+}
+
+// ---- consumer progress (-g) -------------------------------------------------------------------
+
+export interface QueueProgress {
+  topic: string;
+  brokerName: string;
+  queueId: number;
+  brokerOffset: number;
+  /** null: the group never committed an offset for this queue. */
+  consumerOffset: number | null;
+  /** Messages not consumed yet: brokerOffset − consumerOffset, never below 0 (see notes). */
+  diff: number;
+  /** Store time of the last consumed message (consumerOffset − 1), null when unknown. */
+  lastTimestamp: number | null;
+  /** Store time of the oldest message not consumed yet, null when there is none. */
+  oldestUnconsumedTimestamp: number | null;
+  /** Age of that message at measuredAt (0 when nothing is pending, null when unknown). */
+  lagMs: number | null;
+  /** With --showClientIP: the client consuming this queue (null: none holds it). */
+  clientId?: string | null;
+  clientIp?: string | null;
+  notes: string[];
+}
+
+export interface ClientInfo {
+  clientId: string;
+  clientAddr: string;
+  language: string;
+  version: number;
+  versionDesc: string;
+}
+
+export interface BrokerFailure {
+  brokerName: string;
+  addr: string;
+  error: string;
+}
+
+export interface GroupProgress {
+  group: string;
+  online: boolean;
+  clients: ClientInfo[];
+  consumeType: string | null;
+  messageModel: string | null;
+  measuredAt: number;
+  queues: QueueProgress[];
+  totals: {
+    diff: number;
+    consumeTps: number;
+    lagMsMax: number | null;
+    queues: number;
+    queuesWithBacklog: number;
+    queuesWithoutOffset: number;
+  };
+  diagnosis: string;
+  notes: string[];
+  failedBrokers: BrokerFailure[];
+}
+
+export interface ProgressOptions {
+  group: string;
+  /** Only this topic's queues. */
+  topic?: string;
+  /** Map each queue to the client holding it (GET_CONSUMER_RUNNING_INFO per client). */
+  showClient?: boolean;
+  concurrency?: number;
+  now?: () => number;
+}
+
+export async function consumerProgress(session: AdminSession, opts: ProgressOptions): Promise<GroupProgress> {
+  const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const now = opts.now ?? Date.now;
+  const brokers = await clusterBrokers(session);
+  const failedBrokers: BrokerFailure[] = [];
+  const fail = (b: BrokerRef, err: unknown) => failedBrokers.push({ brokerName: b.brokerName, addr: b.addr, error: errorText(err) });
+
+  // Who is online, and what they subscribe to (every broker a consumer talks to knows it).
+  const conns = await mapLimit(brokers, limit, async (b) => {
+    try {
+      return await getConsumerConnection(session, b.addr, opts.group);
+    } catch (err) {
+      fail(b, err);
+      return undefined;
+    }
+  });
+  const connection = mergeConnections(conns);
+  const subscribed = Object.keys(connection?.subscriptionTable ?? {});
+
+  const rowsPerBroker = await mapLimit(brokers, limit, async (b) => {
+    if (failedBrokers.some((f) => f.addr === b.addr)) return [];
+    try {
+      const all = await getConsumeStats(session, b.addr, opts.group, opts.topic);
+      const rows = all.rows.map(([mq, w]) => ({ b, mq, w, tps: 0 }));
+      // Subscribed topics without any committed offset are not in the answer: ask for them.
+      const seen = new Set(rows.map((r) => r.mq.topic));
+      const missing = opts.topic ? [] : subscribed.filter((t) => !seen.has(t));
+      for (const t of missing) {
+        const more = await getConsumeStats(session, b.addr, opts.group, t).catch(() => undefined);
+        for (const [mq, w] of more?.rows ?? []) rows.push({ b, mq, w, tps: 0 });
+      }
+      if (rows.length > 0) rows[0]!.tps = all.consumeTps;
+      return rows;
+    } catch (err) {
+      fail(b, err);
+      return [];
+    }
+  });
+  const rows = rowsPerBroker.flat().sort((x, y) => compareMq(x.mq, y.mq));
+  if (rows.length === 0 && !connection && failedBrokers.length === 0) {
+    if (opts.topic) throw new RocketError(`consumer group ${opts.group} has no offsets for topic ${opts.topic} and no consumer online`, { code: 'E_GROUP_NOT_FOUND', actions: ['list groups with: rocketctl consumerProgress'] });
+    throw new GroupNotFoundError(opts.group);
+  }
+
+  const measuredAt = now();
+  const queues = await mapLimit(rows, limit, async ({ b, mq, w }) => queueProgress(session, b, opts.group, mq, w, measuredAt));
+  if (opts.showClient && connection) await assignClients(session, brokers, opts.group, connection, queues, limit);
+
+  const consumeTps = rows.reduce((s, r) => s + r.tps, 0);
+  const lags = queues.map((q) => q.lagMs).filter((l): l is number => l !== null);
+  const progress: GroupProgress = {
+    group: opts.group,
+    online: connection !== undefined,
+    clients: (connection?.connectionSet ?? []).map(clientInfo),
+    consumeType: connection?.consumeType ?? null,
+    messageModel: connection?.messageModel ?? null,
+    measuredAt,
+    queues,
+    totals: {
+      diff: queues.reduce((s, q) => s + q.diff, 0),
+      consumeTps,
+      lagMsMax: lags.length > 0 ? Math.max(...lags) : null,
+      queues: queues.length,
+      queuesWithBacklog: queues.filter((q) => q.diff > 0).length,
+      queuesWithoutOffset: queues.filter((q) => q.consumerOffset === null).length,
+    },
+    diagnosis: '',
+    notes: [],
+    failedBrokers,
+  };
+  const d = diagnose(progress);
+  progress.diagnosis = d.diagnosis;
+  progress.notes = d.notes;
+  return progress;
+}
+
+function clientInfo(c: Connection): ClientInfo {
+  return { clientId: c.clientId, clientAddr: c.clientAddr, language: c.language, version: c.version, versionDesc: versionDesc(c.version) };
+}
+
+/** One ConsumerConnection from the brokers' answers: connections de-duplicated by client id. */
+export function mergeConnections(list: Array<ConsumerConnection | undefined>): ConsumerConnection | undefined {
+  const present = list.filter((c): c is ConsumerConnection => c !== undefined);
+  if (present.length === 0) return undefined;
+  const byId = new Map<string, Connection>();
+  const merged: ConsumerConnection = { ...present[0]!, connectionSet: [], subscriptionTable: {} };
+  for (const c of present) {
+    for (const conn of c.connectionSet) if (!byId.has(conn.clientId)) byId.set(conn.clientId, conn);
+    Object.assign(merged.subscriptionTable, c.subscriptionTable);
+  }
+  merged.connectionSet = [...byId.values()].sort((a, b) => a.clientId.localeCompare(b.clientId));
+  return merged;
+}
+
+function compareMq(a: MessageQueue, b: MessageQueue): number {
+  return a.topic.localeCompare(b.topic) || a.brokerName.localeCompare(b.brokerName) || a.queueId - b.queueId;
+}
+
+async function queueProgress(
+  session: AdminSession,
+  b: BrokerRef,
+  group: string,
+  mq: MessageQueue,
+  w: { brokerOffset: number; consumerOffset: number; lastTimestamp: number },
+  measuredAt: number,
+): Promise<QueueProgress> {
+  const notes: string[] = [];
+  // ConsumeStats reports "none" as 0: ask the queue itself when it says 0.
+  const consumerOffset = w.consumerOffset === 0 ? await queryConsumerOffset(session, b.addr, group, mq) : w.consumerOffset;
+  if (consumerOffset === null) notes.push('no committed offset: where consumption starts depends on the consumer (consumeFromWhere)');
+  const from = consumerOffset ?? 0;
+  let diff = w.brokerOffset - from;
+  if (diff < 0) {
+    notes.push(`consumer offset ${from} is ahead of the broker's max offset ${w.brokerOffset} (queue recreated or store truncated?): shown as no backlog; the consumer is moved back when it next pulls`);
+    diff = 0;
+  }
+  const q: QueueProgress = {
+    topic: mq.topic,
+    brokerName: mq.brokerName,
+    queueId: mq.queueId,
+    brokerOffset: w.brokerOffset,
+    consumerOffset,
+    diff,
+    lastTimestamp: w.lastTimestamp > 0 ? w.lastTimestamp : null,
+    oldestUnconsumedTimestamp: null,
+    lagMs: diff === 0 ? 0 : null,
+    notes,
+  };
+  if (diff > 0) {
+    const min = await getMinOffset(session, b.addr, mq);
+    let at = from;
+    if (from < min) {
+      notes.push(`${min - from} message(s) before offset ${min} were deleted before being consumed; the oldest still stored is at ${min}`);
+      at = min;
+      q.diff = Math.max(0, w.brokerOffset - min);
+    }
+    if (at < w.brokerOffset) {
+      const ts = await readStoreTime(session, b.addr, mq, at);
+      if (ts !== undefined) {
+        q.oldestUnconsumedTimestamp = ts;
+        q.lagMs = Math.max(0, measuredAt - ts);
+      } else {
+        notes.push(`could not read the message at offset ${at} to measure the time lag`);
+      }
+    }
+  }
+  return q;
+}
+
+/** --showClientIP: ask each client which queues it holds (mqadmin -s true). */
+async function assignClients(session: AdminSession, brokers: BrokerRef[], group: string, conn: ConsumerConnection, queues: QueueProgress[], limit: number): Promise<void> {
+  const owner = new Map<string, string>();
+  const clients = conn.connectionSet.map((c) => c.clientId);
+  const answers = await mapLimit(clients, limit, async (clientId) => {
+    for (const b of brokers) {
+      try {
+        return { clientId, mqs: await getClientQueues(session, b.addr, group, clientId) };
+      } catch {
+        // another broker may have this client's channel
+      }
+    }
+    return { clientId, mqs: undefined };
+  });
+  for (const a of answers) for (const mq of a.mqs ?? []) owner.set(`${mq.topic}\u0000${mq.brokerName}\u0000${mq.queueId}`, a.clientId);
+  const unknown = answers.filter((a) => a.mqs === undefined).map((a) => a.clientId);
+  for (const q of queues) {
+    const id = owner.get(`${q.topic}\u0000${q.brokerName}\u0000${q.queueId}`) ?? null;
+    q.clientId = id;
+    q.clientIp = id ? id.split('@')[0]! : null;
+    if (!id && unknown.length > 0) q.notes.push(`owner unknown: ${unknown.join(', ')} did not answer GET_CONSUMER_RUNNING_INFO`);
+  }
+}
+
+// ---- diagnosis ---------------------------------------------------------------------------------
+
+export interface DiagnosisInput {
+  group: string;
+  online: boolean;
+  clients: Array<{ clientId: string }>;
+  messageModel: string | null;
+  queues: Array<Pick<QueueProgress, 'topic' | 'brokerName' | 'queueId' | 'diff' | 'consumerOffset' | 'lagMs'> & { clientId?: string | null }>;
+}
+
+/**
+ * One line saying what limits the group, plus notes. Rules, first match wins:
+ *  1. offline: "offline (no consumer connected): N messages wait".
+ *  2. no backlog: "no backlog" (+ consumer/queue counts).
+ *  3. broadcasting: every consumer reads every queue; more consumers don't help.
+ *  4. for the topic with the largest backlog (retry topics aside), with c consumers and q queues:
+ *     c < q → "c consumers for q queues: adding up to q−c more consumers will help";
+ *     c = q → "as many consumers as queues: more consumers won't help; migrateBacklog to a topic
+ *     with more queues (or make each consumer faster)";
+ *     c > q → the same, and c−q consumers are idle.
+ * Notes: queues with backlog nobody holds (with --showClientIP), queues without a committed
+ * offset, backlog concentrated on a few queues (one slow consumer or a hot key).
+ */
+export function diagnose(g: DiagnosisInput): { diagnosis: string; notes: string[] } {
+  const notes: string[] = [];
+  const total = g.queues.reduce((s, q) => s + q.diff, 0);
+  const c = g.clients.length;
+  const noOffset = g.queues.filter((q) => q.consumerOffset === null).length;
+  if (noOffset > 0) notes.push(`${noOffset} queue(s) have no committed offset`);
+  const orphaned = g.queues.filter((q) => q.diff > 0 && q.clientId === null);
+  if (g.online && orphaned.length > 0) notes.push(`${orphaned.length} queue(s) with backlog are held by no consumer (rebalance pending, or consumers subscribe differently)`);
+  if (!g.online) {
+    return { diagnosis: total > 0 ? `offline (no consumer connected): ${total} message(s) wait and the backlog grows until a consumer starts` : 'offline (no consumer connected); nothing pending', notes };
+  }
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  const byTopic = new Map<string, { queues: number; diff: number; diffs: number[] }>();
+  for (const q of g.queues) {
+    const t = byTopic.get(q.topic) ?? { queues: 0, diff: 0, diffs: [] };
+    t.queues++;
+    t.diff += q.diff;
+    t.diffs.push(q.diff);
+    byTopic.set(q.topic, t);
+  }
+  if (total === 0) {
+    const main = [...byTopic.entries()].filter(([t]) => !t.startsWith(RETRY_GROUP_TOPIC_PREFIX));
+    const queues = Math.max(0, ...main.map(([, t]) => t.queues));
+    return { diagnosis: `no backlog (${plural(c, 'consumer')}${queues > 0 ? `, ${plural(queues, 'queue')}` : ''})`, notes };
+  }
+  if (g.messageModel === 'BROADCASTING') {
+    return { diagnosis: `broadcasting: each of ${plural(c, 'consumer')} reads every queue, so more consumers won't help; make each consumer faster (${total} pending)`, notes };
+  }
+  const candidates = [...byTopic.entries()].filter(([t, v]) => v.diff > 0 && !t.startsWith(RETRY_GROUP_TOPIC_PREFIX));
+  const [topic, t] = (candidates.length > 0 ? candidates : [...byTopic.entries()].filter(([, v]) => v.diff > 0)).sort((a, b) => b[1].diff - a[1].diff)[0]!;
+  const sorted = [...t.diffs].sort((a, b) => b - a);
+  if (t.queues >= 4 && sorted[0]! > 0 && sorted[0]! >= 0.5 * t.diff) notes.push(`${topic}: one queue holds ${Math.round((100 * sorted[0]!) / t.diff)}% of the backlog: a slow consumer or a hot key, not a lack of consumers`);
+  const q = t.queues;
+  if (c < q) return { diagnosis: `${plural(c, 'consumer')} for ${plural(q, 'queue')} of ${topic}: adding up to ${q - c} more consumer${q - c === 1 ? '' : 's'} will help`, notes };
+  const idle = c > q ? `; ${plural(c - q, 'consumer')} idle` : '';
+  return { diagnosis: `as many consumers as queues (${c} for ${q} of ${topic})${idle}: more consumers won't help; migrateBacklog to a topic with more queues, or make each consumer faster`, notes };
+}
+
+// ---- every group (no -g) -------------------------------------------------------------------------
+
+export interface GroupRow {
+  group: string;
+  status: 'online' | 'offline' | 'failed';
+  /** Why the group's row is incomplete (status failed). */
+  error?: string;
+  count: number;
+  /** Lowest client version (V4_9_8), or OFFLINE. */
+  version: string;
+  type: 'PUSH' | 'PULL' | '';
+  model: string;
+  tps: number;
+  diffTotal: number;
+  /** Per-queue backlog, for --max-lag checks (not printed in the table). */
+  queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; lagMs?: number | null }>;
+}
+
+export interface AllGroupsOptions {
+  concurrency?: number;
+  /** Also measure the time lag of every queue with a backlog (--max-lag-ms). */
+  withLag?: boolean;
+  now?: () => number;
+}
+
+export interface AllGroups {
+  groups: GroupRow[];
+  measuredAt: number;
+}
+
+/** Groups = topics named %RETRY%<group> (as mqadmin), each measured on every broker, bounded in parallel. */
+export async function allGroupsProgress(session: AdminSession, opts: AllGroupsOptions = {}): Promise<AllGroups> {
+  const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const [topics, brokers] = await Promise.all([allTopics(session), clusterBrokers(session)]);
+  const groups = [...new Set(topics.filter((t) => t.startsWith(RETRY_GROUP_TOPIC_PREFIX)).map((t) => t.slice(RETRY_GROUP_TOPIC_PREFIX.length)))];
+  const measuredAt = (opts.now ?? Date.now)();
+  const rows = await mapLimit(groups, limit, (g) => groupRow(session, brokers, g, !!opts.withLag, measuredAt));
+  return { groups: rows, measuredAt };
+}
+
+async function groupRow(session: AdminSession, brokers: BrokerRef[], group: string, withLag: boolean, measuredAt: number): Promise<GroupRow> {
+  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, queues: [] };
+  const errors: string[] = [];
+  const conns: Array<ConsumerConnection | undefined> = [];
+  for (const b of brokers) {
+    try {
+      const [stats, conn] = await Promise.all([getConsumeStats(session, b.addr, group), getConsumerConnection(session, b.addr, group)]);
+      conns.push(conn);
+      row.tps += stats.consumeTps;
+      for (const [mq, w] of stats.rows) {
+        const diff = Math.max(0, w.brokerOffset - w.consumerOffset);
+        const q: GroupRow['queues'][number] = { topic: mq.topic, brokerName: mq.brokerName, queueId: mq.queueId, diff };
+        if (withLag) q.lagMs = diff === 0 ? 0 : await lagAt(session, b.addr, mq, w.consumerOffset, w.brokerOffset, measuredAt);
+        row.queues.push(q);
+        row.diffTotal += diff;
+      }
+    } catch (err) {
+      errors.push(`${b.brokerName} (${b.addr}): ${errorText(err)}`);
+    }
+  }
+  const conn = mergeConnections(conns);
+  if (conn) {
+    row.status = 'online';
+    row.count = conn.connectionSet.length;
+    row.version = versionDesc(Math.min(...conn.connectionSet.map((c) => c.version)));
+    row.type = conn.consumeType === 'CONSUME_ACTIVELY' ? 'PULL' : 'PUSH';
+    row.model = row.type === 'PUSH' ? (conn.messageModel ?? '') : '';
+  }
+  if (errors.length > 0) {
+    row.status = 'failed';
+    row.error = errors.join('; ');
+  }
+  row.tps = Math.trunc(row.tps);
+  return row;
+}
+
+async function lagAt(session: AdminSession, addr: string, mq: MessageQueue, consumerOffset: number, brokerOffset: number, measuredAt: number): Promise<number | null> {
+  const min = await getMinOffset(session, addr, mq);
+  const at = Math.max(consumerOffset, min);
+  if (at >= brokerOffset) return 0;
+  const ts = await readStoreTime(session, addr, mq, at);
+  return ts === undefined ? null : Math.max(0, measuredAt - ts);
+}
+
+// ---- lag checks --------------------------------------------------------------------------------
+
+export interface LagViolation {
+  group: string;
+  topic: string;
+  brokerName: string;
+  queueId: number;
+  diff: number;
+  lagMs: number | null;
+}
+
+export function lagViolations(
+  group: string,
+  queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; lagMs?: number | null }>,
+  maxLag?: number,
+  maxLagMs?: number,
+): LagViolation[] {
+  return queues
+    .filter((q) => (maxLag !== undefined && q.diff > maxLag) || (maxLagMs !== undefined && q.lagMs != null && q.lagMs > maxLagMs))
+    .map((q) => ({ group, topic: q.topic, brokerName: q.brokerName, queueId: q.queueId, diff: q.diff, lagMs: q.lagMs ?? null }));
+}
+
+// ---- reset: plan ---------------------------------------------------------------------------------
+
+export type ResetMode =
+  | { kind: 'timestamp'; timestampMs: number }
+  | { kind: 'latest' }
+  | { kind: 'earliest' }
+  | { kind: 'offset'; offset: number };
+
+export interface PlannedQueue {
+  topic: string;
+  brokerName: string;
+  brokerAddr: string;
+  queueId: number;
+  minOffset: number;
+  maxOffset: number;
+  /** Committed offset when planned (null: none). Apply only proceeds while it is unchanged. */
+  currentOffset: number | null;
+  targetOffset: number;
+  /** Messages consumed again (target before current) / skipped (target after current). */
+  replay: number;
+  skip: number;
+  /** Store time of the message at the target (null: the target is the end of the queue). */
+  targetStoreTimestamp: number | null;
+  notes: string[];
+}
+
+export interface ResetPlan {
+  kind: 'rocketctl.resetOffset.plan';
+  formatVersion: 1;
+  group: string;
+  topic: string;
+  /** What the plan was made for: "latest", "earliest", "offset 0", "timestamp 1700000000000", or "undo of FILE". */
+  mode: string;
+  timestampMs: number | null;
+  force: boolean;
+  createdAt: number;
+  online: boolean;
+  queues: PlannedQueue[];
+  totals: { replay: number; skip: number; queues: number };
+}
+
+export interface PlanOptions {
+  group: string;
+  topic: string;
+  mode: ResetMode;
+  queueId?: number;
+  /** mqadmin -f: false = only move offsets back (default true). */
+  force?: boolean;
+  concurrency?: number;
+}
+
+/** Per queue: where the group is, where it would go, and what that means. Changes nothing. */
+export async function planReset(session: AdminSession, opts: PlanOptions): Promise<ResetPlan> {
+  const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const force = opts.force ?? true;
+  const brokers = await topicBrokers(session, opts.topic);
+  const perBroker = await mapLimit(brokers, limit, async (b) => {
+    const [stats, conn] = await Promise.all([getConsumeStats(session, b.addr, opts.group, opts.topic), getConsumerConnection(session, b.addr, opts.group)]);
+    const queueIds = Array.from({ length: b.readQueueNums }, (_, i) => i).filter((q) => opts.queueId === undefined || q === opts.queueId);
+    const planned = await mapLimit(queueIds, limit, async (queueId) => {
+      const mq: MessageQueue = { topic: opts.topic, brokerName: b.brokerName, queueId };
+      const row = stats.rows.find(([m]) => m.queueId === queueId && m.topic === opts.topic)?.[1];
+      const current = row && row.consumerOffset > 0 ? row.consumerOffset : await queryConsumerOffset(session, b.addr, opts.group, mq);
+      return planQueue(session, b, mq, current, opts.mode, force);
+    });
+    return { planned, online: conn !== undefined };
+  });
+  const queues = perBroker.flatMap((p) => p.planned);
+  if (opts.queueId !== undefined && queues.length === 0) {
+    throw new UsageError(`--queue ${opts.queueId}: topic ${opts.topic} has no such queue (its brokers have ${brokers.map((b) => `${b.brokerName}: 0-${b.readQueueNums - 1}`).join(', ')})`);
+  }
+  const online = perBroker.some((p) => p.online);
+  if (!online && queues.every((q) => q.currentOffset === null)) {
+    throw new RocketError(`consumer group ${opts.group} has no offsets for topic ${opts.topic} and no consumer online`, {
+      code: 'E_GROUP_NOT_FOUND',
+      actions: ['check the group and topic names: rocketctl consumerProgress -g GROUP'],
+    });
+  }
+  return {
+    kind: 'rocketctl.resetOffset.plan',
+    formatVersion: 1,
+    group: opts.group,
+    topic: opts.topic,
+    mode: modeText(opts.mode),
+    timestampMs: opts.mode.kind === 'timestamp' ? opts.mode.timestampMs : null,
+    force,
+    createdAt: Date.now(),
+    online,
+    queues,
+    totals: totals(queues),
+  };
+}
+
+function totals(queues: PlannedQueue[]): ResetPlan['totals'] {
+  return { replay: queues.reduce((s, q) => s + q.replay, 0), skip: queues.reduce((s, q) => s + q.skip, 0), queues: queues.length };
+}
+
+export function modeText(m: ResetMode): string {
+  switch (m.kind) {
+    case 'latest':
+      return 'latest';
+    case 'earliest':
+      return 'earliest';
+    case 'offset':
+      return `offset ${m.offset}`;
+    case 'timestamp':
+      return `timestamp ${m.timestampMs} (${new Date(m.timestampMs).toISOString()})`;
+  }
+}
+
+async function planQueue(session: AdminSession, b: BrokerRef, mq: MessageQueue, current: number | null, mode: ResetMode, force: boolean): Promise<PlannedQueue> {
+  const [minOffset, maxOffset] = await Promise.all([getMinOffset(session, b.addr, mq), getMaxOffset(session, b.addr, mq)]);
+  const notes: string[] = [];
+  let target: number;
+  let targetStoreTimestamp: number | null | undefined;
+  switch (mode.kind) {
+    case 'latest':
+      target = maxOffset;
+      break;
+    case 'earliest':
+      target = minOffset;
+      break;
+    case 'offset':
+      target = Math.min(Math.max(mode.offset, minOffset), maxOffset);
+      if (target !== mode.offset) notes.push(`offset ${mode.offset} is outside the stored range [${minOffset}, ${maxOffset}]: clamped to ${target}`);
+      break;
+    case 'timestamp': {
+      const found = await firstOffsetAtOrAfter(session, b.addr, mq, minOffset, maxOffset, mode.timestampMs);
+      target = found.offset;
+      targetStoreTimestamp = found.storeTimestamp;
+      if (found.approximate) notes.push(found.approximate);
+      break;
+    }
+  }
+  if (!force && current !== null && target > current) {
+    notes.push(`--force false: the target ${target} is ahead of the current offset, kept at ${current}`);
+    target = current;
+    targetStoreTimestamp = undefined;
+  }
+  if (targetStoreTimestamp === undefined) targetStoreTimestamp = target < maxOffset ? ((await readStoreTime(session, b.addr, mq, target)) ?? null) : null;
+  const from = current ?? minOffset;
+  if (current === null) notes.push(`no committed offset: replay/skip counted from the earliest stored message (${minOffset})`);
+  return {
+    topic: mq.topic,
+    brokerName: mq.brokerName,
+    brokerAddr: b.addr,
+    queueId: mq.queueId,
+    minOffset,
+    maxOffset,
+    currentOffset: current,
+    targetOffset: target,
+    replay: Math.max(0, from - target),
+    skip: Math.max(0, target - from),
+    targetStoreTimestamp,
+    notes,
+  };
+}
+
+/**
+ * The first offset in [min, max) whose message was stored at or after `ts` (max when none): what
+ * "reset to a time" means. SEARCH_OFFSET_BY_TIMESTAMP answers the *closest* store time (fact sheet
+ * §2.6), which may sit one or many messages (same millisecond) off; it is used as a hint, then
+ * refined by galloping and bisecting on store times read with 1-message pulls. Store times are
+ * assumed non-decreasing along the queue (they are taken under the broker's put lock).
+ */
+export async function firstOffsetAtOrAfter(
+  session: AdminSession,
+  addr: string,
+  mq: MessageQueue,
+  min: number,
+  max: number,
+  ts: number,
+): Promise<{ offset: number; storeTimestamp: number | null; approximate?: string }> {
+  if (min >= max) return { offset: max, storeTimestamp: null };
+  let probes = 0;
+  const cache = new Map<number, number>();
+  const timeAt = async (o: number): Promise<number> => {
+    const hit = cache.get(o);
+    if (hit !== undefined) return hit;
+    if (++probes > MAX_TIME_PROBES) throw new ProbeLimit();
+    // A missing message (deleted under us) sorts as "before ts": the answer moves forward.
+    const t = (await readStoreTime(session, addr, mq, o)) ?? Number.NEGATIVE_INFINITY;
+    cache.set(o, t);
+    return t;
+  };
+  const hint = Math.min(Math.max(await searchOffsetByTimestamp(session, addr, mq, ts), min), max - 1);
+  try {
+    if ((await timeAt(max - 1)) < ts) return { offset: max, storeTimestamp: null };
+    if ((await timeAt(min)) >= ts) return { offset: min, storeTimestamp: await timeAt(min) };
+    // Invariant once bracketed: timeAt(lo) < ts <= timeAt(hi), min <= lo < hi <= max - 1.
+    let lo: number;
+    let hi: number;
+    if ((await timeAt(hint)) >= ts) {
+      hi = hint;
+      let step = 1;
+      lo = Math.max(min, hint - step);
+      while ((await timeAt(lo)) >= ts) {
+        hi = lo;
+        step *= 2;
+        lo = Math.max(min, hint - step);
+      }
+    } else {
+      lo = hint;
+      let step = 1;
+      hi = Math.min(max - 1, hint + step);
+      while ((await timeAt(hi)) < ts) {
+        lo = hi;
+        step *= 2;
+        hi = Math.min(max - 1, hint + step);
+      }
+    }
+    while (hi - lo > 1) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      if ((await timeAt(mid)) >= ts) hi = mid;
+      else lo = mid;
+    }
+    return { offset: hi, storeTimestamp: await timeAt(hi) };
+  } catch (err) {
+    if (!(err instanceof ProbeLimit)) throw err;
+    return { offset: hint, storeTimestamp: cache.get(hint) ?? null, approximate: `store times could not be narrowed within ${MAX_TIME_PROBES} reads: using the broker's closest match ${hint}` };
+  }
+}
+
+class ProbeLimit extends Error {}
+
+// ---- reset: apply --------------------------------------------------------------------------------
+
+export type ApplyStatus = 'applied' | 'unchanged' | 'moved' | 'failed' | 'inexact';
+
+export interface AppliedQueue {
+  topic: string;
+  brokerName: string;
+  queueId: number;
+  expectedOffset: number | null;
+  targetOffset: number;
+  /** The committed offset found just before writing (compare-and-set). */
+  foundOffset: number | null;
+  /** What the broker reports now (after the write), when known. */
+  resultOffset: number | null;
+  status: ApplyStatus;
+  /** How it was written: INVOKE_BROKER_TO_RESET_OFFSET (online) or UPDATE_CONSUMER_OFFSET (offline). */
+  via: 'reset-table' | 'reset-queue' | 'reset-timestamp' | 'update-offset' | null;
+  message?: string;
+}
+
+export interface ApplyResult {
+  queues: AppliedQueue[];
+  applied: number;
+  problems: number;
+}
+
+export interface ApplyOptions {
+  /** Language of the INVOKE_BROKER_TO_RESET_OFFSET request (mqadmin -c: CPP clients get the list body). */
+  cplus?: boolean;
+  concurrency?: number;
+}
+
+/**
+ * Apply a plan, broker by broker. Per queue, compare-and-set: the committed offset is read again
+ * and a queue whose offset is no longer the plan's `currentOffset` is reported `moved`, not
+ * written. Online groups (a consumer connected to that broker) go through
+ * INVOKE_BROKER_TO_RESET_OFFSET so the consumers drop their in-memory offsets:
+ *   - rocketctl brokers: one request carrying the exact table;
+ *   - 5.x brokers: one request per queue (queueId + offset header);
+ *   - 4.x brokers only reset by time: used when the plan is "latest" (-1), "earliest" (0) or a time,
+ *     then the offsets the broker chose are compared with the plan (`inexact` when they differ);
+ *     an offset plan for an online group on 4.x is refused (stop the consumers, then rerun).
+ * Offline groups are written with UPDATE_CONSUMER_OFFSET (sync) and read back.
+ */
+export async function applyReset(session: AdminSession, plan: ResetPlan, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const byBroker = new Map<string, PlannedQueue[]>();
+  for (const q of plan.queues) byBroker.set(q.brokerAddr, [...(byBroker.get(q.brokerAddr) ?? []), q]);
+  const results: AppliedQueue[] = [];
+  for (const [addr, queues] of byBroker) results.push(...(await applyOnBroker(session, plan, addr, queues, opts, limit)));
+  results.sort((a, b) => a.brokerName.localeCompare(b.brokerName) || a.queueId - b.queueId);
+  return { queues: results, applied: results.filter((r) => r.status === 'applied').length, problems: results.filter((r) => r.status === 'moved' || r.status === 'failed' || r.status === 'inexact').length };
+}
+
+async function applyOnBroker(session: AdminSession, plan: ResetPlan, addr: string, queues: PlannedQueue[], opts: ApplyOptions, limit: number): Promise<AppliedQueue[]> {
+  const out: AppliedQueue[] = queues.map((q) => ({
+    topic: q.topic,
+    brokerName: q.brokerName,
+    queueId: q.queueId,
+    expectedOffset: q.currentOffset,
+    targetOffset: q.targetOffset,
+    foundOffset: null,
+    resultOffset: null,
+    status: 'failed',
+    via: null,
+  }));
+  const mqOf = (q: PlannedQueue): MessageQueue => ({ topic: q.topic, brokerName: q.brokerName, queueId: q.queueId });
+  let stats: ConsumeStatsAnswer;
+  let online: boolean;
+  try {
+    [stats, online] = await Promise.all([getConsumeStats(session, addr, plan.group, plan.topic), getConsumerConnection(session, addr, plan.group).then((c) => c !== undefined)]);
+    // Compare-and-set, step 1: read every queue's committed offset again.
+    await mapLimit(queues, limit, async (q, i) => {
+      out[i]!.foundOffset = await queryConsumerOffset(session, addr, plan.group, mqOf(q));
+    });
+  } catch (err) {
+    for (const o of out) o.message = errorText(err);
+    return out;
+  }
+  const todo: number[] = [];
+  out.forEach((o, i) => {
+    if (o.foundOffset === o.targetOffset) {
+      o.status = 'unchanged';
+      o.resultOffset = o.foundOffset;
+    } else if (o.foundOffset !== o.expectedOffset) {
+      o.status = 'moved';
+      o.resultOffset = o.foundOffset;
+      o.message = `offset moved since the plan (planned from ${o.expectedOffset ?? 'none'}, now ${o.foundOffset ?? 'none'}): not overwritten; plan again`;
+    } else {
+      todo.push(i);
+    }
+  });
+  if (todo.length === 0) return out;
+  const pick = todo.map((i) => queues[i]!);
+  const mark = (i: number, status: ApplyStatus, via: AppliedQueue['via'], resultOffset: number | null, message?: string) => {
+    Object.assign(out[i]!, { status, via, resultOffset });
+    if (message) out[i]!.message = message;
+  };
+
+  if (online) {
+    const language = opts.cplus ? 'CPP' : 'JAVA';
+    try {
+      if (stats.resetTable) {
+        const table: Array<[MessageQueue, number]> = pick.map((q) => [mqOf(q), q.targetOffset]);
+        const res = await invokeReset(session, addr, plan, -1, language, undefined, encodeResetOffsetBody(table));
+        if (res === 'offline') online = false;
+        else for (const i of todo) checkResult(out[i]!, res, 'reset-table', mark, i);
+      } else if (stats.version >= MQ_VERSION_V5_0_0) {
+        for (const i of todo) {
+          const q = queues[i]!;
+          const res = await invokeReset(session, addr, plan, plan.timestampMs ?? -1, language, { queueId: q.queueId, offset: q.targetOffset });
+          if (res === 'offline') {
+            online = false;
+            break;
+          }
+          if (res.size > 1) {
+            // The broker ignored queueId (useServerSideResetOffset=false): it reset every queue by time.
+            for (const j of todo) checkResult(out[j]!, res, 'reset-timestamp', mark, j);
+            break;
+          }
+          checkResult(out[i]!, res, 'reset-queue', mark, i);
+        }
+      } else {
+        const ts = timestampFor4x(plan);
+        if (ts === undefined) {
+          for (const i of todo) mark(i, 'failed', null, out[i]!.foundOffset, 'this RocketMQ 4.x broker resets an online group only by time: stop the consumers and run again (offsets of an offline group are written exactly), or reset by --timestamp/--latest/--earliest');
+          return out;
+        }
+        const res = await invokeReset(session, addr, plan, ts, language);
+        if (res === 'offline') online = false;
+        else for (const i of todo) checkResult(out[i]!, res, 'reset-timestamp', mark, i);
+      }
+    } catch (err) {
+      for (const i of todo) if (out[i]!.status === 'failed') out[i]!.message = errorText(err);
+      return out;
+    }
+  }
+  if (!online) {
+    await mapLimit(todo, limit, async (i) => {
+      const q = queues[i]!;
+      try {
+        await updateConsumerOffset(session, addr, plan.group, mqOf(q), q.targetOffset);
+        const now = await queryConsumerOffset(session, addr, plan.group, mqOf(q));
+        if (now === q.targetOffset) mark(i, 'applied', 'update-offset', now);
+        else mark(i, 'failed', 'update-offset', now, `written, but the broker now reports ${now ?? 'none'} (a consumer came online and committed?)`);
+      } catch (err) {
+        mark(i, 'failed', 'update-offset', null, errorText(err));
+      }
+    });
+  }
+  return out;
+}
+
+/** 4.x brokers reset by time only: latest = -1, earliest = 0 (the closest to time 0 is the first). */
+function timestampFor4x(plan: ResetPlan): number | undefined {
+  if (plan.mode === 'latest') return -1;
+  if (plan.mode === 'earliest') return 0;
+  if (plan.timestampMs !== null && plan.force) return plan.timestampMs;
+  return undefined;
+}
+
+function checkResult(o: AppliedQueue, res: Map<number, number>, via: AppliedQueue['via'], mark: (i: number, s: ApplyStatus, v: AppliedQueue['via'], r: number | null, m?: string) => void, i: number): void {
+  const got = res.get(o.queueId);
+  if (got === undefined) mark(i, 'failed', via, null, 'the broker did not report this queue as reset');
+  else if (got === o.targetOffset) mark(i, 'applied', via, got);
+  else mark(i, 'inexact', via, got, `the broker reset it to ${got}, not ${o.targetOffset} (RocketMQ 4.x searches the closest store time)`);
+}
+
+/** INVOKE_BROKER_TO_RESET_OFFSET; the offsets the broker set (queueId → offset), or 'offline'. */
+async function invokeReset(
+  session: AdminSession,
+  addr: string,
+  plan: ResetPlan,
+  timestamp: number,
+  language: string,
+  queue?: { queueId: number; offset: number },
+  body?: Buffer,
+): Promise<Map<number, number> | 'offline'> {
+  const req = makeRequest(RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, { topic: plan.topic, group: plan.group, timestamp, isForce: plan.force, queueId: queue?.queueId, offset: queue?.offset }, body);
+  req.language = language;
+  const res = await session.client.invoke(addr, req, session.timeoutMs);
+  if (res.code === ResponseCode.CONSUMER_NOT_ONLINE) return 'offline';
+  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `reset offset of ${plan.group} on ${addr}`);
+  const out = new Map<number, number>();
+  if (res.body && bodyBuffer(res).length > 0) for (const [mq, o] of decodeResetOffsetBody(bodyBuffer(res))) if (mq.topic === plan.topic) out.set(mq.queueId, o);
+  return out;
+}
+
+/** UPDATE_CONSUMER_OFFSET sent as a request (not oneway) so the write is acknowledged. */
+export async function updateConsumerOffset(session: AdminSession, addr: string, group: string, mq: MessageQueue, offset: number): Promise<void> {
+  const res = await call(session, addr, RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: mq.topic, queueId: mq.queueId, commitOffset: offset, bname: mq.brokerName });
+  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `writing the offset of ${group} on ${mqText(mq)}`);
+}
+
+// ---- plan files ----------------------------------------------------------------------------------
+
+/** The plan that undoes `applied`: each applied queue back to where it was. */
+export function undoPlan(plan: ResetPlan, applied: AppliedQueue[]): { plan: ResetPlan; skipped: string[] } {
+  const skipped: string[] = [];
+  const queues: PlannedQueue[] = [];
+  for (const a of applied) {
+    if (a.status !== 'applied' && a.status !== 'inexact') continue;
+    const p = plan.queues.find((q) => q.brokerName === a.brokerName && q.queueId === a.queueId)!;
+    if (a.expectedOffset === null) {
+      skipped.push(`${a.topic}/${a.brokerName}/${a.queueId}: had no committed offset, which cannot be restored`);
+      continue;
+    }
+    const now = a.resultOffset ?? a.targetOffset;
+    queues.push({
+      ...p,
+      currentOffset: now,
+      targetOffset: a.expectedOffset,
+      replay: Math.max(0, now - a.expectedOffset),
+      skip: Math.max(0, a.expectedOffset - now),
+      targetStoreTimestamp: null,
+      notes: [],
+    });
+  }
+  const undo: ResetPlan = {
+    ...plan,
+    mode: `undo of the reset to ${plan.mode} made at ${new Date(plan.createdAt).toISOString()}`,
+    timestampMs: null,
+    force: true,
+    createdAt: Date.now(),
+    queues,
+    totals: totals(queues),
+  };
+  return { plan: undo, skipped };
+}
+
+/** Read a plan file (resetOffset --plan FILE), checking its shape. */
+export function parsePlan(text: string, file: string): ResetPlan {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--plan ${file}: not JSON (${errorText(err)})`);
+  }
+  const p = v as Partial<ResetPlan>;
+  const bad = (why: string) => new UsageError(`--plan ${file}: not a resetOffset plan (${why})`);
+  if (!p || typeof p !== 'object' || p.kind !== 'rocketctl.resetOffset.plan') throw bad('kind is not rocketctl.resetOffset.plan');
+  if (p.formatVersion !== 1) throw bad(`formatVersion ${String(p.formatVersion)}`);
+  if (typeof p.group !== 'string' || typeof p.topic !== 'string' || !Array.isArray(p.queues)) throw bad('group, topic or queues missing');
+  for (const q of p.queues) {
+    if (!q || typeof q.brokerName !== 'string' || typeof q.brokerAddr !== 'string' || !Number.isInteger(q.queueId) || !Number.isInteger(q.targetOffset)) throw bad('a queue lacks brokerName, brokerAddr, queueId or targetOffset');
+    if (q.currentOffset !== null && !Number.isInteger(q.currentOffset)) throw bad('a queue has a bad currentOffset');
+  }
+  return { ...(p as ResetPlan), force: p.force ?? true, timestampMs: p.timestampMs ?? null };
+}
+
+/** Where undo plans go unless --undo-file says otherwise. */
+export function defaultUndoFile(group: string, topic: string, nowMs = Date.now()): string {
+  const d = new Date(nowMs);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${d.getFullYear()}${p2(d.getMonth() + 1)}${p2(d.getDate())}-${p2(d.getHours())}${p2(d.getMinutes())}${p2(d.getSeconds())}-${String(d.getMilliseconds()).padStart(3, '0')}`;
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9_.%-]/g, '_');
+  return path.join(os.homedir(), '.rocketctl', 'undo', `resetOffset-${safe(group)}-${safe(topic)}-${stamp}.json`);
+}
+
+/** Write a plan file atomically (tmp, fsync, rename). */
+export function writePlanFile(file: string, plan: ResetPlan): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    fs.writeSync(fd, JSON.stringify(plan, null, 2) + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+export interface ExecuteOutcome {
+  apply: ApplyResult;
+  undoFile: string;
+  undoSkipped: string[];
+}
+
+/**
+ * Apply `plan` and leave its undo plan in `undoFile`: written before anything changes (as if every
+ * queue were reset, so a crash mid-way still leaves a way back), rewritten afterwards with only
+ * the queues that were actually reset.
+ */
+export async function executeReset(session: AdminSession, plan: ResetPlan, undoFile: string, opts: ApplyOptions = {}): Promise<ExecuteOutcome> {
+  const assumed: AppliedQueue[] = plan.queues
+    .filter((q) => q.currentOffset !== q.targetOffset)
+    .map((q) => ({ topic: q.topic, brokerName: q.brokerName, queueId: q.queueId, expectedOffset: q.currentOffset, targetOffset: q.targetOffset, foundOffset: q.currentOffset, resultOffset: q.targetOffset, status: 'applied', via: null }));
+  writePlanFile(undoFile, undoPlan(plan, assumed).plan);
+  const apply = await applyReset(session, plan, opts);
+  const undo = undoPlan(plan, apply.queues);
+  writePlanFile(undoFile, undo.plan);
+  return { apply, undoFile, undoSkipped: undo.skipped };
+}
+
+/** Point a plan (from a file) at the brokers' current addresses, looked up by broker name. */
+export async function refreshPlanAddresses(session: AdminSession, plan: ResetPlan): Promise<ResetPlan> {
+  const brokers = await topicBrokers(session, plan.topic);
+  const queues = await mapLimit(plan.queues, DEFAULT_CONCURRENCY, async (q) => {
+    const b = brokers.find((x) => x.brokerName === q.brokerName);
+    if (!b) throw new RocketError(`the plan names broker ${q.brokerName}, which no longer serves topic ${plan.topic}`, { code: 'E_PLAN_STALE', actions: ['make a new plan'] });
+    const mq: MessageQueue = { topic: q.topic, brokerName: q.brokerName, queueId: q.queueId };
+    // Only inside [min, max): an out-of-range pull makes a 4.x broker log an OFFSET_MOVED_EVENT.
+    const inRange = q.targetOffset >= q.minOffset && q.targetOffset < q.maxOffset;
+    const targetStoreTimestamp = q.targetStoreTimestamp ?? (inRange ? await readStoreTime(session, b.addr, mq, q.targetOffset).catch(() => undefined) : undefined) ?? null;
+    return { ...q, brokerAddr: b.addr, targetStoreTimestamp };
+  });
+  return { ...plan, queues };
+}

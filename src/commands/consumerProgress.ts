@@ -1,0 +1,96 @@
+import { Args, Flags } from '@oclif/core';
+import { ExitCode, UsageError } from '../errors/index.js';
+import { BaseCommand } from '../output/base-command.js';
+import { targetFlags } from '../output/flags.js';
+import {
+  allGroupsProgress,
+  consumerProgress,
+  DEFAULT_CONCURRENCY,
+  lagViolations,
+  withAdminSession,
+  type GroupProgress,
+  type GroupRow,
+  type LagViolation,
+} from '../client/admin-offsets.js';
+import { renderAllGroups, renderGroupProgress, renderViolations } from '../output/progress-render.js';
+
+export interface LagCheck {
+  maxLag: number | null;
+  maxLagMs: number | null;
+  passed: boolean;
+  violations: LagViolation[];
+}
+
+export type ConsumerProgressResult =
+  | { mode: 'group'; progress: GroupProgress; check: LagCheck | null }
+  | { mode: 'all'; measuredAt: number; groups: Array<Omit<GroupRow, 'queues'>>; check: LagCheck | null };
+
+export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult> {
+  static override summary = "Show a consumer group's backlog per queue (with -g), or one line per group.";
+
+  static override description = [
+    'With -g: per queue the broker offset, the consumer offset ("none" when the group never committed one), the diff, the last consume time and the lag in time — the age of the oldest message not consumed yet, read from its stored timestamp — then totals and a one-line diagnosis (e.g. "3 consumers for 8 queues: adding up to 5 more consumers will help"). An offline group is shown as OFFLINE, not dropped. A consumer offset ahead of the broker offset counts as no backlog and is explained in the queue notes.',
+    'Without -g: every group (topics named %RETRY%<group>, as mqadmin), one row each, asked with bounded parallelism (--concurrency). A group whose requests failed is listed as FAILED and the command exits 3.',
+    'Reading changes nothing: no offset, no consumption statistic of the group. The time lag is read with a 1-message pull as TOOLS_CONSUMER that commits nothing.',
+    '-s is --showClientIP here, as in mqadmin (mqadmin\'s "-s true" is accepted too); elsewhere -s is a timestamp.',
+    'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown group); 2 bad flags; 3 partial (a broker or group failed); 4 --max-lag or --max-lag-ms exceeded (the queues over the limit are printed); 10 bug.',
+  ].join('\n\n');
+
+  static override examples = [
+    { description: 'Backlog and time lag of one group, per queue, with a diagnosis.', command: '<%= config.bin %> consumerProgress -g orders-consumer' },
+    { description: 'Also show which client consumes each queue.', command: '<%= config.bin %> consumerProgress -g orders-consumer -s' },
+    { description: 'One line per group of a cluster.', command: '<%= config.bin %> consumerProgress -n 10.0.0.1:9876' },
+    { description: 'CI check: exit 4 when a queue is over 1000 messages or 5 minutes behind.', command: '<%= config.bin %> consumerProgress -g orders-consumer --max-lag 1000 --max-lag-ms 300000 --json' },
+  ];
+
+  static override args = {
+    legacy: Args.string({ hidden: true, description: 'mqadmin\'s value of -s (true/false)', options: ['true', 'false'] }),
+  };
+
+  static override flags = {
+    groupName: Flags.string({ char: 'g', summary: 'Consumer group to show per queue (omit for every group).' }),
+    showClientIP: Flags.boolean({ char: 's', summary: 'Show the client consuming each queue (asks each client, GET_CONSUMER_RUNNING_INFO).' }),
+    topic: Flags.string({ char: 't', summary: 'With -g: only this topic\'s queues.' }),
+    'max-lag': Flags.integer({ summary: 'Exit 4 when any queue has more than this many messages not consumed.', min: 0 }),
+    'max-lag-ms': Flags.integer({ summary: 'Exit 4 when the oldest unconsumed message of any queue is older than this (milliseconds).', min: 0 }),
+    concurrency: Flags.integer({ summary: 'Requests in flight at once when asking many groups or queues.', default: DEFAULT_CONCURRENCY, min: 1, max: 256 }),
+    ...targetFlags,
+  };
+
+  async run(): Promise<ConsumerProgressResult> {
+    const { flags, args } = await this.parse(ConsumerProgress);
+    if (args.legacy !== undefined && !flags.showClientIP) throw new UsageError(`unexpected argument ${args.legacy}`, ['mqadmin\'s "-s true" form is accepted after -s only']);
+    const showClient = flags.showClientIP && args.legacy !== 'false';
+    if (!flags.groupName && (flags.topic || showClient)) throw new UsageError('-t and -s need a group: add -g GROUP');
+    const maxLag = flags['max-lag'];
+    const maxLagMs = flags['max-lag-ms'];
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+
+    if (flags.groupName) {
+      const group = flags.groupName;
+      const progress = await withAdminSession(target, (s) => consumerProgress(s, { group, topic: flags.topic, showClient, concurrency: flags.concurrency }));
+      for (const f of progress.failedBrokers) this.setStatus(ExitCode.PARTIAL, `broker ${f.brokerName} (${f.addr}) failed: ${f.error}`);
+      const check = this.check(lagViolations(group, progress.queues, maxLag, maxLagMs), maxLag, maxLagMs);
+      this.render(renderGroupProgress(progress, showClient));
+      if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs));
+      return { mode: 'group', progress, check };
+    }
+
+    const all = await withAdminSession(target, (s) => allGroupsProgress(s, { concurrency: flags.concurrency, withLag: maxLagMs !== undefined }));
+    const failed = all.groups.filter((g) => g.status === 'failed');
+    if (failed.length > 0) this.setStatus(ExitCode.PARTIAL, `${failed.length} group(s) could not be read: ${failed.map((g) => g.group).join(', ')}`);
+    const check = this.check(all.groups.flatMap((g) => lagViolations(g.group, g.queues, maxLag, maxLagMs)), maxLag, maxLagMs);
+    this.render(renderAllGroups(all));
+    if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs));
+    return { mode: 'all', measuredAt: all.measuredAt, groups: all.groups.map(({ queues: _q, ...row }) => row), check };
+  }
+
+  private check(violations: LagViolation[], maxLag: number | undefined, maxLagMs: number | undefined): LagCheck | null {
+    if (maxLag === undefined && maxLagMs === undefined) return null;
+    if (violations.length > 0) {
+      const list = violations.slice(0, 10).map((v) => `${v.group} ${v.topic}/${v.brokerName}/${v.queueId}`).join(', ');
+      this.setStatus(ExitCode.CHECK_FAILED, `${violations.length} queue(s) over the lag limit: ${list}${violations.length > 10 ? ', ...' : ''}`);
+    }
+    return { maxLag: maxLag ?? null, maxLagMs: maxLagMs ?? null, passed: violations.length === 0, violations };
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Human output of the backlog and message-lookup commands: mqadmin's columns (fact sheet §8.2,
+ * §8.3, §8.6, §8.7) as the default tables, plus what mqadmin lacks (time lag, diagnosis, plan).
+ */
+import type { AllGroups, ApplyResult, GroupProgress, LagViolation, ResetPlan } from '../client/admin-offsets.js';
+import type { MessageTrack, MessageView } from '../client/admin-messages.js';
+import { colors } from './colors.js';
+import { renderTable, type Cell } from './table.js';
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** yyyy-MM-dd HH:mm:ss (local), mqadmin's consumerProgress LastTime. */
+export function formatTime(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || ms <= 0) return 'N/A';
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** yyyy-MM-dd HH:mm:ss,SSS (local), UtilAll.timeMillisToHumanString2. */
+export function formatTimeMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || ms <= 0) return 'N/A';
+  return `${formatTime(ms)},${pad(new Date(ms).getMilliseconds(), 3)}`;
+}
+
+/** 950ms, 12.3s, 4m05s, 2h03m, 3d04h. */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return 'N/A';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${pad(Math.floor(s % 60))}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${pad(m % 60)}m`;
+  return `${Math.floor(h / 24)}d${pad(h % 24)}h`;
+}
+
+export function renderGroupProgress(p: GroupProgress, showClient: boolean): string {
+  const head = ['#Topic', '#Broker Name', '#QID', '#Broker Offset', '#Consumer Offset', ...(showClient ? ['#Client IP'] : []), '#Diff', '#LastTime', '#Lag'];
+  const rows: Cell[][] = p.queues.map((q) => [
+    q.topic,
+    q.brokerName,
+    q.queueId,
+    q.brokerOffset,
+    q.consumerOffset === null ? 'none' : q.consumerOffset,
+    ...(showClient ? [q.clientIp ?? 'N/A'] : []),
+    q.diff,
+    formatTime(q.lastTimestamp),
+    formatDuration(q.lagMs),
+  ]);
+  const n = showClient ? 1 : 0;
+  const out: string[] = [];
+  out.push(renderTable(head, rows, { align: [2, 3, 4, 5 + n, 7 + n] }));
+  out.push('');
+  out.push(`Consume TPS: ${p.totals.consumeTps.toFixed(2)}`);
+  out.push(`Diff Total: ${p.totals.diff}`);
+  out.push(`Lag Max: ${formatDuration(p.totals.lagMsMax)}${p.totals.lagMsMax !== null ? ' (age of the oldest unconsumed message)' : ''}`);
+  const who = p.online ? `online, ${p.clients.length} consumer(s): ${p.clients.map((c) => `${c.clientId} (${c.versionDesc})`).join(', ')}` : colors.warn('OFFLINE (no consumer connected)');
+  out.push(`Group: ${p.group}, ${who}`);
+  out.push(`Diagnosis: ${p.diagnosis}`);
+  for (const note of p.notes) out.push(`  note: ${note}`);
+  const queueNotes = p.queues.filter((q) => q.notes.length > 0);
+  if (queueNotes.length > 0) {
+    out.push('');
+    out.push('Queue notes:');
+    for (const q of queueNotes) for (const note of q.notes) out.push(`  ${q.topic} ${q.brokerName} ${q.queueId}: ${note}`);
+  }
+  for (const f of p.failedBrokers) out.push(colors.fail(`broker ${f.brokerName} (${f.addr}) failed: ${f.error}`));
+  return out.join('\n');
+}
+
+export function renderAllGroups(a: AllGroups): string {
+  const rows: Cell[][] = a.groups.map((g) => [g.group, g.count, g.status === 'failed' ? colors.fail('FAILED') : g.version, g.type, g.model, g.tps, g.diffTotal]);
+  const out = [renderTable(['#Group', '#Count', '#Version', '#Type', '#Model', '#TPS', '#Diff Total'], rows, { align: [1, 5, 6] })];
+  const failed = a.groups.filter((g) => g.status === 'failed');
+  if (failed.length > 0) {
+    out.push('');
+    for (const g of failed) out.push(colors.fail(`group ${g.group}: ${g.error}`));
+  }
+  out.push('');
+  out.push(`${a.groups.length} group(s): ${a.groups.filter((g) => g.status === 'online').length} online, ${a.groups.filter((g) => g.status === 'offline').length} offline, ${failed.length} failed`);
+  return out.join('\n');
+}
+
+export function renderViolations(v: LagViolation[], maxLag?: number, maxLagMs?: number): string {
+  const limits = [maxLag !== undefined ? `--max-lag ${maxLag}` : '', maxLagMs !== undefined ? `--max-lag-ms ${maxLagMs}` : ''].filter(Boolean).join(', ');
+  if (v.length === 0) return `Lag check (${limits}): pass`;
+  const rows: Cell[][] = v.map((x) => [x.group, x.topic, x.brokerName, x.queueId, x.diff, formatDuration(x.lagMs)]);
+  return `${colors.fail(`Lag check (${limits}): ${v.length} queue(s) over the limit`)}\n${renderTable(['#Group', '#Topic', '#Broker Name', '#QID', '#Diff', '#Lag'], rows, { align: [3, 4] })}`;
+}
+
+export function renderPlan(plan: ResetPlan): string {
+  const rows: Cell[][] = plan.queues.map((q) => [
+    q.brokerName,
+    q.queueId,
+    q.currentOffset === null ? 'none' : q.currentOffset,
+    q.targetOffset,
+    q.replay > 0 ? `replay ${q.replay}` : q.skip > 0 ? `skip ${q.skip}` : '-',
+    formatTimeMs(q.targetStoreTimestamp),
+  ]);
+  const out = [
+    `Reset plan: group ${plan.group}, topic ${plan.topic}, ${plan.mode.startsWith('undo') ? plan.mode : `to ${plan.mode}`}${plan.force ? '' : ' (--force false: only backwards)'}; the group is ${plan.online ? 'online (consumers will be told)' : 'offline (offsets written directly)'}`,
+    renderTable(['#brokerName', '#queueId', '#currentOffset', '#targetOffset', '#messages', '#storeTime at target'], rows, { align: [1, 2, 3] }),
+    '',
+    `Total: ${plan.totals.replay} message(s) to replay, ${plan.totals.skip} to skip, over ${plan.totals.queues} queue(s)`,
+  ];
+  const notes = plan.queues.filter((q) => q.notes.length > 0);
+  for (const q of notes) for (const n of q.notes) out.push(`  ${q.brokerName} ${q.queueId}: ${n}`);
+  return out.join('\n');
+}
+
+export function renderApply(r: ApplyResult): string {
+  const rows: Cell[][] = r.queues.map((q) => [q.brokerName, q.queueId, q.expectedOffset ?? 'none', q.targetOffset, q.resultOffset ?? '', status(q.status), q.message ?? '']);
+  return `${renderTable(['#brokerName', '#queueId', '#from', '#to', '#now', '#status', '#detail'], rows, { align: [1, 2, 3, 4] })}\n\n${r.applied} queue(s) reset, ${r.problems} not as planned`;
+}
+
+function status(s: string): string {
+  return s === 'applied' || s === 'unchanged' ? colors.ok(s) : colors.fail(s);
+}
+
+/** §8.6, mqadmin's labels ("%-20s %s"). */
+export function renderMessage(m: MessageView): string {
+  const props = `{${Object.entries(m.properties).map(([k, v]) => `${k}=${v}`).join(', ')}}`;
+  const lines: Array<[string, Cell]> = [
+    ['OffsetID', m.offsetMsgId],
+    ['MsgId', m.msgId],
+    ['Topic', m.topic],
+    ['Tags', `[${m.tags ?? 'null'}]`],
+    ['Keys', `[${m.keys.length > 0 ? m.keys.join(' ') : 'null'}]`],
+    ['Queue ID', m.queueId],
+    ['Queue Offset', m.queueOffset],
+    ['CommitLog Offset', m.commitLogOffset],
+    ['Reconsume Times', m.reconsumeTimes],
+    ['Born Timestamp', formatTimeMs(m.bornTimestamp)],
+    ['Store Timestamp', formatTimeMs(m.storeTimestamp)],
+    ['Born Host', m.bornHost],
+    ['Store Host', m.storeHost],
+    ['System Flag', m.sysFlag],
+    ['Properties', props],
+    ['Message Body Path', m.bodyFile ?? `(not written: ${m.bodySize} bytes; use --body-file PATH)`],
+  ];
+  return lines.map(([k, v]) => `${(k + ':').padEnd(20)} ${v ?? ''}`).join('\n');
+}
+
+export function renderTracks(tracks: MessageTrack[] | undefined): string {
+  if (!tracks) return '';
+  if (tracks.length === 0) return 'WARN: No Consumer';
+  const rows: Cell[][] = tracks.map((t) => [t.consumerGroup, t.trackType, t.online ? 'online' : 'offline', t.consumerOffset ?? 'none', t.exceptionDesc ?? '']);
+  return renderTable(['#Consumer Group', '#Track Type', '#Online', '#Consumer Offset', '#Detail'], rows, { align: [3] });
+}
+
+/** §8.7 columns (#Message ID #QID #Offset) plus store time, keys and tags. */
+export function renderMessageList(list: MessageView[]): string {
+  const rows: Cell[][] = list.map((m) => [m.msgId, m.queueId, m.queueOffset, m.brokerName ?? '', formatTimeMs(m.storeTimestamp), m.tags ?? '', m.keys.join(' ')]);
+  return renderTable(['#Message ID', '#QID', '#Offset', '#Broker Name', '#Store Time', '#Tags', '#Keys'], rows, { align: [1, 2] });
+}
+

@@ -1,0 +1,212 @@
+/**
+ * consumerProgress through the real CLI (`bin/run.js ... --json`) against a real in-process broker
+ * (its local socket, as an operator's default target) with real traffic: a push consumer consumes
+ * a first batch and stops, a second batch stays; the command must show exactly the remaining diff
+ * per queue, the age of the oldest unconsumed message as stored, the group as offline, exit 4 on
+ * --max-lag / --max-lag-ms, and change nothing while it measures.
+ */
+import { describe, expect, it } from 'vitest';
+import { PushConsumer } from '../../src/client/push-consumer.js';
+import { Producer, type SendResult } from '../../src/client/producer.js';
+import { makeRequest } from '../../src/protocol/frame.js';
+import { RequestCode } from '../../src/protocol/codes.js';
+import { decodeOffsetMsgId, decodeRecord } from '../../src/protocol/message.js';
+import { bodyBuffer } from '../../src/protocol/frame.js';
+import type { TestBroker } from '../helpers/broker.js';
+import { eventually } from '../helpers/broker.js';
+import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
+import { broker, defer, namesrvOf, topic, uniq } from '../client/support.js';
+
+const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, pullTimeDelayMsWhenException: 300 };
+
+async function producer(ns: string): Promise<Producer> {
+  const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
+  await p.start();
+  defer(() => p.close());
+  return p;
+}
+
+async function storedOffset(b: TestBroker, group: string, t: string, queueId: number): Promise<number> {
+  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId }));
+  return res.code === 0 ? Number(res.extFields?.offset) : -1;
+}
+
+/** Store time of a sent message, read back from the broker by its offsetMsgId. */
+async function storeTimeOf(b: TestBroker, r: SendResult): Promise<number> {
+  const id = decodeOffsetMsgId(r.offsetMsgId!)!;
+  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: id.commitLogOffset }));
+  return decodeRecord(bodyBuffer(res)).storeTimestamp;
+}
+
+/** Produce `first`, consume all of it with a push consumer that then stops, produce `second`. */
+async function backlog(b: TestBroker, queues: number, first: number, second: number) {
+  const ns = namesrvOf(b);
+  const t = await topic(b, uniq('T'), queues);
+  const group = uniq('CG');
+  const p = await producer(ns);
+  for (let i = 0; i < first; i++) await p.send({ topic: t, body: `a${i}` });
+  const c = new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', ...FAST });
+  c.subscribe(t, '*');
+  let got = 0;
+  await c.start(() => {
+    got++;
+  });
+  await eventually(() => (got >= first ? true : undefined), `${first} consumed`);
+  await c.close();
+  const sent: SendResult[] = [];
+  for (let i = 0; i < second; i++) sent.push(await p.send({ topic: t, body: `b${i}` }));
+  return { t, group, sent };
+}
+
+function cli(b: TestBroker, args: string[]) {
+  return runCli([...args, '--socket', b.broker.addresses.socket]);
+}
+
+describe('consumerProgress (real CLI, real broker)', () => {
+  it('-g: exact remaining diff per queue, the age of the oldest unconsumed message, offline, and nothing changed', async () => {
+    const b = await broker();
+    const { t, group, sent } = await backlog(b, 4, 12, 10);
+    const expected = new Map<number, SendResult[]>();
+    for (const r of sent) expected.set(r.messageQueue!.queueId, [...(expected.get(r.messageQueue!.queueId) ?? []), r]);
+    const before = await Promise.all([0, 1, 2, 3].map((q) => storedOffset(b, group, t, q)));
+
+    const r = await cli(b, ['consumerProgress', '-g', group, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expectSuccessEnvelope('consumerProgress', r.json);
+    const p = r.json.result.progress;
+    expect(r.json.result.mode).toBe('group');
+    expect(p.online).toBe(false);
+    expect(p.diagnosis).toMatch(/offline/);
+    const rows = p.queues.filter((q: { topic: string }) => q.topic === t);
+    expect(rows).toHaveLength(4);
+    for (const q of rows) {
+      const mine = expected.get(q.queueId) ?? [];
+      expect(q.diff).toBe(mine.length);
+      expect(q.brokerOffset - q.consumerOffset).toBe(mine.length);
+      if (mine.length === 0) {
+        expect(q.lagMs).toBe(0);
+        expect(q.oldestUnconsumedTimestamp).toBeNull();
+      } else {
+        const oldest = mine.reduce((a, x) => (x.queueOffset! < a.queueOffset! ? x : a));
+        expect(q.consumerOffset).toBe(oldest.queueOffset);
+        const ts = await storeTimeOf(b, oldest);
+        expect(q.oldestUnconsumedTimestamp).toBe(ts);
+        expect(q.lagMs).toBe(p.measuredAt - ts);
+      }
+    }
+    expect(p.totals.diff).toBe(10);
+
+    // Reading disturbed nothing.
+    expect(await Promise.all([0, 1, 2, 3].map((q) => storedOffset(b, group, t, q)))).toEqual(before);
+
+    const table = await cli(b, ['consumerProgress', '-g', group]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/#Topic\s+#Broker Name\s+#QID\s+#Broker Offset\s+#Consumer Offset\s+#Diff\s+#LastTime\s+#Lag/);
+    expect(table.stdout).toMatch(/Diff Total: 10/);
+    expect(table.stdout).toMatch(/Diagnosis: offline/);
+  });
+
+  it('--max-lag and --max-lag-ms exit 4 and name the queues over the limit; within limits exit 0', async () => {
+    const b = await broker();
+    const { t, group, sent } = await backlog(b, 2, 4, 6);
+    const perQueue = new Map<number, number>();
+    for (const r of sent) perQueue.set(r.messageQueue!.queueId, (perQueue.get(r.messageQueue!.queueId) ?? 0) + 1);
+    const worst = Math.max(...perQueue.values());
+
+    const over = await cli(b, ['consumerProgress', '-g', group, '--max-lag', String(worst - 1), '--json']);
+    expect(over.code).toBe(4);
+    expectSuccessEnvelope('consumerProgress', over.json);
+    expect(over.json.status).toBe(4);
+    const v = over.json.result.check.violations;
+    expect(v.length).toBeGreaterThan(0);
+    for (const x of v) {
+      expect(x.topic).toBe(t);
+      expect(x.diff).toBeGreaterThan(worst - 1);
+    }
+    expect(over.json.warnings.join(' ')).toMatch(/over the lag limit/);
+
+    const ok = await cli(b, ['consumerProgress', '-g', group, '--max-lag', String(worst), '--json']);
+    expect(ok.code).toBe(0);
+    expect(ok.json.result.check.passed).toBe(true);
+
+    const age = await cli(b, ['consumerProgress', '-g', group, '--max-lag-ms', '0']);
+    expect(age.code).toBe(4);
+    expect(age.stdout).toMatch(/queue\(s\) over the limit/);
+    expect(age.stdout).toContain(t);
+  });
+
+  it('an online consumer stuck on its messages: online, counts, and "adding consumers will help"', async () => {
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 4);
+    const group = uniq('CG');
+    const p = await producer(ns);
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => (release = r));
+    defer(() => release());
+    const c = new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', consumeConcurrency: 1, ...FAST });
+    c.subscribe(t, '*');
+    let seen = 0;
+    await c.start(async () => {
+      seen++;
+      await stuck;
+    });
+    defer(() => c.close());
+    for (let i = 0; i < 8; i++) await p.send({ topic: t, body: `x${i}` });
+    await eventually(() => (seen >= 1 ? true : undefined), 'the consumer took a message');
+
+    const r = await eventually(async () => {
+      const x = await cli(b, ['consumerProgress', '-g', group, '-s', '--json']);
+      return x.json?.result?.progress?.online && x.json.result.progress.queues.some((q: { clientId: string | null }) => q.clientId) ? x : undefined;
+    }, 'consumerProgress sees the consumer online with its queues');
+    expectSuccessEnvelope('consumerProgress', r.json);
+    const pr = r.json.result.progress;
+    expect(pr.clients).toHaveLength(1);
+    expect(pr.totals.diff).toBe(8);
+    expect(pr.diagnosis).toMatch(/1 consumer for 4 queues of .*: adding up to 3 more consumers will help/);
+    for (const q of pr.queues.filter((x: { topic: string }) => x.topic === t)) expect(q.clientId).toBe(pr.clients[0].clientId);
+    // mqadmin's "-s true" form is accepted too.
+    const legacy = await cli(b, ['consumerProgress', '-g', group, '-s', 'true']);
+    expect(legacy.code).toBe(0);
+    expect(legacy.stdout).toMatch(/#Client IP/);
+  });
+
+  it('without -g: one row per group, offline ones included', async () => {
+    const b = await broker();
+    const { group } = await backlog(b, 2, 2, 3);
+    const r = await cli(b, ['consumerProgress', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expectSuccessEnvelope('consumerProgress', r.json);
+    const row = r.json.result.groups.find((g: { group: string }) => g.group === group);
+    expect(row).toMatchObject({ status: 'offline', version: 'OFFLINE', diffTotal: 3 });
+    const table = await cli(b, ['consumerProgress']);
+    expect(table.stdout).toMatch(/#Group\s+#Count\s+#Version\s+#Type\s+#Model\s+#TPS\s+#Diff Total/);
+    expect(table.stdout).toContain(group);
+  });
+
+  it('unknown group, bad flags, unreachable target: one line and the documented exit code', async () => {
+    const b = await broker();
+    const unknown = await cli(b, ['consumerProgress', '-g', uniq('NOPE')]);
+    expect(unknown.code).toBe(1);
+    expectOneLineError(unknown.stderr);
+    expect(unknown.stderr).toMatch(/consumer group .* does not exist/);
+    const uj = await cli(b, ['consumerProgress', '-g', uniq('NOPE'), '--json']);
+    expectErrorEnvelope(uj.json, 1);
+    expect(uj.json.code).toBe('E_GROUP_NOT_FOUND');
+
+    const bad = await runCli(['consumerProgress', '--max-lag', 'lots']);
+    expect(bad.code).toBe(2);
+    expectOneLineError(bad.stderr);
+
+    const gone = await runCli(['consumerProgress', '-g', 'G', '--socket', '/nonexistent/broker.sock']);
+    expect(gone.code).toBe(1);
+    expectOneLineError(gone.stderr);
+    expect(gone.stderr).toMatch(/\/nonexistent\/broker\.sock/);
+    expect(gone.stderr).toMatch(/rocketctl broker start/);
+
+    const refused = await runCli(['consumerProgress', '-n', '127.0.0.1:1', '--timeout', '1000', '--json']);
+    expect(refused.code).toBe(1);
+    expectErrorEnvelope(refused.json, 1);
+    expect(refused.json.message).toContain('127.0.0.1:1');
+  });
+});
