@@ -5,7 +5,10 @@ import { InvalidTopicError, MessageTooLargeError, StoreLockedError } from '../..
 import { javaHashCode } from '../../src/protocol/hash.js';
 import { BLANK_MAGIC_CODE, createOffsetMsgId, decodeRecord, parseSocketAddr, SysFlag } from '../../src/protocol/message.js';
 import { decodeProperties } from '../../src/protocol/properties.js';
-import { MessageStore } from '../../src/broker/store/message-store.js';
+import { FlushTimeoutError } from '../../src/errors/index.js';
+import type { FileHandle, OpenMode } from '../../src/broker/store/file-io.js';
+import { MessageStore, PutFlushTimeoutError } from '../../src/broker/store/message-store.js';
+import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { parseDelayLevels } from '../../src/broker/store/store-config.js';
 import { SCHEDULE_TOPIC } from '../../src/broker/store/types.js';
 import { bodyFor, message, removeDir, smallConfig, tempDir } from './message-store.helpers.js';
@@ -244,6 +247,35 @@ describe('MessageStore append and read', () => {
     const raw = await store.readRecord(0);
     expect(decodeRecord(raw!, 0, { checkCrc: true }).body.toString()).toBe('not on disk yet');
     expect((await pending).commitLogOffset).toBe(0);
+  });
+
+  it('SYNC_FLUSH: a flush slower than syncFlushTimeout fails the put with FLUSH_DISK_TIMEOUT, and the message stays', async () => {
+    // A disk whose fdatasync of commit log files takes 300 ms (not a mock of the store: a slow disk).
+    class SlowSyncIO extends NodeFileIO {
+      override async open(p: string, mode: OpenMode): Promise<FileHandle> {
+        const h = await super.open(p, mode);
+        if (!p.includes(`${path.sep}commitlog${path.sep}`)) return h;
+        const datasync = h.datasync.bind(h);
+        return Object.assign(h, { datasync: async () => {
+          await new Promise((r) => setTimeout(r, 300));
+          await datasync();
+        } });
+      }
+    }
+    store = await MessageStore.open(smallConfig(dir, { flushDiskType: 'SYNC_FLUSH', syncFlushTimeout: 50 }), { io: new SlowSyncIO() });
+    const err = await store.putMessage(message('Slow', 0, 'late')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PutFlushTimeoutError);
+    expect(err).toBeInstanceOf(FlushTimeoutError);
+    expect((err as PutFlushTimeoutError).code).toBe('E_FLUSH_DISK_TIMEOUT');
+    const where = (err as PutFlushTimeoutError).results[0]!;
+    expect(where.queueOffset).toBe(0);
+    // The record is in the log and reaches its queue once the flush completes.
+    for (let i = 0; i < 200 && store.getMaxOffsetInQueue('Slow', 0) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(store.getMaxOffsetInQueue('Slow', 0)).toBe(1);
+    expect((await store.lookMessageByOffset(where.commitLogOffset))?.body.toString()).toBe('late');
   });
 
   it('offsetMsgId equals createOffsetMsgId for the store host', async () => {
