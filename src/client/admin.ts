@@ -104,6 +104,11 @@ export interface BrokerTarget {
   addr: string;
 }
 
+/** One warning line per failed broker / name server (commands exit 3 with them). */
+export function failureWarnings(failed: BrokerFailure[]): string[] {
+  return failed.map((f) => `${f.kind === 'namesrv' ? 'name server' : 'broker'} ${f.brokerName ? `${f.brokerName} (${f.addr})` : f.addr} failed: ${f.message}`);
+}
+
 export function failureOf(target: { addr: string; brokerName?: string | null }, err: unknown, kind: BrokerFailure['kind'] = 'broker'): BrokerFailure {
   const e = asRocketError(err);
   return { kind, addr: target.addr, brokerName: target.brokerName ?? null, code: e.code, message: e.message };

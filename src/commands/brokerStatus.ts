@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { brokerStatus, withAdminSession, type BrokerStatusResult } from '../client/admin.js';
+import { brokerStatus, failureWarnings, withAdminSession, type BrokerStatusResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderBrokerStatus } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -33,7 +32,7 @@ export default class BrokerStatus extends BaseCommand<BrokerStatusResult> {
       withAdminSession(target, (s) => brokerStatus(s, { brokerAddr: flags.brokerAddr, clusterName: flags.clusterName, local: !flags.namesrvAddr })),
     );
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderBrokerStatus(r, flags.brokerAddr !== undefined));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderBrokerStatus(r));
     return r;
   }
 }

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { clusterList, withAdminSession, type ClusterListResult } from '../client/admin.js';
+import { clusterList, failureWarnings, withAdminSession, type ClusterListResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderClusterList } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -30,7 +29,7 @@ export default class ClusterList extends BaseCommand<ClusterListResult> {
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () => withAdminSession(target, (s) => clusterList(s)));
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderClusterList(r, flags.moreStats));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderClusterList(r, flags.moreStats));
     return r;
   }
 }

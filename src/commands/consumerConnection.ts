@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { consumerConnection, withAdminSession, type ConsumerConnectionResult } from '../client/admin.js';
+import { consumerConnection, failureWarnings, withAdminSession, type ConsumerConnectionResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderConsumerConnection } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -32,7 +31,7 @@ export default class ConsumerConnection extends BaseCommand<ConsumerConnectionRe
       withAdminSession(target, (s) => consumerConnection(s, { group: flags.consumerGroup, brokerAddr: flags.brokerAddr })),
     );
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderConsumerConnection(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderConsumerConnection(r));
     return r;
   }
 }

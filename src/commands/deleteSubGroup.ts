@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { deleteSubGroup, withAdminSession, type DeleteSubGroupResult } from '../client/admin.js';
+import { deleteSubGroup, failureWarnings, withAdminSession, type DeleteSubGroupResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderDeleteSubGroup } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -42,7 +41,7 @@ export default class DeleteSubGroup extends BaseCommand<DeleteSubGroupResult> {
       ),
     );
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderDeleteSubGroup(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderDeleteSubGroup(r));
     return r;
   }
 }

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { deleteTopic, withAdminSession, type DeleteTopicResult } from '../client/admin.js';
+import { deleteTopic, failureWarnings, withAdminSession, type DeleteTopicResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderDeleteTopic } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -32,7 +31,7 @@ export default class DeleteTopic extends BaseCommand<DeleteTopicResult> {
       withAdminSession(target, (s) => deleteTopic(s, { topic: flags.topic, clusterName: flags.clusterName, local: !flags.namesrvAddr })),
     );
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderDeleteTopic(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderDeleteTopic(r));
     return r;
   }
 }

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { producerConnection, withAdminSession, type ProducerConnectionResult } from '../client/admin.js';
+import { producerConnection, failureWarnings, withAdminSession, type ProducerConnectionResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderProducerConnection } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -32,7 +31,7 @@ export default class ProducerConnection extends BaseCommand<ProducerConnectionRe
       withAdminSession(target, (s) => producerConnection(s, { group: flags.producerGroup, topic: flags.topic })),
     );
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderProducerConnection(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderProducerConnection(r));
     return r;
   }
 }

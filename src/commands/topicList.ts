@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { topicList, withAdminSession, type TopicListResult } from '../client/admin.js';
+import { topicList, failureWarnings, withAdminSession, type TopicListResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderTopicList } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -29,7 +28,7 @@ export default class TopicList extends BaseCommand<TopicListResult> {
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     const r = await withSpinner('Listing topics', this.jsonEnabled(), () => withAdminSession(target, (s) => topicList(s, { clusterModel: flags.clusterModel })));
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderTopicList(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderTopicList(r));
     return r;
   }
 }

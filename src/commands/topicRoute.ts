@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
 import { topicRoute, withAdminSession, type TopicRouteResult } from '../client/admin.js';
 import { BaseCommand } from '../output/base-command.js';
-import { renderTopicRoute } from '../output/admin-render.js';
 import { targetFlags } from '../output/flags.js';
 
 export default class TopicRoute extends BaseCommand<TopicRouteResult> {
@@ -27,7 +26,7 @@ export default class TopicRoute extends BaseCommand<TopicRouteResult> {
     const { flags } = await this.parse(TopicRoute);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     const r = await withAdminSession(target, (s) => topicRoute(s, flags.topic));
-    this.render(renderTopicRoute(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderTopicRoute(r));
     return r;
   }
 }

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { topicStatus, withAdminSession, type TopicStatusResult } from '../client/admin.js';
+import { topicStatus, failureWarnings, withAdminSession, type TopicStatusResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderTopicStatus } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -29,7 +28,7 @@ export default class TopicStatus extends BaseCommand<TopicStatusResult> {
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () => withAdminSession(target, (s) => topicStatus(s, flags.topic)));
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderTopicStatus(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderTopicStatus(r));
     return r;
   }
 }

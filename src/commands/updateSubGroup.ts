@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { updateSubGroup, withAdminSession, type SubGroupFields, type UpdateSubGroupResult } from '../client/admin.js';
+import { updateSubGroup, failureWarnings, withAdminSession, type SubGroupFields, type UpdateSubGroupResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderUpdateSubGroup } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -63,7 +62,7 @@ export default class UpdateSubGroup extends BaseCommand<UpdateSubGroupResult> {
       ),
     );
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderUpdateSubGroup(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderUpdateSubGroup(r));
     return r;
   }
 }

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { DEFAULT_QUEUE_NUMS, updateTopic, withAdminSession, type UpdateTopicResult } from '../client/admin.js';
+import { DEFAULT_QUEUE_NUMS, updateTopic, failureWarnings, withAdminSession, type UpdateTopicResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
-import { failureWarnings, renderUpdateTopic } from '../output/admin-render.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
@@ -57,7 +56,7 @@ export default class UpdateTopic extends BaseCommand<UpdateTopicResult> {
       ),
     );
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
-    this.render(renderUpdateTopic(r));
+    if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderUpdateTopic(r));
     return r;
   }
 }

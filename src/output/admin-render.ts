@@ -5,7 +5,6 @@
  * these tables: commands report them as warnings (stderr) and exit 3.
  */
 import type {
-  BrokerFailure,
   BrokerStatusResult,
   ClusterListResult,
   ConnectionInfo,
@@ -21,11 +20,6 @@ import type {
 } from '../client/admin.js';
 import { permToString } from '../protocol/codes.js';
 import { renderKeyValues, renderTable, type Cell } from './table.js';
-
-/** One warning line per failed broker / name server (the command exits 3 with them). */
-export function failureWarnings(failed: BrokerFailure[]): string[] {
-  return failed.map((f) => `${f.kind === 'namesrv' ? 'name server' : 'broker'} ${f.brokerName ? `${f.brokerName} (${f.addr})` : f.addr} failed: ${f.message}`);
-}
 
 /** UtilAll.timeMillisToHumanString2 in local time: 2024-01-31 23:59:59,123. */
 export function formatTimestamp(ms: number | null): string {
@@ -63,8 +57,9 @@ export function renderClusterList(r: ClusterListResult, moreStats: boolean): str
   });
 }
 
-export function renderBrokerStatus(r: BrokerStatusResult, single: boolean): string {
-  if (single && r.brokers.length === 1) return renderKeyValues(Object.entries(r.brokers[0]!.stats));
+/** One broker: "key: value" lines (mqadmin -b); several: one row per broker and key (mqadmin -c). */
+export function renderBrokerStatus(r: BrokerStatusResult): string {
+  if (r.brokers.length === 1) return renderKeyValues(Object.entries(r.brokers[0]!.stats));
   const rows: Cell[][] = [];
   for (const b of r.brokers) for (const [k, v] of Object.entries(b.stats)) rows.push([b.addr, k, v]);
   return renderTable(['#Broker Addr', '#Key', '#Value'], rows);
