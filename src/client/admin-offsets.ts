@@ -368,14 +368,15 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
   const rowsPerBroker = await mapLimit(brokers, limit, async (b) => {
     if (failedBrokers.some((f) => f.addr === b.addr)) return [];
     try {
-      const all = await getConsumeStats(session, b.addr, opts.group, opts.topic);
-      const rows = all.rows.map(([mq, w]) => ({ b, mq, w, tps: 0 }));
-      // Subscribed topics without any committed offset are not in the answer: ask for them.
+      // Without a topic the broker lists only topics the group committed offsets for.
+      const all = await getConsumeStats(session, b.addr, opts.group);
+      const rows: ProgressRow[] = all.rows.filter(([mq]) => !opts.topic || mq.topic === opts.topic).map(([mq, w]) => ({ b, mq, w, tps: 0, committed: true }));
+      // Topics subscribed (or asked for with -t) but absent: nothing committed on any of their queues.
       const seen = new Set(rows.map((r) => r.mq.topic));
-      const missing = opts.topic ? [] : subscribed.filter((t) => !seen.has(t));
+      const missing = (opts.topic ? [opts.topic] : subscribed).filter((t) => !seen.has(t));
       for (const t of missing) {
-        const more = await getConsumeStats(session, b.addr, opts.group, t).catch(() => undefined);
-        for (const [mq, w] of more?.rows ?? []) rows.push({ b, mq, w, tps: 0 });
+        const more = await getConsumeStats(session, b.addr, opts.group, t);
+        for (const [mq, w] of more.rows) rows.push({ b, mq, w, tps: 0, committed: false });
       }
       if (rows.length > 0) rows[0]!.tps = all.consumeTps;
       return rows;
@@ -391,7 +392,7 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
   }
 
   const measuredAt = now();
-  const queues = await mapLimit(rows, limit, async ({ b, mq, w }) => queueProgress(session, b, opts.group, mq, w, measuredAt));
+  const queues = await mapLimit(rows, limit, async (r) => queueProgress(session, r, opts.group, measuredAt));
   if (opts.showClient && connection) await assignClients(session, brokers, opts.group, connection, queues, limit);
 
   const consumeTps = rows.reduce((s, r) => s + r.tps, 0);
@@ -444,17 +445,20 @@ function compareMq(a: MessageQueue, b: MessageQueue): number {
   return a.topic.localeCompare(b.topic) || a.brokerName.localeCompare(b.brokerName) || a.queueId - b.queueId;
 }
 
-async function queueProgress(
-  session: AdminSession,
-  b: BrokerRef,
-  group: string,
-  mq: MessageQueue,
-  w: { brokerOffset: number; consumerOffset: number; lastTimestamp: number },
-  measuredAt: number,
-): Promise<QueueProgress> {
+interface ProgressRow {
+  b: BrokerRef;
+  mq: MessageQueue;
+  w: { brokerOffset: number; consumerOffset: number; lastTimestamp: number };
+  tps: number;
+  /** The topic is among those the group committed offsets for (false: none on any queue). */
+  committed: boolean;
+}
+
+async function queueProgress(session: AdminSession, r: ProgressRow, group: string, measuredAt: number): Promise<QueueProgress> {
+  const { b, mq, w } = r;
   const notes: string[] = [];
   // ConsumeStats reports "none" as 0: ask the queue itself when it says 0.
-  const consumerOffset = w.consumerOffset === 0 ? await queryConsumerOffset(session, b.addr, group, mq) : w.consumerOffset;
+  const consumerOffset = !r.committed ? null : w.consumerOffset === 0 ? await queryConsumerOffset(session, b.addr, group, mq) : w.consumerOffset;
   if (consumerOffset === null) notes.push('no committed offset: where consumption starts depends on the consumer (consumeFromWhere)');
   const from = consumerOffset ?? 0;
   let diff = w.brokerOffset - from;
@@ -686,6 +690,42 @@ export function lagViolations(
     .map((q) => ({ group, topic: q.topic, brokerName: q.brokerName, queueId: q.queueId, diff: q.diff, lagMs: q.lagMs ?? null }));
 }
 
+// ---- committed offsets ---------------------------------------------------------------------------
+
+/**
+ * The group's committed offset of each read queue of `topic` on one broker, null where none.
+ * GET_CONSUME_STATS without a topic lists only the topics the group committed offsets for
+ * (ConsumerOffsetManager.whichTopicByConsumer), so a topic missing there has none on any queue —
+ * exact on every broker version, unlike ConsumeStats' 0 for "none". Within a listed topic a 0 is
+ * asked again with QUERY_CONSUMER_OFFSET (exact on 5.x; a 4.x broker may still say 0, §2.6). When
+ * the broker answers neither (an online group no longer subscribing the topic is skipped), every
+ * queue is asked with QUERY_CONSUMER_OFFSET.
+ */
+export async function committedOffsets(
+  session: AdminSession,
+  b: TopicBroker,
+  group: string,
+  topic: string,
+  limit = DEFAULT_CONCURRENCY,
+): Promise<{ offsets: Map<number, number | null>; answer: ConsumeStatsAnswer }> {
+  const all = await getConsumeStats(session, b.addr, group);
+  const rows = new Map(all.rows.filter(([mq]) => mq.topic === topic).map(([mq, w]) => [mq.queueId, w.consumerOffset]));
+  const queueIds = Array.from({ length: b.readQueueNums }, (_, i) => i);
+  const offsets = new Map<number, number | null>();
+  if (rows.size === 0) {
+    const one = await getConsumeStats(session, b.addr, group, topic);
+    if (one.rows.some(([mq]) => mq.topic === topic)) {
+      for (const q of queueIds) offsets.set(q, null);
+      return { offsets, answer: all };
+    }
+  }
+  await mapLimit(queueIds, limit, async (q) => {
+    const o = rows.get(q);
+    offsets.set(q, o !== undefined && o > 0 ? o : await queryConsumerOffset(session, b.addr, group, { topic, brokerName: b.brokerName, queueId: q }));
+  });
+  return { offsets, answer: all };
+}
+
 // ---- reset: plan ---------------------------------------------------------------------------------
 
 export type ResetMode =
@@ -743,13 +783,11 @@ export async function planReset(session: AdminSession, opts: PlanOptions): Promi
   const force = opts.force ?? true;
   const brokers = await topicBrokers(session, opts.topic);
   const perBroker = await mapLimit(brokers, limit, async (b) => {
-    const [stats, conn] = await Promise.all([getConsumeStats(session, b.addr, opts.group, opts.topic), getConsumerConnection(session, b.addr, opts.group)]);
-    const queueIds = Array.from({ length: b.readQueueNums }, (_, i) => i).filter((q) => opts.queueId === undefined || q === opts.queueId);
+    const [known, conn] = await Promise.all([committedOffsets(session, b, opts.group, opts.topic, limit), getConsumerConnection(session, b.addr, opts.group)]);
+    const queueIds = [...known.offsets.keys()].filter((q) => opts.queueId === undefined || q === opts.queueId);
     const planned = await mapLimit(queueIds, limit, async (queueId) => {
       const mq: MessageQueue = { topic: opts.topic, brokerName: b.brokerName, queueId };
-      const row = stats.rows.find(([m]) => m.queueId === queueId && m.topic === opts.topic)?.[1];
-      const current = row && row.consumerOffset > 0 ? row.consumerOffset : await queryConsumerOffset(session, b.addr, opts.group, mq);
-      return planQueue(session, b, mq, current, opts.mode, force);
+      return planQueue(session, b, mq, known.offsets.get(queueId) ?? null, opts.mode, force);
     });
     return { planned, online: conn !== undefined };
   });
@@ -981,11 +1019,12 @@ async function applyOnBroker(session: AdminSession, plan: ResetPlan, addr: strin
   let stats: ConsumeStatsAnswer;
   let online: boolean;
   try {
-    [stats, online] = await Promise.all([getConsumeStats(session, addr, plan.group, plan.topic), getConsumerConnection(session, addr, plan.group).then((c) => c !== undefined)]);
-    // Compare-and-set, step 1: read every queue's committed offset again.
-    await mapLimit(queues, limit, async (q, i) => {
-      out[i]!.foundOffset = await queryConsumerOffset(session, addr, plan.group, mqOf(q));
-    });
+    // Compare-and-set, step 1: read every queue's committed offset again, the way the plan did.
+    const b: TopicBroker = { brokerName: queues[0]!.brokerName, addr, readQueueNums: Math.max(...queues.map((q) => q.queueId)) + 1, writeQueueNums: 0 };
+    const [known, conn] = await Promise.all([committedOffsets(session, b, plan.group, plan.topic, limit), getConsumerConnection(session, addr, plan.group)]);
+    stats = known.answer;
+    online = conn !== undefined;
+    out.forEach((o) => (o.foundOffset = known.offsets.get(o.queueId) ?? null));
   } catch (err) {
     for (const o of out) o.message = errorText(err);
     return out;
