@@ -1,0 +1,162 @@
+/**
+ * The failure answers of every admin command, through the real CLI: an unreachable name server
+ * (closed port) is one line naming it and how to start a local broker, exit 1, and an error
+ * envelope with --json; a name server that accepts but never answers fails within --timeout;
+ * a bad or missing flag is a usage error (exit 2); an unknown topic, group or cluster on a real
+ * broker is one line, exit 1 — never an empty table.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { expectErrorEnvelope, expectOneLineError, runCli } from '../helpers/cli.js';
+
+/** Each admin command with the flags it needs to get as far as the network. */
+const COMMANDS: Array<[string, string[]]> = [
+  ['clusterList', []],
+  ['brokerStatus', ['-c', 'DefaultCluster']],
+  ['topicList', []],
+  ['topicRoute', ['-t', 'T']],
+  ['topicStatus', ['-t', 'T']],
+  ['updateTopic', ['-t', 'T', '-c', 'DefaultCluster']],
+  ['deleteTopic', ['-t', 'T', '-c', 'DefaultCluster']],
+  ['updateSubGroup', ['-g', 'G', '-c', 'DefaultCluster']],
+  ['deleteSubGroup', ['-g', 'G', '-c', 'DefaultCluster']],
+  ['consumerConnection', ['-g', 'G']],
+  ['producerConnection', ['-g', 'G', '-t', 'T']],
+];
+
+/** A required flag each command cannot run without (clusterList/topicList have none). */
+const MISSING_REQUIRED: Array<[string, string[]]> = [
+  ['topicRoute', []],
+  ['topicStatus', []],
+  ['updateTopic', ['-c', 'DefaultCluster']],
+  ['deleteTopic', ['-c', 'DefaultCluster']],
+  ['updateSubGroup', ['-c', 'DefaultCluster']],
+  ['deleteSubGroup', ['-c', 'DefaultCluster']],
+  ['consumerConnection', []],
+  ['producerConnection', ['-g', 'G']],
+];
+
+let closed: string;
+let blackhole: net.Server;
+let blackholeAddr: string;
+const sockets = new Set<net.Socket>();
+
+beforeAll(async () => {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  closed = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+  await new Promise((r) => s.close(r));
+  // Accepts connections and reads requests, never answers.
+  blackhole = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('data', () => undefined);
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
+  blackholeAddr = `127.0.0.1:${(blackhole.address() as net.AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => blackhole?.close(r));
+});
+
+describe('every admin command: unreachable name server', () => {
+  for (const [cmd, args] of COMMANDS) {
+    it(`${cmd}: one line naming the address, exit 1; --json error envelope`, async () => {
+      const r = await runCli([cmd, ...args, '-n', closed, '--timeout', '2000'], { timeoutMs: 20_000 });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expectOneLineError(r.stderr);
+      expect(r.stderr.split('\n')[0]).toBe(`Error: cannot reach name server ${closed} (ECONNREFUSED)`);
+      expect(r.stderr).toContain('try: start a local broker with: rocketctl broker start');
+      const j = await runCli([cmd, ...args, '-n', closed, '--timeout', '2000', '--json'], { timeoutMs: 20_000 });
+      expect(j.code).toBe(1);
+      expectErrorEnvelope(j.json, 1);
+      expect(j.json.code).toBe('E_BROKER_UNREACHABLE');
+    });
+  }
+
+  it('a name server that never answers: the request times out at --timeout, exit 1', async () => {
+    for (const [cmd, args] of [COMMANDS[0]!, COMMANDS[4]!]) {
+      const r = await runCli([cmd, ...args, '-n', blackholeAddr, '--timeout', '500'], { timeoutMs: 20_000 });
+      expect(r.code, cmd).toBe(1);
+      expectOneLineError(r.stderr);
+      expect(r.stderr).toMatch(new RegExp(`to ${blackholeAddr.replace(/\./g, '\\.')} timed out after \\d+ ms`));
+    }
+  });
+});
+
+describe('every admin command: usage errors', () => {
+  for (const [cmd, args] of COMMANDS) {
+    it(`${cmd}: an unknown flag is exit 2, one line`, async () => {
+      const r = await runCli([cmd, ...args, '--no-such-flag'], { env: { NAMESRV_ADDR: '' } });
+      expect(r.code).toBe(2);
+      expectOneLineError(r.stderr);
+    });
+  }
+
+  for (const [cmd, args] of MISSING_REQUIRED) {
+    it(`${cmd}: a missing required flag is exit 2, with --json an error envelope`, async () => {
+      const r = await runCli([cmd, ...args, '--json'], { env: { NAMESRV_ADDR: '' } });
+      expect(r.code).toBe(2);
+      expectErrorEnvelope(r.json, 2);
+    });
+  }
+
+  it('--help describes each command (summary and examples)', async () => {
+    for (const [cmd] of COMMANDS) {
+      const r = await runCli([cmd, '--help']);
+      expect(r.code, cmd).toBe(0);
+      expect(r.stdout, cmd).toContain('EXAMPLES');
+      expect(r.stdout, cmd).toContain('--namesrvAddr');
+    }
+  });
+});
+
+describe('unknown topic, group or cluster on a real broker', () => {
+  let tb: TestBroker;
+  const ENV = { NAMESRV_ADDR: '' };
+  beforeAll(async () => {
+    tb = await startTestBroker();
+  });
+  afterAll(async () => {
+    await tb?.cleanup();
+  });
+  const local = (args: string[], json = false) => runCli([...args, '--socket', path.join(tb.storeDir, 'broker.sock'), ...(json ? ['--json'] : [])], { env: ENV });
+
+  const CASES: Array<[string[], string, string]> = [
+    [['topicRoute', '-t', 'NoSuchTopic'], 'topic NoSuchTopic does not exist', 'E_TOPIC_NOT_FOUND'],
+    [['topicStatus', '-t', 'NoSuchTopic'], 'topic NoSuchTopic does not exist', 'E_TOPIC_NOT_FOUND'],
+    [['deleteTopic', '-t', 'NoSuchTopic'], 'topic NoSuchTopic does not exist', 'E_TOPIC_NOT_FOUND'],
+    [['producerConnection', '-g', 'PG', '-t', 'NoSuchTopic'], 'topic NoSuchTopic does not exist', 'E_TOPIC_NOT_FOUND'],
+    [['deleteSubGroup', '-g', 'NoSuchGroup'], 'consumer group NoSuchGroup does not exist', 'E_GROUP_NOT_FOUND'],
+    [['consumerConnection', '-g', 'NoSuchGroup'], 'consumer group NoSuchGroup does not exist', 'E_GROUP_NOT_FOUND'],
+    [['brokerStatus', '-c', 'NoSuchCluster'], 'cluster NoSuchCluster is not known', 'E_CLUSTER_NOT_FOUND'],
+    [['updateTopic', '-t', 'T', '-c', 'NoSuchCluster'], 'cluster NoSuchCluster is not known', 'E_CLUSTER_NOT_FOUND'],
+    [['updateSubGroup', '-g', 'G', '-c', 'NoSuchCluster'], 'cluster NoSuchCluster is not known', 'E_CLUSTER_NOT_FOUND'],
+    [['deleteTopic', '-t', 'TBW102', '-c', 'NoSuchCluster'], 'cluster NoSuchCluster is not known', 'E_CLUSTER_NOT_FOUND'],
+  ];
+  for (const [args, message, code] of CASES) {
+    it(`${args.join(' ')}: one line, exit 1`, async () => {
+      const r = await local(args);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expectOneLineError(r.stderr);
+      expect(r.stderr).toContain(message);
+      const j = await local(args, true);
+      expect(j.code).toBe(1);
+      expectErrorEnvelope(j.json, 1);
+      expect(j.json.code).toBe(code);
+    });
+  }
+
+  it('no -b/-c against a name server is a usage error naming the clusters', async () => {
+    const r = await runCli(['updateTopic', '-t', 'T', '-n', tb.namesrv!]);
+    expect(r.code).toBe(2);
+    expectOneLineError(r.stderr);
+    expect(r.stderr).toContain('give the target: -b/--brokerAddr host:port or -c/--clusterName NAME (clusters: DefaultCluster)');
+  });
+});
