@@ -48,7 +48,7 @@ import type { SocketAddr } from '../protocol/message.js';
 import { RemotingClient } from '../client/remoting.js';
 import { RocketError } from '../errors/index.js';
 import { makeRequest } from '../protocol/frame.js';
-import { encodeJson } from '../protocol/bodies.js';
+import { encodeRegisterBrokerBody } from '../protocol/register-broker.js';
 import { RequestCode, ResponseCode } from '../protocol/codes.js';
 import { crc32 } from '../protocol/hash.js';
 
@@ -538,7 +538,7 @@ class BrokerNamesrvLink {
 
   private async registerOne(namesrvAddr: string): Promise<void> {
     const c = this.o.config;
-    const body = encodeJson({ filterServerList: [], topicConfigSerializeWrapper: this.o.topicConfigWrapper() });
+    const body = encodeRegisterBrokerBody({ filterServerList: [], topicConfigSerializeWrapper: this.o.topicConfigWrapper() });
     const req = makeRequest(
       RequestCode.REGISTER_BROKER,
       {
