@@ -13,7 +13,9 @@
  *     target is behind it; a queue with no committed offset → SYSTEM_ERROR (Java's wording).
  *
  * No online consumer → CONSUMER_NOT_ONLINE and nothing changed (the tool then writes offsets with
- * UPDATE_CONSUMER_OFFSET itself). Otherwise the new offsets are also stored here at once (as 5.x
+ * UPDATE_CONSUMER_OFFSET itself); unlike Java this is decided before the offsets are looked at, so
+ * an offline group with a queue never committed gets it too (Java answers SYSTEM_ERROR there, and
+ * mqadmin then does not fall back). Otherwise the new offsets are also stored here at once (as 5.x
  * assignResetOffset does), so they are visible before the consumers persist theirs.
  */
 import { RequestCode, ResponseCode } from '../../protocol/codes.js';
@@ -39,6 +41,13 @@ export function invokeBrokerToResetOffset(ctx: BrokerContext): RequestHandler {
     const tc = ctx.topicConfig(topic);
     if (!tc) return fail(req, ResponseCode.TOPIC_NOT_EXIST, `[reset-offset] reset offset failed, no topic in this broker. topic=${topic}`);
 
+    // Checked before the offsets (Java checks after): an offline group always gets
+    // CONSUMER_NOT_ONLINE, the answer on which tools fall back to writing offsets directly.
+    const channels = [...(ctx.clients.consumerGroup(group)?.channels.values() ?? [])].filter((c) => c.channel.isOpen());
+    if (channels.length === 0) {
+      return fail(req, ResponseCode.CONSUMER_NOT_ONLINE, `Consumer not online, so can not reset offset, Group: ${group} Topic: ${topic} Timestamp: ${timestamp}`);
+    }
+
     let table: Array<[MessageQueue, number]>;
     try {
       table = req.body && bodyBuffer(req).length > 0 ? exactTable(ctx, topic, bodyBuffer(req)) : await headerTable(ctx, h, topic, group, timestamp, isForce, tc.writeQueueNums);
@@ -47,10 +56,6 @@ export function invokeBrokerToResetOffset(ctx: BrokerContext): RequestHandler {
       throw err;
     }
 
-    const channels = [...(ctx.clients.consumerGroup(group)?.channels.values() ?? [])].filter((c) => c.channel.isOpen());
-    if (channels.length === 0) {
-      return fail(req, ResponseCode.CONSUMER_NOT_ONLINE, `Consumer not online, so can not reset offset, Group: ${group} Topic: ${topic} Timestamp: ${timestamp}`);
-    }
     for (const [mq, offset] of table) ctx.commitOffset('reset-offset', group, topic, mq.queueId, offset);
     notifyConsumers(ctx, channels, req, { topic, group, timestamp, isForce }, table);
     return ok(req, undefined, encodeResetOffsetBody(table));
@@ -77,7 +82,7 @@ function exactTable(ctx: BrokerContext, topic: string, body: Buffer): Array<[Mes
 
 function checkRange(ctx: BrokerContext, topic: string, queueId: number, offset: number): void {
   const tc = ctx.topicConfig(topic);
-  if (!tc || queueId < 0 || queueId >= tc.writeQueueNums) throw new ResetRefused(`queueId ${queueId} is not a queue of ${topic}`);
+  if (!tc || queueId < 0 || queueId >= Math.max(tc.readQueueNums, tc.writeQueueNums)) throw new ResetRefused(`queueId ${queueId} is not a queue of ${topic}`);
   const min = ctx.store.minOffset(topic, queueId);
   const max = ctx.store.maxOffset(topic, queueId);
   if (!Number.isSafeInteger(offset) || offset < min || offset > max) {
@@ -103,7 +108,7 @@ async function headerTable(
       checkRange(ctx, topic, queueId, offset);
       return [[mqOf(ctx, topic, queueId), offset]];
     }
-    if (queueId >= writeQueueNums) throw new ResetRefused(`queueId ${queueId} is not a queue of ${topic}`);
+    if (queueId >= Math.max(writeQueueNums, ctx.topicConfig(topic)?.readQueueNums ?? 0)) throw new ResetRefused(`queueId ${queueId} is not a queue of ${topic}`);
     return [[mqOf(ctx, topic, queueId), await target(queueId)]];
   }
   const out: Array<[MessageQueue, number]> = [];
