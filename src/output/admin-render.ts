@@ -121,7 +121,8 @@ export function renderUpdateTopic(r: UpdateTopicResult): string {
 
 export function renderDeleteTopic(r: DeleteTopicResult): string {
   const lines = r.brokers.map((b) => `delete topic ${r.topic} from broker ${brokerLabel(b)} success.`);
-  for (const n of r.namesrvs) lines.push(`delete topic ${r.topic} from name server ${n} success.`);
+  // A path is the local broker's socket, which serves its embedded name server.
+  for (const n of r.namesrvs) lines.push(`delete topic ${r.topic} from ${n.startsWith('/') ? `the local name server (${n})` : `name server ${n}`} success.`);
   return lines.join('\n');
 }
 
