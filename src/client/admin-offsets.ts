@@ -38,7 +38,7 @@ import { openAdminSession, type AdminSession, type AdminTargetOptions } from './
 // ---- limits and names -----------------------------------------------------------------------
 
 /** Requests in flight at once for fan-outs (groups × brokers, queues). */
-export const DEFAULT_CONCURRENCY = 16;
+export const DEFAULT_CONCURRENCY = 32;
 /** Group used for the 1-message PULLs that read store times (exists on every broker, MixAll.TOOLS_CONSUMER_GROUP). */
 export const TOOLS_CONSUMER_GROUP = 'TOOLS_CONSUMER';
 /** PullSysFlag.FLAG_SUBSCRIPTION only: no commit, no suspend. */

@@ -71,8 +71,10 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
       const progress = await withAdminSession(target, (s) => consumerProgress(s, { group, topic: flags.topic, showClient, concurrency: flags.concurrency }));
       for (const f of progress.failedBrokers) this.setStatus(ExitCode.PARTIAL, `broker ${f.brokerName} (${f.addr}) failed: ${f.error}`);
       const check = this.check(lagViolations(group, progress.queues, maxLag, maxLagMs), maxLag, maxLagMs);
-      this.render(renderGroupProgress(progress, showClient));
-      if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs));
+      if (!this.jsonEnabled()) {
+        this.render(renderGroupProgress(progress, showClient));
+        if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs));
+      }
       return { mode: 'group', progress, check };
     }
 
@@ -80,8 +82,10 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     const failed = all.groups.filter((g) => g.status === 'failed');
     if (failed.length > 0) this.setStatus(ExitCode.PARTIAL, `${failed.length} group(s) could not be read: ${failed.map((g) => g.group).join(', ')}`);
     const check = this.check(all.groups.flatMap((g) => lagViolations(g.group, g.queues, maxLag, maxLagMs)), maxLag, maxLagMs);
-    this.render(renderAllGroups(all));
-    if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs));
+    if (!this.jsonEnabled()) {
+      this.render(renderAllGroups(all));
+      if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs));
+    }
     return { mode: 'all', measuredAt: all.measuredAt, groups: all.groups.map(({ queues: _q, ...row }) => row), check };
   }
 

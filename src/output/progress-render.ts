@@ -9,6 +9,27 @@ import { renderTable, type Cell } from './table.js';
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
+/** Above this many rows tables are laid out here: cli-table3's layout is quadratic in rows. */
+const LARGE_TABLE_ROWS = 200;
+
+/** renderTable's look (borderless, two-space gaps, '#' headers) for any number of rows. */
+function table(head: string[], rows: Cell[][], opts: { align?: number[] } = {}): string {
+  if (rows.length <= LARGE_TABLE_ROWS) return renderTable(head, rows, opts);
+  const text = rows.map((r) => r.map((v) => (v === null || v === undefined ? '' : String(v))));
+  // eslint-disable-next-line no-control-regex
+  const visible = (x: string) => x.replace(/\u001b\[[0-9;]*m/g, '').length;
+  const widths = head.map((h, i) => Math.max(visible(h), ...text.map((r) => visible(r[i] ?? ''))));
+  const right = new Set(opts.align ?? []);
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => {
+        const fill = ' '.repeat(Math.max(0, widths[i]! - visible(c)));
+        return right.has(i) ? fill + c : c + fill;
+      })
+      .join('  ');
+  return [line(head.map((h) => colors.head(h))), ...text.map(line)].join('\n');
+}
+
 /** yyyy-MM-dd HH:mm:ss (local), mqadmin's consumerProgress LastTime. */
 export function formatTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || ms <= 0) return 'N/A';
@@ -50,7 +71,7 @@ export function renderGroupProgress(p: GroupProgress, showClient: boolean): stri
   ]);
   const n = showClient ? 1 : 0;
   const out: string[] = [];
-  out.push(renderTable(head, rows, { align: [2, 3, 4, 5 + n, 7 + n] }));
+  out.push(table(head, rows, { align: [2, 3, 4, 5 + n, 7 + n] }));
   out.push('');
   out.push(`Consume TPS: ${p.totals.consumeTps.toFixed(2)}`);
   out.push(`Diff Total: ${p.totals.diff}`);
@@ -71,7 +92,7 @@ export function renderGroupProgress(p: GroupProgress, showClient: boolean): stri
 
 export function renderAllGroups(a: AllGroups): string {
   const rows: Cell[][] = a.groups.map((g) => [g.group, g.count, g.status === 'failed' ? colors.fail('FAILED') : g.version, g.type, g.model, g.tps, g.diffTotal]);
-  const out = [renderTable(['#Group', '#Count', '#Version', '#Type', '#Model', '#TPS', '#Diff Total'], rows, { align: [1, 5, 6] })];
+  const out = [table(['#Group', '#Count', '#Version', '#Type', '#Model', '#TPS', '#Diff Total'], rows, { align: [1, 5, 6] })];
   const failed = a.groups.filter((g) => g.status === 'failed');
   if (failed.length > 0) {
     out.push('');
@@ -86,7 +107,7 @@ export function renderViolations(v: LagViolation[], maxLag?: number, maxLagMs?: 
   const limits = [maxLag !== undefined ? `--max-lag ${maxLag}` : '', maxLagMs !== undefined ? `--max-lag-ms ${maxLagMs}` : ''].filter(Boolean).join(', ');
   if (v.length === 0) return `Lag check (${limits}): pass`;
   const rows: Cell[][] = v.map((x) => [x.group, x.topic, x.brokerName, x.queueId, x.diff, formatDuration(x.lagMs)]);
-  return `${colors.fail(`Lag check (${limits}): ${v.length} queue(s) over the limit`)}\n${renderTable(['#Group', '#Topic', '#Broker Name', '#QID', '#Diff', '#Lag'], rows, { align: [3, 4] })}`;
+  return `${colors.fail(`Lag check (${limits}): ${v.length} queue(s) over the limit`)}\n${table(['#Group', '#Topic', '#Broker Name', '#QID', '#Diff', '#Lag'], rows, { align: [3, 4] })}`;
 }
 
 export function renderPlan(plan: ResetPlan): string {
@@ -100,7 +121,7 @@ export function renderPlan(plan: ResetPlan): string {
   ]);
   const out = [
     `Reset plan: group ${plan.group}, topic ${plan.topic}, ${plan.mode.startsWith('undo') ? plan.mode : `to ${plan.mode}`}${plan.force ? '' : ' (--force false: only backwards)'}; the group is ${plan.online ? 'online (consumers will be told)' : 'offline (offsets written directly)'}`,
-    renderTable(['#brokerName', '#queueId', '#currentOffset', '#targetOffset', '#messages', '#storeTime at target'], rows, { align: [1, 2, 3] }),
+    table(['#brokerName', '#queueId', '#currentOffset', '#targetOffset', '#messages', '#storeTime at target'], rows, { align: [1, 2, 3] }),
     '',
     `Total: ${plan.totals.replay} message(s) to replay, ${plan.totals.skip} to skip, over ${plan.totals.queues} queue(s)`,
   ];
@@ -111,7 +132,7 @@ export function renderPlan(plan: ResetPlan): string {
 
 export function renderApply(r: ApplyResult): string {
   const rows: Cell[][] = r.queues.map((q) => [q.brokerName, q.queueId, q.expectedOffset ?? 'none', q.targetOffset, q.resultOffset ?? '', status(q.status), q.message ?? '']);
-  return `${renderTable(['#brokerName', '#queueId', '#from', '#to', '#now', '#status', '#detail'], rows, { align: [1, 2, 3, 4] })}\n\n${r.applied} queue(s) reset, ${r.problems} not as planned`;
+  return `${table(['#brokerName', '#queueId', '#from', '#to', '#now', '#status', '#detail'], rows, { align: [1, 2, 3, 4] })}\n\n${r.applied} queue(s) reset, ${r.problems} not as planned`;
 }
 
 function status(s: string): string {
@@ -152,6 +173,6 @@ export function renderTracks(tracks: MessageTrack[] | undefined): string {
 /** §8.7 columns (#Message ID #QID #Offset) plus store time, keys and tags. */
 export function renderMessageList(list: MessageView[]): string {
   const rows: Cell[][] = list.map((m) => [m.msgId, m.queueId, m.queueOffset, m.brokerName ?? '', formatTimeMs(m.storeTimestamp), m.tags ?? '', m.keys.join(' ')]);
-  return renderTable(['#Message ID', '#QID', '#Offset', '#Broker Name', '#Store Time', '#Tags', '#Keys'], rows, { align: [1, 2] });
+  return table(['#Message ID', '#QID', '#Offset', '#Broker Name', '#Store Time', '#Tags', '#Keys'], rows, { align: [1, 2] });
 }
 
