@@ -53,6 +53,9 @@ export abstract class ResetCommandBase extends BaseCommand<ResetOffsetResult> {
 }
 
 export default class ResetOffset extends ResetCommandBase {
+  // Declared here too: the manifest reads it from the command class itself.
+  static override enableJsonFlag = true;
+
   static override summary = "Plan, then move, a consumer group's offsets on a topic (by time, to an offset, earliest or latest).";
 
   static override description = [

@@ -3,6 +3,9 @@ import { targetFlags } from '../output/flags.js';
 import { ResetCommandBase, type ResetOffsetResult } from './resetOffset.js';
 
 export default class SkipAccumulatedMessage extends ResetCommandBase {
+  // Declared here too: the manifest reads it from the command class itself.
+  static override enableJsonFlag = true;
+
   static override summary = "Skip a group's backlog on a topic: resetOffset --latest --execute under mqadmin's name.";
 
   static override description = [
