@@ -17,14 +17,14 @@ import path from 'node:path';
 import { RocketError } from '../errors/index.js';
 import { RequestCode, ResponseCode } from '../protocol/codes.js';
 import { bodyBuffer, makeRequest } from '../protocol/frame.js';
-import { decodeStringList, type ConsumerConnection } from '../protocol/bodies.js';
+import type { ConsumerConnection } from '../protocol/bodies.js';
 import { decodeOffsetMsgId } from '../protocol/message.js';
 import { Prop } from '../protocol/properties.js';
 import { decodeMessages, type MessageExt } from './message.js';
 import type { AdminSession } from './admin-session.js';
+import { clusterInfo, queryTopicConsumeByWho } from './admin.js';
 import {
   allTopics,
-  clusterInfo,
   DEFAULT_CONCURRENCY,
   errorText,
   getConsumeStats,
@@ -265,10 +265,7 @@ export async function messageTracks(session: AdminSession, msg: FoundMessage, co
   const v = msg.view;
   const brokers = await topicBrokers(session, v.topic).catch(() => [] as TopicBroker[]);
   const groups = new Set<string>();
-  for (const b of brokers) {
-    const res = await session.client.invoke(b.addr, makeRequest(RequestCode.QUERY_TOPIC_CONSUME_BY_WHO, { topic: v.topic }), session.timeoutMs);
-    if (res.code === ResponseCode.SUCCESS && res.body) for (const g of decodeStringList(bodyBuffer(res), 'groupList')) groups.add(g);
-  }
+  for (const b of brokers) for (const g of await queryTopicConsumeByWho(session, b.addr, v.topic)) groups.add(g);
   const list = [...groups].sort();
   return mapLimit(list, concurrency, async (group) => {
     try {

@@ -21,19 +21,16 @@ import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.j
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame.js';
 import {
   decodeConsumeStats,
-  decodeConsumerConnection,
   decodeResetOffsetBody,
   encodeResetOffsetBody,
-  type ClusterInfo,
   type Connection,
   type ConsumerConnection,
   type MessageQueue,
-  type TopicRouteData,
 } from '../protocol/bodies.js';
 import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
-import { getAllTopicList, getBrokerClusterInfo, getRouteInfoByTopic, onAnyNamesrv } from './namesrv-api.js';
-import { openAdminSession, type AdminSession, type AdminTargetOptions } from './admin-session.js';
+import type { AdminSession } from './admin-session.js';
+import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getConsumerConnectionList, mapBounded, routeOfTopic, topicList } from './admin.js';
 
 // ---- limits and names -----------------------------------------------------------------------
 
@@ -53,28 +50,21 @@ export const RETRY_GROUP_TOPIC_PREFIX = '%RETRY%';
 
 // ---- small helpers ----------------------------------------------------------------------------
 
-/** Open a session to the target (-n, or the local broker's socket), run `fn`, always close. */
-export async function withAdminSession<T>(opts: AdminTargetOptions, fn: (s: AdminSession) => Promise<T>): Promise<T> {
-  const session = await openAdminSession(opts);
-  try {
-    return await fn(session);
-  } finally {
-    await session.close();
-  }
-}
 
-/** Run `fn` over `items` with at most `limit` in flight; results in input order. */
+/**
+ * Run `fn` over `items` with at most `limit` in flight (admin.ts mapBounded); results in input
+ * order. Every call finishes before the first failure is thrown, so none runs on unobserved.
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
+  const settled = await mapBounded(
+    items.map((item, index) => ({ item, index })),
+    limit,
+    (x) => fn(x.item, x.index),
+  );
+  return settled.map((r) => {
+    if (!r.ok) throw r.error;
+    return r.value;
+  });
 }
 
 export function errorText(err: unknown): string {
@@ -115,18 +105,8 @@ export function parseTimestamp(text: string, flag = '--timestamp'): number | 'no
 
 export interface BrokerRef {
   brokerName: string;
-  /** Master address (brokerId 0), else the lowest id: where offsets live. */
+  /** Master address (brokerId 0), else the lowest id (admin.ts brokerAddrOf): where offsets live. */
   addr: string;
-}
-
-export function masterAddr(brokerAddrs: Record<string, string>): string | undefined {
-  if (brokerAddrs['0']) return brokerAddrs['0'];
-  const ids = Object.keys(brokerAddrs).sort((a, b) => Number(a) - Number(b));
-  return ids.length > 0 ? brokerAddrs[ids[0]!] : undefined;
-}
-
-export async function clusterInfo(session: AdminSession): Promise<ClusterInfo> {
-  return onAnyNamesrv(session.namesrvAddrs, (a) => getBrokerClusterInfo(session.client, a, session.timeoutMs));
 }
 
 /** Every broker (by name) of the cluster(s) the name server knows, with its master address. */
@@ -134,7 +114,7 @@ export async function clusterBrokers(session: AdminSession): Promise<BrokerRef[]
   const info = await clusterInfo(session);
   const out: BrokerRef[] = [];
   for (const b of Object.values(info.brokerAddrTable)) {
-    const addr = masterAddr(b.brokerAddrs);
+    const addr = brokerAddrOf(b);
     if (addr) out.push({ brokerName: b.brokerName, addr });
   }
   if (out.length === 0) {
@@ -146,12 +126,9 @@ export async function clusterBrokers(session: AdminSession): Promise<BrokerRef[]
   return out.sort((a, b) => a.brokerName.localeCompare(b.brokerName));
 }
 
-export async function topicRoute(session: AdminSession, topic: string): Promise<TopicRouteData> {
-  return onAnyNamesrv(session.namesrvAddrs, (a) => getRouteInfoByTopic(session.client, a, topic, session.timeoutMs));
-}
-
+/** Every topic the name server knows (GET_ALL_TOPIC_LIST_FROM_NAMESERVER). */
 export async function allTopics(session: AdminSession): Promise<string[]> {
-  return onAnyNamesrv(session.namesrvAddrs, (a) => getAllTopicList(session.client, a, session.timeoutMs));
+  return (await topicList(session, { clusterModel: false })).topics.map((t) => t.topic);
 }
 
 export interface TopicBroker extends BrokerRef {
@@ -161,11 +138,11 @@ export interface TopicBroker extends BrokerRef {
 
 /** The brokers serving `topic` (readable queue data with a reachable master), sorted by name. */
 export async function topicBrokers(session: AdminSession, topic: string): Promise<TopicBroker[]> {
-  const route = await topicRoute(session, topic);
+  const route = await routeOfTopic(session, topic);
   const out: TopicBroker[] = [];
   for (const q of route.queueDatas) {
     const b = route.brokerDatas.find((d) => d.brokerName === q.brokerName);
-    const addr = b && masterAddr(b.brokerAddrs);
+    const addr = b && brokerAddrOf(b);
     if (addr) out.push({ brokerName: q.brokerName, addr, readQueueNums: q.readQueueNums, writeQueueNums: q.writeQueueNums });
   }
   if (out.length === 0) throw new TopicNotFoundError(topic);
@@ -231,11 +208,13 @@ export const searchOffsetByTimestamp = (s: AdminSession, addr: string, mq: Messa
 
 /** The group's connections on one broker; undefined when none is online there (CONSUMER_NOT_ONLINE). */
 export async function getConsumerConnection(session: AdminSession, addr: string, group: string): Promise<ConsumerConnection | undefined> {
-  const res = await call(session, addr, RequestCode.GET_CONSUMER_CONNECTION_LIST, { consumerGroup: group });
-  if (res.code === ResponseCode.CONSUMER_NOT_ONLINE) return undefined;
-  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `connections of ${group} on ${addr}`);
-  const c = decodeConsumerConnection(bodyBuffer(res));
-  return c.connectionSet.length > 0 ? c : undefined;
+  try {
+    const c = await getConsumerConnectionList(session, addr, group);
+    return c.connectionSet.length > 0 ? c : undefined;
+  } catch (err) {
+    if (err instanceof ConsumerNotOnlineError) return undefined;
+    throw err;
+  }
 }
 
 /** The queues a client holds right now (GET_CONSUMER_RUNNING_INFO relayed by the broker, mqTable keys). */

@@ -1,13 +1,13 @@
 import { Args, Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
+import { withAdminSession } from '../client/admin.js';
 import { targetFlags } from '../output/flags.js';
 import {
   allGroupsProgress,
   consumerProgress,
   DEFAULT_CONCURRENCY,
   lagViolations,
-  withAdminSession,
   type GroupProgress,
   type GroupRow,
   type LagViolation,

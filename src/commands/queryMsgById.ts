@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
-import { withAdminSession } from '../client/admin-offsets.js';
+import { withAdminSession } from '../client/admin.js';
 import { MessageNotFoundError, messageTracks, queryMsgById, writeBodies, type IdKind, type IdLookup, type MessageView } from '../client/admin-messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
 

@@ -2,7 +2,8 @@ import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
-import { parseTimestamp, withAdminSession } from '../client/admin-offsets.js';
+import { withAdminSession } from '../client/admin.js';
+import { parseTimestamp } from '../client/admin-offsets.js';
 import { END_OF_TIME_MS, MessageNotFoundError, queryMsgByKey, writeBodies, type MessageView } from '../client/admin-messages.js';
 import { formatTimeMs, renderMessageList } from '../output/progress-render.js';
 

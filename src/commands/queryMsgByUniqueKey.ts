@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
-import { withAdminSession } from '../client/admin-offsets.js';
+import { withAdminSession } from '../client/admin.js';
 import { MessageNotFoundError, messageTracks, queryByUniqKey, writeBodies } from '../client/admin-messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
 import { lookupResult, type MsgLookupResult } from './queryMsgById.js';

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
+import { withAdminSession } from '../client/admin.js';
 import { targetFlags } from '../output/flags.js';
 import {
   defaultUndoFile,
@@ -10,7 +11,6 @@ import {
   parseTimestamp,
   planReset,
   refreshPlanAddresses,
-  withAdminSession,
   writePlanFile,
   type ApplyResult,
   type ResetMode,
