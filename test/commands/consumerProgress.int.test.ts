@@ -12,6 +12,9 @@ import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { decodeOffsetMsgId, decodeRecord } from '../../src/protocol/message.js';
 import { bodyBuffer } from '../../src/protocol/frame.js';
+import { encodeJson } from '../../src/protocol/bodies.js';
+import { RemotingClient } from '../../src/client/remoting.js';
+import { freePort } from '../client/support.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
@@ -104,6 +107,19 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expect(table.stdout).toMatch(/#Topic\s+#Broker Name\s+#QID\s+#Broker Offset\s+#Consumer Offset\s+#Diff\s+#LastTime\s+#Lag/);
     expect(table.stdout).toMatch(/Diff Total: 10/);
     expect(table.stdout).toMatch(/Diagnosis: offline/);
+
+    // A topic the group never committed an offset for: shown as such, not as offset 0.
+    const other = await topic(b, uniq('U'), 2);
+    await (await producer(namesrvOf(b))).send({ topic: other, body: 'u' });
+    const none = await cli(b, ['consumerProgress', '-g', group, '-t', other, '--json']);
+    expect(none.code, none.stderr).toBe(0);
+    const nq = none.json.result.progress.queues;
+    expect(nq.map((q: { consumerOffset: number | null }) => q.consumerOffset)).toEqual([null, null]);
+    expect(nq.reduce((s: number, q: { diff: number }) => s + q.diff, 0)).toBe(1);
+    expect(nq[0].notes.join(' ') + nq[1].notes.join(' ')).toMatch(/no committed offset/);
+    expect(none.json.result.progress.totals.queuesWithoutOffset).toBe(2);
+    const noneText = await cli(b, ['consumerProgress', '-g', group, '-t', other]);
+    expect(noneText.stdout).toMatch(new RegExp(`${other}\\s+broker-a\\s+\\d+\\s+\\d+\\s+none`));
   });
 
   it('--max-lag and --max-lag-ms exit 4 and name the queues over the limit; within limits exit 0', async () => {
@@ -182,6 +198,35 @@ describe('consumerProgress (real CLI, real broker)', () => {
     const table = await cli(b, ['consumerProgress']);
     expect(table.stdout).toMatch(/#Group\s+#Count\s+#Version\s+#Type\s+#Model\s+#TPS\s+#Diff Total/);
     expect(table.stdout).toContain(group);
+  });
+
+  it('a broker that cannot be reached: listed as failed (with -g) or its groups listed as failed (without), exit 3', async () => {
+    const b = await broker();
+    const { group } = await backlog(b, 2, 2, 3);
+    const ghost = `127.0.0.1:${await freePort()}`;
+    const reg = new RemotingClient({ requestTimeoutMs: 5000 });
+    defer(() => reg.close());
+    // Registered over a connection kept open: the name server forgets it when that closes.
+    const body = encodeJson({ filterServerList: [], topicConfigSerializeWrapper: { dataVersion: { counter: 1, timestamp: Date.now() }, topicConfigTable: {} } });
+    const res = await reg.invoke(namesrvOf(b), makeRequest(RequestCode.REGISTER_BROKER, { brokerName: 'broker-ghost', brokerAddr: ghost, clusterName: 'DefaultCluster', haServerAddr: ghost, brokerId: 0 }, body));
+    expect(res.code).toBe(0);
+
+    const one = await cli(b, ['consumerProgress', '-g', group, '--json']);
+    expect(one.code).toBe(3);
+    expectSuccessEnvelope('consumerProgress', one.json);
+    expect(one.json.result.progress.failedBrokers).toEqual([expect.objectContaining({ brokerName: 'broker-ghost', addr: ghost })]);
+    expect(one.json.result.progress.totals.diff).toBe(3);
+    expect(one.json.warnings.join(' ')).toContain(`broker broker-ghost (${ghost}) failed`);
+
+    const all = await cli(b, ['consumerProgress', '--json']);
+    expect(all.code).toBe(3);
+    expectSuccessEnvelope('consumerProgress', all.json);
+    const row = all.json.result.groups.find((g: { group: string }) => g.group === group);
+    expect(row.status).toBe('failed');
+    expect(row.error).toContain(ghost);
+    const human = await cli(b, ['consumerProgress']);
+    expect(human.code).toBe(3);
+    expect(human.stdout).toMatch(new RegExp(`${group}\\s+0\\s+FAILED`));
   });
 
   it('unknown group, bad flags, unreachable target: one line and the documented exit code', async () => {
