@@ -61,6 +61,12 @@ export interface BrokerConfig {
   regionId: string;
   traceOn: boolean;
   rejectTransactionMessage: boolean;
+  /** A half message younger than this (ms, by its born time) is not checked yet (BrokerConfig.transactionTimeOut). */
+  transactionTimeOut: number;
+  /** Checks per half message before it is parked in TRANS_CHECK_MAX_TIME_TOPIC (transactionCheckMax). */
+  transactionCheckMax: number;
+  /** Period of the half-message check pass, ms (transactionCheckInterval). */
+  transactionCheckInterval: number;
 }
 
 type Raw = Record<string, string>;
@@ -216,6 +222,10 @@ const SPECS: Record<string, KeySpec> = {
   regionId: { parse: nonEmpty },
   traceOn: { parse: bool },
   rejectTransactionMessage: { parse: bool },
+  // Java takes any long; we refuse what cannot work (a negative timeout, a zero check budget).
+  transactionTimeOut: { parse: int(0, 86_400_000) },
+  transactionCheckMax: { parse: int(1, 10_000) },
+  transactionCheckInterval: { parse: int(100, 86_400_000) },
 };
 
 /**
@@ -298,6 +308,9 @@ export function defaultBrokerConfig(): BrokerConfig {
     regionId: 'DefaultRegion',
     traceOn: true,
     rejectTransactionMessage: false,
+    transactionTimeOut: 6000,
+    transactionCheckMax: 15,
+    transactionCheckInterval: 60_000,
   };
 }
 
