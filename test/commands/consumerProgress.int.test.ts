@@ -187,6 +187,18 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expect(legacy.stdout).toMatch(/#Client IP/);
   });
 
+  it('a consumer offset ahead of the broker offset: no backlog, explained', async () => {
+    const b = await broker();
+    const { t, group } = await backlog(b, 2, 2, 0);
+    const res = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId: 0, commitOffset: 1000 }));
+    expect(res.code).toBe(0);
+    const r = await cli(b, ['consumerProgress', '-g', group, '-t', t, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const q0 = r.json.result.progress.queues.find((q: { queueId: number }) => q.queueId === 0);
+    expect(q0).toMatchObject({ consumerOffset: 1000, diff: 0, lagMs: 0 });
+    expect(q0.notes.join(' ')).toMatch(/ahead of the broker's max offset/);
+  });
+
   it('without -g: one row per group, offline ones included', async () => {
     const b = await broker();
     const { group } = await backlog(b, 2, 2, 3);
