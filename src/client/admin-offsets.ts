@@ -329,7 +329,9 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
   const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const now = opts.now ?? Date.now;
   const brokers = await clusterBrokers(session);
+  if (opts.topic) await routeOfTopic(session, opts.topic); // TopicNotFoundError for an unknown -t
   const failedBrokers: BrokerFailure[] = [];
+  let anyCommitted = false;
   const fail = (b: BrokerRef, err: unknown) => failedBrokers.push({ brokerName: b.brokerName, addr: b.addr, error: errorText(err) });
 
   // Who is online, and what they subscribe to (every broker a consumer talks to knows it).
@@ -349,6 +351,7 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
     try {
       // Without a topic the broker lists only topics the group committed offsets for.
       const all = await getConsumeStats(session, b.addr, opts.group);
+      if (all.rows.length > 0) anyCommitted = true;
       const rows: ProgressRow[] = all.rows.filter(([mq]) => !opts.topic || mq.topic === opts.topic).map(([mq, w]) => ({ b, mq, w, tps: 0, committed: true }));
       // Topics subscribed (or asked for with -t) but absent: nothing committed on any of their queues.
       const seen = new Set(rows.map((r) => r.mq.topic));
@@ -365,8 +368,8 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
     }
   });
   const rows = rowsPerBroker.flat().sort((x, y) => compareMq(x.mq, y.mq));
-  if (rows.length === 0 && !connection && failedBrokers.length === 0) {
-    if (opts.topic) throw new RocketError(`consumer group ${opts.group} has no offsets for topic ${opts.topic} and no consumer online`, { code: 'E_GROUP_NOT_FOUND', actions: ['list groups with: rocketctl consumerProgress'] });
+  // Unknown: nothing committed anywhere and nobody online (a -t topic's rows alone don't make a group).
+  if (!anyCommitted && !connection && failedBrokers.length === 0) {
     throw new GroupNotFoundError(opts.group);
   }
 

@@ -251,6 +251,13 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expectErrorEnvelope(uj.json, 1);
     expect(uj.json.code).toBe('E_GROUP_NOT_FOUND');
 
+    const unknownWithTopic = await cli(b, ['consumerProgress', '-g', uniq('NOPE'), '-t', await topic(b, uniq('T'), 1), '--json']);
+    expectErrorEnvelope(unknownWithTopic.json, 1);
+    expect(unknownWithTopic.json.code).toBe('E_GROUP_NOT_FOUND');
+    const unknownTopic = await cli(b, ['consumerProgress', '-g', 'G', '-t', uniq('NOPE'), '--json']);
+    expectErrorEnvelope(unknownTopic.json, 1);
+    expect(unknownTopic.json.code).toBe('E_TOPIC_NOT_FOUND');
+
     const bad = await runCli(['consumerProgress', '--max-lag', 'lots']);
     expect(bad.code).toBe(2);
     expectOneLineError(bad.stderr);
