@@ -1191,18 +1191,28 @@ export function defaultUndoFile(group: string, topic: string, nowMs = Date.now()
   return path.join(os.homedir(), '.rocketctl', 'undo', `resetOffset-${safe(group)}-${safe(topic)}-${stamp}.json`);
 }
 
-/** Write a plan file atomically (tmp, fsync, rename). */
+/** Write a plan file atomically (tmp, fsync, rename); a failure is E_PLAN_FILE naming the path. */
 export function writePlanFile(file: string, plan: ResetPlan): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
   try {
-    fs.writeSync(fd, JSON.stringify(plan, null, 2) + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      fs.writeSync(fd, JSON.stringify(plan, null, 2) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RocketError(`cannot write the plan file ${file}${code ? ` (${code})` : ''}`, {
+      code: 'E_PLAN_FILE',
+      cause: err,
+      actions: ['choose another path (--undo-file / --out); nothing was changed if this was the undo plan'],
+    });
   }
-  fs.renameSync(tmp, file);
 }
 
 export interface ExecuteOutcome {
@@ -1223,7 +1233,13 @@ export async function executeReset(session: AdminSession, plan: ResetPlan, undoF
   writePlanFile(undoFile, undoPlan(plan, assumed).plan);
   const apply = await applyReset(session, plan, opts);
   const undo = undoPlan(plan, apply.queues);
-  writePlanFile(undoFile, undo.plan);
+  try {
+    writePlanFile(undoFile, undo.plan);
+  } catch (err) {
+    // The first version is still there: it assumes every queue was reset, and compare-and-set
+    // keeps its undo away from the queues that were not.
+    undo.skipped.push(`${errorText(err)}: ${undoFile} keeps the undo plan written before applying`);
+  }
   return { apply, undoFile, undoSkipped: undo.skipped };
 }
 
