@@ -45,7 +45,7 @@ export abstract class ResetCommandBase extends BaseCommand<ResetOffsetResult> {
       const r = await executeReset(session, plan, undoFile, { cplus: o.cplus });
       this.render('\n' + renderApply(r.apply));
       this.render(`Undo plan: ${r.undoFile} (apply with: resetOffset --plan ${r.undoFile} --execute)`);
-      for (const s of r.undoSkipped) this.warnUser(`the undo plan cannot restore ${s}`);
+      for (const s of r.undoSkipped) this.warnUser(`undo plan: ${s}`);
       if (r.apply.problems > 0) this.setStatus(ExitCode.PARTIAL, `${r.apply.problems} queue(s) not reset as planned: see the status column`);
       return { executed: true, plan, planFile: o.planFile, apply: r.apply, undoFile: r.undoFile, undoSkipped: r.undoSkipped };
     });
