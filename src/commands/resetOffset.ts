@@ -26,7 +26,7 @@ export interface ResetOffsetResult {
   apply: ApplyResult | null;
   /** The undo plan written by --execute: apply it with --plan FILE --execute. */
   undoFile: string | null;
-  /** Queues the undo plan cannot restore (they had no committed offset). */
+  /** Undo-plan caveats: queues it cannot restore (no committed offset before), or a failed rewrite. */
   undoSkipped: string[];
 }
 
