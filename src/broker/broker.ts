@@ -23,8 +23,11 @@ import { ClientManager } from './client-manager.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
 import { RemotingServer, silentLogger, type Logger } from './server.js';
 import { ScheduleMessageService } from './schedule-service.js';
+import { TransactionalMessageService } from './transaction/transactional-service.js';
+import { TransactionCheckService } from './transaction/check-service.js';
 import { buildHandlerTable } from './handlers/index.js';
-import { NameServer } from './nameserver/name-server.js';
+import { NameServer } from './namesrv/namesrv.js';
+import { registerBroker, unregisterBroker, type BrokerIdentity } from '../client/namesrv-api.js';
 import type { BrokerContext, GetMessageStatus, PutInput, StorePort } from './handlers/context.js';
 import { wakeupPull } from './handlers/pull-message.js';
 import { MessageStore } from './store/message-store.js';
@@ -47,10 +50,6 @@ import { Perm } from '../protocol/codes.js';
 import type { SocketAddr } from '../protocol/message.js';
 import { RemotingClient } from '../client/remoting.js';
 import { RocketError } from '../errors/index.js';
-import { makeRequest } from '../protocol/frame.js';
-import { encodeRegisterBrokerBody } from '../protocol/register-broker.js';
-import { RequestCode, ResponseCode } from '../protocol/codes.js';
-import { crc32 } from '../protocol/hash.js';
 
 /** accessMessageInMemoryMaxRatio: a message further behind the log end than this share of RAM is "in disk". */
 const ACCESS_MESSAGE_IN_MEMORY_MAX_RATIO = 0.4;
@@ -99,6 +98,10 @@ export class BrokerController implements BrokerContext {
   delayOffsets!: DelayOffsetManager;
   recovery!: StoreRecoveryReport;
   addresses!: BrokerAddresses;
+  /** Half messages and END_TRANSACTION (§6.4), once the store is open. */
+  transactions: TransactionalMessageService | undefined;
+  /** The check-back of unresolved half messages (every transactionCheckInterval). */
+  transactionCheck: TransactionCheckService | undefined;
 
   private readonly servers: RemotingServer[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -162,6 +165,7 @@ export class BrokerController implements BrokerContext {
     for (const m of [this.topics, this.offsets, this.groups, this.delayOffsets] as ConfigFileManager[]) await m.load();
     this.createSystemTopics();
     await this.persistAll();
+    await this.startTransactions();
 
     this.messageStore.onDispatch((req) => this.pullHold.notifyMessageArriving(req.topic, req.queueId, req.queueOffset + 1, req.tagsCode));
     main.registerAll(buildHandlerTable(this, { accepting: () => this.accepting }));
@@ -206,16 +210,28 @@ export class BrokerController implements BrokerContext {
     });
     this.schedule.start();
     this.every(c.flushConsumerOffsetInterval, () => this.persist(this.offsets));
+    // TransactionalMessageCheckService: a pass every transactionCheckInterval (passes never overlap).
+    this.every(c.transactionCheckInterval, () => this.transactionCheck?.run());
     this.every(c.registerNameServerPeriod, () => this.namesrv?.registerAll());
     this.accepting = true;
     // As BrokerController.start: register once now (failures are logged; the period retries).
     await this.namesrv.registerAll();
   }
 
+  /** The transaction service, with what it remembers of resolved transactions rebuilt from the op markers. */
+  private async startTransactions(): Promise<void> {
+    this.transactions = new TransactionalMessageService(this);
+    this.transactionCheck = new TransactionCheckService(this, this.transactions);
+    try {
+      await this.transactions.recover();
+    } catch (err) {
+      // Only duplicate protection is lost; half messages and their checks don't depend on it.
+      this.logger.warn(`transactions: rebuilding resolved transactions failed: ${errText(err)}`);
+    }
+  }
+
   private newServer(name: string): RemotingServer {
-    // A failed listen() is thrown to us (and reported once, as PortInUseError): don't log it too.
-    const logger: Logger = { ...this.logger, error: (m) => (/: server error: listen /.test(m) ? undefined : this.logger.error(m)) };
-    const s = new RemotingServer({ name, logger });
+    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger) });
     this.servers.push(s);
     return s;
   }
@@ -270,6 +286,7 @@ export class BrokerController implements BrokerContext {
     for (const s of this.servers) await step(`closing ${s.opts.name}`, () => s.close());
     this.clients.close();
     await step('delayed-message delivery', () => this.schedule?.close());
+    await step('transaction check', () => this.transactionCheck?.close());
     if (this.topics) await step('persisting config', () => this.persistAll());
     if (this.messageStore) await step('closing the store', () => this.messageStore.close());
     await step('name server', () => this.namesrv?.close());
@@ -413,6 +430,11 @@ async function listenTcp(server: RemotingServer, what: string, host: string, por
   }
 }
 
+/** A failed listen() is thrown to us (and reported once, as PortInUseError): don't log it too. */
+function withoutListenErrors(logger: Logger): Logger {
+  return { ...logger, error: (m) => (/: server error: listen /.test(m) ? undefined : logger.error(m)) };
+}
+
 function portOf(hostPort: string): number {
   return Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
 }
@@ -506,7 +528,7 @@ class BrokerNamesrvLink {
     });
     this.nameServer = ns;
     this.embedded = ns;
-    const server = new RemotingServer({ name: 'namesrv', logger: this.o.logger });
+    const server = new RemotingServer({ name: 'namesrv', logger: withoutListenErrors(this.o.logger) });
     ns.attach(server);
     this.embeddedServer = server;
     this.embeddedAddr = await listenTcp(server, 'name server', host, port);
@@ -536,40 +558,27 @@ class BrokerNamesrvLink {
     return this.inFlight;
   }
 
-  private async registerOne(namesrvAddr: string): Promise<void> {
+  private identity(): BrokerIdentity {
     const c = this.o.config;
-    const body = encodeRegisterBrokerBody({ filterServerList: [], topicConfigSerializeWrapper: this.o.topicConfigWrapper() });
-    const req = makeRequest(
-      RequestCode.REGISTER_BROKER,
-      {
-        brokerName: c.brokerName,
-        brokerAddr: this.o.brokerAddr,
-        clusterName: c.brokerClusterName,
-        haServerAddr: this.o.brokerAddr,
-        brokerId: c.brokerId,
-        compressed: false,
-        bodyCrc32: crc32(body) & 0x7fffffff,
-      },
-      body,
-    );
+    return { clusterName: c.brokerClusterName, brokerName: c.brokerName, brokerAddr: this.o.brokerAddr, brokerId: c.brokerId };
+  }
+
+  private async registerOne(namesrvAddr: string): Promise<void> {
+    const body = { filterServerList: [], topicConfigSerializeWrapper: this.o.topicConfigWrapper() };
     try {
-      const res = await this.o.client.invoke(namesrvAddr, req, NAMESRV_REQUEST_TIMEOUT_MS);
-      if (res.code !== ResponseCode.SUCCESS) throw new Error(res.remark || `response code ${res.code}`);
+      // No HA here: haServerAddr is the broker's own address (Java: brokerIP2:haListenPort).
+      await registerBroker(this.o.client, namesrvAddr, { ...this.identity(), haServerAddr: this.o.brokerAddr, body }, NAMESRV_REQUEST_TIMEOUT_MS);
       if (this.failing.delete(namesrvAddr)) this.o.logger.info(`registered with name server ${namesrvAddr} again`);
     } catch (err) {
-      if (!this.failing.has(namesrvAddr)) this.o.logger.warn(`cannot register with name server ${namesrvAddr}: ${errText(err)} (retrying every ${c.registerNameServerPeriod} ms)`);
+      if (!this.failing.has(namesrvAddr)) {
+        this.o.logger.warn(`cannot register with name server ${namesrvAddr}: ${errText(err)} (retrying every ${this.o.config.registerNameServerPeriod} ms)`);
+      }
       this.failing.add(namesrvAddr);
     }
   }
 
   async unregisterAll(): Promise<void> {
-    const c = this.o.config;
-    await Promise.all(
-      this.addresses.map(async (a) => {
-        const req = makeRequest(RequestCode.UNREGISTER_BROKER, { brokerName: c.brokerName, brokerAddr: this.o.brokerAddr, clusterName: c.brokerClusterName, brokerId: c.brokerId });
-        await this.o.client.invoke(a, req, NAMESRV_REQUEST_TIMEOUT_MS).catch(() => undefined);
-      }),
-    );
+    await Promise.all(this.addresses.map((a) => unregisterBroker(this.o.client, a, this.identity(), NAMESRV_REQUEST_TIMEOUT_MS).catch(() => undefined)));
   }
 
   async close(): Promise<void> {

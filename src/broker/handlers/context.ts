@@ -8,6 +8,7 @@ import type { PullRequestHoldService } from '../long-polling.js';
 import type { Logger } from '../server.js';
 import type { SubscriptionGroupConfig, TopicConfig, TopicConfigSerializeWrapper } from '../../protocol/bodies.js';
 import type { MessageRecord, SocketAddr } from '../../protocol/message.js';
+import type { TransactionalMessageService } from '../transaction/transactional-service.js';
 
 /** Store read statuses (DefaultMessageStore.getMessage; fact sheet §2.3). */
 export type GetMessageStatus =
@@ -82,6 +83,8 @@ export interface BrokerContext {
   readonly logger: Logger;
   /** Number of delay levels (messageDelayLevel): DELAY values above it clamp to the last level. */
   readonly delayLevelCount: number;
+  /** Half messages, END_TRANSACTION and check-back (§6.4); absent until the store is open. */
+  readonly transactions?: TransactionalMessageService;
 
   // topics (TopicConfigManager)
   topicConfig(topic: string): TopicConfig | undefined;

@@ -9,6 +9,7 @@ import type { RequestHandler } from '../server.js';
 import type { BrokerContext } from './context.js';
 import { consumerSendMsgBack } from './consumer-send-msg-back.js';
 import { deleteTopicInBroker } from './delete-topic-in-broker.js';
+import { endTransaction } from './end-transaction.js';
 import { getAllTopicConfig } from './get-all-topic-config.js';
 import { getConsumerListByGroup } from './get-consumer-list-by-group.js';
 import { getEarliestMsgStoretime } from './get-earliest-msg-storetime.js';
@@ -55,6 +56,7 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.CONSUMER_SEND_MSG_BACK]: consumerSendMsgBack,
   [RequestCode.LOCK_BATCH_MQ]: lockBatchMq,
   [RequestCode.UNLOCK_BATCH_MQ]: unlockBatchMq,
+  [RequestCode.END_TRANSACTION]: endTransaction,
   // Admin codes (mqadmin's requests): topic/broker/group administration, and backlog/offsets.
   ...ADMIN_TABLE,
   ...PROGRESS_TABLE,

@@ -164,7 +164,10 @@ export function multiTagsFlag(tc: TopicConfig, sysFlag: number): number {
   return tc.topicFilterType === 'MULTI_TAG' ? sysFlag | SysFlag.MULTI_TAGS : sysFlag;
 }
 
-/** Half messages need the transaction service, which this broker does not run. */
+/**
+ * A half message (TRAN_MSG=true, as SendMessageProcessor tests; also a PREPARED sysFlag, which
+ * Apache would store in the real topic where no consumer can ever see it).
+ */
 export function isTransactionPrepared(props: Properties, sysFlag: number): boolean {
   return props[Prop.TRAN_MSG] === 'true' || transactionType(sysFlag) === SysFlag.TRANSACTION_PREPARED_TYPE;
 }

@@ -29,14 +29,15 @@ export async function sendOne(ctx: BrokerContext, req: RemotingCommand, channel:
   const target = await checkAndRoute(ctx, req, h);
   if ('code' in target) return target;
   const props = storedProperties(ctx, h.properties);
-  if (isTransactionPrepared(props, h.sysFlag)) {
-    // As a broker with rejectTransactionMessage=true: no half-message service runs here.
-    return fail(req, ResponseCode.NO_PERMISSION, `the broker[${ctx.config.brokerName}] sending transaction message is forbidden (transactions are not supported)`);
+  // SendMessageProcessor: TRAN_MSG=true is stored as a half message (§6.4), or refused.
+  const tx = isTransactionPrepared(props, h.sysFlag) ? ctx.transactions : undefined;
+  if (isTransactionPrepared(props, h.sysFlag) && (!tx || ctx.config.rejectTransactionMessage)) {
+    return fail(req, ResponseCode.NO_PERMISSION, `the broker[${ctx.config.brokerName}] sending transaction message is forbidden`);
   }
   const input = buildInput(target, h, props, bodyBuffer(req), bornHostOf(channel));
-  applyDelayLevel(input, ctx.delayLevelCount);
+  if (!tx) applyDelayLevel(input, ctx.delayLevelCount);
   try {
-    const r = await ctx.store.put(input);
+    const r = await (tx ? tx.prepare(input) : ctx.store.put(input));
     return sendResponse(ctx, req, ResponseCode.SUCCESS, r.offsetMsgId, target.queueId, r.queueOffset);
   } catch (err) {
     // SYNC_FLUSH timed out but the message is stored: FLUSH_DISK_TIMEOUT with the header filled.
