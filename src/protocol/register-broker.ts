@@ -118,7 +118,7 @@ function decodeCompressed(raw: Buffer): RegisterBrokerBody {
     return s;
   };
   const dv = parseFastjson(readPiece('the DataVersion')) as Record<string, unknown> | null;
-  if (!dv || typeof dv !== 'object') throw new RegisterBrokerBodyError('compressed RegisterBrokerBody: DataVersion is not an object');
+  if (!dv || typeof dv !== 'object' || Array.isArray(dv)) throw new RegisterBrokerBodyError('compressed RegisterBrokerBody: DataVersion is not an object');
   const count = readInt32('the topic count');
   if (count < 0 || count > (buf.length - p) / MIN_TOPIC_PIECE_BYTES) throw new RegisterBrokerBodyError(`compressed RegisterBrokerBody: bad topic count ${count}`);
   const table: Record<string, TopicConfig> = {};
