@@ -188,6 +188,33 @@ export class IndexService {
     return run;
   }
 
+  /**
+   * Recovery cut the commit log at `end`: drop every file holding an entry at or past it (its
+   * entries would point into bytes the log will reuse, and put() would skip new records below its
+   * stale endPhyOffset). As IndexService.load drops files newer than the checkpoint after an
+   * abnormal exit; the caller re-indexes records from endPhyOffset() up to `end`. Returns how many.
+   */
+  truncateByCommitLogOffset(end: number): Promise<number> {
+    const run = this.flushChain.then(async () => {
+      let n = 0;
+      while (this.files.length > 0 && this.files[this.files.length - 1]!.header.endPhyOffset >= end && this.hasEntries(this.files[this.files.length - 1]!)) {
+        await this.files.pop()!.destroy();
+        n++;
+      }
+      return n;
+    });
+    this.flushChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private hasEntries(f: IndexFile): boolean {
+    // indexCount starts at 1 (entry 0 is never used).
+    return f.header.indexCount > 1;
+  }
+
   /** Flush and close; the files are closed even when the flush fails (the error is rethrown). */
   async close(): Promise<void> {
     if (this.closed) return;

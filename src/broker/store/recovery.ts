@@ -62,6 +62,7 @@ export interface ConsumeQueueStoreLike {
 export interface IndexServiceLike {
   put(req: DispatchRequest): void;
   endPhyOffset(): number;
+  truncateByCommitLogOffset(end: number): Promise<number>;
 }
 
 /** RecoveryReport plus the details `store verify` prints. */
@@ -339,6 +340,23 @@ export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryRe
   }
 
   const truncated = cqStore.truncateByCommitLogOffset(end);
+  // The index may reach past the recovered end (flushed ahead of lost log data, or a cut corrupt
+  // record): drop those files, then index again what lies between the surviving files and `end`.
+  if (index && index.endPhyOffset() >= end && (await index.truncateByCommitLogOffset(end)) > 0) {
+    const from = index.endPhyOffset();
+    let segIdx = 0;
+    for (let k = 0; k < starts.length; k++) if (starts[k]! <= from) segIdx = k;
+    await scanCommitLog({
+      ...scanInput,
+      fromIndex: segIdx,
+      onRecord: (rec) => {
+        if (rec.commitLogOffset < from || rec.commitLogOffset >= end) return;
+        if (transactionType(rec.sysFlag) === SysFlag.TRANSACTION_ROLLBACK_TYPE) return;
+        index.put(input.toDispatchRequest(rec));
+        indexed++;
+      },
+    });
+  }
   for (const q of truncated.queuesTouched) queuesRebuilt.add(q);
   // Under a dry run the FileIO is an overlay, so this "repair" never reaches the disk.
   await commitLog.truncateAndStartAt(end, scan.lastStoreTimestamp, { zeroTail: true });
