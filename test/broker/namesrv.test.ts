@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NameServer, type NameServerOptions } from '../../src/broker/namesrv/namesrv.js';
+import { RouteInfoManager } from '../../src/broker/namesrv/route-info-manager.js';
 import { RemotingServer } from '../../src/broker/server.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import {
@@ -296,6 +297,60 @@ describe('name server: forgetting brokers (pitfall 21)', () => {
     await viaOther.close();
     expect(await until(() => ns.routeInfo.liveBrokerAddrs().length === 1)).toBe(true);
     expect(ns.routeInfo.liveBrokerAddrs()).toEqual(['127.0.0.1:1']);
+  });
+});
+
+describe('RouteInfoManager (tables directly)', () => {
+  const reg = (m: RouteInfoManager, name: string, addr: string, id: number, channel: object, topics: TopicConfig[], nowMs = 1000) =>
+    m.registerBroker({
+      clusterName: 'C',
+      brokerAddr: addr,
+      brokerName: name,
+      brokerId: id,
+      haServerAddr: addr + '-ha',
+      topicConfigWrapper: { dataVersion: { counter: 1, timestamp: 1 }, topicConfigTable: Object.fromEntries(topics.map((t) => [t.topicName, t])) },
+      filterServerList: [],
+      channel,
+      nowMs,
+    });
+
+  it("a slave's closed connection removes only the slave; the master keeps the route", () => {
+    const m = new RouteInfoManager();
+    const masterCh = {};
+    const slaveCh = {};
+    // The slave may register before its master: no master address to answer yet.
+    expect(reg(m, 'b', 'h:2', 1, slaveCh, [])).toEqual({ newlyLive: true });
+    expect(reg(m, 'b', 'h:1', 0, masterCh, [topic('T')])).toEqual({ newlyLive: true });
+    expect(reg(m, 'b', 'h:2', 1, slaveCh, [])).toEqual({ masterAddr: 'h:1', haServerAddr: 'h:1-ha', newlyLive: false });
+    expect(m.onChannelDestroy(slaveCh)).toEqual(['h:2']);
+    expect(m.pickupTopicRouteData('T')?.brokerDatas).toEqual([{ cluster: 'C', brokerName: 'b', brokerAddrs: { 0: 'h:1' } }]);
+    expect(m.onChannelDestroy({})).toEqual([]);
+    expect(m.scanNotActiveBrokers(1000 + 120_000, 120_000)).toEqual([]);
+    expect(m.scanNotActiveBrokers(1000 + 120_001, 120_000)).toEqual(['h:1']);
+    expect(m.pickupTopicRouteData('T')).toBeUndefined();
+    expect(m.getAllTopicList()).toEqual([]);
+  });
+
+  it('a route needs a known broker; filter servers appear under their broker address', () => {
+    const m = new RouteInfoManager();
+    m.registerBroker({
+      clusterName: 'C',
+      brokerAddr: 'h:1',
+      brokerName: 'b',
+      brokerId: 0,
+      haServerAddr: '',
+      topicConfigWrapper: { dataVersion: { counter: 1, timestamp: 1 }, topicConfigTable: { T: topic('T') } },
+      filterServerList: ['f:1'],
+      channel: undefined,
+      nowMs: 1,
+    });
+    expect(m.pickupTopicRouteData('T')?.filterServerTable).toEqual({ 'h:1': ['f:1'] });
+    m.unregisterBroker('C', 'h:1', 'b', 0);
+    expect(m.pickupTopicRouteData('T')).toBeUndefined();
+    // A late unregister naming an address the id no longer has changes nothing.
+    reg(m, 'b', 'h:9', 0, {}, [topic('T')]);
+    m.unregisterBroker('C', 'h:1', 'b', 0);
+    expect(m.pickupTopicRouteData('T')?.brokerDatas[0]!.brokerAddrs).toEqual({ 0: 'h:9' });
   });
 });
 
