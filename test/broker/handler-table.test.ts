@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ADMIN_TABLE } from '../../src/broker/handlers/admin-table.js';
 import { HANDLED_CODES } from '../../src/broker/handlers/index.js';
 import { PROGRESS_TABLE } from '../../src/broker/handlers/progress-table.js';
-import { NameServer } from '../../src/broker/nameserver/name-server.js';
+import { NameServer } from '../../src/broker/namesrv/namesrv.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 
 describe('broker handler table', () => {
