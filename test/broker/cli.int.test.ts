@@ -30,7 +30,7 @@ async function startProcess(args: string[]): Promise<BrokerProcess> {
   return p;
 }
 
-const FREE_PORTS = ['--listen-port', '0', '--namesrv-port', '0', '--no-embedded-namesrv'];
+const FREE_PORTS = ['--listen-port', '0', '--namesrv-port', '0'];
 
 describe('rocketctl broker start', () => {
   it('prints one ready line, serves over TCP and its socket, and shuts down cleanly on SIGTERM', async () => {
@@ -53,6 +53,11 @@ describe('rocketctl broker start', () => {
       makeRequest(RequestCode.SEND_MESSAGE_V2, { a: 'PG', b: 'CliT', c: 'TBW102', d: 4, e: 0, f: 0, g: Date.now(), h: 0, j: 0, k: false }, Buffer.from('hi')),
     );
     expect(send.code).toBe(0);
+    // The embedded name server has the route (the broker registered after the topic change).
+    expect(p.ready.namesrv).toMatch(/^127\.0\.0\.1:\d+$/);
+    const route = await client.invoke(p.ready.namesrv!, makeRequest(RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic: 'CliT' }));
+    expect(route.code).toBe(0);
+    expect(route.body!.toString()).toContain(p.ready.broker);
     // The fast port serves sends but not pulls (REQUEST_CODE_NOT_SUPPORTED there).
     const fastPull = await client.invoke(p.ready.fast, makeRequest(RequestCode.PULL_MESSAGE, { consumerGroup: 'G', topic: 'CliT', queueId: 0, queueOffset: 0, maxMsgNums: 1, sysFlag: 0, commitOffset: 0, suspendTimeoutMillis: 0, subVersion: 0 }));
     expect(fastPull.code).toBe(3);
@@ -94,6 +99,10 @@ describe('rocketctl broker start', () => {
     expect(r.code).not.toBe(0);
     expectOneLineError(r.stderr);
     expect(r.stderr).toContain(`127.0.0.1:${port} is already in use`);
+    const ns = await runBrokerExpectingExit(['--store-dir', storeDir(), '--listen-port', '0', '--namesrv-port', String(port)]);
+    expect(ns.code).not.toBe(0);
+    expectOneLineError(ns.stderr);
+    expect(ns.stderr).toContain(`name server address 127.0.0.1:${port} is already in use`);
   });
 
   it('refuses an invalid config value, with one line naming file, line and key; warns about unknown keys', async () => {

@@ -20,10 +20,11 @@ interface Sent {
   msgId: string;
   sendStatus: string;
   tags: string;
-  keys: string[];
+  /** As ali-ons reports them: the keys joined with a space. */
+  keys: string;
   bodySha1: string;
   bodyLength?: number;
-  queueId?: number;
+  queueId?: number | string;
 }
 interface Received {
   msgId: string;
@@ -82,8 +83,6 @@ async function routeExists(b: TestBroker, topic: string): Promise<boolean> {
   return res.code === ResponseCode.SUCCESS && decodeTopicRouteData(bodyBuffer(res)).queueDatas.length > 0;
 }
 
-const sha1 = (b: Buffer) => crypto.createHash('sha1').update(b).digest('hex');
-
 describe('interop: ali-ons 3.12.0 against our broker', () => {
   it('produces with tags and keys (bodies over 4 KiB compressed) and consumes with a tag filter, each message exactly once', async () => {
     const b = await start();
@@ -95,7 +94,8 @@ describe('interop: ali-ons 3.12.0 against our broker', () => {
     const r = await runScenario({ scenario: 'produce-consume', nameSrv: b.namesrv, topic, group: 'GID_interop', producerGroup: 'PID_interop', count: 16, runId });
 
     expect(r.sent).toHaveLength(16);
-    for (const s of r.sent) {
+    for (const [i, s] of r.sent.entries()) {
+      expect(s.keys).toBe(`k${i} run-${runId}`);
       expect(s.sendStatus).toBe('SEND_OK');
       expect(s.msgId).toMatch(/^[0-9A-F]{32}$/);
     }
@@ -107,7 +107,7 @@ describe('interop: ali-ons 3.12.0 against our broker', () => {
     for (const s of tagA) {
       const got = byId.get(s.msgId)!;
       expect(got, `arrivals of ${s.msgId}`).toHaveLength(1);
-      expect(got[0]).toMatchObject({ topic, tags: 'TagA', keys: s.keys.join(' '), bodySha1: s.bodySha1, bodyLength: s.bodyLength, reconsumeTimes: 0 });
+      expect(got[0]).toMatchObject({ topic, tags: 'TagA', keys: s.keys, bodySha1: s.bodySha1, bodyLength: s.bodyLength, reconsumeTimes: 0 });
     }
     const large = tagA.filter((s) => (s.bodyLength ?? 0) > 4096);
     expect(large.length).toBeGreaterThan(0);
@@ -129,13 +129,16 @@ describe('interop: ali-ons 3.12.0 against our broker', () => {
     }
     expect(compressed).toBe(r.sent.filter((s) => (s.bodyLength ?? 0) > 4096).length);
 
-    // The consumer committed its progress: every queue's offset is at its end.
-    for (let q = 0; q < 4; q++) {
+    // The consumer committed its progress: queues it consumed from are committed to their end.
+    // (Queues holding only TagB stay uncommitted: ali-ons, unlike the Java client, does not commit
+    // past messages the broker filtered out.)
+    const consumedQueues = new Set(tagA.map((s) => Number(s.queueId)));
+    expect(consumedQueues.size).toBeGreaterThan(0);
+    for (const q of consumedQueues) {
       const max = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_MAX_OFFSET, { topic, queueId: q }));
       const committed = await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: 'GID_interop', topic, queueId: q }));
-      if (max.extFields!.offset !== '0') expect(committed.extFields!.offset, `queue ${q}`).toBe(max.extFields!.offset);
+      expect(committed.extFields!.offset, `queue ${q}`).toBe(max.extFields!.offset);
     }
-    expect(sha1(Buffer.from('x'))).toHaveLength(40);
   });
 
   it('redelivers a message whose handler failed once, through %RETRY%<group> and CONSUMER_SEND_MSG_BACK', async () => {
