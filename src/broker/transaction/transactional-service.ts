@@ -55,6 +55,8 @@ export const RESOLVED_TRANSACTIONS_MAX = 65_536;
 export const RESOLVED_REBUILD_OPS_MAX = 2048;
 /** ... and the time that rebuild may take. */
 export const RESOLVED_REBUILD_BUDGET_MS = 5_000;
+/** How often a duplicate END_TRANSACTION waits for the one in flight before answering SYSTEM_BUSY. */
+const MAX_RESOLVE_WAITS = 3;
 /** TransactionalMessageServiceImpl.fillOpRemoveMap pulls op markers 32 at a time. */
 export const OP_PULL_BATCH = 32;
 /** Bytes per op pull (op records are ~130 bytes; this only bounds a corrupt queue). */
@@ -111,8 +113,8 @@ export interface OpRead {
 
 export class TransactionalMessageService {
   private readonly resolved = new Map<string, Resolution>();
-  /** Transactions whose END_TRANSACTION is being written (a concurrent duplicate waits its turn). */
-  private readonly resolving = new Set<string>();
+  /** Transactions whose END_TRANSACTION is being written; a concurrent duplicate waits for it. */
+  private readonly resolving = new Map<string, Promise<void>>();
 
   constructor(private readonly host: TransactionHost) {}
 
@@ -139,22 +141,32 @@ export class TransactionalMessageService {
     const key = transactionKey(half, props);
     const outcome: Outcome = commit ? 'committed' : 'rolled back';
 
-    const prior = this.resolved.get(key);
-    if (prior) return this.answerRepeat(prior, half, outcome, req);
-    if (this.resolving.has(key)) {
-      return { code: ResponseCode.SYSTEM_BUSY, remark: 'this transaction is being resolved by another END_TRANSACTION right now' };
+    // A duplicate arriving while the first is being written waits for it (bounded: each wait is
+    // one put), then answers as a repeat; if the first failed, it resolves in its place.
+    for (let waits = 0; ; waits++) {
+      const prior = this.resolved.get(key);
+      if (prior) return this.answerRepeat(prior, half, outcome, req);
+      const inFlight = this.resolving.get(key);
+      if (!inFlight) break;
+      if (waits >= MAX_RESOLVE_WAITS) return { code: ResponseCode.SYSTEM_BUSY, remark: 'this transaction is being resolved by another END_TRANSACTION right now' };
+      await inFlight.catch(() => undefined);
     }
-    this.resolving.add(key);
+    const work = this.resolve(key, half, commit, outcome);
+    this.resolving.set(key, work);
     try {
-      // As EndTransactionProcessor: commit = real message first, the op marker only once it is stored.
-      if (commit) await this.putStored(committedMessageOf(half, half.commitLogOffset));
-      const r: Resolution = { outcome, opHalfOffsets: [] };
-      this.remember(key, r);
-      await this.writeOp(half, r);
+      await work;
     } finally {
       this.resolving.delete(key);
     }
     return { code: ResponseCode.SUCCESS };
+  }
+
+  /** As EndTransactionProcessor: commit = real message first, the op marker only once it is stored. */
+  private async resolve(key: string, half: MessageRecord, commit: boolean, outcome: Outcome): Promise<void> {
+    if (commit) await this.putStored(committedMessageOf(half, half.commitLogOffset));
+    const r: Resolution = { outcome, opHalfOffsets: [] };
+    this.remember(key, r);
+    await this.writeOp(half, r);
   }
 
   /** A second END_TRANSACTION for a resolved transaction: nothing new is written but its copy's op marker. */
