@@ -96,19 +96,24 @@ export interface MessageRecord {
   properties: string;
 }
 
-/** What the store needs to write a record; offsets/store time are patched in at append time. */
-export interface RecordInput {
+/** A message's own fields: what a producer's send determines (the store adds offsets, time, host). */
+export interface MessageFields {
   topic: string;
   queueId: number;
   flag: number;
   sysFlag: number;
   bornTimestamp: number;
   bornHost: SocketAddr;
-  storeHost: SocketAddr;
+  body: Buffer;
+  /** The encoded properties string (name \u0001 value \u0002 ...). */
+  properties: string;
   reconsumeTimes: number;
   preparedTransactionOffset: number;
-  body: Buffer;
-  properties: string;
+}
+
+/** What the store needs to write a record; offsets/store time are patched in at append time. */
+export interface RecordInput extends MessageFields {
+  storeHost: SocketAddr;
   queueOffset?: number;
   commitLogOffset?: number;
   storeTimestamp?: number;

@@ -7,7 +7,7 @@ import type { ClientManager } from '../client-manager.js';
 import type { PullRequestHoldService } from '../long-polling.js';
 import type { Logger } from '../server.js';
 import type { SubscriptionGroupConfig, TopicConfig, TopicConfigSerializeWrapper } from '../../protocol/bodies.js';
-import type { MessageRecord, SocketAddr } from '../../protocol/message.js';
+import type { MessageFields, MessageRecord, SocketAddr } from '../../protocol/message.js';
 import type { TransactionalMessageService } from '../transaction/transactional-service.js';
 
 /** Store read statuses (DefaultMessageStore.getMessage; fact sheet §2.3). */
@@ -22,18 +22,8 @@ export type GetMessageStatus =
   | 'NO_MATCHED_LOGIC_QUEUE'
   | 'NO_MESSAGE_IN_QUEUE';
 
-export interface PutInput {
-  topic: string;
-  queueId: number;
-  flag: number;
-  sysFlag: number;
-  bornTimestamp: number;
-  bornHost: SocketAddr;
-  body: Buffer;
-  properties: string;
-  reconsumeTimes: number;
-  preparedTransactionOffset: number;
-}
+/** A message as handlers hand it to the store. */
+export type PutInput = MessageFields;
 
 export interface PutOutput {
   commitLogOffset: number;

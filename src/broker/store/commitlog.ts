@@ -16,6 +16,7 @@ import {
   recordSize,
   SysFlag,
   transactionType,
+  type MessageFields,
   type SocketAddr,
 } from '../../protocol/message.js';
 import type { FileHandle, FileIO } from './file-io.js';
@@ -108,18 +109,7 @@ export interface CommitLogOptions {
 }
 
 /** A message's fields as the commit log writes them (encodeRecord's input minus what it assigns). */
-export interface RecordFields {
-  topic: string;
-  queueId: number;
-  flag: number;
-  sysFlag: number;
-  bornTimestamp: number;
-  bornHost: SocketAddr;
-  body: Buffer;
-  properties: string;
-  reconsumeTimes: number;
-  preparedTransactionOffset: number;
-}
+export type RecordFields = MessageFields;
 
 export interface PreparedRecord {
   fields: RecordFields;

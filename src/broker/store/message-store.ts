@@ -19,6 +19,7 @@ import {
   SysFlag,
   transactionType,
   type MessageRecord,
+  type MessageFields,
   type SocketAddr,
 } from '../../protocol/message.js';
 import { readInt64 } from '../../protocol/long.js';
@@ -86,19 +87,7 @@ export class PutFlushTimeoutError extends FlushTimeoutError {
   }
 }
 
-export interface PutMessageInput {
-  topic: string;
-  queueId: number;
-  flag: number;
-  sysFlag: number;
-  bornTimestamp: number;
-  bornHost: SocketAddr;
-  body: Buffer;
-  /** Encoded properties string (name \u0001 value \u0002 ...). */
-  properties: string;
-  reconsumeTimes: number;
-  preparedTransactionOffset: number;
-}
+export type PutMessageInput = MessageFields;
 
 export type PutStatus = 'PUT_OK';
 
