@@ -173,7 +173,7 @@ export class IndexService {
    * IndexService.deleteExpiredFile after commit log files are deleted. Returns how many.
    */
   deleteExpiredFiles(minCommitLogOffset: number): Promise<number> {
-    const run = this.flushChain.then(async () => {
+    return this.afterFlushes(async () => {
       let n = 0;
       while (this.files.length > 1 && this.files[0]!.header.endPhyOffset < minCommitLogOffset) {
         await this.files.shift()!.destroy();
@@ -181,6 +181,11 @@ export class IndexService {
       }
       return n;
     });
+  }
+
+  /** Run `fn` after every flush queued so far; later flushes wait for it (files change under it). */
+  private afterFlushes<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.flushChain.then(fn);
     this.flushChain = run.then(
       () => undefined,
       () => undefined,
@@ -195,7 +200,7 @@ export class IndexService {
    * abnormal exit; the caller re-indexes records from endPhyOffset() up to `end`. Returns how many.
    */
   truncateByCommitLogOffset(end: number): Promise<number> {
-    const run = this.flushChain.then(async () => {
+    return this.afterFlushes(async () => {
       let n = 0;
       while (this.files.length > 0 && this.files[this.files.length - 1]!.header.endPhyOffset >= end && this.hasEntries(this.files[this.files.length - 1]!)) {
         await this.files.pop()!.destroy();
@@ -203,11 +208,6 @@ export class IndexService {
       }
       return n;
     });
-    this.flushChain = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
   }
 
   private hasEntries(f: IndexFile): boolean {
