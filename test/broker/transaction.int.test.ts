@@ -457,6 +457,35 @@ describe('transactional messages', () => {
     expect(await pullAll(p, b.addr, t)).toHaveLength(1);
   });
 
+  it('CHECK_IMMUNITY_TIME_IN_SECONDS: no check before it; the copy remembers the original offset; a commit settles every copy', async () => {
+    const b = await start({ transactionTimeOut: '0' });
+    const t = await topic(b, uniq('TxImmune'));
+    const group = uniq('TPG');
+    const { client: p, checks } = await checker(b, group, () => COMMIT);
+    const h = await sendHalf(p, b.addr, t, 'immune', group, { CHECK_IMMUNITY_TIME_IN_SECONDS: '3600' });
+    // Within the immunity time a pass re-appends the message with TRAN_PREPARED_QUEUE_OFFSET instead of checking.
+    await passUntil(b, async () => ((await maxOffset(p, b.addr, HALF_TOPIC)) > h.queueOffset + 1 ? true : undefined), 'an immunity copy');
+    const copies = (await pullAll(p, b.addr, HALF_TOPIC)).filter((m) => decodeProperties(m.properties).UNIQ_KEY === h.uniqKey);
+    expect(copies.length).toBeGreaterThan(1);
+    for (const copy of copies.slice(1)) {
+      expect(decodeProperties(copy.properties).TRAN_PREPARED_QUEUE_OFFSET).toBe(String(h.queueOffset));
+      // Not a check: the copy does not use up transactionCheckMax (Apache's would).
+      expect(decodeProperties(copy.properties).TRANSACTION_CHECK_TIMES).toBeUndefined();
+    }
+    expect(b.broker.transactionCheck!.totals.checked).toBe(0);
+
+    // The producer commits with the original offsets: later passes neither check nor copy it again.
+    expect((await end(p, b.addr, h, COMMIT)).code).toBe(ResponseCode.SUCCESS);
+    const before = b.broker.transactionCheck!.passes;
+    await passUntil(b, () => (b.broker.transactionCheck!.passes >= before + 2 ? true : undefined), 'two passes');
+    const settled = await maxOffset(p, b.addr, HALF_TOPIC);
+    const before2 = b.broker.transactionCheck!.passes;
+    await passUntil(b, () => (b.broker.transactionCheck!.passes >= before2 + 3 ? true : undefined), 'three more passes');
+    expect(await maxOffset(p, b.addr, HALF_TOPIC)).toBe(settled);
+    expect(checks).toHaveLength(0);
+    expect((await pullAll(p, b.addr, t)).map((m) => m.body.toString())).toEqual(['immune']);
+  });
+
   it('rejectTransactionMessage=true refuses half messages with NO_PERMISSION', async () => {
     const b = await start({ rejectTransactionMessage: 'true' });
     const t = await topic(b, uniq('TxReject'));

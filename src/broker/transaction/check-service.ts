@@ -22,7 +22,8 @@
  * Deliberate differences from Apache (each marked where it happens): a failed re-append or park
  * ends the pass (Apache retries the same offset until its time limit, or drops the message); a
  * half message whose transaction was already resolved through another copy is skipped, not checked
- * again; when the op markers could not all be read, nothing past them is checked.
+ * again; when the op markers could not all be read, nothing past them is checked; an immunity
+ * copy does not use up a check.
  */
 import type { MessageRecord } from '../../protocol/message.js';
 import { decodeProperties, Prop, type Properties } from '../../protocol/properties.js';
@@ -159,6 +160,7 @@ export class TransactionCheckService {
         newOffset = ++i;
         continue;
       }
+      const asStored = { ...props };
       if (needDiscard(props, c.transactionCheckMax) || Date.now() - half.bornTimestamp > FILE_RESERVED_TIME_MS) {
         if (!(await this.discard(half, props))) break; // ours: retried next pass, not dropped
         report.discarded++;
@@ -166,7 +168,7 @@ export class TransactionCheckService {
         continue;
       }
       if (half.storeTimestamp >= startMs) break; // stored during this pass: next pass
-      const step = await this.immunity(half, props, ops);
+      const step = await this.immunity(half, asStored, ops);
       if (step === 'skip') {
         newOffset = ++i;
         continue;
@@ -211,7 +213,8 @@ export class TransactionCheckService {
       }
     }
     // renewImmunityHalfMessageInner: keep (or set) TRAN_PREPARED_QUEUE_OFFSET and append again.
-    // As in Apache, the copy carries the check count needDiscard just incremented.
+    // Ours: the copy keeps the check count it had. Apache's carries the count isNeedDiscard just
+    // incremented, so an immunity longer than transactionCheckMax passes parks the message unchecked.
     const copyProps = { ...props, [Prop.TRAN_PREPARED_QUEUE_OFFSET]: prepared ?? String(half.queueOffset) };
     return (await this.putBack(half, copyProps)) ? 'skip' : 'wait';
   }
