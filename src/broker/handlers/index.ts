@@ -32,6 +32,7 @@ import { updateConsumerOffset } from './update-consumer-offset.js';
 import { viewMessageById } from './view-message-by-id.js';
 import { ADMIN_TABLE } from './admin-table.js';
 import { PROGRESS_TABLE } from './progress-table.js';
+import { CHECK_TABLE } from './check-table.js';
 
 const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.SEND_MESSAGE]: sendMessage,
@@ -60,6 +61,7 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   // Admin codes (mqadmin's requests): topic/broker/group administration, and backlog/offsets.
   ...ADMIN_TABLE,
   ...PROGRESS_TABLE,
+  ...CHECK_TABLE,
 };
 
 export interface HandlerTableOptions {
