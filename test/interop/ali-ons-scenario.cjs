@@ -9,6 +9,8 @@
  *    > 4 KiB so ali-ons compresses it), consume with subscription "TagA" until every TagA arrived.
  *  - "retry": send one message; the handler fails on its first delivery, so ali-ons sends it back
  *    (CONSUMER_SEND_MSG_BACK) and it must come again via %RETRY%<group>.
+ *  - "produce-only": send `count` messages as produce-consume does (for our consumer to read).
+ *  - "consume-only": subscribe "*" and wait until `expect` messages arrived (our producer sent them).
  */
 const crypto = require('node:crypto');
 const { Producer, Consumer, Message } = require('ali-ons');
@@ -103,6 +105,19 @@ async function main() {
     const r = await producer.send(msg);
     sent.push({ msgId: r.msgId, sendStatus: r.sendStatus, tags: 'TagR', keys: msg.keys, bodySha1: sha1(bodyFor(1)) });
     await waitFor(() => received.length >= 2);
+  } else if (input.scenario === 'produce-only') {
+    // For our consumer to read: the same tags/keys/body pattern as produce-consume.
+    for (let i = 0; i < input.count; i++) {
+      const tags = i % 2 === 0 ? 'TagA' : 'TagB';
+      const msg = new Message(input.topic, tags, bodyFor(i));
+      msg.keys = [`k${i}`, `run-${input.runId}`];
+      const r = await producer.send(msg);
+      sent.push({ i, msgId: r.msgId, sendStatus: r.sendStatus, queueId: r.messageQueue.queueId, queueOffset: r.queueOffset, tags, keys: msg.keys, bodySha1: sha1(bodyFor(i)), bodyLength: bodyFor(i).length });
+    }
+  } else if (input.scenario === 'consume-only') {
+    // Messages our producer sent: consume everything until `expect` arrived.
+    consumer.subscribe(input.topic, '*', async (msg) => record(msg));
+    await waitFor(() => received.length >= input.expect);
   } else {
     throw new Error(`unknown scenario ${input.scenario}`);
   }

@@ -161,3 +161,66 @@ describe('interop: ali-ons 3.12.0 against our broker', () => {
     expect(await routeExists(b, '%RETRY%GID_retry')).toBe(true);
   });
 });
+
+describe('interop: our client with ali-ons 3.12.0, both ways', () => {
+  it("our producer's messages are consumed by an ali-ons consumer with bodies, tags, keys and ids intact", async () => {
+    const b = await start();
+    const topic = `OursToAliOns${Date.now() % 100000}`;
+    expect((await createTopic(b.client, b.addr, topic, 4)).code).toBe(ResponseCode.SUCCESS);
+    await eventually(async () => ((await routeExists(b, topic)) ? true : undefined), `route of ${topic}`);
+    const { Producer } = await import('../../src/client/producer.js');
+    const producer = new Producer({ namesrvAddr: b.namesrv!, producerGroup: 'PG_ours_to_alions', instanceName: 'ours-to-alions' });
+    await producer.start();
+    const sent: Array<{ offsetMsgId: string; tags: string; keys: string; bodySha1: string }> = [];
+    try {
+      for (let i = 0; i < 8; i++) {
+        // Every 4th body over 4 KiB: our producer compresses it; ali-ons must inflate it.
+        const body = Buffer.from(i % 4 === 0 ? `ours ${i} `.repeat(800) : `ours ${i}`);
+        const tags = i % 2 === 0 ? 'TagA' : 'TagB';
+        const r = await producer.send({ topic, body, tags, keys: [`ok${i}`, 'ours'] });
+        expect(r.status).toBe('SEND_OK');
+        sent.push({ offsetMsgId: r.offsetMsgId!, tags, keys: `ok${i} ours`, bodySha1: crypto.createHash('sha1').update(body).digest('hex') });
+      }
+    } finally {
+      await producer.close();
+    }
+    const result = await runScenario({ scenario: 'consume-only', nameSrv: b.namesrv, topic, group: 'GID_alions_reads_ours', producerGroup: 'PID_alions_idle', expect: sent.length, runId: 'x' });
+    expect(result.received).toHaveLength(sent.length);
+    for (const s of sent) {
+      // ali-ons computes msgId from the record's store host and commit log offset: our offsetMsgId.
+      const got = result.received.filter((r) => r.msgId === s.offsetMsgId);
+      expect(got, `arrivals of ${s.offsetMsgId}`).toHaveLength(1);
+      expect(got[0]).toMatchObject({ topic, tags: s.tags, keys: s.keys, bodySha1: s.bodySha1 });
+    }
+  });
+
+  it("ali-ons' messages are consumed by our push consumer with bodies, tags, keys and ids intact", async () => {
+    const b = await start();
+    const topic = `AliOnsToOurs${Date.now() % 100000}`;
+    expect((await createTopic(b.client, b.addr, topic, 4)).code).toBe(ResponseCode.SUCCESS);
+    await eventually(async () => ((await routeExists(b, topic)) ? true : undefined), `route of ${topic}`);
+    const produced = await runScenario({ scenario: 'produce-only', nameSrv: b.namesrv, topic, group: 'GID_alions_idle', producerGroup: 'PID_alions_writes', count: 8, runId: 'y' });
+    expect(produced.sent).toHaveLength(8);
+
+    const { PushConsumer } = await import('../../src/client/push-consumer.js');
+    const consumer = new PushConsumer({ namesrvAddr: b.namesrv!, consumerGroup: 'CG_ours_reads_alions', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', instanceName: 'ours-reads-alions' });
+    const got = new Map<string, { tags?: string; keys: string; sha: string; topic: string }[]>();
+    consumer.subscribe(topic, '*');
+    try {
+      await consumer.start((m) => {
+        const list = got.get(m.msgId) ?? [];
+        list.push({ tags: m.tags, keys: m.keys.join(' '), sha: crypto.createHash('sha1').update(m.body).digest('hex'), topic: m.topic });
+        got.set(m.msgId, list);
+      });
+      await eventually(() => ([...got.values()].reduce((n, l) => n + l.length, 0) >= 8 ? true : undefined), 'eight ali-ons messages consumed');
+    } finally {
+      await consumer.close();
+    }
+    for (const s of produced.sent) {
+      // ali-ons sends no UNIQ_KEY, so our msgId is the broker's offsetMsgId — what ali-ons' send returned.
+      const arrivals = got.get(s.msgId);
+      expect(arrivals, `arrivals of ${s.msgId}`).toHaveLength(1);
+      expect(arrivals![0]).toMatchObject({ topic, tags: s.tags, keys: s.keys, sha: s.bodySha1 });
+    }
+  });
+});
