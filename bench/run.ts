@@ -4,6 +4,7 @@
  * ROCKETCTL_BENCH_PHASE_MS shortens/lengthens each timed phase; ROCKETCTL_BENCH_ONLY=a,b picks parts.
  */
 import os from 'node:os';
+import { benchAdmin } from './admin.js';
 import { benchE2e } from './e2e.js';
 import { benchStore } from './store.js';
 
@@ -17,6 +18,8 @@ const phaseMs = Number(process.env.ROCKETCTL_BENCH_PHASE_MS ?? '4000');
 const PARTS: BenchPart[] = [
   { name: 'store', run: () => benchStore({ phaseMs }) },
   { name: 'e2e', run: () => benchE2e({ phaseMs }) },
+  // consumerProgress over 1,000 groups and CLI start-up (needs the build: npm run bench builds first)
+  { name: 'admin', run: () => benchAdmin() },
 ];
 
 async function main(): Promise<void> {
