@@ -2,7 +2,10 @@
  * End-to-end benchmark through the client library: an in-process broker (temp store, embedded
  * name server, loopback), a Producer sending 1 KiB messages from `concurrency` concurrent callers
  * for `phaseMs`, then a PushConsumer draining the topic. Reports send throughput and latency
- * percentiles, and consume throughput. Each phase is bounded in time; the temp dir is removed.
+ * percentiles, and consume throughput. The same produce phase is then repeated against a
+ * SYNC_FLUSH broker (`produceSync`). Every phase also reports the process CPU time (user+system,
+ * all threads: broker, client and store together) per message, steadier than rates on a busy
+ * machine. Each phase is bounded in time; the temp dirs are removed.
  *
  * Hook into bench/run.ts with:
  *   import { benchE2e } from './e2e.js';
@@ -23,12 +26,27 @@ export interface E2eBenchOptions {
   queues?: number;
   /** Register the broker with this name server instead of running the embedded one. */
   namesrvAddr?: string;
+  /** Also run the produce phase against a SYNC_FLUSH broker (default true). */
+  syncFlush?: boolean;
+}
+
+export interface ProducePhase {
+  sent: number;
+  failed: number;
+  seconds: number;
+  msgsPerSec: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  /** Process CPU (user+system) per message sent, in microseconds. */
+  cpuMicrosPerMsg: number;
 }
 
 export interface E2eBenchResult {
   options: Omit<Required<E2eBenchOptions>, 'namesrvAddr'>;
-  produce: { sent: number; failed: number; seconds: number; msgsPerSec: number; latencyMs: { p50: number; p99: number; max: number } };
-  consume: { received: number; seconds: number; msgsPerSec: number; complete: boolean };
+  /** ASYNC_FLUSH broker. */
+  produce: ProducePhase & { flushDiskType: 'ASYNC_FLUSH' };
+  consume: { received: number; seconds: number; msgsPerSec: number; complete: boolean; cpuMicrosPerMsg: number };
+  /** The produce phase against a SYNC_FLUSH broker (absent with syncFlush: false). */
+  produceSync?: ProducePhase & { flushDiskType: 'SYNC_FLUSH' };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -36,11 +54,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function benchE2e(o: E2eBenchOptions): Promise<E2eBenchResult> {
-  const { namesrvAddr: externalNamesrv, ...rest } = o;
-  const options = { concurrency: 64, bodyBytes: 1024, queues: 8, ...rest };
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rocketctl-bench-e2e-'));
-  const broker = await BrokerController.start(
+function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+async function startBroker(dir: string, flushDiskType: 'ASYNC_FLUSH' | 'SYNC_FLUSH', queues: number, externalNamesrv: string | undefined): Promise<BrokerController> {
+  return BrokerController.start(
     buildBrokerConfig({
       overrides: {
         storePathRootDir: dir,
@@ -48,74 +68,117 @@ export async function benchE2e(o: E2eBenchOptions): Promise<E2eBenchResult> {
         namesrvListenPort: '0',
         embeddedNamesrv: externalNamesrv ? 'false' : 'true',
         ...(externalNamesrv ? { namesrvAddr: externalNamesrv } : {}),
-        defaultTopicQueueNums: String(options.queues),
+        defaultTopicQueueNums: String(queues),
+        flushDiskType,
       },
     }).config,
   );
-  const namesrvAddr = externalNamesrv ?? broker.addresses.namesrv!;
-  const topic = 'BenchE2E';
-  const producer = new Producer({ namesrvAddr, producerGroup: 'BENCH_E2E_PG', defaultTopicQueueNums: options.queues, instanceName: 'bench-producer' });
-  const consumer = new PushConsumer({ namesrvAddr, consumerGroup: 'BENCH_E2E_CG', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', instanceName: 'bench-consumer' });
-  try {
-    await producer.start();
-    const body = Buffer.alloc(options.bodyBytes, 'x');
-    await producer.send({ topic, body }); // creates the topic (auto-create from TBW102)
-    const latencies: number[] = [];
-    let sent = 1;
-    let failed = 0;
-    const t0 = performance.now();
-    const deadline = t0 + options.phaseMs;
-    await Promise.all(
-      Array.from({ length: options.concurrency }, async () => {
-        while (performance.now() < deadline) {
-          const s = performance.now();
-          try {
-            await producer.send({ topic, body });
-            sent++;
-            latencies.push(performance.now() - s);
-          } catch {
-            failed++;
-          }
-        }
-      }),
-    );
-    const produceSeconds = (performance.now() - t0) / 1000;
-    latencies.sort((a, b) => a - b);
+}
 
-    let received = 0;
-    let resolveAll!: () => void;
-    const all = new Promise<void>((r) => (resolveAll = r));
-    consumer.subscribe(topic, '*');
-    const c0 = performance.now();
-    await consumer.start(() => {
-      received++;
-      if (received >= sent) resolveAll();
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const complete = await Promise.race([all.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), Math.max(options.phaseMs * 4, 30_000))))]);
-    clearTimeout(timer);
-    const consumeSeconds = (performance.now() - c0) / 1000;
-    return {
-      options,
-      produce: {
-        sent,
-        failed,
-        seconds: produceSeconds,
-        msgsPerSec: Math.round(sent / produceSeconds),
-        latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? 0 },
-      },
-      consume: { received, seconds: consumeSeconds, msgsPerSec: Math.round(received / consumeSeconds), complete },
-    };
-  } finally {
-    await consumer.close().catch(() => undefined);
-    await producer.close().catch(() => undefined);
-    await broker.close();
-    await fs.rm(dir, { recursive: true, force: true });
+/** `concurrency` callers each sending one message at a time until phaseMs has passed. */
+async function producePhase(producer: Producer, topic: string, body: Buffer, concurrency: number, phaseMs: number): Promise<ProducePhase> {
+  await producer.send({ topic, body }); // creates the topic (auto-create from TBW102)
+  const latencies: number[] = [];
+  let sent = 1;
+  let failed = 0;
+  const cpu0 = cpuMicros();
+  const t0 = performance.now();
+  const deadline = t0 + phaseMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const s = performance.now();
+        try {
+          await producer.send({ topic, body });
+          sent++;
+          latencies.push(performance.now() - s);
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuMicros() - cpu0;
+  latencies.sort((a, b) => a - b);
+  return {
+    sent,
+    failed,
+    seconds,
+    msgsPerSec: Math.round(sent / seconds),
+    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? 0 },
+    cpuMicrosPerMsg: round2(cpu / Math.max(1, latencies.length)),
+  };
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+export async function benchE2e(o: E2eBenchOptions): Promise<E2eBenchResult> {
+  const { namesrvAddr: externalNamesrv, ...rest } = o;
+  const options = { concurrency: 256, bodyBytes: 1024, queues: 8, syncFlush: true, ...rest };
+  const body = Buffer.alloc(options.bodyBytes, 'x');
+  const topic = 'BenchE2E';
+  let produce: E2eBenchResult['produce'];
+  let consume: E2eBenchResult['consume'];
+  {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rocketctl-bench-e2e-'));
+    const broker = await startBroker(dir, 'ASYNC_FLUSH', options.queues, externalNamesrv);
+    const namesrvAddr = externalNamesrv ?? broker.addresses.namesrv!;
+    const producer = new Producer({ namesrvAddr, producerGroup: 'BENCH_E2E_PG', defaultTopicQueueNums: options.queues, instanceName: 'bench-producer' });
+    const consumer = new PushConsumer({ namesrvAddr, consumerGroup: 'BENCH_E2E_CG', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', instanceName: 'bench-consumer' });
+    try {
+      await producer.start();
+      produce = { flushDiskType: 'ASYNC_FLUSH', ...(await producePhase(producer, topic, body, options.concurrency, options.phaseMs)) };
+      const sent = produce.sent;
+
+      let received = 0;
+      let resolveAll!: () => void;
+      const all = new Promise<void>((r) => (resolveAll = r));
+      consumer.subscribe(topic, '*');
+      const cpu0 = cpuMicros();
+      const c0 = performance.now();
+      await consumer.start(() => {
+        received++;
+        if (received >= sent) resolveAll();
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const complete = await Promise.race([all.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), Math.max(options.phaseMs * 4, 30_000))))]);
+      clearTimeout(timer);
+      const consumeSeconds = (performance.now() - c0) / 1000;
+      const cpu = cpuMicros() - cpu0;
+      consume = { received, seconds: consumeSeconds, msgsPerSec: Math.round(received / consumeSeconds), complete, cpuMicrosPerMsg: round2(cpu / Math.max(1, received)) };
+    } finally {
+      await consumer.close().catch(() => undefined);
+      await producer.close().catch(() => undefined);
+      await broker.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   }
+  const result: E2eBenchResult = { options, produce, consume };
+  if (options.syncFlush) {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rocketctl-bench-e2e-sync-'));
+    const broker = await startBroker(dir, 'SYNC_FLUSH', options.queues, externalNamesrv);
+    const namesrvAddr = externalNamesrv ?? broker.addresses.namesrv!;
+    const producer = new Producer({ namesrvAddr, producerGroup: 'BENCH_E2E_PG', defaultTopicQueueNums: options.queues, instanceName: 'bench-producer-sync' });
+    try {
+      await producer.start();
+      result.produceSync = { flushDiskType: 'SYNC_FLUSH', ...(await producePhase(producer, topic, body, options.concurrency, options.phaseMs)) };
+    } finally {
+      await producer.close().catch(() => undefined);
+      await broker.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+  return result;
 }
 
 // Run alone: npx tsx bench/e2e.ts
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = await benchE2e({ phaseMs: Number(process.env.ROCKETCTL_BENCH_PHASE_MS ?? '4000') });
+  const r = await benchE2e({
+    phaseMs: Number(process.env.ROCKETCTL_BENCH_PHASE_MS ?? '4000'),
+    ...(process.env.ROCKETCTL_BENCH_E2E_CONCURRENCY ? { concurrency: Number(process.env.ROCKETCTL_BENCH_E2E_CONCURRENCY) } : {}),
+  });
   process.stdout.write(JSON.stringify(r, null, 2) + '\n');
 }

@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import {
   decodeFrame,
-  encodeFrameParts,
   FLAG_ONEWAY,
   FLAG_RESPONSE,
   FrameDecoder,
+  FrameWriter,
   FrameError,
   isOneway,
   makeResponse,
@@ -165,6 +165,8 @@ class Channel implements ClientChannel {
   language = 'JAVA';
   version = 0;
   private readonly decoder: FrameDecoder;
+  /** Responses written in one tick leave in one socket write. */
+  private readonly writer: FrameWriter;
   private inFlight = 0;
   private paused = false;
   private readonly closeCbs: Array<() => void> = [];
@@ -178,6 +180,7 @@ class Channel implements ClientChannel {
     private readonly server: RemotingServer,
   ) {
     this.decoder = new FrameDecoder(server.opts.maxFrameBytes);
+    this.writer = new FrameWriter(sock);
     sock.setTimeout(server.opts.idleTimeoutMs, () => sock.destroy());
     sock.on('data', (chunk) => this.onData(chunk));
     sock.on('error', () => {});
@@ -191,14 +194,13 @@ class Channel implements ClientChannel {
   send(cmd: RemotingCommand): void {
     if (this.sock.destroyed) return;
     // A reader that stops reading must not make us buffer without bound: drop it instead.
-    if (this.sock.writableLength > this.server.opts.maxWriteBufferBytes) {
-      this.server.logger.warn(`${this.server.opts.name}: dropping ${this.remoteAddress}: ${this.sock.writableLength} bytes unread`);
+    const unread = this.sock.writableLength + this.writer.queuedBytes;
+    if (unread > this.server.opts.maxWriteBufferBytes) {
+      this.server.logger.warn(`${this.server.opts.name}: dropping ${this.remoteAddress}: ${unread} bytes unread`);
       this.sock.destroy();
       return;
     }
-    this.sock.cork();
-    for (const p of encodeFrameParts(cmd)) this.sock.write(p);
-    this.sock.uncork();
+    this.writer.write(cmd);
   }
 
   invoke(cmd: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
@@ -220,6 +222,8 @@ class Channel implements ClientChannel {
   }
 
   destroy(): void {
+    // What is queued for this tick (e.g. answers to parked pulls at shutdown) goes out first.
+    this.writer.flush();
     this.sock.destroy();
   }
 

@@ -2,14 +2,17 @@
  * The remoting client: one connection per address (TCP "host:port", "[v6]:port", or a Unix socket
  * path), requests pipelined and matched by opaque, a timeout per request, reconnect with bounded
  * backoff, and a hook for requests the broker initiates (NOTIFY_CONSUMER_IDS_CHANGED, ...).
+ *
+ * Per connection: frames written in one tick go out in one socket write (FrameWriter), and one
+ * timer, armed for the earliest deadline among the requests in flight, enforces every timeout.
  */
 import net from 'node:net';
 import {
   decodeFrame,
-  encodeFrameParts,
   FLAG_ONEWAY,
   FLAG_RESPONSE,
   FrameDecoder,
+  FrameWriter,
   isOneway,
   type RemotingCommand,
   DEFAULT_MAX_FRAME_BYTES,
@@ -152,7 +155,9 @@ export class RemotingClient {
 interface Pending {
   resolve: (c: RemotingCommand) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  /** Date.now() at which the request times out. */
+  deadline: number;
+  timeoutMs: number;
   code: number;
 }
 
@@ -175,7 +180,12 @@ function parseHostPort(address: string): { host: string; port: number } {
 class Connection {
   private readonly socket: net.Socket;
   private readonly decoder: FrameDecoder;
+  private readonly writer: FrameWriter;
+  /** In flight, by opaque (insertion order: roughly by deadline). */
   private readonly pending = new Map<number, Pending>();
+  /** The one timeout timer, and the deadline it is armed for. */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private connected = false;
   private dead = false;
   private readonly connectPromise: Promise<void>;
@@ -187,6 +197,7 @@ class Connection {
     this.decoder = new FrameDecoder(client.opts.maxFrameBytes);
     this.socket = isSocketPath(address) ? net.createConnection({ path: address }) : net.createConnection(parseHostPort(address));
     this.socket.setNoDelay(true);
+    this.writer = new FrameWriter(this.socket);
     this.connectPromise = new Promise<void>((resolve, reject) => {
       this.socket.once('connect', () => {
         this.connected = true;
@@ -234,22 +245,48 @@ class Connection {
   request(cmd: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
     return new Promise<RemotingCommand>((resolve, reject) => {
       if (this.dead) return reject(new ConnectionClosedError(this.address));
-      const timer = setTimeout(() => {
-        this.pending.delete(cmd.opaque);
-        reject(new TimeoutError(`${requestCodeName(cmd.code)} to ${this.address}`, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(cmd.opaque, { resolve, reject, timer, code: cmd.code });
       this.send(cmd);
+      const deadline = Date.now() + timeoutMs;
+      this.pending.set(cmd.opaque, { resolve, reject, deadline, timeoutMs, code: cmd.code });
+      if (deadline < this.timerAt) this.armTimer(deadline);
     });
   }
 
   send(cmd: RemotingCommand): void {
     if (this.dead) throw new ConnectionClosedError(this.address);
-    const parts = encodeFrameParts(cmd);
-    this.socket.cork();
-    for (const p of parts) this.socket.write(p);
-    this.socket.uncork();
+    this.writer.write(cmd);
   }
+
+  private armTimer(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(1, at - Date.now()));
+  }
+
+  private disarmTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  /** Reject every request past its deadline; re-arm for the earliest one left. */
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    const expired: Pending[] = [];
+    for (const [opaque, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(opaque);
+        expired.push(p);
+      } else if (p.deadline < next) {
+        next = p.deadline;
+      }
+    }
+    if (next !== Infinity) this.armTimer(next);
+    for (const p of expired) p.reject(new TimeoutError(`${requestCodeName(p.code)} to ${this.address}`, p.timeoutMs));
+  };
 
   private onData(chunk: Buffer): void {
     let frames: Buffer[];
@@ -271,7 +308,8 @@ class Connection {
         const p = this.pending.get(cmd.opaque);
         if (!p) continue; // late answer after a timeout: dropped, as Java does
         this.pending.delete(cmd.opaque);
-        clearTimeout(p.timer);
+        // Nothing left in flight: no timer keeps the process alive.
+        if (this.pending.size === 0) this.disarmTimer();
         p.resolve(cmd);
       } else {
         void this.serveRequest(cmd);
@@ -305,8 +343,8 @@ class Connection {
 
   private onClose(): void {
     this.dead = true;
+    this.disarmTimer();
     for (const [, p] of this.pending) {
-      clearTimeout(p.timer);
       p.reject(this.connected ? new ConnectionClosedError(this.address) : new BrokerUnreachableError(this.address));
     }
     this.pending.clear();
@@ -317,6 +355,7 @@ class Connection {
     return new Promise((resolve) => {
       if (this.socket.destroyed) return resolve();
       this.socket.once('close', () => resolve());
+      this.writer.flush();
       this.socket.destroy();
     });
   }

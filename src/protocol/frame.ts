@@ -58,18 +58,28 @@ export function bodyBuffer(cmd: RemotingCommand): Buffer {
 
 /** Encode to the buffers of one frame (prefix+header, then body pieces), for socket writes. */
 export function encodeFrameParts(cmd: RemotingCommand): Buffer[] {
-  const header = cmd.serializeType === 'ROCKETMQ' ? encodeBinaryHeader(cmd) : encodeJsonHeader(cmd);
-  if (header.length > 0xffffff) throw new FrameError('header too large');
   const bodyLen = bodyLength(cmd.body);
-  const prefix = Buffer.allocUnsafe(8);
-  prefix.writeInt32BE(4 + header.length + bodyLen, 0);
-  prefix.writeInt32BE(((cmd.serializeType === 'ROCKETMQ' ? 1 : 0) << 24) | header.length, 4);
-  const parts = [prefix, header];
-  if (cmd.body) {
-    if (Buffer.isBuffer(cmd.body)) parts.push(cmd.body);
-    else parts.push(...cmd.body);
+  let head: Buffer;
+  if (cmd.serializeType === 'ROCKETMQ') {
+    const header = encodeBinaryHeader(cmd);
+    if (header.length > 0xffffff) throw new FrameError('header too large');
+    head = Buffer.allocUnsafe(8 + header.length);
+    header.copy(head, 8);
+    head.writeInt32BE(4 + header.length + bodyLen, 0);
+    head.writeInt32BE((1 << 24) | header.length, 4);
+  } else {
+    // Prefix and JSON header in one buffer: the header is written straight after the prefix.
+    const json = jsonHeaderText(cmd);
+    const headerLen = Buffer.byteLength(json, 'utf8');
+    if (headerLen > 0xffffff) throw new FrameError('header too large');
+    head = Buffer.allocUnsafe(8 + headerLen);
+    head.write(json, 8, headerLen, 'utf8');
+    head.writeInt32BE(4 + headerLen + bodyLen, 0);
+    head.writeInt32BE(headerLen, 4);
   }
-  return parts;
+  if (!cmd.body) return [head];
+  if (Buffer.isBuffer(cmd.body)) return [head, cmd.body];
+  return [head, ...cmd.body];
 }
 
 export function encodeFrame(cmd: RemotingCommand): Buffer {
@@ -77,7 +87,7 @@ export function encodeFrame(cmd: RemotingCommand): Buffer {
 }
 
 /** fastjson writes the command's fields sorted, nulls omitted (§1.3). */
-function encodeJsonHeader(cmd: RemotingCommand): Buffer {
+function jsonHeaderText(cmd: RemotingCommand): string {
   const h: Record<string, unknown> = { code: cmd.code };
   if (cmd.extFields) h.extFields = cmd.extFields;
   h.flag = cmd.flag;
@@ -86,7 +96,7 @@ function encodeJsonHeader(cmd: RemotingCommand): Buffer {
   if (cmd.remark !== undefined && cmd.remark !== null) h.remark = cmd.remark;
   h.serializeTypeCurrentRPC = 'JSON';
   h.version = cmd.version;
-  return Buffer.from(JSON.stringify(h), 'utf8');
+  return JSON.stringify(h);
 }
 
 function encodeBinaryHeader(cmd: RemotingCommand): Buffer {
@@ -162,16 +172,22 @@ function decodeJsonHeader(header: Buffer): RemotingCommand {
     serializeType: 'JSON',
   };
   if (typeof o.remark === 'string') cmd.remark = o.remark;
-  if (o.extFields !== undefined && o.extFields !== null) {
-    if (typeof o.extFields !== 'object' || Array.isArray(o.extFields)) throw new FrameError('extFields is not an object');
-    const ext: Record<string, string> = Object.create(null);
-    for (const [k, v] of Object.entries(o.extFields as Record<string, unknown>)) {
+  const x = o.extFields;
+  if (x !== undefined && x !== null) {
+    if (typeof x !== 'object' || Array.isArray(x)) throw new FrameError('extFields is not an object');
+    // The parsed object is used as is (no copy): a null prototype, so a field named like an
+    // Object.prototype member reads as absent, and values coerced to strings in place.
+    const ext = x as Record<string, unknown>;
+    Object.setPrototypeOf(ext, null);
+    for (const k in ext) {
+      const v = ext[k];
+      if (typeof v === 'string') continue;
       // ali-ons sends numbers and booleans; Java sends strings. Keep strings (§1.3, ali-ons notes 1.3).
-      if (v === null || v === undefined) continue;
-      if (typeof v === 'object') throw new FrameError(`extFields.${k} is not a scalar`);
-      ext[k] = String(v);
+      if (v === null) delete ext[k];
+      else if (typeof v === 'object') throw new FrameError(`extFields.${k} is not a scalar`);
+      else ext[k] = String(v);
     }
-    cmd.extFields = ext;
+    cmd.extFields = ext as Record<string, string>;
   }
   return cmd;
 }
@@ -268,6 +284,139 @@ export class FrameDecoder {
   }
 }
 
+/** What FrameWriter writes to (a net.Socket). */
+export interface FrameSink {
+  readonly destroyed: boolean;
+  write(chunk: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+}
+
+/** Staging buffers grow up to this size (a bigger frame gets a buffer of its own). */
+const STAGE_MAX_BYTES = 64 * 1024;
+const STAGE_MIN_BYTES = 1024;
+/** Body pieces at least this big are queued by reference instead of copied into the stage. */
+const COPY_BODY_MAX_BYTES = 64 * 1024;
+
+/**
+ * Queues frames and writes everything queued in one tick with one socket write (one syscall for
+ * many frames, instead of a cork/uncork per frame). Frames are encoded straight into a staging
+ * buffer (no buffer per frame), sized from the previous tick's volume and dropped at each flush
+ * (an idle connection holds none); large bodies are passed by reference. Frames keep their order;
+ * the flush runs on process.nextTick, so a frame is on the socket before any timer or I/O callback.
+ */
+export class FrameWriter {
+  /** Full buffers (stage slices and large bodies) waiting for the flush. */
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
+  private stage: Buffer | undefined;
+  private stageStart = 0;
+  private stagePos = 0;
+  /** Bytes written in the last flushed tick: the size of the next tick's first stage. */
+  private lastTickBytes = 0;
+  private scheduled = false;
+  private readonly flushFn = (): void => this.flush();
+
+  constructor(private readonly sink: FrameSink) {}
+
+  /** Bytes queued here and not yet handed to the socket. */
+  get queuedBytes(): number {
+    return this.partsBytes + (this.stagePos - this.stageStart);
+  }
+
+  /** Encode and queue one frame (throws FrameError for an unencodable command, queueing nothing). */
+  write(cmd: RemotingCommand): void {
+    const body = cmd.body;
+    const bodyLen = bodyLength(body);
+    if (cmd.serializeType === 'ROCKETMQ') {
+      const header = encodeBinaryHeader(cmd);
+      if (header.length > 0xffffff) throw new FrameError('header too large');
+      const at = this.reserve(8 + header.length, bodyLen);
+      const st = this.stage!;
+      st.writeInt32BE(4 + header.length + bodyLen, at);
+      st.writeInt32BE((1 << 24) | header.length, at + 4);
+      header.copy(st, at + 8);
+      this.stagePos = at + 8 + header.length;
+    } else {
+      const json = jsonHeaderText(cmd);
+      // UTF-16 units * 3 bounds the UTF-8 length: reserve that, write, then use the real length.
+      const max = 8 + json.length * 3;
+      const at = this.reserve(max, bodyLen);
+      const st = this.stage!;
+      const headerLen = st.write(json, at + 8, 'utf8');
+      if (headerLen > 0xffffff) throw new FrameError('header too large');
+      st.writeInt32BE(4 + headerLen + bodyLen, at);
+      st.writeInt32BE(headerLen, at + 4);
+      this.stagePos = at + 8 + headerLen;
+    }
+    if (body) {
+      if (Buffer.isBuffer(body)) this.appendBody(body);
+      else for (const b of body) this.appendBody(b);
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushFn);
+    }
+  }
+
+  /** Room for `n` bytes at the stage's write position (a new stage if needed); returns it. */
+  private reserve(n: number, bodyLen: number): number {
+    if (this.stage && this.stagePos + n <= this.stage.length) return this.stagePos;
+    const used = this.partsBytes + (this.stagePos - this.stageStart);
+    this.sealStage();
+    const want = Math.min(STAGE_MAX_BYTES, Math.max(STAGE_MIN_BYTES, this.lastTickBytes, used * 2));
+    const size = Math.max(want, n + (bodyLen < COPY_BODY_MAX_BYTES ? bodyLen : 0));
+    this.stage = Buffer.allocUnsafe(size);
+    this.stageStart = 0;
+    this.stagePos = 0;
+    return 0;
+  }
+
+  private appendBody(b: Buffer): void {
+    if (b.length === 0) return;
+    const st = this.stage!;
+    if (b.length < COPY_BODY_MAX_BYTES && this.stagePos + b.length <= st.length) {
+      this.stagePos += b.copy(st, this.stagePos);
+      return;
+    }
+    if (b.length < COPY_BODY_MAX_BYTES) {
+      this.reserve(b.length, 0);
+      this.stagePos += b.copy(this.stage!, this.stagePos);
+      return;
+    }
+    this.sealStage();
+    this.parts.push(b);
+    this.partsBytes += b.length;
+  }
+
+  /** Move the staged bytes to the parts list (the rest of the stage stays usable). */
+  private sealStage(): void {
+    if (!this.stage || this.stagePos === this.stageStart) return;
+    this.parts.push(this.stage.subarray(this.stageStart, this.stagePos));
+    this.partsBytes += this.stagePos - this.stageStart;
+    this.stageStart = this.stagePos;
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    this.sealStage();
+    this.stage = undefined;
+    const parts = this.parts;
+    if (parts.length === 0) return;
+    this.lastTickBytes = this.partsBytes;
+    this.parts = [];
+    this.partsBytes = 0;
+    if (this.sink.destroyed) return;
+    if (parts.length === 1) {
+      this.sink.write(parts[0]!);
+    } else {
+      this.sink.cork();
+      for (const p of parts) this.sink.write(p);
+      this.sink.uncork();
+    }
+  }
+}
+
 // ---- builders -------------------------------------------------------------------------------
 
 export function makeRequest(code: number, extFields?: Record<string, string | number | boolean | undefined>, body?: Buffer, version = 409): RemotingCommand {
@@ -302,6 +451,11 @@ export function makeResponse(
 
 export function stringifyFields(f: Record<string, string | number | boolean | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(f)) if (v !== undefined && v !== null) out[k] = String(v);
+  for (const k in f) {
+    if (!Object.prototype.hasOwnProperty.call(f, k)) continue;
+    const v = f[k];
+    if (v === undefined || v === null) continue;
+    out[k] = typeof v === 'string' ? v : String(v);
+  }
   return out;
 }

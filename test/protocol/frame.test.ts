@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, FrameDecoder, FrameError, makeRequest, makeResponse } from '../../src/protocol/frame.js';
+import { decodeFrame, encodeFrame, FrameDecoder, FrameError, FrameWriter, makeRequest, makeResponse, type RemotingCommand } from '../../src/protocol/frame.js';
 
 describe('remoting frames (§1.1)', () => {
   it('JSON request code 106: the fact sheet example bytes', () => {
@@ -81,5 +81,57 @@ describe('FrameDecoder', () => {
     const neg = Buffer.alloc(4);
     neg.writeInt32BE(-5, 0);
     expect(() => new FrameDecoder().push(neg)).toThrow(FrameError);
+  });
+});
+
+describe('FrameWriter', () => {
+  function sink() {
+    const writes: Buffer[] = [];
+    return {
+      writes,
+      destroyed: false,
+      write(b: Buffer) {
+        writes.push(Buffer.from(b));
+        return true;
+      },
+      cork() {},
+      uncork() {},
+    };
+  }
+
+  it('writes the same bytes as encodeFrame, frames of one tick in one write, in order', async () => {
+    const s = sink();
+    const w = new FrameWriter(s);
+    const cmds: RemotingCommand[] = [];
+    // Small and large bodies, split bodies, binary headers, non-ASCII remarks: stages fill and grow.
+    for (let i = 0; i < 200; i++) {
+      const body = i % 50 === 7 ? Buffer.alloc(100_000, i) : i % 3 === 0 ? [Buffer.alloc(10, 1), Buffer.alloc(0), Buffer.alloc(i * 37, 2)] : Buffer.alloc(i * 13, 3);
+      const cmd = makeRequest(300 + i, { i, p: 'a\u0001b\u0002c', r: 'é漢' }, undefined);
+      cmd.body = body;
+      cmd.opaque = i;
+      if (i % 11 === 5) cmd.serializeType = 'ROCKETMQ';
+      if (i % 13 === 4) cmd.remark = 'ünïcødé '.repeat(i);
+      cmds.push(cmd);
+      w.write(cmd);
+    }
+    expect(s.writes).toHaveLength(0);
+    expect(w.queuedBytes).toBe(cmds.reduce((n, c) => n + encodeFrame(c).length, 0));
+    await new Promise((r) => process.nextTick(r));
+    expect(w.queuedBytes).toBe(0);
+    expect(Buffer.concat(s.writes).equals(Buffer.concat(cmds.map((c) => encodeFrame(c))))).toBe(true);
+    // The next tick starts fresh.
+    w.write(cmds[1]!);
+    await new Promise((r) => process.nextTick(r));
+    expect(s.writes.at(-1)!.equals(encodeFrame(cmds[1]!))).toBe(true);
+  });
+
+  it('drops what is queued when the socket is gone', async () => {
+    const s = sink();
+    const w = new FrameWriter(s);
+    w.write(makeRequest(1));
+    s.destroyed = true;
+    await new Promise((r) => process.nextTick(r));
+    expect(s.writes).toHaveLength(0);
+    expect(w.queuedBytes).toBe(0);
   });
 });
