@@ -558,7 +558,7 @@ function judgeTransactions(p: ProducerFacts): Omit<NoLossItem, 'required' | 'pri
     status: 'unknown',
     current: `${producerSeen(p)}; unknown from the broker`,
     recommended: RECOMMENDED.transactions,
-    why: `whether a producer sends transactional messages is not visible in its connection or any broker setting. ${WHY.transactions}`,
+    why: `whether a producer sends transactional messages is not visible in its connection or any broker setting. ${capital(WHY.transactions)}`,
     fix: [
       'rocketctl client: new TransactionProducer({ producerGroup, ... }) with executeLocalTransaction and checkLocalTransaction; Java: TransactionMQProducer with a TransactionListener',
       'or make the consumer side idempotent and the send retry-safe (outbox)',
@@ -572,9 +572,13 @@ function judgeOutbox(p: ProducerFacts): Omit<NoLossItem, 'required' | 'price'> {
     status: 'unknown',
     current: `${producerSeen(p)}; unknown from the broker`,
     recommended: RECOMMENDED.outbox,
-    why: `outboxDir is a setting inside the producer process; the broker never sees it. ${WHY.outbox}`,
+    why: `outboxDir is a setting inside the producer process; the broker never sees it. ${capital(WHY.outbox)}`,
     fix: ['rocketctl client: new Producer({ producerGroup, outboxDir: \'/var/lib/<app>/outbox\' }) (one directory per producer, on a persistent disk)'],
   };
+}
+
+function capital(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 function producerSeen(p: ProducerFacts): string {
