@@ -213,6 +213,8 @@ export class ClientInstance {
   private readonly producers = new Map<string, ProducerMember>();
   private readonly consumers = new Map<string, ConsumerMember>();
   private readonly routes = new Map<string, TopicRouteData>();
+  /** publishInfo() of a cached route, built once per route object (a new route gets a new one). */
+  private readonly publishInfos = new WeakMap<TopicRouteData, TopicPublishInfo>();
   private readonly routeFetches = new Map<string, Promise<TopicRouteData>>();
   /** brokerName → brokerId → address, from every route seen. */
   private readonly brokerAddrTable = new Map<string, Map<number, string>>();
@@ -487,7 +489,13 @@ export class ClientInstance {
         fromDefault = true;
       }
     }
-    return buildPublishInfo(topic, route, fromDefault);
+    if (fromDefault) return buildPublishInfo(topic, route, true);
+    let info = this.publishInfos.get(route);
+    if (!info || info.topic !== topic) {
+      info = buildPublishInfo(topic, route, false);
+      this.publishInfos.set(route, info);
+    }
+    return info;
   }
 
   /** Subscribe queues of `topic`: readable queue data, ids 0..readQueueNums-1. */

@@ -552,10 +552,11 @@ export class Producer implements ProducerMember {
       }
     }
     if (p.properties[Prop.TRAN_MSG] === 'true') sysFlag |= SysFlag.TRANSACTION_PREPARED_TYPE;
-    const props = { ...p.properties };
+    let props = p.properties;
     let reconsumeTimes = 0;
     let maxReconsumeTimes: number | undefined;
     if (p.topic.startsWith(RETRY_TOPIC_PREFIX)) {
+      props = { ...p.properties };
       // A consumer's fallback resend: these travel in header fields j and l (§2.2).
       if (props[Prop.RECONSUME_TIME] !== undefined) reconsumeTimes = Number(props[Prop.RECONSUME_TIME]) || 0;
       delete props[Prop.RECONSUME_TIME];

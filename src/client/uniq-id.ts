@@ -35,6 +35,8 @@ export interface UniqIdParts {
 
 export class UniqIdGenerator {
   private readonly prefix: Buffer;
+  /** The prefix as upper-case hex, computed once. */
+  private readonly prefixHex: string;
   private counter = 0;
   private monthStartMs = 0;
   private nextMonthStartMs = 0;
@@ -50,15 +52,16 @@ export class UniqIdGenerator {
     ipBytes.copy(this.prefix, 0);
     this.prefix.writeInt16BE((pid << 16) >> 16, ipBytes.length);
     this.prefix.writeInt32BE(salt | 0, ipBytes.length + 2);
+    this.prefixHex = this.prefix.toString('hex').toUpperCase();
   }
 
   create(nowMs = Date.now()): string {
     if (nowMs >= this.nextMonthStartMs || nowMs < this.monthStartMs) this.setMonth(nowMs);
-    const tail = Buffer.allocUnsafe(6);
-    tail.writeInt32BE((nowMs - this.monthStartMs) | 0, 0);
-    tail.writeInt16BE((this.counter << 16) >> 16, 4);
-    this.counter = (this.counter + 1) & 0xffff;
-    return (this.prefix.toString('hex') + tail.toString('hex')).toUpperCase();
+    // int32 ms since the month started, int16 counter: 12 upper-case hex digits.
+    const ms = ((nowMs - this.monthStartMs) | 0) >>> 0;
+    const counter = this.counter;
+    this.counter = (counter + 1) & 0xffff;
+    return this.prefixHex + hex8(ms) + hex4(counter);
   }
 
   private setMonth(nowMs: number): void {
@@ -66,6 +69,16 @@ export class UniqIdGenerator {
     this.monthStartMs = new Date(d.getFullYear(), d.getMonth(), 1).getTime();
     this.nextMonthStartMs = new Date(d.getFullYear(), d.getMonth() + 1, 1).getTime();
   }
+}
+
+const HEX = '0123456789ABCDEF';
+
+function hex4(v: number): string {
+  return HEX[(v >>> 12) & 15]! + HEX[(v >>> 8) & 15]! + HEX[(v >>> 4) & 15]! + HEX[v & 15]!;
+}
+
+function hex8(v: number): string {
+  return hex4(v >>> 16) + hex4(v & 0xffff);
 }
 
 const defaultGenerator = new UniqIdGenerator();

@@ -151,13 +151,21 @@ export function storedProperties(ctx: BrokerContext, raw: string | undefined): P
   return props;
 }
 
+/** Parsed BORNHOSTs by channel: a channel's remote address never changes. */
+const bornHosts = new WeakMap<ClientChannel, SocketAddr>();
+
 /** The sender's address as a record's BORNHOST (Unix-socket clients count as loopback). */
 export function bornHostOf(channel: ClientChannel): SocketAddr {
-  try {
-    return parseSocketAddr(channel.remoteAddress);
-  } catch {
-    return parseSocketAddr('127.0.0.1:0');
+  let addr = bornHosts.get(channel);
+  if (!addr) {
+    try {
+      addr = parseSocketAddr(channel.remoteAddress);
+    } catch {
+      addr = parseSocketAddr('127.0.0.1:0');
+    }
+    bornHosts.set(channel, addr);
   }
+  return addr;
 }
 
 export function multiTagsFlag(tc: TopicConfig, sysFlag: number): number {

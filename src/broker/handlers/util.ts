@@ -51,6 +51,9 @@ export class Header {
 }
 
 function parseIntField(name: string, v: string): number {
+  // Fast path: a canonical decimal integer (what clients send) reads as itself.
+  const n0 = Number(v);
+  if (Number.isSafeInteger(n0) && String(n0) === v) return n0;
   if (!/^-?\d+$/.test(v.trim())) throw new HeaderError(`the custom field <${name}> is not a number: ${v}`);
   const n = Number(v.trim());
   if (!Number.isSafeInteger(n)) throw new HeaderError(`the custom field <${name}> is out of range: ${v}`);
