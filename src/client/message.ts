@@ -258,9 +258,12 @@ export function toMessageExt(rec: MessageRecord, opts: ToMessageExtOptions = {})
 /** Decode a PULL/QUERY/VIEW body (concatenated stored records). */
 export function decodeMessages(body: Buffer, opts: ToMessageExtOptions = {}): MessageExt[] {
   const out: MessageExt[] = [];
+  // One copy of the whole body (it may be a view of a bigger socket buffer); the messages' bodies
+  // are views of that copy, which is as big as they are together.
+  const own = Buffer.from(body);
   let p = 0;
-  while (p < body.length) {
-    const rec = decodeRecord(body, p, { copyBody: true });
+  while (p < own.length) {
+    const rec = decodeRecord(own, p, { copyBody: false });
     out.push(toMessageExt(rec, opts));
     p += rec.storeSize;
   }

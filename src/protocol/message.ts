@@ -72,8 +72,25 @@ export function formatIp(ip: Buffer): string {
 }
 
 export function formatSocketAddr(a: SocketAddr): string {
-  return a.ip.length === 4 ? `${formatIp(a.ip)}:${a.port}` : `[${formatIp(a.ip)}]:${a.port}`;
+  if (a.ip.length === 4) {
+    // Records of one pull name the same few hosts: remember the last two IPv4 answers.
+    const ip = a.ip.readUInt32BE(0);
+    if (ip === addrCache0.ip && a.port === addrCache0.port) return addrCache0.text;
+    if (ip === addrCache1.ip && a.port === addrCache1.port) return addrCache1.text;
+    const text = `${formatIp(a.ip)}:${a.port}`;
+    addrCache1.ip = addrCache0.ip;
+    addrCache1.port = addrCache0.port;
+    addrCache1.text = addrCache0.text;
+    addrCache0.ip = ip;
+    addrCache0.port = a.port;
+    addrCache0.text = text;
+    return text;
+  }
+  return `[${formatIp(a.ip)}]:${a.port}`;
 }
+
+const addrCache0 = { ip: -1, port: -1, text: '' };
+const addrCache1 = { ip: -1, port: -1, text: '' };
 
 /** A message as decoded from a record. Offsets and times are JS numbers (< 2^53). */
 export interface MessageRecord {
@@ -192,7 +209,10 @@ export function patchRecord(b: Buffer, queueOffset: number, commitLogOffset: num
 export interface DecodeOptions {
   /** Verify the body CRC (recovery does; client decoding of trusted bodies need not). */
   checkCrc?: boolean;
-  /** Copy body bytes out of the source buffer (so the source can be reused). Default false. */
+  /**
+   * Copy body (and host address) bytes out of the source buffer (so the source can be reused).
+   * Default false: the body and the hosts' `ip` are views of the source.
+   */
   copyBody?: boolean;
 }
 
@@ -224,10 +244,13 @@ export function decodeRecord(buf: Buffer, offset = 0, opts: DecodeOptions = {}):
     if (p + n > end) throw new RecordFormatError('record fields overrun its size');
   };
   need(bornIpLen + 4 + 8 + storeIpLen + 4 + 4 + 8 + 4);
-  const bornHost = { ip: Buffer.from(buf.subarray(p, p + bornIpLen)), port: buf.readInt32BE(p + bornIpLen) };
+  const copy = opts.copyBody === true;
+  const bornIp = buf.subarray(p, p + bornIpLen);
+  const bornHost = { ip: copy ? Buffer.from(bornIp) : bornIp, port: buf.readInt32BE(p + bornIpLen) };
   p += bornIpLen + 4;
   const storeTimestamp = readInt64(buf, p); p += 8;
-  const storeHost = { ip: Buffer.from(buf.subarray(p, p + storeIpLen)), port: buf.readInt32BE(p + storeIpLen) };
+  const storeIp = buf.subarray(p, p + storeIpLen);
+  const storeHost = { ip: copy ? Buffer.from(storeIp) : storeIp, port: buf.readInt32BE(p + storeIpLen) };
   p += storeIpLen + 4;
   const reconsumeTimes = buf.readInt32BE(p); p += 4;
   const preparedTransactionOffset = readInt64(buf, p); p += 8;
@@ -268,7 +291,7 @@ export function decodeRecord(buf: Buffer, offset = 0, opts: DecodeOptions = {}):
     storeHost,
     reconsumeTimes,
     preparedTransactionOffset,
-    body: opts.copyBody ? Buffer.from(bodyView) : bodyView,
+    body: copy ? Buffer.from(bodyView) : bodyView,
     topic,
     properties,
   };
@@ -290,11 +313,27 @@ export function decodeRecords(buf: Buffer, opts: DecodeOptions = {}): MessageRec
 
 /** offsetMsgId = HEX(storeHost ip + int32 port + int64 commit log offset), upper case. */
 export function createOffsetMsgId(storeHost: SocketAddr, commitLogOffset: number): string {
+  if (storeHost.ip.length === 4 && (storeHost.port | 0) === storeHost.port && Number.isSafeInteger(commitLogOffset) && commitLogOffset >= 0) {
+    // Same digits without a buffer: the host part (ip + port) is cached per host.
+    const ip = storeHost.ip.readUInt32BE(0);
+    if (ip !== msgIdHost.ip || storeHost.port !== msgIdHost.port) {
+      msgIdHost.ip = ip;
+      msgIdHost.port = storeHost.port;
+      msgIdHost.hex = hex32(ip) + hex32(storeHost.port >>> 0);
+    }
+    return msgIdHost.hex + commitLogOffset.toString(16).toUpperCase().padStart(16, '0');
+  }
   const b = Buffer.allocUnsafe(storeHost.ip.length + 12);
   storeHost.ip.copy(b, 0);
   b.writeInt32BE(storeHost.port, storeHost.ip.length);
   writeInt64(b, commitLogOffset, storeHost.ip.length + 4);
   return b.toString('hex').toUpperCase();
+}
+
+const msgIdHost = { ip: -1, port: -1, hex: '' };
+
+function hex32(v: number): string {
+  return v.toString(16).toUpperCase().padStart(8, '0');
 }
 
 export interface DecodedOffsetMsgId {

@@ -22,10 +22,23 @@ export function encodeProperties(props: Properties | undefined): string {
 export function decodeProperties(s: string): Properties {
   const out: Properties = {};
   if (!s) return out;
-  for (const item of s.split(PROPERTY_SEPARATOR)) {
-    const i = item.indexOf(NAME_VALUE_SEPARATOR);
-    if (i <= 0 || i === item.length - 1) continue;
-    out[item.slice(0, i)] = item.slice(i + 1);
+  // s.split(PROPERTY_SEPARATOR), then each item split at its first NAME_VALUE_SEPARATOR, without
+  // the intermediate arrays and strings.
+  const n = s.length;
+  let start = 0;
+  // Next NAME_VALUE_SEPARATOR at or after `start` (n when none): each search runs once, so a long
+  // string of items without one stays linear.
+  let i = -1;
+  while (start <= n) {
+    let end = s.indexOf(PROPERTY_SEPARATOR, start);
+    if (end < 0) end = n;
+    if (i < start) {
+      i = s.indexOf(NAME_VALUE_SEPARATOR, start);
+      if (i < 0) i = n;
+    }
+    // A name needs at least one character and a value after the separator, inside this item.
+    if (i > start && i < end - 1) out[s.slice(start, i)] = s.slice(i + 1, end);
+    start = end + 1;
   }
   return out;
 }
