@@ -133,25 +133,60 @@ export class RemotingServer {
     sock.on('close', () => this.live.delete(ch));
   }
 
-  /** @internal */
-  async dispatch(ch: Channel, req: RemotingCommand): Promise<void> {
+  /**
+   * @internal Run the request's handler and send its answer; `done` runs once it is handled
+   * (exactly once, never throwing). A handler that answers synchronously is answered without a
+   * promise in between.
+   */
+  dispatch(ch: Channel, req: RemotingCommand, done: () => void): void {
     ch.language = req.language;
     ch.version = req.version;
     const handler = this.handlers.get(req.code);
     if (!handler) {
-      ch.send(makeResponse(req, ResponseCode.REQUEST_CODE_NOT_SUPPORTED, ` request type ${req.code} not supported`));
+      this.reply(ch, req, makeResponse(req, ResponseCode.REQUEST_CODE_NOT_SUPPORTED, ` request type ${req.code} not supported`), true);
+      done();
       return;
     }
-    let res: RemotingCommand | undefined;
+    let r: RemotingCommand | undefined | Promise<RemotingCommand | undefined>;
     try {
-      res = await handler(req, ch);
+      r = handler(req, ch);
     } catch (err) {
-      if (isOneway(req)) return;
-      const msg = err instanceof Error ? err.message : String(err);
-      this.logger.warn(`${this.opts.name}: ${requestCodeName(req.code)} from ${ch.remoteAddress} failed: ${msg}`);
-      res = makeResponse(req, ResponseCode.SYSTEM_ERROR, msg);
+      this.answerFailure(ch, req, err);
+      done();
+      return;
     }
-    if (res && !isOneway(req)) ch.send(res);
+    if (r && typeof (r as PromiseLike<unknown>).then === 'function') {
+      Promise.resolve(r).then(
+        (res) => {
+          this.reply(ch, req, res, false);
+          done();
+        },
+        (err: unknown) => {
+          this.answerFailure(ch, req, err);
+          done();
+        },
+      );
+      return;
+    }
+    this.reply(ch, req, r as RemotingCommand | undefined, false);
+    done();
+  }
+
+  /** Send a handler's answer (none for oneway requests, unless `always`); a failure is logged. */
+  private reply(ch: Channel, req: RemotingCommand, res: RemotingCommand | undefined, always: boolean): void {
+    if (!res || (!always && isOneway(req))) return;
+    try {
+      ch.send(res);
+    } catch (err) {
+      this.logger.warn(`${this.opts.name}: cannot answer ${requestCodeName(req.code)} from ${ch.remoteAddress}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private answerFailure(ch: Channel, req: RemotingCommand, err: unknown): void {
+    if (isOneway(req)) return;
+    const msg = err instanceof Error ? err.message : String(err);
+    this.logger.warn(`${this.opts.name}: ${requestCodeName(req.code)} from ${ch.remoteAddress} failed: ${msg}`);
+    this.reply(ch, req, makeResponse(req, ResponseCode.SYSTEM_ERROR, msg), false);
   }
 }
 
@@ -227,6 +262,14 @@ class Channel implements ClientChannel {
     this.sock.destroy();
   }
 
+  private readonly requestDone = (): void => {
+    this.inFlight--;
+    if (this.paused && this.inFlight < this.server.opts.maxInFlightPerConnection / 2) {
+      this.paused = false;
+      this.sock.resume();
+    }
+  };
+
   private onData(chunk: Buffer): void {
     let frames: Buffer[];
     try {
@@ -247,13 +290,7 @@ class Channel implements ClientChannel {
           this.paused = true;
           this.sock.pause();
         }
-        void this.server.dispatch(this, cmd).finally(() => {
-          this.inFlight--;
-          if (this.paused && this.inFlight < this.server.opts.maxInFlightPerConnection / 2) {
-            this.paused = false;
-            this.sock.resume();
-          }
-        });
+        this.server.dispatch(this, cmd, this.requestDone);
       }
     } catch (err) {
       const why = err instanceof FrameError ? err.message : String(err);

@@ -490,6 +490,16 @@ export class ClientInstance {
       }
     }
     if (fromDefault) return buildPublishInfo(topic, route, true);
+    return this.publishInfoOf(topic, route);
+  }
+
+  /** publishInfo() without a promise when the topic's route is cached; undefined otherwise. */
+  cachedPublishInfo(topic: string): TopicPublishInfo | undefined {
+    const route = this.routes.get(topic);
+    return route ? this.publishInfoOf(topic, route) : undefined;
+  }
+
+  private publishInfoOf(topic: string, route: TopicRouteData): TopicPublishInfo {
     let info = this.publishInfos.get(route);
     if (!info || info.topic !== topic) {
       info = buildPublishInfo(topic, route, false);

@@ -466,11 +466,13 @@ export class Producer implements ProducerMember {
       if (leftMs <= 0) break;
       let mq: MessageQueue;
       try {
-        const info = await instance.publishInfo(p.topic, {
-          defaultTopicQueueNums: this.opts.defaultTopicQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS,
-          createTopicKey: this.opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY,
-          timeoutMs: leftMs,
-        });
+        const info =
+          instance.cachedPublishInfo(p.topic) ??
+          (await instance.publishInfo(p.topic, {
+            defaultTopicQueueNums: this.opts.defaultTopicQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS,
+            createTopicKey: this.opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY,
+            timeoutMs: leftMs,
+          }));
         mq = this.chooseQueue(info, opts, original, lastBroker);
       } catch (err) {
         lastErr = err;
@@ -541,7 +543,7 @@ export class Producer implements ProducerMember {
   /** One SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE) to the master of `mq`'s broker. */
   protected async sendKernel(mq: MessageQueue, p: PreparedMessage, mode: SendMode, timeoutMs: number, batch = false): Promise<SendResult | undefined> {
     const instance = this.requireInstance();
-    const addr = await instance.brokerAddrForQueue(mq);
+    const addr = instance.findBrokerAddrInPublish(mq.brokerName) ?? (await instance.brokerAddrForQueue(mq));
     let sysFlag = 0;
     let body = p.body;
     if (!batch) {

@@ -89,7 +89,18 @@ export class RemotingClient {
   }
 
   /** Send a request and wait for its response (any response code; callers check `code`). */
-  async invoke(address: string, req: RemotingCommand, timeoutMs = this.opts.requestTimeoutMs): Promise<RemotingCommand> {
+  invoke(address: string, req: RemotingCommand, timeoutMs = this.opts.requestTimeoutMs): Promise<RemotingCommand> {
+    // Fast path: an open connection, no promise until the request's own.
+    const conn = this.closed ? undefined : this.conns.get(this.resolve(address));
+    if (conn && conn.isOpen()) {
+      const cmd: RemotingCommand = { ...req, opaque: this.nextOpaque(), flag: req.flag & ~FLAG_RESPONSE & ~FLAG_ONEWAY };
+      cmd.version = req.version || this.opts.version;
+      return conn.request(cmd, Math.max(1, timeoutMs));
+    }
+    return this.invokeConnecting(address, req, timeoutMs);
+  }
+
+  private async invokeConnecting(address: string, req: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
     const deadline = Date.now() + timeoutMs;
     const conn = await this.connection(address, deadline);
     const cmd: RemotingCommand = { ...req, opaque: this.nextOpaque(), flag: req.flag & ~FLAG_RESPONSE & ~FLAG_ONEWAY };
