@@ -88,6 +88,23 @@ export function encodeFrame(cmd: RemotingCommand): Buffer {
 
 /** fastjson writes the command's fields sorted, nulls omitted (§1.3). */
 function jsonHeaderText(cmd: RemotingCommand): string {
+  const { code, flag, opaque, version, language, remark, extFields } = cmd;
+  // Usual shape: the same text as JSON.stringify of the object below, without building it.
+  if (
+    Number.isFinite(code) &&
+    Number.isFinite(flag) &&
+    Number.isFinite(opaque) &&
+    Number.isFinite(version) &&
+    typeof language === 'string' &&
+    (remark === undefined || remark === null || typeof remark === 'string') &&
+    (extFields === undefined || extFields === null || typeof extFields === 'object')
+  ) {
+    let s = '{"code":' + String(code);
+    if (extFields) s += ',"extFields":' + JSON.stringify(extFields);
+    s += ',"flag":' + String(flag) + ',"language":' + JSON.stringify(language) + ',"opaque":' + String(opaque);
+    if (remark !== undefined && remark !== null) s += ',"remark":' + JSON.stringify(remark);
+    return s + ',"serializeTypeCurrentRPC":"JSON","version":' + String(version) + '}';
+  }
   const h: Record<string, unknown> = { code: cmd.code };
   if (cmd.extFields) h.extFields = cmd.extFields;
   h.flag = cmd.flag;

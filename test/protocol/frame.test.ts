@@ -84,6 +84,29 @@ describe('FrameDecoder', () => {
   });
 });
 
+describe('JSON header text', () => {
+  it('is JSON.stringify of the sorted command fields, nulls omitted', () => {
+    const cases: RemotingCommand[] = [
+      { code: 310, language: 'JAVA', version: 435, opaque: 7, flag: 0, serializeType: 'JSON', extFields: { b: 'x', a: '\u0001"\\', 10: 'n' } },
+      { code: -1, language: 'GO', version: 0, opaque: -2147483648, flag: 3, serializeType: 'JSON', remark: 'é\n"', extFields: {} },
+      { code: 0, language: 'JAVA', version: 409, opaque: 1, flag: 1, serializeType: 'JSON', remark: undefined },
+      { code: 1.5, language: 'JAVA', version: NaN, opaque: 1, flag: 1, serializeType: 'JSON' },
+      { code: 2, language: undefined as unknown as string, version: 1, opaque: 1, flag: 0, serializeType: 'JSON', remark: null as unknown as string },
+    ];
+    for (const cmd of cases) {
+      const h: Record<string, unknown> = { code: cmd.code };
+      if (cmd.extFields) h.extFields = cmd.extFields;
+      h.flag = cmd.flag;
+      h.language = cmd.language;
+      h.opaque = cmd.opaque;
+      if (cmd.remark !== undefined && cmd.remark !== null) h.remark = cmd.remark;
+      h.serializeTypeCurrentRPC = 'JSON';
+      h.version = cmd.version;
+      expect(encodeFrame(cmd).subarray(8).toString('utf8')).toBe(JSON.stringify(h));
+    }
+  });
+});
+
 describe('FrameWriter', () => {
   function sink() {
     const writes: Buffer[] = [];
