@@ -2,19 +2,14 @@
  * The transactional producer against a real broker: commit makes the message visible, rollback
  * never does, and an UNKNOW outcome is settled by the checker when the broker asks
  * (CHECK_TRANSACTION_STATE → END_TRANSACTION with fromTransactionCheck=true).
- * Runs once the broker serves END_TRANSACTION (it is skipped, and says so, before that).
  */
 import { describe, expect, it } from 'vitest';
 import { TransactionProducer, type LocalTransactionState } from '../../src/client/transaction-producer.js';
-import { HANDLED_CODES } from '../../src/broker/handlers/index.js';
-import { RequestCode } from '../../src/protocol/codes.js';
 import type { MessageExt } from '../../src/client/message.js';
 import { eventually } from '../helpers/broker.js';
 import { broker, defer, namesrvOf, readAll, sleep, topic, uniq } from './support.js';
 
-const brokerHasTransactions = HANDLED_CODES.includes(RequestCode.END_TRANSACTION);
-
-describe.skipIf(!brokerHasTransactions)('TransactionProducer (real broker)', () => {
+describe('TransactionProducer (real broker)', () => {
   it('commit shows the message, rollback never does, unknown is settled by the checker', async () => {
     // transactionTimeOut / check interval shortened so the broker asks within the test.
     const b = await broker({ config: { transactionTimeOut: '1000', transactionCheckInterval: '1000' } });
@@ -54,8 +49,4 @@ describe.skipIf(!brokerHasTransactions)('TransactionProducer (real broker)', () 
     expect(visible).not.toContain(rollback.msgId);
     expect(visible.filter((id) => id === commit.msgId)).toHaveLength(1);
   });
-});
-
-describe.skipIf(brokerHasTransactions)('TransactionProducer (real broker) — pending', () => {
-  it.skip('needs END_TRANSACTION / CHECK_TRANSACTION_STATE in the broker', () => {});
 });
