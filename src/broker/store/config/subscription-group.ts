@@ -3,21 +3,9 @@
  * apache/rocketmq broker/subscription/SubscriptionGroupManager.java, SubscriptionGroupConfig.java).
  */
 import { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig } from '../../../protocol/bodies.js';
-import { toFastjson } from '../../../protocol/fastjson.js';
 import type { FileIO } from '../file-io.js';
-import {
-  ConfigFileManager,
-  type ConfigLoadReport,
-  type DataVersion,
-  boolField,
-  decodeDataVersion,
-  intField,
-  isObject,
-  newDataVersion,
-  nextVersion,
-  objectField,
-  parseConfigObject,
-} from './config-file.js';
+import { type ConfigLoadReport, type DataVersion, boolField, intField, isObject } from './config-file.js';
+import { VersionedTableManager } from './versioned-table.js';
 
 export { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig } from '../../../protocol/bodies.js';
 
@@ -57,12 +45,9 @@ export interface SubscriptionGroupWrapper {
   subscriptionGroupTable: Record<string, SubscriptionGroupConfig>;
 }
 
-export class SubscriptionGroupManager extends ConfigFileManager {
-  private table = new Map<string, SubscriptionGroupConfig>();
-  private version: DataVersion = newDataVersion();
-
+export class SubscriptionGroupManager extends VersionedTableManager<SubscriptionGroupConfig> {
   constructor(storePathRootDir: string, io: FileIO) {
-    super(io, storePathRootDir, 'subscriptionGroup.json');
+    super(io, storePathRootDir, 'subscriptionGroup.json', 'subscriptionGroupTable', decodeGroupStrict);
     for (const g of DEFAULT_SUBSCRIPTION_GROUPS) this.table.set(g, defaultSubscriptionGroupConfig(g));
   }
 
@@ -82,41 +67,13 @@ export class SubscriptionGroupManager extends ConfigFileManager {
     }
   }
 
-  protected decode(text: string): void {
-    const o = parseConfigObject(text);
-    const table = new Map<string, SubscriptionGroupConfig>();
-    for (const [name, v] of Object.entries(objectField(o, 'subscriptionGroupTable', ''))) table.set(name, decodeGroupStrict(name, v));
-    const version = decodeDataVersion(o);
-    this.table = table;
-    this.version = version;
-  }
-
-  encode(): string {
-    return toFastjson(this.wrapper(), { pretty: true });
+  protected keyOf(cfg: SubscriptionGroupConfig): string {
+    return cfg.groupName;
   }
 
   /** The GET_ALL_SUBSCRIPTIONGROUP_CONFIG body. */
   wrapper(): SubscriptionGroupWrapper {
-    const subscriptionGroupTable: Record<string, SubscriptionGroupConfig> = {};
-    for (const name of [...this.table.keys()].sort()) subscriptionGroupTable[name] = { ...this.table.get(name)! };
-    return { dataVersion: this.dataVersion, subscriptionGroupTable };
-  }
-
-  get dataVersion(): DataVersion {
-    return { ...this.version };
-  }
-
-  get(group: string): SubscriptionGroupConfig | undefined {
-    const c = this.table.get(group);
-    return c && { ...c };
-  }
-
-  has(group: string): boolean {
-    return this.table.has(group);
-  }
-
-  all(): SubscriptionGroupConfig[] {
-    return [...this.table.keys()].sort().map((n) => ({ ...this.table.get(n)! }));
+    return { dataVersion: this.dataVersion, subscriptionGroupTable: this.sortedTable() };
   }
 
   /** UPDATE_AND_CREATE_SUBSCRIPTIONGROUP; bumps dataVersion. */
@@ -125,28 +82,6 @@ export class SubscriptionGroupManager extends ConfigFileManager {
     for (const k of ['retryQueueNums', 'retryMaxTimes', 'brokerId', 'whichBrokerWhenConsumeSlowly'] as const) {
       if (!Number.isSafeInteger(cfg[k])) throw new Error(`${k} must be an integer (got ${cfg[k]})`);
     }
-    const stored = { ...cfg };
-    this.table.set(cfg.groupName, stored);
-    this.bump();
-    return { ...stored };
-  }
-
-  /** Auto-create on first use (heartbeat, pull, send-back); true when added. */
-  putIfAbsent(cfg: SubscriptionGroupConfig): boolean {
-    if (this.table.has(cfg.groupName)) return false;
-    this.upsert(cfg);
-    return true;
-  }
-
-  /** DELETE_SUBSCRIPTIONGROUP; true when it existed. Default groups come back on restart, as in Java. */
-  delete(group: string): boolean {
-    if (!this.table.delete(group)) return false;
-    this.bump();
-    return true;
-  }
-
-  private bump(): void {
-    this.version = nextVersion(this.version);
-    this.markChanged();
+    return this.store(cfg);
   }
 }

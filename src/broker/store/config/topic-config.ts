@@ -3,21 +3,9 @@
  * §5, §2.10; apache/rocketmq broker/topic/TopicConfigManager.java, common/TopicConfig.java).
  */
 import type { TopicConfig, TopicConfigSerializeWrapper, TopicFilterType } from '../../../protocol/bodies.js';
-import { toFastjson } from '../../../protocol/fastjson.js';
 import type { FileIO } from '../file-io.js';
-import {
-  ConfigFileManager,
-  type DataVersion,
-  boolField,
-  decodeDataVersion,
-  intField,
-  isObject,
-  newDataVersion,
-  nextVersion,
-  objectField,
-  parseConfigObject,
-  stringField,
-} from './config-file.js';
+import { boolField, intField, isObject, stringField } from './config-file.js';
+import { VersionedTableManager } from './versioned-table.js';
 
 export type { TopicConfig, TopicFilterType } from '../../../protocol/bodies.js';
 
@@ -73,83 +61,24 @@ function decodeTopicConfigStrict(name: string, v: unknown): TopicConfig {
   };
 }
 
-export class TopicConfigManager extends ConfigFileManager {
-  private table = new Map<string, TopicConfig>();
-  private version: DataVersion = newDataVersion();
-
+export class TopicConfigManager extends VersionedTableManager<TopicConfig> {
   constructor(storePathRootDir: string, io: FileIO) {
-    super(io, storePathRootDir, 'topics.json');
+    super(io, storePathRootDir, 'topics.json', 'topicConfigTable', decodeTopicConfigStrict);
   }
 
-  protected decode(text: string): void {
-    const o = parseConfigObject(text);
-    const table = new Map<string, TopicConfig>();
-    for (const [name, v] of Object.entries(objectField(o, 'topicConfigTable', ''))) table.set(name, decodeTopicConfigStrict(name, v));
-    const version = decodeDataVersion(o);
-    this.table = table;
-    this.version = version;
-  }
-
-  /** Pretty fastjson, byte for byte the §5 layout; topics sorted by name. */
-  encode(): string {
-    return toFastjson(this.wrapper(), { pretty: true });
+  protected keyOf(tc: TopicConfig): string {
+    return tc.topicName;
   }
 
   /** The GET_ALL_TOPIC_CONFIG body / REGISTER_BROKER payload. */
   wrapper(): TopicConfigSerializeWrapper {
-    const topicConfigTable: Record<string, TopicConfig> = {};
-    for (const name of [...this.table.keys()].sort()) topicConfigTable[name] = { ...this.table.get(name)! };
-    return { dataVersion: this.dataVersion, topicConfigTable };
-  }
-
-  get dataVersion(): DataVersion {
-    return { ...this.version };
-  }
-
-  get(topic: string): TopicConfig | undefined {
-    const tc = this.table.get(topic);
-    return tc && { ...tc };
-  }
-
-  has(topic: string): boolean {
-    return this.table.has(topic);
-  }
-
-  /** Sorted by topic name. */
-  all(): TopicConfig[] {
-    return [...this.table.keys()].sort().map((n) => ({ ...this.table.get(n)! }));
-  }
-
-  get size(): number {
-    return this.table.size;
+    return { dataVersion: this.dataVersion, topicConfigTable: this.sortedTable() };
   }
 
   /** Create or replace (UPDATE_AND_CREATE_TOPIC); bumps dataVersion. Throws on invalid values. */
   upsert(tc: TopicConfig): TopicConfig {
     const problem = topicConfigProblem(tc);
     if (problem !== undefined) throw new Error(`invalid topic config for ${tc.topicName}: ${problem}`);
-    const stored = { ...tc };
-    this.table.set(tc.topicName, stored);
-    this.bump();
-    return { ...stored };
-  }
-
-  /** Add unless present (system topics at start, auto-create races); true when added. */
-  putIfAbsent(tc: TopicConfig): boolean {
-    if (this.table.has(tc.topicName)) return false;
-    this.upsert(tc);
-    return true;
-  }
-
-  /** Remove (DELETE_TOPIC_IN_BROKER); bumps dataVersion; true when it existed. */
-  delete(topic: string): boolean {
-    if (!this.table.delete(topic)) return false;
-    this.bump();
-    return true;
-  }
-
-  private bump(): void {
-    this.version = nextVersion(this.version);
-    this.markChanged();
+    return this.store(tc);
   }
 }
