@@ -1,6 +1,8 @@
 /**
- * Spinners (ora) on stderr, only when stderr is a TTY and --json is off. ora is imported lazily so
- * commands that never spin do not pay for it at start-up.
+ * Spinners (ora) on stderr, only when stderr is a terminal that says how wide it is, TERM is not
+ * "dumb", CI is unset and --json is off. A pseudo-terminal with no size (`script`, `docker exec -t`
+ * without a window size) reports 0 columns, and ora then never finishes clearing its line.
+ * ora is imported lazily so commands that never spin do not pay for it at start-up.
  */
 export interface Spinner {
   succeed(text?: string): void;
@@ -11,7 +13,7 @@ export interface Spinner {
 const noop: Spinner = { succeed() {}, fail() {}, stop() {} };
 
 export async function startSpinner(text: string, json: boolean): Promise<Spinner> {
-  if (json || !process.stderr.isTTY || process.env.CI) return noop;
+  if (json || !spinnerTerminal()) return noop;
   const { default: ora } = await import('ora');
   const s = ora({ text, stream: process.stderr }).start();
   return {
@@ -19,6 +21,11 @@ export async function startSpinner(text: string, json: boolean): Promise<Spinner
     fail: (t) => void s.fail(t),
     stop: () => void s.stop(),
   };
+}
+
+function spinnerTerminal(): boolean {
+  const err = process.stderr;
+  return err.isTTY === true && (err.columns ?? 0) > 0 && process.env.TERM !== 'dumb' && !process.env.CI;
 }
 
 /** Run `fn` under a spinner; the spinner is stopped (red "failed") before an error propagates. */

@@ -1,0 +1,59 @@
+/**
+ * Spinners on a real terminal: the CLI under a pseudo-terminal (util-linux `script`) against a
+ * real broker. A terminal that reports its width gets a spinner on stderr and then the table; one
+ * that reports 0 columns (`script` or `docker exec -t` without a window size) gets no spinner,
+ * because ora never finished clearing its line there (the command hung, printing cursor-up codes).
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTopic, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { ROOT } from '../helpers/cli.js';
+
+let tb: TestBroker;
+const TOPIC = 'TtyTopic';
+
+beforeAll(async () => {
+  tb = await startTestBroker();
+  expect((await createTopic(tb.client, tb.addr, TOPIC, 2)).code).toBe(0);
+});
+afterAll(async () => tb?.cleanup());
+
+/** Run `rocketctl ARGS` on a pseudo-terminal `cols` wide; resolve with everything it printed. */
+function onTerminal(cols: number, args: string[]): Promise<{ code: number | null; out: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const cmd = `stty cols ${cols} rows 40; exec ${[process.execPath, path.join(ROOT, 'bin/run.js'), ...args].map(quote).join(' ')}`;
+  const { CI: _ci, NODE_ENV: _env, ...env } = process.env;
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...env, TERM: 'xterm' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`rocketctl ${args.join(' ')} on a ${cols}-column terminal did not finish in 20 s; printed ${out.length} bytes: ${JSON.stringify(out.slice(0, 300))}`));
+    }, 20_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+describe('spinner on a terminal', () => {
+  it('a terminal 100 columns wide shows the spinner, then the table', async () => {
+    const r = await onTerminal(100, ['topicStatus', '-t', TOPIC, '--socket', tb.broker.addresses.socket]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('Asking the brokers');
+    expect(r.out).toMatch(/#Broker Name.*#QID/);
+  });
+
+  it('a terminal with no width (0 columns) gets no spinner and the command finishes', async () => {
+    const r = await onTerminal(0, ['topicStatus', '-t', TOPIC, '--socket', tb.broker.addresses.socket]);
+    expect(r.code, r.out.slice(0, 300)).toBe(0);
+    expect(r.out).not.toContain('Asking the brokers');
+    expect(r.out).toMatch(/#Broker Name.*#QID/);
+    expect(r.out.length).toBeLessThan(5_000);
+  });
+});
