@@ -9,7 +9,12 @@
  *
  * Measured: the library call (allGroupsProgress, in this process), the real CLI
  * (`node bin/run.js consumerProgress --json` against the broker's socket; wall time per run,
- * median/p95 over `runs`), a simple one-group command, and `--version` (bare start-up).
+ * median/p95 over `runs`), and start-up: simple commands against the local broker's socket
+ * (target: well under 300 ms each), `--version` (bare start-up), the same one-group command
+ * without the code cache (ROCKETCTL_CODE_CACHE=off, to show what it buys) and `node -e 0`, the
+ * floor no Node CLI gets under on this machine. Start-up runs are interleaved (one of each per
+ * round) so that a slow spell of the machine does not land on one of them only; each is the wall
+ * time from spawn to exit, as hyperfine -N measures it.
  * Needs the built CLI (npm run build; `npm run bench` builds first).
  *
  * Hook into bench/run.ts with:
@@ -39,6 +44,8 @@ export interface AdminBenchOptions {
   messagesPerQueue?: number;
   /** CLI runs per measurement (default 7). */
   runs?: number;
+  /** Interleaved rounds of the start-up commands (default 21). */
+  startupRounds?: number;
 }
 
 export interface Timing {
@@ -56,14 +63,33 @@ export interface AdminBenchResult {
   library: Timing & { groupsSeen: number; failed: number };
   /** `rocketctl consumerProgress --json` (no -g), wall time of the whole process. */
   cliAllGroups: Timing & { groupsSeen: number; exitCodes: number[]; targetMs: number; underTarget: boolean };
-  /** `rocketctl consumerProgress -g ONE_GROUP --json`. */
-  cliOneGroup: Timing;
-  /** `rocketctl --version`: start-up alone. */
-  cliVersion: Timing;
+  /** Start-up: whole CLI processes, wall time from spawn to exit. */
+  startup: StartupResult;
+}
+
+export interface StartupResult {
+  /** "a command against a local broker should finish in well under 300 ms" (issue 5). */
+  targetMs: number;
+  /** Interleaved rounds (one run of each command per round). */
+  rounds: number;
+  /** `node -e 0`: Node's own start-up on this machine, the floor for any Node CLI. */
+  nodeBaseline: Timing;
+  /** `rocketctl --version`. */
+  version: Timing;
+  /** `rocketctl consumerProgress -g ONE_GROUP --json` against the local broker's socket. */
+  oneGroup: Timing;
+  /** `rocketctl topicStatus -t TOPIC --json` against the local broker's socket. */
+  topicStatus: Timing;
+  /** oneGroup with ROCKETCTL_CODE_CACHE=off: the bundle compiled from source on every run. */
+  oneGroupWithoutCodeCache: Timing;
+  /** oneGroup and topicStatus medians both under targetMs. */
+  underTarget: boolean;
 }
 
 /** The 2 s target for consumerProgress over 1,000 groups. */
 const TARGET_MS = 2000;
+/** The start-up target: a command against a local broker "well under 300 ms". */
+const STARTUP_TARGET_MS = 300;
 /** Bound on waiting for the name server to list every %RETRY% topic. */
 const REGISTER_WAIT_MS = 60_000;
 /** Bound on one CLI run. */
@@ -89,11 +115,15 @@ function repoRoot(): string {
   throw new Error('bench/admin: cannot find bin/run.js above this file');
 }
 
-function runCli(root: string, args: string[]): Promise<{ code: number | null; ms: number; stdout: string }> {
+function runCli(root: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; ms: number; stdout: string }> {
+  return runNode(root, [path.join(root, 'bin', 'run.js'), ...args], extraEnv);
+}
+
+function runNode(root: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; ms: number; stdout: string }> {
   const { NODE_ENV: _drop, ...env } = process.env;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), ...args], { cwd: root, env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...env, NO_COLOR: '1', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.resume();
@@ -107,7 +137,7 @@ function runCli(root: string, args: string[]): Promise<{ code: number | null; ms
 }
 
 export async function benchAdmin(o: AdminBenchOptions = {}): Promise<AdminBenchResult> {
-  const options: Required<AdminBenchOptions> = { groups: 1000, queues: 4, messagesPerQueue: 50, runs: 7, ...o };
+  const options: Required<AdminBenchOptions> = { groups: 1000, queues: 4, messagesPerQueue: 50, runs: 7, startupRounds: 21, ...o };
   const root = repoRoot();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-bench-admin-'));
   const broker = await BrokerController.start(buildBrokerConfig({ overrides: { storePathRootDir: dir, listenPort: '0', namesrvListenPort: '0', embeddedNamesrv: 'true' } }).config);
@@ -182,10 +212,10 @@ export async function benchAdmin(o: AdminBenchOptions = {}): Promise<AdminBenchR
         cliGroups = 0;
       }
     }
-    const one: number[] = [];
-    for (let i = 0; i < options.runs; i++) one.push((await runCli(root, ['consumerProgress', '-g', groups[0]!, '--json', '--socket', socket])).ms);
-    const version: number[] = [];
-    for (let i = 0; i < options.runs; i++) version.push((await runCli(root, ['--version'])).ms);
+    const startup = await benchStartup(root, options.startupRounds, [
+      ['oneGroup', ['consumerProgress', '-g', groups[0]!, '--json', '--socket', socket]],
+      ['topicStatus', ['topicStatus', '-t', topic, '--json', '--socket', socket]],
+    ]);
 
     const allT = timing(all);
     return {
@@ -193,12 +223,43 @@ export async function benchAdmin(o: AdminBenchOptions = {}): Promise<AdminBenchR
       setupMs: round(setupMs),
       library: { ...timing(lib), groupsSeen, failed },
       cliAllGroups: { ...allT, groupsSeen: cliGroups, exitCodes, targetMs: TARGET_MS, underTarget: allT.medianMs < TARGET_MS },
-      cliOneGroup: timing(one),
-      cliVersion: timing(version),
+      startup,
     };
   } finally {
     await client.close();
     await broker.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Start-up of whole CLI processes, interleaved: each round runs `node -e 0`, `--version`, each of
+ * `commands`, and the first command again without the code cache. Every run must exit 0.
+ */
+async function benchStartup(root: string, rounds: number, commands: Array<['oneGroup' | 'topicStatus', string[]]>): Promise<StartupResult> {
+  const samples = new Map<string, number[]>();
+  const add = (k: string, ms: number) => samples.set(k, [...(samples.get(k) ?? []), ms]);
+  const ok = (what: string, r: { code: number | null; ms: number }) => {
+    if (r.code !== 0) throw new Error(`bench/admin: ${what} exited ${r.code}`);
+    return r.ms;
+  };
+  for (let i = 0; i < rounds; i++) {
+    add('nodeBaseline', ok('node -e 0', await runNode(root, ['-e', '0'])));
+    add('version', ok('--version', await runCli(root, ['--version'])));
+    for (const [name, args] of commands) add(name, ok(args[0]!, await runCli(root, args)));
+    add('oneGroupWithoutCodeCache', ok('without the code cache', await runCli(root, commands[0]![1], { ROCKETCTL_CODE_CACHE: 'off' })));
+  }
+  const t = (k: string) => timing(samples.get(k)!);
+  const oneGroup = t('oneGroup');
+  const topicStatus = t('topicStatus');
+  return {
+    targetMs: STARTUP_TARGET_MS,
+    rounds,
+    nodeBaseline: t('nodeBaseline'),
+    version: t('version'),
+    oneGroup,
+    topicStatus,
+    oneGroupWithoutCodeCache: t('oneGroupWithoutCodeCache'),
+    underTarget: oneGroup.medianMs < STARTUP_TARGET_MS && topicStatus.medianMs < STARTUP_TARGET_MS,
+  };
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Production entry point: runs the compiled commands in dist/ (npm run build).
-import { execute } from '@oclif/core';
+// Production entry point: the bundled CLI (dist/rocketctl.cjs, `npm run build`); see bin/load.cjs.
+import { createRequire } from 'node:module';
 
-await execute({ dir: import.meta.url });
+await createRequire(import.meta.url)('./load.cjs').run();

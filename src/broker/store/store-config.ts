@@ -1,3 +1,4 @@
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../errors/index.js';
@@ -88,7 +89,6 @@ export function parseDelayLevels(spec: string): number[] {
  */
 export async function inferStoreGeometry(storePathRootDir: string): Promise<Partial<StoreConfig>> {
   const out: Partial<StoreConfig> = {};
-  const fsp = await import('node:fs/promises');
   const sizeOf = async (p: string): Promise<number> => (await fsp.stat(p)).size;
   const list = async (p: string): Promise<string[]> => fsp.readdir(p).catch(() => [] as string[]);
 
