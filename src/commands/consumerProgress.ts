@@ -44,7 +44,9 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
   ];
 
   static override args = {
-    legacy: Args.string({ hidden: true, description: 'mqadmin\'s value of -s (true/false)', options: ['true', 'false'] }),
+    // ignoreStdin: oclif otherwise reads standard input for a missing argument, which swallows
+    // the input of a shell loop (`... | while read g; do rocketctl consumerProgress -g "$g"; done`).
+    legacy: Args.string({ hidden: true, description: 'mqadmin\'s value of -s (true/false)', options: ['true', 'false'], ignoreStdin: true }),
   };
 
   static override flags = {

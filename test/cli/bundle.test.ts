@@ -48,13 +48,24 @@ function cacheUsed(dir: string): boolean {
 
 describe('production bundle', () => {
   it('registers exactly the commands of the manifest, each a command class with its flags', () => {
-    const bundle = require(path.join(ROOT, 'dist', 'rocketctl.cjs')) as { COMMANDS: Record<string, { run: unknown; flags?: Record<string, unknown> }> };
+    const bundle = require(path.join(ROOT, 'dist', 'rocketctl.cjs')) as {
+      COMMANDS: Record<string, { run: unknown; flags?: Record<string, unknown>; args?: Record<string, { ignoreStdin?: boolean }> }>;
+    };
     expect(Object.keys(bundle.COMMANDS).sort()).toEqual(Object.keys(manifest.commands).sort());
     for (const [id, cmd] of Object.entries(manifest.commands)) {
       const cls = bundle.COMMANDS[id];
       expect(typeof cls.run, id).toBe('function');
       expect(Object.keys(cls.flags ?? {}).sort(), id).toEqual(Object.keys(cmd.flags).filter((f) => f !== 'json').sort());
+      // oclif reads standard input for a missing argument unless told not to (see stdin test below).
+      for (const [name, arg] of Object.entries(cls.args ?? {})) expect(arg.ignoreStdin, `${id} argument ${name}`).toBe(true);
     }
+  });
+
+  it('never reads standard input: a shell loop feeding lines keeps all of them', () => {
+    const bin = path.join(ROOT, 'bin', 'run.js');
+    const script = `printf 'a\\nb\\nc\\n' | while read -r l; do echo "got $l"; "$NODE" "$BIN" consumerProgress -g G --socket /nonexistent/rocketctl.sock --json >/dev/null 2>&1; done; exit 0`;
+    const out = execFileSync('sh', ['-c', script], { encoding: 'utf8', env: { ...env, NODE: process.execPath, BIN: bin }, timeout: 30_000 });
+    expect(out.trim().split('\n')).toEqual(['got a', 'got b', 'got c']);
   });
 
   it('is ASCII-only and comes with a code cache this Node accepts (written by the build)', () => {
