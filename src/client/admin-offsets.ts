@@ -30,6 +30,7 @@ import {
 import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
 import type { AdminSession } from './admin-session.js';
+import { compareMessageQueues, compareStrings } from './allocate.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getConsumerConnectionList, mapBounded, routeOfTopic, topicList } from './admin.js';
 
 // ---- limits and names -----------------------------------------------------------------------
@@ -123,7 +124,7 @@ export async function clusterBrokers(session: AdminSession): Promise<BrokerRef[]
       actions: ['start a broker registered with this name server (rocketctl broker start)'],
     });
   }
-  return out.sort((a, b) => a.brokerName.localeCompare(b.brokerName));
+  return out.sort((a, b) => compareStrings(a.brokerName, b.brokerName));
 }
 
 /** Every topic the name server knows (GET_ALL_TOPIC_LIST_FROM_NAMESERVER). */
@@ -146,7 +147,7 @@ export async function topicBrokers(session: AdminSession, topic: string): Promis
     if (addr) out.push({ brokerName: q.brokerName, addr, readQueueNums: q.readQueueNums, writeQueueNums: q.writeQueueNums });
   }
   if (out.length === 0) throw new TopicNotFoundError(topic);
-  return out.sort((a, b) => a.brokerName.localeCompare(b.brokerName));
+  return out.sort((a, b) => compareStrings(a.brokerName, b.brokerName));
 }
 
 // ---- broker requests ----------------------------------------------------------------------------
@@ -367,7 +368,7 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
       return [];
     }
   });
-  const rows = rowsPerBroker.flat().sort((x, y) => compareMq(x.mq, y.mq));
+  const rows = rowsPerBroker.flat().sort((x, y) => compareMessageQueues(x.mq, y.mq));
   // Unknown: nothing committed anywhere and nobody online (a -t topic's rows alone don't make a group).
   if (!anyCommitted && !connection && failedBrokers.length === 0) {
     throw new GroupNotFoundError(opts.group);
@@ -419,12 +420,8 @@ export function mergeConnections(list: Array<ConsumerConnection | undefined>): C
     for (const conn of c.connectionSet) if (!byId.has(conn.clientId)) byId.set(conn.clientId, conn);
     Object.assign(merged.subscriptionTable, c.subscriptionTable);
   }
-  merged.connectionSet = [...byId.values()].sort((a, b) => a.clientId.localeCompare(b.clientId));
+  merged.connectionSet = [...byId.values()].sort((a, b) => compareStrings(a.clientId, b.clientId));
   return merged;
-}
-
-function compareMq(a: MessageQueue, b: MessageQueue): number {
-  return a.topic.localeCompare(b.topic) || a.brokerName.localeCompare(b.brokerName) || a.queueId - b.queueId;
 }
 
 interface ProgressRow {
@@ -981,7 +978,7 @@ export async function applyReset(session: AdminSession, plan: ResetPlan, opts: A
   for (const q of plan.queues) byBroker.set(q.brokerAddr, [...(byBroker.get(q.brokerAddr) ?? []), q]);
   const results: AppliedQueue[] = [];
   for (const [addr, queues] of byBroker) results.push(...(await applyOnBroker(session, plan, addr, queues, opts, limit)));
-  results.sort((a, b) => a.brokerName.localeCompare(b.brokerName) || a.queueId - b.queueId);
+  results.sort((a, b) => compareStrings(a.brokerName, b.brokerName) || a.queueId - b.queueId);
   return { queues: results, applied: results.filter((r) => r.status === 'applied').length, problems: results.filter((r) => r.status === 'moved' || r.status === 'failed' || r.status === 'inexact').length };
 }
 

@@ -32,6 +32,7 @@ import { parseFastjson } from '../protocol/fastjson.js';
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame.js';
 import { groupNameProblem, topicNameProblem } from '../protocol/validate.js';
 import { openAdminSession, type AdminSession, type AdminTargetOptions } from './admin-session.js';
+import { compareStrings } from './allocate.js';
 import { getBrokerClusterInfo, getAllTopicList, getKVConfig, getRouteInfoByTopic, deleteTopicInNamesrv, onAnyNamesrv, putKVConfig } from './namesrv-api.js';
 
 /** Requests in flight at once when a command asks many brokers (or one broker many things). */
@@ -197,7 +198,7 @@ export function brokerAddrOf(bd: BrokerData): string | undefined {
 /** One target per BrokerData of a route (its master, else any address), sorted by broker name. */
 export function brokerTargetsOfRoute(route: TopicRouteData): BrokerTarget[] {
   const out: BrokerTarget[] = [];
-  for (const bd of [...route.brokerDatas].sort((a, b) => cmp(a.brokerName, b.brokerName))) {
+  for (const bd of [...route.brokerDatas].sort((a, b) => compareStrings(a.brokerName, b.brokerName))) {
     const addr = brokerAddrOf(bd);
     if (!addr) continue;
     const id = Object.entries(bd.brokerAddrs).find(([, a]) => a === addr)?.[0];
@@ -210,7 +211,7 @@ function clusterBrokers(info: ClusterInfo, cluster: string): BrokerData[] {
   const names = info.clusterAddrTable[cluster];
   if (!names) throw new ClusterNotFoundError(cluster, Object.keys(info.clusterAddrTable).sort());
   return [...names]
-    .sort(cmp)
+    .sort(compareStrings)
     .map((n) => info.brokerAddrTable[n])
     .filter((b): b is BrokerData => b !== undefined);
 }
@@ -514,7 +515,7 @@ export interface TopicListResult {
  * route and QUERY_TOPIC_CONSUME_BY_WHO from each of its brokers (mqadmin asks the first only).
  */
 export async function topicList(s: AdminSession, o: { clusterModel: boolean }): Promise<TopicListResult> {
-  const topics = (await onNamesrv(s, (a) => getAllTopicList(s.client, a, s.timeoutMs))).sort(cmp);
+  const topics = (await onNamesrv(s, (a) => getAllTopicList(s.client, a, s.timeoutMs))).sort(compareStrings);
   if (!o.clusterModel) return { clusterModel: false, topics: topics.map((topic) => ({ topic })), failed: [] };
   const wanted = topics.filter((t) => !t.startsWith(RETRY_PREFIX) && !t.startsWith(DLQ_PREFIX));
   const failed: BrokerFailure[] = [];
@@ -527,8 +528,8 @@ export async function topicList(s: AdminSession, o: { clusterModel: boolean }): 
       if (r.ok) r.value.forEach((g) => groups.add(g));
       else failed.push(failureOf(r.item, r.error));
     }
-    const clusters = [...new Set(route.brokerDatas.map((b) => b.cluster).filter((c) => c))].sort(cmp);
-    return { topic, clusters, consumerGroups: [...groups].sort(cmp) };
+    const clusters = [...new Set(route.brokerDatas.map((b) => b.cluster).filter((c) => c))].sort(compareStrings);
+    return { topic, clusters, consumerGroups: [...groups].sort(compareStrings) };
   });
   const entries: TopicListEntry[] = [];
   for (const r of settled) {
@@ -552,8 +553,8 @@ export async function topicRoute(s: AdminSession, topic: string): Promise<TopicR
   const r = await routeOfTopic(s, topic);
   return {
     topic,
-    brokerDatas: [...r.brokerDatas].sort((a, b) => cmp(a.brokerName, b.brokerName)),
-    queueDatas: [...r.queueDatas].sort((a, b) => cmp(a.brokerName, b.brokerName)),
+    brokerDatas: [...r.brokerDatas].sort((a, b) => compareStrings(a.brokerName, b.brokerName)),
+    queueDatas: [...r.queueDatas].sort((a, b) => compareStrings(a.brokerName, b.brokerName)),
     orderTopicConf: r.orderTopicConf ?? null,
   };
 }
@@ -572,7 +573,7 @@ export async function topicStatus(s: AdminSession, topic: string): Promise<Topic
   if (targets.length === 0) throw new TopicNotFoundError(topic);
   const settled = await mapBounded(targets, BROKER_PARALLELISM, (t) => getTopicStatsInfo(s, t.addr, topic));
   const { ok, failed } = partition(settled, { throwIfAllFailed: true });
-  const queues = ok.flatMap((r) => r.value).sort((a, b) => cmp(a.brokerName, b.brokerName) || a.queueId - b.queueId);
+  const queues = ok.flatMap((r) => r.value).sort((a, b) => compareStrings(a.brokerName, b.brokerName) || a.queueId - b.queueId);
   return { topic, queues, failed };
 }
 
@@ -643,7 +644,7 @@ async function writeOrderConf(s: AdminSession, o: UpdateTopicOptions, tc: TopicC
     value = [...entries.values()].join(';');
   } else {
     // Cluster: every broker name of the cluster (mqadmin uses the name set, not only those that answered).
-    const names = [...new Set(done.map((t) => t.brokerName).filter((n): n is string => !!n))].sort(cmp);
+    const names = [...new Set(done.map((t) => t.brokerName).filter((n): n is string => !!n))].sort(compareStrings);
     value = names.map((n) => `${n}:${tc.writeQueueNums}`).join(';');
   }
   // MQClientAPIImpl.putKVConfigValue writes to every name server.
@@ -823,8 +824,8 @@ export async function consumerConnection(s: AdminSession, o: { group: string; br
   const head = online[0]!.value;
   return {
     group: o.group,
-    connections: [...connections.values()].sort((a, b) => cmp(a.clientId, b.clientId)),
-    subscriptions: [...subscriptions].sort((a, b) => cmp(a[0], b[0])).map(([topic, subExpression]) => ({ topic, subExpression })),
+    connections: [...connections.values()].sort((a, b) => compareStrings(a.clientId, b.clientId)),
+    subscriptions: [...subscriptions].sort((a, b) => compareStrings(a[0], b[0])).map(([topic, subExpression]) => ({ topic, subExpression })),
     consumeType: head.consumeType ?? null,
     messageModel: head.messageModel ?? null,
     consumeFromWhere: head.consumeFromWhere ?? null,
@@ -858,7 +859,7 @@ export async function producerConnection(s: AdminSession, o: { group: string; to
   return {
     group: o.group,
     topic: o.topic,
-    connections: [...connections.values()].sort((a, b) => cmp(a.clientId, b.clientId)),
+    connections: [...connections.values()].sort((a, b) => compareStrings(a.clientId, b.clientId)),
     brokers: settled.filter((r) => r.ok || notOnline(r.error)).map((r) => r.item.addr),
     failed,
   };
@@ -925,7 +926,7 @@ function firstNumber(v: string | undefined): number | null {
 
 function sortedRecord(r: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const k of Object.keys(r).sort(cmp)) out[k] = r[k]!;
+  for (const k of Object.keys(r).sort(compareStrings)) out[k] = r[k]!;
   return out;
 }
 
@@ -937,9 +938,4 @@ function dedupeFailures(fs: BrokerFailure[]): BrokerFailure[] {
     seen.add(key);
     return true;
   });
-}
-
-/** Java String.compareTo order (UTF-16 code units), as mqadmin sorts names. */
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
