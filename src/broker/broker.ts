@@ -23,6 +23,7 @@ import { ClientManager } from './client-manager.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
 import { RemotingServer, silentLogger, type Logger } from './server.js';
 import { ScheduleMessageService } from './schedule-service.js';
+import { BrokerStats } from './stats/broker-stats.js';
 import { TransactionalMessageService } from './transaction/transactional-service.js';
 import { TransactionCheckService } from './transaction/check-service.js';
 import { buildHandlerTable } from './handlers/index.js';
@@ -87,6 +88,7 @@ export class PortInUseError extends RocketError {
 export class BrokerController implements BrokerContext {
   readonly clients: ClientManager;
   readonly pullHold: PullRequestHoldService;
+  readonly stats = new BrokerStats();
   readonly logger: Logger;
   readonly delayLevelCount: number;
   store!: StorePort;

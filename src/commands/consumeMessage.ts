@@ -8,7 +8,7 @@ export default class ConsumeMessage extends BaseCommand<ConsumeRangeSummary> {
   static override summary = 'Print messages of a topic or queue without consuming them for any group (mqadmin consumeMessage).';
 
   static override description = [
-    'Reads with pulls as the tools group TOOLS_CONSUMER (or -g): it joins no rebalance and stores no offset, so no group\'s progress or stats change. Queues are read in order (broker name, queue id), from -o, or the offset closest to -s, or the start of the queue; up to the offset closest to -e, or the end of the queue when the command starts.',
+    'Reads with pulls as the tools group TOOLS_CONSUMER (or -g): it joins no rebalance and stores no offset, so no group\'s progress changes, and rocketctl\'s broker counts TOOLS_CONSUMER\'s pulls in no statistic (with -g GROUP the pulls count towards GROUP\'s consume TPS, as on an Apache broker). Queues are read in order (broker name, queue id), from -o, or the offset closest to -s, or the start of the queue; up to the offset closest to -e, or the end of the queue when the command starts.',
     'As in mqadmin, -c means the number of messages here (default 128, in total).',
     'With --json the output is NDJSON: one line {"message":{...}} per message as it is read, then one last line with the usual envelope ({"status":0,"result":{count, queues},...}). Bodies are UTF-8 text, or base64 when they are not valid UTF-8 (bodyEncoding says which).',
   ].join('\n\n');

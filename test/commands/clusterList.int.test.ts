@@ -46,7 +46,7 @@ describe('clusterList', () => {
     expectSuccessEnvelope('clusterList', r.json);
     expect(r.json.result.failed).toEqual([]);
     expect(r.json.result.brokers).toEqual([
-      expect.objectContaining({ clusterName: 'DefaultCluster', brokerName: 'broker-a', brokerId: 0, addr: tb.addr, version: 'V4_9_8', outTps: null }),
+      expect.objectContaining({ clusterName: 'DefaultCluster', brokerName: 'broker-a', brokerId: 0, addr: tb.addr, version: 'V4_9_8', outTps: 0, outTotalToday: 0 }), // nothing consumed yet
     ]);
     expect(r.json.result.brokers[0].commitLogDiskRatio).toBeGreaterThan(0);
     expect(r.json.result.brokers[0].inTotalToday).toBeGreaterThanOrEqual(5);

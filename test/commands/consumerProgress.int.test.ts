@@ -122,6 +122,34 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expect(noneText.stdout).toMatch(new RegExp(`${other}\\s+broker-a\\s+\\d+\\s+\\d+\\s+none`));
   });
 
+  it('consume TPS: what the group pulled in the last minute; reading the topic with consumeMessage changes no statistic', async () => {
+    const b = await broker();
+    const { t, group } = await backlog(b, 2, 12, 5);
+    const runtime = async () => {
+      const res = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_BROKER_RUNTIME_INFO));
+      return JSON.parse(bodyBuffer(res).toString()).table as Record<string, string>;
+    };
+    const r = await cli(b, ['consumerProgress', '-g', group, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const tps = r.json.result.progress.totals.consumeTps as number;
+    // 12 messages pulled seconds ago, averaged over at least one second and at most a minute.
+    expect(tps).toBeGreaterThanOrEqual(12 / 60);
+    expect(tps).toBeLessThanOrEqual(12);
+    const gets = Number((await runtime()).msgGetTotalTodayNow);
+    expect(gets).toBeGreaterThanOrEqual(12);
+
+    const read = await cli(b, ['consumeMessage', '-t', t, '--json']);
+    expect(read.code, read.stderr).toBe(0);
+    // One line per message, then the envelope.
+    expect(JSON.parse(read.stdout.trim().split('\n').at(-1)!).result.count).toBe(17);
+    expect(Number((await runtime()).msgGetTotalTodayNow)).toBe(gets);
+    const after = await cli(b, ['consumerProgress', '-g', group, '--json']);
+    expect(after.json.result.progress.totals.consumeTps).toBeLessThanOrEqual(tps);
+
+    const table = await cli(b, ['consumerProgress', '-g', group]);
+    expect(table.stdout).toMatch(/Consume TPS: (?!0\.00)\d+\.\d\d/);
+  });
+
   it('--max-lag and --max-lag-ms exit 4 and name the queues over the limit; within limits exit 0', async () => {
     const b = await broker();
     const { t, group, sent } = await backlog(b, 2, 4, 6);

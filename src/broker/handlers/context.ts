@@ -9,6 +9,7 @@ import type { Logger } from '../server.js';
 import type { SubscriptionGroupConfig, TopicConfig, TopicConfigSerializeWrapper } from '../../protocol/bodies.js';
 import type { MessageFields, MessageRecord, SocketAddr } from '../../protocol/message.js';
 import type { TransactionalMessageService } from '../transaction/transactional-service.js';
+import type { BrokerStats } from '../stats/broker-stats.js';
 
 /** Store read statuses (DefaultMessageStore.getMessage; fact sheet §2.3). */
 export type GetMessageStatus =
@@ -73,6 +74,8 @@ export interface BrokerContext {
   readonly logger: Logger;
   /** Number of delay levels (messageDelayLevel): DELAY values above it clamp to the last level. */
   readonly delayLevelCount: number;
+  /** Pull statistics (BrokerStatsManager's GROUP_GET_NUMS / BROKER_GET_NUMS). */
+  readonly stats: BrokerStats;
   /** Half messages, END_TRANSACTION and check-back (§6.4); absent until the store is open. */
   readonly transactions?: TransactionalMessageService;
 

@@ -1,9 +1,9 @@
 /**
  * GET_BROKER_RUNTIME_INFO (28), as AdminBrokerProcessor.getBrokerRuntimeInfo (4.9.8; fact sheet
  * §8.13): a KVTable {"table":{key: value}} of strings. Only keys this broker can fill with true
- * values are sent — thread-pool queues, page-cache lock time and pull ("get") counters have no
- * counterpart here, and a made-up 0 would read as a measurement. Tools treat absent keys as
- * unknown (mqadmin clusterList checks each for null).
+ * values are sent — thread-pool queues and page-cache lock time have no counterpart here, and a
+ * made-up 0 would read as a measurement. Tools treat absent keys as unknown (mqadmin clusterList
+ * checks each for null). Pull ("get") counts come from BrokerStats (tools-group pulls excluded).
  *
  * Extra rocketctl keys: `brokerAddr` / `brokerAddrFast` (advertised TCP addresses; the admin
  * session aliases them to the local socket), `flushDiskType`, `brokerRole`.
@@ -37,15 +37,16 @@ interface RuntimeSource {
 
 interface Sample {
   atMs: number;
-  puts: number;
+  count: number;
 }
 
 /**
- * Put counts sampled at each request (StoreStatsService samples every second; a broker nobody
- * asks does no work here). A window's TPS is measured from the newest sample at least that old,
- * or from boot: so it is an average over at least the window, never a guess.
+ * A message count (puts or gets) sampled at each request (StoreStatsService samples every
+ * second; a broker nobody asks does no work here). A window's TPS is measured from the newest
+ * sample at least that old, or from boot: so it is an average over at least the window, never a
+ * guess.
  */
-class PutSampler {
+class CountSampler {
   private samples: Sample[];
   private day: number;
   /** msgPutTotalTodayMorning / YesterdayMorning: the count last seen before each midnight (0 before boot). */
@@ -53,20 +54,20 @@ class PutSampler {
   yesterdayMorning = 0;
 
   constructor(readonly bootMs: number) {
-    this.samples = [{ atMs: bootMs, puts: 0 }];
+    this.samples = [{ atMs: bootMs, count: 0 }];
     this.day = localDay(bootMs);
   }
 
-  observe(nowMs: number, puts: number): void {
+  observe(nowMs: number, count: number): void {
     const today = localDay(nowMs);
     if (today !== this.day) {
-      const before = this.samples[this.samples.length - 1]!.puts;
+      const before = this.samples[this.samples.length - 1]!.count;
       // Two midnights or more since the last look: yesterday's morning count is that same count.
       this.yesterdayMorning = today - this.day > 1 ? before : this.todayMorning;
       this.todayMorning = before;
       this.day = today;
     }
-    this.samples.push({ atMs: nowMs, puts });
+    this.samples.push({ atMs: nowMs, count });
     // Keep one sample older than the largest window (the start of that window's measurement).
     const horizon = nowMs - TPS_WINDOWS_MS[TPS_WINDOWS_MS.length - 1];
     let drop = 0;
@@ -75,11 +76,11 @@ class PutSampler {
     if (drop > 0) this.samples.splice(0, drop);
   }
 
-  tps(nowMs: number, puts: number, windowMs: number): number {
+  tps(nowMs: number, count: number, windowMs: number): number {
     let from = this.samples[0]!;
     for (const s of this.samples) if (s.atMs <= nowMs - windowMs) from = s;
     const dtMs = nowMs - from.atMs;
-    return dtMs > 0 ? ((puts - from.puts) * 1000) / dtMs : 0;
+    return dtMs > 0 ? ((count - from.count) * 1000) / dtMs : 0;
   }
 }
 
@@ -88,21 +89,29 @@ function localDay(ms: number): number {
   return Math.floor((ms - d.getTimezoneOffset() * 60_000) / DAY_MS);
 }
 
-/** One sampler per broker (the handler table is built once per listener). */
-const samplers = new WeakMap<BrokerContext, PutSampler>();
+interface Samplers {
+  bootMs: number;
+  puts: CountSampler;
+  gets: CountSampler;
+}
+
+/** One pair of samplers per broker (the handler table is built once per listener). */
+const samplers = new WeakMap<BrokerContext, Samplers>();
 
 export function getBrokerRuntimeInfo(ctx: BrokerContext): RequestHandler {
-  let sampler = samplers.get(ctx);
-  if (!sampler) {
+  let pair = samplers.get(ctx);
+  if (!pair) {
     // The table is built while the broker starts: this is its boot time to within milliseconds.
-    sampler = new PutSampler(Date.now());
-    samplers.set(ctx, sampler);
+    const bootMs = Date.now();
+    pair = { bootMs, puts: new CountSampler(bootMs), gets: new CountSampler(bootMs) };
+    samplers.set(ctx, pair);
   }
-  const s = sampler;
+  const s = pair;
   return async (req) => ok(req, undefined, encodeJson({ table: await runtimeTable(ctx, s, Date.now()) }));
 }
 
-async function runtimeTable(ctx: BrokerContext, sampler: PutSampler, nowMs: number): Promise<Record<string, string>> {
+async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: number): Promise<Record<string, string>> {
+  const sampler = samplers.puts;
   const src = ctx as unknown as RuntimeSource;
   const t: Record<string, string> = {
     brokerVersionDesc: BROKER_VERSION_DESC,
@@ -135,6 +144,12 @@ async function runtimeTable(ctx: BrokerContext, sampler: PutSampler, nowMs: numb
       if (earliest > 0) t.earliestMessageTimeStamp = String(earliest);
     }
   }
+  const gets = ctx.stats.getTotal;
+  samplers.gets.observe(nowMs, gets);
+  t.msgGetTotalTodayNow = String(gets);
+  t.msgGetTotalTodayMorning = String(samplers.gets.todayMorning);
+  t.msgGetTotalYesterdayMorning = String(samplers.gets.yesterdayMorning);
+  t.getTransferedTps = TPS_WINDOWS_MS.map((w) => javaDouble(samplers.gets.tps(nowMs, gets, w))).join(' ');
   Object.assign(t, diskKeys(ctx.config.storePathRootDir));
   Object.assign(t, scheduleKeys(src, ctx.delayLevelCount));
   return t;

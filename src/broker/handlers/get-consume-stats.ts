@@ -4,7 +4,8 @@
  * queue: brokerOffset = max offset, consumerOffset = committed offset (0 when none — Java clamps
  * -1 to 0, so callers that must tell "none" from 0 ask QUERY_CONSUMER_OFFSET), lastTimestamp =
  * store time of the message at consumerOffset - 1. An online group's topics it no longer
- * subscribes to are skipped, as Java does.
+ * subscribes to are skipped, as Java does. consumeTps is the sum over those topics of the
+ * messages per second the group pulled in the last minute (BrokerStatsManager.tpsGroupGetNums).
  *
  * Reading stats changes nothing: no offset, no counter, no subscription group is created.
  */
@@ -17,12 +18,6 @@ import type { BrokerContext } from './context.js';
 import { Header, ok } from './util.js';
 import { RESET_OFFSET_TABLE_CAPABILITY } from './invoke-broker-to-reset-offset.js';
 
-/**
- * consumeTps is what BrokerStatsManager.tpsGroupGetNums reports on a Java broker. This broker
- * keeps no per-group pull statistics (BrokerContext has none), so it answers 0.0.
- */
-const CONSUME_TPS_UNKNOWN = 0;
-
 /** Bytes enough to read one record's store timestamp (a record header, not its body). */
 const ONE_RECORD_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -33,12 +28,13 @@ export function getConsumeStats(ctx: BrokerContext): RequestHandler {
     const topic = h.optStr('topic');
     const topics = topic !== undefined ? [topic] : offsetIndex(ctx).topicsOfGroup(group);
     const online = ctx.clients.consumerGroup(group);
-    const stats: ConsumeStats = { consumeTps: CONSUME_TPS_UNKNOWN, offsetTable: [] };
+    const stats: ConsumeStats = { consumeTps: 0, offsetTable: [] };
     for (const t of topics) {
       const tc = ctx.topicConfig(t);
       if (!tc) continue;
       // As Java: an online group that no longer subscribes to `t` does not report it.
       if (online && online.subscriptions.size > 0 && !online.subscriptions.has(t)) continue;
+      stats.consumeTps += ctx.stats.groupGetTps(group, t);
       for (let q = 0; q < tc.readQueueNums; q++) {
         const mq: MessageQueue = { topic: t, brokerName: ctx.config.brokerName, queueId: q };
         stats.offsetTable.push([mq, await offsetWrapper(ctx, group, t, q)]);

@@ -108,7 +108,10 @@ export async function processPull(ctx: BrokerContext, req: RemotingCommand, chan
     ctx.commitOffset(channel.remoteAddress, h.consumerGroup, h.topic, h.queueId, h.commitOffset);
   }
 
-  if (code === ResponseCode.SUCCESS) return makeResponse(req, code, got.status, header, got.records);
+  if (code === ResponseCode.SUCCESS) {
+    ctx.stats.onMessagesPulled(h.consumerGroup, h.topic, got.records.length);
+    return makeResponse(req, code, got.status, header, got.records);
+  }
   if (code === ResponseCode.PULL_NOT_FOUND && allowSuspend && hasSuspend) {
     // As PullMessageProcessor: suspend when no message (long polling), or short polling when disabled.
     const holdMs = c.longPollingEnable ? h.suspendTimeoutMillis : c.shortPollingTimeMills;

@@ -1,0 +1,83 @@
+/**
+ * Pull ("get") statistics, as BrokerStatsManager keeps GROUP_GET_NUMS (messages handed to a
+ * consumer group, per topic@group) and BROKER_GET_NUMS (all of them). They feed
+ * GET_CONSUME_STATS' consumeTps (Java: tpsGroupGetNums, the rate over the last minute) and the
+ * runtime info's msgGetTotal* / getTransferedTps (clusterList's OutTPS and out totals).
+ *
+ * The pull path only adds to a counter: per key, six 10-second buckets (the last minute, as
+ * Java's minute statistics sampled every 10 s), so the rate is the messages of the buckets still
+ * inside the last minute over the time they cover (less for a key younger than a minute). No
+ * timer runs; an idle key costs nothing.
+ *
+ * Deliberate difference: pulls by the tools group (TOOLS_CONSUMER, what `consumeMessage` uses by
+ * default) are not counted, so reading a topic with the admin tools changes no statistic.
+ */
+import { TOOLS_CONSUMER_GROUP } from '../store/config/system-topics.js';
+
+/** Java's minute statistics: samples every 10 s, rate over the last 60 s. */
+export const BUCKET_MS = 10_000;
+export const BUCKETS = 6;
+
+class MinuteRate {
+  private readonly counts = new Array<number>(BUCKETS).fill(0);
+  private readonly slots = new Array<number>(BUCKETS).fill(-1);
+  total = 0;
+
+  constructor(private readonly createdMs: number) {}
+
+  add(n: number, nowMs: number): void {
+    const slot = Math.floor(nowMs / BUCKET_MS);
+    const i = slot % BUCKETS;
+    if (this.slots[i] !== slot) {
+      this.slots[i] = slot;
+      this.counts[i] = 0;
+    }
+    this.counts[i]! += n;
+    this.total += n;
+  }
+
+  /** Messages per second over the last minute (or since the key was first counted, if later). */
+  perSecond(nowMs: number): number {
+    const slot = Math.floor(nowMs / BUCKET_MS);
+    let sum = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      const s = this.slots[i]!;
+      if (s > slot - BUCKETS && s <= slot) sum += this.counts[i]!;
+    }
+    const windowStart = Math.max((slot - BUCKETS + 1) * BUCKET_MS, this.createdMs);
+    // At least a second, so a burst just counted reads as that many per second, not thousands.
+    return sum > 0 ? (sum * 1000) / Math.max(nowMs - windowStart, 1000) : 0;
+  }
+}
+
+export class BrokerStats {
+  private readonly groupGets = new Map<string, MinuteRate>();
+  /** BROKER_GET_NUMS: messages handed to consumers since start (tools group excluded). */
+  getTotal = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** A pull answered FOUND with `count` messages (PullMessageProcessor: incGroupGetNums + incBrokerGetNums). */
+  onMessagesPulled(group: string, topic: string, count: number): void {
+    if (count <= 0 || group === TOOLS_CONSUMER_GROUP) return;
+    const nowMs = this.now();
+    const key = `${topic}@${group}`;
+    let r = this.groupGets.get(key);
+    if (!r) {
+      r = new MinuteRate(nowMs);
+      this.groupGets.set(key, r);
+    }
+    r.add(count, nowMs);
+    this.getTotal += count;
+  }
+
+  /** tpsGroupGetNums(group, topic): messages per second pulled by the group from the topic, last minute. */
+  groupGetTps(group: string, topic: string): number {
+    return this.groupGets.get(`${topic}@${group}`)?.perSecond(this.now()) ?? 0;
+  }
+
+  /** Messages pulled by the group from the topic since the broker started. */
+  groupGetTotal(group: string, topic: string): number {
+    return this.groupGets.get(`${topic}@${group}`)?.total ?? 0;
+  }
+}
