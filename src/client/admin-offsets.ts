@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RemoteError, RocketError, TopicNotFoundError, GroupNotFoundError, UsageError } from '../errors/index.js';
+import { RemoteError, RocketError, TopicNotFoundError, GroupNotConsumedError, GroupNotFoundError, UsageError } from '../errors/index.js';
 import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame.js';
 import {
@@ -31,7 +31,7 @@ import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
 import type { AdminSession } from './admin-session.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
-import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getConsumerConnectionList, mapBounded, routeOfTopic, topicList } from './admin.js';
+import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, mapBounded, routeOfTopic, topicList } from './admin.js';
 
 // ---- limits and names -----------------------------------------------------------------------
 
@@ -371,7 +371,16 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
   const rows = rowsPerBroker.flat().sort((x, y) => compareMessageQueues(x.mq, y.mq));
   // Unknown: nothing committed anywhere and nobody online (a -t topic's rows alone don't make a group).
   if (!anyCommitted && !connection && failedBrokers.length === 0) {
-    throw new GroupNotFoundError(opts.group);
+    // A group created with updateSubGroup (or auto-created) that never committed: say so, rather
+    // than that it does not exist. Only asked on this path (one request per broker).
+    const configured = await mapLimit(brokers, limit, async (b) => {
+      try {
+        return opts.group in (await getAllSubscriptionGroups(session, b.addr));
+      } catch {
+        return false;
+      }
+    });
+    throw configured.some(Boolean) ? new GroupNotConsumedError(opts.group) : new GroupNotFoundError(opts.group);
   }
 
   const measuredAt = now();

@@ -100,6 +100,16 @@ export class GroupNotFoundError extends RocketError {
   }
 }
 
+/** The group is configured (a subscription group exists) but nothing has consumed with it yet. */
+export class GroupNotConsumedError extends RocketError {
+  constructor(group: string) {
+    super(`consumer group ${group} exists but has no committed offset and no consumer online: nothing has consumed with it yet`, {
+      code: 'E_GROUP_NO_OFFSETS',
+      actions: ['start a consumer of the group; its progress shows once it commits an offset'],
+    });
+  }
+}
+
 // ---- store errors ---------------------------------------------------------------------------
 
 export class StoreError extends RocketError {}

@@ -279,6 +279,17 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expectErrorEnvelope(uj.json, 1);
     expect(uj.json.code).toBe('E_GROUP_NOT_FOUND');
 
+    // Created (updateSubGroup) but never consumed with: not "does not exist".
+    const fresh = uniq('FRESH');
+    expect((await cli(b, ['updateSubGroup', '-g', fresh])).code).toBe(0);
+    const created = await cli(b, ['consumerProgress', '-g', fresh]);
+    expect(created.code).toBe(1);
+    expectOneLineError(created.stderr);
+    expect(created.stderr).toMatch(/exists but has no committed offset and no consumer online/);
+    const cj = await cli(b, ['consumerProgress', '-g', fresh, '--json']);
+    expectErrorEnvelope(cj.json, 1);
+    expect(cj.json.code).toBe('E_GROUP_NO_OFFSETS');
+
     const unknownWithTopic = await cli(b, ['consumerProgress', '-g', uniq('NOPE'), '-t', await topic(b, uniq('T'), 1), '--json']);
     expectErrorEnvelope(unknownWithTopic.json, 1);
     expect(unknownWithTopic.json.code).toBe('E_GROUP_NOT_FOUND');
