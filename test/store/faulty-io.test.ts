@@ -284,8 +284,11 @@ describe('power loss under ASYNC_FLUSH (FaultyFileIO.crash)', () => {
         const appenders = Array.from({ length: 24 }, (_, w) => appender(w));
         await new Promise((r) => setTimeout(r, 10 + rng() * 40));
         const snapshot = new Map(acked);
-        await store.flush().catch(() => undefined);
-        if (!io.isCrashed()) for (const [k, v] of snapshot) durable.set(k, v);
+        const flushed = await store.flush().then(
+          () => true,
+          () => false,
+        );
+        if (flushed && !io.isCrashed()) for (const [k, v] of snapshot) durable.set(k, v);
         await new Promise((r) => setTimeout(r, rng() * 30));
         io.afterWrite = (p) => {
           if (!crashing && rng() < 0.2) crashing = io.crash();

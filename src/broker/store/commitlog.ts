@@ -244,6 +244,8 @@ export class CommitLog {
   private writerIdle: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  /** writtenPos when the flush under way started: what it will have synced when it resolves. */
+  private flushingTarget = -1;
   private roomWaiters: Array<() => void> = [];
   private fenced: RocketError | undefined;
   private closed = false;
@@ -751,7 +753,22 @@ export class CommitLog {
 
   /** fdatasync everything written so far (ASYNC_FLUSH timer, close, and callers that need it). */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
+    return this.flushUpTo(this.writtenPos);
+  }
+
+  /**
+   * Resolves once everything written up to `want` is synced. A flush already under way is joined
+   * only if it covers `want`: one that started before the caller's records were written would
+   * resolve without syncing them (a store.flush() that returned "durable" for data only in the
+   * page cache). Otherwise a second flush runs after it: at most two rounds, also under load.
+   */
+  private flushUpTo(want: number): Promise<void> {
+    if (this.flushing) {
+      if (this.flushingTarget >= want) return this.flushing;
+      const after = () => (this.fenced ? Promise.reject(this.fenced) : this.flushUpTo(want));
+      return this.flushing.then(after, after);
+    }
+    this.flushingTarget = this.writtenPos;
     this.flushing = this.flushOnce().finally(() => {
       this.flushing = undefined;
     });
