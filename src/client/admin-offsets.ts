@@ -347,27 +347,43 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
   const connection = mergeConnections(conns);
   const subscribed = Object.keys(connection?.subscriptionTable ?? {});
 
-  const rowsPerBroker = await mapLimit(brokers, limit, async (b) => {
-    if (failedBrokers.some((f) => f.addr === b.addr)) return [];
+  // Without a topic a broker lists only the topics the group committed offsets for ON THAT BROKER.
+  const statsPerBroker = await mapLimit(brokers, limit, async (b) => {
+    if (failedBrokers.some((f) => f.addr === b.addr)) return undefined;
     try {
-      // Without a topic the broker lists only topics the group committed offsets for.
-      const all = await getConsumeStats(session, b.addr, opts.group);
-      if (all.rows.length > 0) anyCommitted = true;
-      const rows: ProgressRow[] = all.rows.filter(([mq]) => !opts.topic || mq.topic === opts.topic).map(([mq, w]) => ({ b, mq, w, tps: 0, committed: true }));
-      // Topics subscribed (or asked for with -t) but absent: nothing committed on any of their queues.
-      const seen = new Set(rows.map((r) => r.mq.topic));
-      const missing = (opts.topic ? [opts.topic] : subscribed).filter((t) => !seen.has(t));
-      for (const t of missing) {
-        const more = await getConsumeStats(session, b.addr, opts.group, t);
-        for (const [mq, w] of more.rows) rows.push({ b, mq, w, tps: 0, committed: false });
-      }
-      if (rows.length > 0) rows[0]!.tps = all.consumeTps;
-      return rows;
+      return await getConsumeStats(session, b.addr, opts.group);
     } catch (err) {
       fail(b, err);
-      return [];
+      return undefined;
     }
   });
+  // The group's topics: committed on any broker, subscribed by an online consumer, or -t. A broker
+  // of such a topic where the group never committed still holds backlog: its queues are asked by
+  // topic and shown with no committed offset (else a backlog there would be invisible).
+  const committedTopics = new Set(statsPerBroker.flatMap((st) => (st?.rows ?? []).map(([mq]) => mq.topic)));
+  anyCommitted = committedTopics.size > 0;
+  const wanted = opts.topic ? [opts.topic] : [...new Set([...committedTopics, ...subscribed])];
+  const rowsPerBroker = await mapLimit(
+    brokers.map((b, i) => ({ b, all: statsPerBroker[i] })),
+    limit,
+    async ({ b, all }) => {
+      if (!all) return [];
+      try {
+        const rows: ProgressRow[] = all.rows.filter(([mq]) => !opts.topic || mq.topic === opts.topic).map(([mq, w]) => ({ b, mq, w, tps: 0, committed: true }));
+        const seen = new Set(rows.map((r) => r.mq.topic));
+        for (const t of wanted.filter((x) => !seen.has(x))) {
+          // A broker without the topic answers no rows.
+          const more = await getConsumeStats(session, b.addr, opts.group, t);
+          for (const [mq, w] of more.rows) rows.push({ b, mq, w, tps: 0, committed: false });
+        }
+        if (rows.length > 0) rows[0]!.tps = all.consumeTps;
+        return rows;
+      } catch (err) {
+        fail(b, err);
+        return [];
+      }
+    },
+  );
   const rows = rowsPerBroker.flat().sort((x, y) => compareMessageQueues(x.mq, y.mq));
   // Unknown: nothing committed anywhere and nobody online (a -t topic's rows alone don't make a group).
   if (!anyCommitted && !connection && failedBrokers.length === 0) {
@@ -527,12 +543,14 @@ export interface DiagnosisInput {
  *  2. no backlog: "no backlog" (+ consumer/queue counts).
  *  3. broadcasting: every consumer reads every queue; more consumers don't help.
  *  4. for the topic with the largest backlog (retry topics aside), with c consumers and q queues:
+ *     one queue holding half of its backlog or more → "backlog concentrated in one queue" (a slow
+ *     consumer or a hot key: more consumers don't drain one queue faster); otherwise
  *     c < q → "c consumers for q queues: adding up to q−c more consumers will help";
  *     c = q → "as many consumers as queues: more consumers won't help; migrateBacklog to a topic
  *     with more queues (or make each consumer faster)";
  *     c > q → the same, and c−q consumers are idle.
  * Notes: queues with backlog nobody holds (with --showClientIP), queues without a committed
- * offset, backlog concentrated on a few queues (one slow consumer or a hot key).
+ * offset.
  */
 export function diagnose(g: DiagnosisInput): { diagnosis: string; notes: string[] } {
   const notes: string[] = [];
@@ -565,8 +583,12 @@ export function diagnose(g: DiagnosisInput): { diagnosis: string; notes: string[
   const candidates = [...byTopic.entries()].filter(([t, v]) => v.diff > 0 && !t.startsWith(RETRY_GROUP_TOPIC_PREFIX));
   const [topic, t] = (candidates.length > 0 ? candidates : [...byTopic.entries()].filter(([, v]) => v.diff > 0)).sort((a, b) => b[1].diff - a[1].diff)[0]!;
   const sorted = [...t.diffs].sort((a, b) => b - a);
-  if (t.queues >= 4 && sorted[0]! > 0 && sorted[0]! >= 0.5 * t.diff) notes.push(`${topic}: one queue holds ${Math.round((100 * sorted[0]!) / t.diff)}% of the backlog: a slow consumer or a hot key, not a lack of consumers`);
   const q = t.queues;
+  // Most of the backlog in one queue: one consumer drains a queue, so more consumers won't help.
+  if (q >= 2 && sorted[0]! > (sorted[1] ?? 0) && sorted[0]! >= 0.5 * t.diff) {
+    const share = Math.round((100 * sorted[0]!) / t.diff);
+    return { diagnosis: `backlog concentrated in one queue of ${topic}: it holds ${share}% (${sorted[0]} of ${t.diff}): a slow consumer or a hot key, not a lack of consumers; more consumers won't drain it faster`, notes };
+  }
   if (c < q) return { diagnosis: `${plural(c, 'consumer')} for ${plural(q, 'queue')} of ${topic}: adding up to ${q - c} more consumer${q - c === 1 ? '' : 's'} will help`, notes };
   const idle = c > q ? `; ${plural(c - q, 'consumer')} idle` : '';
   return { diagnosis: `as many consumers as queues (${c} for ${q} of ${topic})${idle}: more consumers won't help; migrateBacklog to a topic with more queues, or make each consumer faster`, notes };
@@ -615,21 +637,40 @@ export async function allGroupsProgress(session: AdminSession, opts: AllGroupsOp
 async function groupRow(session: AdminSession, brokers: BrokerRef[], group: string, withLag: boolean, measuredAt: number): Promise<GroupRow> {
   const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, queues: [] };
   const errors: string[] = [];
+  const failed = (b: BrokerRef, err: unknown) => errors.push(`${b.brokerName} (${b.addr}): ${errorText(err)}`);
   const conns: Array<ConsumerConnection | undefined> = [];
+  const answered: Array<{ b: BrokerRef; stats: ConsumeStatsAnswer }> = [];
   for (const b of brokers) {
     try {
       const [stats, conn] = await Promise.all([getConsumeStats(session, b.addr, group), getConsumerConnection(session, b.addr, group)]);
       conns.push(conn);
-      row.tps += stats.consumeTps;
-      for (const [mq, w] of stats.rows) {
-        const diff = Math.max(0, w.brokerOffset - w.consumerOffset);
+      answered.push({ b, stats });
+    } catch (err) {
+      failed(b, err);
+    }
+  }
+  // As with -g: the group's topics on every broker, also where it never committed (all backlog).
+  const topics = new Set([...answered.flatMap(({ stats }) => stats.rows.map(([mq]) => mq.topic)), ...Object.keys(mergeConnections(conns)?.subscriptionTable ?? {})]);
+  for (const { b, stats } of answered) {
+    row.tps += stats.consumeTps;
+    const rows = stats.rows.map(([mq, w]) => ({ mq, w, committed: true }));
+    try {
+      const seen = new Set(rows.map((r) => r.mq.topic));
+      for (const t of topics) {
+        if (seen.has(t)) continue;
+        for (const [mq, w] of (await getConsumeStats(session, b.addr, group, t)).rows) rows.push({ mq, w, committed: false });
+      }
+      for (const { mq, w, committed } of rows) {
+        // No committed offset: everything still stored is backlog.
+        const from = committed ? w.consumerOffset : w.brokerOffset > 0 ? await getMinOffset(session, b.addr, mq) : 0;
+        const diff = Math.max(0, w.brokerOffset - from);
         const q: GroupRow['queues'][number] = { topic: mq.topic, brokerName: mq.brokerName, queueId: mq.queueId, diff };
-        if (withLag) q.lagMs = diff === 0 ? 0 : await lagAt(session, b.addr, mq, w.consumerOffset, w.brokerOffset, measuredAt);
+        if (withLag) q.lagMs = diff === 0 ? 0 : await lagAt(session, b.addr, mq, from, w.brokerOffset, measuredAt);
         row.queues.push(q);
         row.diffTotal += diff;
       }
     } catch (err) {
-      errors.push(`${b.brokerName} (${b.addr}): ${errorText(err)}`);
+      failed(b, err);
     }
   }
   const conn = mergeConnections(conns);
@@ -1198,10 +1239,21 @@ export function defaultUndoFile(group: string, topic: string, nowMs = Date.now()
 }
 
 /** Write a plan file atomically (tmp, fsync, rename); a failure is E_PLAN_FILE naming the path. */
+/**
+ * mkdir -p, one level at a time from the deepest existing ancestor: Node 20's recursive mkdirSync
+ * can spin forever under /proc (a path like /proc/nope/x), this fails there with the errno.
+ */
+function ensureDir(dir: string): void {
+  if (fs.existsSync(dir)) return;
+  const parent = path.dirname(dir);
+  if (parent !== dir) ensureDir(parent);
+  fs.mkdirSync(dir);
+}
+
 export function writePlanFile(file: string, plan: ResetPlan): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    ensureDir(path.dirname(path.resolve(file)));
     const fd = fs.openSync(tmp, 'w', 0o644);
     try {
       fs.writeSync(fd, JSON.stringify(plan, null, 2) + '\n');
@@ -1211,7 +1263,11 @@ export function writePlanFile(file: string, plan: ResetPlan): void {
     }
     fs.renameSync(tmp, file);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // nothing was created there (e.g. ENOTDIR: a parent is a file)
+    }
     const code = (err as NodeJS.ErrnoException).code;
     throw new RocketError(`cannot write the plan file ${file}${code ? ` (${code})` : ''}`, {
       code: 'E_PLAN_FILE',

@@ -17,7 +17,10 @@ import { renderAllGroups, renderGroupProgress, renderViolations } from '../outpu
 export interface LagCheck {
   maxLag: number | null;
   maxLagMs: number | null;
+  /** No queue over a limit, and every broker (and group) could be read. */
   passed: boolean;
+  /** False when a broker or group failed: queues that could not be read were not checked. */
+  complete: boolean;
   violations: LagViolation[];
 }
 
@@ -72,10 +75,11 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
       const group = flags.groupName;
       const progress = await withAdminSession(target, (s) => consumerProgress(s, { group, topic: flags.topic, showClient, concurrency: flags.concurrency }));
       for (const f of progress.failedBrokers) this.setStatus(ExitCode.PARTIAL, `broker ${f.brokerName} (${f.addr}) failed: ${f.error}`);
-      const check = this.check(lagViolations(group, progress.queues, maxLag, maxLagMs), maxLag, maxLagMs);
+      const unread = progress.failedBrokers.map((f) => `broker ${f.brokerName}`);
+      const check = this.check(lagViolations(group, progress.queues, maxLag, maxLagMs), maxLag, maxLagMs, unread);
       if (!this.jsonEnabled()) {
         this.render(renderGroupProgress(progress, showClient));
-        if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs));
+        if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs, unread));
       }
       return { mode: 'group', progress, check };
     }
@@ -83,20 +87,22 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     const all = await withAdminSession(target, (s) => allGroupsProgress(s, { concurrency: flags.concurrency, withLag: maxLagMs !== undefined }));
     const failed = all.groups.filter((g) => g.status === 'failed');
     if (failed.length > 0) this.setStatus(ExitCode.PARTIAL, `${failed.length} group(s) could not be read: ${failed.map((g) => g.group).join(', ')}`);
-    const check = this.check(all.groups.flatMap((g) => lagViolations(g.group, g.queues, maxLag, maxLagMs)), maxLag, maxLagMs);
+    const unread = failed.map((g) => `group ${g.group}`);
+    const check = this.check(all.groups.flatMap((g) => lagViolations(g.group, g.queues, maxLag, maxLagMs)), maxLag, maxLagMs, unread);
     if (!this.jsonEnabled()) {
       this.render(renderAllGroups(all));
-      if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs));
+      if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs, unread));
     }
     return { mode: 'all', measuredAt: all.measuredAt, groups: all.groups.map(({ queues: _q, ...row }) => row), check };
   }
 
-  private check(violations: LagViolation[], maxLag: number | undefined, maxLagMs: number | undefined): LagCheck | null {
+  private check(violations: LagViolation[], maxLag: number | undefined, maxLagMs: number | undefined, unread: string[]): LagCheck | null {
     if (maxLag === undefined && maxLagMs === undefined) return null;
     if (violations.length > 0) {
       const list = violations.slice(0, 10).map((v) => `${v.group} ${v.topic}/${v.brokerName}/${v.queueId}`).join(', ');
       this.setStatus(ExitCode.CHECK_FAILED, `${violations.length} queue(s) over the lag limit: ${list}${violations.length > 10 ? ', ...' : ''}`);
     }
-    return { maxLag: maxLag ?? null, maxLagMs: maxLagMs ?? null, passed: violations.length === 0, violations };
+    const complete = unread.length === 0;
+    return { maxLag: maxLag ?? null, maxLagMs: maxLagMs ?? null, passed: violations.length === 0 && complete, complete, violations };
   }
 }

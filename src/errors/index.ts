@@ -69,7 +69,13 @@ export class BrokerUnreachableError extends RocketError {
 
 export class TimeoutError extends RocketError {
   constructor(what: string, timeoutMs: number) {
-    super(`${what} timed out after ${timeoutMs} ms`, { code: 'E_TIMEOUT' });
+    super(`${what} timed out after ${timeoutMs} ms`, {
+      code: 'E_TIMEOUT',
+      actions: [
+        'check that the address is a RocketMQ name server or broker and that it is not overloaded (a slow link may need a larger --timeout)',
+        'start a local broker with: rocketctl broker start',
+      ],
+    });
   }
 }
 

@@ -1,7 +1,11 @@
-import { Command, Errors, Flags } from '@oclif/core';
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { ExitCode, RocketError, UsageError, type ExitCodeValue } from '../errors/index.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
 import { colors } from './colors.js';
+
+/** oclif's FlagOutput / ArgOutput (not exported by its index). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type OclifOutput = { [name: string]: any };
 
 /**
  * Base for every rocketctl command: --json with one envelope on stdout, one-line errors on stderr,
@@ -45,8 +49,23 @@ export abstract class BaseCommand<T> extends Command {
     return successEnvelope(result as T, this.warnings, this.exitStatus);
   }
 
+  /**
+   * oclif's parse, plus: a flag given an empty value (`-t ''`) is a usage error, since no name,
+   * address or id is empty (values from the environment, e.g. NAMESRV_ADDR='', are not affected).
+   */
+  protected override async parse<F extends OclifOutput, B extends OclifOutput, A extends OclifOutput>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const out = await super.parse<F, B, A>(options, argv);
+    for (const t of out.raw) {
+      if (t.type === 'flag' && t.input === '') throw new UsageError(`flag ${flagLabel(this.ctor.flags?.[t.flag], t.flag)} needs a value, not an empty string`, ['see --help for the flags this command takes']);
+    }
+    return out;
+  }
+
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
-    const rocket = toRocketError(err);
+    const rocket = toRocketError(err, this.ctor.flags);
     process.exitCode = rocket.exitCode;
     if (this.jsonEnabled()) {
       this.logJson(errorEnvelope(rocket));
@@ -66,8 +85,16 @@ export abstract class BaseCommand<T> extends Command {
   }
 }
 
-/** Normalise anything thrown into a RocketError: oclif parse errors are usage errors (2). */
-export function toRocketError(err: unknown): RocketError {
+/** `-t/--topic`, or `--topic` for a flag without a short letter. */
+function flagLabel(def: { char?: string } | undefined, name: string): string {
+  return def?.char ? `-${def.char}/--${name}` : `--${name}`;
+}
+
+/**
+ * Normalise anything thrown into a RocketError: oclif parse errors are usage errors (2). `flags`
+ * (the command's definitions) lets a missing required flag be named with its short letter.
+ */
+export function toRocketError(err: unknown, flags?: Record<string, { char?: string }>): RocketError {
   if (err instanceof RocketError) return err;
   if (err instanceof Errors.CLIError) {
     const exit = (err as Errors.CLIError).oclif?.exit;
@@ -78,9 +105,10 @@ export function toRocketError(err: unknown): RocketError {
     const msg = stripAnsi(err.message)
       .split('\n')
       .map((l) => l.trim())
-      .filter((l) => l && !/^See more help/i.test(l))
+      .filter((l) => l && !/^See more help/i.test(l) && !/^The following errors? occurred:?$/i.test(l))
       .join(': ')
-      .replace(/\s+/g, ' ');
+      .replace(/\s+/g, ' ')
+      .replace(/Missing required flag (\S+)/g, (_m, name: string) => `missing required flag ${flagLabel(flags?.[name], name)}`);
     return new UsageError(msg, ['see --help for the flags this command takes']);
   }
   const message = err instanceof Error ? err.message : String(err);

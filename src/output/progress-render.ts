@@ -103,11 +103,13 @@ export function renderAllGroups(a: AllGroups): string {
   return out.join('\n');
 }
 
-export function renderViolations(v: LagViolation[], maxLag?: number, maxLagMs?: number): string {
+/** `unread`: what could not be read (failed brokers or groups): their queues were not checked. */
+export function renderViolations(v: LagViolation[], maxLag?: number, maxLagMs?: number, unread: string[] = []): string {
   const limits = [maxLag !== undefined ? `--max-lag ${maxLag}` : '', maxLagMs !== undefined ? `--max-lag-ms ${maxLagMs}` : ''].filter(Boolean).join(', ');
-  if (v.length === 0) return `Lag check (${limits}): pass`;
+  const notChecked = unread.length > 0 ? colors.warn(`\nLag check incomplete: ${unread.join(', ')} could not be read; their queues were not checked`) : '';
+  if (v.length === 0) return unread.length > 0 ? `Lag check (${limits}): no queue over the limit among those read${notChecked}` : `Lag check (${limits}): pass`;
   const rows: Cell[][] = v.map((x) => [x.group, x.topic, x.brokerName, x.queueId, x.diff, formatDuration(x.lagMs)]);
-  return `${colors.fail(`Lag check (${limits}): ${v.length} queue(s) over the limit`)}\n${table(['#Group', '#Topic', '#Broker Name', '#QID', '#Diff', '#Lag'], rows, { align: [3, 4] })}`;
+  return `${colors.fail(`Lag check (${limits}): ${v.length} queue(s) over the limit`)}\n${table(['#Group', '#Topic', '#Broker Name', '#QID', '#Diff', '#Lag'], rows, { align: [3, 4] })}${notChecked}`;
 }
 
 export function renderPlan(plan: ResetPlan): string {

@@ -3,6 +3,9 @@
  * time" search (against a fake broker whose SEARCH_OFFSET_BY_TIMESTAMP answers the closest, as
  * Java's does), version names, timestamps, lag checks, and plan files.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   diagnose,
@@ -11,6 +14,7 @@ import {
   parsePlan,
   parseTimestamp,
   undoPlan,
+  writePlanFile,
   versionDesc,
   type AppliedQueue,
   type DiagnosisInput,
@@ -107,6 +111,13 @@ describe('diagnose', () => {
     expect(diagnose(input({}, 2, [1, 1], 1)).diagnosis).toBe('1 consumer for 2 queues of T: adding up to 1 more consumer will help');
   });
 
+  it('backlog mostly in one queue: a slow consumer or a hot key, whatever the consumer count', () => {
+    const d = diagnose(input({}, 8, [1, 0, 0, 0, 0, 0, 0, 0], 1));
+    expect(d.diagnosis).toMatch(/^backlog concentrated in one queue of T: it holds 100% \(1 of 1\).*more consumers won't drain it faster$/);
+    expect(diagnose(input({}, 4, [6, 2, 2, 2], 4)).diagnosis).toMatch(/^backlog concentrated in one queue of T: it holds 50%/);
+    expect(diagnose(input({}, 4, [5, 2, 2, 2], 2)).diagnosis).toMatch(/^2 consumers for 4 queues of T: adding up to 2/);
+  });
+
   it('as many consumers as queues, or more: migrateBacklog', () => {
     expect(diagnose(input({}, 4, [3, 3, 3, 3], 4)).diagnosis).toMatch(/^as many consumers as queues \(4 for 4 of T\): more consumers won't help; migrateBacklog/);
     expect(diagnose(input({}, 4, [3, 3, 3, 3], 6)).diagnosis).toMatch(/2 consumers idle: more consumers won't help/);
@@ -124,8 +135,7 @@ describe('diagnose', () => {
     g.queues.push({ topic: '%RETRY%G', brokerName: 'b', queueId: 0, diff: 1000, consumerOffset: null, lagMs: 5 });
     g.queues[0]!.clientId = null;
     const d = diagnose(g);
-    expect(d.diagnosis).toMatch(/of T:/);
-    expect(d.notes.join('\n')).toMatch(/one queue holds 100% of the backlog/);
+    expect(d.diagnosis).toMatch(/^backlog concentrated in one queue of T: it holds 100% \(100 of 100\)/);
     expect(d.notes.join('\n')).toMatch(/1 queue\(s\) have no committed offset/);
     expect(d.notes.join('\n')).toMatch(/held by no consumer/);
   });
@@ -185,6 +195,28 @@ describe('plan files', () => {
     expect(u.skipped[0]).toMatch(/T\/b\/1: had no committed offset/);
     expect(u.plan.mode).toMatch(/^undo of the reset to latest/);
     expect(parsePlan(JSON.stringify(u.plan), 'f')).toEqual(u.plan);
+  });
+
+  it('writePlanFile: creates missing directories; an impossible path is E_PLAN_FILE (exit 1), not a crash', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-plan-'));
+    try {
+      const file = path.join(dir, 'a', 'b', 'plan.json');
+      writePlanFile(file, plan);
+      expect(parsePlan(fs.readFileSync(file, 'utf8'), file)).toEqual(plan);
+      fs.writeFileSync(path.join(dir, 'f'), 'x');
+      for (const bad of [path.join(dir, 'f', 'undo.json'), path.join(dir, 'f', 'deeper', 'undo.json'), '/proc/nope/undo.json']) {
+        let err: unknown;
+        try {
+          writePlanFile(bad, plan);
+        } catch (e) {
+          err = e;
+        }
+        expect(err, bad).toMatchObject({ code: 'E_PLAN_FILE', exitCode: 1 });
+      }
+      expect(fs.readdirSync(dir).sort()).toEqual(['a', 'f']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('parsePlan refuses what is not a plan, with a usage error', () => {

@@ -85,7 +85,12 @@ describe('every admin command: unreachable name server', () => {
       expect(r.code, cmd).toBe(1);
       expectOneLineError(r.stderr);
       expect(r.stderr).toMatch(new RegExp(`to ${blackholeAddr.replace(/\./g, '\\.')} timed out after \\d+ ms`));
+      expect(r.stderr).toContain('try: start a local broker with: rocketctl broker start');
     }
+    const json = await runCli(['clusterList', '-n', blackholeAddr, '--timeout', '500', '--json'], { timeoutMs: 20_000 });
+    expectErrorEnvelope(json.json, 1);
+    expect(json.json.code).toBe('E_TIMEOUT');
+    expect(json.json.actions.join(' ')).toMatch(/larger --timeout.*rocketctl broker start/);
   });
 });
 
@@ -103,8 +108,19 @@ describe('every admin command: usage errors', () => {
       const r = await runCli([cmd, ...args, '--json'], { env: { NAMESRV_ADDR: '' } });
       expect(r.code).toBe(2);
       expectErrorEnvelope(r.json, 2);
+      // Named as typed: "missing required flag -t/--topic".
+      expect(r.json.message).toMatch(/^missing required flag -[a-zA-Z]\/--\w+$/);
     });
   }
+
+  it('a flag given an empty value is a usage error naming the flag (exit 2, one line)', async () => {
+    for (const args of [['topicStatus', '-t', ''], ['consumerConnection', '--consumerGroup=']]) {
+      const r = await runCli([...args, '--socket', '/nonexistent/rocketctl.sock']);
+      expect(r.code, args.join(' ')).toBe(2);
+      expectOneLineError(r.stderr);
+      expect(r.stderr).toMatch(/flag -[tg]\/--\w+ needs a value, not an empty string/);
+    }
+  });
 
   it('--help describes each command (summary and examples)', async () => {
     for (const [cmd] of COMMANDS) {

@@ -16,7 +16,7 @@ import { encodeJson } from '../../src/protocol/bodies.js';
 import { RemotingClient } from '../../src/client/remoting.js';
 import { freePort } from '../client/support.js';
 import type { TestBroker } from '../helpers/broker.js';
-import { eventually } from '../helpers/broker.js';
+import { createTopic, eventually, startTestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 import { broker, defer, namesrvOf, topic, uniq } from '../client/support.js';
 
@@ -240,6 +240,35 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expect(table.stdout).toContain(group);
   });
 
+  it('a broker where the group never committed: its backlog is shown (no committed offset), counted and checked', async () => {
+    const a = await broker();
+    const { t, group } = await backlog(a, 2, 4, 2);
+    // broker-b joins the cluster and gets the topic and 3 messages after the group stopped.
+    const b = await startTestBroker({ namesrv: false, config: { namesrvAddr: namesrvOf(a), brokerName: 'broker-b' } });
+    defer(() => b.cleanup());
+    expect((await createTopic(b.client, b.addr, t, 2)).code).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      const r = await b.client.invoke(b.addr, makeRequest(RequestCode.SEND_MESSAGE_V2, { a: 'PG_b', b: t, c: 'TBW102', d: 2, e: 0, f: 0, g: Date.now(), h: 0, i: '', j: 0, k: false }, Buffer.from(`b${i}`)));
+      expect(r.code).toBe(0);
+    }
+    await eventually(async () => ((await cli(a, ['clusterList', '--json'])).json?.result.brokers.length === 2 ? true : undefined), 'broker-b registered');
+
+    const r = await cli(a, ['consumerProgress', '-g', group, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const onB = r.json.result.progress.queues.filter((q: { brokerName: string }) => q.brokerName === 'broker-b');
+    expect(onB.map((q: { topic: string; consumerOffset: number | null; diff: number }) => [q.topic, q.consumerOffset, q.diff])).toEqual([
+      [t, null, 3],
+      [t, null, 0],
+    ]);
+    expect(r.json.result.progress.totals.diff).toBe(2 + 3);
+
+    const all = await cli(a, ['consumerProgress', '--json', '--max-lag', '2']);
+    expect(all.code, all.stderr).toBe(4);
+    const row = all.json.result.groups.find((g: { group: string }) => g.group === group);
+    expect(row.diffTotal).toBe(2 + 3);
+    expect(all.json.result.check.violations).toEqual([expect.objectContaining({ group, topic: t, brokerName: 'broker-b', queueId: 0, diff: 3 })]);
+  });
+
   it('a broker that cannot be reached: listed as failed (with -g) or its groups listed as failed (without), exit 3', async () => {
     const b = await broker();
     const { group } = await backlog(b, 2, 2, 3);
@@ -257,6 +286,13 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expect(one.json.result.progress.failedBrokers).toEqual([expect.objectContaining({ brokerName: 'broker-ghost', addr: ghost })]);
     expect(one.json.result.progress.totals.diff).toBe(3);
     expect(one.json.warnings.join(' ')).toContain(`broker broker-ghost (${ghost}) failed`);
+    // A lag check cannot pass when a broker could not be read.
+    const checked = await cli(b, ['consumerProgress', '-g', group, '--max-lag', '100', '--json']);
+    expect(checked.code).toBe(3);
+    expect(checked.json.result.check).toMatchObject({ passed: false, complete: false, violations: [] });
+    const checkedText = await cli(b, ['consumerProgress', '-g', group, '--max-lag', '100']);
+    expect(checkedText.stdout).toMatch(/Lag check incomplete: broker broker-ghost could not be read/);
+    expect(checkedText.stdout).not.toMatch(/: pass/);
 
     const all = await cli(b, ['consumerProgress', '--json']);
     expect(all.code).toBe(3);
