@@ -18,6 +18,7 @@ import type {
   UpdateSubGroupResult,
   UpdateTopicResult,
 } from '../client/admin.js';
+import type { TopicConfig } from '../protocol/bodies.js';
 import { permToString } from '../protocol/codes.js';
 import { renderKeyValues, renderTable, type Cell } from './table.js';
 
@@ -116,7 +117,17 @@ export function renderUpdateTopic(r: UpdateTopicResult): string {
     ['order', c.order],
     ...(r.orderConf !== null ? ([['orderConf', r.orderConf]] as Array<[string, Cell]>) : []),
   ]);
-  return `${lines.join('\n')}\n\n${kv}`;
+  // What changed, per broker (brokers can differ; the block above is the first broker's).
+  const changes = r.brokers.map((b) => `${brokerLabel(b)}: ${b.before === null ? 'created' : topicConfigChanges(b.before, b.after)}`);
+  return `${lines.join('\n')}\n\n${kv}\n\n${changes.join('\n')}`;
+}
+
+const TOPIC_FIELDS = ['readQueueNums', 'writeQueueNums', 'perm', 'topicFilterType', 'topicSysFlag', 'order'] as const;
+
+function topicConfigChanges(before: TopicConfig, after: TopicConfig): string {
+  const show = (f: (typeof TOPIC_FIELDS)[number], c: TopicConfig) => (f === 'perm' ? `${c.perm} (${permToString(c.perm)})` : String(c[f]));
+  const diffs = TOPIC_FIELDS.filter((f) => before[f] !== after[f]).map((f) => `${f} ${show(f, before)} -> ${show(f, after)}`);
+  return diffs.length > 0 ? diffs.join(', ') : 'unchanged';
 }
 
 export function renderDeleteTopic(r: DeleteTopicResult): string {

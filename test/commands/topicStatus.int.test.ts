@@ -2,13 +2,18 @@
  * Topic commands through the real CLI against a real broker in this process: updateTopic creates
  * a topic that topicList and topicRoute then show, real sends make topicStatus report the right
  * min/max offset per queue, deleteTopic removes it again. Both targets: the local socket and the
- * broker's name server (-n).
+ * broker's name server (-n). updateTopic on an existing topic changes only the flags given (each
+ * broker's own config is read first and kept, per broker), a new topic gets mqadmin's defaults,
+ * -r/-w 0 are usage errors, and legal-but-hazardous changes (more write than read queues, dropping
+ * read queues that hold messages) are warnings; outcomes are read back from the broker.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getKVConfig } from '../../src/client/namesrv-api.js';
+import { getBrokerClusterInfo, getKVConfig } from '../../src/client/namesrv-api.js';
 import { Producer } from '../../src/client/producer.js';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { RequestCode } from '../../src/protocol/codes.js';
+import { makeRequest } from '../../src/protocol/frame.js';
+import { eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
 let tb: TestBroker;
@@ -147,5 +152,156 @@ describe('updateTopic → topicList / topicRoute → topicStatus → deleteTopic
     const bad = await local(['updateTopic', '-t', 'no spaces please']);
     expect(bad.code).toBe(2);
     expectOneLineError(bad.stderr);
+  });
+});
+
+/** A topic set up directly (UPDATE_AND_CREATE_TOPIC), with non-default values in every field. */
+async function rawTopic(b: TestBroker, topic: string, c: { queues: number; perm?: number; filter?: string; sysFlag?: number; order?: boolean }): Promise<void> {
+  const res = await b.client.invoke(
+    b.addr,
+    makeRequest(RequestCode.UPDATE_AND_CREATE_TOPIC, {
+      topic,
+      defaultTopic: 'TBW102',
+      readQueueNums: c.queues,
+      writeQueueNums: c.queues,
+      perm: c.perm ?? 6,
+      topicFilterType: c.filter ?? 'SINGLE_TAG',
+      topicSysFlag: c.sysFlag ?? 0,
+      order: c.order ?? false,
+    }),
+  );
+  expect(res.code).toBe(0);
+}
+
+const cfg = (topic: string, c: Partial<{ readQueueNums: number; writeQueueNums: number; perm: number; topicFilterType: string; topicSysFlag: number; order: boolean }>) => ({
+  topicName: topic,
+  readQueueNums: 8,
+  writeQueueNums: 8,
+  perm: 6,
+  topicFilterType: 'SINGLE_TAG',
+  topicSysFlag: 0,
+  order: false,
+  ...c,
+});
+
+describe('updateTopic changes only the flags given', () => {
+  it('-p 4 on an existing 16/16 topic keeps its queue counts and every other field (the --help example)', async () => {
+    const t = 'Tmp3';
+    await rawTopic(tb, t, { queues: 16, filter: 'MULTI_TAG', sysFlag: 3 });
+    const r = await local(['updateTopic', '-t', t, '-p', '4', '--json']);
+    expect(r.code).toBe(0);
+    expectSuccessEnvelope('updateTopic', r.json);
+    const before = cfg(t, { readQueueNums: 16, writeQueueNums: 16, topicFilterType: 'MULTI_TAG', topicSysFlag: 3 });
+    const after = { ...before, perm: 4 };
+    expect(tb.broker.topicConfig(t)).toEqual(after);
+    expect(r.json.warnings).toEqual([]);
+    expect(r.json.result).toMatchObject({ topic: t, config: after, orderConf: null, failed: [] });
+    expect(r.json.result.brokers).toEqual([
+      { clusterName: 'DefaultCluster', brokerName: 'broker-a', brokerId: 0, addr: tb.addr, existed: true, before, after, droppedReadQueues: [] },
+    ]);
+    // The route the clients see agrees: 16 read queues, read-only.
+    const route = await remote(['topicRoute', '-t', t, '--json']);
+    expect(route.json.result.queueDatas[0]).toMatchObject({ readQueueNums: 16, writeQueueNums: 16, perm: 4 });
+
+    // Each flag alone changes only itself; the human output names the change.
+    const w = await remote(['updateTopic', '-t', t, '-c', 'DefaultCluster', '-w', '12', '-u', 'false']);
+    expect(w.code).toBe(0);
+    expect(w.stdout).toContain(`create topic to broker-a (${tb.addr}) success.`);
+    expect(w.stdout).toContain(`broker-a (${tb.addr}): writeQueueNums 16 -> 12, topicSysFlag 3 -> 2`);
+    expect(tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 12, topicSysFlag: 2 });
+    const o = await local(['updateTopic', '-t', t, '-o', 'true', '-b', tb.addr, '-n', tb.namesrv!]);
+    expect(o.code).toBe(0);
+    expect(tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 12, topicSysFlag: 2, order: true });
+    expect(await getKVConfig(tb.client, tb.namesrv!, 'ORDER_TOPIC_CONFIG', t)).toBe('broker-a:12');
+    // An ordered topic whose write queue count changes gets its order config rewritten without -o.
+    const w6 = await remote(['updateTopic', '-t', t, '-c', 'DefaultCluster', '-w', '6', '--json']);
+    expect(w6.json.result.orderConf).toBe('broker-a:6');
+    expect(await getKVConfig(tb.client, tb.namesrv!, 'ORDER_TOPIC_CONFIG', t)).toBe('broker-a:6');
+    expect(tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 6, topicSysFlag: 2, order: true });
+  });
+
+  it('a new topic gets the defaults (8/8, perm 6), before null', async () => {
+    const t = 'TopicNewDefaults';
+    const r = await local(['updateTopic', '-t', t, '--json']);
+    expect(r.code).toBe(0);
+    expectSuccessEnvelope('updateTopic', r.json);
+    expect(tb.broker.topicConfig(t)).toEqual(cfg(t, {}));
+    expect(r.json.result.brokers[0]).toMatchObject({ existed: false, before: null, after: cfg(t, {}), droppedReadQueues: [] });
+    const human = await local(['updateTopic', '-t', 'TopicNewHuman', '-r', '3', '-w', '3']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`broker-a (${tb.addr}): created`);
+    expect(tb.broker.topicConfig('TopicNewHuman')).toEqual(cfg('TopicNewHuman', { readQueueNums: 3, writeQueueNums: 3 }));
+  });
+
+  it('each broker of a cluster keeps its own values', async () => {
+    const bb = await startTestBroker({ namesrv: false, config: { brokerName: 'broker-b', namesrvAddr: tb.namesrv! } });
+    try {
+      await eventually(async () => ((await getBrokerClusterInfo(tb.client, tb.namesrv!, 5000)).clusterAddrTable.DefaultCluster?.includes('broker-b') ? true : undefined), 'broker-b registered');
+      const t = 'TopicTwoBrokers';
+      await rawTopic(tb, t, { queues: 16 });
+      await rawTopic(bb, t, { queues: 4, filter: 'MULTI_TAG' });
+      const r = await remote(['updateTopic', '-t', t, '-c', 'DefaultCluster', '-p', '4', '--json']);
+      expect(r.code).toBe(0);
+      expectSuccessEnvelope('updateTopic', r.json);
+      expect(tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 16, writeQueueNums: 16, perm: 4 }));
+      expect(bb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 4, writeQueueNums: 4, perm: 4, topicFilterType: 'MULTI_TAG' }));
+      expect(r.json.result.brokers.map((b: { brokerName: string; before: { readQueueNums: number }; after: { readQueueNums: number } }) => [b.brokerName, b.before.readQueueNums, b.after.readQueueNums])).toEqual([
+        ['broker-a', 16, 16],
+        ['broker-b', 4, 4],
+      ]);
+    } finally {
+      await bb.cleanup();
+    }
+  });
+});
+
+describe('updateTopic refusals and warnings', () => {
+  it('-r 0 and -w 0 are usage errors (exit 2, one line); nothing is created', async () => {
+    for (const args of [['-r', '0'], ['-w', '0'], ['-r', '-1']]) {
+      const r = await local(['updateTopic', '-t', 'TopicZero', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expectOneLineError(r.stderr);
+      expect(r.stderr).toMatch(/must be at least 1/);
+    }
+    const j = await local(['updateTopic', '-t', 'TopicZero', '-w', '0', '--json']);
+    expect(j.code).toBe(2);
+    expectErrorEnvelope(j.json, 2);
+    expect(tb.broker.topicConfig('TopicZero')).toBeUndefined();
+  });
+
+  it('more write than read queues is written, with a warning naming the unread queues', async () => {
+    const t = 'TopicMoreWrites';
+    const r = await local(['updateTopic', '-t', t, '-r', '2', '-w', '4', '--json']);
+    expect(r.code).toBe(0);
+    expectSuccessEnvelope('updateTopic', r.json);
+    expect(tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 2, writeQueueNums: 4 }));
+    expect(r.json.warnings).toHaveLength(1);
+    expect(r.json.warnings[0]).toContain('messages written to queues 2–3 are never read');
+    const human = await local(['updateTopic', '-t', t, '-w', '3']);
+    expect(human.code).toBe(0);
+    expect(human.stderr).toMatch(/^warning: .*messages written to queue 2 are never read/m);
+  });
+
+  it('cutting read queues that hold messages warns with each queue and its message count; the data stays', async () => {
+    const t = 'TopicShrink';
+    expect((await local(['updateTopic', '-t', t, '-r', '4', '-w', '4'])).code).toBe(0);
+    await produce(t, [1, 0, 3, 2]);
+    const r = await local(['updateTopic', '-t', t, '-r', '1', '-w', '1', '--json']);
+    expect(r.code).toBe(0);
+    expectSuccessEnvelope('updateTopic', r.json);
+    expect(tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 1, writeQueueNums: 1 }));
+    expect(r.json.result.brokers[0].droppedReadQueues).toEqual([
+      { queueId: 2, minOffset: 0, maxOffset: 3, messages: 3 },
+      { queueId: 3, minOffset: 0, maxOffset: 2, messages: 2 },
+    ]);
+    expect(r.json.warnings).toHaveLength(1);
+    expect(r.json.warnings[0]).toContain('queue 2 (3 messages), queue 3 (2 messages) become unreadable');
+    expect(r.json.warnings[0]).not.toContain('queue 1 ');
+    // Not deleted: with the read queues raised again, cutting them again finds the same messages.
+    const back = await local(['updateTopic', '-t', t, '-r', '4', '--json']);
+    expect(back.json.warnings).toEqual([]);
+    expect(tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 4, writeQueueNums: 1 }));
+    const again = await local(['updateTopic', '-t', t, '-r', '3', '-w', '3', '--json']);
+    expect(again.json.result.brokers[0].droppedReadQueues).toEqual([{ queueId: 3, minOffset: 0, maxOffset: 2, messages: 2 }]);
   });
 });
