@@ -893,8 +893,11 @@ async function planQueue(session: AdminSession, b: BrokerRef, mq: MessageQueue, 
     targetStoreTimestamp = undefined;
   }
   if (targetStoreTimestamp === undefined) targetStoreTimestamp = target < maxOffset ? ((await readStoreTime(session, b.addr, mq, target)) ?? null) : null;
-  const from = current ?? minOffset;
+  // Messages exist only in [min, max): a current offset outside (ahead of a recreated queue, or
+  // behind deleted files) counts from the nearest stored one, so replay/skip count real messages.
+  const from = Math.min(Math.max(current ?? minOffset, minOffset), maxOffset);
   if (current === null) notes.push(`no committed offset: replay/skip counted from the earliest stored message (${minOffset})`);
+  else if (current > maxOffset) notes.push(`current offset ${current} is ahead of the queue's max offset ${maxOffset}: replay counted from ${maxOffset}`);
   return {
     topic: mq.topic,
     brokerName: mq.brokerName,

@@ -225,6 +225,12 @@ describe('consumerProgress (real CLI, real broker)', () => {
     const q0 = r.json.result.progress.queues.find((q: { queueId: number }) => q.queueId === 0);
     expect(q0).toMatchObject({ consumerOffset: 1000, diff: 0, lagMs: 0 });
     expect(q0.notes.join(' ')).toMatch(/ahead of the broker's max offset/);
+    // resetOffset's plan counts the messages that exist, not 1000 - 0.
+    const plan = await cli(b, ['resetOffset', '-g', group, '-t', t, '--to-offset', '0', '-q', '0', '--json']);
+    expect(plan.code, plan.stderr).toBe(0);
+    const pq = plan.json.result.plan.queues[0];
+    expect(pq).toMatchObject({ currentOffset: 1000, targetOffset: 0, replay: pq.maxOffset });
+    expect(pq.notes.join(' ')).toMatch(/ahead of the queue's max offset/);
   });
 
   it('without -g: one row per group, offline ones included', async () => {
