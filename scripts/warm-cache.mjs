@@ -60,6 +60,7 @@ try {
     ['consumerConnection', '-g', 'WarmGroup', ...s], ['producerConnection', '-g', 'WarmGroup', '-t', 'WarmTopic', ...s],
     ['queryMsgByKey', '-t', 'WarmTopic', '-k', 'warm-key', ...s],
     ['resetOffset', '-g', 'WarmGroup', '-t', 'WarmTopic', '--earliest', ...s],
+    ['migrateBacklog', '-g', 'WarmGroup', '-t', 'WarmTopic', '--to', 'WarmTopicWide', ...s],
     ['topicStatus', '-t', 'NoSuchTopic', '--json', ...s],
     ['topicList', '--socket', path.join(dir, 'absent.sock')],
     ['checkOS', '--json'],

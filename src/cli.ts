@@ -34,6 +34,7 @@ export const COMMANDS: Record<string, CommandClass> = {
   get consumerProgress() { return require('./commands/consumerProgress.js').default; },
   get deleteSubGroup() { return require('./commands/deleteSubGroup.js').default; },
   get deleteTopic() { return require('./commands/deleteTopic.js').default; },
+  get migrateBacklog() { return require('./commands/migrateBacklog.js').default; },
   get producerConnection() { return require('./commands/producerConnection.js').default; },
   get queryMsgById() { return require('./commands/queryMsgById.js').default; },
   get queryMsgByKey() { return require('./commands/queryMsgByKey.js').default; },

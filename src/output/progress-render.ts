@@ -4,6 +4,7 @@
  */
 import type { AllGroups, ApplyResult, GroupProgress, LagViolation, ResetPlan } from '../client/admin-offsets.js';
 import type { MessageTrack, MessageView } from '../client/admin-messages.js';
+import type { MigrateExecution, MigratePlan } from '../client/admin-migrate.js';
 import { colors } from './colors.js';
 import { renderTable, type Cell } from './table.js';
 
@@ -139,6 +140,45 @@ export function renderApply(r: ApplyResult): string {
 
 function status(s: string): string {
   return s === 'applied' || s === 'unchanged' ? colors.ok(s) : colors.fail(s);
+}
+
+export function renderMigratePlan(p: MigratePlan): string {
+  const rows: Cell[][] = p.queues.map((q) => [q.brokerName, q.queueId, q.consumerOffset ?? 'none', q.maxOffset, q.consumerOffset === null ? 'skipped' : q.messages]);
+  const t = p.target;
+  const target = t.exists
+    ? `${t.topic} exists with ${t.queueNums} queue(s): used as it is`
+    : `${t.topic} does not exist: --execute creates it with ${t.queueNums} queue(s) (${t.brokers.map((b) => `${b.brokerName}: ${b.queueNums}`).join(', ')})`;
+  const out = [
+    `Migration plan: backlog of group ${p.group} on ${p.source} (${p.sourceQueueNums} queue(s)) to ${t.topic}; the group is ${p.online ? 'online' : 'offline'}`,
+    table(['#brokerName', '#queueId', '#consumerOffset', '#maxOffset', '#messages'], rows, { align: [1, 2, 3, 4] }),
+    '',
+    `Total: ${p.totals.messages} message(s) to move from ${p.totals.queuesWithBacklog} queue(s)${p.totals.queuesSkipped > 0 ? `; ${p.totals.queuesSkipped} queue(s) skipped (no committed offset)` : ''}`,
+    `Target: ${target}`,
+  ];
+  for (const n of p.notes) out.push(`  note: ${n}`);
+  for (const q of p.queues) for (const n of q.notes) out.push(`  ${q.brokerName} ${q.queueId}: ${n}`);
+  return out.join('\n');
+}
+
+export function renderMigration(p: MigratePlan, e: MigrateExecution): string {
+  const tint = (ok: boolean, text: string) => (ok ? colors.ok(text) : colors.fail(text));
+  const rows: Cell[][] = e.queues.map((q) => [
+    q.brokerName,
+    q.queueId,
+    q.fromOffset ?? 'none',
+    q.toOffset,
+    q.copied,
+    tint(q.copyStatus !== 'failed' && q.copyStatus !== 'not-started', q.copyStatus),
+    q.newOffset ?? 'none',
+    tint(q.offsetStatus !== 'moved' && q.offsetStatus !== 'failed' && q.offsetStatus !== 'inexact', q.offsetStatus),
+    q.message ?? '',
+  ]);
+  return [
+    e.targetCreated ? `Created ${p.target.topic} with ${p.target.queueNums} queue(s).` : `Used the existing ${p.target.topic} (${p.target.queueNums} queue(s)).`,
+    table(['#brokerName', '#queueId', '#from', '#to', '#copied', '#copy', '#newOffset', '#offset', '#detail'], rows, { align: [1, 2, 3, 4, 6] }),
+    '',
+    `${e.totals.copied} message(s) copied to ${p.target.topic}; offsets of ${e.totals.queuesMoved} queue(s) moved on ${p.source}; ${e.totals.problems} queue(s) not as planned`,
+  ].join('\n');
 }
 
 /** §8.6, mqadmin's labels ("%-20s %s"). */

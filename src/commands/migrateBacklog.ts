@@ -1,0 +1,62 @@
+import { Flags } from '@oclif/core';
+import { ExitCode } from '../errors/index.js';
+import { BaseCommand } from '../output/base-command.js';
+import { withAdminSession } from '../client/admin.js';
+import { checkMigrateNames, executeMigration, planMigration, type MigrateExecution, type MigratePlan } from '../client/admin-migrate.js';
+import { targetFlags } from '../output/flags.js';
+import { renderMigratePlan, renderMigration } from '../output/progress-render.js';
+import { withSpinner } from '../output/spinner.js';
+
+export interface MigrateBacklogResult {
+  executed: boolean;
+  plan: MigratePlan;
+  execution: MigrateExecution | null;
+}
+
+export default class MigrateBacklog extends BaseCommand<MigrateBacklogResult> {
+  // Declared here too: the manifest reads it from the command class itself.
+  static override enableJsonFlag = true;
+
+  static override summary = "Move a consumer group's backlog on a topic to a topic with more queues (plan, then --execute).";
+
+  static override description = [
+    'For a backlog more consumers cannot drain: the group already has as many consumers as the topic has queues (consumerProgress -g says so). The backlog of each queue is what lies between the group\'s committed offset and the max offset when planned; a queue without a committed offset is skipped, and said so.',
+    'By default prints the plan and changes nothing. --execute: (1) creates the target topic if it does not exist, on the source\'s brokers, with -r queues per broker (default twice the source\'s); an existing target is used as it is; (2) copies each planned message, queue by queue in offset order, to the target with a synchronous send, keeping its body, flag, tags, keys, user properties, born time and UNIQ_KEY (message id), and adding MIGRATED_FROM_TOPIC, MIGRATED_FROM_BROKER, MIGRATED_FROM_QUEUE_ID, MIGRATED_FROM_QUEUE_OFFSET, MIGRATED_FROM_MSG_ID (the original\'s offsetMsgId) and MIGRATED_FOR_GROUP; (3) then moves the group\'s offsets of every completely copied queue to the copied end, compare-and-set as resetOffset does (an online group through the broker, an offline one directly), so its consumers do not consume the moved messages again.',
+    'Copying is at least once: a queue\'s offset moves only after all its messages were stored on the target. If copying fails, the queues not completely copied keep their offsets (the report says how many were copied); a rerun plans again from the group\'s current offsets and copies those messages again, with the same UNIQ_KEY, so consumers can deduplicate. A queue whose offset moved while copying (stop the group\'s consumers first) is reported "moved" and not overwritten. Messages sent to the source meanwhile stay there for the group. Retry (%RETRY%) and dead-letter (%DLQ%) topics are not migrated. The target\'s queue is chosen round robin, so per-queue order is not kept: not for orderly consumers.',
+    'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown topic, unknown group or one without committed offsets on the topic); 2 bad flags (also -t equal to --to); 3 some queues not migrated as planned (copy failed, or offset moved meanwhile); 10 bug.',
+  ].join('\n\n');
+
+  static override examples = [
+    { description: 'See the backlog that would move (changes nothing).', command: '<%= config.bin %> migrateBacklog -g orders-consumer -t orders --to orders-wide' },
+    { description: 'Move it to a new topic with 16 queues per broker.', command: '<%= config.bin %> migrateBacklog -g orders-consumer -t orders --to orders-wide -r 16 --execute' },
+    { description: 'The same against a cluster, as JSON for a script.', command: '<%= config.bin %> migrateBacklog -n 10.0.0.1:9876 -g orders-consumer -t orders --to orders-wide --execute --json' },
+  ];
+
+  static override flags = {
+    group: Flags.string({ char: 'g', summary: 'Consumer group whose backlog moves.', required: true }),
+    topic: Flags.string({ char: 't', summary: 'Source topic (where the backlog is).', required: true }),
+    to: Flags.string({ summary: 'Target topic (created with --execute if it does not exist).', required: true }),
+    readQueueNums: Flags.integer({ char: 'r', summary: 'Queues per broker of a target that does not exist yet (default: twice the source\'s).', min: 1, max: 1024 }),
+    execute: Flags.boolean({ summary: 'Create the target, copy the backlog and move the offsets (default: print the plan only).' }),
+    ...targetFlags,
+  };
+
+  async run(): Promise<MigrateBacklogResult> {
+    const { flags } = await this.parse(MigrateBacklog);
+    const options = { group: flags.group, source: flags.topic, target: flags.to, targetQueueNums: flags.readQueueNums };
+    checkMigrateNames(options);
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    return withAdminSession(target, async (session) => {
+      const plan = await planMigration(session, options);
+      this.render(renderMigratePlan(plan));
+      if (!flags.execute) {
+        this.render('\nNothing changed. To migrate: add --execute');
+        return { executed: false, plan, execution: null };
+      }
+      const execution = await withSpinner(`Copying ${plan.totals.messages} message(s) to ${plan.target.topic}`, this.jsonEnabled(), () => executeMigration(session, target, plan));
+      this.render('\n' + renderMigration(plan, execution));
+      if (execution.totals.problems > 0) this.setStatus(ExitCode.PARTIAL, `${execution.totals.problems} queue(s) not migrated as planned: see the detail column`);
+      return { executed: true, plan, execution };
+    });
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * migrateBacklog through the real CLI against a real in-process broker with real traffic: the plan
+ * shows exactly the backlog and changes nothing; --execute creates the target with more queues,
+ * copies every backlog message exactly once (body, tags, keys, user properties and UNIQ_KEY kept,
+ * MIGRATED_FROM_* added) and moves the group's offsets to the end; an existing target is used as
+ * it is; compare-and-set leaves a queue whose offset moved while copying alone; error paths.
+ */
+import { describe, expect, it } from 'vitest';
+import { PushConsumer } from '../../src/client/push-consumer.js';
+import { Producer, type SendResult } from '../../src/client/producer.js';
+import type { MessageExt } from '../../src/client/message.js';
+import { openAdminSession } from '../../src/client/admin-session.js';
+import { executeMigration, MIGRATED_FROM, planMigration } from '../../src/client/admin-migrate.js';
+import { makeRequest } from '../../src/protocol/frame.js';
+import { RequestCode } from '../../src/protocol/codes.js';
+import type { TestBroker } from '../helpers/broker.js';
+import { eventually } from '../helpers/broker.js';
+import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
+import { broker, defer, namesrvOf, readAll, topic, uniq } from '../client/support.js';
+
+const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, pullTimeDelayMsWhenException: 300 };
+const QUEUES = 2;
+
+async function storedOffset(b: TestBroker, group: string, t: string, queueId: number): Promise<number> {
+  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId }));
+  return res.code === 0 ? Number(res.extFields?.offset) : -1;
+}
+
+async function maxOffset(b: TestBroker, t: string, queueId: number): Promise<number> {
+  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_MAX_OFFSET, { topic: t, queueId }));
+  return Number(res.extFields?.offset);
+}
+
+async function offsets(b: TestBroker, group: string, t: string): Promise<number[]> {
+  return Promise.all(Array.from({ length: QUEUES }, (_, q) => storedOffset(b, group, t, q)));
+}
+
+function cli(b: TestBroker, args: string[]) {
+  return runCli([...args, '--socket', b.broker.addresses.socket]);
+}
+
+/** A 2-queue topic; `consumed` messages consumed by a push group that then stops; `backlog` more sent. */
+async function setup(consumed: number, backlog: number) {
+  const b = await broker();
+  const ns = namesrvOf(b);
+  const t = await topic(b, uniq('T'), QUEUES);
+  const group = uniq('CG');
+  const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
+  await p.start();
+  defer(() => p.close());
+  for (let i = 0; i < consumed; i++) await p.send({ topic: t, body: `old-${i}` });
+  const got: MessageExt[] = [];
+  const c = new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', ...FAST });
+  c.subscribe(t, '*');
+  defer(() => c.close());
+  await c.start((m) => void got.push(m));
+  await eventually(async () => {
+    if (got.length < consumed) return undefined;
+    for (let q = 0; q < QUEUES; q++) if ((await storedOffset(b, group, t, q)) !== (await maxOffset(b, t, q))) return undefined;
+    return true;
+  }, 'the first messages consumed and committed');
+  await c.close();
+  const sent: SendResult[] = [];
+  const props = (i: number) => ({ orderId: `o-${i}`, 'x-trace': `tr${i}` });
+  for (let i = 0; i < backlog; i++) sent.push(await p.send({ topic: t, body: `backlog-${i}`, tags: i % 2 ? 'paid' : 'created', keys: [`k${i}`, `order-${i}`], properties: props(i), flag: i }));
+  return { b, ns, t, group, sent, props };
+}
+
+describe('migrateBacklog (real CLI, real broker)', () => {
+  it('plans exactly the backlog, then --execute moves every message once and the offsets to the end', async () => {
+    const { b, ns, t, group, sent, props } = await setup(4, 7);
+    const target = uniq('WIDE');
+    const before = await offsets(b, group, t);
+
+    const plan = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--json']);
+    expect(plan.code, plan.stderr).toBe(0);
+    expectSuccessEnvelope('migrateBacklog', plan.json);
+    const pr = plan.json.result;
+    expect(pr.executed).toBe(false);
+    expect(pr.execution).toBeNull();
+    expect(pr.plan.online).toBe(false);
+    expect(pr.plan.target).toMatchObject({ topic: target, exists: false, queueNums: 2 * QUEUES });
+    for (const q of pr.plan.queues) {
+      const max = await maxOffset(b, t, q.queueId);
+      expect(q).toMatchObject({ consumerOffset: before[q.queueId], fromOffset: before[q.queueId], maxOffset: max, messages: max - before[q.queueId]! });
+    }
+    expect(pr.plan.totals.messages).toBe(sent.length);
+    // The plan changed nothing: offsets where they were, no target topic.
+    expect(await offsets(b, group, t)).toEqual(before);
+    const route = await cli(b, ['topicRoute', '-t', target, '--json']);
+    expect(route.json.code).toBe('E_TOPIC_NOT_FOUND');
+
+    const exec = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute', '--json']);
+    expect(exec.code, exec.stderr).toBe(0);
+    expectSuccessEnvelope('migrateBacklog', exec.json);
+    const ex = exec.json.result.execution;
+    expect(ex.targetCreated).toBe(true);
+    expect(ex.totals).toEqual({ copied: sent.length, queuesMoved: QUEUES, problems: 0 });
+    for (const q of ex.queues) {
+      const max = await maxOffset(b, t, q.queueId);
+      expect(q).toMatchObject({ copyStatus: 'copied', offsetStatus: 'applied', via: 'update-offset', newOffset: max, copiedUpTo: max, toOffset: max });
+    }
+
+    // The target has more queues, and holds each backlog message exactly once, as it was sent.
+    const status = await cli(b, ['topicStatus', '-t', target, '--json']);
+    expect(status.json.result.queues).toHaveLength(2 * QUEUES);
+    const copies = await readAll(ns, target);
+    expect(copies.map((m) => m.msgId).sort()).toEqual(sent.map((s) => s.msgId).sort());
+    for (const m of copies) {
+      const i = sent.findIndex((s) => s.msgId === m.msgId);
+      expect(m.body.toString()).toBe(`backlog-${i}`);
+      expect(m.tags).toBe(i % 2 ? 'paid' : 'created');
+      expect(m.keys).toEqual([`k${i}`, `order-${i}`]);
+      expect(m.flag).toBe(i);
+      expect(m.properties).toMatchObject({
+        ...props(i),
+        UNIQ_KEY: sent[i]!.msgId,
+        [MIGRATED_FROM.TOPIC]: t,
+        [MIGRATED_FROM.QUEUE_ID]: String(sent[i]!.messageQueue!.queueId),
+        [MIGRATED_FROM.QUEUE_OFFSET]: String(sent[i]!.queueOffset),
+        [MIGRATED_FROM.MSG_ID]: sent[i]!.offsetMsgId,
+        [MIGRATED_FROM.GROUP]: group,
+      });
+    }
+    // The group has nothing left on the source.
+    const progress = await cli(b, ['consumerProgress', '-g', group, '-t', t, '--json']);
+    expect(progress.json.result.progress.totals.diff).toBe(0);
+
+    // A rerun finds no backlog and copies nothing more.
+    const again = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json.result.plan.target.exists).toBe(true);
+    expect(again.json.result.execution.totals.copied).toBe(0);
+    expect((await readAll(ns, target)).length).toBe(sent.length);
+  });
+
+  it('uses an existing target as it is and says so; the table output', async () => {
+    const { b, ns, t, group, sent } = await setup(2, 3);
+    const target = await topic(b, uniq('EXISTING'), 3);
+    const plan = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '-r', '16']);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toMatch(/Migration plan: backlog of group/);
+    expect(plan.stdout).toMatch(new RegExp(`${target} exists with 3 queue\\(s\\): used as it is, -r ignored`));
+    expect(plan.stdout).toMatch(/Total: 3 message\(s\) to move/);
+    expect(plan.stdout).toMatch(/Nothing changed/);
+
+    const exec = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute']);
+    expect(exec.code, exec.stderr).toBe(0);
+    expect(exec.stdout).toMatch(/Used the existing/);
+    expect(exec.stdout).toMatch(/3 message\(s\) copied/);
+    expect((await readAll(ns, target)).map((m) => m.msgId).sort()).toEqual(sent.map((s) => s.msgId).sort());
+    const status = await cli(b, ['topicStatus', '-t', target, '--json']);
+    expect(status.json.result.queues).toHaveLength(3);
+  });
+
+  it('compare-and-set: a queue whose offset moved while copying is reported and not overwritten', async () => {
+    const { b, ns, t, group, sent } = await setup(2, 6);
+    const target = uniq('WIDE');
+    const socket = b.broker.addresses.socket;
+    const session = await openAdminSession({ socket, timeoutMs: 5000 });
+    defer(() => session.close());
+    const plan = await planMigration(session, { group, source: t, target });
+    // A consumer of the group commits on queue 0 after the plan was made.
+    const moved = plan.queues[0]!.consumerOffset! + 1;
+    const res = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId: 0, commitOffset: moved }));
+    expect(res.code).toBe(0);
+
+    const ex = await executeMigration(session, { socket, timeoutMs: 5000 }, plan);
+    expect(ex.totals).toMatchObject({ copied: sent.length, queuesMoved: 1, problems: 1 });
+    const [q0, q1] = ex.queues;
+    expect(q0).toMatchObject({ copyStatus: 'copied', offsetStatus: 'moved', newOffset: moved });
+    expect(q0!.message).toMatch(/deduplicate by UNIQ_KEY/);
+    expect(q1).toMatchObject({ copyStatus: 'copied', offsetStatus: 'applied', newOffset: await maxOffset(b, t, 1) });
+    expect(await storedOffset(b, group, t, 0)).toBe(moved);
+    expect((await readAll(ns, target)).length).toBe(sent.length);
+  });
+
+  it('unknown topic or group, same topic, bad flags, unreachable: one line and the documented exit code', async () => {
+    const { b, t, group } = await setup(1, 1);
+    const noTopic = await cli(b, ['migrateBacklog', '-g', group, '-t', uniq('NOPE'), '--to', uniq('W'), '--json']);
+    expectErrorEnvelope(noTopic.json, 1);
+    expect(noTopic.json.code).toBe('E_TOPIC_NOT_FOUND');
+    const noGroup = await cli(b, ['migrateBacklog', '-g', uniq('NOPE'), '-t', t, '--to', uniq('W')]);
+    expect(noGroup.code).toBe(1);
+    expectOneLineError(noGroup.stderr);
+    expect(noGroup.stderr).toMatch(/no offsets for topic/);
+    const noGroupJson = await cli(b, ['migrateBacklog', '-g', uniq('NOPE'), '-t', t, '--to', uniq('W'), '--execute', '--json']);
+    expectErrorEnvelope(noGroupJson.json, 1);
+
+    for (const args of [
+      ['migrateBacklog', '-g', group, '-t', t, '--to', t],
+      ['migrateBacklog', '-g', group, '-t', t],
+      ['migrateBacklog', '-g', group, '-t', t, '--to', `%RETRY%${group}`],
+      ['migrateBacklog', '-g', group, '-t', `%DLQ%${group}`, '--to', uniq('W')],
+      ['migrateBacklog', '-g', group, '-t', t, '--to', 'bad name'],
+      ['migrateBacklog', '-g', group, '-t', t, '--to', uniq('W'), '-r', '0'],
+    ]) {
+      const r = await cli(b, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expectOneLineError(r.stderr);
+    }
+    const same = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', t, '--json']);
+    expectErrorEnvelope(same.json, 2);
+    const gone = await runCli(['migrateBacklog', '-g', 'G', '-t', 'T', '--to', 'W', '--socket', '/nonexistent/broker.sock']);
+    expect(gone.code).toBe(1);
+    expectOneLineError(gone.stderr);
+    expect(gone.stderr).toMatch(/rocketctl broker start/);
+  });
+});
