@@ -9,12 +9,9 @@ import { PushConsumer, type MessageHandler, type PushConsumerOptions } from '../
 import { Producer } from '../../src/client/producer.js';
 import { allocateAveragely, mqKey } from '../../src/client/allocate.js';
 import type { MessageExt } from '../../src/client/message.js';
-import { makeRequest } from '../../src/protocol/frame.js';
-import { RequestCode } from '../../src/protocol/codes.js';
 import { parseFastjson } from '../../src/protocol/fastjson.js';
-import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
-import { broker, defer, freeBrokerPort, freePort, namesrvOf, readAll, tempDir, topic, uniq } from './support.js';
+import { broker, defer, freeBrokerPort, freePort, maxOffset, namesrvOf, readAll, storedOffset, tempDir, topic, uniq } from './support.js';
 
 /** Short periods so tests converge quickly; the defaults are Java's (20 s / 5 s). */
 const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, lockIntervalMs: 1000, pullTimeDelayMsWhenException: 300 };
@@ -32,16 +29,6 @@ async function consumer(opts: PushConsumerOptions, subs: Record<string, string>,
   await c.start(handler);
   defer(() => c.close());
   return c;
-}
-
-async function storedOffset(b: TestBroker, group: string, t: string, queueId: number): Promise<number> {
-  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId }));
-  return res.code === 0 ? Number(res.extFields?.offset) : -1;
-}
-
-async function maxOffset(b: TestBroker, t: string, queueId: number): Promise<number> {
-  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_MAX_OFFSET, { topic: t, queueId }));
-  return Number(res.extFields?.offset);
 }
 
 describe('PushConsumer (real broker)', () => {

@@ -10,6 +10,8 @@ import { afterEach } from 'vitest';
 import { PullConsumer } from '../../src/client/pull-consumer.js';
 import type { MessageExt } from '../../src/client/message.js';
 import { createTopic, startTestBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js';
+import { makeRequest } from '../../src/protocol/frame.js';
+import { RequestCode } from '../../src/protocol/codes.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 
@@ -69,6 +71,18 @@ let seq = 0;
 export function uniq(prefix: string): string {
   seq++;
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${seq}`;
+}
+
+/** The group's committed offset of one queue (QUERY_CONSUMER_OFFSET), -1 when the broker has none. */
+export async function storedOffset(b: TestBroker, group: string, t: string, queueId: number): Promise<number> {
+  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId }));
+  return res.code === 0 ? Number(res.extFields?.offset) : -1;
+}
+
+/** The queue's max offset (GET_MAX_OFFSET): the next offset to be written. */
+export async function maxOffset(b: TestBroker, t: string, queueId: number): Promise<number> {
+  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_MAX_OFFSET, { topic: t, queueId }));
+  return Number(res.extFields?.offset);
 }
 
 /** Every message currently stored in `topicName` (all queues, min..max offset), via a pull consumer. */

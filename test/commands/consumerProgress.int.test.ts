@@ -14,7 +14,7 @@ import { decodeOffsetMsgId, decodeRecord } from '../../src/protocol/message.js';
 import { bodyBuffer } from '../../src/protocol/frame.js';
 import { encodeJson } from '../../src/protocol/bodies.js';
 import { RemotingClient } from '../../src/client/remoting.js';
-import { freePort } from '../client/support.js';
+import { freePort, storedOffset } from '../client/support.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { createTopic, eventually, startTestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
@@ -27,11 +27,6 @@ async function producer(ns: string): Promise<Producer> {
   await p.start();
   defer(() => p.close());
   return p;
-}
-
-async function storedOffset(b: TestBroker, group: string, t: string, queueId: number): Promise<number> {
-  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId }));
-  return res.code === 0 ? Number(res.extFields?.offset) : -1;
 }
 
 /** Store time of a sent message, read back from the broker by its offsetMsgId. */

@@ -16,23 +16,13 @@ import { decodeOffsetMsgId, decodeRecord } from '../../src/protocol/message.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
-import { broker, defer, namesrvOf, sleep, tempDir, topic, uniq } from '../client/support.js';
+import { broker, defer, maxOffset, namesrvOf, sleep, storedOffset, tempDir, topic, uniq } from '../client/support.js';
 
 const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, pullTimeDelayMsWhenException: 300 };
 const QUEUES = 2;
 
 interface Sent extends SendResult {
   storeTimestamp: number;
-}
-
-async function storedOffset(b: TestBroker, group: string, t: string, queueId: number): Promise<number> {
-  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId }));
-  return res.code === 0 ? Number(res.extFields?.offset) : -1;
-}
-
-async function maxOffset(b: TestBroker, t: string, queueId: number): Promise<number> {
-  const res = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_MAX_OFFSET, { topic: t, queueId }));
-  return Number(res.extFields?.offset);
 }
 
 async function send(b: TestBroker, p: Producer, t: string, body: string): Promise<Sent> {
