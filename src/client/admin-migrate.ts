@@ -118,7 +118,7 @@ export async function planMigration(session: AdminSession, o: MigrateOptions): P
   checkMigrateNames(o);
   const sourceBrokers = await topicBrokers(session, o.source);
   const reset = await planReset(session, { group: o.group, topic: o.source, mode: { kind: 'latest' } });
-  const queues = reset.queues.map(queuePlan);
+  const queues = reset.queues.map(migrateQueuePlan);
   if (queues.every((q) => q.consumerOffset === null)) {
     // planReset already refused an offline group without offsets; this one is online.
     throw new RocketError(`consumer group ${o.group} has no committed offset on topic ${o.source}: there is no backlog to measure`, {
@@ -151,7 +151,8 @@ export async function planMigration(session: AdminSession, o: MigrateOptions): P
   };
 }
 
-function queuePlan(p: PlannedQueue): MigrateQueuePlan {
+/** One queue of the plan from resetOffset's "latest" plan of it. */
+export function migrateQueuePlan(p: PlannedQueue): MigrateQueuePlan {
   const base = { brokerName: p.brokerName, brokerAddr: p.brokerAddr, queueId: p.queueId, minOffset: p.minOffset, maxOffset: p.maxOffset, consumerOffset: p.currentOffset };
   if (p.currentOffset === null) {
     return { ...base, fromOffset: null, messages: 0, notes: ['no committed offset: skipped (where the group would start is up to its consumers, so no backlog is guessed)'] };
