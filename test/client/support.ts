@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
+import { Producer } from '../../src/client/producer.js';
 import { PullConsumer } from '../../src/client/pull-consumer.js';
 import type { MessageExt } from '../../src/client/message.js';
 import { createTopic, startTestBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js';
@@ -64,6 +65,18 @@ export async function topic(b: TestBroker, name: string, queueNums = 4): Promise
   const res = await createTopic(b.client, b.addr, name, queueNums);
   if (res.code !== 0) throw new Error(`creating topic ${name} failed: ${res.code} ${res.remark}`);
   return name;
+}
+
+/** A broker, a topic of `queueNums` queues on it, a fresh group name and a started producer (all closed after the test). */
+export async function brokerWithTopic(queueNums: number): Promise<{ b: TestBroker; ns: string; t: string; group: string; p: Producer }> {
+  const b = await broker();
+  const ns = namesrvOf(b);
+  const t = await topic(b, uniq('T'), queueNums);
+  const group = uniq('CG');
+  const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
+  await p.start();
+  defer(() => p.close());
+  return { b, ns, t, group, p };
 }
 
 let seq = 0;

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PushConsumer } from '../../src/client/push-consumer.js';
-import { Producer, type SendResult } from '../../src/client/producer.js';
+import type { SendResult } from '../../src/client/producer.js';
 import type { MessageExt } from '../../src/client/message.js';
 import { openAdminSession } from '../../src/client/admin-session.js';
 import { executeMigration, MIGRATED_FROM, planMigration } from '../../src/client/admin-migrate.js';
@@ -16,7 +16,7 @@ import { RequestCode } from '../../src/protocol/codes.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
-import { broker, defer, maxOffset, namesrvOf, readAll, storedOffset, topic, uniq } from '../client/support.js';
+import { brokerWithTopic, defer, maxOffset, readAll, storedOffset, topic, uniq } from '../client/support.js';
 
 const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, pullTimeDelayMsWhenException: 300 };
 const QUEUES = 2;
@@ -31,13 +31,7 @@ function cli(b: TestBroker, args: string[]) {
 
 /** A 2-queue topic; `consumed` messages consumed by a push group that then stops; `backlog` more sent. */
 async function setup(consumed: number, backlog: number) {
-  const b = await broker();
-  const ns = namesrvOf(b);
-  const t = await topic(b, uniq('T'), QUEUES);
-  const group = uniq('CG');
-  const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
-  await p.start();
-  defer(() => p.close());
+  const { b, ns, t, group, p } = await brokerWithTopic(QUEUES);
   for (let i = 0; i < consumed; i++) await p.send({ topic: t, body: `old-${i}` });
   const got: MessageExt[] = [];
   const c = new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', ...FAST });

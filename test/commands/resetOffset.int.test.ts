@@ -16,7 +16,7 @@ import { decodeOffsetMsgId, decodeRecord } from '../../src/protocol/message.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
-import { broker, defer, maxOffset, namesrvOf, sleep, storedOffset, tempDir, topic, uniq } from '../client/support.js';
+import { brokerWithTopic, defer, maxOffset, sleep, storedOffset, tempDir, uniq } from '../client/support.js';
 
 const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, pullTimeDelayMsWhenException: 300 };
 const QUEUES = 2;
@@ -41,16 +41,7 @@ function cli(b: TestBroker, args: string[]) {
   return runCli([...args, '--socket', b.broker.addresses.socket]);
 }
 
-async function setup() {
-  const b = await broker();
-  const ns = namesrvOf(b);
-  const t = await topic(b, uniq('T'), QUEUES);
-  const group = uniq('CG');
-  const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
-  await p.start();
-  defer(() => p.close());
-  return { b, ns, t, group, p };
-}
+const setup = () => brokerWithTopic(QUEUES);
 
 function startConsumer(ns: string, group: string, t: string, into: MessageExt[]): Promise<PushConsumer> {
   const c = new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', ...FAST });
