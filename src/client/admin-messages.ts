@@ -10,19 +10,25 @@
  *  - index answers are re-checked (topic, and KEYS or UNIQ_KEY): hash collisions are dropped and
  *    counted;
  *  - nothing is consumed or committed: lookups are QUERY_MESSAGE, VIEW_MESSAGE_BY_ID, and for the
- *    consumer tracks QUERY_TOPIC_CONSUME_BY_WHO, GET_CONSUME_STATS, GET_CONSUMER_CONNECTION_LIST.
+ *    consumer tracks QUERY_TOPIC_CONSUME_BY_WHO, GET_CONSUME_STATS, GET_CONSUMER_CONNECTION_LIST;
+ *  - a broker that fails is listed (`failed`, as clusterList's) and the rest is still answered:
+ *    what was found elsewhere is returned, and consumer tracking it could not do is marked
+ *    unknown. Brokers are asked in parallel, and one that did not answer (timeout, unreachable,
+ *    connection lost) is not asked again in the same session, so a hung broker costs about one
+ *    request timeout per command, not one per request.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RocketError } from '../errors/index.js';
-import { RequestCode, ResponseCode } from '../protocol/codes.js';
+import { BrokerUnreachableError, RemoteError, RocketError, TimeoutError } from '../errors/index.js';
+import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
 import { bodyBuffer, makeRequest } from '../protocol/frame.js';
 import type { ConsumerConnection } from '../protocol/bodies.js';
 import { decodeOffsetMsgId } from '../protocol/message.js';
 import { Prop } from '../protocol/properties.js';
 import { decodeMessages, type MessageExt } from './message.js';
 import type { AdminSession } from './admin-session.js';
-import { clusterInfo, queryTopicConsumeByWho } from './admin.js';
+import { BROKER_PARALLELISM, clusterInfo, failureOf, mapBounded, queryTopicConsumeByWho, type BrokerFailure } from './admin.js';
+import { ConnectionClosedError } from './remoting.js';
 import {
   allTopics,
   DEFAULT_CONCURRENCY,
@@ -77,6 +83,11 @@ export interface MessageView {
   /** Where the body was written (--body-file), null when it was not. */
   bodyFile: string | null;
   tracks?: MessageTrack[];
+  /**
+   * Brokers of the topic that could not say which groups consume it, or whether they are online
+   * (with tracks): the tracking of groups known to them is unknown.
+   */
+  tracksFailed?: BrokerFailure[];
 }
 
 export interface FoundMessage {
@@ -95,6 +106,8 @@ export interface IdLookup {
   searchedTopics: number;
   /** Brokers or topics that could not be asked (the answer may be incomplete). */
   failures: string[];
+  /** The brokers behind `failures`, and those that failed while tracking consumers: one entry each. */
+  failed: BrokerFailure[];
 }
 
 function view(m: MessageExt, brokerName: string | null): MessageView {
@@ -129,6 +142,46 @@ async function brokerAddresses(session: AdminSession): Promise<Map<string, strin
   return out;
 }
 
+// ---- brokers that fail ----------------------------------------------------------------------------
+
+/** Per session: brokers that did not answer at all, with the error they gave. */
+const unresponsive = new WeakMap<AdminSession, Map<string, RocketError>>();
+
+/** No answer at all (as opposed to an answer that says no): asking again would wait as long. */
+function noAnswer(err: unknown): err is RocketError {
+  return err instanceof TimeoutError || err instanceof BrokerUnreachableError || err instanceof ConnectionClosedError;
+}
+
+/**
+ * Send to a broker through `fn`, unless it already did not answer in this session: then fail at
+ * once with its first error. Requests in flight together still wait together (once).
+ */
+async function ask<T>(session: AdminSession, addr: string, fn: () => Promise<T>): Promise<T> {
+  const known = unresponsive.get(session)?.get(addr);
+  if (known !== undefined) throw new RocketError(`${known.message} (earlier; not asked again)`, { code: known.code, cause: known });
+  try {
+    return await fn();
+  } catch (err) {
+    if (noAnswer(err)) {
+      let m = unresponsive.get(session);
+      if (!m) unresponsive.set(session, (m = new Map()));
+      if (!m.has(addr)) m.set(addr, err);
+    }
+    throw err;
+  }
+}
+
+/** Failed brokers, one entry per address (the first failure), in the order they failed. */
+class FailedBrokers {
+  readonly list: BrokerFailure[] = [];
+  add(b: { addr: string; brokerName?: string | null }, err: unknown): void {
+    if (!this.list.some((f) => f.addr === b.addr)) this.list.push(failureOf(b, err));
+  }
+  addAll(list: readonly BrokerFailure[]): void {
+    for (const f of list) if (!this.list.some((x) => x.addr === f.addr)) this.list.push(f);
+  }
+}
+
 // ---- by id ---------------------------------------------------------------------------------------
 
 export interface ByIdOptions {
@@ -140,14 +193,23 @@ export interface ByIdOptions {
 export async function queryMsgById(session: AdminSession, id: string, opts: ByIdOptions = {}): Promise<IdLookup> {
   const decoded = decodeOffsetMsgId(id);
   let why = '';
+  let viewFailure: { where: { addr: string; brokerName: string }; err: unknown } | undefined;
   if (decoded) {
     const addrs = await brokerAddresses(session);
     const brokerName = addrs.get(decoded.address);
     if (brokerName === undefined) {
       why = `as an offsetMsgId it names ${decoded.address}, which is not a broker of this cluster`;
     } else {
-      const res = await session.client.invoke(decoded.address, makeRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: decoded.commitLogOffset }), session.timeoutMs);
-      const msgs = res.code === ResponseCode.SUCCESS && res.body ? decodeMessages(bodyBuffer(res)) : [];
+      let msgs: MessageExt[] = [];
+      try {
+        const res = await ask(session, decoded.address, () =>
+          session.client.invoke(decoded.address, makeRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: decoded.commitLogOffset }), session.timeoutMs),
+        );
+        msgs = res.code === ResponseCode.SUCCESS && res.body ? decodeMessages(bodyBuffer(res)) : [];
+      } catch (err) {
+        // It may hold the message: say so, and still try the id as a UNIQ_KEY on the others.
+        viewFailure = { where: { addr: decoded.address, brokerName }, err };
+      }
       const m = msgs.find((x) => x.offsetMsgId.toUpperCase() === id.toUpperCase());
       if (m) {
         return {
@@ -157,14 +219,24 @@ export async function queryMsgById(session: AdminSession, id: string, opts: ById
           found: [{ view: view(m, brokerName), body: m.body, brokerAddr: decoded.address }],
           searchedTopics: 0,
           failures: [],
+          failed: [],
         };
       }
-      why = `as an offsetMsgId it names broker ${brokerName}, which holds no message at commit log offset ${decoded.commitLogOffset} (deleted by retention?)`;
+      why = viewFailure
+        ? `as an offsetMsgId it names broker ${brokerName} (${decoded.address}), which did not answer: ${errorText(viewFailure.err)}`
+        : `as an offsetMsgId it names broker ${brokerName}, which holds no message at commit log offset ${decoded.commitLogOffset} (deleted by retention?)`;
     }
   } else {
     why = 'it does not decode to a broker address, so it is no offsetMsgId';
   }
   const u = await queryByUniqKey(session, id, opts);
+  if (viewFailure) {
+    const failed = new FailedBrokers();
+    failed.add(viewFailure.where, viewFailure.err);
+    failed.addAll(u.failed);
+    u.failed = failed.list;
+    u.failures.unshift(`VIEW_MESSAGE_BY_ID on ${viewFailure.where.brokerName} (${viewFailure.where.addr}): ${errorText(viewFailure.err)}`);
+  }
   return { ...u, reason: u.found.length > 0 ? `UNIQ_KEY (${why})` : `${u.reason}; ${why}` };
 }
 
@@ -173,6 +245,7 @@ export async function queryByUniqKey(session: AdminSession, id: string, opts: By
   const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const topics = opts.topic !== undefined ? [opts.topic] : await allTopics(session);
   const failures: string[] = [];
+  const failed = new FailedBrokers();
   const found: FoundMessage[] = [];
   await mapLimit(topics, limit, async (topic) => {
     let brokers: TopicBroker[];
@@ -184,6 +257,7 @@ export async function queryByUniqKey(session: AdminSession, id: string, opts: By
     }
     const r = await queryIndex(session, brokers, topic, id, true, 0, END_OF_TIME_MS);
     failures.push(...r.failures);
+    failed.addAll(r.failed);
     found.push(...r.found.filter((f) => f.view.uniqKey === id));
   });
   found.sort((a, b) => a.view.storeTimestamp - b.view.storeTimestamp || a.view.commitLogOffset - b.view.commitLogOffset);
@@ -195,6 +269,7 @@ export async function queryByUniqKey(session: AdminSession, id: string, opts: By
     found,
     searchedTopics: topics.length,
     failures,
+    failed: failed.list,
   };
 }
 
@@ -211,6 +286,8 @@ export interface ByKeyResult {
   /** A broker answered the maximum: more may exist in the range. */
   truncated: boolean;
   failures: string[];
+  /** The brokers behind `failures`, one entry each. */
+  failed: BrokerFailure[];
 }
 
 export async function queryMsgByKey(session: AdminSession, topic: string, key: string, beginMs = 0, endMs = END_OF_TIME_MS): Promise<ByKeyResult> {
@@ -218,10 +295,10 @@ export async function queryMsgByKey(session: AdminSession, topic: string, key: s
   const r = await queryIndex(session, brokers, topic, key, false, beginMs, endMs);
   const found = r.found.filter((f) => f.view.topic === topic && f.view.keys.includes(key));
   found.sort((a, b) => a.view.storeTimestamp - b.view.storeTimestamp || a.view.commitLogOffset - b.view.commitLogOffset);
-  return { topic, key, beginMs, endMs, found, collisions: r.found.length - found.length, truncated: r.truncated, failures: r.failures };
+  return { topic, key, beginMs, endMs, found, collisions: r.found.length - found.length, truncated: r.truncated, failures: r.failures, failed: r.failed };
 }
 
-/** QUERY_MESSAGE to every broker of the topic (masters; §2.4). */
+/** QUERY_MESSAGE to every broker of the topic (masters; §2.4), all at once. */
 async function queryIndex(
   session: AdminSession,
   brokers: TopicBroker[],
@@ -230,61 +307,116 @@ async function queryIndex(
   uniq: boolean,
   beginMs: number,
   endMs: number,
-): Promise<{ found: FoundMessage[]; failures: string[]; truncated: boolean }> {
+): Promise<{ found: FoundMessage[]; failures: string[]; failed: BrokerFailure[]; truncated: boolean }> {
   const found: FoundMessage[] = [];
   const failures: string[] = [];
+  const failed = new FailedBrokers();
   let truncated = false;
-  for (const b of brokers) {
-    try {
-      const res = await session.client.invoke(
+  const settled = await mapBounded(brokers, BROKER_PARALLELISM, async (b) => {
+    const res = await ask(session, b.addr, () =>
+      session.client.invoke(
         b.addr,
         makeRequest(RequestCode.QUERY_MESSAGE, { topic, key, maxNum: QUERY_MAX_NUM, beginTimestamp: beginMs, endTimestamp: endMs, _UNIQUE_KEY_QUERY: uniq }),
         session.timeoutMs,
-      );
-      if (res.code === ResponseCode.QUERY_NOT_FOUND) continue;
-      if (res.code !== ResponseCode.SUCCESS) throw new Error(res.remark || `response code ${res.code}`);
-      const msgs = res.body ? decodeMessages(bodyBuffer(res)) : [];
-      if (!uniq && msgs.length >= QUERY_MAX_NUM) truncated = true;
-      for (const m of msgs) found.push({ view: view(m, b.brokerName), body: m.body, brokerAddr: b.addr });
-    } catch (err) {
-      failures.push(`${topic} on ${b.brokerName} (${b.addr}): ${errorText(err)}`);
+      ),
+    );
+    if (res.code === ResponseCode.QUERY_NOT_FOUND) return [];
+    if (res.code !== ResponseCode.SUCCESS) throw new RemoteError(res.code, `QUERY_MESSAGE ${topic}: ${res.remark?.trim() || responseCodeName(res.code)}`);
+    return res.body ? decodeMessages(bodyBuffer(res)) : [];
+  });
+  for (const s of settled) {
+    const b = s.item;
+    if (!s.ok) {
+      failures.push(`${topic} on ${b.brokerName} (${b.addr}): ${errorText(s.error)}`);
+      failed.add(b, s.error);
+      continue;
     }
+    if (!uniq && s.value.length >= QUERY_MAX_NUM) truncated = true;
+    for (const m of s.value) found.push({ view: view(m, b.brokerName), body: m.body, brokerAddr: b.addr });
   }
-  return { found, failures, truncated };
+  return { found, failures, failed: failed.list, truncated };
 }
 
 // ---- consumer tracks (did each group consume it?) ------------------------------------------------
+
+/** The consumer tracks of one message, and the brokers that could not help decide them. */
+export interface TrackAnswer {
+  tracks: MessageTrack[];
+  failed: BrokerFailure[];
+}
 
 /**
  * For each group that consumes the message's topic (QUERY_TOPIC_CONSUME_BY_WHO on its brokers):
  * consumed when the group's committed offset on the message's queue is past the message, as
  * mqadmin's MessageTrack. Offline groups are judged by their offsets too (mqadmin just says
  * NOT_ONLINE); pull consumers keep their own offsets, so they are PULL.
+ *
+ * Brokers are asked in parallel. One that fails is returned in `failed` (the groups only it knows
+ * are unknown) and, once it did not answer, not asked again; a group whose offset cannot be read
+ * on the message's broker is UNKNOWN, with why.
  */
-export async function messageTracks(session: AdminSession, msg: FoundMessage, concurrency = DEFAULT_CONCURRENCY): Promise<MessageTrack[]> {
+export async function messageTracks(session: AdminSession, msg: FoundMessage, concurrency = DEFAULT_CONCURRENCY): Promise<TrackAnswer> {
   const v = msg.view;
-  const brokers = await topicBrokers(session, v.topic).catch(() => [] as TopicBroker[]);
+  const failed = new FailedBrokers();
+  let brokers = await topicBrokers(session, v.topic).catch(() => [] as TopicBroker[]);
+  // The broker holding the message always has the offsets that decide it.
+  if (!brokers.some((b) => b.addr === msg.brokerAddr)) {
+    brokers = [...brokers, { brokerName: v.brokerName ?? msg.brokerAddr, addr: msg.brokerAddr, readQueueNums: 0, writeQueueNums: 0 }];
+  }
+  const byWho = await mapBounded(brokers, BROKER_PARALLELISM, (b) => ask(session, b.addr, () => queryTopicConsumeByWho(session, b.addr, v.topic)));
   const groups = new Set<string>();
-  for (const b of brokers) for (const g of await queryTopicConsumeByWho(session, b.addr, v.topic)) groups.add(g);
+  for (const s of byWho) {
+    if (s.ok) for (const g of s.value) groups.add(g);
+    else failed.add(s.item, s.error);
+  }
   const list = [...groups].sort();
-  return mapLimit(list, concurrency, async (group) => {
-    try {
-      const conns: Array<ConsumerConnection | undefined> = [];
-      for (const b of brokers) conns.push(await getConsumerConnection(session, b.addr, group).catch(() => undefined));
-      const conn = mergeConnections(conns);
-      const stats = await getConsumeStats(session, msg.brokerAddr, group, v.topic);
-      const row = stats.rows.find(([mq]) => mq.topic === v.topic && mq.queueId === v.queueId && (v.brokerName === null || mq.brokerName === v.brokerName));
-      const consumerOffset = row ? row[1].consumerOffset : null;
-      const t: MessageTrack = { consumerGroup: group, trackType: 'UNKNOWN', online: conn !== undefined, consumerOffset };
-      if (conn?.consumeType === 'CONSUME_ACTIVELY') t.trackType = 'PULL';
-      else if (consumerOffset === null) t.exceptionDesc = 'the group has no offset on this queue';
-      else if (consumerOffset > v.queueOffset) t.trackType = filteredOut(conn, v) ? 'CONSUMED_BUT_FILTERED' : 'CONSUMED';
-      else t.trackType = conn ? 'NOT_CONSUME_YET' : 'NOT_ONLINE';
-      return t;
-    } catch (err) {
-      return { consumerGroup: group, trackType: 'UNKNOWN' as const, online: false, consumerOffset: null, exceptionDesc: errorText(err) };
+  const tracks = await mapLimit(list, concurrency, async (group): Promise<MessageTrack> => {
+    const [conns, stats] = await Promise.all([
+      mapBounded(brokers, BROKER_PARALLELISM, (b) => ask(session, b.addr, () => getConsumerConnection(session, b.addr, group))),
+      ask(session, msg.brokerAddr, () => getConsumeStats(session, msg.brokerAddr, group, v.topic)).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+    ]);
+    const unanswered: string[] = [];
+    for (const c of conns) {
+      if (c.ok) continue;
+      failed.add(c.item, c.error);
+      unanswered.push(c.item.brokerName);
     }
+    const conn = mergeConnections(conns.map((c) => (c.ok ? c.value : undefined)));
+    if (!stats.ok) {
+      failed.add({ addr: msg.brokerAddr, brokerName: v.brokerName }, stats.error);
+      return { consumerGroup: group, trackType: 'UNKNOWN', online: conn !== undefined, consumerOffset: null, exceptionDesc: errorText(stats.error) };
+    }
+    const row = stats.value.rows.find(([mq]) => mq.topic === v.topic && mq.queueId === v.queueId && (v.brokerName === null || mq.brokerName === v.brokerName));
+    const consumerOffset = row ? row[1].consumerOffset : null;
+    const t: MessageTrack = { consumerGroup: group, trackType: 'UNKNOWN', online: conn !== undefined, consumerOffset };
+    if (conn?.consumeType === 'CONSUME_ACTIVELY') t.trackType = 'PULL';
+    else if (consumerOffset === null) t.exceptionDesc = 'the group has no offset on this queue';
+    else if (consumerOffset > v.queueOffset) t.trackType = filteredOut(conn, v) ? 'CONSUMED_BUT_FILTERED' : 'CONSUMED';
+    else t.trackType = conn ? 'NOT_CONSUME_YET' : 'NOT_ONLINE';
+    if (t.trackType === 'NOT_ONLINE' && unanswered.length > 0) t.exceptionDesc = `no connection seen, but ${unanswered.join(', ')} did not answer: it may be online`;
+    return t;
   });
+  return { tracks, failed: failed.list };
+}
+
+/**
+ * Track every message of a lookup (sets each view's tracks and tracksFailed, all messages at
+ * once) and add the brokers that failed to the lookup's `failed`.
+ */
+export async function trackLookup(session: AdminSession, lookup: IdLookup): Promise<void> {
+  const answers = await mapLimit(lookup.found, BROKER_PARALLELISM, (f) => messageTracks(session, f));
+  const failed = new FailedBrokers();
+  failed.addAll(lookup.failed);
+  lookup.found.forEach((f, i) => {
+    const a = answers[i]!;
+    f.view.tracks = a.tracks;
+    if (a.failed.length > 0) f.view.tracksFailed = a.failed;
+    failed.addAll(a.failed);
+  });
+  lookup.failed = failed.list;
 }
 
 function filteredOut(conn: ConsumerConnection | undefined, v: MessageView): boolean {

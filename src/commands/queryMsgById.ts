@@ -2,8 +2,8 @@ import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
-import { withAdminSession } from '../client/admin.js';
-import { MessageNotFoundError, messageTracks, queryMsgById, writeBodies, type IdKind, type IdLookup, type MessageView } from '../client/admin-messages.js';
+import { failureWarnings, withAdminSession, type BrokerFailure } from '../client/admin.js';
+import { MessageNotFoundError, queryMsgById, trackLookup, writeBodies, type IdKind, type IdLookup, type MessageView } from '../client/admin-messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
 
 export interface MsgLookupResult {
@@ -12,6 +12,8 @@ export interface MsgLookupResult {
   reason: string;
   searchedTopics: number;
   failures: string[];
+  /** Brokers that failed (searching, or tracking the consumers of what was found): one entry each. */
+  failed: BrokerFailure[];
   messages: MessageView[];
 }
 
@@ -20,7 +22,14 @@ export interface QueryMsgByIdResult {
 }
 
 export function lookupResult(l: IdLookup): MsgLookupResult {
-  return { id: l.id, idKind: l.idKind, reason: l.reason, searchedTopics: l.searchedTopics, failures: l.failures, messages: l.found.map((f) => f.view) };
+  return { id: l.id, idKind: l.idKind, reason: l.reason, searchedTopics: l.searchedTopics, failures: l.failures, failed: l.failed, messages: l.found.map((f) => f.view) };
+}
+
+/** One warning per failed broker over all lookups (the first failure of each address). */
+export function failedBrokerWarnings(lookups: IdLookup[]): string[] {
+  const seen = new Set<string>();
+  const all = lookups.flatMap((l) => l.failed).filter((f) => !seen.has(f.addr) && seen.add(f.addr));
+  return failureWarnings(all);
 }
 
 export default class QueryMsgById extends BaseCommand<QueryMsgByIdResult> {
@@ -29,7 +38,8 @@ export default class QueryMsgById extends BaseCommand<QueryMsgByIdResult> {
   static override description = [
     'An id of 32 hex characters can be an offsetMsgId (broker address + commit log offset) or a UNIQ_KEY (the msgId producers return): they look alike. The id is read as an offsetMsgId when the address it decodes to is a broker of this cluster and that broker holds a message with exactly this offsetMsgId (VIEW_MESSAGE_BY_ID); otherwise it is looked up as a UNIQ_KEY in the message index (QUERY_MESSAGE with _UNIQUE_KEY_QUERY=true) of the topic given with -t, or — without -t — of every topic the name server knows, which is slower on big clusters. The answer says which kind the id was taken for.',
     'Prints mqadmin\'s fields (OffsetID, Topic, Tags, Keys, Queue ID, Queue Offset, CommitLog Offset, Reconsume Times, Born/Store Timestamp, Born/Store Host, System Flag, Properties, Message Body Path), then for each consumer group of the topic whether it has consumed the message (its committed offset on the message\'s queue is past it). The body is written only on request (--body-file); mqadmin always writes /tmp/rocketmq/msgbodys/.',
-    'Not found is not success: exit 1 with code E_MESSAGE_NOT_FOUND and the reason (which kind of id, which topics were searched). Exit codes: 0 found; 1 not found, or unreachable broker/name server, or unknown topic; 2 bad flags; 3 some ids found and some not; 10 bug.',
+    'A broker that fails or does not answer is listed (a warning, and `failed` in --json) and the rest is still printed: what other brokers hold, and for consumer groups only that broker knows, tracking marked unknown; the command then exits 3. Brokers are asked in parallel, so a hung broker costs about one --timeout.',
+    'Not found is not success: exit 1 with code E_MESSAGE_NOT_FOUND and the reason (which kind of id, which topics were searched). Exit codes: 0 found; 1 not found, or unreachable broker/name server, or unknown topic; 2 bad flags; 3 some ids found and some not, or some brokers failed; 10 bug.',
   ].join('\n\n');
 
   static override examples = [
@@ -55,7 +65,7 @@ export default class QueryMsgById extends BaseCommand<QueryMsgByIdResult> {
       const out: IdLookup[] = [];
       for (const id of ids) {
         const l = await queryMsgById(s, id, { topic: flags.topic });
-        if (flags.track) for (const f of l.found) f.view.tracks = await messageTracks(s, f);
+        if (flags.track) await trackLookup(s, l);
         out.push(l);
       }
       return out;
@@ -69,11 +79,9 @@ export default class QueryMsgById extends BaseCommand<QueryMsgByIdResult> {
       ]);
     }
     if (flags['body-file']) await writeBodies(found, flags['body-file']);
-    for (const l of lookups) {
-      if (l.found.length === 0) this.setStatus(ExitCode.PARTIAL, `${l.id}: not found: ${l.reason}`);
-      for (const f of l.failures) this.setStatus(ExitCode.PARTIAL, `not searched: ${f}`);
-    }
-    this.render(lookups.flatMap((l) => l.found.map((f) => `${renderMessage(f.view)}\n\n${renderTracks(f.view.tracks)}`)).join('\n\n'));
+    for (const l of lookups) if (l.found.length === 0) this.setStatus(ExitCode.PARTIAL, `${l.id}: not found: ${l.reason}`);
+    for (const w of failedBrokerWarnings(lookups)) this.setStatus(ExitCode.PARTIAL, w);
+    this.render(lookups.flatMap((l) => l.found.map((f) => `${renderMessage(f.view)}\n\n${renderTracks(f.view.tracks, f.view.tracksFailed)}`)).join('\n\n'));
     return { lookups: lookups.map(lookupResult) };
   }
 }

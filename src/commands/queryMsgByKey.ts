@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
-import { withAdminSession } from '../client/admin.js';
+import { failureWarnings, withAdminSession, type BrokerFailure } from '../client/admin.js';
 import { parseTimestamp } from '../client/admin-offsets.js';
 import { END_OF_TIME_MS, MessageNotFoundError, queryMsgByKey, writeBodies, type MessageView } from '../client/admin-messages.js';
 import { formatTimeMs, renderMessageList } from '../output/progress-render.js';
@@ -18,6 +18,8 @@ export interface QueryMsgByKeyResult {
   /** Some broker returned the most it returns at once (64): narrow --begin/--end to see the rest. */
   truncated: boolean;
   failures: string[];
+  /** Brokers that failed, one entry each (the first failure). */
+  failed: BrokerFailure[];
 }
 
 export default class QueryMsgByKey extends BaseCommand<QueryMsgByKeyResult> {
@@ -25,6 +27,7 @@ export default class QueryMsgByKey extends BaseCommand<QueryMsgByKeyResult> {
 
   static override description = [
     'Asks the message index of every broker of the topic (QUERY_MESSAGE) and keeps only messages of this topic whose KEYS contain the key: index hash collisions are dropped and counted. --begin/--end limit the store time (now, epoch milliseconds, or yyyy-MM-dd#HH:mm:ss:SSS); a broker returns at most 64 messages per query, which the output says.',
+    'A broker that fails or does not answer is listed (a warning, and `failed` in --json) and what the others hold is still printed; the command then exits 3. Brokers are asked in parallel, so a hung broker costs about one --timeout.',
     'Not found is not success: exit 1 with code E_MESSAGE_NOT_FOUND and the reason. Exit codes: 0 found; 1 not found, unreachable broker/name server, or unknown topic; 2 bad flags; 3 found, but some brokers could not be searched; 10 bug.',
   ].join('\n\n');
 
@@ -65,7 +68,7 @@ export default class QueryMsgByKey extends BaseCommand<QueryMsgByKeyResult> {
       ]);
     }
     if (flags['body-file']) await writeBodies(r.found, flags['body-file']);
-    for (const f of r.failures) this.setStatus(ExitCode.PARTIAL, `not searched: ${f}`);
+    for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
     if (r.truncated) this.warnUser('a broker returned the most it returns per query (64): narrow --begin/--end to see the rest');
     this.render(renderMessageList(result.messages));
     if (r.collisions > 0) this.render(`\n${r.collisions} index hit(s) for other keys (hash collisions) dropped`);

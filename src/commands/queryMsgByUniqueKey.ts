@@ -3,16 +3,17 @@ import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { withAdminSession } from '../client/admin.js';
-import { MessageNotFoundError, messageTracks, queryByUniqKey, writeBodies } from '../client/admin-messages.js';
+import { MessageNotFoundError, queryByUniqKey, trackLookup, writeBodies } from '../client/admin-messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
-import { lookupResult, type MsgLookupResult } from './queryMsgById.js';
+import { failedBrokerWarnings, lookupResult, type MsgLookupResult } from './queryMsgById.js';
 
 export default class QueryMsgByUniqueKey extends BaseCommand<MsgLookupResult> {
   static override summary = 'Find a message by its UNIQ_KEY (the msgId producers return) in a topic.';
 
   static override description = [
     'Looks the UNIQ_KEY up in the message index of every broker of the topic (QUERY_MESSAGE with _UNIQUE_KEY_QUERY=true) and keeps only messages whose UNIQ_KEY is exactly the id (index hash collisions are dropped). A retried message has copies in %RETRY%<group> with the same UNIQ_KEY: search that topic to see them. Prints mqadmin\'s fields and, per consumer group, whether it has consumed the message.',
-    'Not found is not success: exit 1 with code E_MESSAGE_NOT_FOUND and the reason. Exit codes: 0 found; 1 not found, unreachable broker/name server, or unknown topic; 2 bad flags; 3 found, but some brokers could not be searched; 10 bug.',
+    'A broker that fails or does not answer is listed (a warning, and `failed` in --json) and what the others hold is still printed, with consumer tracking that broker would have decided marked unknown; the command then exits 3. Brokers are asked in parallel, so a hung broker costs about one --timeout.',
+    'Not found is not success: exit 1 with code E_MESSAGE_NOT_FOUND and the reason. Exit codes: 0 found; 1 not found, unreachable broker/name server, or unknown topic; 2 bad flags; 3 found, but some brokers failed (searching or tracking); 10 bug.',
   ].join('\n\n');
 
   static override examples = [
@@ -33,7 +34,7 @@ export default class QueryMsgByUniqueKey extends BaseCommand<MsgLookupResult> {
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     const l = await withAdminSession(target, async (s) => {
       const r = await queryByUniqKey(s, flags.msgId.trim(), { topic: flags.topic });
-      if (flags.track) for (const f of r.found) f.view.tracks = await messageTracks(s, f);
+      if (flags.track) await trackLookup(s, r);
       return r;
     });
     if (l.found.length === 0) {
@@ -44,8 +45,8 @@ export default class QueryMsgByUniqueKey extends BaseCommand<MsgLookupResult> {
       ]);
     }
     if (flags['body-file']) await writeBodies(l.found, flags['body-file']);
-    for (const f of l.failures) this.setStatus(ExitCode.PARTIAL, `not searched: ${f}`);
-    this.render(l.found.map((f) => `${renderMessage(f.view)}\n\n${renderTracks(f.view.tracks)}`).join('\n\n'));
+    for (const w of failedBrokerWarnings([l])) this.setStatus(ExitCode.PARTIAL, w);
+    this.render(l.found.map((f) => `${renderMessage(f.view)}\n\n${renderTracks(f.view.tracks, f.view.tracksFailed)}`).join('\n\n'));
     return lookupResult(l);
   }
 }

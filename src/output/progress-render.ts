@@ -3,6 +3,7 @@
  * §8.3, §8.6, §8.7) as the default tables, plus what mqadmin lacks (time lag, diagnosis, plan).
  */
 import type { AllGroups, ApplyResult, GroupProgress, LagViolation, ResetPlan } from '../client/admin-offsets.js';
+import type { BrokerFailure } from '../client/admin.js';
 import type { MessageTrack, MessageView } from '../client/admin-messages.js';
 import type { MigrateExecution, MigratePlan } from '../client/admin-migrate.js';
 import { colors } from './colors.js';
@@ -205,11 +206,12 @@ export function renderMessage(m: MessageView): string {
   return lines.map(([k, v]) => `${(k + ':').padEnd(20)} ${v ?? ''}`).join('\n');
 }
 
-export function renderTracks(tracks: MessageTrack[] | undefined): string {
+export function renderTracks(tracks: MessageTrack[] | undefined, failed: BrokerFailure[] = []): string {
   if (!tracks) return '';
-  if (tracks.length === 0) return 'WARN: No Consumer';
+  const unknown = failed.map((f) => colors.fail(`consumer groups known to broker ${f.brokerName ?? f.addr} (${f.addr}): unknown, it failed: ${f.message}`));
+  if (tracks.length === 0) return unknown.length > 0 ? unknown.join('\n') : 'WARN: No Consumer';
   const rows: Cell[][] = tracks.map((t) => [t.consumerGroup, t.trackType, t.online ? 'online' : 'offline', t.consumerOffset ?? 'none', t.exceptionDesc ?? '']);
-  return renderTable(['#Consumer Group', '#Track Type', '#Online', '#Consumer Offset', '#Detail'], rows, { align: [3] });
+  return [renderTable(['#Consumer Group', '#Track Type', '#Online', '#Consumer Offset', '#Detail'], rows, { align: [3] }), ...unknown].join('\n');
 }
 
 /** §8.7 columns (#Message ID #QID #Offset) plus store time, keys and tags. */
