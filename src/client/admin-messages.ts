@@ -6,7 +6,9 @@
  *    look alike. It is read as an offsetMsgId only when the address it decodes to is a broker of
  *    the cluster and VIEW_MESSAGE_BY_ID there returns a message whose own offsetMsgId is that id;
  *    otherwise it is a UNIQ_KEY, looked up in the index (QUERY_MESSAGE, _UNIQUE_KEY_QUERY=true) of
- *    the topic given with -t, or of every topic the name server knows (bounded parallelism);
+ *    the topic given with -t, or of every topic the name server knows (bounded parallelism). Any
+ *    other id, except 34 hex characters (a RocketMQ 5 gRPC client's UNIQ_KEY), is refused by
+ *    queryMsgById before anything is asked (checkMessageIds);
  *  - index answers are re-checked (topic, and KEYS or UNIQ_KEY): hash collisions are dropped and
  *    counted;
  *  - nothing is consumed or committed: lookups are QUERY_MESSAGE, VIEW_MESSAGE_BY_ID, and for the
@@ -19,7 +21,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BrokerUnreachableError, RemoteError, RocketError, TimeoutError } from '../errors/index.js';
+import { BrokerUnreachableError, RemoteError, RocketError, TimeoutError, UsageError } from '../errors/index.js';
 import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
 import { bodyBuffer, makeRequest } from '../protocol/frame.js';
 import type { ConsumerConnection } from '../protocol/bodies.js';
@@ -180,6 +182,28 @@ class FailedBrokers {
   addAll(list: readonly BrokerFailure[]): void {
     for (const f of list) if (!this.list.some((x) => x.addr === f.addr)) this.list.push(f);
   }
+}
+
+// ---- message ids ------------------------------------------------------------------------------------
+
+/** What -i takes, for the usage error. */
+export const MESSAGE_ID_SHAPE =
+  'an offsetMsgId or UNIQ_KEY is 32 hex characters (56 when made from an IPv6 address; a RocketMQ 5 gRPC client\'s message id is 34)';
+
+/**
+ * Can `id` be a message id at all? offsetMsgIds (IPv4 address + port + offset: 16 bytes; IPv6:
+ * 28) and UNIQ_KEYs of remoting clients (IPv4 address + pid + salt + time + counter: 16 bytes;
+ * IPv6: 28) are 32 or 56 hex characters; RocketMQ 5 gRPC clients set a 17-byte UNIQ_KEY
+ * (version 01, MAC, pid, time, sequence): 34 hex characters.
+ */
+export function isMessageIdShape(id: string): boolean {
+  return /^[0-9A-Fa-f]+$/.test(id) && (id.length === 32 || id.length === 56 || id.length === 34);
+}
+
+/** UsageError unless every id has the shape of a message id. */
+export function checkMessageIds(ids: readonly string[]): void {
+  const bad = ids.find((id) => !isMessageIdShape(id));
+  if (bad !== undefined) throw new UsageError(`${JSON.stringify(bad)} is not a message id: ${MESSAGE_ID_SHAPE}`);
 }
 
 // ---- by id ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags } from '../output/flags.js';
 import { failureWarnings, withAdminSession, type BrokerFailure } from '../client/admin.js';
-import { MessageNotFoundError, queryMsgById, trackLookup, writeBodies, type IdKind, type IdLookup, type MessageView } from '../client/admin-messages.js';
+import { checkMessageIds, MessageNotFoundError, queryMsgById, trackLookup, writeBodies, type IdKind, type IdLookup, type MessageView } from '../client/admin-messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
 
 export interface MsgLookupResult {
@@ -39,7 +39,7 @@ export default class QueryMsgById extends BaseCommand<QueryMsgByIdResult> {
     'An id of 32 hex characters can be an offsetMsgId (broker address + commit log offset) or a UNIQ_KEY (the msgId producers return): they look alike. The id is read as an offsetMsgId when the address it decodes to is a broker of this cluster and that broker holds a message with exactly this offsetMsgId (VIEW_MESSAGE_BY_ID); otherwise it is looked up as a UNIQ_KEY in the message index (QUERY_MESSAGE with _UNIQUE_KEY_QUERY=true) of the topic given with -t, or — without -t — of every topic the name server knows, which is slower on big clusters. The answer says which kind the id was taken for.',
     'Prints mqadmin\'s fields (OffsetID, Topic, Tags, Keys, Queue ID, Queue Offset, CommitLog Offset, Reconsume Times, Born/Store Timestamp, Born/Store Host, System Flag, Properties, Message Body Path), then for each consumer group of the topic whether it has consumed the message (its committed offset on the message\'s queue is past it). The body is written only on request (--body-file); mqadmin always writes /tmp/rocketmq/msgbodys/.',
     'A broker that fails or does not answer is listed (a warning, and `failed` in --json) and the rest is still printed: what other brokers hold, and for consumer groups only that broker knows, tracking marked unknown; the command then exits 3. Brokers are asked in parallel, so a hung broker costs about one --timeout.',
-    'Not found is not success: exit 1 with code E_MESSAGE_NOT_FOUND and the reason (which kind of id, which topics were searched). Exit codes: 0 found; 1 not found, or unreachable broker/name server, or unknown topic; 2 bad flags; 3 some ids found and some not, or some brokers failed; 10 bug.',
+    'Not found is not success: exit 1 with code E_MESSAGE_NOT_FOUND and the reason (which kind of id, which topics were searched). Exit codes: 0 found; 1 not found, or unreachable broker/name server, or unknown topic; 2 bad flags, or an id that cannot be a message id (not 32, 34 or 56 hex characters); 3 some ids found and some not, or some brokers failed; 10 bug.',
   ].join('\n\n');
 
   static override examples = [
@@ -60,6 +60,7 @@ export default class QueryMsgById extends BaseCommand<QueryMsgByIdResult> {
     const { flags } = await this.parse(QueryMsgById);
     const ids = flags.msgId.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
     if (ids.length === 0) throw new UsageError('-i needs at least one message id');
+    checkMessageIds(ids);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     const lookups = await withAdminSession(target, async (s) => {
       const out: IdLookup[] = [];

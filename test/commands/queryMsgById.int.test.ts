@@ -159,13 +159,29 @@ describe('queryMsgById (real CLI, real broker)', () => {
     expect(table.stdout).toContain(consumed[1]!.msgId);
   });
 
+  it('queryMsgById: an id that cannot be a message id is a usage error (exit 2, one line), before anything is asked', async () => {
+    for (const bad of ['xyz', '0123456789ABCDEF0123456789ABCDE', '0123456789ABCDEF0123456789ABCDEG', `${consumed[0]!.msgId},nope`]) {
+      const r = await cli(['queryMsgById', '-i', bad]);
+      expect(r.code, bad).toBe(2);
+      expectOneLineError(r.stderr);
+      expect(r.stderr).toMatch(/is not a message id: an offsetMsgId or UNIQ_KEY is 32 hex characters/);
+      expect(r.stdout).toBe('');
+      const j = await cli(['queryMsgById', '-i', bad, '--json']);
+      expectErrorEnvelope(j.json, 2);
+      expect(j.json.code).toBe('E_USAGE');
+    }
+  });
+
   it('bad flags and unreachable targets: one line, exit 2 / exit 1', async () => {
     for (const args of [['queryMsgByKey', '-t', t], ['queryMsgById'], ['queryMsgByUniqueKey', '-i', 'X'], ['queryMsgByKey', '-t', t, '-k', 'x', '--begin', 'soon']]) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expectOneLineError(r.stderr);
     }
-    for (const args of [['queryMsgById', '-i', 'X'], ['queryMsgByKey', '-t', 'T', '-k', 'x'], ['queryMsgByUniqueKey', '-i', 'X', '-t', 'T']]) {
+    const v4 = '0123456789ABCDEF0123456789ABCDEF';
+    const grpc = `01${'AB'.repeat(16)}`; // a RocketMQ 5 gRPC client's message id: 34 hex
+    const v6 = 'ab'.repeat(28); // IPv6 address: 56 hex, either case
+    for (const args of [['queryMsgById', '-i', v4], ['queryMsgById', '-i', `${grpc},${v6}`], ['queryMsgByKey', '-t', 'T', '-k', 'x'], ['queryMsgByUniqueKey', '-i', 'X', '-t', 'T']]) {
       const r = await runCli([...args, '--socket', '/nonexistent/broker.sock']);
       expect(r.code, args.join(' ')).toBe(1);
       expectOneLineError(r.stderr);
