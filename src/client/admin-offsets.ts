@@ -826,10 +826,22 @@ export async function planReset(session: AdminSession, opts: PlanOptions): Promi
   }
   const online = perBroker.some((p) => p.online);
   if (!online && queues.every((q) => q.currentOffset === null)) {
-    throw new RocketError(`consumer group ${opts.group} has no offsets for topic ${opts.topic} and no consumer online`, {
-      code: 'E_GROUP_NOT_FOUND',
-      actions: ['check the group and topic names: rocketctl consumerProgress -g GROUP'],
+    // Never consumed with and nobody online: a group that exists (updateSubGroup, or created by a
+    // consumer's first heartbeat) gets its starting offsets set; an unknown name is an error.
+    const configured = await mapLimit(brokers, limit, async (b) => {
+      try {
+        return opts.group in (await getAllSubscriptionGroups(session, b.addr));
+      } catch {
+        return false;
+      }
     });
+    if (!configured.some(Boolean)) {
+      throw new RocketError(`consumer group ${opts.group} has no offsets for topic ${opts.topic}, no consumer online and no subscription group on its brokers`, {
+        code: 'E_GROUP_NOT_FOUND',
+        actions: ['check the group and topic names: rocketctl consumerProgress -g GROUP', `to set the starting offsets of a new group, create it first: rocketctl updateSubGroup -g ${opts.group}`],
+      });
+    }
+    for (const q of queues) q.notes.push('the group has never consumed here: --execute sets where it starts (instead of its consumeFromWhere)');
   }
   return {
     kind: 'rocketctl.resetOffset.plan',
