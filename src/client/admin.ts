@@ -934,8 +934,14 @@ export async function consumerConnection(s: AdminSession, o: { group: string; br
     try {
       targets = brokerTargetsOfRoute(await routeOfTopic(s, RETRY_PREFIX + o.group));
     } catch (err) {
-      if (err instanceof TopicNotFoundError) throw new GroupNotFoundError(o.group);
-      throw err;
+      if (!(err instanceof TopicNotFoundError)) throw err;
+      // No retry topic: never had a consumer. A group that exists as a subscription group on a
+      // master is offline, not unknown.
+      const info = await clusterInfo(s);
+      const masters = Object.keys(info.clusterAddrTable).flatMap((c) => mastersOfCluster(info, c));
+      const known = await mapBounded(masters, BROKER_PARALLELISM, async (t) => o.group in (await getAllSubscriptionGroups(s, t.addr)));
+      if (known.some((r) => r.ok && r.value)) throw new ConsumerNotOnlineError(o.group, 'any broker: it exists but has never had a consumer');
+      throw new GroupNotFoundError(o.group);
     }
   }
   const settled = await mapBounded(targets, BROKER_PARALLELISM, (t) => getConsumerConnectionList(s, t.addr, o.group));

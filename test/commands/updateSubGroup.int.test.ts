@@ -172,4 +172,13 @@ describe('consumerConnection / producerConnection', () => {
     expectOneLineError(r.stderr);
     expect(r.stderr).toContain('consumer group CG_never_seen does not exist');
   });
+
+  it('a group created with updateSubGroup that never had a consumer is "not online", not "does not exist"', async () => {
+    expect((await local(['updateSubGroup', '-g', 'CG_created_only'])).code).toBe(0);
+    const r = await local(['consumerConnection', '-g', 'CG_created_only', '--json']);
+    expect(r.code).toBe(1);
+    expectErrorEnvelope(r.json, 1);
+    expect(r.json.code).toBe('E_CONSUMER_NOT_ONLINE');
+    expect(r.json.message).toMatch(/exists but has never had a consumer/);
+  });
 });
