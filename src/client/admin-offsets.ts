@@ -31,7 +31,7 @@ import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
 import type { AdminSession } from './admin-session.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
-import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, mapBounded, routeOfTopic, topicList } from './admin.js';
+import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, topicList } from './admin.js';
 
 // ---- limits and names -----------------------------------------------------------------------
 
@@ -608,13 +608,19 @@ export interface GroupRow {
   model: string;
   tps: number;
   diffTotal: number;
+  /**
+   * The largest time lag among the group's queues (age of the oldest unconsumed message, from its
+   * stored timestamp; 0 without backlog); null when not measured (no withLag) or unknown (no
+   * queue with backlog could be read).
+   */
+  lagMs: number | null;
   /** Per-queue backlog, for --max-lag checks (not printed in the table). */
   queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; lagMs?: number | null }>;
 }
 
 export interface AllGroupsOptions {
   concurrency?: number;
-  /** Also measure the time lag of every queue with a backlog (--max-lag-ms). */
+  /** Also measure the time lag of every queue with a backlog (--lag, --max-lag-ms). */
   withLag?: boolean;
   now?: () => number;
 }
@@ -622,20 +628,90 @@ export interface AllGroupsOptions {
 export interface AllGroups {
   groups: GroupRow[];
   measuredAt: number;
+  /** Brokers whose subscription groups could not be listed: groups only they know may be missing. */
+  failedBrokers: BrokerFailure[];
 }
 
-/** Groups = topics named %RETRY%<group> (as mqadmin), each measured on every broker, bounded in parallel. */
+/**
+ * Subscription groups a broker creates or uses itself, not an application's (skipped when listing
+ * subscription groups): SubscriptionGroupManager's defaults (src/broker/store/config/
+ * subscription-group.ts, fact sheet §5), MixAll's well-known groups and its CID_RMQ_SYS_ prefix
+ * (MixAll.isSysConsumerGroup, fact sheet §6.8; src/broker/store/config/system-topics.ts).
+ */
+const BUILT_IN_GROUPS: ReadonlySet<string> = new Set([
+  TOOLS_CONSUMER_GROUP,
+  'FILTERSRV_CONSUMER',
+  'SELF_TEST_C_GROUP',
+  'CID_ONS-HTTP-PROXY',
+  'CID_ONSAPI_PULL',
+  'CID_ONSAPI_PERMISSION',
+  'CID_ONSAPI_OWNER',
+  'DEFAULT_CONSUMER',
+  'SCHEDULE_CONSUMER',
+  '__MONITOR_CONSUMER',
+]);
+
+export function isBuiltInGroup(group: string): boolean {
+  return BUILT_IN_GROUPS.has(group) || group.startsWith('CID_RMQ_SYS_');
+}
+
+/**
+ * Groups = topics named %RETRY%<group> (as mqadmin) plus the subscription groups of every broker
+ * (one GET_ALL_SUBSCRIPTIONGROUP_CONFIG each: a group created with updateSubGroup, or auto-created,
+ * that never had a retry topic), built-in groups left out; sorted. Each is measured on every
+ * broker, bounded in parallel. A broker whose groups cannot be listed is in failedBrokers.
+ */
 export async function allGroupsProgress(session: AdminSession, opts: AllGroupsOptions = {}): Promise<AllGroups> {
   const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const [topics, brokers] = await Promise.all([allTopics(session), clusterBrokers(session)]);
-  const groups = [...new Set(topics.filter((t) => t.startsWith(RETRY_GROUP_TOPIC_PREFIX)).map((t) => t.slice(RETRY_GROUP_TOPIC_PREFIX.length)))];
+  const failedBrokers: BrokerFailure[] = [];
+  const listed = await mapLimit(brokers, limit, async (b) => {
+    try {
+      return Object.keys(await getAllSubscriptionGroups(session, b.addr)).filter((g) => !isBuiltInGroup(g));
+    } catch (err) {
+      failedBrokers.push({ brokerName: b.brokerName, addr: b.addr, error: errorText(err) });
+      return [];
+    }
+  });
+  const retry = topics.filter((t) => t.startsWith(RETRY_GROUP_TOPIC_PREFIX)).map((t) => t.slice(RETRY_GROUP_TOPIC_PREFIX.length));
+  const groups = [...new Set([...retry, ...listed.flat()])].sort(compareStrings);
   const measuredAt = (opts.now ?? Date.now)();
-  const rows = await mapLimit(groups, limit, (g) => groupRow(session, brokers, g, !!opts.withLag, measuredAt));
-  return { groups: rows, measuredAt };
+  const ctx: RowContext = { session, brokers, measuredAt, withLag: !!opts.withLag, slot: limiter(limit), minOffsets: new Map() };
+  const rows = await mapLimit(groups, limit, (g) => groupRow(ctx, g));
+  return { groups: rows, measuredAt, failedBrokers: failedBrokers.sort((a, b) => compareStrings(a.brokerName, b.brokerName)) };
 }
 
-async function groupRow(session: AdminSession, brokers: BrokerRef[], group: string, withLag: boolean, measuredAt: number): Promise<GroupRow> {
-  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, queues: [] };
+interface RowContext {
+  session: AdminSession;
+  brokers: BrokerRef[];
+  measuredAt: number;
+  withLag: boolean;
+  /** Bounds the lag reads of all groups together. */
+  slot: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Min offset per queue, one GET_TOPIC_STATS_INFO per broker and topic (shared by all groups). */
+  minOffsets: Map<string, Promise<Map<number, number> | null>>;
+}
+
+/** At most `n` calls of the returned function's argument running at once. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    if (running >= n) await new Promise<void>((r) => waiting.push(r));
+    else running++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
+async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
+  const { session, brokers } = ctx;
+  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, lagMs: null, queues: [] };
   const errors: string[] = [];
   const failed = (b: BrokerRef, err: unknown) => errors.push(`${b.brokerName} (${b.addr}): ${errorText(err)}`);
   const conns: Array<ConsumerConnection | undefined> = [];
@@ -660,18 +736,27 @@ async function groupRow(session: AdminSession, brokers: BrokerRef[], group: stri
         if (seen.has(t)) continue;
         for (const [mq, w] of (await getConsumeStats(session, b.addr, group, t)).rows) rows.push({ mq, w, committed: false });
       }
+      const lags: Array<Promise<void>> = [];
       for (const { mq, w, committed } of rows) {
         // No committed offset: everything still stored is backlog.
         const from = committed ? w.consumerOffset : w.brokerOffset > 0 ? await getMinOffset(session, b.addr, mq) : 0;
         const diff = Math.max(0, w.brokerOffset - from);
         const q: GroupRow['queues'][number] = { topic: mq.topic, brokerName: mq.brokerName, queueId: mq.queueId, diff };
-        if (withLag) q.lagMs = diff === 0 ? 0 : await lagAt(session, b.addr, mq, from, w.brokerOffset, measuredAt);
+        if (ctx.withLag) {
+          q.lagMs = diff === 0 ? 0 : null;
+          if (diff > 0) lags.push(ctx.slot(() => lagAt(ctx, b, mq, from, w.brokerOffset)).then((ms) => void (q.lagMs = ms)));
+        }
         row.queues.push(q);
         row.diffTotal += diff;
       }
+      await settleAll(lags);
     } catch (err) {
       failed(b, err);
     }
+  }
+  if (ctx.withLag) {
+    const known = row.queues.map((q) => q.lagMs).filter((ms): ms is number => typeof ms === 'number');
+    row.lagMs = known.length > 0 ? Math.max(...known) : row.queues.length === 0 ? 0 : null;
   }
   const conn = mergeConnections(conns);
   if (conn) {
@@ -689,12 +774,33 @@ async function groupRow(session: AdminSession, brokers: BrokerRef[], group: stri
   return row;
 }
 
-async function lagAt(session: AdminSession, addr: string, mq: MessageQueue, consumerOffset: number, brokerOffset: number, measuredAt: number): Promise<number | null> {
-  const min = await getMinOffset(session, addr, mq);
+/** Wait for every promise, then throw the first failure (none left running unobserved). */
+async function settleAll(list: Array<Promise<void>>): Promise<void> {
+  const failure = (await Promise.allSettled(list)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+}
+
+/** Age of the message at max(consumer offset, min offset), read only inside [min, max). */
+async function lagAt(ctx: RowContext, b: BrokerRef, mq: MessageQueue, consumerOffset: number, brokerOffset: number): Promise<number | null> {
+  const min = (await minOffsetsOf(ctx, b, mq.topic))?.get(mq.queueId) ?? (await getMinOffset(ctx.session, b.addr, mq));
   const at = Math.max(consumerOffset, min);
   if (at >= brokerOffset) return 0;
-  const ts = await readStoreTime(session, addr, mq, at);
-  return ts === undefined ? null : Math.max(0, measuredAt - ts);
+  const ts = await readStoreTime(ctx.session, b.addr, mq, at);
+  return ts === undefined ? null : Math.max(0, ctx.measuredAt - ts);
+}
+
+/** The min offset of each queue of `topic` on one broker; null when the broker gives no stats (then asked per queue). */
+function minOffsetsOf(ctx: RowContext, b: BrokerRef, topic: string): Promise<Map<number, number> | null> {
+  const key = `${b.addr}\u0000${topic}`;
+  let p = ctx.minOffsets.get(key);
+  if (!p) {
+    p = getTopicStatsInfo(ctx.session, b.addr, topic).then(
+      (stats) => new Map(stats.filter((s) => s.brokerName === b.brokerName).map((s) => [s.queueId, s.minOffset])),
+      () => null,
+    );
+    ctx.minOffsets.set(key, p);
+  }
+  return p;
 }
 
 // ---- lag checks --------------------------------------------------------------------------------

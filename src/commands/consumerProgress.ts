@@ -9,6 +9,7 @@ import {
   DEFAULT_CONCURRENCY,
   lagViolations,
   type GroupProgress,
+  type BrokerFailure,
   type GroupRow,
   type LagViolation,
 } from '../client/admin-offsets.js';
@@ -26,14 +27,14 @@ export interface LagCheck {
 
 export type ConsumerProgressResult =
   | { mode: 'group'; progress: GroupProgress; check: LagCheck | null }
-  | { mode: 'all'; measuredAt: number; groups: Array<Omit<GroupRow, 'queues'>>; check: LagCheck | null };
+  | { mode: 'all'; measuredAt: number; groups: Array<Omit<GroupRow, 'queues'>>; failedBrokers: BrokerFailure[]; check: LagCheck | null };
 
 export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult> {
   static override summary = "Show a consumer group's backlog per queue (with -g), or one line per group.";
 
   static override description = [
     'With -g: per queue the broker offset, the consumer offset ("none" when the group never committed one), the diff, the last consume time and the lag in time — the age of the oldest message not consumed yet, read from its stored timestamp — then totals and a one-line diagnosis (e.g. "3 consumers for 8 queues: adding up to 5 more consumers will help"). An offline group is shown as OFFLINE, not dropped. A consumer offset ahead of the broker offset counts as no backlog and is explained in the queue notes.',
-    'Without -g: every group (topics named %RETRY%<group>, as mqadmin), one row each, asked with bounded parallelism (--concurrency). A group whose requests failed is listed as FAILED and the command exits 3.',
+    'Without -g: every group — topics named %RETRY%<group> (as mqadmin) and the subscription groups of every broker (also one created with updateSubGroup that never had a consumer), built-in groups (TOOLS_CONSUMER, CID_RMQ_SYS_*, ...) left out — one row each, asked with bounded parallelism (--concurrency). A group whose requests failed is listed as FAILED, a broker whose groups could not be listed is named, and the command exits 3. --lag adds #Lag, the largest time lag among the group\'s queues (measured only for queues with backlog; it costs one read each, so it is opt-in; --max-lag-ms measures it too); in --json each row has lagMs (null when not measured or unknown).',
     'Reading changes nothing: no offset, no consumption statistic of the group. The time lag is read with a 1-message pull as TOOLS_CONSUMER that commits nothing.',
     '-s is --showClientIP here, as in mqadmin (mqadmin\'s "-s true" is accepted too); elsewhere -s is a timestamp.',
     'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown group); 2 bad flags; 3 partial (a broker or group failed); 4 --max-lag or --max-lag-ms exceeded (the queues over the limit are printed); 10 bug.',
@@ -43,6 +44,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     { description: 'Backlog and time lag of one group, per queue, with a diagnosis.', command: '<%= config.bin %> consumerProgress -g orders-consumer' },
     { description: 'Also show which client consumes each queue.', command: '<%= config.bin %> consumerProgress -g orders-consumer -s' },
     { description: 'One line per group of a cluster.', command: '<%= config.bin %> consumerProgress -n 10.0.0.1:9876' },
+    { description: 'The same with each group\'s time lag (#Lag).', command: '<%= config.bin %> consumerProgress -n 10.0.0.1:9876 --lag' },
     { description: 'CI check: exit 4 when a queue is over 1000 messages or 5 minutes behind.', command: '<%= config.bin %> consumerProgress -g orders-consumer --max-lag 1000 --max-lag-ms 300000 --json' },
   ];
 
@@ -56,6 +58,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     groupName: Flags.string({ char: 'g', summary: 'Consumer group to show per queue (omit for every group).' }),
     showClientIP: Flags.boolean({ char: 's', summary: 'Show the client consuming each queue (asks each client, GET_CONSUMER_RUNNING_INFO).' }),
     topic: Flags.string({ char: 't', summary: 'With -g: only this topic\'s queues.' }),
+    lag: Flags.boolean({ summary: 'Without -g: add a #Lag column, each group\'s largest time lag (one read per queue with backlog; always on with --max-lag-ms).' }),
     'max-lag': Flags.integer({ summary: 'Exit 4 when any queue has more than this many messages not consumed.', min: 0 }),
     'max-lag-ms': Flags.integer({ summary: 'Exit 4 when the oldest unconsumed message of any queue is older than this (milliseconds).', min: 0 }),
     concurrency: Flags.integer({ summary: 'Requests in flight at once when asking many groups or queues.', default: DEFAULT_CONCURRENCY, min: 1, max: 256 }),
@@ -66,6 +69,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     const { flags, args } = await this.parse(ConsumerProgress);
     if (args.legacy !== undefined && !flags.showClientIP) throw new UsageError(`unexpected argument ${args.legacy}`, ['mqadmin\'s "-s true" form is accepted after -s only']);
     const showClient = flags.showClientIP && args.legacy !== 'false';
+    if (flags.groupName && flags.lag) throw new UsageError('--lag is for the table of every group: -g always shows the lag per queue');
     if (!flags.groupName && (flags.topic || showClient)) throw new UsageError('-t and -s need a group: add -g GROUP');
     const maxLag = flags['max-lag'];
     const maxLagMs = flags['max-lag-ms'];
@@ -84,16 +88,19 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
       return { mode: 'group', progress, check };
     }
 
-    const all = await withAdminSession(target, (s) => allGroupsProgress(s, { concurrency: flags.concurrency, withLag: maxLagMs !== undefined }));
+    // Lag costs a read per queue with backlog (+30 % or more over 1,000 groups): opt-in.
+    const withLag = flags.lag || maxLagMs !== undefined;
+    const all = await withAdminSession(target, (s) => allGroupsProgress(s, { concurrency: flags.concurrency, withLag }));
+    for (const f of all.failedBrokers) this.setStatus(ExitCode.PARTIAL, `broker ${f.brokerName} (${f.addr}) failed: its subscription groups could not be listed (${f.error}); groups only it knows may be missing`);
     const failed = all.groups.filter((g) => g.status === 'failed');
     if (failed.length > 0) this.setStatus(ExitCode.PARTIAL, `${failed.length} group(s) could not be read: ${failed.map((g) => g.group).join(', ')}`);
-    const unread = failed.map((g) => `group ${g.group}`);
+    const unread = [...all.failedBrokers.map((f) => `broker ${f.brokerName}`), ...failed.map((g) => `group ${g.group}`)];
     const check = this.check(all.groups.flatMap((g) => lagViolations(g.group, g.queues, maxLag, maxLagMs)), maxLag, maxLagMs, unread);
     if (!this.jsonEnabled()) {
       this.render(renderAllGroups(all));
       if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs, unread));
     }
-    return { mode: 'all', measuredAt: all.measuredAt, groups: all.groups.map(({ queues: _q, ...row }) => row), check };
+    return { mode: 'all', measuredAt: all.measuredAt, groups: all.groups.map(({ queues: _q, ...row }) => row), failedBrokers: all.failedBrokers, check };
   }
 
   private check(violations: LagViolation[], maxLag: number | undefined, maxLagMs: number | undefined, unread: string[]): LagCheck | null {

@@ -93,11 +93,23 @@ export function renderGroupProgress(p: GroupProgress, showClient: boolean): stri
 }
 
 export function renderAllGroups(a: AllGroups): string {
-  const rows: Cell[][] = a.groups.map((g) => [g.group, g.count, g.status === 'failed' ? colors.fail('FAILED') : g.version, g.type, g.model, g.tps, g.diffTotal]);
-  const out = [table(['#Group', '#Count', '#Version', '#Type', '#Model', '#TPS', '#Diff Total'], rows, { align: [1, 5, 6] })];
+  const measured = a.groups.some((g) => g.lagMs !== null);
+  const rows: Cell[][] = a.groups.map((g) => [
+    g.group,
+    g.count,
+    g.status === 'failed' ? colors.fail('FAILED') : g.version,
+    g.type,
+    g.model,
+    g.tps,
+    g.diffTotal,
+    ...(measured ? [formatDuration(g.lagMs)] : []),
+  ]);
+  const head = ['#Group', '#Count', '#Version', '#Type', '#Model', '#TPS', '#Diff Total', ...(measured ? ['#Lag'] : [])];
+  const out = [table(head, rows, { align: [1, 5, 6, ...(measured ? [7] : [])] })];
   const failed = a.groups.filter((g) => g.status === 'failed');
-  if (failed.length > 0) {
+  if (failed.length > 0 || a.failedBrokers.length > 0) {
     out.push('');
+    for (const f of a.failedBrokers) out.push(colors.fail(`broker ${f.brokerName} (${f.addr}) failed: its subscription groups could not be listed (${f.error}); groups only it knows may be missing`));
     for (const g of failed) out.push(colors.fail(`group ${g.group}: ${g.error}`));
   }
   out.push('');

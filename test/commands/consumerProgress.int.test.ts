@@ -241,6 +241,44 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expect(table.stdout).toContain(group);
   });
 
+  it('without -g: subscription groups without a retry topic are listed, built-in ones are not; --lag gives each group its largest time lag', async () => {
+    const b = await broker();
+    const { group, sent } = await backlog(b, 2, 2, 3);
+    const fresh = uniq('FRESH');
+    expect((await cli(b, ['updateSubGroup', '-g', fresh])).code).toBe(0);
+    // The oldest unconsumed message of each queue; the group's lag is that of the oldest of them.
+    const oldest = new Map<number, SendResult>();
+    for (const r of sent) {
+      const q = r.messageQueue!.queueId;
+      if (!oldest.has(q) || r.queueOffset! < oldest.get(q)!.queueOffset!) oldest.set(q, r);
+    }
+    const oldestTs = Math.min(...(await Promise.all([...oldest.values()].map((r) => storeTimeOf(b, r)))));
+
+    const plain = await cli(b, ['consumerProgress', '--json']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expectSuccessEnvelope('consumerProgress', plain.json);
+    const groups = plain.json.result.groups as Array<{ group: string; lagMs: number | null }>;
+    expect(groups.find((g) => g.group === fresh)).toMatchObject({ status: 'offline', version: 'OFFLINE', count: 0, diffTotal: 0, lagMs: null });
+    expect(groups.find((g) => g.group === group)).toMatchObject({ diffTotal: 3, lagMs: null });
+    expect(groups.map((g) => g.group)).not.toContain('TOOLS_CONSUMER');
+    expect(groups.map((g) => g.group)).not.toContain('SELF_TEST_C_GROUP');
+    expect(plain.json.result.failedBrokers).toEqual([]);
+
+    const lag = await cli(b, ['consumerProgress', '--lag', '--json']);
+    expect(lag.code, lag.stderr).toBe(0);
+    expectSuccessEnvelope('consumerProgress', lag.json);
+    const rows = lag.json.result.groups as Array<{ group: string; lagMs: number | null }>;
+    expect(rows.find((g) => g.group === group)!.lagMs).toBe(lag.json.result.measuredAt - oldestTs);
+    expect(rows.find((g) => g.group === fresh)!.lagMs).toBe(0);
+
+    const table = await cli(b, ['consumerProgress', '--lag']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/#Group\s+#Count\s+#Version\s+#Type\s+#Model\s+#TPS\s+#Diff Total\s+#Lag/);
+    expect(table.stdout).toMatch(new RegExp(`${fresh}\\s+0\\s+OFFLINE\\s+0\\s+0\\s+0ms`));
+    expect((await cli(b, ['consumerProgress'])).stdout).not.toMatch(/#Lag/);
+    expect((await cli(b, ['consumerProgress', '-g', group, '--lag'])).code).toBe(2);
+  });
+
   it('a broker where the group never committed: its backlog is shown (no committed offset), counted and checked', async () => {
     const a = await broker();
     const { t, group } = await backlog(a, 2, 4, 2);
