@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import {
   diagnose,
   firstOffsetAtOrAfter,
+  isBuiltInGroup,
   lagViolations,
   parsePlan,
   parseTimestamp,
@@ -24,6 +25,8 @@ import type { AdminSession } from '../../src/client/admin-session.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { makeResponse, type RemotingCommand } from '../../src/protocol/frame.js';
 import { encodeRecord } from '../../src/protocol/message.js';
+import { DEFAULT_SUBSCRIPTION_GROUPS } from '../../src/broker/store/config/subscription-group.js';
+import { SYSTEM_GROUPS } from '../../src/broker/store/config/system-topics.js';
 
 /** A queue whose message at offset i was stored at times[i]; SEARCH answers the closest (ties: any). */
 function fakeQueue(times: number[], tieBreak: 'first' | 'last' | 'middle' = 'middle') {
@@ -223,5 +226,16 @@ describe('plan files', () => {
     expect(() => parsePlan('{', 'f')).toThrow(/not JSON/);
     expect(() => parsePlan('{"kind":"x"}', 'f')).toThrow(/not a resetOffset plan/);
     expect(() => parsePlan(JSON.stringify({ ...plan, queues: [{ queueId: 'x' }] }), 'f')).toThrow(/lacks/);
+  });
+});
+
+describe('isBuiltInGroup (left out of consumerProgress without -g)', () => {
+  it('the broker\'s default subscription groups and MixAll\'s system groups, not an application\'s', () => {
+    for (const g of ['TOOLS_CONSUMER', 'FILTERSRV_CONSUMER', 'SELF_TEST_C_GROUP', 'CID_ONS-HTTP-PROXY', 'CID_ONSAPI_PULL', 'CID_ONSAPI_PERMISSION', 'CID_ONSAPI_OWNER', 'CID_RMQ_SYS_TRANS', 'CID_RMQ_SYS_X', 'SCHEDULE_CONSUMER']) {
+      expect(isBuiltInGroup(g), g).toBe(true);
+    }
+    // Every group our broker creates by itself, and every consumer group MixAll names.
+    for (const g of [...DEFAULT_SUBSCRIPTION_GROUPS, ...[...SYSTEM_GROUPS].filter((x) => !/PRODUCER|_P_GROUP/.test(x))]) expect(isBuiltInGroup(g), g).toBe(true);
+    for (const g of ['orders-consumer', 'CID_ORDERS', 'TOOLS_CONSUMER_2', 'cid_rmq_sys_lower']) expect(isBuiltInGroup(g), g).toBe(false);
   });
 });
