@@ -39,6 +39,7 @@ export const COMMANDS: Record<string, CommandClass> = {
   get queryMsgById() { return require('./commands/queryMsgById.js').default; },
   get queryMsgByKey() { return require('./commands/queryMsgByKey.js').default; },
   get queryMsgByUniqueKey() { return require('./commands/queryMsgByUniqueKey.js').default; },
+  get queryMsgTrace() { return require('./commands/queryMsgTrace.js').default; },
   get resetOffset() { return require('./commands/resetOffset.js').default; },
   get sendMessage() { return require('./commands/sendMessage.js').default; },
   get skipAccumulatedMessage() { return require('./commands/skipAccumulatedMessage.js').default; },
