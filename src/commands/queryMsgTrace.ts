@@ -40,7 +40,7 @@ export default class QueryMsgTrace extends BaseCommand<QueryMsgTraceResult> {
 
   static override flags = {
     msgId: Flags.string({ char: 'i', summary: 'Message id (UNIQ_KEY) whose trace to show.', required: true }),
-    traceTopic: Flags.string({ char: 't', summary: `Trace topic (default ${DEFAULT_TRACE_TOPIC}).`, default: DEFAULT_TRACE_TOPIC }),
+    traceTopic: Flags.string({ char: 't', summary: 'Trace topic the clients trace to (their customizedTraceTopic).', default: DEFAULT_TRACE_TOPIC }),
     begin: Flags.string({ summary: 'Trace messages stored at or after this time (now, epoch milliseconds, or yyyy-MM-dd#HH:mm:ss:SSS; default: the beginning).' }),
     end: Flags.string({ summary: 'Trace messages stored at or before this time (default: no limit).' }),
     ...targetFlags,

@@ -6,7 +6,10 @@
  * message's msgId, decoded and printed; a custom trace topic with -t; not found and unknown trace
  * topic: one line, exit 1.
  */
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerBroker } from '../../src/client/namesrv-api.js';
+import { RemotingClient } from '../../src/client/remoting.js';
 import { Producer, type SendResult } from '../../src/client/producer.js';
 import { encodeTraces, traceKeys, type TraceRecord } from '../../src/protocol/trace.js';
 import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
@@ -65,6 +68,10 @@ beforeAll(async () => {
     // A consumer's: a failed attempt, then a successful retry, in two trace messages.
     await sendTraces(tp, 'RMQ_SYS_TRACE_TOPIC', subs(sent, `CG_${t}`, 'REQ-A', T0 + 100, false));
     await sendTraces(tp, 'RMQ_SYS_TRACE_TOPIC', subs(sent, `CG_${t}`, 'REQ-B', T0 + 200, true));
+    await sendTraces(tp, 'RMQ_SYS_TRACE_TOPIC', [{
+      type: 'EndTransaction', timeStamp: T0 + 50, regionId: 'DefaultRegion', groupName: `PG_${t}`, topic: t, msgId: sent.msgId, tags: 'TagA', keys: 'order-1 common',
+      storeHost: b.addr, msgType: 2, transactionId: 'tx-1', transactionState: 'COMMIT_MESSAGE', fromTransactionCheck: false,
+    }]);
     customSent = await cp.send({ topic: t, body: 'hello', keys: 'order-1' });
     await sendTraces(cp, CUSTOM_TRACE_TOPIC, [pub(customSent, t, custom.addr, T0)]);
   } finally {
@@ -72,7 +79,14 @@ beforeAll(async () => {
   }
 });
 
+let blackhole: net.Server | undefined;
+const sockets = new Set<net.Socket>();
+const nsClient = new RemotingClient({ requestTimeoutMs: 10_000 });
+
 afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  if (blackhole) await new Promise((r) => blackhole!.close(r));
+  await nsClient.close();
   await Promise.all([b?.cleanup(), custom?.cleanup()]);
 });
 
@@ -97,9 +111,11 @@ describe('queryMsgTrace (real CLI, real broker)', () => {
     }, 'trace found', 15_000, 200);
     expectSuccessEnvelope('queryMsgTrace', r.json);
     const res = r.json.result;
-    expect(res).toMatchObject({ msgId: sent.msgId, traceTopic: 'RMQ_SYS_TRACE_TOPIC', traceMessages: 3, undecodable: 0, failed: [] });
-    expect(res.rows.map((x: any) => [x.type, x.status])).toEqual([['Pub', 'success'], ['Sub', 'failed'], ['Sub', 'success']]);
-    const [p, s1, s2] = res.rows;
+    expect(res).toMatchObject({ msgId: sent.msgId, traceTopic: 'RMQ_SYS_TRACE_TOPIC', traceMessages: 4, undecodable: 0, failed: [] });
+    expect(res.rows.map((x: any) => [x.type, x.status])).toEqual([['Pub', 'success'], ['EndTransaction', 'COMMIT_MESSAGE'], ['Sub', 'failed'], ['Sub', 'success']]);
+    const [p, e, s1, s2] = res.rows;
+    expect(e).toMatchObject({ group: `PG_${t}`, timeStamp: T0 + 50, costTimeMs: null, success: null });
+    expect(e.records[0]).toMatchObject({ type: 'EndTransaction', msgType: 2, transactionId: 'tx-1', fromTransactionCheck: false });
     expect(p).toMatchObject({ group: `PG_${t}`, timeStamp: T0, costTimeMs: 3, success: true, clientHost: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
     expect(p.records).toEqual([{ type: 'Pub', timeStamp: T0, regionId: 'DefaultRegion', groupName: `PG_${t}`, topic: t, msgId: sent.msgId, tags: 'TagA', keys: 'order-1 common', storeHost: b.addr, bodyLength: 5, costTime: 3, msgType: 0, offsetMsgId: sent.offsetMsgId, success: true, clientHost: null }]);
     expect(s1).toMatchObject({ group: `CG_${t}`, timeStamp: T0 + 112, costTimeMs: 12, success: false });
@@ -112,7 +128,7 @@ describe('queryMsgTrace (real CLI, real broker)', () => {
     const lines = text.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^#Type\s+#Group\s+#ClientHost\s+#Time\s+#CostTimes\s+#Status$/);
     expect(lines[1]).toMatch(new RegExp(`^Pub\\s+PG_${t}\\s+127\\.0\\.0\\.1:\\d+\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+3ms\\s+success$`));
-    expect(lines.slice(2).map((l) => l.split(/\s+/)[0])).toEqual(['Sub', 'Sub']);
+    expect(lines.slice(2).map((l) => l.split(/\s+/)[0])).toEqual(['EndTransaction', 'Sub', 'Sub']);
   });
 
   it('the other message of the same trace batch has only its own Pub', async () => {
@@ -151,5 +167,30 @@ describe('queryMsgTrace (real CLI, real broker)', () => {
     expectOneLineError(r.stderr);
     expect(r.stderr).toMatch(/trace topic RMQ_SYS_TRACE_TOPIC does not exist: message tracing was probably never enabled/);
     expect(r.stderr).toMatch(/traceTopicEnable=true/);
+  });
+});
+
+describe('queryMsgTrace when a broker of the trace topic does not answer', () => {
+  it('prints what the others hold, lists the failed broker, exit 3', async () => {
+    // broker-b: registered for the trace topic, accepts connections, never answers.
+    blackhole = net.createServer((sock) => {
+      sockets.add(sock);
+      sock.on('data', () => {});
+      sock.on('close', () => sockets.delete(sock));
+    });
+    await new Promise<void>((r) => blackhole!.listen(0, '127.0.0.1', r));
+    const dead = `127.0.0.1:${(blackhole.address() as net.AddressInfo).port}`;
+    const tc = { topicName: 'RMQ_SYS_TRACE_TOPIC', readQueueNums: 1, writeQueueNums: 1, perm: 6, topicFilterType: 'SINGLE_TAG', topicSysFlag: 0, order: false };
+    await registerBroker(nsClient, b.namesrv!, {
+      clusterName: 'DefaultCluster', brokerName: 'broker-b', brokerAddr: dead, brokerId: 0, haServerAddr: dead,
+      body: { topicConfigSerializeWrapper: { dataVersion: { counter: 1, timestamp: Date.now() }, topicConfigTable: { RMQ_SYS_TRACE_TOPIC: tc } }, filterServerList: [] },
+    });
+    const r = await runCli(['queryMsgTrace', '-i', sent.msgId, '-n', b.namesrv!, '--timeout', '1500', '--json'], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(3);
+    expectSuccessEnvelope('queryMsgTrace', r.json);
+    expect(r.json.status).toBe(3);
+    expect(r.json.result.rows.map((x: any) => x.type)).toEqual(['Pub', 'EndTransaction', 'Sub', 'Sub']);
+    expect(r.json.result.failed).toEqual([expect.objectContaining({ kind: 'broker', addr: dead, brokerName: 'broker-b' })]);
+    expect(r.json.warnings.join('\n')).toContain(dead);
   });
 });
