@@ -1,11 +1,10 @@
 import { Flags } from '@oclif/core';
-import { ExitCode, UsageError } from '../errors/index.js';
+import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { storeTimeRange, targetFlags } from '../output/flags.js';
 import { failureWarnings, withAdminSession, type BrokerFailure } from '../client/admin.js';
-import { parseTimestamp } from '../client/admin-offsets.js';
-import { END_OF_TIME_MS, MessageNotFoundError, queryMsgByKey, writeBodies, type MessageView } from '../client/admin-messages.js';
-import { formatTimeMs, renderMessageList } from '../output/progress-render.js';
+import { MessageNotFoundError, queryMsgByKey, writeBodies, type MessageView } from '../client/admin-messages.js';
+import { renderMessageList } from '../output/progress-render.js';
 
 export interface QueryMsgByKeyResult {
   topic: string;
@@ -47,20 +46,12 @@ export default class QueryMsgByKey extends BaseCommand<QueryMsgByKeyResult> {
 
   async run(): Promise<QueryMsgByKeyResult> {
     const { flags } = await this.parse(QueryMsgByKey);
-    const when = (s: string | undefined, flag: string, dflt: number) => {
-      if (s === undefined) return dflt;
-      const t = parseTimestamp(s, flag);
-      return t === 'now' ? Date.now() : t;
-    };
-    const beginMs = when(flags.begin, '--begin', 0);
-    const endMs = when(flags.end, '--end', END_OF_TIME_MS);
-    if (beginMs > endMs) throw new UsageError(`--begin ${flags.begin} is after --end ${flags.end}`);
+    const { beginMs, endMs, text: range } = storeTimeRange(flags.begin, flags.end);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     const r = await withAdminSession(target, (s) => queryMsgByKey(s, flags.topic, flags.msgKey, beginMs, endMs));
     const result: QueryMsgByKeyResult = { ...r, messages: r.found.map((f) => f.view) };
     delete (result as Partial<typeof r>).found;
     if (r.found.length === 0) {
-      const range = flags.begin || flags.end ? ` stored between ${formatTimeMs(beginMs)} and ${endMs === END_OF_TIME_MS ? 'now' : formatTimeMs(endMs)}` : '';
       const extra = [r.collisions > 0 ? `${r.collisions} index hit(s) were other keys (hash collisions)` : '', r.failures.length > 0 ? `not searched: ${r.failures.join('; ')}` : ''].filter(Boolean).join('; ');
       throw new MessageNotFoundError(`no message of topic ${flags.topic} has key ${JSON.stringify(flags.msgKey)}${range}${extra ? ` (${extra})` : ''}`, { ...result }, [
         'keys are indexed only when the producer sets them (KEYS); a msgId is looked up with: rocketctl queryMsgByUniqueKey -i ID -t TOPIC',

@@ -1,12 +1,11 @@
 import { Flags } from '@oclif/core';
-import { ExitCode, UsageError } from '../errors/index.js';
+import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { storeTimeRange, targetFlags } from '../output/flags.js';
 import { failureWarnings, withAdminSession } from '../client/admin.js';
-import { parseTimestamp } from '../client/admin-offsets.js';
-import { END_OF_TIME_MS, MessageNotFoundError } from '../client/admin-messages.js';
+import { MessageNotFoundError } from '../client/admin-messages.js';
 import { DEFAULT_TRACE_TOPIC, queryMsgTrace, type TraceLookup, type TraceRow } from '../client/admin-trace.js';
-import { formatTime, formatTimeMs } from '../output/progress-render.js';
+import { formatTime } from '../output/progress-render.js';
 
 export type QueryMsgTraceResult = TraceLookup;
 
@@ -48,18 +47,10 @@ export default class QueryMsgTrace extends BaseCommand<QueryMsgTraceResult> {
 
   async run(): Promise<QueryMsgTraceResult> {
     const { flags } = await this.parse(QueryMsgTrace);
-    const when = (s: string | undefined, flag: string, dflt: number) => {
-      if (s === undefined) return dflt;
-      const t = parseTimestamp(s, flag);
-      return t === 'now' ? Date.now() : t;
-    };
-    const beginMs = when(flags.begin, '--begin', 0);
-    const endMs = when(flags.end, '--end', END_OF_TIME_MS);
-    if (beginMs > endMs) throw new UsageError(`--begin ${flags.begin} is after --end ${flags.end}`);
+    const { beginMs, endMs, text: range } = storeTimeRange(flags.begin, flags.end);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     const r = await withAdminSession(target, (s) => queryMsgTrace(s, flags.msgId, flags.traceTopic, beginMs, endMs));
     if (r.rows.length === 0) {
-      const range = flags.begin || flags.end ? ` stored between ${formatTimeMs(beginMs)} and ${endMs === END_OF_TIME_MS ? 'now' : formatTimeMs(endMs)}` : '';
       const notSearched = r.failures.length > 0 ? ` (not searched: ${r.failures.join('; ')})` : '';
       throw new MessageNotFoundError(
         `no trace of message ${flags.msgId} in trace topic ${flags.traceTopic}${range}: tracing may be off on its clients (enableMsgTrace), they may trace to another topic (-t), or the time range may miss it${notSearched}`,

@@ -1,4 +1,8 @@
 import { Flags } from '@oclif/core';
+import { UsageError } from '../errors/index.js';
+import { parseTimestamp } from '../client/admin-offsets.js';
+import { END_OF_TIME_MS } from '../client/admin-messages.js';
+import { formatTimeMs } from './progress-render.js';
 
 /**
  * Flags shared by admin commands, named as mqadmin names them (-n/--namesrvAddr) plus rocketctl's
@@ -25,3 +29,21 @@ export const timeoutFlag = Flags.integer({
 });
 
 export const targetFlags = { namesrvAddr: namesrvFlag, socket: socketFlag, timeout: timeoutFlag };
+
+/**
+ * --begin/--end of the index queries (queryMsgByKey, queryMsgTrace): store-time bounds in epoch
+ * ms (now, epoch milliseconds, or yyyy-MM-dd#HH:mm:ss:SSS; defaults 0 and END_OF_TIME_MS), and
+ * the words for a "not found" line (empty when neither was given).
+ */
+export function storeTimeRange(begin: string | undefined, end: string | undefined): { beginMs: number; endMs: number; text: string } {
+  const when = (s: string | undefined, flag: string, dflt: number) => {
+    if (s === undefined) return dflt;
+    const t = parseTimestamp(s, flag);
+    return t === 'now' ? Date.now() : t;
+  };
+  const beginMs = when(begin, '--begin', 0);
+  const endMs = when(end, '--end', END_OF_TIME_MS);
+  if (beginMs > endMs) throw new UsageError(`--begin ${begin} is after --end ${end}`);
+  const text = begin || end ? ` stored between ${formatTimeMs(beginMs)} and ${endMs === END_OF_TIME_MS ? 'now' : formatTimeMs(endMs)}` : '';
+  return { beginMs, endMs, text };
+}

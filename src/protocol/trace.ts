@@ -33,8 +33,8 @@ export const MESSAGE_TYPES = ['Normal_Msg', 'Trans_Msg_Half', 'Trans_msg_Commit'
 /** ConsumeReturnType ordinals. */
 export const CONSUME_RETURN_TYPES = ['SUCCESS', 'TIME_OUT', 'EXCEPTION', 'RETURNNULL', 'FAILED'] as const;
 
-export interface PubTrace {
-  type: 'Pub';
+/** Fields of the message's send, the same in Pub and EndTransaction (producer group, broker sent to). */
+export interface SendTraceFields {
   timeStamp: number;
   regionId: string | null;
   groupName: string;
@@ -43,6 +43,10 @@ export interface PubTrace {
   tags: string | null;
   keys: string | null;
   storeHost: string;
+}
+
+export interface PubTrace extends SendTraceFields {
+  type: 'Pub';
   bodyLength: number;
   costTime: number;
   /** MessageType ordinal (0 normal, 1 half, 2 commit, 3 delay). */
@@ -79,16 +83,8 @@ export interface SubAfterTrace {
   groupName: string | null;
 }
 
-export interface EndTransactionTrace {
+export interface EndTransactionTrace extends SendTraceFields {
   type: 'EndTransaction';
-  timeStamp: number;
-  regionId: string | null;
-  groupName: string;
-  topic: string;
-  msgId: string;
-  tags: string | null;
-  keys: string | null;
-  storeHost: string;
   msgType: number;
   transactionId: string | null;
   /** COMMIT_MESSAGE, ROLLBACK_MESSAGE or UNKNOW. */
@@ -118,20 +114,18 @@ const text = (v: string | number | boolean | null | undefined): string => (v ===
 /** Minimum field counts per type (what the Java decoder reads unconditionally). */
 const MIN_FIELDS: Record<TraceType, number> = { Pub: 13, SubBefore: 8, SubAfter: 6, EndTransaction: 13 };
 
+/** Fields 1-8, the same in Pub and EndTransaction (the send of the message). */
+function sendFields(f: string[]): SendTraceFields {
+  return { timeStamp: num(f[1]), regionId: str(f[2]!), groupName: f[3]!, topic: f[4]!, msgId: f[5]!, tags: str(f[6]!), keys: str(f[7]!), storeHost: f[8]! };
+}
+
 function parseRecord(f: string[]): TraceRecord {
   switch (f[0] as TraceType) {
     case 'Pub': {
       const standard = f.length >= 14;
       return {
         type: 'Pub',
-        timeStamp: num(f[1]),
-        regionId: str(f[2]!),
-        groupName: f[3]!,
-        topic: f[4]!,
-        msgId: f[5]!,
-        tags: str(f[6]!),
-        keys: str(f[7]!),
-        storeHost: f[8]!,
+        ...sendFields(f),
         bodyLength: num(f[9]),
         costTime: num(f[10]),
         msgType: num(f[11]),
@@ -157,14 +151,7 @@ function parseRecord(f: string[]): TraceRecord {
     case 'EndTransaction':
       return {
         type: 'EndTransaction',
-        timeStamp: num(f[1]),
-        regionId: str(f[2]!),
-        groupName: f[3]!,
-        topic: f[4]!,
-        msgId: f[5]!,
-        tags: str(f[6]!),
-        keys: str(f[7]!),
-        storeHost: f[8]!,
+        ...sendFields(f),
         msgType: num(f[9]),
         transactionId: str(f[10]!),
         transactionState: f[11]!,
