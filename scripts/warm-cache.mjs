@@ -59,6 +59,7 @@ try {
     ['consumerProgress', '-g', 'WarmGroup', ...s], ['consumerProgress', '-g', 'WarmGroup', '--json', ...s],
     ['consumerConnection', '-g', 'WarmGroup', ...s], ['producerConnection', '-g', 'WarmGroup', '-t', 'WarmTopic', ...s],
     ['queryMsgByKey', '-t', 'WarmTopic', '-k', 'warm-key', ...s],
+    ['queryMsgTrace', '-i', '7F00000100002A9F0000000000ABCDEF', ...s],
     ['resetOffset', '-g', 'WarmGroup', '-t', 'WarmTopic', '--earliest', ...s],
     ['migrateBacklog', '-g', 'WarmGroup', '-t', 'WarmTopic', '--to', 'WarmTopicWide', ...s],
     ['topicStatus', '-t', 'NoSuchTopic', '--json', ...s],
