@@ -31,7 +31,7 @@ import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
 import type { AdminSession } from './admin-session.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
-import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, topicList } from './admin.js';
+import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
 
 // ---- limits and names -----------------------------------------------------------------------
 
@@ -389,14 +389,7 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
   if (!anyCommitted && !connection && failedBrokers.length === 0) {
     // A group created with updateSubGroup (or auto-created) that never committed: say so, rather
     // than that it does not exist. Only asked on this path (one request per broker).
-    const configured = await mapLimit(brokers, limit, async (b) => {
-      try {
-        return opts.group in (await getAllSubscriptionGroups(session, b.addr));
-      } catch {
-        return false;
-      }
-    });
-    throw configured.some(Boolean) ? new GroupNotConsumedError(opts.group) : new GroupNotFoundError(opts.group);
+    throw (await subscriptionGroupExists(session, brokers.map((b) => b.addr), opts.group)) ? new GroupNotConsumedError(opts.group) : new GroupNotFoundError(opts.group);
   }
 
   const measuredAt = now();
@@ -934,14 +927,7 @@ export async function planReset(session: AdminSession, opts: PlanOptions): Promi
   if (!online && queues.every((q) => q.currentOffset === null)) {
     // Never consumed with and nobody online: a group that exists (updateSubGroup, or created by a
     // consumer's first heartbeat) gets its starting offsets set; an unknown name is an error.
-    const configured = await mapLimit(brokers, limit, async (b) => {
-      try {
-        return opts.group in (await getAllSubscriptionGroups(session, b.addr));
-      } catch {
-        return false;
-      }
-    });
-    if (!configured.some(Boolean)) {
+    if (!(await subscriptionGroupExists(session, brokers.map((b) => b.addr), opts.group))) {
       throw new RocketError(`consumer group ${opts.group} has no offsets for topic ${opts.topic}, no consumer online and no subscription group on its brokers`, {
         code: 'E_GROUP_NOT_FOUND',
         actions: ['check the group and topic names: rocketctl consumerProgress -g GROUP', `to set the starting offsets of a new group, create it first: rocketctl updateSubGroup -g ${opts.group}`],

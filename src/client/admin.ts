@@ -363,6 +363,16 @@ export async function getAllSubscriptionGroups(s: AdminSession, addr: string): P
   return out;
 }
 
+/**
+ * Whether any of the brokers at `addrs` has `group` as a subscription group (one request each, in
+ * parallel; a broker that does not answer counts as not having it). Used on error paths to tell a
+ * group that exists but never consumed from an unknown name.
+ */
+export async function subscriptionGroupExists(s: AdminSession, addrs: readonly string[], group: string): Promise<boolean> {
+  const known = await mapBounded(addrs, BROKER_PARALLELISM, async (addr) => group in (await getAllSubscriptionGroups(s, addr)));
+  return known.some((r) => r.ok && r.value);
+}
+
 /** DELETE_SUBSCRIPTIONGROUP (207); `removeOffset` also drops the group's committed offsets. */
 export async function deleteSubscriptionGroupOn(s: AdminSession, addr: string, group: string, removeOffset: boolean): Promise<void> {
   const res = await invoke(s, addr, RequestCode.DELETE_SUBSCRIPTIONGROUP, { groupName: group, removeOffset });
@@ -939,8 +949,7 @@ export async function consumerConnection(s: AdminSession, o: { group: string; br
       // master is offline, not unknown.
       const info = await clusterInfo(s);
       const masters = Object.keys(info.clusterAddrTable).flatMap((c) => mastersOfCluster(info, c));
-      const known = await mapBounded(masters, BROKER_PARALLELISM, async (t) => o.group in (await getAllSubscriptionGroups(s, t.addr)));
-      if (known.some((r) => r.ok && r.value)) throw new ConsumerNotOnlineError(o.group, 'any broker: it exists but has never had a consumer');
+      if (await subscriptionGroupExists(s, masters.map((t) => t.addr), o.group)) throw new ConsumerNotOnlineError(o.group, 'any broker: it exists but has never had a consumer');
       throw new GroupNotFoundError(o.group);
     }
   }

@@ -6,26 +6,16 @@
 import path from 'node:path';
 import Ajv from 'ajv';
 import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopic, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { describe, expect, it } from 'vitest';
+import { createTopic, useCliBroker } from '../helpers/broker.js';
 import { ROOT, expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
-let tb: TestBroker;
-let socket: string;
 const ENV = { NAMESRV_ADDR: '' };
 const TOPIC = 'SendConsumeTopic';
-
-beforeAll(async () => {
-  tb = await startTestBroker();
-  socket = path.join(tb.storeDir, 'broker.sock');
+const cb = useCliBroker(async (tb) => {
   await createTopic(tb.client, tb.addr, TOPIC, 2);
 });
-
-afterAll(async () => {
-  await tb?.cleanup();
-});
-
-const local = (args: string[]) => runCli([...args, '--socket', socket], { env: ENV });
+const { local } = cb;
 
 describe('sendMessage / consumeMessage', () => {
   it('sends to a chosen queue and reads exactly that message back as NDJSON', async () => {
@@ -55,7 +45,7 @@ describe('sendMessage / consumeMessage', () => {
     const lines = read.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.slice(0, -1).map((l) => l.message.body)).toEqual(['m0', 'm1', 'm2']);
     // Nothing stored for the group it named (QUERY_CONSUMER_OFFSET would answer 0 either way).
-    expect(tb.broker.offsets.query('CG_reader', TOPIC, 0)).toBeUndefined();
+    expect(cb.tb.broker.offsets.query('CG_reader', TOPIC, 0)).toBeUndefined();
     const human = await local(['consumeMessage', '-t', TOPIC, '-b', 'broker-a', '-i', '0', '-o', '3']);
     expect(human.stdout).toContain('BODY: m3');
     expect(human.stdout).toContain('1 message(s)');

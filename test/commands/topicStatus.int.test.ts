@@ -7,33 +7,19 @@
  * -r/-w 0 are usage errors, and legal-but-hazardous changes (more write than read queues, dropping
  * read queues that hold messages) are warnings; outcomes are read back from the broker.
  */
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getBrokerClusterInfo, getKVConfig } from '../../src/client/namesrv-api.js';
 import { Producer } from '../../src/client/producer.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { makeRequest } from '../../src/protocol/frame.js';
-import { eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { eventually, startTestBroker, useCliBroker, type TestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
-let tb: TestBroker;
-let socket: string;
-const ENV = { NAMESRV_ADDR: '' };
-
-beforeAll(async () => {
-  tb = await startTestBroker();
-  socket = path.join(tb.storeDir, 'broker.sock');
-});
-
-afterAll(async () => {
-  await tb?.cleanup();
-});
-
-const local = (args: string[]) => runCli([...args, '--socket', socket], { env: ENV });
-const remote = (args: string[]) => runCli([...args, '-n', tb.namesrv!]);
+const cb = useCliBroker();
+const { local, remote } = cb;
 
 async function produce(topic: string, perQueue: number[]): Promise<void> {
-  const p = new Producer({ namesrvAddr: tb.namesrv!, producerGroup: `PG_${topic}`, instanceName: `p-${topic}` });
+  const p = new Producer({ namesrvAddr: cb.tb.namesrv!, producerGroup: `PG_${topic}`, instanceName: `p-${topic}` });
   await p.start();
   try {
     for (const [queueId, n] of perQueue.entries()) {
@@ -54,7 +40,7 @@ describe('updateTopic → topicList / topicRoute → topicStatus → deleteTopic
     expect(created.json.result).toMatchObject({
       topic: t,
       config: { topicName: t, readQueueNums: 4, writeQueueNums: 4, perm: 6, topicFilterType: 'SINGLE_TAG', topicSysFlag: 0, order: false },
-      brokers: [{ clusterName: 'DefaultCluster', brokerName: 'broker-a', brokerId: 0, addr: tb.addr }],
+      brokers: [{ clusterName: 'DefaultCluster', brokerName: 'broker-a', brokerId: 0, addr: cb.tb.addr }],
       orderConf: null,
       failed: [],
     });
@@ -71,13 +57,13 @@ describe('updateTopic → topicList / topicRoute → topicStatus → deleteTopic
     expectSuccessEnvelope('topicRoute', route.json);
     expect(route.json.result).toEqual({
       topic: t,
-      brokerDatas: [{ cluster: 'DefaultCluster', brokerName: 'broker-a', brokerAddrs: { '0': tb.addr } }],
+      brokerDatas: [{ cluster: 'DefaultCluster', brokerName: 'broker-a', brokerAddrs: { '0': cb.tb.addr } }],
       queueDatas: [{ brokerName: 'broker-a', readQueueNums: 4, writeQueueNums: 4, perm: 6, topicSysFlag: 0 }],
       orderTopicConf: null,
     });
     const routeTable = await local(['topicRoute', '-t', t, '-l']);
     expect(routeTable.stdout).toMatch(/^#ClusterName\s+#BrokerName\s+#BrokerAddrs\s+#ReadQueue\s+#WriteQueue\s+#Perm/m);
-    expect(routeTable.stdout).toMatch(new RegExp(`^DefaultCluster\\s+broker-a\\s+0=${tb.addr.replace(/\./g, '\\.')}\\s+4\\s+4\\s+6 \\(RW-\\)`, 'm'));
+    expect(routeTable.stdout).toMatch(new RegExp(`^DefaultCluster\\s+broker-a\\s+0=${cb.tb.addr.replace(/\./g, '\\.')}\\s+4\\s+4\\s+6 \\(RW-\\)`, 'm'));
 
     // Real traffic: 3, 0, 7, 1 messages into queues 0..3.
     const before = Date.now();
@@ -106,7 +92,7 @@ describe('updateTopic → topicList / topicRoute → topicStatus → deleteTopic
     // Change it: read-only, 2 queues, through the name server and -c.
     const changed = await remote(['updateTopic', '-t', t, '-c', 'DefaultCluster', '-r', '2', '-w', '2', '-p', '4']);
     expect(changed.code).toBe(0);
-    expect(changed.stdout).toContain(`create topic to broker-a (${tb.addr}) success.`);
+    expect(changed.stdout).toContain(`create topic to broker-a (${cb.tb.addr}) success.`);
     expect(changed.stdout).toMatch(/^perm:\s+4 \(R--\)$/m);
     const route2 = await local(['topicRoute', '-t', t, '--json']);
     expect(route2.json.result.queueDatas[0]).toMatchObject({ readQueueNums: 2, writeQueueNums: 2, perm: 4 });
@@ -114,8 +100,8 @@ describe('updateTopic → topicList / topicRoute → topicStatus → deleteTopic
     const deleted = await remote(['deleteTopic', '-t', t, '-c', 'DefaultCluster', '--json']);
     expect(deleted.code).toBe(0);
     expectSuccessEnvelope('deleteTopic', deleted.json);
-    expect(deleted.json.result).toMatchObject({ topic: t, clusterName: 'DefaultCluster', namesrvs: [tb.namesrv], failed: [] });
-    expect(deleted.json.result.brokers.map((b: { addr: string }) => b.addr)).toEqual([tb.addr]);
+    expect(deleted.json.result).toMatchObject({ topic: t, clusterName: 'DefaultCluster', namesrvs: [cb.tb.namesrv], failed: [] });
+    expect(deleted.json.result.brokers.map((b: { addr: string }) => b.addr)).toEqual([cb.tb.addr]);
 
     const gone = await local(['topicRoute', '-t', t]);
     expect(gone.code).toBe(1);
@@ -133,8 +119,8 @@ describe('updateTopic → topicList / topicRoute → topicStatus → deleteTopic
     const r = await remote(['updateTopic', '-t', t, '-c', 'DefaultCluster', '-w', '2', '-r', '2', '-o', 'true', '--json']);
     expect(r.code).toBe(0);
     expect(r.json.result.orderConf).toBe('broker-a:2');
-    expect(await getKVConfig(tb.client, tb.namesrv!, 'ORDER_TOPIC_CONFIG', t)).toBe('broker-a:2');
-    tb.broker.commitOffset('test', 'CG_ordered', t, 0, 1);
+    expect(await getKVConfig(cb.tb.client, cb.tb.namesrv!, 'ORDER_TOPIC_CONFIG', t)).toBe('broker-a:2');
+    cb.tb.broker.commitOffset('test', 'CG_ordered', t, 0, 1);
     const list = await local(['topicList', '-c', '--json']);
     expect(list.code).toBe(0);
     expectSuccessEnvelope('topicList', list.json);
@@ -187,17 +173,17 @@ const cfg = (topic: string, c: Partial<{ readQueueNums: number; writeQueueNums: 
 describe('updateTopic changes only the flags given', () => {
   it('-p 4 on an existing 16/16 topic keeps its queue counts and every other field (the --help example)', async () => {
     const t = 'Tmp3';
-    await rawTopic(tb, t, { queues: 16, filter: 'MULTI_TAG', sysFlag: 3 });
+    await rawTopic(cb.tb, t, { queues: 16, filter: 'MULTI_TAG', sysFlag: 3 });
     const r = await local(['updateTopic', '-t', t, '-p', '4', '--json']);
     expect(r.code).toBe(0);
     expectSuccessEnvelope('updateTopic', r.json);
     const before = cfg(t, { readQueueNums: 16, writeQueueNums: 16, topicFilterType: 'MULTI_TAG', topicSysFlag: 3 });
     const after = { ...before, perm: 4 };
-    expect(tb.broker.topicConfig(t)).toEqual(after);
+    expect(cb.tb.broker.topicConfig(t)).toEqual(after);
     expect(r.json.warnings).toEqual([]);
     expect(r.json.result).toMatchObject({ topic: t, config: after, orderConf: null, failed: [] });
     expect(r.json.result.brokers).toEqual([
-      { clusterName: 'DefaultCluster', brokerName: 'broker-a', brokerId: 0, addr: tb.addr, existed: true, before, after, droppedReadQueues: [] },
+      { clusterName: 'DefaultCluster', brokerName: 'broker-a', brokerId: 0, addr: cb.tb.addr, existed: true, before, after, droppedReadQueues: [] },
     ]);
     // The route the clients see agrees: 16 read queues, read-only.
     const route = await remote(['topicRoute', '-t', t, '--json']);
@@ -206,18 +192,18 @@ describe('updateTopic changes only the flags given', () => {
     // Each flag alone changes only itself; the human output names the change.
     const w = await remote(['updateTopic', '-t', t, '-c', 'DefaultCluster', '-w', '12', '-u', 'false']);
     expect(w.code).toBe(0);
-    expect(w.stdout).toContain(`create topic to broker-a (${tb.addr}) success.`);
-    expect(w.stdout).toContain(`broker-a (${tb.addr}): writeQueueNums 16 -> 12, topicSysFlag 3 -> 2`);
-    expect(tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 12, topicSysFlag: 2 });
-    const o = await local(['updateTopic', '-t', t, '-o', 'true', '-b', tb.addr, '-n', tb.namesrv!]);
+    expect(w.stdout).toContain(`create topic to broker-a (${cb.tb.addr}) success.`);
+    expect(w.stdout).toContain(`broker-a (${cb.tb.addr}): writeQueueNums 16 -> 12, topicSysFlag 3 -> 2`);
+    expect(cb.tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 12, topicSysFlag: 2 });
+    const o = await local(['updateTopic', '-t', t, '-o', 'true', '-b', cb.tb.addr, '-n', cb.tb.namesrv!]);
     expect(o.code).toBe(0);
-    expect(tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 12, topicSysFlag: 2, order: true });
-    expect(await getKVConfig(tb.client, tb.namesrv!, 'ORDER_TOPIC_CONFIG', t)).toBe('broker-a:12');
+    expect(cb.tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 12, topicSysFlag: 2, order: true });
+    expect(await getKVConfig(cb.tb.client, cb.tb.namesrv!, 'ORDER_TOPIC_CONFIG', t)).toBe('broker-a:12');
     // An ordered topic whose write queue count changes gets its order config rewritten without -o.
     const w6 = await remote(['updateTopic', '-t', t, '-c', 'DefaultCluster', '-w', '6', '--json']);
     expect(w6.json.result.orderConf).toBe('broker-a:6');
-    expect(await getKVConfig(tb.client, tb.namesrv!, 'ORDER_TOPIC_CONFIG', t)).toBe('broker-a:6');
-    expect(tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 6, topicSysFlag: 2, order: true });
+    expect(await getKVConfig(cb.tb.client, cb.tb.namesrv!, 'ORDER_TOPIC_CONFIG', t)).toBe('broker-a:6');
+    expect(cb.tb.broker.topicConfig(t)).toEqual({ ...after, writeQueueNums: 6, topicSysFlag: 2, order: true });
   });
 
   it('a new topic gets the defaults (8/8, perm 6), before null', async () => {
@@ -225,25 +211,25 @@ describe('updateTopic changes only the flags given', () => {
     const r = await local(['updateTopic', '-t', t, '--json']);
     expect(r.code).toBe(0);
     expectSuccessEnvelope('updateTopic', r.json);
-    expect(tb.broker.topicConfig(t)).toEqual(cfg(t, {}));
+    expect(cb.tb.broker.topicConfig(t)).toEqual(cfg(t, {}));
     expect(r.json.result.brokers[0]).toMatchObject({ existed: false, before: null, after: cfg(t, {}), droppedReadQueues: [] });
     const human = await local(['updateTopic', '-t', 'TopicNewHuman', '-r', '3', '-w', '3']);
     expect(human.code).toBe(0);
-    expect(human.stdout).toContain(`broker-a (${tb.addr}): created`);
-    expect(tb.broker.topicConfig('TopicNewHuman')).toEqual(cfg('TopicNewHuman', { readQueueNums: 3, writeQueueNums: 3 }));
+    expect(human.stdout).toContain(`broker-a (${cb.tb.addr}): created`);
+    expect(cb.tb.broker.topicConfig('TopicNewHuman')).toEqual(cfg('TopicNewHuman', { readQueueNums: 3, writeQueueNums: 3 }));
   });
 
   it('each broker of a cluster keeps its own values', async () => {
-    const bb = await startTestBroker({ namesrv: false, config: { brokerName: 'broker-b', namesrvAddr: tb.namesrv! } });
+    const bb = await startTestBroker({ namesrv: false, config: { brokerName: 'broker-b', namesrvAddr: cb.tb.namesrv! } });
     try {
-      await eventually(async () => ((await getBrokerClusterInfo(tb.client, tb.namesrv!, 5000)).clusterAddrTable.DefaultCluster?.includes('broker-b') ? true : undefined), 'broker-b registered');
+      await eventually(async () => ((await getBrokerClusterInfo(cb.tb.client, cb.tb.namesrv!, 5000)).clusterAddrTable.DefaultCluster?.includes('broker-b') ? true : undefined), 'broker-b registered');
       const t = 'TopicTwoBrokers';
-      await rawTopic(tb, t, { queues: 16 });
+      await rawTopic(cb.tb, t, { queues: 16 });
       await rawTopic(bb, t, { queues: 4, filter: 'MULTI_TAG' });
       const r = await remote(['updateTopic', '-t', t, '-c', 'DefaultCluster', '-p', '4', '--json']);
       expect(r.code).toBe(0);
       expectSuccessEnvelope('updateTopic', r.json);
-      expect(tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 16, writeQueueNums: 16, perm: 4 }));
+      expect(cb.tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 16, writeQueueNums: 16, perm: 4 }));
       expect(bb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 4, writeQueueNums: 4, perm: 4, topicFilterType: 'MULTI_TAG' }));
       expect(r.json.result.brokers.map((b: { brokerName: string; before: { readQueueNums: number }; after: { readQueueNums: number } }) => [b.brokerName, b.before.readQueueNums, b.after.readQueueNums])).toEqual([
         ['broker-a', 16, 16],
@@ -266,7 +252,7 @@ describe('updateTopic refusals and warnings', () => {
     const j = await local(['updateTopic', '-t', 'TopicZero', '-w', '0', '--json']);
     expect(j.code).toBe(2);
     expectErrorEnvelope(j.json, 2);
-    expect(tb.broker.topicConfig('TopicZero')).toBeUndefined();
+    expect(cb.tb.broker.topicConfig('TopicZero')).toBeUndefined();
   });
 
   it('more write than read queues is written, with a warning naming the unread queues', async () => {
@@ -274,7 +260,7 @@ describe('updateTopic refusals and warnings', () => {
     const r = await local(['updateTopic', '-t', t, '-r', '2', '-w', '4', '--json']);
     expect(r.code).toBe(0);
     expectSuccessEnvelope('updateTopic', r.json);
-    expect(tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 2, writeQueueNums: 4 }));
+    expect(cb.tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 2, writeQueueNums: 4 }));
     expect(r.json.warnings).toHaveLength(1);
     expect(r.json.warnings[0]).toContain('messages written to queues 2–3 are never read');
     const human = await local(['updateTopic', '-t', t, '-w', '3']);
@@ -289,7 +275,7 @@ describe('updateTopic refusals and warnings', () => {
     const r = await local(['updateTopic', '-t', t, '-r', '1', '-w', '1', '--json']);
     expect(r.code).toBe(0);
     expectSuccessEnvelope('updateTopic', r.json);
-    expect(tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 1, writeQueueNums: 1 }));
+    expect(cb.tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 1, writeQueueNums: 1 }));
     expect(r.json.result.brokers[0].droppedReadQueues).toEqual([
       { queueId: 2, minOffset: 0, maxOffset: 3, messages: 3 },
       { queueId: 3, minOffset: 0, maxOffset: 2, messages: 2 },
@@ -300,7 +286,7 @@ describe('updateTopic refusals and warnings', () => {
     // Not deleted: with the read queues raised again, cutting them again finds the same messages.
     const back = await local(['updateTopic', '-t', t, '-r', '4', '--json']);
     expect(back.json.warnings).toEqual([]);
-    expect(tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 4, writeQueueNums: 1 }));
+    expect(cb.tb.broker.topicConfig(t)).toEqual(cfg(t, { readQueueNums: 4, writeQueueNums: 1 }));
     const again = await local(['updateTopic', '-t', t, '-r', '3', '-w', '3', '--json']);
     expect(again.json.result.brokers[0].droppedReadQueues).toEqual([{ queueId: 3, minOffset: 0, maxOffset: 2, messages: 2 }]);
   });

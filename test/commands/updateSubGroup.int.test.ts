@@ -4,28 +4,14 @@
  * producerConnection list real clients (the client library's PushConsumer and Producer), and an
  * offline or unknown group is one clear line, exit 1.
  */
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Producer } from '../../src/client/producer.js';
 import { PushConsumer } from '../../src/client/push-consumer.js';
-import { eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { eventually, useCliBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
-let tb: TestBroker;
-let socket: string;
-const ENV = { NAMESRV_ADDR: '' };
-
-beforeAll(async () => {
-  tb = await startTestBroker();
-  socket = path.join(tb.storeDir, 'broker.sock');
-});
-
-afterAll(async () => {
-  await tb?.cleanup();
-});
-
-const local = (args: string[]) => runCli([...args, '--socket', socket], { env: ENV });
-const remote = (args: string[]) => runCli([...args, '-n', tb.namesrv!]);
+const cb = useCliBroker();
+const { local, remote } = cb;
 
 describe('updateSubGroup / deleteSubGroup', () => {
   it('creates with mqadmin\'s defaults, updates only the fields given, deletes with offsets', async () => {
@@ -35,7 +21,7 @@ describe('updateSubGroup / deleteSubGroup', () => {
     expectSuccessEnvelope('updateSubGroup', created.json);
     expect(created.json.result.brokers).toEqual([
       expect.objectContaining({
-        addr: tb.addr,
+        addr: cb.tb.addr,
         brokerName: 'broker-a',
         existed: false,
         config: {
@@ -51,13 +37,13 @@ describe('updateSubGroup / deleteSubGroup', () => {
         },
       }),
     ]);
-    expect(tb.broker.subscriptionGroup(g)).toMatchObject({ retryMaxTimes: 5, retryQueueNums: 2 });
+    expect(cb.tb.broker.subscriptionGroup(g)).toMatchObject({ retryMaxTimes: 5, retryQueueNums: 2 });
 
     // Every mqadmin letter, on the local broker without -b/-c.
     const updated = await local(['updateSubGroup', '-g', g, '-s', 'false', '-m', 'true', '-d', 'true', '-i', '1', '-w', '0', '-a', 'false']);
     expect(updated.code).toBe(0);
     expect(updated.stdout).toMatch(/^broker-a \(127\.0\.0\.1:\d+\)\s+updated\s+false\s+true\s+true\s+2\s+5\s+1\s+0\s+false/m);
-    expect(tb.broker.subscriptionGroup(g)).toEqual({
+    expect(cb.tb.broker.subscriptionGroup(g)).toEqual({
       groupName: g,
       consumeEnable: false,
       consumeFromMinEnable: true,
@@ -69,14 +55,14 @@ describe('updateSubGroup / deleteSubGroup', () => {
       notifyConsumerIdsChangedEnable: false,
     });
 
-    tb.broker.commitOffset('test', g, 'SomeTopic', 0, 42);
-    const deleted = await remote(['deleteSubGroup', '-b', tb.addr, '-g', g, '-r', 'true', '--json']);
+    cb.tb.broker.commitOffset('test', g, 'SomeTopic', 0, 42);
+    const deleted = await remote(['deleteSubGroup', '-b', cb.tb.addr, '-g', g, '-r', 'true', '--json']);
     expect(deleted.code).toBe(0);
     expectSuccessEnvelope('deleteSubGroup', deleted.json);
     expect(deleted.json.result).toMatchObject({ group: g, removeOffset: true, failed: [] });
-    expect(deleted.json.result.brokers).toEqual([expect.objectContaining({ addr: tb.addr, existed: true })]);
-    expect(tb.broker.subscriptionGroup(g)).toBeUndefined();
-    expect(tb.broker.queryOffset(g, 'SomeTopic', 0)).toBe(-1);
+    expect(deleted.json.result.brokers).toEqual([expect.objectContaining({ addr: cb.tb.addr, existed: true })]);
+    expect(cb.tb.broker.subscriptionGroup(g)).toBeUndefined();
+    expect(cb.tb.broker.queryOffset(g, 'SomeTopic', 0)).toBe(-1);
 
     const again = await local(['deleteSubGroup', '-g', g]);
     expect(again.code).toBe(1);
@@ -87,11 +73,11 @@ describe('updateSubGroup / deleteSubGroup', () => {
   it('deleteSubGroup without --removeOffset keeps the offsets; bad values are usage errors', async () => {
     const g = 'CG_keep';
     expect((await local(['updateSubGroup', '-g', g])).code).toBe(0);
-    tb.broker.commitOffset('test', g, 'SomeTopic', 0, 9);
+    cb.tb.broker.commitOffset('test', g, 'SomeTopic', 0, 9);
     const r = await local(['deleteSubGroup', '-g', g]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`delete subscription group ${g} from broker broker-a (${tb.addr}) success.`);
-    expect(tb.broker.queryOffset(g, 'SomeTopic', 0)).toBe(9);
+    expect(r.stdout).toContain(`delete subscription group ${g} from broker broker-a (${cb.tb.addr}) success.`);
+    expect(cb.tb.broker.queryOffset(g, 'SomeTopic', 0)).toBe(9);
     for (const args of [['updateSubGroup', '-g', g, '-s', 'yes'], ['updateSubGroup', '-g', g, '-r', 'x'], ['deleteSubGroup', '-g', g, '-r', 'maybe']]) {
       const bad = await local(args);
       expect(bad.code, args.join(' ')).toBe(2);
@@ -107,10 +93,10 @@ describe('consumerConnection / producerConnection', () => {
     const pg = 'PG_conn';
     expect((await local(['updateTopic', '-t', t, '-r', '2', '-w', '2'])).code).toBe(0);
 
-    const c = new PushConsumer({ namesrvAddr: tb.namesrv!, consumerGroup: g, instanceName: 'conn-consumer' });
+    const c = new PushConsumer({ namesrvAddr: cb.tb.namesrv!, consumerGroup: g, instanceName: 'conn-consumer' });
     c.subscribe(t, 'TagA || TagB');
     await c.start(async () => undefined);
-    const p = new Producer({ namesrvAddr: tb.namesrv!, producerGroup: pg, instanceName: 'conn-producer' });
+    const p = new Producer({ namesrvAddr: cb.tb.namesrv!, producerGroup: pg, instanceName: 'conn-producer' });
     await p.start();
     try {
       await p.send({ topic: t, body: 'hello' });
@@ -129,7 +115,7 @@ describe('consumerConnection / producerConnection', () => {
         consumeType: 'CONSUME_PASSIVELY',
         messageModel: 'CLUSTERING',
         consumeFromWhere: 'CONSUME_FROM_LAST_OFFSET',
-        brokers: [tb.addr],
+        brokers: [cb.tb.addr],
         failed: [],
       });
       expect(online.json.result.connections).toEqual([expect.objectContaining({ language: 'JAVA', version: 409, versionDesc: 'V4_9_8' })]);
@@ -154,8 +140,8 @@ describe('consumerConnection / producerConnection', () => {
     const offline = await local(['consumerConnection', '-g', g]);
     expect(offline.code).toBe(1);
     expectOneLineError(offline.stderr);
-    expect(offline.stderr).toContain(`consumer group ${g} is not online (CONSUMER_NOT_ONLINE from ${tb.addr})`);
-    const offlineJson = await remote(['consumerConnection', '-g', g, '-b', tb.addr, '--json']);
+    expect(offline.stderr).toContain(`consumer group ${g} is not online (CONSUMER_NOT_ONLINE from ${cb.tb.addr})`);
+    const offlineJson = await remote(['consumerConnection', '-g', g, '-b', cb.tb.addr, '--json']);
     expect(offlineJson.code).toBe(1);
     expectErrorEnvelope(offlineJson.json, 1);
     expect(offlineJson.json.code).toBe('E_CONSUMER_NOT_ONLINE');

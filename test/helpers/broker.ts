@@ -12,7 +12,8 @@ import { buildBrokerConfig } from '../../src/broker/broker-config.js';
 import { RemotingClient } from '../../src/client/remoting.js';
 import { makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
-import { ROOT } from './cli.js';
+import { afterAll, beforeAll } from 'vitest';
+import { ROOT, runCli, type CliResult } from './cli.js';
 
 export function tempDir(prefix = 'rocketctl-broker-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -224,3 +225,37 @@ function withoutNodeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { NODE_ENV: _drop, ...rest } = env;
   return rest;
 }
+
+export interface CliBroker {
+  /** The broker (started in beforeAll). */
+  readonly tb: TestBroker;
+  /** The CLI against the broker's local socket (NAMESRV_ADDR cleared). */
+  local(args: string[]): Promise<CliResult>;
+  /** The CLI through the broker's embedded name server (-n). */
+  remote(args: string[]): Promise<CliResult>;
+}
+
+/**
+ * One in-process broker for a test file (started in beforeAll, `setup` run on it, removed in
+ * afterAll) and the real CLI aimed at it. Call at the top level of a test file.
+ */
+export function useCliBroker(setup?: (tb: TestBroker) => Promise<void>): CliBroker {
+  let current: TestBroker | undefined;
+  const tb = (): TestBroker => {
+    if (!current) throw new Error('useCliBroker: the broker starts in beforeAll');
+    return current;
+  };
+  beforeAll(async () => {
+    current = await startTestBroker();
+    await setup?.(current);
+  });
+  afterAll(async () => current?.cleanup());
+  return {
+    get tb() {
+      return tb();
+    },
+    local: (args) => runCli([...args, '--socket', tb().broker.addresses.socket], { env: { NAMESRV_ADDR: '' } }),
+    remote: (args) => runCli([...args, '-n', tb().namesrv!]),
+  };
+}
+
