@@ -1386,14 +1386,16 @@ export function writePlanFile(file: string, plan: ResetPlan): void {
 
 export interface ExecuteOutcome {
   apply: ApplyResult;
-  undoFile: string;
+  /** Null when nothing changed that an undo plan could restore (no file is left behind). */
+  undoFile: string | null;
   undoSkipped: string[];
 }
 
 /**
  * Apply `plan` and leave its undo plan in `undoFile`: written before anything changes (as if every
  * queue were reset, so a crash mid-way still leaves a way back), rewritten afterwards with only
- * the queues that were actually reset.
+ * the queues that were actually reset; removed (undoFile null) when no queue was changed that it
+ * could restore.
  */
 export async function executeReset(session: AdminSession, plan: ResetPlan, undoFile: string, opts: ApplyOptions = {}): Promise<ExecuteOutcome> {
   const assumed: AppliedQueue[] = plan.queues
@@ -1409,20 +1411,49 @@ export async function executeReset(session: AdminSession, plan: ResetPlan, undoF
     // keeps its undo away from the queues that were not.
     undo.skipped.push(`${errorText(err)}: ${undoFile} keeps the undo plan written before applying`);
   }
+  if (undo.plan.queues.length === 0) {
+    // Nothing was changed that could be changed back: leave no file that would do nothing.
+    fs.rmSync(undoFile, { force: true });
+    return { apply, undoFile: null, undoSkipped: undo.skipped };
+  }
   return { apply, undoFile, undoSkipped: undo.skipped };
 }
 
-/** Point a plan (from a file) at the brokers' current addresses, looked up by broker name. */
+/**
+ * Point a plan (from a file) at the brokers' current addresses, looked up by broker name, and say
+ * which queues' committed offsets have moved since it was made: the plan keeps its own current
+ * offsets (compare-and-set expects them), so such a queue would be reported "moved" and left alone.
+ */
 export async function refreshPlanAddresses(session: AdminSession, plan: ResetPlan): Promise<ResetPlan> {
   const brokers = await topicBrokers(session, plan.topic);
+  const byBroker = new Map<string, PlannedQueue[]>();
+  for (const q of plan.queues) {
+    if (!brokers.some((x) => x.brokerName === q.brokerName)) throw new RocketError(`the plan names broker ${q.brokerName}, which no longer serves topic ${plan.topic}`, { code: 'E_PLAN_STALE', actions: ['make a new plan'] });
+    byBroker.set(q.brokerName, [...(byBroker.get(q.brokerName) ?? []), q]);
+  }
+  // Committed offsets now, per broker; a broker that does not answer gets no note here (apply
+  // reads them again and reports it).
+  const live = new Map<string, Map<number, number | null>>();
+  await mapLimit([...byBroker.keys()], DEFAULT_CONCURRENCY, async (name) => {
+    const b = brokers.find((x) => x.brokerName === name)!;
+    const readQueueNums = Math.max(b.readQueueNums, ...byBroker.get(name)!.map((q) => q.queueId + 1));
+    const known = await committedOffsets(session, { ...b, readQueueNums }, plan.group, plan.topic).catch(() => undefined);
+    if (known) live.set(name, known.offsets);
+  });
   const queues = await mapLimit(plan.queues, DEFAULT_CONCURRENCY, async (q) => {
-    const b = brokers.find((x) => x.brokerName === q.brokerName);
-    if (!b) throw new RocketError(`the plan names broker ${q.brokerName}, which no longer serves topic ${plan.topic}`, { code: 'E_PLAN_STALE', actions: ['make a new plan'] });
+    const b = brokers.find((x) => x.brokerName === q.brokerName)!;
     const mq: MessageQueue = { topic: q.topic, brokerName: q.brokerName, queueId: q.queueId };
     // Only inside [min, max): an out-of-range pull makes a 4.x broker log an OFFSET_MOVED_EVENT.
     const inRange = q.targetOffset >= q.minOffset && q.targetOffset < q.maxOffset;
     const targetStoreTimestamp = q.targetStoreTimestamp ?? (inRange ? await readStoreTime(session, b.addr, mq, q.targetOffset).catch(() => undefined) : undefined) ?? null;
-    return { ...q, brokerAddr: b.addr, targetStoreTimestamp };
+    const now = live.get(q.brokerName)?.get(q.queueId);
+    const notes = q.notes.filter((n) => !n.startsWith(MOVED_SINCE_PLAN));
+    if (now !== undefined && now !== q.currentOffset && now !== q.targetOffset) {
+      notes.push(`${MOVED_SINCE_PLAN} (planned from ${q.currentOffset ?? 'none'}, now ${now ?? 'none'}): --execute will leave this queue alone; make a new plan to move it`);
+    }
+    return { ...q, brokerAddr: b.addr, targetStoreTimestamp, notes };
   });
   return { ...plan, queues };
 }
+
+const MOVED_SINCE_PLAN = 'committed offset moved since the plan was made';

@@ -97,7 +97,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     const unread = [...all.failedBrokers.map((f) => `broker ${f.brokerName}`), ...failed.map((g) => `group ${g.group}`)];
     const check = this.check(all.groups.flatMap((g) => lagViolations(g.group, g.queues, maxLag, maxLagMs)), maxLag, maxLagMs, unread);
     if (!this.jsonEnabled()) {
-      this.render(renderAllGroups(all));
+      this.render(renderAllGroups(all, withLag));
       if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs, unread));
     }
     return { mode: 'all', measuredAt: all.measuredAt, groups: all.groups.map(({ queues: _q, ...row }) => row), failedBrokers: all.failedBrokers, check };

@@ -44,7 +44,7 @@ export abstract class ResetCommandBase extends BaseCommand<ResetOffsetResult> {
       const undoFile = o.undoFile ?? defaultUndoFile(plan.group, plan.topic);
       const r = await executeReset(session, plan, undoFile, { cplus: o.cplus });
       this.render('\n' + renderApply(r.apply));
-      this.render(`Undo plan: ${r.undoFile} (apply with: resetOffset --plan ${r.undoFile} --execute)`);
+      this.render(r.undoFile ? `Undo plan: ${r.undoFile} (apply with: resetOffset --plan ${r.undoFile} --execute)` : 'No undo plan: no committed offset was changed that could be restored.');
       for (const s of r.undoSkipped) this.warnUser(`undo plan: ${s}`);
       if (r.apply.problems > 0) this.setStatus(ExitCode.PARTIAL, `${r.apply.problems} queue(s) not reset as planned: see the status column`);
       return { executed: true, plan, planFile: o.planFile, apply: r.apply, undoFile: r.undoFile, undoSkipped: r.undoSkipped };

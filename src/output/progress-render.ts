@@ -92,8 +92,9 @@ export function renderGroupProgress(p: GroupProgress, showClient: boolean): stri
   return out.join('\n');
 }
 
-export function renderAllGroups(a: AllGroups): string {
-  const measured = a.groups.some((g) => g.lagMs !== null);
+/** `lag`: the time lag was asked for (--lag): its column shows even when no group has one. */
+export function renderAllGroups(a: AllGroups, lag = false): string {
+  const measured = lag || a.groups.some((g) => g.lagMs !== null);
   const rows: Cell[][] = a.groups.map((g) => [
     g.group,
     g.count,

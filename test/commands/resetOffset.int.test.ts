@@ -97,10 +97,14 @@ describe('resetOffset (real CLI, real broker)', () => {
     expect(again).toEqual(replay.map((s) => s.msgId).sort());
 
     // The undo plan takes each queue back to where it was: the consumer is already there again.
-    const undo = await cli(b, ['resetOffset', '--plan', undoFile, '--execute', '--undo-file', path.join(tempDir(), 'u2.json'), '--json']);
+    const secondUndo = path.join(tempDir(), 'u2.json');
+    const undo = await cli(b, ['resetOffset', '--plan', undoFile, '--execute', '--undo-file', secondUndo, '--json']);
     expect(undo.code, undo.stderr).toBe(0);
     expectSuccessEnvelope('resetOffset', undo.json);
     for (const q of undo.json.result.apply.queues) expect(q.status).toBe('unchanged');
+    // Nothing changed, so there is nothing to undo: no file that would do nothing is left behind.
+    expect(undo.json.result.undoFile).toBeNull();
+    expect(fs.existsSync(secondUndo)).toBe(false);
     expect(got.length - before).toBe(replay.length);
   });
 
@@ -152,6 +156,12 @@ describe('resetOffset (real CLI, real broker)', () => {
     // Someone else moves queue 0 after the plan was made.
     const res = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId: 0, commitOffset: 1 }));
     expect(res.code).toBe(0);
+
+    // Shown with the plan before anything is applied: the queue that moved, and what will happen to it.
+    const shown = await cli(b, ['resetOffset', '--plan', planFile]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/ 0: committed offset moved since the plan was made \(planned from [1-9]\d*, now 1\): --execute will leave this queue alone/);
+    expect(shown.stdout).not.toMatch(/ 1: committed offset moved/);
 
     const exec = await cli(b, ['resetOffset', '--plan', planFile, '--execute', '--undo-file', path.join(tempDir(), 'u.json'), '--json']);
     expect(exec.code).toBe(3);
