@@ -192,7 +192,7 @@ export interface MigratedQueue {
   /** One past the last source offset copied (null: none copied). */
   copiedUpTo: number | null;
   copyStatus: CopyStatus;
-  /** The offset move (applyReset's status), or not-moved when the copy was not complete. */
+  /** The offset move (applyReset's status; to the end of the copied part when a copy failed part-way), or not-moved when nothing was copied. */
   offsetStatus: ApplyStatus | 'not-moved';
   /** The group's committed offset on the source after the run, when known. */
   newOffset: number | null;
@@ -289,11 +289,11 @@ async function copyBacklog(tool: ToolTarget, plan: MigratePlan, queues: Migrated
         if (q.copiedUpTo === q.toOffset) q.copyStatus = 'copied';
         else {
           q.copyStatus = 'failed';
-          q.message = `reading stopped at offset ${q.copiedUpTo ?? q.fromOffset} before the planned end ${q.toOffset} (messages deleted meanwhile?): offset not moved`;
+          q.message = `reading stopped at offset ${q.copiedUpTo ?? q.fromOffset} before the planned end ${q.toOffset} (messages deleted meanwhile?)`;
         }
       } catch (err) {
         q.copyStatus = 'failed';
-        q.message = `copy failed after ${q.copied} message(s) (up to offset ${q.copiedUpTo ?? q.fromOffset}): ${errorText(err)}; offset not moved`;
+        q.message = `copy failed after ${q.copied} message(s), at offset ${q.copiedUpTo ?? q.fromOffset}: ${errorText(err)}`;
         break;
       }
     }
@@ -326,9 +326,23 @@ export function copyOf(m: MessageExt, plan: Pick<MigratePlan, 'group' | 'target'
   return { topic: plan.target.topic, body: m.body, flag: m.flag, properties, uniqKey: m.msgId, bornTimestamp: m.bornTimestamp };
 }
 
-/** applyReset over the completely copied queues: each to its planned end, compare-and-set. */
+/**
+ * The offset a queue's group moves to after the copy: the planned end when all of it was copied,
+ * the end of what was copied when a failure stopped it part-way (so a rerun copies only the rest
+ * and nothing twice), null when nothing of it was copied.
+ */
+function copiedEnd(q: MigratedQueue): number | null {
+  if (q.copyStatus === 'copied') return q.toOffset;
+  return q.copyStatus === 'failed' && q.copiedUpTo !== null ? q.copiedUpTo : null;
+}
+
+/** applyReset over the queues with copied messages: each to the end of its copy, compare-and-set. */
 async function moveOffsets(session: AdminSession, plan: MigratePlan, queues: MigratedQueue[]): Promise<void> {
-  const done = plan.queues.filter((_, i) => queues[i]!.copyStatus === 'copied');
+  for (const q of queues) if (q.copyStatus === 'failed' && q.copiedUpTo === null) q.message = `${q.message}; offset not moved`;
+  const done = plan.queues.flatMap((q, i) => {
+    const end = copiedEnd(queues[i]!);
+    return end === null ? [] : [{ ...q, end }];
+  });
   if (done.length === 0) return;
   const reset: ResetPlan = {
     kind: 'rocketctl.resetOffset.plan',
@@ -348,13 +362,13 @@ async function moveOffsets(session: AdminSession, plan: MigratePlan, queues: Mig
       minOffset: q.minOffset,
       maxOffset: q.maxOffset,
       currentOffset: q.consumerOffset,
-      targetOffset: q.maxOffset,
+      targetOffset: q.end,
       replay: 0,
-      skip: q.messages,
+      skip: q.end - q.fromOffset!,
       targetStoreTimestamp: null,
       notes: [],
     })),
-    totals: { replay: 0, skip: done.reduce((s, q) => s + q.messages, 0), queues: done.length },
+    totals: { replay: 0, skip: done.reduce((s, q) => s + (q.end - q.fromOffset!), 0), queues: done.length },
   };
   const applied = await applyReset(session, reset);
   for (const a of applied.queues) {
@@ -362,6 +376,10 @@ async function moveOffsets(session: AdminSession, plan: MigratePlan, queues: Mig
     q.offsetStatus = a.status;
     q.newOffset = a.resultOffset;
     q.via = a.via;
+    if (q.copyStatus === 'failed' && a.status === 'applied') {
+      q.message = `${q.message}; the group's offset moved to ${a.resultOffset}, after the copied messages: rerun migrateBacklog to copy the rest`;
+      continue;
+    }
     if (a.message) q.message = `${a.message}; its ${q.copied} copied message(s) are on ${plan.target.topic} too (deduplicate by UNIQ_KEY)`;
     if (a.status === 'unchanged' && a.expectedOffset !== a.targetOffset) {
       // The group reached the end by itself while copying: it consumed the messages on the source too.

@@ -5,6 +5,7 @@
  * MIGRATED_FROM_* added) and moves the group's offsets to the end; an existing target is used as
  * it is; compare-and-set leaves a queue whose offset moved while copying alone; error paths.
  */
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PushConsumer } from '../../src/client/push-consumer.js';
 import type { SendResult } from '../../src/client/producer.js';
@@ -12,11 +13,16 @@ import type { MessageExt } from '../../src/client/message.js';
 import { openAdminSession } from '../../src/client/admin-session.js';
 import { executeMigration, MIGRATED_FROM, planMigration } from '../../src/client/admin-migrate.js';
 import { makeRequest } from '../../src/protocol/frame.js';
+import { SysFlag } from '../../src/protocol/message.js';
+import { encodeProperties } from '../../src/protocol/properties.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
-import { brokerWithTopic, defer, maxOffset, readAll, storedOffset, topic, uniq } from '../client/support.js';
+import { brokerWithTopic, defer, maxOffset, readAll, storedOffset, tempDir, topic, uniq } from '../client/support.js';
+
+/** The LZ4 compression type in a sysFlag (bits 8-10, RocketMQ 5.x). */
+const LZ4 = 0x100;
 
 const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, pullTimeDelayMsWhenException: 300 };
 const QUEUES = 2;
@@ -157,6 +163,50 @@ describe('migrateBacklog (real CLI, real broker)', () => {
     expect(q1).toMatchObject({ copyStatus: 'copied', offsetStatus: 'applied', newOffset: await maxOffset(b, t, 1) });
     expect(await storedOffset(b, group, t, 0)).toBe(moved);
     expect((await readAll(ns, target)).length).toBe(sent.length);
+  });
+
+  it('a copy that fails part-way: the offset moves past what was copied, so a rerun copies only the rest (exit 3, then 0)', async () => {
+    const { b, ns, t, group } = await setup(2, 0);
+    const start = await offsets(b, group, t);
+    // Queue 0: three messages, one whose body is LZ4-compressed (rocketctl cannot copy it), two more;
+    // queue 1: two messages. Raw SEND_MESSAGE_V2 so the queue and the sysFlag are ours to choose.
+    const raw = async (queueId: number, body: string, sysFlag = 0) => {
+      const header = { a: 'PG', b: t, c: 'TBW102', d: QUEUES, e: queueId, f: sysFlag, g: Date.now(), h: 0, i: encodeProperties({ WAIT: 'true', KEYS: body }), j: 0, k: false };
+      const res = await b.client.invoke(b.addr, makeRequest(RequestCode.SEND_MESSAGE_V2, header, Buffer.from(body)));
+      expect(res.code, res.remark).toBe(0);
+    };
+    for (const body of ['q0-a', 'q0-b', 'q0-c']) await raw(0, body);
+    await raw(0, 'q0-lz4', SysFlag.COMPRESSED | LZ4);
+    for (const body of ['q0-d', 'q0-e']) await raw(0, body);
+    for (const body of ['q1-a', 'q1-b']) await raw(1, body);
+    const target = uniq('WIDE');
+    const bodies = async () => (await readAll(ns, target)).map((m) => m.body.toString()).sort();
+
+    const first = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute', '--json']);
+    expect(first.code, first.stderr).toBe(3);
+    expectSuccessEnvelope('migrateBacklog', first.json);
+    const [q0, q1] = first.json.result.execution.queues;
+    expect(q0).toMatchObject({ copied: 3, copyStatus: 'failed', offsetStatus: 'applied', newOffset: start[0]! + 3 });
+    expect(q0.message).toMatch(/LZ4-compressed body.*offset moved to \d+, after the copied messages: rerun migrateBacklog/);
+    expect(q1).toMatchObject({ copied: 0, copyStatus: 'not-started', offsetStatus: 'not-moved' });
+    expect(await offsets(b, group, t)).toEqual([start[0]! + 3, start[1]]);
+    expect(await bodies()).toEqual(['q0-a', 'q0-b', 'q0-c']);
+
+    // The rerun starts at the message it cannot copy: nothing copied twice, the offset stays.
+    const second = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute', '--json']);
+    expect(second.code, second.stderr).toBe(3);
+    expect(second.json.result.execution.queues[0]).toMatchObject({ copied: 0, copyStatus: 'failed', offsetStatus: 'not-moved' });
+    expect(second.json.result.execution.queues[0].message).toMatch(/offset not moved$/);
+    expect(await offsets(b, group, t)).toEqual([start[0]! + 3, start[1]]);
+    expect(await bodies()).toEqual(['q0-a', 'q0-b', 'q0-c']);
+
+    // Skip that one message, then the rest moves: every other message once.
+    const skip = await cli(b, ['resetOffset', '-g', group, '-t', t, '-q', '0', '--to-offset', String(start[0]! + 4), '--execute', '--undo-file', path.join(tempDir(), 'u.json')]);
+    expect(skip.code, skip.stderr).toBe(0);
+    const third = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute', '--json']);
+    expect(third.code, third.stderr).toBe(0);
+    expect(await bodies()).toEqual(['q0-a', 'q0-b', 'q0-c', 'q0-d', 'q0-e', 'q1-a', 'q1-b']);
+    expect(await offsets(b, group, t)).toEqual([await maxOffset(b, t, 0), await maxOffset(b, t, 1)]);
   });
 
   it('unknown topic or group, same topic, bad flags, unreachable: one line and the documented exit code', async () => {
