@@ -20,6 +20,7 @@ import {
   type TreeReader,
 } from '../../src/checks/os.js';
 import { applyWrites, assertMayApply, fixLines } from '../../src/checks/fix.js';
+import { CHECKOS_IDS } from '../helpers/checkos-ids.js';
 
 const FIXTURES = new URL('../../fixtures/checkos/', import.meta.url).pathname;
 const STORE = '/var/lib/rocketmq/store';
@@ -27,25 +28,7 @@ const MB = 1024 * 1024;
 /** A Node process with a 2 GiB heap limit and no --max-old-space-size anywhere. */
 const PLAIN_NODE: ProcessFacts = { heapSizeLimitBytes: 2048 * MB, execArgv: [] };
 
-const ALL_IDS = [
-  'vm.overcommit_memory',
-  'vm.drop_caches',
-  'vm.min_free_kbytes',
-  'vm.extra_free_kbytes',
-  'vm.max_map_count',
-  'vm.swappiness',
-  'vm.dirty_background_ratio',
-  'vm.dirty_ratio',
-  'vm.dirty_writeback_centisecs',
-  'vm.zone_reclaim_mode',
-  'vm.page-cluster',
-  'limits.nofile.self',
-  'limits.nofile.broker',
-  'io.scheduler',
-  'mm.transparent_hugepage',
-  'node.heap_limit',
-  'node.max_old_space_size',
-];
+const ALL_IDS = CHECKOS_IDS;
 
 function run(host: string, extra: Partial<OsCheckOptions> = {}): OsReport {
   return checkOS({ root: join(FIXTURES, host), storeDir: STORE, process: PLAIN_NODE, ...extra });

@@ -4,31 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectSuccessEnvelope } from '../helpers/cli.js';
+import { CHECKOS_IDS } from '../helpers/checkos-ids.js';
 
 // Runs the built CLI (npm test builds first): `node bin/run.js checkOS ...`.
 const REPO = new URL('../../', import.meta.url).pathname;
 const FIXTURES = join(REPO, 'fixtures/checkos');
 const STORE = '/var/lib/rocketmq/store';
 const STATUSES = ['pass', 'warn', 'fail', 'skip'];
-const IDS = [
-  'vm.overcommit_memory',
-  'vm.drop_caches',
-  'vm.min_free_kbytes',
-  'vm.extra_free_kbytes',
-  'vm.max_map_count',
-  'vm.swappiness',
-  'vm.dirty_background_ratio',
-  'vm.dirty_ratio',
-  'vm.dirty_writeback_centisecs',
-  'vm.zone_reclaim_mode',
-  'vm.page-cluster',
-  'limits.nofile.self',
-  'limits.nofile.broker',
-  'io.scheduler',
-  'mm.transparent_hugepage',
-  'node.heap_limit',
-  'node.max_old_space_size',
-];
+const IDS = CHECKOS_IDS;
 
 interface Item {
   id: string;
