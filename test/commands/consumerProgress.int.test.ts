@@ -228,6 +228,31 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expect(pq.notes.join(' ')).toMatch(/ahead of the queue's max offset/);
   });
 
+  it('queues of a committed topic the group never committed on: "none", counted, and left alone by resetOffset', async () => {
+    const b = await broker();
+    const ns = namesrvOf(b);
+    const t = await topic(b, uniq('T'), 4);
+    const group = uniq('CG');
+    const p = await producer(ns);
+    for (let i = 0; i < 8; i++) await p.send({ topic: t, body: `m${i}` });
+    // Offsets on queues 0 and 2 only (a consumer that owned only those, or a topic widened since).
+    for (const [queueId, commitOffset] of [[0, 1], [2, 0]] as const) {
+      const res = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId, commitOffset }));
+      expect(res.code).toBe(0);
+    }
+    const r = await cli(b, ['consumerProgress', '-g', group, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const offsets = r.json.result.progress.queues.map((q: { consumerOffset: number | null }) => q.consumerOffset);
+    expect(offsets).toEqual([1, null, 0, null]);
+    expect(r.json.result.progress.totals.queuesWithoutOffset).toBe(2);
+    const table = await cli(b, ['consumerProgress', '-g', group]);
+    expect(table.stdout).toMatch(/2 queue\(s\) have no committed offset/);
+
+    // resetOffset plans them as "none" and, with --latest, gives them the offset they lacked.
+    const plan = await cli(b, ['resetOffset', '-g', group, '-t', t, '--latest', '--json']);
+    expect(plan.json.result.plan.queues.map((q: { currentOffset: number | null }) => q.currentOffset)).toEqual([1, null, 0, null]);
+  });
+
   it('without -g: one row per group, offline ones included', async () => {
     const b = await broker();
     const { group } = await backlog(b, 2, 2, 3);

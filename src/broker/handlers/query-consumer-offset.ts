@@ -3,6 +3,8 @@
  * stored offset; for a group that never committed one, 0 while the queue still starts at 0 and its
  * first message is not far behind (so a new CONSUME_FROM_LAST_OFFSET group on a young broker reads
  * from the start, as with Java), else QUERY_NOT_FOUND (the client then asks GET_MAX_OFFSET).
+ * RocketMQ 5.x's `setZeroIfNotFound=false` (sent by admin tools, ours included) turns that 0 rule
+ * off: "none" is then always QUERY_NOT_FOUND, so tools can tell it from a committed 0.
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { makeResponse } from '../../protocol/frame.js';
@@ -19,7 +21,8 @@ export function queryConsumerOffset(ctx: BrokerContext): RequestHandler {
     const offset = ctx.queryOffset(group, topic, queueId);
     if (offset >= 0) return ok(req, { offset });
     const minOffset = ctx.store.minOffset(topic, queueId);
-    if (minOffset <= 0 && !(await ctx.store.isFarBehind(topic, queueId, 0))) return ok(req, { offset: 0 });
+    const zeroIfNotFound = h.bool('setZeroIfNotFound', true);
+    if (zeroIfNotFound && minOffset <= 0 && !(await ctx.store.isFarBehind(topic, queueId, 0))) return ok(req, { offset: 0 });
     return makeResponse(req, ResponseCode.QUERY_NOT_FOUND, 'Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first');
   };
 }
