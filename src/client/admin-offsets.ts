@@ -577,8 +577,9 @@ export function diagnose(g: DiagnosisInput): { diagnosis: string; notes: string[
   const [topic, t] = (candidates.length > 0 ? candidates : [...byTopic.entries()].filter(([, v]) => v.diff > 0)).sort((a, b) => b[1].diff - a[1].diff)[0]!;
   const sorted = [...t.diffs].sort((a, b) => b - a);
   const q = t.queues;
-  // Most of the backlog in one queue: one consumer drains a queue, so more consumers won't help.
-  if (q >= 2 && sorted[0]! > (sorted[1] ?? 0) && sorted[0]! >= 0.5 * t.diff) {
+  // Most of the backlog in one queue, well ahead of the next (at least twice it, so 100 and 90 of
+  // two queues is not "concentrated"): one consumer drains a queue, so more consumers won't help.
+  if (q >= 2 && sorted[0]! >= 2 * (sorted[1] ?? 0) && sorted[0]! >= 0.5 * t.diff) {
     const share = Math.round((100 * sorted[0]!) / t.diff);
     return { diagnosis: `backlog concentrated in one queue of ${topic}: it holds ${share}% (${sorted[0]} of ${t.diff}): a slow consumer or a hot key, not a lack of consumers; more consumers won't drain it faster`, notes };
   }

@@ -119,6 +119,13 @@ describe('diagnose', () => {
     expect(d.diagnosis).toMatch(/^backlog concentrated in one queue of T: it holds 100% \(1 of 1\).*more consumers won't drain it faster$/);
     expect(diagnose(input({}, 4, [6, 2, 2, 2], 4)).diagnosis).toMatch(/^backlog concentrated in one queue of T: it holds 50%/);
     expect(diagnose(input({}, 4, [5, 2, 2, 2], 2)).diagnosis).toMatch(/^2 consumers for 4 queues of T: adding up to 2/);
+    expect(diagnose(input({}, 2, [70, 30], 2)).diagnosis).toMatch(/^backlog concentrated in one queue of T: it holds 70%/);
+  });
+
+  it('an uneven but not concentrated backlog is not called concentrated (the top queue under twice the next)', () => {
+    expect(diagnose(input({}, 2, [100, 90], 2)).diagnosis).toMatch(/^as many consumers as queues \(2 for 2 of T\)/);
+    expect(diagnose(input({}, 2, [100, 90], 1)).diagnosis).toMatch(/^1 consumer for 2 queues of T: adding up to 1 more consumer will help/);
+    expect(diagnose(input({}, 4, [6, 4, 1, 1], 4)).diagnosis).toMatch(/^as many consumers as queues/);
   });
 
   it('as many consumers as queues, or more: migrateBacklog', () => {
