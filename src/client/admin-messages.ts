@@ -372,8 +372,9 @@ export interface TrackAnswer {
 /**
  * For each group that consumes the message's topic (QUERY_TOPIC_CONSUME_BY_WHO on its brokers):
  * consumed when the group's committed offset on the message's queue is past the message, as
- * mqadmin's MessageTrack. Offline groups are judged by their offsets too (mqadmin just says
- * NOT_ONLINE); pull consumers keep their own offsets, so they are PULL.
+ * mqadmin's MessageTrack. Offline groups are judged by their offsets too: CONSUMED or
+ * NOT_CONSUME_YET with online false (mqadmin says NOT_ONLINE whatever the offset); pull consumers
+ * keep their own offsets, so they are PULL.
  *
  * Brokers are asked in parallel. One that fails is returned in `failed` (the groups only it knows
  * are unknown) and, once it did not answer, not asked again; a group whose offset cannot be read
@@ -419,8 +420,8 @@ export async function messageTracks(session: AdminSession, msg: FoundMessage, co
     if (conn?.consumeType === 'CONSUME_ACTIVELY') t.trackType = 'PULL';
     else if (consumerOffset === null) t.exceptionDesc = 'the group has no offset on this queue';
     else if (consumerOffset > v.queueOffset) t.trackType = filteredOut(conn, v) ? 'CONSUMED_BUT_FILTERED' : 'CONSUMED';
-    else t.trackType = conn ? 'NOT_CONSUME_YET' : 'NOT_ONLINE';
-    if (t.trackType === 'NOT_ONLINE' && unanswered.length > 0) t.exceptionDesc = `no connection seen, but ${unanswered.join(', ')} did not answer: it may be online`;
+    else t.trackType = 'NOT_CONSUME_YET';
+    if (t.trackType === 'NOT_CONSUME_YET' && !conn && unanswered.length > 0) t.exceptionDesc = `no connection seen, but ${unanswered.join(', ')} did not answer: it may be online`;
     return t;
   });
   return { tracks, failed: failed.list };

@@ -764,7 +764,6 @@ async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
     row.status = 'failed';
     row.error = errors.join('; ');
   }
-  row.tps = Math.trunc(row.tps);
   return row;
 }
 
@@ -920,7 +919,7 @@ export async function planReset(session: AdminSession, opts: PlanOptions): Promi
     });
     return { planned, online: conn !== undefined };
   });
-  const queues = perBroker.flatMap((p) => p.planned);
+  const queues = perBroker.flatMap((p) => p.planned).sort(compareMessageQueues);
   if (opts.queueId !== undefined && queues.length === 0) {
     throw new UsageError(`--queue ${opts.queueId}: topic ${opts.topic} has no such queue (its brokers have ${brokers.map((b) => `${b.brokerName}: 0-${b.readQueueNums - 1}`).join(', ')})`);
   }

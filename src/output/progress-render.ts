@@ -101,7 +101,7 @@ export function renderAllGroups(a: AllGroups, lag = false): string {
     g.status === 'failed' ? colors.fail('FAILED') : g.version,
     g.type,
     g.model,
-    g.tps,
+    Math.trunc(g.tps), // mqadmin's column is an int (GroupConsumeInfo.consumeTps); --json keeps the fraction
     g.diffTotal,
     ...(measured ? [formatDuration(g.lagMs)] : []),
   ]);

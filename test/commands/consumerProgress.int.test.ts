@@ -250,6 +250,7 @@ describe('consumerProgress (real CLI, real broker)', () => {
 
     // resetOffset plans them as "none" and, with --latest, gives them the offset they lacked.
     const plan = await cli(b, ['resetOffset', '-g', group, '-t', t, '--latest', '--json']);
+    expect(plan.json.result.plan.queues.map((q: { queueId: number }) => q.queueId)).toEqual([0, 1, 2, 3]);
     expect(plan.json.result.plan.queues.map((q: { currentOffset: number | null }) => q.currentOffset)).toEqual([1, null, 0, null]);
   });
 

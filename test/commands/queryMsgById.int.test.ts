@@ -87,7 +87,7 @@ describe('queryMsgById (real CLI, real broker)', () => {
     const l = withTopic.json.result.lookups[0];
     expect(l).toMatchObject({ idKind: 'uniqKey', searchedTopics: 1 });
     expect(l.messages.map((x: { offsetMsgId: string }) => x.offsetMsgId)).toEqual([m.offsetMsgId]);
-    expect(l.messages[0].tracks).toEqual([{ consumerGroup: group, trackType: 'NOT_ONLINE', online: false, consumerOffset: expect.any(Number) }]);
+    expect(l.messages[0].tracks).toEqual([{ consumerGroup: group, trackType: 'NOT_CONSUME_YET', online: false, consumerOffset: expect.any(Number) }]);
 
     const everywhere = await cli(['queryMsgById', '-i', m.msgId, '--json']);
     expect(everywhere.code, everywhere.stderr).toBe(0);
