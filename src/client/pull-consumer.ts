@@ -109,6 +109,24 @@ export class PullConsumer {
     return this.offsetCall(mq, RequestCode.SEARCH_OFFSET_BY_TIMESTAMP, { timestamp: timestampMs });
   }
 
+  /**
+   * `group`'s committed offset of `mq`, null when it has none (QUERY_CONSUMER_OFFSET with 5.x's
+   * setZeroIfNotFound=false; a 4.x broker may answer 0 for "none" on a young queue, §2.6). Reads
+   * only: nothing about the group changes.
+   */
+  async committedOffset(mq: MessageQueue, group: string): Promise<number | null> {
+    const instance = this.inst();
+    const addr = await instance.brokerAddrForQueue(mq);
+    const res = await instance.remoting.invoke(
+      addr,
+      makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic: mq.topic, queueId: mq.queueId, setZeroIfNotFound: false, bname: mq.brokerName }),
+    );
+    if (res.code === ResponseCode.QUERY_NOT_FOUND) return null;
+    if (res.code !== ResponseCode.SUCCESS) throw new RemoteError(res.code, res.remark ?? '', 'E_QUERY_OFFSET_FAILED');
+    const o = Number(res.extFields?.offset);
+    return Number.isFinite(o) && o >= 0 ? o : null;
+  }
+
   /** Store time of the oldest message in the queue, -1 when empty. */
   async earliestMsgStoreTime(mq: MessageQueue): Promise<number> {
     const instance = this.inst();

@@ -79,6 +79,11 @@ export async function sendOne(target: ToolTarget, input: SendOneInput): Promise<
 
 export interface ConsumeRangeInput {
   topic: string;
+  /**
+   * Read this group's backlog: each queue from the group's committed offset (queues where it has
+   * none are skipped, with a note). The pulls are still the tools group's, so the group's offsets
+   * and statistics do not change. Not with `offset` or `beginTimestampMs`.
+   */
   group?: string;
   brokerName?: string;
   queueId?: number;
@@ -116,6 +121,8 @@ export interface QueueRange {
   fromOffset: number;
   toOffset: number;
   read: number;
+  /** Why the queue was not read as asked (e.g. the -g group has no committed offset on it). */
+  note?: string;
 }
 
 export interface ConsumeRangeSummary {
@@ -156,13 +163,15 @@ export function toConsumed(m: MessageExt): ConsumedMessage {
 export async function consumeRange(target: ToolTarget, input: ConsumeRangeInput, onMessage: (m: ConsumedMessage) => void): Promise<ConsumeRangeSummary> {
   if (input.queueId !== undefined && !input.brokerName) throw new UsageError('-i (queue) requires -b (broker name)');
   if (input.offset !== undefined && input.queueId === undefined) throw new UsageError('-o (offset) requires -i (queue)');
+  if (input.group !== undefined && (input.offset !== undefined || input.beginTimestampMs !== undefined)) {
+    throw new UsageError('-g (read the group\'s backlog, from its committed offsets) cannot be combined with -o or -s');
+  }
   const now = Date.now();
   for (const [name, ts] of [['-s', input.beginTimestampMs], ['-e', input.endTimestampMs]] as const) {
     if (ts !== undefined && ts > now) throw new UsageError(`${name} is in the future`);
   }
   const consumer = new PullConsumer({
     namesrvAddr: namesrvOfTarget(target),
-    consumerGroup: input.group,
     instanceName: `rocketctl-consume-${process.pid}`,
     requestTimeoutMs: target.timeoutMs,
     connectTimeoutMs: target.timeoutMs,
@@ -181,8 +190,19 @@ export async function consumeRange(target: ToolTarget, input: ConsumeRangeInput,
     }
     for (const mq of queues) {
       if (summary.count >= input.count) break;
-      const from = input.offset ?? (input.beginTimestampMs !== undefined ? await consumer.searchOffset(mq, input.beginTimestampMs) : await consumer.minOffset(mq));
       const to = input.endTimestampMs !== undefined ? await consumer.searchOffset(mq, input.endTimestampMs) : await consumer.maxOffset(mq);
+      let from: number;
+      if (input.group !== undefined) {
+        const committed = await consumer.committedOffset(mq, input.group);
+        if (committed === null) {
+          summary.queues.push({ brokerName: mq.brokerName, queueId: mq.queueId, fromOffset: to, toOffset: to, read: 0, note: `${input.group} has no committed offset on this queue: skipped` });
+          continue;
+        }
+        // A committed offset behind the oldest stored message: the backlog starts at the oldest.
+        from = Math.max(committed, await consumer.minOffset(mq));
+      } else {
+        from = input.offset ?? (input.beginTimestampMs !== undefined ? await consumer.searchOffset(mq, input.beginTimestampMs) : await consumer.minOffset(mq));
+      }
       const range: QueueRange = { brokerName: mq.brokerName, queueId: mq.queueId, fromOffset: from, toOffset: to, read: 0 };
       summary.queues.push(range);
       for await (const m of consumer.readRange(mq, from, to, { maxMessages: input.count - summary.count, expression: input.expression })) {

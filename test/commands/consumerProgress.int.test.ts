@@ -138,6 +138,13 @@ describe('consumerProgress (real CLI, real broker)', () => {
     // One line per message, then the envelope.
     expect(JSON.parse(read.stdout.trim().split('\n').at(-1)!).result.count).toBe(17);
     expect(Number((await runtime()).msgGetTotalTodayNow)).toBe(gets);
+    // -g reads the group's backlog (the 5 not consumed), still as the tools group: no statistic moves.
+    const backlogRead = await cli(b, ['consumeMessage', '-t', t, '-g', group, '--json']);
+    expect(backlogRead.code, backlogRead.stderr).toBe(0);
+    const backlogLines = backlogRead.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(backlogLines.slice(0, -1).map((l) => l.message.body).sort()).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
+    expect(backlogLines.at(-1).result).toMatchObject({ group, count: 5 });
+    expect(Number((await runtime()).msgGetTotalTodayNow)).toBe(gets);
     const after = await cli(b, ['consumerProgress', '-g', group, '--json']);
     expect(after.json.result.progress.totals.consumeTps).toBeLessThanOrEqual(tps);
 

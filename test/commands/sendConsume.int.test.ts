@@ -38,17 +38,32 @@ describe('sendMessage / consumeMessage', () => {
     expect(lines[1].result).toMatchObject({ count: 1, group: 'TOOLS_CONSUMER' });
   });
 
-  it('reads at most -c messages across the queues, and stores no offset for the group it names', async () => {
+  it('reads at most -c messages across the queues; -g reads a group\'s backlog and stores nothing for it', async () => {
     for (let i = 0; i < 4; i++) expect((await local(['sendMessage', '-t', TOPIC, '-p', `m${i}`, '-b', 'broker-a', '-i', '0'])).code).toBe(0);
-    const read = await local(['consumeMessage', '-t', TOPIC, '-c', '3', '-g', 'CG_reader', '--json']);
+    const read = await local(['consumeMessage', '-t', TOPIC, '-c', '3', '--json']);
     expect(read.code, read.stderr).toBe(0);
     const lines = read.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.slice(0, -1).map((l) => l.message.body)).toEqual(['m0', 'm1', 'm2']);
-    // Nothing stored for the group it named (QUERY_CONSUMER_OFFSET would answer 0 either way).
-    expect(cb.tb.broker.offsets.query('CG_reader', TOPIC, 0)).toBeUndefined();
-    const human = await local(['consumeMessage', '-t', TOPIC, '-b', 'broker-a', '-i', '0', '-o', '3']);
-    expect(human.stdout).toContain('BODY: m3');
-    expect(human.stdout).toContain('1 message(s)');
+
+    // A group that committed offset 2 on queue 0 and nothing on queue 1: its backlog is m2, m3.
+    cb.tb.broker.offsets.commit('CG_reader', TOPIC, 0, 2);
+    const backlog = await local(['consumeMessage', '-t', TOPIC, '-b', 'broker-a', '-g', 'CG_reader', '--json']);
+    expect(backlog.code, backlog.stderr).toBe(0);
+    const bl = backlog.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(bl.slice(0, -1).map((l) => l.message.body)).toEqual(['m2', 'm3']);
+    expectSuccessEnvelope('consumeMessage', bl.at(-1));
+    expect(bl.at(-1).result.queues[1]).toMatchObject({ queueId: 1, read: 0, note: 'CG_reader has no committed offset on this queue: skipped' });
+    // Nothing stored or moved for the group it named.
+    expect(cb.tb.broker.offsets.query('CG_reader', TOPIC, 0)).toBe(2);
+    expect(cb.tb.broker.offsets.query('CG_reader', TOPIC, 1)).toBeUndefined();
+    const human = await local(['consumeMessage', '-t', TOPIC, '-b', 'broker-a', '-g', 'CG_reader']);
+    expect(human.stdout).toContain('broker-a 1: CG_reader has no committed offset on this queue: skipped');
+    const mixed = await local(['consumeMessage', '-t', TOPIC, '-g', 'CG_reader', '-s', 'now']);
+    expect(mixed.code).toBe(2);
+    expectOneLineError(mixed.stderr);
+    const one = await local(['consumeMessage', '-t', TOPIC, '-b', 'broker-a', '-i', '0', '-o', '3']);
+    expect(one.stdout).toContain('BODY: m3');
+    expect(one.stdout).toContain('1 message(s)');
   });
 
   it('gives one line and the documented exit code for bad input and an unreachable broker', async () => {
