@@ -21,16 +21,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BrokerUnreachableError, RemoteError, RocketError, TimeoutError, UsageError } from '../errors/index.js';
+import { RemoteError, RocketError, UsageError } from '../errors/index.js';
 import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
 import { bodyBuffer, makeRequest } from '../protocol/frame.js';
 import type { ConsumerConnection } from '../protocol/bodies.js';
 import { decodeOffsetMsgId } from '../protocol/message.js';
 import { Prop } from '../protocol/properties.js';
 import { decodeMessages, type MessageExt } from './message.js';
-import type { AdminSession } from './admin-session.js';
+import { sessionInvoke, type AdminSession } from './admin-session.js';
 import { BROKER_PARALLELISM, clusterInfo, failureOf, mapBounded, queryTopicConsumeByWho, type BrokerFailure } from './admin.js';
-import { ConnectionClosedError } from './remoting.js';
 import {
   allTopics,
   DEFAULT_CONCURRENCY,
@@ -146,33 +145,6 @@ async function brokerAddresses(session: AdminSession): Promise<Map<string, strin
 
 // ---- brokers that fail ----------------------------------------------------------------------------
 
-/** Per session: brokers that did not answer at all, with the error they gave. */
-const unresponsive = new WeakMap<AdminSession, Map<string, RocketError>>();
-
-/** No answer at all (as opposed to an answer that says no): asking again would wait as long. */
-function noAnswer(err: unknown): err is RocketError {
-  return err instanceof TimeoutError || err instanceof BrokerUnreachableError || err instanceof ConnectionClosedError;
-}
-
-/**
- * Send to a broker through `fn`, unless it already did not answer in this session: then fail at
- * once with its first error. Requests in flight together still wait together (once).
- */
-async function ask<T>(session: AdminSession, addr: string, fn: () => Promise<T>): Promise<T> {
-  const known = unresponsive.get(session)?.get(addr);
-  if (known !== undefined) throw new RocketError(`${known.message} (earlier; not asked again)`, { code: known.code, cause: known });
-  try {
-    return await fn();
-  } catch (err) {
-    if (noAnswer(err)) {
-      let m = unresponsive.get(session);
-      if (!m) unresponsive.set(session, (m = new Map()));
-      if (!m.has(addr)) m.set(addr, err);
-    }
-    throw err;
-  }
-}
-
 /** Failed brokers, one entry per address (the first failure), in the order they failed. */
 class FailedBrokers {
   readonly list: BrokerFailure[] = [];
@@ -226,9 +198,7 @@ export async function queryMsgById(session: AdminSession, id: string, opts: ById
     } else {
       let msgs: MessageExt[] = [];
       try {
-        const res = await ask(session, decoded.address, () =>
-          session.client.invoke(decoded.address, makeRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: decoded.commitLogOffset }), session.timeoutMs),
-        );
+        const res = await sessionInvoke(session, decoded.address, makeRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: decoded.commitLogOffset }));
         msgs = res.code === ResponseCode.SUCCESS && res.body ? decodeMessages(bodyBuffer(res)) : [];
       } catch (err) {
         // It may hold the message: say so, and still try the id as a UNIQ_KEY on the others.
@@ -337,12 +307,10 @@ async function queryIndex(
   const failed = new FailedBrokers();
   let truncated = false;
   const settled = await mapBounded(brokers, BROKER_PARALLELISM, async (b) => {
-    const res = await ask(session, b.addr, () =>
-      session.client.invoke(
-        b.addr,
-        makeRequest(RequestCode.QUERY_MESSAGE, { topic, key, maxNum: QUERY_MAX_NUM, beginTimestamp: beginMs, endTimestamp: endMs, _UNIQUE_KEY_QUERY: uniq }),
-        session.timeoutMs,
-      ),
+    const res = await sessionInvoke(
+      session,
+      b.addr,
+      makeRequest(RequestCode.QUERY_MESSAGE, { topic, key, maxNum: QUERY_MAX_NUM, beginTimestamp: beginMs, endTimestamp: endMs, _UNIQUE_KEY_QUERY: uniq }),
     );
     if (res.code === ResponseCode.QUERY_NOT_FOUND) return [];
     if (res.code !== ResponseCode.SUCCESS) throw new RemoteError(res.code, `QUERY_MESSAGE ${topic}: ${res.remark?.trim() || responseCodeName(res.code)}`);
@@ -388,7 +356,7 @@ export async function messageTracks(session: AdminSession, msg: FoundMessage, co
   if (!brokers.some((b) => b.addr === msg.brokerAddr)) {
     brokers = [...brokers, { brokerName: v.brokerName ?? msg.brokerAddr, addr: msg.brokerAddr, readQueueNums: 0, writeQueueNums: 0 }];
   }
-  const byWho = await mapBounded(brokers, BROKER_PARALLELISM, (b) => ask(session, b.addr, () => queryTopicConsumeByWho(session, b.addr, v.topic)));
+  const byWho = await mapBounded(brokers, BROKER_PARALLELISM, (b) => queryTopicConsumeByWho(session, b.addr, v.topic));
   const groups = new Set<string>();
   for (const s of byWho) {
     if (s.ok) for (const g of s.value) groups.add(g);
@@ -397,8 +365,8 @@ export async function messageTracks(session: AdminSession, msg: FoundMessage, co
   const list = [...groups].sort();
   const tracks = await mapLimit(list, concurrency, async (group): Promise<MessageTrack> => {
     const [conns, stats] = await Promise.all([
-      mapBounded(brokers, BROKER_PARALLELISM, (b) => ask(session, b.addr, () => getConsumerConnection(session, b.addr, group))),
-      ask(session, msg.brokerAddr, () => getConsumeStats(session, msg.brokerAddr, group, v.topic)).then(
+      mapBounded(brokers, BROKER_PARALLELISM, (b) => getConsumerConnection(session, b.addr, group)),
+      getConsumeStats(session, msg.brokerAddr, group, v.topic).then(
         (value) => ({ ok: true as const, value }),
         (error: unknown) => ({ ok: false as const, error }),
       ),

@@ -29,7 +29,7 @@ import {
 } from '../protocol/bodies.js';
 import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
-import type { AdminSession } from './admin-session.js';
+import { sessionInvoke, type AdminSession } from './admin-session.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
 
@@ -153,7 +153,7 @@ export async function topicBrokers(session: AdminSession, topic: string): Promis
 // ---- broker requests ----------------------------------------------------------------------------
 
 async function call(session: AdminSession, addr: string, code: number, fields: Record<string, string | number | boolean | undefined>, body?: Buffer): Promise<RemotingCommand> {
-  return session.client.invoke(addr, makeRequest(code, fields, body), session.timeoutMs);
+  return sessionInvoke(session, addr, makeRequest(code, fields, body));
 }
 
 export interface ConsumeStatsAnswer {
@@ -1266,7 +1266,7 @@ async function invokeReset(
 ): Promise<Map<number, number> | 'offline'> {
   const req = makeRequest(RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, { topic: plan.topic, group: plan.group, timestamp, isForce: plan.force, queueId: queue?.queueId, offset: queue?.offset }, body);
   req.language = language;
-  const res = await session.client.invoke(addr, req, session.timeoutMs);
+  const res = await sessionInvoke(session, addr, req);
   if (res.code === ResponseCode.CONSUMER_NOT_ONLINE) return 'offline';
   if (res.code !== ResponseCode.SUCCESS) throw remote(res, `reset offset of ${plan.group} on ${addr}`);
   const out = new Map<number, number>();

@@ -7,11 +7,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BrokerUnreachableError, RocketError } from '../errors/index.js';
+import { BrokerUnreachableError, RocketError, TimeoutError } from '../errors/index.js';
 import { RequestCode } from '../protocol/codes.js';
 import { decodeKVTable } from '../protocol/bodies.js';
-import { makeRequest, bodyBuffer } from '../protocol/frame.js';
-import { RemotingClient } from './remoting.js';
+import { makeRequest, bodyBuffer, type RemotingCommand } from '../protocol/frame.js';
+import { ConnectionClosedError, RemotingClient } from './remoting.js';
 
 /** Same default as the broker's store (`~/.rocketctl/store`); the socket lives inside it. */
 export const DEFAULT_LOCAL_SOCKET = path.join(os.homedir(), '.rocketctl', 'store', 'broker.sock');
@@ -68,4 +68,47 @@ export async function openAdminSession(opts: AdminTargetOptions): Promise<AdminS
     throw err;
   }
   return { client, namesrvAddrs: [socket], target: `local broker ${socket}`, timeoutMs: opts.timeoutMs, close };
+}
+
+// ---- addresses that do not answer -----------------------------------------------------------------
+
+/**
+ * How long an address that gave no answer at all is not asked again in a session. A command run
+ * (one session) then waits one --timeout for a dead broker, not one per group or message it asks
+ * about; a long-lived session asks again after this.
+ */
+export const UNRESPONSIVE_MEMORY_MS = 30_000;
+
+/** Per session: addresses that did not answer, with their first error and when. */
+const unresponsive = new WeakMap<AdminSession, Map<string, { err: RocketError; at: number }>>();
+
+/** No answer at all (as opposed to an answer that says no): asking again would wait as long. */
+export function noAnswer(err: unknown): err is RocketError {
+  return err instanceof TimeoutError || err instanceof BrokerUnreachableError || err instanceof ConnectionClosedError;
+}
+
+/**
+ * Send `req` to `addr` with the session's timeout, unless `addr` already gave no answer in this
+ * session (within UNRESPONSIVE_MEMORY_MS): then fail at once with that error. Requests in flight
+ * together still wait together, once. Every admin request to a broker goes through here.
+ */
+export async function sessionInvoke(session: AdminSession, addr: string, req: RemotingCommand): Promise<RemotingCommand> {
+  const known = unresponsive.get(session)?.get(addr);
+  if (known !== undefined && Date.now() - known.at < UNRESPONSIVE_MEMORY_MS) {
+    // The same kind of error (callers tell "unreachable" from "timed out" by class), marked as a repeat.
+    const again: RocketError = Object.assign(Object.create(Object.getPrototypeOf(known.err) as object) as RocketError, known.err);
+    again.message = `${known.err.message} (earlier; not asked again)`;
+    again.stack = `${again.name}: ${again.message}`;
+    throw again;
+  }
+  try {
+    return await session.client.invoke(addr, req, session.timeoutMs);
+  } catch (err) {
+    if (noAnswer(err)) {
+      let m = unresponsive.get(session);
+      if (!m) unresponsive.set(session, (m = new Map()));
+      if (!m.has(addr) || Date.now() - m.get(addr)!.at >= UNRESPONSIVE_MEMORY_MS) m.set(addr, { err, at: Date.now() });
+    }
+    throw err;
+  }
 }

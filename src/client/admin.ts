@@ -32,7 +32,7 @@ import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.j
 import { parseFastjson } from '../protocol/fastjson.js';
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame.js';
 import { groupNameProblem, topicNameProblem } from '../protocol/validate.js';
-import { openAdminSession, type AdminSession, type AdminTargetOptions } from './admin-session.js';
+import { openAdminSession, sessionInvoke, type AdminSession, type AdminTargetOptions } from './admin-session.js';
 import { compareStrings } from './allocate.js';
 import { getBrokerClusterInfo, getAllTopicList, getKVConfig, getRouteInfoByTopic, deleteTopicInNamesrv, onAnyNamesrv, putKVConfig } from './namesrv-api.js';
 
@@ -288,7 +288,7 @@ function localCluster(info: ClusterInfo, local: boolean): string {
 // ---- one request to one broker --------------------------------------------------------------
 
 async function invoke(s: AdminSession, addr: string, code: number, header?: Record<string, string | number | boolean | undefined>, body?: Buffer): Promise<RemotingCommand> {
-  return s.client.invoke(addr, makeRequest(code, header, body), s.timeoutMs);
+  return sessionInvoke(s, addr, makeRequest(code, header, body));
 }
 
 function remoteFail(res: RemotingCommand, what: string): never {

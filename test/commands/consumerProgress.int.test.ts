@@ -372,6 +372,8 @@ describe('consumerProgress (real CLI, real broker)', () => {
     const row = all.json.result.groups.find((g: { group: string }) => g.group === group);
     expect(row.status).toBe('failed');
     expect(row.error).toContain(ghost);
+    // Listing the groups already found it silent: no group waits for it again in this run.
+    expect(row.error).toMatch(/earlier; not asked again/);
     const human = await cli(b, ['consumerProgress']);
     expect(human.code).toBe(3);
     expect(human.stdout).toMatch(new RegExp(`${group}\\s+0\\s+FAILED`));
