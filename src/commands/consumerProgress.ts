@@ -51,7 +51,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
   static override args = {
     // ignoreStdin: oclif otherwise reads standard input for a missing argument, which swallows
     // the input of a shell loop (`... | while read g; do rocketctl consumerProgress -g "$g"; done`).
-    legacy: Args.string({ hidden: true, description: 'mqadmin\'s value of -s (true/false)', options: ['true', 'false'], ignoreStdin: true }),
+    legacy: Args.string({ hidden: true, description: 'mqadmin\'s value of -s (true/false)', ignoreStdin: true }),
   };
 
   static override flags = {
@@ -68,6 +68,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
   async run(): Promise<ConsumerProgressResult> {
     const { flags, args } = await this.parse(ConsumerProgress);
     if (args.legacy !== undefined && !flags.showClientIP) throw new UsageError(`unexpected argument ${args.legacy}`, ['mqadmin\'s "-s true" form is accepted after -s only']);
+    if (args.legacy !== undefined && args.legacy !== 'true' && args.legacy !== 'false') throw new UsageError(`-s takes no value here (it is --showClientIP); got ${args.legacy}`, ['mqadmin\'s "-s true" and "-s false" are accepted']);
     const showClient = flags.showClientIP && args.legacy !== 'false';
     if (flags.groupName && flags.lag) throw new UsageError('--lag is for the table of every group: -g always shows the lag per queue');
     if (!flags.groupName && (flags.topic || showClient)) throw new UsageError('-t and -s need a group: add -g GROUP');

@@ -100,6 +100,11 @@ describe('every admin command: usage errors', () => {
       const r = await runCli([cmd, ...args, '--no-such-flag'], { env: { NAMESRV_ADDR: '' } });
       expect(r.code).toBe(2);
       expectOneLineError(r.stderr);
+      expect(r.stderr).toMatch(/^Error: Nonexistent flag: --no-such-flag/);
+      // A mistyped flag with its value (consumerProgress once took the value for mqadmin's "-s true").
+      const typo = await runCli([cmd, ...args, '--grop', 'G'], { env: { NAMESRV_ADDR: '' } });
+      expect(typo.code).toBe(2);
+      expect(typo.stderr).toMatch(/^Error: Nonexistent flag: --grop/);
     });
   }
 
