@@ -33,6 +33,7 @@ import { BROKER_PARALLELISM, clusterInfo, failureOf, mapBounded, queryTopicConsu
 import {
   allTopics,
   DEFAULT_CONCURRENCY,
+  ensureDir,
   errorText,
   getConsumeStats,
   getConsumerConnection,
@@ -435,17 +436,27 @@ export class MessageNotFoundError extends RocketError {
  * Sets each view's bodyFile.
  */
 export async function writeBodies(found: FoundMessage[], target: string): Promise<void> {
-  const isDir = fs.existsSync(target) && fs.statSync(target).isDirectory();
-  if (found.length === 1 && !isDir) {
-    fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true });
-    fs.writeFileSync(target, found[0]!.body);
-    found[0]!.view.bodyFile = path.resolve(target);
-    return;
-  }
-  fs.mkdirSync(target, { recursive: true });
-  for (const f of found) {
-    const file = path.resolve(target, found.length === 1 ? f.view.msgId : f.view.offsetMsgId);
-    fs.writeFileSync(file, f.body);
-    f.view.bodyFile = file;
+  let file = target;
+  try {
+    const isDir = fs.existsSync(target) && fs.statSync(target).isDirectory();
+    if (found.length === 1 && !isDir) {
+      ensureDir(path.dirname(path.resolve(target)));
+      fs.writeFileSync(target, found[0]!.body);
+      found[0]!.view.bodyFile = path.resolve(target);
+      return;
+    }
+    ensureDir(path.resolve(target));
+    for (const f of found) {
+      file = path.resolve(target, found.length === 1 ? f.view.msgId : f.view.offsetMsgId);
+      fs.writeFileSync(file, f.body);
+      f.view.bodyFile = file;
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RocketError(`cannot write the message body to ${file}${code ? ` (${code})` : ''}`, {
+      code: 'E_BODY_FILE',
+      cause: err,
+      actions: ['choose another path for --body-file (a file for one message, a directory for several)'],
+    });
   }
 }

@@ -1345,18 +1345,18 @@ export function defaultUndoFile(group: string, topic: string, nowMs = Date.now()
   return path.join(os.homedir(), '.rocketctl', 'undo', `resetOffset-${safe(group)}-${safe(topic)}-${stamp}.json`);
 }
 
-/** Write a plan file atomically (tmp, fsync, rename); a failure is E_PLAN_FILE naming the path. */
 /**
  * mkdir -p, one level at a time from the deepest existing ancestor: Node 20's recursive mkdirSync
  * can spin forever under /proc (a path like /proc/nope/x), this fails there with the errno.
  */
-function ensureDir(dir: string): void {
+export function ensureDir(dir: string): void {
   if (fs.existsSync(dir)) return;
   const parent = path.dirname(dir);
   if (parent !== dir) ensureDir(parent);
   fs.mkdirSync(dir);
 }
 
+/** Write a plan file atomically (tmp, fsync, rename); a failure is E_PLAN_FILE naming the path. */
 export function writePlanFile(file: string, plan: ResetPlan): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {

@@ -68,6 +68,14 @@ describe('queryMsgById (real CLI, real broker)', () => {
     expect(v).toMatchObject({ msgId: m.msgId, offsetMsgId: m.offsetMsgId, uniqKey: m.msgId, topic: t, tags: 'TagA', keys: ['k-3', 'common'], queueId: m.messageQueue!.queueId, queueOffset: m.queueOffset, bodySize: 6 });
     expect(v.bodyFile).toBe(bodyFile);
     expect(fs.readFileSync(bodyFile, 'utf8')).toBe('body-3');
+    // A path under a regular file cannot be written: one line naming it, exit 1 (was E_BUG, exit 10).
+    const under = await cli(['queryMsgById', '-i', m.offsetMsgId!, '-f', path.join(bodyFile, 'x'), '--json']);
+    expectErrorEnvelope(under.json, 1);
+    expect(under.json.code).toBe('E_BODY_FILE');
+    const underText = await cli(['queryMsgById', '-i', m.offsetMsgId!, '-f', path.join(bodyFile, 'x')]);
+    expect(underText.code).toBe(1);
+    expectOneLineError(underText.stderr);
+    expect(underText.stderr).toContain(`cannot write the message body to ${path.join(bodyFile, 'x')}`);
     expect(createOffsetMsgId({ ip: Buffer.from([127, 0, 0, 1]), port: Number(v.storeHost.split(':')[1]) }, v.commitLogOffset)).toBe(m.offsetMsgId);
     expect(v.tracks).toEqual([{ consumerGroup: group, trackType: 'CONSUMED', online: false, consumerOffset: expect.any(Number) }]);
 
