@@ -4,6 +4,7 @@
  * a committed JSON Schema for its --json result.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCli, schemaPath, expectErrorEnvelope, expectOneLineError } from '../helpers/cli.js';
@@ -31,6 +32,12 @@ const commands = Object.values(manifest.commands);
 describe('CLI contract', () => {
   it('has commands in the manifest (npm run build writes it)', () => {
     expect(commands.length).toBeGreaterThan(0);
+  });
+
+  it('bakes no path of the build machine into --help (the manifest is written at build time)', () => {
+    const text = fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8');
+    expect(text).not.toContain(os.homedir());
+    expect(JSON.stringify(manifest.commands['store:verify']!.flags['store-dir'])).toContain('~/.rocketctl/store');
   });
 
   for (const cmd of commands) {

@@ -6,7 +6,6 @@ import { ConfigError, RocketError } from '../../errors/index.js';
 import { buildBrokerConfig, parseProperties, type BrokerConfig } from '../../broker/broker-config.js';
 import { BrokerController, type BrokerAddresses } from '../../broker/broker.js';
 import type { Logger } from '../../broker/server.js';
-import { DEFAULT_STORE_DIR } from '../../broker/store/store-config.js';
 
 export interface BrokerStartResult {
   addresses: BrokerAddresses;
@@ -45,7 +44,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
   static override flags = {
     config: Flags.string({ char: 'c', summary: 'RocketMQ-style broker.conf (java properties) to read.' }),
     namesrvAddr: Flags.string({ char: 'n', summary: 'External name server(s), host:port[;host:port]; no embedded name server then, unless embeddedNamesrv=true.' }),
-    'store-dir': Flags.string({ summary: `Store root dir (storePathRootDir). Default: ${DEFAULT_STORE_DIR}.` }),
+    'store-dir': Flags.string({ summary: 'Store root dir (storePathRootDir). Default: ~/.rocketctl/store.' }),
     'listen-port': Flags.integer({ summary: 'Broker port (listenPort, default 10911; the fast port is this - 2). 0 = any free port.', min: 0, max: 65535 }),
     'namesrv-port': Flags.integer({ summary: 'Embedded name server port (namesrvListenPort, default 9876). 0 = any free port.', min: 0, max: 65535 }),
     'flush-disk-type': Flags.option({ summary: 'SYNC_FLUSH answers a send only once it is on disk (flushDiskType).', options: ['ASYNC_FLUSH', 'SYNC_FLUSH'] as const })(),

@@ -20,7 +20,8 @@ export default class StoreVerify extends BaseCommand<StoreVerifyResult> {
   ];
 
   static override flags = {
-    'store-dir': Flags.string({ summary: 'Store root dir (storePathRootDir).', default: DEFAULT_STORE_DIR }),
+    // Shown as ~/... in --help: the manifest is written at build time, under the builder's HOME.
+    'store-dir': Flags.string({ summary: 'Store root dir (storePathRootDir).', default: async () => DEFAULT_STORE_DIR, defaultHelp: async () => '~/.rocketctl/store', noCacheDefault: true }),
     repair: Flags.boolean({ summary: 'Write what recovery does (truncate the bad tail, rebuild queues and index) instead of a dry run.' }),
   };
 
