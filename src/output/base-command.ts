@@ -23,7 +23,11 @@ export abstract class BaseCommand<T> extends Command {
     max: 600_000,
   });
 
+  /** Commands that handle SIGINT/SIGTERM themselves (broker start) set this. */
+  static ownsSignals = false;
+
   private exitStatus: ExitCodeValue = ExitCode.OK;
+  private stopOnSignal?: (signal: NodeJS.Signals) => void;
   protected readonly warnings: string[] = [];
 
   /** Mark the (still printed) result as partial (3) or a failed check (4). */
@@ -64,6 +68,24 @@ export abstract class BaseCommand<T> extends Command {
     return out;
   }
 
+  /**
+   * Ctrl-C (SIGINT) or SIGTERM while a command runs: one line "Error: interrupted" (with --json
+   * an error envelope, code E_INTERRUPTED) and exit 128 + the signal number, as a shell reports it.
+   */
+  override async init(): Promise<void> {
+    await super.init();
+    if ((this.ctor as unknown as typeof BaseCommand).ownsSignals) return;
+    this.stopOnSignal = (signal) => {
+      const code = signal === 'SIGINT' ? 130 : 143;
+      const err = new RocketError(`interrupted (${signal}): the command did not finish`, { code: 'E_INTERRUPTED', exitCode: code as ExitCodeValue });
+      if (this.jsonEnabled()) this.logJson(errorEnvelope(err));
+      else process.stderr.write(formatErrorLine(err));
+      process.exit(code);
+    };
+    process.once('SIGINT', this.stopOnSignal);
+    process.once('SIGTERM', this.stopOnSignal);
+  }
+
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
     const rocket = toRocketError(err, this.ctor.flags);
     process.exitCode = rocket.exitCode;
@@ -75,6 +97,10 @@ export abstract class BaseCommand<T> extends Command {
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {
+    if (this.stopOnSignal) {
+      process.off('SIGINT', this.stopOnSignal);
+      process.off('SIGTERM', this.stopOnSignal);
+    }
     if (!err) {
       if (!this.jsonEnabled()) {
         for (const w of this.warnings) process.stderr.write(colors.warn(`warning: ${w}`) + '\n');

@@ -92,6 +92,35 @@ describe('every admin command: unreachable name server', () => {
     expect(json.json.code).toBe('E_TIMEOUT');
     expect(json.json.actions.join(' ')).toMatch(/larger --timeout.*rocketctl broker start/);
   });
+
+  it('Ctrl-C (SIGINT) while waiting: one line "interrupted", exit 130; with --json an E_INTERRUPTED envelope', async () => {
+    // A listener of its own: the command has connected (so it is running) when a connection arrives.
+    const connected: Array<() => void> = [];
+    const silent = net.createServer((sock) => {
+      sock.on('error', () => undefined);
+      connected.shift()?.();
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const addr = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+      for (const json of [false, true]) {
+        const r = await runCli(['consumerProgress', '-n', addr, '--timeout', '20000', ...(json ? ['--json'] : [])], {
+          timeoutMs: 15_000,
+          onSpawn: (child) => connected.push(() => child.kill('SIGINT')),
+        });
+        expect(r.code).toBe(130);
+        if (json) {
+          expectErrorEnvelope(r.json, 130);
+          expect(r.json.code).toBe('E_INTERRUPTED');
+        } else {
+          expectOneLineError(r.stderr);
+          expect(r.stderr).toMatch(/^Error: interrupted \(SIGINT\)/);
+        }
+      }
+    } finally {
+      silent.close();
+    }
+  });
 });
 
 describe('every admin command: usage errors', () => {

@@ -2,7 +2,7 @@
  * Run the real CLI (`node bin/run.js ...`, built by `npm run build`) and check its --json envelope
  * against the committed schema in schemas/ (so output contracts cannot drift silently).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ export interface CliResult {
   json?: any;
 }
 
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; onSpawn?: (child: ChildProcess) => void } = {}): Promise<CliResult> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
@@ -29,6 +29,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
       env: { ...withoutNodeEnv(process.env), NO_COLOR: '1', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    opts.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -25,6 +25,8 @@ export interface BrokerStartResult {
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 export default class BrokerStart extends BaseCommand<BrokerStartResult> {
+  // It stops cleanly on SIGINT/SIGTERM itself (waitForSignal).
+  static override ownsSignals = true;
   static override summary = 'Run a name server and a RocketMQ 4.x compatible broker in this process.';
 
   static override description = [
