@@ -17,6 +17,10 @@ import { execute, run, settings } from '@oclif/core';
 import type { Command } from '@oclif/core';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { UsageError } from './errors/index.js';
+import { formatErrorLine } from './output/base-command.js';
+import { preflight } from './output/command-line.js';
+import { errorEnvelope } from './output/envelope.js';
 
 type CommandClass = Command.Class;
 
@@ -66,7 +70,18 @@ function loadOptions(root: string): { root: string; pjson: Record<string, unknow
 
 /** Runs the CLI for `process.argv`: output, errors and the exit code as oclif and BaseCommand make them. */
 export async function main(root: string): Promise<void> {
-  await execute({ loadOptions: loadOptions(root) as never });
+  const pre = preflight(process.argv.slice(2), Object.keys(COMMANDS));
+  if (pre.kind === 'unknown') {
+    const err = new UsageError(
+      `unknown command "${pre.command}"${pre.suggestions.length > 0 ? `; did you mean ${pre.suggestions.join(', ')}?` : ''}`,
+      ['rocketctl --help lists the commands'],
+    );
+    if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(errorEnvelope(err), null, 2) + '\n');
+    else process.stderr.write(formatErrorLine(err));
+    process.exitCode = err.exitCode;
+    return;
+  }
+  await execute({ args: pre.argv, loadOptions: loadOptions(root) as never });
 }
 
 /**

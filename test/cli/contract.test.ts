@@ -49,6 +49,8 @@ describe('CLI contract', () => {
           expect(seen.get(f.char), `-${f.char} used by --${seen.get(f.char)} and --${f.name}`).toBeUndefined();
           seen.set(f.char, f.name);
         }
+        // -h is help everywhere, as in mqadmin (src/output/command-line.ts).
+        expect(seen.get('h'), '-h is reserved for help').toBeUndefined();
       });
 
       it('has a summary, examples and --json', () => {
@@ -74,5 +76,23 @@ describe('CLI contract', () => {
     const json = await runCli([...id.split(' '), '--no-such-flag', '--json']);
     expect(json.code).toBe(2);
     expectErrorEnvelope(json.json, 2);
+  });
+
+  it('an unknown command: one line with the closest command, exit 2; --json an envelope; help and -h work', async () => {
+    const plain = await runCli(['topicstatus']);
+    expect(plain.code).toBe(2);
+    expectOneLineError(plain.stderr);
+    expect(plain.stderr).toMatch(/^Error: unknown command "topicstatus"; did you mean topicStatus\?/);
+    const json = await runCli(['topicstatus', '--json']);
+    expectErrorEnvelope(json.json, 2);
+    expect(json.json.message).toContain('did you mean topicStatus?');
+    const sub = await runCli(['broker', 'strat']);
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toMatch(/did you mean broker start\?/);
+    for (const args of [['help', 'topicStatus'], ['topicStatus', '-h']]) {
+      const h = await runCli(args);
+      expect(h.code, args.join(' ')).toBe(0);
+      expect(h.stdout).toMatch(/USAGE\s+\$ rocketctl topicStatus/);
+    }
   });
 });
