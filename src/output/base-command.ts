@@ -121,7 +121,18 @@ function flagLabel(def: { char?: string } | undefined, name: string): string {
  * (the command's definitions) lets a missing required flag be named with its short letter.
  */
 export function toRocketError(err: unknown, flags?: Record<string, { char?: string }>): RocketError {
-  if (err instanceof RocketError) return err;
+  if (err instanceof RocketError) {
+    // A flag's parse function threw it: oclif wraps the message in "Parsing --flag \n\t...\nSee more help".
+    if (/^Parsing --\S+ *\n/.test(err.message)) {
+      err.message = err.message
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim())
+        .filter((l) => l && !/^See more help/i.test(l))
+        .join(' ');
+    }
+    return err;
+  }
   if (err instanceof Errors.CLIError) {
     const exit = (err as Errors.CLIError).oclif?.exit;
     if (exit === 0) return new RocketError('', { code: 'E_EXIT', exitCode: ExitCode.OK });

@@ -13,7 +13,21 @@ export const namesrvFlag = Flags.string({
   summary: 'Name server address(es), e.g. "10.0.0.1:9876;10.0.0.2:9876". Default: $NAMESRV_ADDR, else the local broker.',
   env: 'NAMESRV_ADDR',
   helpGroup: 'TARGET',
+  parse: async (v) => checkNamesrvList(v),
 });
+
+/** host:port[;host:port...] (IPv6 hosts in brackets); anything else is a usage error saying so. */
+export function checkNamesrvList(v: string): string {
+  for (const a of v.split(/[;,]/).map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(a);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      throw new UsageError(`-n ${JSON.stringify(a)} is not a name server address: expected host:port[;host:port...], e.g. 127.0.0.1:9876`, [
+        'leave out -n (and NAMESRV_ADDR) to use the local broker started with: rocketctl broker start',
+      ]);
+    }
+  }
+  return v;
+}
 
 export const socketFlag = Flags.string({
   summary: 'Unix socket of a local rocketctl broker (default ~/.rocketctl/store/broker.sock, or $ROCKETCTL_SOCKET).',

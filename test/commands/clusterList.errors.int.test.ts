@@ -156,6 +156,18 @@ describe('every admin command: usage errors', () => {
     }
   });
 
+  it('a malformed -n (a URL, a host without port, a bad port) is a usage error saying what -n takes', async () => {
+    for (const bad of ['http://127.0.0.1:9876', 'localhost', '127.0.0.1:99999', '127.0.0.1:9876;nope']) {
+      const r = await runCli(['topicList', '-n', bad]);
+      expect(r.code, bad).toBe(2);
+      expectOneLineError(r.stderr);
+      expect(r.stderr).toMatch(/^Error: -n ".+" is not a name server address: expected host:port/);
+      const env = await runCli(['topicList', '--json'], { env: { NAMESRV_ADDR: bad } });
+      expectErrorEnvelope(env.json, 2);
+      expect(env.json.message).toMatch(/^-n ".+" is not a name server address/);
+    }
+  });
+
   it('--help describes each command (summary and examples)', async () => {
     for (const [cmd] of COMMANDS) {
       const r = await runCli([cmd, '--help']);
