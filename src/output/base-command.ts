@@ -65,6 +65,12 @@ export abstract class BaseCommand<T> extends Command {
     for (const t of out.raw) {
       if (t.type === 'flag' && t.input === '') throw new UsageError(`flag ${flagLabel(this.ctor.flags?.[t.flag], t.flag)} needs a value, not an empty string`, ['see --help for the flags this command takes']);
     }
+    // Integers past 2^53 lose digits as JavaScript numbers (99999999999999999999 -> 1e20).
+    for (const [name, v] of Object.entries(out.flags as Record<string, unknown>)) {
+      if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) {
+        throw new UsageError(`flag ${flagLabel(this.ctor.flags?.[name], name)} is too large: at most ${Number.MAX_SAFE_INTEGER}`, ['see --help for the flags this command takes']);
+      }
+    }
     return out;
   }
 

@@ -156,6 +156,13 @@ describe('every admin command: usage errors', () => {
     }
   });
 
+  it('an integer flag beyond 2^53 is a usage error (it would lose digits)', async () => {
+    const r = await runCli(['resetOffset', '-g', 'G', '-t', 'T', '--to-offset', '99999999999999999999', '--socket', '/nonexistent/rocketctl.sock']);
+    expect(r.code).toBe(2);
+    expectOneLineError(r.stderr);
+    expect(r.stderr).toMatch(/^Error: flag --to-offset is too large: at most 9007199254740991/);
+  });
+
   it('a malformed -n (a URL, a host without port, a bad port) is a usage error saying what -n takes', async () => {
     for (const bad of ['http://127.0.0.1:9876', 'localhost', '127.0.0.1:99999', '127.0.0.1:9876;nope']) {
       const r = await runCli(['topicList', '-n', bad]);
