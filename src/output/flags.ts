@@ -58,6 +58,6 @@ export function storeTimeRange(begin: string | undefined, end: string | undefine
   const beginMs = when(begin, '--begin', 0);
   const endMs = when(end, '--end', END_OF_TIME_MS);
   if (beginMs > endMs) throw new UsageError(`--begin ${begin} is after --end ${end}`);
-  const text = begin || end ? ` stored between ${formatTimeMs(beginMs)} and ${endMs === END_OF_TIME_MS ? 'now' : formatTimeMs(endMs)}` : '';
+  const text = begin || end ? ` stored between ${beginMs <= 0 ? 'the beginning' : formatTimeMs(beginMs)} and ${endMs === END_OF_TIME_MS ? 'now' : formatTimeMs(endMs)}` : '';
   return { beginMs, endMs, text };
 }
