@@ -3,7 +3,7 @@ import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { storeTimeRange, targetFlags } from '../output/flags.js';
 import { failureWarnings, withAdminSession } from '../client/admin.js';
-import { MessageNotFoundError } from '../client/admin-messages.js';
+import { checkMessageIds, MessageNotFoundError } from '../client/admin-messages.js';
 import { DEFAULT_TRACE_TOPIC, queryMsgTrace, type TraceLookup, type TraceRow } from '../client/admin-trace.js';
 import { formatTime } from '../output/progress-render.js';
 
@@ -49,6 +49,7 @@ export default class QueryMsgTrace extends BaseCommand<QueryMsgTraceResult> {
     const { flags } = await this.parse(QueryMsgTrace);
     const { beginMs, endMs, text: range } = storeTimeRange(flags.begin, flags.end);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    checkMessageIds([flags.msgId]);
     const r = await withAdminSession(target, (s) => queryMsgTrace(s, flags.msgId, flags.traceTopic, beginMs, endMs));
     if (r.rows.length === 0) {
       const notSearched = r.failures.length > 0 ? ` (not searched: ${r.failures.join('; ')})` : '';

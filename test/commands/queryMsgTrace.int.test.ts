@@ -167,6 +167,11 @@ describe('queryMsgTrace (real CLI, real broker)', () => {
     expectOneLineError(r.stderr);
     expect(r.stderr).toMatch(/trace topic RMQ_SYS_TRACE_TOPIC does not exist: message tracing was probably never enabled/);
     expect(r.stderr).toMatch(/traceTopicEnable=true/);
+    // An id that cannot be a message id is a usage error before anything is asked.
+    const bad = await cli(custom, ['queryMsgTrace', '-i', 'zz']);
+    expect(bad.code).toBe(2);
+    expectOneLineError(bad.stderr);
+    expect(bad.stderr).toMatch(/^Error: "zz" is not a message id/);
   });
 });
 
