@@ -70,3 +70,4 @@ export { buildSubscriptionData, parseTagExpression, matchesSubscription, Invalid
 export { RemoteBrokerOffsetStore, LocalFileOffsetStore, type OffsetStore, type ReadOffsetType } from './offset-store.js';
 export { ProcessQueue } from './process-queue.js';
 export type { MessageQueue } from '../protocol/bodies.js';
+export { TraceDispatcher, traceTopicOf, type TraceDispatcherOptions, type TraceStats } from './trace-dispatcher.js';

@@ -41,6 +41,8 @@ import {
 } from './message.js';
 import { createUniqId } from './uniq-id.js';
 import { Outbox, OutboxSender, type OutboxEntry, type OutboxRecovery } from './outbox.js';
+import { TraceDispatcher, type TraceStats } from './trace-dispatcher.js';
+import type { PubTrace } from '../protocol/trace.js';
 
 export const DEFAULT_SEND_MSG_TIMEOUT_MS = 3_000;
 export const DEFAULT_RETRY_TIMES_WHEN_SEND_FAILED = 2;
@@ -125,6 +127,14 @@ export interface ProducerOptions extends ClientOptions {
   outboxSync?: boolean;
   /** Outbox activity: a message resent, or moved to outbox.dead.jsonl after repeated refusals. */
   onOutboxEvent?: (ev: OutboxEvent) => void;
+  /**
+   * Java's enableMsgTrace: write a Pub trace record for every message the broker stored (and an
+   * EndTransaction record per transaction end) to the trace topic, in the background
+   * (src/client/trace-dispatcher.ts); `rocketctl queryMsgTrace -i MSGID` shows them.
+   */
+  enableMsgTrace?: boolean;
+  /** Java's customizedTraceTopic (default RMQ_SYS_TRACE_TOPIC). */
+  customizedTraceTopic?: string;
 }
 
 export type OutboxEvent =
@@ -141,6 +151,8 @@ export interface PreparedMessage {
   properties: Properties;
   uniqKey: string;
   bornTimestamp: number;
+  /** A batch: the messages in it (each gets its own trace record). */
+  parts?: PreparedMessage[];
 }
 
 type SendMode = 'sync' | 'oneway';
@@ -162,6 +174,8 @@ export class Producer implements ProducerMember {
   private outboxSender: OutboxSender | undefined;
   /** Internal producers (a consumer's fallback resend) share the instance without registering. */
   private readonly internal: boolean;
+  /** With enableMsgTrace: where Pub (and EndTransaction) records go. */
+  protected tracer: TraceDispatcher | undefined;
 
   constructor(opts: ProducerOptions, internal = false) {
     if (!opts.producerGroup) throw new RocketError('producerGroup is required', { code: 'E_USAGE', exitCode: 2 });
@@ -193,6 +207,9 @@ export class Producer implements ProducerMember {
         throw err;
       }
       this.instance = instance;
+      if (this.opts.enableMsgTrace && !this.internal) {
+        this.tracer = new TraceDispatcher({ client: this.opts, group: this.group, kind: 'PRODUCE', traceTopic: this.opts.customizedTraceTopic });
+      }
       try {
         if (this.opts.outboxDir) await this.openOutbox(this.opts.outboxDir);
       } catch (err) {
@@ -217,11 +234,17 @@ export class Producer implements ProducerMember {
     this.state = 'closed';
     await this.outboxSender?.stop();
     await this.outbox?.close();
+    await this.tracer?.close();
     const instance = this.instance;
     if (instance) {
       if (!this.internal) await instance.unregisterProducer(this);
       await instance.release();
     }
+  }
+
+  /** With enableMsgTrace: trace records appended, dropped (queue full), sent and failed. */
+  get traceStats(): TraceStats | undefined {
+    return this.tracer?.stats;
   }
 
   topicsInUse(): string[] {
@@ -292,6 +315,7 @@ export class Producer implements ProducerMember {
       properties: { [Prop.WAIT]: 'true' },
       uniqKey: prepared.map((p) => p.uniqKey).join(','),
       bornTimestamp: Date.now(),
+      parts: prepared,
     };
     const trace: AttemptTrace = { ambiguous: false };
     try {
@@ -586,8 +610,55 @@ export class Producer implements ProducerMember {
       await instance.remoting.invokeOneway(addr, req, timeoutMs);
       return undefined;
     }
+    const started = this.tracer ? Date.now() : 0;
     const res = await instance.remoting.invoke(addr, req, timeoutMs);
-    return this.processSendResponse(res, mq, p);
+    const result = this.processSendResponse(res, mq, p);
+    if (this.tracer) this.tracePub(p, result, addr, started);
+    return result;
+  }
+
+  /** An EndTransaction record (EndTransactionTraceHookImpl), for TransactionProducer. */
+  protected traceEndTransaction(t: {
+    topic: string;
+    msgId: string;
+    tags: string | null;
+    keys: string | null;
+    storeHost: string;
+    regionId: string | null;
+    transactionId: string | null;
+    transactionState: string;
+    fromTransactionCheck: boolean;
+  }): void {
+    if (!this.tracer || t.topic === this.tracer.traceTopic) return;
+    this.tracer.append([{ type: 'EndTransaction', timeStamp: Date.now(), groupName: this.group, msgType: 2, ...t }]);
+  }
+
+  /**
+   * Pub records for a send the broker answered (SendMessageTraceHookImpl): only with a region in
+   * the answer and the broker's traceOn not false, never for the trace topic itself.
+   */
+  private tracePub(p: PreparedMessage, r: SendResult, addr: string, started: number): void {
+    if (!this.tracer || r.traceOn === false || r.regionId === undefined || p.topic === this.tracer.traceTopic) return;
+    const costTime = Date.now() - started;
+    const offsetMsgIds = (r.offsetMsgId ?? '').split(',');
+    const records = (p.parts ?? [p]).map((m, i): PubTrace => ({
+      type: 'Pub',
+      timeStamp: started,
+      regionId: r.regionId ?? null,
+      groupName: this.group,
+      topic: m.topic,
+      msgId: m.uniqKey,
+      tags: m.properties[Prop.TAGS] ?? null,
+      keys: m.properties[Prop.KEYS] ?? null,
+      storeHost: addr,
+      bodyLength: m.body.length,
+      costTime,
+      msgType: traceMessageType(m.properties),
+      offsetMsgId: offsetMsgIds[i] ?? offsetMsgIds[0] ?? null,
+      success: r.status === 'SEND_OK',
+      clientHost: null,
+    }));
+    this.tracer.append(records);
   }
 
   private processSendResponse(res: RemotingCommand, mq: MessageQueue, p: PreparedMessage): SendResult {
@@ -621,6 +692,13 @@ export class Producer implements ProducerMember {
     if (h.TRACE_ON !== undefined) result.traceOn = h.TRACE_ON !== 'false';
     return result;
   }
+}
+
+/** MessageType ordinal of a send (§7.2): 1 half message, 3 delayed, else 0. */
+export function traceMessageType(props: Properties): number {
+  if (props[Prop.TRAN_MSG] === 'true') return 1;
+  if (props[Prop.DELAY] !== undefined || props.__STARTDELIVERTIME !== undefined) return 3;
+  return 0;
 }
 
 export type { Message, MessageExt };

@@ -39,6 +39,8 @@ import { LocalFileOffsetStore, OFFSET_NOT_FOUND, RemoteBrokerOffsetStore, defaul
 import { ProcessQueue } from './process-queue.js';
 import { Producer, type PreparedMessage } from './producer.js';
 import { buildSubscriptionData, matchesSubscription } from './tag-expression.js';
+import { TraceDispatcher, type TraceStats } from './trace-dispatcher.js';
+import { createUniqId } from './uniq-id.js';
 
 /** §6.7: how long the broker may hold a pull, and how long the client waits for its answer. */
 export const BROKER_SUSPEND_MAX_TIME_MS = 15_000;
@@ -124,6 +126,13 @@ export interface PushConsumerOptions extends ClientOptions {
   allocateStrategy?: AllocateStrategy;
   /** Things that went wrong in the background (pull, rebalance, send-back...). */
   onError?: (err: unknown, where: string) => void;
+  /**
+   * Java's enableMsgTrace: a SubBefore and a SubAfter trace record per message handled, written
+   * to the trace topic in the background (src/client/trace-dispatcher.ts).
+   */
+  enableMsgTrace?: boolean;
+  /** Java's customizedTraceTopic (default RMQ_SYS_TRACE_TOPIC). */
+  customizedTraceTopic?: string;
 }
 
 interface QueueState {
@@ -189,6 +198,8 @@ export function parseConsumeTimestamp(v: number | string | undefined, nowMs = Da
 
 export class PushConsumer implements ConsumerMember {
   readonly group: string;
+  /** With enableMsgTrace: where SubBefore/SubAfter records go. */
+  private tracer: TraceDispatcher | undefined;
   private readonly opts: PushConsumerOptions;
   private readonly messageModel: MessageModel;
   private readonly orderly: boolean;
@@ -277,6 +288,9 @@ export class PushConsumer implements ConsumerMember {
       throw err;
     }
     this.instance = instance;
+    if (this.opts.enableMsgTrace) {
+      this.tracer = new TraceDispatcher({ client: this.opts, group: this.group, kind: 'CONSUME', traceTopic: this.opts.customizedTraceTopic });
+    }
     const stillStarting = () => {
       if (this.state !== 'starting') throw new ClientClosedError('consumer');
     };
@@ -361,6 +375,7 @@ export class PushConsumer implements ConsumerMember {
       await withTimeout(this.unlockQueues(idle), CLOSE_STEP_TIMEOUT_MS).catch(() => undefined);
     }
     await this.innerProducer?.close();
+    await this.tracer?.close();
     if (this.instance) {
       await this.instance.unregisterConsumer(this);
       await this.instance.release();
@@ -369,6 +384,11 @@ export class PushConsumer implements ConsumerMember {
   }
 
   // ---- ConsumerMember ------------------------------------------------------------------------
+
+  /** With enableMsgTrace: trace records appended, dropped (queue full), sent and failed. */
+  get traceStats(): TraceStats | undefined {
+    return this.tracer?.stats;
+  }
 
   topicsInUse(): string[] {
     return [...this.subscriptions.keys()];
@@ -874,19 +894,39 @@ export class PushConsumer implements ConsumerMember {
     const run: RunningHandler = { msg, st, startMs: Date.now(), expired: false };
     this.running.add(run);
     let ok: boolean;
+    let threw = false;
     try {
       ok = !isFailure(await this.handler!(msg, ctx));
     } catch (err) {
       ok = false;
+      threw = true;
       this.report(err, `handler for ${msg.msgId}`);
     } finally {
       this.running.delete(run);
     }
+    if (this.tracer) this.traceConsume(msg, run.startMs, ok, threw);
     const stats = this.topicStats(msg.topic);
     if (ok) stats.consumeOk++;
     else stats.consumeFailed++;
     stats.consumeRtTotalMs += Date.now() - run.startMs;
     return { ok, run };
+  }
+
+  /**
+   * SubBefore and SubAfter of one handled message (ConsumeMessageTraceHookImpl), one request id
+   * for the pair; not for the trace topic itself or a message sent with TRACE_ON=false.
+   */
+  private traceConsume(msg: MessageExt, started: number, ok: boolean, threw: boolean): void {
+    if (!this.tracer || msg.topic === this.tracer.traceTopic || msg.properties[Prop.TRACE_ON] === 'false') return;
+    const requestId = createUniqId();
+    const keys = msg.keys.length > 0 ? msg.keys.join(' ') : null;
+    const regionId = msg.properties[Prop.MSG_REGION] ?? null;
+    const ended = Date.now();
+    this.tracer.append([
+      { type: 'SubBefore', timeStamp: started, regionId, groupName: this.group, requestId, msgId: msg.msgId, retryTimes: msg.reconsumeTimes, keys },
+      // contextCode: ConsumeReturnType SUCCESS 0, EXCEPTION 2, FAILED 4.
+      { type: 'SubAfter', requestId, msgId: msg.msgId, costTime: ended - started, success: ok, keys, contextCode: ok ? 0 : threw ? 2 : 4, timeStamp: ended, groupName: this.group },
+    ]);
   }
 
   private async consumeConcurrently(st: QueueState, msg: MessageExt): Promise<void> {

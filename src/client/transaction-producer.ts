@@ -12,7 +12,7 @@ import { Prop } from '../protocol/properties.js';
 import { RocketError } from '../errors/index.js';
 import { errText } from './client-instance.js';
 import type { Message, MessageExt } from './message.js';
-import { Producer, type ProducerOptions, type SendResult } from './producer.js';
+import { Producer, type PreparedMessage, type ProducerOptions, type SendResult } from './producer.js';
 
 export type LocalTransactionState = 'COMMIT_MESSAGE' | 'ROLLBACK_MESSAGE' | 'UNKNOW';
 
@@ -85,18 +85,29 @@ export class TransactionProducer extends Producer {
         localError = errText(err);
       }
     }
-    await this.endTransaction(sent, state, localError);
+    await this.endTransaction(sent, state, localError, prepared);
     const result: TransactionSendResult = { ...sent, transactionId, localTransactionState: state };
     if (localError !== undefined) result.localTransactionError = localError;
     return result;
   }
 
   /** END_TRANSACTION (oneway) to the master that stored the half message. */
-  private async endTransaction(sent: SendResult, state: LocalTransactionState, localError?: string): Promise<void> {
+  private async endTransaction(sent: SendResult, state: LocalTransactionState, localError: string | undefined, prepared: PreparedMessage): Promise<void> {
     const instance = this.requireInstance();
     const decoded = sent.offsetMsgId ? decodeOffsetMsgId(sent.offsetMsgId) : undefined;
     if (!decoded || !sent.messageQueue) return;
     const addr = await instance.brokerAddrForQueue(sent.messageQueue);
+    this.traceEndTransaction({
+      topic: prepared.topic,
+      msgId: sent.msgId,
+      tags: prepared.properties[Prop.TAGS] ?? null,
+      keys: prepared.properties[Prop.KEYS] ?? null,
+      storeHost: addr,
+      regionId: sent.regionId ?? null,
+      transactionId: sent.transactionId ?? null,
+      transactionState: state,
+      fromTransactionCheck: false,
+    });
     const req = makeRequest(RequestCode.END_TRANSACTION, {
       producerGroup: this.group,
       tranStateTableOffset: sent.queueOffset ?? 0,
@@ -134,6 +145,17 @@ export class TransactionProducer extends Producer {
         transactionId: header.transactionId || uniqKey,
       });
       if (remark) req.remark = remark;
+      this.traceEndTransaction({
+        topic: msg.topic,
+        msgId: uniqKey,
+        tags: msg.tags ?? null,
+        keys: msg.keys.length > 0 ? msg.keys.join(' ') : null,
+        storeHost: brokerAddr,
+        regionId: msg.properties[Prop.MSG_REGION] ?? null,
+        transactionId: header.transactionId || null,
+        transactionState: state,
+        fromTransactionCheck: true,
+      });
       await instance.remoting.invokeOneway(brokerAddr, req);
     })().catch((err: unknown) => this.onCheckError?.(err, msg));
   }
