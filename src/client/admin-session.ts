@@ -103,7 +103,8 @@ export async function sessionInvoke(session: AdminSession, addr: string, req: Re
   }
   try {
     return await session.client.invoke(addr, req, session.timeoutMs);
-  } catch (err) {
+  } catch (e) {
+    const err = noAnswer(e) ? asClusterMemberError(session, addr, e) : e;
     if (noAnswer(err)) {
       let m = unresponsive.get(session);
       if (!m) unresponsive.set(session, (m = new Map()));
@@ -111,4 +112,21 @@ export async function sessionInvoke(session: AdminSession, addr: string, req: Re
     }
     throw err;
   }
+}
+
+/**
+ * A broker of a cluster reached through -n that did not answer: "start a local broker" (the hint
+ * for an unreachable target) does not help there; say how to look at that broker instead.
+ */
+function asClusterMemberError(session: AdminSession, addr: string, err: RocketError): RocketError {
+  if (!session.target.startsWith('name server') || session.namesrvAddrs.includes(addr)) return err;
+  const out: RocketError = Object.assign(Object.create(Object.getPrototypeOf(err) as object) as RocketError, err);
+  Object.defineProperty(out, 'message', { value: err.message, writable: true, configurable: true });
+  Object.defineProperty(out, 'actions', {
+    value: [
+      `broker ${addr} of the cluster did not answer: see its state with rocketctl clusterList -n ${session.namesrvAddrs.join(';')}`,
+      'a broker that is only slow may need a larger --timeout',
+    ],
+  });
+  return out;
 }

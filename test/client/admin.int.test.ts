@@ -291,7 +291,11 @@ describe('admin API against a real broker', () => {
       expect(bs.brokers.map((b) => b.addr)).toEqual([tb.addr]);
       expect(bs.failed.map((f) => f.brokerName)).toEqual(['broker-ghost']);
       // Only the ghost: nothing to print, so the failure is the answer.
-      await expect(brokerStatus(session, { brokerAddr: ghostAddr })).rejects.toBeInstanceOf(BrokerUnreachableError);
+      const ghostErr = await brokerStatus(session, { brokerAddr: ghostAddr }).catch((e: unknown) => e);
+      expect(ghostErr).toBeInstanceOf(BrokerUnreachableError);
+      // A broker of a -n cluster: the hint is to look at the cluster, not to start a local broker.
+      expect((ghostErr as BrokerUnreachableError).actions.join(' ')).toContain(`broker ${ghostAddr} of the cluster did not answer: see its state with rocketctl clusterList -n ${ns}`);
+      expect((ghostErr as BrokerUnreachableError).actions.join(' ')).not.toContain('rocketctl broker start');
     } finally {
       await reg.close();
     }
