@@ -18,6 +18,8 @@ import { BrokerController } from '../src/broker/broker.js';
 import { buildBrokerConfig } from '../src/broker/broker-config.js';
 import { Producer } from '../src/client/producer.js';
 import { PushConsumer } from '../src/client/push-consumer.js';
+import { serializeTypeFromEnv } from '../src/client/client-instance.js';
+import type { SerializeType } from '../src/protocol/frame.js';
 
 export interface E2eBenchOptions {
   phaseMs: number;
@@ -28,6 +30,8 @@ export interface E2eBenchOptions {
   namesrvAddr?: string;
   /** Also run the produce phase against a SYNC_FLUSH broker (default true). */
   syncFlush?: boolean;
+  /** Remoting header encoding of the producer and consumer (default: ROCKETMQ_SERIALIZE_TYPE, else JSON). */
+  serializeType?: SerializeType;
 }
 
 export interface ProducePhase {
@@ -117,7 +121,8 @@ function round2(n: number): number {
 
 export async function benchE2e(o: E2eBenchOptions): Promise<E2eBenchResult> {
   const { namesrvAddr: externalNamesrv, ...rest } = o;
-  const options = { concurrency: 256, bodyBytes: 1024, queues: 8, syncFlush: true, ...rest };
+  const options = { concurrency: 256, bodyBytes: 1024, queues: 8, syncFlush: true, serializeType: serializeTypeFromEnv(), ...rest };
+  const st = options.serializeType;
   const body = Buffer.alloc(options.bodyBytes, 'x');
   const topic = 'BenchE2E';
   let produce: E2eBenchResult['produce'];
@@ -126,8 +131,8 @@ export async function benchE2e(o: E2eBenchOptions): Promise<E2eBenchResult> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rocketctl-bench-e2e-'));
     const broker = await startBroker(dir, 'ASYNC_FLUSH', options.queues, externalNamesrv);
     const namesrvAddr = externalNamesrv ?? broker.addresses.namesrv!;
-    const producer = new Producer({ namesrvAddr, producerGroup: 'BENCH_E2E_PG', defaultTopicQueueNums: options.queues, instanceName: 'bench-producer' });
-    const consumer = new PushConsumer({ namesrvAddr, consumerGroup: 'BENCH_E2E_CG', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', instanceName: 'bench-consumer' });
+    const producer = new Producer({ namesrvAddr, producerGroup: 'BENCH_E2E_PG', defaultTopicQueueNums: options.queues, instanceName: 'bench-producer', serializeType: st });
+    const consumer = new PushConsumer({ namesrvAddr, consumerGroup: 'BENCH_E2E_CG', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', instanceName: 'bench-consumer', serializeType: st });
     try {
       await producer.start();
       produce = { flushDiskType: 'ASYNC_FLUSH', ...(await producePhase(producer, topic, body, options.concurrency, options.phaseMs)) };
@@ -161,7 +166,7 @@ export async function benchE2e(o: E2eBenchOptions): Promise<E2eBenchResult> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rocketctl-bench-e2e-sync-'));
     const broker = await startBroker(dir, 'SYNC_FLUSH', options.queues, externalNamesrv);
     const namesrvAddr = externalNamesrv ?? broker.addresses.namesrv!;
-    const producer = new Producer({ namesrvAddr, producerGroup: 'BENCH_E2E_PG', defaultTopicQueueNums: options.queues, instanceName: 'bench-producer-sync' });
+    const producer = new Producer({ namesrvAddr, producerGroup: 'BENCH_E2E_PG', defaultTopicQueueNums: options.queues, instanceName: 'bench-producer-sync', serializeType: st });
     try {
       await producer.start();
       result.produceSync = { flushDiskType: 'SYNC_FLUSH', ...(await producePhase(producer, topic, body, options.concurrency, options.phaseMs)) };

@@ -18,6 +18,8 @@ const phaseMs = Number(process.env.ROCKETCTL_BENCH_PHASE_MS ?? '4000');
 const PARTS: BenchPart[] = [
   { name: 'store', run: () => benchStore({ phaseMs }) },
   { name: 'e2e', run: () => benchE2e({ phaseMs }) },
+  // The same produce/consume with binary (ROCKETMQ) remoting headers from the clients.
+  { name: 'e2eBinary', run: () => benchE2e({ phaseMs, serializeType: 'ROCKETMQ', syncFlush: false }) },
   // consumerProgress over 1,000 groups and CLI start-up (needs the build: npm run bench builds first)
   { name: 'admin', run: () => benchAdmin() },
 ];

@@ -61,12 +61,11 @@ export function encodeFrameParts(cmd: RemotingCommand): Buffer[] {
   const bodyLen = bodyLength(cmd.body);
   let head: Buffer;
   if (cmd.serializeType === 'ROCKETMQ') {
-    const header = encodeBinaryHeader(cmd);
-    if (header.length > 0xffffff) throw new FrameError('header too large');
-    head = Buffer.allocUnsafe(8 + header.length);
-    header.copy(head, 8);
-    head.writeInt32BE(4 + header.length + bodyLen, 0);
-    head.writeInt32BE((1 << 24) | header.length, 4);
+    head = writeBinaryHeader(cmd, 8);
+    const headerLen = head.length - 8;
+    if (headerLen > 0xffffff) throw new FrameError('header too large');
+    head.writeInt32BE(4 + headerLen + bodyLen, 0);
+    head.writeInt32BE((1 << 24) | headerLen, 4);
   } else {
     // Prefix and JSON header in one buffer: the header is written straight after the prefix.
     const json = jsonHeaderText(cmd);
@@ -117,32 +116,83 @@ function jsonHeaderText(cmd: RemotingCommand): string {
 }
 
 function encodeBinaryHeader(cmd: RemotingCommand): Buffer {
-  const remark = cmd.remark ? Buffer.from(cmd.remark, 'utf8') : undefined;
-  const ext: Buffer[] = [];
-  let extLen = 0;
-  for (const [k, v] of Object.entries(cmd.extFields ?? {})) {
-    if (v === undefined || v === null) continue;
-    const kb = Buffer.from(k, 'utf8');
-    const vb = Buffer.from(String(v), 'utf8');
-    const e = Buffer.allocUnsafe(2 + kb.length + 4 + vb.length);
-    e.writeInt16BE(kb.length, 0);
-    kb.copy(e, 2);
-    e.writeInt32BE(vb.length, 2 + kb.length);
-    vb.copy(e, 6 + kb.length);
-    ext.push(e);
-    extLen += e.length;
-  }
-  const fixed = Buffer.allocUnsafe(2 + 1 + 2 + 4 + 4 + 4);
-  fixed.writeInt16BE(cmd.code, 0);
-  fixed.writeInt8(Math.max(0, LANGUAGES.indexOf(cmd.language)), 2);
-  fixed.writeInt16BE(cmd.version, 3);
-  fixed.writeInt32BE(cmd.opaque, 5);
-  fixed.writeInt32BE(cmd.flag, 9);
-  fixed.writeInt32BE(remark ? remark.length : 0, 13);
-  const extLenBuf = Buffer.allocUnsafe(4);
-  extLenBuf.writeInt32BE(extLen, 0);
-  return Buffer.concat([fixed, ...(remark ? [remark] : []), extLenBuf, ...ext]);
+  return writeBinaryHeader(cmd, 0);
 }
+
+/**
+ * RocketMQSerializable's header, written into one buffer after `offset` spare bytes (the frame
+ * prefix goes there): fixed fields, remark, then each extField as int16 key length, key, int32
+ * value length, value. Lengths are measured first, so nothing is allocated per field; ASCII text
+ * (nearly every key and value) is copied by a JS loop rather than a native call per string.
+ */
+function writeBinaryHeader(cmd: RemotingCommand, offset: number): Buffer {
+  const remark = cmd.remark ?? '';
+  const remarkLen = remark === '' ? 0 : Buffer.byteLength(remark, 'utf8');
+  const fields = cmd.extFields ?? {};
+  let extLen = 0;
+  for (const k in fields) {
+    const v = fields[k];
+    if (v === undefined || v === null) continue;
+    extLen += 6 + utf8Length(k) + utf8Length(typeof v === 'string' ? v : String(v));
+  }
+  const out = Buffer.allocUnsafe(offset + 17 + remarkLen + 4 + extLen);
+  let p = offset;
+  out.writeInt16BE(cmd.code, p);
+  out.writeInt8(Math.max(0, LANGUAGES.indexOf(cmd.language)), p + 2);
+  out.writeInt16BE(cmd.version, p + 3);
+  out.writeInt32BE(cmd.opaque, p + 5);
+  out.writeInt32BE(cmd.flag, p + 9);
+  out.writeInt32BE(remarkLen, p + 13);
+  p += 17;
+  if (remarkLen > 0) p += out.write(remark, p, remarkLen, 'utf8');
+  out.writeInt32BE(extLen, p);
+  p += 4;
+  for (const k in fields) {
+    const v = fields[k];
+    if (v === undefined || v === null) continue;
+    const kl = writeText(out, p + 2, k);
+    out.writeInt16BE(kl, p);
+    p += 2 + kl;
+    const vl = writeText(out, p + 4, typeof v === 'string' ? v : String(v));
+    out.writeInt32BE(vl, p);
+    p += 4 + vl;
+  }
+  return out;
+}
+
+/** UTF-8 length of `s`: its length when ASCII (checked by a loop), else Buffer.byteLength. */
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8');
+  return s.length;
+}
+
+/** Write `s` as UTF-8 at `p`; returns the bytes written. */
+function writeText(out: Buffer, p: number, s: string): number {
+  if (s.length > 64) return out.write(s, p, 'utf8');
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return out.write(s, p, 'utf8');
+    out[p + i] = c;
+  }
+  return s.length;
+}
+
+/** The UTF-8 text of h[start, end): short ASCII runs decoded by a JS loop, the rest natively. */
+function readText(h: Buffer, start: number, end: number): string {
+  const n = end - start;
+  if (n === 0) return '';
+  if (n === 1 && h[start]! < 0x80) return ONE_CHAR[h[start]!]!;
+  if (n > 32) return h.toString('utf8', start, end);
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const c = h[i]!;
+    if (c > 0x7f) return h.toString('utf8', start, end);
+    s += ONE_CHAR[c]!;
+  }
+  return s;
+}
+
+const ONE_CHAR: readonly string[] = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c));
 
 // ---- decode ---------------------------------------------------------------------------------
 
@@ -233,18 +283,19 @@ function decodeBinaryHeader(h: Buffer): RemotingCommand {
   p += 4;
   if (extLen < 0 || p + extLen > h.length) throw new FrameError('binary header extFields overrun');
   const end = p + extLen;
-  const ext: Record<string, string> = Object.create(null);
+  const ext: Record<string, string> = {};
   while (p < end) {
     if (p + 2 > end) throw new FrameError('binary extFields key length overruns');
     const kl = h.readInt16BE(p);
     p += 2;
     if (kl < 0 || p + kl + 4 > end) throw new FrameError('binary extFields key overruns');
-    const k = h.toString('utf8', p, p + kl);
+    const k = readText(h, p, p + kl);
     p += kl;
     const vl = h.readInt32BE(p);
     p += 4;
     if (vl < 0 || p + vl > end) throw new FrameError('binary extFields value overruns');
-    ext[k] = h.toString('utf8', p, p + vl);
+    // A plain object (fast property access later); "__proto__" would set its prototype instead.
+    if (k !== '__proto__') ext[k] = readText(h, p, p + vl);
     p += vl;
   }
   const cmd: RemotingCommand = { code, language, version, opaque, flag, serializeType: 'ROCKETMQ' };

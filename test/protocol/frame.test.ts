@@ -158,3 +158,25 @@ describe('FrameWriter', () => {
     expect(w.queuedBytes).toBe(0);
   });
 });
+
+describe('ROCKETMQ binary header: text of every shape', () => {
+  it('round-trips ASCII, non-ASCII, long and empty keys and values, and the remark, byte-exact with Buffer lengths', () => {
+    const long = 'x'.repeat(70);
+    const fields = { a: 'PG', 'ключ': 'значение', long, mid: 'y'.repeat(40), e: '', emoji: 'ok 👍', i: 'KEYS\u0001k1\u0002' };
+    const req: RemotingCommand = { ...makeRequest(310, fields, Buffer.from('body')), serializeType: 'ROCKETMQ', remark: 'rémark' };
+    const frame = encodeFrame(req);
+    // Lengths in the header are UTF-8 byte counts: the whole frame adds up.
+    expect(frame.readInt32BE(0)).toBe(frame.length - 4);
+    const back = decodeFrame(frame.subarray(4));
+    expect(back.extFields).toEqual(fields);
+    expect(back.remark).toBe('rémark');
+    expect(back.body?.toString()).toBe('body');
+  });
+
+  it('a "__proto__" field name does not change the decoded object', () => {
+    const frame = encodeFrame({ ...makeRequest(310, { a: 'x' }), serializeType: 'ROCKETMQ', extFields: { ['__proto__']: 'p', a: 'x' } as Record<string, string> });
+    const back = decodeFrame(frame.subarray(4));
+    expect(Object.getPrototypeOf(back.extFields)).toBe(Object.prototype);
+    expect(back.extFields).toEqual({ a: 'x' });
+  });
+});
