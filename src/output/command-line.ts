@@ -11,8 +11,8 @@ export type Preflight = { kind: 'run'; argv: string[] } | { kind: 'unknown'; com
  * Returns the argv to run (possibly rewritten for help) or the unknown command.
  */
 export function preflight(argv: readonly string[], ids: readonly string[]): Preflight {
-  const args = [...argv];
-  if (args.length === 0 || args[0]!.startsWith('-')) return { kind: 'run', argv: args.map(helpFlag) };
+  const args = helpFlag([...argv]);
+  if (args.length === 0 || args[0]!.startsWith('-')) return { kind: 'run', argv: args };
   if (args[0] === 'help') return { kind: 'run', argv: args.length > 1 ? [...args.slice(1), '--help'] : ['--help'] };
   const words = ids.map((id) => id.split(':'));
   const known = (n: number) => words.some((w) => w.length >= n && w.slice(0, n).join(' ') === args.slice(0, n).join(' '));
@@ -23,12 +23,18 @@ export function preflight(argv: readonly string[], ids: readonly string[]): Pref
     const inTopic = words.filter((w) => w[0] === args[0] && w.length > 1).map((w) => w.slice(1).join(' '));
     return { kind: 'unknown', command: `${args[0]} ${sub}`, suggestions: suggest(sub, inTopic).map((c) => `${args[0]} ${c}`) };
   }
-  return { kind: 'run', argv: args.map(helpFlag) };
+  return { kind: 'run', argv: args };
 }
 
-/** mqadmin's -h is help; no rocketctl command has a -h flag (test/cli/contract.test.ts). */
-function helpFlag(a: string): string {
-  return a === '-h' ? '--help' : a;
+/**
+ * mqadmin's -h is help (no rocketctl command has a -h flag: test/cli/contract.test.ts), read as
+ * such when it ends the line and does not follow a flag that may be waiting for its value
+ * (`sendMessage -t T -p -h` sends the body "-h").
+ */
+function helpFlag(args: string[]): string[] {
+  const n = args.length;
+  if (n > 0 && args[n - 1] === '-h' && (n === 1 || !args[n - 2]!.startsWith('-'))) return [...args.slice(0, -1), '--help'];
+  return args;
 }
 
 /** Command names close to `word`: same letters ignoring case, a prefix, or a few edits away. */

@@ -12,6 +12,9 @@ describe('preflight', () => {
     expect(preflight(['--version'], IDS)).toEqual({ kind: 'run', argv: ['--version'] });
     expect(preflight(['-h'], IDS)).toEqual({ kind: 'run', argv: ['--help'] });
     expect(preflight(['topicStatus', '-h'], IDS)).toEqual({ kind: 'run', argv: ['topicStatus', '--help'] });
+    expect(preflight(['topicStatus', '-t', 'T', '-h'], IDS)).toEqual({ kind: 'run', argv: ['topicStatus', '-t', 'T', '--help'] });
+    // A value "-h" after a flag is left to the command (sendMessage -p -h sends the body "-h").
+    expect(preflight(['queryMsgById', '-t', 'T', '-p', '-h'], IDS)).toEqual({ kind: 'run', argv: ['queryMsgById', '-t', 'T', '-p', '-h'] });
   });
 
   it('help COMMAND is COMMAND --help (also for topics)', () => {
