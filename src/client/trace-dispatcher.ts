@@ -115,17 +115,20 @@ export class TraceDispatcher {
     const sends: Array<Promise<void>> = [];
     while (this.queue.length > 0) {
       const batch: TraceRecord[] = [];
+      let body = '';
       let bytes = 0;
       while (this.queue.length > 0 && batch.length < TRACE_BATCH_SIZE) {
         const next = this.queue[0]!;
-        const size = Buffer.byteLength(encodeTraces(next));
+        const text = encodeTraces(next);
+        const size = Buffer.byteLength(text);
         if (batch.length > 0 && bytes + size > TRACE_MAX_BODY_BYTES) break;
         this.queue.shift();
         this.queuedRecords -= next.length;
         batch.push(...next);
+        body += text;
         bytes += size;
       }
-      sends.push(this.track(this.send(batch)));
+      sends.push(this.track(this.send(batch, body)));
     }
     return Promise.all(sends).then(() => undefined);
   }
@@ -151,12 +154,13 @@ export class TraceDispatcher {
     return p.finally(() => this.inFlight.delete(p));
   }
 
-  private async send(records: TraceRecord[]): Promise<void> {
+  /** One trace message: `body` is the records' encoding (records concatenate, §7.2). */
+  private async send(records: TraceRecord[], body: string): Promise<void> {
     try {
       this.started ??= this.producer.start();
       await this.started;
       const keys = traceKeys(records);
-      await this.producer.send({ topic: this.traceTopic, body: encodeTraces(records), keys: keys === '' ? undefined : keys.split(' ') });
+      await this.producer.send({ topic: this.traceTopic, body, keys: keys === '' ? undefined : keys.split(' ') });
       this.stats.sent += records.length;
     } catch {
       // A trace that cannot be written is lost, never the traced message's problem (as Java).
