@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The Apache conformance tier (test/apache): Maven resolution and javac once per run.
+    globalSetup: ['./test/apache/global-setup.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

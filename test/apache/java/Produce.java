@@ -1,0 +1,96 @@
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.SendCallback;
+import org.apache.rocketmq.client.producer.SendResult;
+import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageQueue;
+
+/**
+ * Sends count messages with the Java client and prints one JSON line per send (and per message of
+ * a batch), then {"done":true,...}.
+ *   namesrv=H:P topic=T [count=1] [mode=sync|async|oneway|batch] [group=PG] [tags=TagA]
+ *   [keys=key-] (a key per message: prefix + index) [size=N] (body bytes; else "body-<i>")
+ *   [props=k1:v1,k2:v2] [delay=LEVEL] [order=true] (queue chosen by index % queues, ordered sends)
+ *   [trace=true] [traceTopic=T] [vip=true|false] [timeoutMs=5000] [compressOver=4096]
+ */
+public class Produce {
+  public static void main(String[] argv) throws Exception {
+    Map<String, String> a = Json.args(argv);
+    String topic = a.get("topic");
+    int count = Integer.parseInt(a.getOrDefault("count", "1"));
+    String mode = a.getOrDefault("mode", "sync");
+    boolean trace = Boolean.parseBoolean(a.getOrDefault("trace", "false"));
+    DefaultMQProducer p = new DefaultMQProducer(a.getOrDefault("group", "PG_kit"), trace, a.get("traceTopic"));
+    p.setNamesrvAddr(a.get("namesrv"));
+    p.setVipChannelEnabled(Boolean.parseBoolean(a.getOrDefault("vip", "false")));
+    p.setSendMsgTimeout(Integer.parseInt(a.getOrDefault("timeoutMs", "5000")));
+    p.setCompressMsgBodyOverHowmuch(Integer.parseInt(a.getOrDefault("compressOver", "4096")));
+    p.setInstanceName(a.getOrDefault("instance", "kit-" + System.nanoTime()));
+    p.start();
+    try {
+      List<Message> msgs = new ArrayList<>();
+      for (int i = 0; i < count; i++) msgs.add(build(a, topic, i));
+      int ok = 0;
+      if (mode.equals("batch")) {
+        SendResult r = p.send(msgs);
+        Json.emit(result(-1, r));
+        ok = r.getSendStatus().name().equals("SEND_OK") ? count : 0;
+      } else if (mode.equals("async")) {
+        CountDownLatch latch = new CountDownLatch(count);
+        for (int i = 0; i < count; i++) {
+          final int idx = i;
+          p.send(msgs.get(i), new SendCallback() {
+            public void onSuccess(SendResult r) { Json.emit(result(idx, r)); latch.countDown(); }
+            public void onException(Throwable e) { Json.emit(Json.obj("i", idx, "error", String.valueOf(e))); latch.countDown(); }
+          });
+        }
+        if (!latch.await(60, TimeUnit.SECONDS)) Json.emit(Json.obj("error", "async sends not answered in 60 s"));
+      } else if (mode.equals("oneway")) {
+        for (int i = 0; i < count; i++) { p.sendOneway(msgs.get(i)); Json.emit(Json.obj("i", i, "status", "ONEWAY")); }
+      } else {
+        boolean order = Boolean.parseBoolean(a.getOrDefault("order", "false"));
+        for (int i = 0; i < count; i++) {
+          SendResult r = order
+              ? p.send(msgs.get(i), (List<MessageQueue> mqs, Message m, Object arg) -> mqs.get((Integer) arg % mqs.size()), i)
+              : p.send(msgs.get(i));
+          Json.emit(result(i, r));
+        }
+      }
+      Json.emit(Json.obj("done", true, "count", count));
+    } finally {
+      p.shutdown();
+    }
+  }
+
+  static Message build(Map<String, String> a, String topic, int i) {
+    byte[] body;
+    if (a.containsKey("size")) {
+      int n = Integer.parseInt(a.get("size"));
+      body = new byte[n];
+      for (int j = 0; j < n; j++) body[j] = (byte) ('a' + (j * 7 + i) % 26);
+    } else {
+      body = ("body-" + i).getBytes(StandardCharsets.UTF_8);
+    }
+    Message m = new Message(topic, a.get("tags"), a.containsKey("keys") ? a.get("keys") + i : null, body);
+    for (String kv : Json.split(a.get("props"), ",")) {
+      String[] p = kv.split(":", 2);
+      m.putUserProperty(p[0], p[1]);
+    }
+    m.putUserProperty("kitIndex", String.valueOf(i));
+    if (a.containsKey("delay")) m.setDelayTimeLevel(Integer.parseInt(a.get("delay")));
+    return m;
+  }
+
+  static Map<String, Object> result(int i, SendResult r) {
+    return Json.obj("i", i, "status", r.getSendStatus().name(), "msgId", r.getMsgId(), "offsetMsgId", r.getOffsetMsgId(),
+        "brokerName", r.getMessageQueue().getBrokerName(), "queueId", r.getMessageQueue().getQueueId(),
+        "queueOffset", r.getQueueOffset(), "transactionId", r.getTransactionId(), "regionId", r.getRegionId(),
+        "traceOn", r.isTraceOn());
+  }
+}
