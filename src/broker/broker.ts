@@ -20,6 +20,7 @@ import { isIPv6 } from 'node:net';
 import type { BrokerConfig } from './broker-config.js';
 import { toStoreConfig } from './broker-config.js';
 import { ClientManager } from './client-manager.js';
+import { BrokerConfiguration } from './configuration.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
 import { RemotingServer, silentLogger, type Logger } from './server.js';
 import { ScheduleMessageService } from './schedule-service.js';
@@ -73,6 +74,8 @@ export interface BrokerAddresses {
 
 export interface BrokerStartOptions {
   logger?: Logger;
+  /** The `-c` file the config was read from: UPDATE_BROKER_CONFIG saves changed keys there. */
+  configFile?: string;
 }
 
 /** A port is taken, with the address that failed (the CLI prints one line for it). */
@@ -91,6 +94,7 @@ export class BrokerController implements BrokerContext {
   readonly stats = new BrokerStats();
   readonly logger: Logger;
   readonly delayLevelCount: number;
+  readonly configuration: BrokerConfiguration;
   store!: StorePort;
   storeHost!: SocketAddr;
   messageStore!: MessageStore;
@@ -119,6 +123,18 @@ export class BrokerController implements BrokerContext {
   ) {
     this.logger = opts.logger ?? silentLogger;
     this.delayLevelCount = toStoreConfig(config, 1).delayLevelMillis.length;
+    this.configuration = new BrokerConfiguration({
+      config,
+      configFile: opts.configFile,
+      io: new NodeFileIO(),
+      // As AdminBrokerProcessor#updateBrokerConfig: a new brokerPermission goes to the name servers before
+      // the answer (the name servers take a broker's topics only with a new data version: bump it first).
+      onApplied: async (keys) => {
+        if (!keys.includes('brokerPermission')) return;
+        this.topics?.nextVersion();
+        await this.namesrv?.registerAll();
+      },
+    });
     this.clients = new ClientManager({
       logger: this.logger,
       notifyEnabled: (g) => this.groups?.get(g)?.notifyConsumerIdsChangedEnable ?? true,
@@ -486,6 +502,18 @@ function storeAdapter(s: MessageStore): StorePort {
 
 // ---- name servers ------------------------------------------------------------------------------
 
+/**
+ * BrokerController#registerBrokerAll: a broker that may not be read or written (brokerPermission
+ * without R or W) registers every topic with brokerPermission as its perm, so clients route around it.
+ */
+function withBrokerPermission(w: TopicConfigSerializeWrapper, brokerPermission: number): TopicConfigSerializeWrapper {
+  const rw = Perm.READ | Perm.WRITE;
+  if ((brokerPermission & rw) === rw) return w;
+  const table: Record<string, TopicConfig> = {};
+  for (const [name, tc] of Object.entries(w.topicConfigTable)) table[name] = { ...tc, perm: brokerPermission };
+  return { ...w, topicConfigTable: table };
+}
+
 /** Bound on one REGISTER_BROKER / UNREGISTER_BROKER round trip. */
 const NAMESRV_REQUEST_TIMEOUT_MS = 3000;
 /** Registrations run back to back for requests that arrived during one (then the period takes over). */
@@ -566,7 +594,7 @@ class BrokerNamesrvLink {
   }
 
   private async registerOne(namesrvAddr: string): Promise<void> {
-    const body = { filterServerList: [], topicConfigSerializeWrapper: this.o.topicConfigWrapper() };
+    const body = { filterServerList: [], topicConfigSerializeWrapper: withBrokerPermission(this.o.topicConfigWrapper(), this.o.config.brokerPermission) };
     try {
       // No HA here: haServerAddr is the broker's own address (Java: brokerIP2:haListenPort).
       await registerBroker(this.o.client, namesrvAddr, { ...this.identity(), haServerAddr: this.o.brokerAddr, body }, NAMESRV_REQUEST_TIMEOUT_MS);

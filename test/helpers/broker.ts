@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BrokerController } from '../../src/broker/broker.js';
-import { buildBrokerConfig } from '../../src/broker/broker-config.js';
+import { buildBrokerConfig, parseProperties } from '../../src/broker/broker-config.js';
 import { RemotingClient } from '../../src/client/remoting.js';
 import { makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
@@ -41,6 +41,8 @@ export interface TestBrokerOptions {
   /** Run the embedded name server (default true). */
   namesrv?: boolean;
   storeDir?: string;
+  /** A broker.conf to read (as `broker start -c`); UPDATE_BROKER_CONFIG saves changes there. */
+  configFile?: string;
 }
 
 export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<TestBroker> {
@@ -58,7 +60,9 @@ export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<Tes
     ...opts.config,
     ...extra,
   });
-  const start = async (extra?: Record<string, string>) => BrokerController.start(buildBrokerConfig({ overrides: base(extra) }).config);
+  const file = () => (opts.configFile ? { path: opts.configFile, entries: parseProperties(fs.readFileSync(opts.configFile, 'utf8')) } : undefined);
+  const start = async (extra?: Record<string, string>) =>
+    BrokerController.start(buildBrokerConfig({ file: file(), overrides: base(extra) }).config, { configFile: opts.configFile });
   const client = new RemotingClient({ requestTimeoutMs: 10_000 });
   const t: TestBroker = {
     broker: await start(),
