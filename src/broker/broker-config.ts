@@ -52,6 +52,10 @@ export interface BrokerConfig {
   shortPollingTimeMills: number;
   notifyConsumerIdsChangedEnable: boolean;
   registerNameServerPeriod: number;
+  /** REGISTER_BROKER bodies zlib-compressed (Apache's compressedRegister; the body drops topicSysFlag/order). */
+  compressedRegister: boolean;
+  /** The periodic registration always sends its body; false asks QUERY_DATA_VERSION first (Apache's forceRegister). */
+  forceRegister: boolean;
   flushConsumerOffsetInterval: number;
   flushDelayOffsetInterval: number;
   maxTransferBytesOnMessageInMemory: number;
@@ -213,6 +217,8 @@ const SPECS: Record<string, KeySpec> = {
   notifyConsumerIdsChangedEnable: { parse: bool },
   // BrokerController clamps the period to [10 s, 60 s]; we refuse values outside instead of clamping.
   registerNameServerPeriod: { parse: int(10_000, 60_000) },
+  compressedRegister: { parse: bool },
+  forceRegister: { parse: bool },
   flushConsumerOffsetInterval: { parse: int(100, 3_600_000) },
   flushDelayOffsetInterval: { parse: int(100, 3_600_000) },
   maxTransferBytesOnMessageInMemory: { parse: int(1024, 64 * 1024 * 1024) },
@@ -299,6 +305,8 @@ export function defaultBrokerConfig(): BrokerConfig {
     shortPollingTimeMills: 1000,
     notifyConsumerIdsChangedEnable: true,
     registerNameServerPeriod: 30_000,
+    compressedRegister: false,
+    forceRegister: true,
     flushConsumerOffsetInterval: 5000,
     flushDelayOffsetInterval: 10_000,
     maxTransferBytesOnMessageInMemory: 256 * 1024,

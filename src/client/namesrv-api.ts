@@ -50,7 +50,8 @@ export interface BrokerIdentity {
 export interface RegisterBrokerRequest extends BrokerIdentity {
   /** brokerIP2:haListenPort. */
   haServerAddr: string;
-  body: RegisterBrokerBody;
+  /** The body, or its bytes already encoded in the form `compressed` says. */
+  body: RegisterBrokerBody | Buffer;
   /** Send the zlib form (broker config compressedRegister). */
   compressed?: boolean;
 }
@@ -66,7 +67,7 @@ export interface RegisterBrokerResult {
 /** REGISTER_BROKER (BrokerOuterAPI.registerBroker): body with its bodyCrc32. */
 export async function registerBroker(client: RemotingClient, namesrvAddr: string, r: RegisterBrokerRequest, timeoutMs?: number): Promise<RegisterBrokerResult> {
   const compressed = r.compressed ?? false;
-  const body = encodeRegisterBrokerBody(r.body, compressed);
+  const body = Buffer.isBuffer(r.body) ? r.body : encodeRegisterBrokerBody(r.body, compressed);
   const header = {
     brokerName: r.brokerName,
     brokerAddr: r.brokerAddr,

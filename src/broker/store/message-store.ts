@@ -723,6 +723,16 @@ export class MessageStore {
     }
   }
 
+  /**
+   * Drop the consume queues of every topic `keep` rejects (DefaultMessageStore#cleanUnusedTopic);
+   * returns the topics dropped.
+   */
+  async cleanUnusedTopics(keep: (topic: string) => boolean): Promise<string[]> {
+    const unused = this.consumeQueues.topics().filter((t) => !keep(t));
+    for (const t of unused) await this.deleteTopic(t);
+    return unused;
+  }
+
   commitLogMinOffset(): number {
     return this.commitLog.minOffset();
   }
