@@ -129,6 +129,36 @@ export class StoreLockedError extends StoreError {
   }
 }
 
+/** The store dir cannot be used: a file is in the way, or it cannot be created there. */
+export class StoreDirError extends StoreError {
+  constructor(dir: string, cause: unknown) {
+    super(`cannot use store dir ${dir}: ${storeDirReason(cause)}`, {
+      code: 'E_STORE_DIR',
+      cause,
+      actions: ['choose a writable directory with --store-dir (storePathRootDir)'],
+    });
+  }
+}
+
+function storeDirReason(cause: unknown): string {
+  const e = (cause ?? {}) as NodeJS.ErrnoException;
+  const where = e.path ?? 'it';
+  switch (e.code) {
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return `${where} is not a directory`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${where})`;
+    case 'EROFS':
+      return `read-only file system (${where})`;
+    case 'ENOENT':
+      return `${where} cannot be created there (ENOENT)`;
+    default:
+      return e.code ? `${where}: ${e.code}` : String(cause);
+  }
+}
+
 export class InvalidTopicError extends StoreError {
   constructor(topic: string, why: string) {
     super(`invalid topic name ${JSON.stringify(topic)}: ${why}`, {
