@@ -88,6 +88,22 @@ export class RemoteError extends RocketError {
   }
 }
 
+/** The peer does not speak RocketMQ: garbage frames, or a reply whose body is not RocketMQ's JSON. */
+export class ProtocolError extends RocketError {
+  constructor(message: string, cause?: unknown) {
+    super(message, {
+      code: 'E_PROTOCOL',
+      cause,
+      actions: ['check that the address (-n, -b) is a RocketMQ 4.x/5.x name server or broker, not another service'],
+    });
+  }
+}
+
+/** A reply body that did not decode (`detail` says how), from `peer` when known. */
+export function notRocketmqReply(detail: string, peer?: string, cause?: unknown): ProtocolError {
+  return new ProtocolError(`${peer ? `the answer of ${peer}` : 'an answer'} is not a RocketMQ reply (${detail})`, cause);
+}
+
 export class TopicNotFoundError extends RocketError {
   constructor(topic: string) {
     super(`topic ${topic} does not exist`, {
