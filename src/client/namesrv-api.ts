@@ -5,7 +5,7 @@
  * TimeoutError), other answers than SUCCESS as RemoteError carrying the response code, an unknown
  * topic as TopicNotFoundError.
  */
-import { RemoteError, RocketError, TopicNotFoundError } from '../errors/index.js';
+import { notRocketmqReply, RemoteError, RocketError, TopicNotFoundError } from '../errors/index.js';
 import {
   decodeClusterInfo,
   decodeKVTable,
@@ -16,7 +16,7 @@ import {
   type DataVersion,
   type TopicRouteData,
 } from '../protocol/bodies.js';
-import { parseFastjson } from '../protocol/fastjson.js';
+import { BodyFormatError, parseFastjson } from '../protocol/fastjson.js';
 import { encodeRegisterBrokerBody, registerBodyCrc32, type RegisterBrokerBody } from '../protocol/register-broker.js';
 import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame.js';
@@ -220,7 +220,7 @@ export async function onAnyNamesrv<T>(addrs: string[], fn: (addr: string) => Pro
       return await fn(a);
     } catch (err) {
       if (err instanceof RemoteError || err instanceof TopicNotFoundError) throw err;
-      last = err;
+      last = err instanceof BodyFormatError ? notRocketmqReply(err.message, a, err) : err;
     }
   }
   throw last;

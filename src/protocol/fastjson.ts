@@ -12,7 +12,10 @@
 /** Nesting limit: bodies come from the network, so recursion must be bounded. */
 export const MAX_DEPTH = 256;
 
-export class FastjsonSyntaxError extends Error {}
+/** A body that is not the RocketMQ JSON expected of it: bad syntax, or not the shape decoded. */
+export class BodyFormatError extends Error {}
+
+export class FastjsonSyntaxError extends BodyFormatError {}
 
 export function parseFastjson(text: string): unknown {
   const p = new Parser(text);

@@ -25,7 +25,7 @@ import {
 import { readInt64 } from '../../protocol/long.js';
 import { topicNameProblem } from '../../protocol/validate.js';
 import { Checkpoint } from './checkpoint.js';
-import { CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats, type PreparedRecord } from './commitlog.js';
+import { COMMITLOG_DIR, CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats, type PreparedRecord } from './commitlog.js';
 import { ConsumeQueueStore } from './consume-queue.js';
 import type { FileIO } from './file-io.js';
 import { IndexService } from './index-service.js';
@@ -820,13 +820,24 @@ export interface StoreVerifyResult extends StoreRecoveryReport {
 }
 
 /**
+ * Files only a message store has (a broker creates `commitlog/` at its first start): without any of
+ * them the dir holds no store, and "verified clean" would be a false answer (so would a --repair
+ * that creates an empty store there).
+ */
+const STORE_MARKERS = [COMMITLOG_DIR, 'consumequeue', 'checkpoint', ABORT_FILE];
+
+function holdsStore(dir: string): boolean {
+  return STORE_MARKERS.some((name) => fs.existsSync(path.join(dir, name)));
+}
+
+/**
  * What opening the store would find and do, without changing a byte (`rocketctl store verify`):
  * the real recovery runs over a copy-on-write overlay, so its report is exact. With `repair`, the
  * recovery is applied for real and the store closed cleanly. Takes the store's lock for the run, so
  * it fails with StoreLockedError while a broker uses the store.
  */
 export async function verifyStore(storeDir: string, opts: { repair?: boolean } = {}): Promise<StoreVerifyResult> {
-  if (!fs.existsSync(storeDir) || !fs.statSync(storeDir).isDirectory()) throw new StoreNotFoundError(storeDir);
+  if (!fs.existsSync(storeDir) || !fs.statSync(storeDir).isDirectory() || !holdsStore(storeDir)) throw new StoreNotFoundError(storeDir);
   const geometry = await inferStoreGeometry(storeDir);
   const config = defaultStoreConfig({ storePathRootDir: storeDir, ...geometry, checkCRCOnRecover: true });
   const store = await MessageStore.open(config, opts.repair ? {} : { io: new OverlayFileIO(), dryRun: true });
