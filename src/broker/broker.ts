@@ -63,7 +63,7 @@ const CLOSE_STEP_TIMEOUT_MS = 5_000;
 export interface BrokerAddresses {
   /** host:port of the broker (listenPort). */
   broker: string;
-  /** host:port of the fast port (listenPort - 2; any free port when listenPort is 0). */
+  /** host:port of the fast port: always listenPort - 2 (also when listenPort 0 picked the port). */
   fast: string;
   /** The local admin socket. */
   socket: string;
@@ -153,9 +153,8 @@ export class BrokerController implements BrokerContext {
     const c = this.config;
     const main = this.newServer('broker');
     const fast = this.newServer('broker-fast');
-    const brokerAddr = await listenTcp(main, 'broker', c.bindAddress, c.listenPort);
+    const { brokerAddr, fastAddr } = await listenBrokerPorts(main, fast, c.bindAddress, c.listenPort);
     const actualPort = portOf(brokerAddr);
-    const fastAddr = await listenTcp(fast, 'broker fast port', c.bindAddress, c.listenPort === 0 ? 0 : c.listenPort - 2);
 
     const storeConfig = toStoreConfig(c, actualPort);
     this.storeHost = storeConfig.storeHost;
@@ -482,6 +481,38 @@ async function listenTcp(server: RemotingServer, what: string, host: string, por
     if (code === 'EACCES') throw new RocketError(`${what} may not listen on ${where} (permission denied)`, { code: 'E_BIND', actions: ['use a port above 1023'] });
     throw err;
   }
+}
+
+/** Tries at a free port P (listenPort 0) whose fast port P-2 is free too. */
+const MAX_FREE_PORT_TRIES = 50;
+
+/**
+ * The broker port and its fast port, always listenPort - 2: clients derive the fast ("VIP")
+ * address from the registered one (MixAll.brokerVIPChannel, as NettyServerConfig/BrokerController
+ * set fastListenPort = listenPort - 2). With port 0 that means a free P whose P-2 is free as well.
+ */
+async function listenBrokerPorts(main: RemotingServer, fast: RemotingServer, host: string, port: number): Promise<{ brokerAddr: string; fastAddr: string }> {
+  if (port !== 0) {
+    const brokerAddr = await listenTcp(main, 'broker', host, port);
+    return { brokerAddr, fastAddr: await listenTcp(fast, 'broker fast port', host, port - 2) };
+  }
+  for (let i = 0; i < MAX_FREE_PORT_TRIES; i++) {
+    const brokerAddr = await listenTcp(main, 'broker', host, 0);
+    const p = portOf(brokerAddr);
+    if (p > 1024 + 2) {
+      try {
+        return { brokerAddr, fastAddr: await fast.listen({ host, port: p - 2 }) };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
+      }
+    }
+    await main.close();
+  }
+  throw new RocketError(`no free broker port P with P-2 free for the fast port on ${host} after ${MAX_FREE_PORT_TRIES} tries`, {
+    code: 'E_BIND',
+    actions: ['choose a port with --listen-port (its port - 2 must be free too)'],
+  });
 }
 
 /** A failed listen() is thrown to us (and reported once, as PortInUseError): don't log it too. */

@@ -141,12 +141,14 @@ export function randomInt(n: number): number {
 }
 
 /**
- * The properties stored with a sent message: the producer's, plus CLUSTER, minus WAIT (4.9.x keeps
- * WAIT out of the stored string; it only steers flushing, and we flush per flushDiskType).
+ * The properties stored with a sent message: the producer's, plus CLUSTER. SendMessageProcessor
+ * (4.9.x) leaves WAIT out of the stored string, unless that string is rebuilt from the properties
+ * later: for a half message (parseHalfMessageInner) and a delayed one (CommitLog's delay branch)
+ * WAIT=true is stored, and so are the WAITs inside a batch. `keepWait` says which case this is.
  */
-export function storedProperties(ctx: BrokerContext, raw: string | undefined): Properties {
+export function storedProperties(ctx: BrokerContext, raw: string | undefined, keepWait: (props: Properties) => boolean = () => false): Properties {
   const props = decodeProperties(raw ?? '');
-  delete props[Prop.WAIT];
+  if (!keepWait(props)) delete props[Prop.WAIT];
   props[Prop.CLUSTER] = ctx.config.brokerClusterName;
   return props;
 }
