@@ -414,7 +414,7 @@ export interface ClusterBrokerRow {
   addr: string;
   /** brokerVersionDesc, e.g. V4_9_8. */
   version: string | null;
-  /** First number of putTps / getTransferedTps (10 s window). */
+  /** First number of putTps / getTransferedTps (getTransferredTps on 5.x brokers) (10 s window). */
   inTps: number | null;
   outTps: number | null;
   sendThreadPoolQueueSize: number | null;
@@ -464,7 +464,8 @@ function clusterRow(t: { clusterName: string; brokerName: string; brokerId: numb
     addr: t.addr,
     version: kv.brokerVersionDesc ?? null,
     inTps: firstNumber(kv.putTps),
-    outTps: firstNumber(kv.getTransferedTps),
+    // 5.x brokers renamed the key (mqadmin 5.x reads getTransferredTps; 4.9.8's reads the old name)
+    outTps: firstNumber(kv.getTransferedTps ?? kv.getTransferredTps),
     sendThreadPoolQueueSize: numOrNull(kv.sendThreadPoolQueueSize),
     sendThreadPoolQueueHeadWaitTimeMills: numOrNull(kv.sendThreadPoolQueueHeadWaitTimeMills),
     pullThreadPoolQueueSize: numOrNull(kv.pullThreadPoolQueueSize),
