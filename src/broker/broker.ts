@@ -12,7 +12,9 @@
  *
  * Periodic work (each timer cleared on close): register with name servers every
  * registerNameServerPeriod (30 s), persist consumer offsets every flushConsumerOffsetInterval
- * (5 s), drop silent clients (120 s), long-poll re-checks (5 s), delayed-message delivery (100 ms).
+ * (5 s), drop silent clients (120 s), long-poll re-checks (5 s), delayed-message delivery (100 ms),
+ * and the store's retention pass (cleanResourceInterval, 10 s), whose deletions are logged with the
+ * groups that had not consumed them (retention-log.ts).
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +36,8 @@ import type { BrokerContext, GetMessageStatus, PutInput, StorePort } from './han
 import { wakeupPull } from './handlers/pull-message.js';
 import { MessageStore } from './store/message-store.js';
 import { NodeFileIO } from './store/node-file-io.js';
+import type { FileIO } from './store/file-io.js';
+import { logRetention } from './retention-log.js';
 import type { StoreRecoveryReport } from './store/recovery.js';
 import {
   ConsumerOffsetManager,
@@ -76,6 +80,8 @@ export interface BrokerAddresses {
 
 export interface BrokerStartOptions {
   logger?: Logger;
+  /** The store's file layer (tests: a FaultyFileIO simulating a small disk); default the real one. */
+  storeIO?: FileIO;
 }
 
 /** A port is taken, with the address that failed (the CLI prints one line for it). */
@@ -120,7 +126,7 @@ export class BrokerController implements BrokerContext {
 
   private constructor(
     readonly config: BrokerConfig,
-    opts: BrokerStartOptions,
+    private readonly opts: BrokerStartOptions,
   ) {
     this.logger = opts.logger ?? silentLogger;
     this.delayLevelCount = toStoreConfig(config, 1).delayLevelMillis.length;
@@ -158,11 +164,11 @@ export class BrokerController implements BrokerContext {
 
     const storeConfig = toStoreConfig(c, actualPort);
     this.storeHost = storeConfig.storeHost;
-    this.messageStore = await MessageStore.open(storeConfig);
+    this.messageStore = await MessageStore.open(storeConfig, { io: this.opts.storeIO });
     this.recovery = this.messageStore.report;
     this.store = storeAdapter(this.messageStore);
 
-    const io = new NodeFileIO();
+    const io = this.opts.storeIO ?? new NodeFileIO();
     const root = c.storePathRootDir;
     this.topics = new TopicConfigManager(root, io);
     this.offsets = new ConsumerOffsetManager(root, io);
@@ -171,6 +177,7 @@ export class BrokerController implements BrokerContext {
     const topicsLoad = await this.topics.load();
     for (const m of [this.offsets, this.groups, this.delayOffsets] as ConfigFileManager[]) await m.load();
     this.createSystemTopics();
+    logRetention(this.messageStore.retention, { logger: this.logger, cqs: this.messageStore.consumeQueues, offsets: this.offsets, delayOffsets: this.delayOffsets });
     await this.persistAll();
     await this.cleanUnusedTopics(topicsLoad);
     await this.startTransactions();
