@@ -22,7 +22,7 @@ export default class Completion extends BaseCommand<CompletionResult> {
   ];
 
   static override args = {
-    shell: Args.string({ description: 'bash or zsh (default: bash)', required: false }),
+    shell: Args.string({ description: 'bash or zsh (default: bash)', required: false, ignoreStdin: true }),
   };
 
   async run(): Promise<CompletionResult> {
