@@ -31,6 +31,7 @@ import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
 import { sessionInvoke, type AdminSession } from './admin-session.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
+import { retentionReader, retentionsOf, retentionWarning, type BrokerRetention, type RetentionWarning } from './retention.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
 
 // ---- limits and names -----------------------------------------------------------------------
@@ -313,6 +314,8 @@ export interface GroupProgress {
   };
   diagnosis: string;
   notes: string[];
+  /** The queue whose oldest unconsumed message retention deletes first, when within a day (retention.ts). */
+  retentionWarning: RetentionWarning | null;
   failedBrokers: BrokerFailure[];
 }
 
@@ -416,12 +419,19 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
     },
     diagnosis: '',
     notes: [],
+    retentionWarning: null,
     failedBrokers,
   };
   const d = diagnose(progress);
-  progress.diagnosis = d.diagnosis;
+  progress.retentionWarning = retentionWarning(queues, await retentionsOf(brokers, queues, retentionReader(session)));
+  progress.diagnosis = progress.retentionWarning ? `${retentionDiagnosis(progress.retentionWarning)}; ${d.diagnosis}` : d.diagnosis;
   progress.notes = d.notes;
   return progress;
+}
+
+/** The retention warning as the head of the diagnosis: it is the most urgent thing to say. */
+export function retentionDiagnosis(w: RetentionWarning): string {
+  return `messages will be lost to retention: ${w.message} (${w.topic} queue ${w.queueId} on ${w.brokerName})`;
 }
 
 function clientInfo(c: Connection): ClientInfo {
@@ -608,6 +618,8 @@ export interface GroupRow {
    * queue with backlog could be read).
    */
   lagMs: number | null;
+  /** With the lag measured: the queue retention deletes first, when within a day; else null. */
+  retentionWarning: RetentionWarning | null;
   /** Per-queue backlog, for --max-lag checks (not printed in the table). */
   queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; lagMs?: number | null }>;
 }
@@ -670,7 +682,7 @@ export async function allGroupsProgress(session: AdminSession, opts: AllGroupsOp
   const retry = topics.filter((t) => t.startsWith(RETRY_GROUP_TOPIC_PREFIX)).map((t) => t.slice(RETRY_GROUP_TOPIC_PREFIX.length));
   const groups = [...new Set([...retry, ...listed.flat()])].sort(compareStrings);
   const measuredAt = (opts.now ?? Date.now)();
-  const ctx: RowContext = { session, brokers, measuredAt, withLag: !!opts.withLag, slot: limiter(limit), minOffsets: new Map() };
+  const ctx: RowContext = { session, brokers, measuredAt, withLag: !!opts.withLag, slot: limiter(limit), minOffsets: new Map(), retention: retentionReader(session) };
   const rows = await mapLimit(groups, limit, (g) => groupRow(ctx, g));
   return { groups: rows, measuredAt, failedBrokers: failedBrokers.sort((a, b) => compareStrings(a.brokerName, b.brokerName)) };
 }
@@ -684,6 +696,8 @@ interface RowContext {
   slot: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Min offset per queue, one GET_TOPIC_STATS_INFO per broker and topic (shared by all groups). */
   minOffsets: Map<string, Promise<Map<number, number> | null>>;
+  /** Each broker's retention, one GET_BROKER_CONFIG per broker (shared by all groups). */
+  retention: (addr: string) => Promise<BrokerRetention>;
 }
 
 /** At most `n` calls of the returned function's argument running at once. */
@@ -705,7 +719,7 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 
 async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
   const { session, brokers } = ctx;
-  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, lagMs: null, queues: [] };
+  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, lagMs: null, retentionWarning: null, queues: [] };
   const errors: string[] = [];
   const failed = (b: BrokerRef, err: unknown) => errors.push(`${b.brokerName} (${b.addr}): ${errorText(err)}`);
   const conns: Array<ConsumerConnection | undefined> = [];
@@ -751,6 +765,7 @@ async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
   if (ctx.withLag) {
     const known = row.queues.map((q) => q.lagMs).filter((ms): ms is number => typeof ms === 'number');
     row.lagMs = known.length > 0 ? Math.max(...known) : row.queues.length === 0 ? 0 : null;
+    row.retentionWarning = retentionWarning(row.queues, await retentionsOf(brokers, row.queues, ctx.retention));
   }
   const conn = mergeConnections(conns);
   if (conn) {
