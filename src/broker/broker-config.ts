@@ -462,6 +462,9 @@ export function buildBrokerConfig(src: ConfigSource): LoadedConfig {
   // Listen where we advertise unless told otherwise (loopback by default: never expose by accident).
   if (!set.has('bindAddress')) config.bindAddress = config.brokerIP1;
   else if (!set.has('brokerIP1')) config.brokerIP1 = advertisedFor(config.bindAddress);
+  if ((config.testOnlyFileReservedTimeMs ?? 0) > 0) {
+    warnings.push(`testOnlyFileReservedTimeMs=${config.testOnlyFileReservedTimeMs}: commit log segments are kept ${config.testOnlyFileReservedTimeMs} ms, not fileReservedTime=${config.fileReservedTime} h (a rocketctl test setting)`);
+  }
   if (!config.embeddedNamesrv && config.namesrvAddr.length === 0) {
     warnings.push('embeddedNamesrv=false and no namesrvAddr: clients will find this broker only by its address');
   }

@@ -367,6 +367,10 @@ export class BrokerController implements BrokerContext {
     await this.messageStore.deleteTopic(topic);
   }
 
+  deleteExpiredCommitLog(): void {
+    this.messageStore.retention.executeDeleteFilesManually();
+  }
+
   isSystemTopic(topic: string): boolean {
     const c = this.config;
     return isSystemTopic(topic, { clusterName: c.brokerClusterName, brokerName: c.brokerName }) || (c.traceTopicEnable && topic === c.msgTraceTopicName);

@@ -67,11 +67,12 @@ export function formatRetention(ms: number): string {
   return `${ms} ms`;
 }
 
-/** An age for a log line: 73.2 h, 12.5 min, 1.8 s. */
+/** An age for a log line: 73.2 h, 12.5 min, 42.0 s, 1834 ms. */
 export function formatAge(ms: number): string {
   if (ms >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)} h`;
   if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)} min`;
-  return `${(ms / 1000).toFixed(1)} s`;
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms)} ms`;
 }
 
 /** The log line for one deleted segment; `warn` when some group had not consumed it. */

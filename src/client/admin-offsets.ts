@@ -32,6 +32,7 @@ import { decodeRecord } from '../protocol/message.js';
 import { ensureDir } from '../util/ensure-dir.js';
 import { sessionInvoke, type AdminSession } from './admin-session.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
+import { retentionReader, retentionsOf, retentionWarning, type BrokerRetention, type RetentionWarning } from './retention.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
 
 // ---- limits and names -----------------------------------------------------------------------
@@ -314,6 +315,8 @@ export interface GroupProgress {
   };
   diagnosis: string;
   notes: string[];
+  /** The queue whose oldest unconsumed message retention deletes first, when within a day (retention.ts). */
+  retentionWarning: RetentionWarning | null;
   failedBrokers: BrokerFailure[];
 }
 
@@ -417,12 +420,19 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
     },
     diagnosis: '',
     notes: [],
+    retentionWarning: null,
     failedBrokers,
   };
   const d = diagnose(progress);
-  progress.diagnosis = d.diagnosis;
+  progress.retentionWarning = retentionWarning(queues, await retentionsOf(brokers, queues, retentionReader(session)));
+  progress.diagnosis = progress.retentionWarning ? `${retentionDiagnosis(progress.retentionWarning)}; ${d.diagnosis}` : d.diagnosis;
   progress.notes = d.notes;
   return progress;
+}
+
+/** The retention warning as the head of the diagnosis: it is the most urgent thing to say. */
+export function retentionDiagnosis(w: RetentionWarning): string {
+  return `messages will be lost to retention: ${w.message} (${w.topic} queue ${w.queueId} on ${w.brokerName})`;
 }
 
 function clientInfo(c: Connection): ClientInfo {
@@ -609,6 +619,8 @@ export interface GroupRow {
    * queue with backlog could be read).
    */
   lagMs: number | null;
+  /** With the lag measured: the queue retention deletes first, when within a day; else null. */
+  retentionWarning: RetentionWarning | null;
   /** Per-queue backlog, for --max-lag checks (not printed in the table). */
   queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; lagMs?: number | null }>;
 }
@@ -671,7 +683,7 @@ export async function allGroupsProgress(session: AdminSession, opts: AllGroupsOp
   const retry = topics.filter((t) => t.startsWith(RETRY_GROUP_TOPIC_PREFIX)).map((t) => t.slice(RETRY_GROUP_TOPIC_PREFIX.length));
   const groups = [...new Set([...retry, ...listed.flat()])].sort(compareStrings);
   const measuredAt = (opts.now ?? Date.now)();
-  const ctx: RowContext = { session, brokers, measuredAt, withLag: !!opts.withLag, slot: limiter(limit), minOffsets: new Map() };
+  const ctx: RowContext = { session, brokers, measuredAt, withLag: !!opts.withLag, slot: limiter(limit), minOffsets: new Map(), retention: retentionReader(session) };
   const rows = await mapLimit(groups, limit, (g) => groupRow(ctx, g));
   return { groups: rows, measuredAt, failedBrokers: failedBrokers.sort((a, b) => compareStrings(a.brokerName, b.brokerName)) };
 }
@@ -685,6 +697,8 @@ interface RowContext {
   slot: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Min offset per queue, one GET_TOPIC_STATS_INFO per broker and topic (shared by all groups). */
   minOffsets: Map<string, Promise<Map<number, number> | null>>;
+  /** Each broker's retention, one GET_BROKER_CONFIG per broker (shared by all groups). */
+  retention: (addr: string) => Promise<BrokerRetention>;
 }
 
 /** At most `n` calls of the returned function's argument running at once. */
@@ -706,7 +720,7 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 
 async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
   const { session, brokers } = ctx;
-  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, lagMs: null, queues: [] };
+  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, lagMs: null, retentionWarning: null, queues: [] };
   const errors: string[] = [];
   const failed = (b: BrokerRef, err: unknown) => errors.push(`${b.brokerName} (${b.addr}): ${errorText(err)}`);
   const conns: Array<ConsumerConnection | undefined> = [];
@@ -752,6 +766,7 @@ async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
   if (ctx.withLag) {
     const known = row.queues.map((q) => q.lagMs).filter((ms): ms is number => typeof ms === 'number');
     row.lagMs = known.length > 0 ? Math.max(...known) : row.queues.length === 0 ? 0 : null;
+    row.retentionWarning = retentionWarning(row.queues, await retentionsOf(brokers, row.queues, ctx.retention));
   }
   const conn = mergeConnections(conns);
   if (conn) {

@@ -143,7 +143,9 @@ describe('buildBrokerConfig', () => {
     expect(warnings).toEqual([]);
     expect(config).toMatchObject({ fileReservedTime: 48, deleteWhen: '04;16', diskMaxUsedSpaceRatio: 80, cleanFileForciblyEnable: false, cleanResourceInterval: 500 });
     expect(toStoreConfig(config, 10911)).toMatchObject({ fileReservedTime: 48, deleteWhen: '04;16', diskMaxUsedSpaceRatio: 80, cleanFileForciblyEnable: false, cleanResourceInterval: 500, testOnlyFileReservedTimeMs: 0 });
-    expect(toStoreConfig(buildBrokerConfig({ file: file('testOnlyFileReservedTimeMs=1500') }).config, 10911).testOnlyFileReservedTimeMs).toBe(1500);
+    const knob = buildBrokerConfig({ file: file('testOnlyFileReservedTimeMs=1500') });
+    expect(toStoreConfig(knob.config, 10911).testOnlyFileReservedTimeMs).toBe(1500);
+    expect(knob.warnings).toEqual(['testOnlyFileReservedTimeMs=1500: commit log segments are kept 1500 ms, not fileReservedTime=72 h (a rocketctl test setting)']);
     expect(defaultBrokerConfig()).toMatchObject({ fileReservedTime: 72, deleteWhen: '04', diskMaxUsedSpaceRatio: 75, cleanFileForciblyEnable: true, cleanResourceInterval: 10_000 });
   });
 
