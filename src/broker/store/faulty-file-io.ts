@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { FileHandle, FileIO, OpenMode } from './file-io.js';
+import { fileDataBytes, type FileData, type FileHandle, type FileIO, type OpenMode } from './file-io.js';
 import { NodeFileIO } from './node-file-io.js';
 
 /**
@@ -243,8 +243,8 @@ export class FaultyFileIO implements FileIO {
     await this.track(this.real.rmrf(p));
   }
 
-  async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  async writeFileAtomic(p: string, data: FileData): Promise<void> {
+    const bytes = fileDataBytes(data);
     const tmp = p + '.tmp';
     await this.writeWhole(tmp, bytes, true);
     if (await this.exists(p)) await this.writeWhole(p + '.bak', await this.readFile(p), false);
