@@ -26,8 +26,8 @@ import type { Logger } from './server.js';
 export const MAX_TOPICS_PER_REGISTRATION = 1000;
 /** A full JSON body larger than this (half the 16 MiB frame limit) is warned about once. */
 export const REGISTER_BODY_WARN_BYTES = 8 * 1024 * 1024;
-/** Bound on one REGISTER_BROKER / QUERY_DATA_VERSION round trip. */
-export const NAMESRV_REQUEST_TIMEOUT_MS = 3000;
+/** Bound on one REGISTER_BROKER / QUERY_DATA_VERSION round trip (BrokerConfig.registerBrokerTimeoutMills). */
+export const NAMESRV_REQUEST_TIMEOUT_MS = 6000;
 
 /** What registration reads from the topic table (TopicConfigManager). */
 export interface RegisteredTopics {

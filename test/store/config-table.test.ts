@@ -8,8 +8,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CHUNK_NAMES, ChunkedNames } from '../../src/broker/store/config/chunked-names.js';
 import { SubscriptionGroupManager, TopicConfigManager, defaultSubscriptionGroupConfig, defaultTopicConfig } from '../../src/broker/store/config/index.js';
 import { mulberry32 as prng } from '../../src/broker/store/faulty-file-io.js';
+import type { FileData } from '../../src/broker/store/file-io.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { parseFastjson, parseFastjsonLarge, toFastjson } from '../../src/protocol/fastjson.js';
 
@@ -56,6 +58,43 @@ describe('versioned config tables written from cached entries', () => {
     expect(m.size).toBeGreaterThan(100);
   });
 
+  it('a table of many chunks stays equal to the writer while chunks split, empty and change', () => {
+    const m = new TopicConfigManager(root, new NodeFileIO());
+    const rnd = prng(99);
+    const n = CHUNK_NAMES * 8;
+    for (let i = 0; i < n; i++) m.upsert(defaultTopicConfig(`T${Math.floor(rnd() * 1e9)}`, 1));
+    expect(m.encode()).toBe(toFastjson(m.wrapper(), { pretty: true }));
+    // Empty the first chunk entirely, change entries in others, add at both ends.
+    for (const tc of m.all().slice(0, CHUNK_NAMES + 10)) m.delete(tc.topicName);
+    for (const tc of m.all().filter((_, i) => i % 97 === 0)) m.upsert({ ...tc, perm: 2 });
+    m.upsert(defaultTopicConfig('A-first', 1));
+    m.upsert(defaultTopicConfig('z-last', 1));
+    expect(m.encode()).toBe(toFastjson(m.wrapper(), { pretty: true }));
+    expect(m.compactJson()).toBe(toFastjson(m.wrapper()));
+  });
+
+  it('ChunkedNames keeps the order of a sorted array through random inserts and removes', () => {
+    const rnd = prng(5);
+    const c = new ChunkedNames<string>();
+    const ref = new Set<string>();
+    for (let i = 0; i < 20_000; i++) {
+      const name = `n${Math.floor(rnd() * 5000)}`;
+      if (ref.has(name)) {
+        if (rnd() < 0.5) {
+          expect(c.remove(name)).toBe(true);
+          ref.delete(name);
+        }
+      } else {
+        c.insert(name);
+        ref.add(name);
+      }
+    }
+    expect(c.remove('absent')).toBe(false);
+    expect([...c]).toEqual([...ref].sort());
+    expect(c.size).toBe(ref.size);
+    for (const chunk of c.all()) expect(chunk.names.length).toBeLessThanOrEqual(2 * CHUNK_NAMES);
+  });
+
   it('compactJson of some topics with a given version equals the writer on that subset', () => {
     const m = new TopicConfigManager(root, new NodeFileIO());
     for (const n of ['b', 'a', 'é', 'Z']) m.upsert(defaultTopicConfig(n, 2));
@@ -95,7 +134,7 @@ describe('versioned config tables written from cached entries', () => {
   it('concurrent persists share one write, and each resolves with its change on disk', async () => {
     let writes = 0;
     class CountingIO extends NodeFileIO {
-      override async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
+      override async writeFileAtomic(p: string, data: FileData): Promise<void> {
         writes++;
         await super.writeFileAtomic(p, data);
       }

@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { DiskSpace, FileHandle, FileIO, OpenMode } from './file-io.js';
+import { fileDataBytes, type DiskSpace, type FileData, type FileHandle, type FileIO, type OpenMode } from './file-io.js';
 import { NodeFileIO } from './node-file-io.js';
 
 /**
@@ -343,8 +343,8 @@ export class FaultyFileIO implements FileIO {
     return { totalBytes: this.diskBytes, freeBytes: free, availableBytes: free };
   }
 
-  async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  async writeFileAtomic(p: string, data: FileData): Promise<void> {
+    const bytes = fileDataBytes(data);
     const tmp = p + '.tmp';
     await this.writeWhole(tmp, bytes, true);
     if (await this.exists(p)) await this.writeWhole(p + '.bak', await this.readFile(p), false);

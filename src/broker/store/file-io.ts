@@ -54,6 +54,16 @@ export interface FileIO {
   /**
    * Atomic small-file replace (config/*.json, checkpoint): write `<path>.tmp`, fsync, keep the
    * previous content as `<path>.bak`, rename over `<path>`, fsync the dir (fact sheet §5).
+   * `data` may come in pieces (written in order, as one file).
    */
-  writeFileAtomic(path: string, data: Buffer | string): Promise<void>;
+  writeFileAtomic(path: string, data: FileData): Promise<void>;
+}
+
+/** A whole file's content: text (UTF-8), bytes, or bytes in pieces. */
+export type FileData = Buffer | string | readonly Buffer[];
+
+/** FileData as one Buffer. */
+export function fileDataBytes(data: FileData): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  return Buffer.isBuffer(data) ? data : Buffer.concat(data);
 }

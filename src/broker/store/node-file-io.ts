@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { DiskSpace, FileHandle, FileIO, OpenMode } from './file-io.js';
+import { fileDataBytes, type DiskSpace, type FileData, type FileHandle, type FileIO, type OpenMode } from './file-io.js';
 
 /** The real FileIO over node:fs. */
 export class NodeFileIO implements FileIO {
@@ -65,11 +65,12 @@ export class NodeFileIO implements FileIO {
     return fsp.rm(p, { recursive: true, force: true });
   }
 
-  async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
+  async writeFileAtomic(p: string, data: FileData): Promise<void> {
     const tmp = p + '.tmp';
     const fh = await fsp.open(tmp, 'w', 0o644);
     try {
-      await fh.writeFile(data);
+      if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
+      else await writeAllv(fh, data);
       await fh.sync();
     } finally {
       await fh.close();
@@ -89,6 +90,16 @@ export class NodeFileIO implements FileIO {
 export async function diskSpaceOf(p: string): Promise<DiskSpace> {
   const s = await fsp.statfs(p);
   return { totalBytes: s.blocks * s.bsize, freeBytes: s.bfree * s.bsize, availableBytes: s.bavail * s.bsize };
+}
+
+/** The pieces written in order from the file's start, without copying them into one buffer first. */
+async function writeAllv(fh: fsp.FileHandle, pieces: readonly Buffer[]): Promise<void> {
+  const total = pieces.reduce((n, b) => n + b.length, 0);
+  const { bytesWritten } = await fh.writev(pieces as Buffer[], 0);
+  if (bytesWritten === total) return;
+  // A short write (libuv normally finishes the whole vector itself): the rest in one piece.
+  const rest = fileDataBytes(pieces).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; ) done += (await fh.write(rest, done, rest.length - done, bytesWritten + done)).bytesWritten;
 }
 
 class NodeFileHandle implements FileHandle {

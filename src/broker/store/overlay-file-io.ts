@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { DiskSpace, FileHandle, FileIO, OpenMode } from './file-io.js';
+import { fileDataBytes, type DiskSpace, type FileData, type FileHandle, type FileIO, type OpenMode } from './file-io.js';
 import { diskSpaceOf } from './node-file-io.js';
 
 /**
@@ -213,9 +213,9 @@ export class OverlayFileIO implements FileIO {
     for (const d of [...this.dirs]) if (d === p || d.startsWith(p + path.sep)) this.dirs.delete(d);
   }
 
-  async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
+  async writeFileAtomic(p: string, data: FileData): Promise<void> {
     const f = new OverlayFile(undefined, 0);
-    await f.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, 0);
+    await f.write(fileDataBytes(data), 0);
     this.files.set(p, f);
   }
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { ConfigError, fromNodeError } from '../../../errors/index.js';
 import { parseFastjsonLarge } from '../../../protocol/fastjson.js';
 import type { DataVersion } from '../../../protocol/bodies.js';
-import type { FileIO } from '../file-io.js';
+import type { FileData, FileIO } from '../file-io.js';
 
 export type { DataVersion } from '../../../protocol/bodies.js';
 
@@ -54,8 +54,8 @@ export abstract class ConfigFileManager {
   /** The file content for the current state. */
   abstract encode(): string;
 
-  /** The same as bytes, for writing (a manager may have them ready without the text). */
-  protected encodeBytes(): string | Buffer {
+  /** The same for writing, maybe in pieces (a manager may have them ready without the text). */
+  protected encodeBytes(): FileData {
     return this.encode();
   }
 

@@ -4,30 +4,30 @@
  * (counter + 1, timestamp now), which is how name servers and slaves notice it.
  *
  * Like Apache (ConfigManager#persist), every change rewrites the whole file. What keeps that cheap
- * with tens of thousands of entries: the names are kept sorted (a binary-search insert per change,
- * not a sort per write) and each entry's text is rendered once and reused until the entry changes,
- * so a write joins ready strings instead of serialising every entry again. The text is byte for
- * byte what toFastjson(wrapper(), {pretty: true}) gives (test/store/config-table.test.ts).
+ * with tens of thousands of entries: the names are kept sorted in chunks (ChunkedNames), and each
+ * chunk's text is rendered once and reused until an entry in it changes, so a write renders one
+ * chunk and copies the others. The text is byte for byte what toFastjson(wrapper(), {pretty: true})
+ * gives (test/store/config-table.test.ts).
  */
 import { toFastjson } from '../../../protocol/fastjson.js';
-import type { FileIO } from '../file-io.js';
+import { fileDataBytes, type FileIO } from '../file-io.js';
+import { ChunkedNames } from './chunked-names.js';
 import { ConfigFileManager, type DataVersion, decodeDataVersion, newDataVersion, nextVersion, objectField, parseConfigObject } from './config-file.js';
 
-/** One table member (`"name":{...}`) rendered both ways: compact (bodies) and as the file has it (UTF-8). */
-interface EntryText {
-  compact: string;
-  pretty: Buffer;
+/** What a chunk of the table renders to: its members (`"name":{...}`) as the file has them, and compact. */
+interface ChunkText {
+  pretty?: Buffer;
+  compact?: string;
 }
 
 /** Between the file's table members. */
-const PRETTY_MEMBER_SEP = Buffer.from(',\n\t\t');
+const PRETTY_MEMBER_SEP = ',\n\t\t';
+const PRETTY_MEMBER_SEP_BYTES = Buffer.from(PRETTY_MEMBER_SEP);
 
 export abstract class VersionedTableManager<T extends object> extends ConfigFileManager {
   private table = new Map<string, T>();
   /** The table's names in file order: ascending by UTF-16 code units (Java's String order). */
-  private names: string[] = [];
-  /** Rendered entries, made on first need and dropped when the entry changes. */
-  private readonly texts = new Map<string, EntryText>();
+  private readonly names = new ChunkedNames<ChunkText>();
   private version: DataVersion = newDataVersion();
 
   protected constructor(
@@ -71,28 +71,29 @@ export abstract class VersionedTableManager<T extends object> extends ConfigFile
     for (const [name, v] of Object.entries(objectField(o, this.tableField, ''))) table.set(name, this.decodeEntry(name, v));
     const version = decodeDataVersion(o);
     this.table = table;
-    this.names = [...table.keys()].sort();
-    this.texts.clear();
+    this.names.reset(table.keys());
     this.version = version;
   }
 
   /** Pretty fastjson, byte for byte the §5 layout; entries sorted by name. */
   encode(): string {
-    return this.encodeBytes().toString('utf8');
+    return fileDataBytes(this.encodeBytes()).toString('utf8');
   }
 
-  /** encode()'s bytes, copied together from the entries' rendered bytes (no text built per write). */
-  protected override encodeBytes(): Buffer {
+  /** encode()'s bytes in pieces: each chunk's rendered bytes (one chunk rendered per change), written as they are. */
+  protected override encodeBytes(): Buffer[] {
     const dv = this.version;
     const head = `{\n\t"dataVersion":{\n\t\t"counter":${dv.counter},\n\t\t"timestamp":${dv.timestamp}\n\t},\n\t${toFastjson(this.tableField)}:`;
-    if (this.names.length === 0) return Buffer.from(`${head}{}\n}`, 'utf8');
+    if (this.names.size === 0) return [Buffer.from(`${head}{}\n}`, 'utf8')];
     const parts: Buffer[] = [Buffer.from(`${head}{\n\t\t`, 'utf8')];
-    for (let i = 0; i < this.names.length; i++) {
-      if (i > 0) parts.push(PRETTY_MEMBER_SEP);
-      parts.push(this.text(this.names[i]!).pretty);
+    for (const chunk of this.names.all()) {
+      if (parts.length > 1) parts.push(PRETTY_MEMBER_SEP_BYTES);
+      const d = (chunk.derived ??= {});
+      d.pretty ??= Buffer.from(chunk.names.map((n) => this.member(n, true)).join(PRETTY_MEMBER_SEP), 'utf8');
+      parts.push(d.pretty);
     }
     parts.push(Buffer.from('\n\t}\n}', 'utf8'));
-    return Buffer.concat(parts);
+    return parts;
   }
 
   /**
@@ -101,24 +102,31 @@ export abstract class VersionedTableManager<T extends object> extends ConfigFile
    * out. Equals toFastjson of the same object.
    */
   compactJson(names?: Iterable<string>, version: DataVersion = this.version): string {
-    const pick = names === undefined ? this.names : [...new Set(names)].filter((n) => this.table.has(n)).sort();
-    const dv = version;
-    const items = pick.map((n) => this.text(n).compact).join(',');
-    return `{"dataVersion":{"counter":${dv.counter},"timestamp":${dv.timestamp}},${toFastjson(this.tableField)}:{${items}}}`;
+    let items: string;
+    if (names === undefined) {
+      items = this.names
+        .all()
+        .map((chunk) => {
+          const d = (chunk.derived ??= {});
+          return (d.compact ??= chunk.names.map((n) => this.member(n, false)).join(','));
+        })
+        .join(',');
+    } else {
+      items = [...new Set(names)]
+        .filter((n) => this.table.has(n))
+        .sort()
+        .map((n) => this.member(n, false))
+        .join(',');
+    }
+    return `{"dataVersion":{"counter":${version.counter},"timestamp":${version.timestamp}},${toFastjson(this.tableField)}:{${items}}}`;
   }
 
-  private text(name: string): EntryText {
-    let t = this.texts.get(name);
-    if (t === undefined) {
-      const key = toFastjson(name);
-      const m = this.members(this.table.get(name)!);
-      // Entries sit at depth 2 of the file (wrapper → table → entry), as fastjson's PrettyFormat indents them.
-      t = m.length === 0
-        ? { compact: `${key}:{}`, pretty: Buffer.from(`${key}:{}`, 'utf8') }
-        : { compact: `${key}:{${m.join(',')}}`, pretty: Buffer.from(`${key}:{\n\t\t\t${m.join(',\n\t\t\t')}\n\t\t}`, 'utf8') };
-      this.texts.set(name, t);
-    }
-    return t;
+  /** One table member, `"name":{...}`: compact, or as the file has it (entries at depth 2: wrapper → table → entry). */
+  private member(name: string, pretty: boolean): string {
+    const m = this.members(this.table.get(name)!);
+    const key = toFastjson(name);
+    if (m.length === 0) return `${key}:{}`;
+    return pretty ? `${key}:{\n\t\t\t${m.join(',\n\t\t\t')}\n\t\t}` : `${key}:{${m.join(',')}}`;
   }
 
   /** A copy of the table, sorted by name (for wrapper()). */
@@ -143,7 +151,7 @@ export abstract class VersionedTableManager<T extends object> extends ConfigFile
 
   /** Sorted by name. */
   all(): T[] {
-    return this.names.map((n) => ({ ...this.table.get(n)! }));
+    return [...this.names].map((n) => ({ ...this.table.get(n)! }));
   }
 
   get size(): number {
@@ -160,9 +168,7 @@ export abstract class VersionedTableManager<T extends object> extends ConfigFile
   /** Remove; bumps dataVersion; true when it existed. */
   delete(name: string): boolean {
     if (!this.table.delete(name)) return false;
-    this.texts.delete(name);
-    const i = this.indexOf(name);
-    if (this.names[i] === name) this.names.splice(i, 1);
+    this.names.remove(name);
     this.bump();
     return true;
   }
@@ -178,22 +184,10 @@ export abstract class VersionedTableManager<T extends object> extends ConfigFile
   protected setEntry(entry: T): T {
     const name = this.keyOf(entry);
     const stored = { ...entry };
-    if (!this.table.has(name)) this.names.splice(this.indexOf(name), 0, name);
+    if (this.table.has(name)) this.names.touch(name);
+    else this.names.insert(name);
     this.table.set(name, stored);
-    this.texts.delete(name);
     return stored;
-  }
-
-  /** Where `name` is or would go in `names` (binary search; code-unit order as Array#sort). */
-  private indexOf(name: string): number {
-    let lo = 0;
-    let hi = this.names.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.names[mid]! < name) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   private bump(): void {
