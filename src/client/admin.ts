@@ -768,6 +768,10 @@ function brokerLabelOf(t: BrokerTarget): string {
 }
 
 async function writeOrderConf(s: AdminSession, o: UpdateTopicOptions, done: TopicOnBroker[]): Promise<{ value: string | null; failed: BrokerFailure[] }> {
+  if (s.namesrvAddrs.length === 0) {
+    const why = new RocketError('no name server given (-n), so the order config (ORDER_TOPIC_CONFIG) was not written', { code: 'E_NO_NAMESRV' });
+    return { value: null, failed: [failureOf({ addr: '(none)' }, why, 'namesrv')] };
+  }
   let value: string;
   if (o.brokerAddr) {
     const b = done[0];
