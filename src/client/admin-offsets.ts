@@ -29,6 +29,7 @@ import {
 } from '../protocol/bodies.js';
 import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
+import { ensureDir } from '../util/ensure-dir.js';
 import { sessionInvoke, type AdminSession } from './admin-session.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
@@ -1343,17 +1344,6 @@ export function defaultUndoFile(group: string, topic: string, nowMs = Date.now()
   const stamp = `${d.getFullYear()}${p2(d.getMonth() + 1)}${p2(d.getDate())}-${p2(d.getHours())}${p2(d.getMinutes())}${p2(d.getSeconds())}-${String(d.getMilliseconds()).padStart(3, '0')}`;
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_.%-]/g, '_');
   return path.join(os.homedir(), '.rocketctl', 'undo', `resetOffset-${safe(group)}-${safe(topic)}-${stamp}.json`);
-}
-
-/**
- * mkdir -p, one level at a time from the deepest existing ancestor: Node 20's recursive mkdirSync
- * can spin forever under /proc (a path like /proc/nope/x), this fails there with the errno.
- */
-export function ensureDir(dir: string): void {
-  if (fs.existsSync(dir)) return;
-  const parent = path.dirname(dir);
-  if (parent !== dir) ensureDir(parent);
-  fs.mkdirSync(dir);
 }
 
 /** Write a plan file atomically (tmp, fsync, rename); a failure is E_PLAN_FILE naming the path. */

@@ -206,7 +206,8 @@ export function putFailureResponse(req: RemotingCommand, err: unknown): Remoting
     return makeResponse(req, ResponseCode.MESSAGE_ILLEGAL, err.message);
   }
   if (err instanceof FlushTimeoutError) return makeResponse(req, ResponseCode.FLUSH_DISK_TIMEOUT, err.message);
-  if (err instanceof DiskFullError || err instanceof StoreClosedError) {
+  // E_DISK_FULL: ENOSPC on a write, or the disk over diskSpaceWarningLevelRatio (clean-service.ts).
+  if (err instanceof DiskFullError || err instanceof StoreClosedError || (err instanceof RocketError && err.code === 'E_DISK_FULL')) {
     return makeResponse(req, ResponseCode.SERVICE_NOT_AVAILABLE, `service not available now: ${err.message}`);
   }
   if (err instanceof RocketError && err.code === 'E_STORE_BUSY') {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { FileHandle, FileIO, OpenMode } from './file-io.js';
+import type { DiskSpace, FileHandle, FileIO, OpenMode } from './file-io.js';
 
 /** The real FileIO over node:fs. */
 export class NodeFileIO implements FileIO {
@@ -53,6 +53,14 @@ export class NodeFileIO implements FileIO {
     }
   }
 
+  async lastModifiedMs(p: string): Promise<number> {
+    return (await fsp.stat(p)).mtimeMs;
+  }
+
+  async diskSpace(p: string): Promise<DiskSpace> {
+    return diskSpaceOf(p);
+  }
+
   rmrf(p: string): Promise<void> {
     return fsp.rm(p, { recursive: true, force: true });
   }
@@ -75,6 +83,12 @@ export class NodeFileIO implements FileIO {
     await fsp.rename(tmp, p);
     await this.fsyncDir(path.dirname(p));
   }
+}
+
+/** statfs of the file system holding `p` (fs.statfs: Node 18.15+). */
+export async function diskSpaceOf(p: string): Promise<DiskSpace> {
+  const s = await fsp.statfs(p);
+  return { totalBytes: s.blocks * s.bsize, freeBytes: s.bfree * s.bsize, availableBytes: s.bavail * s.bsize };
 }
 
 class NodeFileHandle implements FileHandle {

@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { FileHandle, FileIO, OpenMode } from './file-io.js';
+import type { DiskSpace, FileHandle, FileIO, OpenMode } from './file-io.js';
+import { diskSpaceOf } from './node-file-io.js';
 
 /**
  * A copy-on-write FileIO for dry runs (`rocketctl store verify`): reads come from the real files,
@@ -194,6 +195,17 @@ export class OverlayFileIO implements FileIO {
   }
 
   async fsyncDir(): Promise<void> {}
+
+  async lastModifiedMs(p: string): Promise<number> {
+    const own = this.files.get(p);
+    if (own === null || (own === undefined && !(await this.realExists(p)))) throw enoent(p);
+    // A file created or changed in the overlay was modified "now"; an untouched one keeps its real time.
+    return own !== undefined && (own.basePath === undefined || own.pages.size > 0) ? Date.now() : (await fsp.stat(p)).mtimeMs;
+  }
+
+  diskSpace(p: string): Promise<DiskSpace> {
+    return diskSpaceOf(p);
+  }
 
   async rmrf(p: string): Promise<void> {
     this.deletedTrees.add(p);
