@@ -21,7 +21,8 @@ import org.apache.rocketmq.common.protocol.heartbeat.MessageModel;
  *   deliveries of each message) [maxReconsume=N] [trace=true] [traceTopic=T] [vip=true|false]
  *   [from=first|last] [instance=NAME] [stay=true] (keep consuming until timeoutMs)
  *   [deliveries=N] (stop after N deliveries in all, e.g. when every one is failed on purpose)
- *   [graceMs=300] (wait before shutdown, e.g. for the last sendMessageBack) [apiTimeoutMs=15000]
+ *   [graceMs=300] (wait before shutdown, e.g. for the last sendMessageBack;
+ *   3000 with trace=true, so the trace records get sent) [apiTimeoutMs=15000]
  */
 public class Consume {
   public static void main(String[] argv) throws Exception {
@@ -67,7 +68,8 @@ public class Consume {
       });
     }
     c.start();
-    Json.emit(Json.obj("event", "started", "clientId", c.getDefaultMQPushConsumerImpl().getmQClientFactory().getClientId()));
+    Json.emit(Json.obj("event", "started", "clientId", c.getDefaultMQPushConsumerImpl().getmQClientFactory().getClientId(),
+        "serializeType", Json.serializeType()));
     long deadline = System.currentTimeMillis() + timeoutMs;
     while (System.currentTimeMillis() < deadline) {
       if (!stay && expect > 0 && distinct.size() >= expect) break;
@@ -77,7 +79,7 @@ public class Consume {
     }
     // Let the last acks turn into committed offsets (persistConsumerOffsetInterval and shutdown persist)
     // and the last failed delivery be sent back (graceMs).
-    Thread.sleep(Long.parseLong(a.getOrDefault("graceMs", "300")));
+    Thread.sleep(Long.parseLong(a.getOrDefault("graceMs", trace ? "3000" : "300")));
     c.shutdown();
     Json.emit(Json.obj("done", true, "count", deliveries.get(), "distinct", distinct.size(),
         "timedOut", expect > 0 && distinct.size() < expect));

@@ -56,6 +56,7 @@ public class Transaction {
     });
     p.start();
     try {
+      Json.awaitRoute(p, a.get("topic"));
       for (int i = 0; i < count; i++) {
         Message m = Produce.build(a, a.get("topic"), i);
         TransactionSendResult r = p.sendMessageInTransaction(m, null);
