@@ -258,6 +258,34 @@ const SPECS: Record<string, KeySpec> = {
 };
 
 /**
+ * Keys UPDATE_BROKER_CONFIG can change while the broker runs: each is read from the config at every
+ * request (or check pass) that uses it, so a new value takes effect at once. brokerPermission also
+ * re-registers with the name servers (as AdminBrokerProcessor#updateBrokerConfig). Every other key
+ * is read once at start (ports, paths, store geometry, flush type, timers, system topics).
+ */
+export const RUNTIME_KEYS: ReadonlySet<string> = new Set([
+  'autoCreateTopicEnable',
+  'autoCreateSubscriptionGroup',
+  'brokerPermission',
+  'traceOn',
+  'rejectTransactionMessage',
+  'regionId',
+  'defaultQueryMaxNum',
+  'maxMsgsNumBatch',
+  'maxTransferCountOnMessageInMemory',
+  'maxTransferBytesOnMessageInMemory',
+  'transactionTimeOut',
+  'transactionCheckMax',
+]);
+
+/** Parse a value of a RocketMQ key as broker.conf would (throws Error saying what is expected). */
+export function parseConfigValue(key: string, raw: string): { field: keyof BrokerConfig; value: unknown } {
+  const spec = SPECS[key];
+  if (!spec) throw new Error(`unknown key ${key}`);
+  return { field: spec.field ?? (key as keyof BrokerConfig), value: spec.parse(raw) };
+}
+
+/**
  * RocketMQ keys we recognise but that change nothing here (threads, HA, disk cleaning, ACL, ...):
  * warned as "no effect" rather than "unknown", so a copied broker.conf reads as expected.
  */
@@ -360,8 +388,8 @@ function retentionDefaults(): Omit<RetentionConfig, 'testOnlyFileReservedTimeMs'
  * trailing blanks, and then Integer.parseInt fails on them; trimming is the friendlier reading).
  * A key given twice: the last wins, as in Java.
  */
-export function parseProperties(text: string): Array<{ key: string; value: string; line: number }> {
-  const out: Array<{ key: string; value: string; line: number }> = [];
+export function parseProperties(text: string): Array<{ key: string; value: string; line: number; endLine: number }> {
+  const out: Array<{ key: string; value: string; line: number; endLine: number }> = [];
   const lines = text.split(/\r\n|\r|\n/);
   for (let i = 0; i < lines.length; i++) {
     const startLine = i + 1;
@@ -387,7 +415,7 @@ export function parseProperties(text: string): Array<{ key: string; value: strin
     }
     let rest = logical.slice(k).replace(/^[ \t\f]+/, '');
     if (rest.startsWith('=') || rest.startsWith(':')) rest = rest.slice(1);
-    out.push({ key: unescape(key), value: unescape(rest).trim(), line: startLine });
+    out.push({ key: unescape(key), value: unescape(rest).trim(), line: startLine, endLine: i + 1 });
   }
   return out;
 }

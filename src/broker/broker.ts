@@ -22,6 +22,7 @@ import { isIPv6 } from 'node:net';
 import type { BrokerConfig } from './broker-config.js';
 import { toStoreConfig } from './broker-config.js';
 import { ClientManager } from './client-manager.js';
+import { BrokerConfiguration } from './configuration.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
 import { RemotingServer, silentLogger, type Logger } from './server.js';
 import { ScheduleMessageService } from './schedule-service.js';
@@ -82,6 +83,8 @@ export interface BrokerStartOptions {
   logger?: Logger;
   /** The store's file layer (tests: a FaultyFileIO simulating a small disk); default the real one. */
   storeIO?: FileIO;
+  /** The `-c` file the config was read from: UPDATE_BROKER_CONFIG saves changed keys there. */
+  configFile?: string;
 }
 
 /** A port is taken, with the address that failed (the CLI prints one line for it). */
@@ -100,6 +103,7 @@ export class BrokerController implements BrokerContext {
   readonly stats = new BrokerStats();
   readonly logger: Logger;
   readonly delayLevelCount: number;
+  readonly configuration: BrokerConfiguration;
   store!: StorePort;
   storeHost!: SocketAddr;
   messageStore!: MessageStore;
@@ -130,6 +134,18 @@ export class BrokerController implements BrokerContext {
   ) {
     this.logger = opts.logger ?? silentLogger;
     this.delayLevelCount = toStoreConfig(config, 1).delayLevelMillis.length;
+    this.configuration = new BrokerConfiguration({
+      config,
+      configFile: opts.configFile,
+      io: new NodeFileIO(),
+      // As AdminBrokerProcessor#updateBrokerConfig: a new brokerPermission goes to the name servers before
+      // the answer (the name servers take a broker's topics only with a new data version: bump it first).
+      onApplied: async (keys) => {
+        if (!keys.includes('brokerPermission')) return;
+        this.topics?.nextVersion();
+        await this.namesrv?.registration.registerAll({ force: true });
+      },
+    });
     this.clients = new ClientManager({
       logger: this.logger,
       notifyEnabled: (g) => this.groups?.get(g)?.notifyConsumerIdsChangedEnable ?? true,
@@ -580,6 +596,7 @@ function storeAdapter(s: MessageStore): StorePort {
 
 // ---- name servers ------------------------------------------------------------------------------
 
+
 interface NamesrvLinkOptions {
   config: BrokerConfig;
   /** brokerIP1:actualListenPort. */
@@ -606,6 +623,7 @@ class BrokerNamesrvLink {
       client: o.client,
       topics: o.topics,
       compressed: c.compressedRegister,
+      brokerPermission: () => c.brokerPermission,
       periodMs: c.registerNameServerPeriod,
       logger: o.logger,
     });

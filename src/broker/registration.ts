@@ -24,6 +24,9 @@ import type { Logger } from './server.js';
 
 /** Topics per incremental REGISTER_BROKER: ~1,000 × ~150 bytes of JSON, far below the 16 MiB frame. */
 export const MAX_TOPICS_PER_REGISTRATION = 1000;
+/** PermName.PERM_READ | PermName.PERM_WRITE. */
+const READ_WRITE = 4 | 2;
+
 /** A full JSON body larger than this (half the 16 MiB frame limit) is warned about once. */
 export const REGISTER_BODY_WARN_BYTES = 8 * 1024 * 1024;
 /** Bound on one REGISTER_BROKER / QUERY_DATA_VERSION round trip (BrokerConfig.registerBrokerTimeoutMills). */
@@ -46,6 +49,12 @@ export interface BrokerRegistrationOptions {
   client: RemotingClient;
   topics: RegisteredTopics;
   compressed: boolean;
+  /**
+   * The broker's brokerPermission (read at each registration: UPDATE_BROKER_CONFIG changes it). As
+   * BrokerController#registerBrokerAll, a broker without read or write registers every topic with
+   * it as the topic's perm, so clients route around it.
+   */
+  brokerPermission?: () => number;
   /** For the log line of a failing name server. */
   periodMs: number;
   logger: Logger;
@@ -176,11 +185,13 @@ export class BrokerRegistration {
 
   /** The REGISTER_BROKER body of these topics (all when undefined), with `version` (default: current). */
   private body(names: string[] | undefined, version?: DataVersion): Buffer {
-    if (this.o.compressed) {
+    const perm = this.o.brokerPermission?.() ?? READ_WRITE;
+    const restricted = (perm & READ_WRITE) !== READ_WRITE;
+    if (this.o.compressed || restricted) {
       const topicConfigTable: Record<string, TopicConfig> = {};
-      for (const tc of names === undefined ? this.o.topics.all() : names.map((n) => this.o.topics.get(n)!)) topicConfigTable[tc.topicName] = tc;
+      for (const tc of names === undefined ? this.o.topics.all() : names.map((n) => this.o.topics.get(n)!)) topicConfigTable[tc.topicName] = restricted ? { ...tc, perm } : tc;
       const topicConfigSerializeWrapper = { dataVersion: version ?? this.o.topics.dataVersion, topicConfigTable };
-      return encodeRegisterBrokerBody({ topicConfigSerializeWrapper, filterServerList: [] }, true);
+      return encodeRegisterBrokerBody({ topicConfigSerializeWrapper, filterServerList: [] }, this.o.compressed);
     }
     // RegisterBrokerBody in fastjson's key order: filterServerList, topicConfigSerializeWrapper.
     return Buffer.from(`{"filterServerList":[],"topicConfigSerializeWrapper":${this.o.topics.compactJson(names, version)}}`, 'utf8');

@@ -279,7 +279,8 @@ function runJava(set, cls, args, { timeoutMs, extraCp, env = {}, jvm = [] }) {
     const timer = setTimeout(() => { stderr += `\nkit: killed after ${timeoutMs} ms`; child.kill('SIGKILL'); }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
-      const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      // Only our drivers print JSON lines; mqadmin's output (topicRoute's fastjson) is text to read.
+      const lines = extraCp ? stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)) : [];
       resolve({ code, stdout, stderr, lines });
     });
   });

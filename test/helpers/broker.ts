@@ -10,7 +10,7 @@ import path from 'node:path';
 import { BrokerController } from '../../src/broker/broker.js';
 import type { Logger } from '../../src/broker/server.js';
 import type { FileIO } from '../../src/broker/store/file-io.js';
-import { buildBrokerConfig } from '../../src/broker/broker-config.js';
+import { buildBrokerConfig, parseProperties } from '../../src/broker/broker-config.js';
 import { RemotingClient } from '../../src/client/remoting.js';
 import { makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
@@ -47,6 +47,8 @@ export interface TestBrokerOptions {
   storeIO?: FileIO;
   /** Where the broker logs (default: nowhere). */
   logger?: Logger;
+  /** A broker.conf to read (as `broker start -c`); UPDATE_BROKER_CONFIG saves changes there. */
+  configFile?: string;
 }
 
 export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<TestBroker> {
@@ -64,8 +66,9 @@ export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<Tes
     ...opts.config,
     ...extra,
   });
+  const file = () => (opts.configFile ? { path: opts.configFile, entries: parseProperties(fs.readFileSync(opts.configFile, 'utf8')) } : undefined);
   const start = async (extra?: Record<string, string>) =>
-    BrokerController.start(buildBrokerConfig({ overrides: base(extra) }).config, { storeIO: opts.storeIO, logger: opts.logger });
+    BrokerController.start(buildBrokerConfig({ file: file(), overrides: base(extra) }).config, { storeIO: opts.storeIO, logger: opts.logger, configFile: opts.configFile });
   const client = new RemotingClient({ requestTimeoutMs: 10_000 });
   const t: TestBroker = {
     broker: await start(),

@@ -3,6 +3,7 @@
  * managers; handlers hold no state of their own beyond what is passed here.
  */
 import type { BrokerConfig } from '../broker-config.js';
+import type { BrokerConfiguration } from '../configuration.js';
 import type { ClientManager } from '../client-manager.js';
 import type { PullRequestHoldService } from '../long-polling.js';
 import type { Logger } from '../server.js';
@@ -66,6 +67,8 @@ export interface StorePort {
 
 export interface BrokerContext {
   readonly config: BrokerConfig;
+  /** Run-time updates of `config` (UPDATE_BROKER_CONFIG) and its data version. */
+  readonly configuration: BrokerConfiguration;
   readonly store: StorePort;
   readonly clients: ClientManager;
   readonly pullHold: PullRequestHoldService;

@@ -22,9 +22,8 @@ const FIXED_KEYS: Record<string, string> = {
 };
 
 export function getBrokerConfig(ctx: BrokerContext): RequestHandler {
-  // The configuration cannot change while the broker runs: one version, stamped when the table is built.
-  const version = JSON.stringify({ counter: 0, stateVersion: 0, timestamp: Date.now() });
-  return (req) => ok(req, { version }, Buffer.from(brokerConfigProperties(ctx.config), 'utf8'));
+  // The version moves with every UPDATE_BROKER_CONFIG (Configuration's DataVersion).
+  return (req) => ok(req, { version: ctx.configuration.dataVersionJson() }, Buffer.from(brokerConfigProperties(ctx.config), 'utf8'));
 }
 
 /**

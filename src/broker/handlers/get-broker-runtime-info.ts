@@ -1,20 +1,40 @@
 /**
- * GET_BROKER_RUNTIME_INFO (28), as AdminBrokerProcessor.getBrokerRuntimeInfo (4.9.8; fact sheet
- * §8.13): a KVTable {"table":{key: value}} of strings. Only keys this broker can fill with true
- * values are sent — thread-pool queues and page-cache lock time have no counterpart here, and a
- * made-up 0 would read as a measurement. Tools treat absent keys as unknown (mqadmin clusterList
- * checks each for null). Pull ("get") counts come from BrokerStats (tools-group pulls excluded).
+ * GET_BROKER_RUNTIME_INFO (28), as AdminBrokerProcessor#prepareRuntimeInfo and
+ * DefaultMessageStore#getRuntimeInfo (4.9.8): a KVTable {"table":{key: value}} of strings.
+ * Pull ("get") counts come from BrokerStats (tools-group pulls excluded).
+ *
+ * The keys mqadmin clusterList reads are always sent (without them it prints "(null,nullms)"),
+ * each with what it means here (docs/conformance/mqadmin.md lists every key):
+ * - `*ThreadPoolQueueSize` / `EndTransactionQueueSize`: 0. There are no executor queues: the one
+ *   event loop starts a request's handler as soon as it is read.
+ * - `*ThreadPoolQueueHeadWaitTimeMills`: measured. Where Apache reports how long the oldest queued
+ *   request has waited for a thread, this is how long a callback queued now waits behind the work
+ *   already on the event loop (the same for sends, pulls and queries: one loop serves them all).
+ * - `pageCacheLockTimeMills`: 0. The commit log's put lock is never held across an await
+ *   (offsets are assigned synchronously), so no request can observe a put holding it.
+ * - `remainTransientStoreBufferNumbs`: Integer.MAX_VALUE, Apache's value without a transient
+ *   store pool (there is none here); `startAcceptSendRequestTimeStamp`: 0 (sends are accepted as
+ *   soon as the broker is up, Apache's default).
+ * Keys with nothing behind them here are not sent: pool capacities, put/get latency maxima and
+ * distributions, found/miss TPS (a made-up value would read as a measurement).
  *
  * Extra rocketctl keys: `brokerAddr` / `brokerAddrFast` (advertised TCP addresses; the admin
  * session aliases them to the local socket), `flushDiskType`, `brokerRole`.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { encodeJson } from '../../protocol/bodies.js';
 import { MQ_VERSION_V4_9_8 } from '../../protocol/codes.js';
 import { formatSocketAddr } from '../../protocol/message.js';
 import type { RequestHandler } from '../server.js';
 import type { BrokerContext } from './context.js';
 import { ok } from './util.js';
+
+/** DefaultMessageStore#remainTransientStoreBufferNumbs without a transient store pool (Integer.MAX_VALUE). */
+const NO_TRANSIENT_STORE_POOL = '2147483647';
+/** No executor queues here (see above): nothing ever waits in one. */
+const NO_EXECUTOR_QUEUE = '0';
 
 /** MQVersion.getVersionDesc(CURRENT_VERSION): this broker answers as 4.9.8. */
 const BROKER_VERSION_DESC = 'V4_9_8';
@@ -27,7 +47,7 @@ const DAY_MS = 86_400_000;
 /** What this handler reads of a BrokerController beyond BrokerContext (duck-typed, all optional). */
 interface RuntimeSource {
   messageStore?: {
-    stats?(): { putCount: number; putBytes: number; putFailures: number; commitLogMinOffset: number; commitLogMaxOffset: number; flushedOffset: number };
+    stats?(): { putCount: number; putBytes: number; putFailures: number; commitLogMinOffset: number; commitLogMaxOffset: number; flushedOffset: number; dispatchBehindBytes: number };
     storeTimeAt?(commitLogOffset: number): Promise<number>;
     getMaxOffsetInQueue?(topic: string, queueId: number): number;
   };
@@ -124,6 +144,7 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
     brokerAddr: src.addresses?.broker ?? formatSocketAddr(ctx.storeHost),
   };
   if (src.addresses?.fast) t.brokerAddrFast = src.addresses.fast;
+  Object.assign(t, await requestQueueKeys());
 
   const stats = src.messageStore?.stats?.();
   if (stats) {
@@ -139,6 +160,7 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
     t.commitLogMinOffset = String(stats.commitLogMinOffset);
     t.commitLogMaxOffset = String(stats.commitLogMaxOffset);
     t.remainHowManyDataToFlush = humanReadableByteCount(Math.max(0, stats.commitLogMaxOffset - stats.flushedOffset));
+    t.dispatchBehindBytes = String(stats.dispatchBehindBytes);
     if (stats.commitLogMaxOffset > stats.commitLogMinOffset && src.messageStore?.storeTimeAt) {
       const earliest = await src.messageStore.storeTimeAt(stats.commitLogMinOffset).catch(() => -1);
       if (earliest > 0) t.earliestMessageTimeStamp = String(earliest);
@@ -155,19 +177,57 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
   return t;
 }
 
-/** commitLogDirCapacity ("Total : 100.0 GiB, Free : 50.0 GiB.") and commitLogDiskRatio (used share). */
-function diskKeys(dir: string): Record<string, string> {
+/**
+ * The request-queue keys of prepareRuntimeInfo (see the top of this file). The head wait is the
+ * time until a setImmediate callback queued now runs: the rest of the loop's current I/O batch.
+ */
+async function requestQueueKeys(): Promise<Record<string, string>> {
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const waitMs = String(Math.floor(performance.now() - t0));
+  return {
+    sendThreadPoolQueueSize: NO_EXECUTOR_QUEUE,
+    pullThreadPoolQueueSize: NO_EXECUTOR_QUEUE,
+    queryThreadPoolQueueSize: NO_EXECUTOR_QUEUE,
+    EndTransactionQueueSize: NO_EXECUTOR_QUEUE,
+    sendThreadPoolQueueHeadWaitTimeMills: waitMs,
+    pullThreadPoolQueueHeadWaitTimeMills: waitMs,
+    queryThreadPoolQueueHeadWaitTimeMills: waitMs,
+    pageCacheLockTimeMills: '0',
+    startAcceptSendRequestTimeStamp: '0',
+    remainTransientStoreBufferNumbs: NO_TRANSIENT_STORE_POOL,
+  };
+}
+
+/**
+ * commitLogDirCapacity of the store root ("Total : 100.0 GiB, Free : 50.0 GiB.", free = usable, as
+ * File#getUsableSpace), and the used share (UtilAll.getDiskPartitionSpaceUsedPercent) of the commit
+ * log's disk (commitLogDiskRatio and commitLogDiskRatio_<path>) and the consume queues' disk.
+ */
+function diskKeys(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const rootSpace = diskSpace(root);
+  if (rootSpace) out.commitLogDirCapacity = `Total : ${humanReadableByteCount(rootSpace.total)}, Free : ${humanReadableByteCount(rootSpace.usable)}.`;
+  const commitLogDir = path.join(root, 'commitlog');
+  // A dir not created yet (no message so far) lies on the root's disk.
+  const cl = diskSpace(commitLogDir) ?? rootSpace;
+  if (cl) {
+    out.commitLogDiskRatio = javaDouble(cl.usedRatio);
+    out[`commitLogDiskRatio_${commitLogDir}`] = javaDouble(cl.usedRatio);
+  }
+  const cq = diskSpace(path.join(root, 'consumequeue')) ?? rootSpace;
+  if (cq) out.consumeQueueDiskRatio = javaDouble(cq.usedRatio);
+  return out;
+}
+
+function diskSpace(dir: string): { total: number; usable: number; usedRatio: number } | undefined {
   try {
     const s = fs.statfsSync(dir);
     const total = s.blocks * s.bsize;
-    const free = s.bfree * s.bsize;
-    if (total <= 0) return {};
-    return {
-      commitLogDirCapacity: `Total : ${humanReadableByteCount(total)}, Free : ${humanReadableByteCount(free)}.`,
-      commitLogDiskRatio: javaDouble((total - free) / total),
-    };
+    if (total <= 0) return undefined;
+    return { total, usable: s.bavail * s.bsize, usedRatio: (total - s.bfree * s.bsize) / total };
   } catch {
-    return {};
+    return undefined;
   }
 }
 

@@ -17,7 +17,7 @@ export function queryMessage(ctx: BrokerContext): RequestHandler {
     let maxNum = h.int('maxNum');
     if (h.bool('_UNIQUE_KEY_QUERY')) maxNum = ctx.config.defaultQueryMaxNum;
     maxNum = Math.max(1, Math.min(maxNum, ctx.config.maxMsgsNumBatch));
-    const r = await ctx.store.query(topic, key, maxNum, h.int('beginTimestamp'), h.int('endTimestamp'));
+    const r = await ctx.store.query(topic, key, maxNum, h.timeMs('beginTimestamp'), h.timeMs('endTimestamp'));
     const header = { indexLastUpdateTimestamp: r.indexLastUpdateTimestamp, indexLastUpdatePhyoffset: r.indexLastUpdatePhyoffset };
     if (r.records.length === 0) {
       return makeResponse(req, ResponseCode.QUERY_NOT_FOUND, 'can not find message, maybe time range not correct', header);

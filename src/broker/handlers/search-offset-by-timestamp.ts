@@ -6,6 +6,6 @@ import { Header, ok } from './util.js';
 export function searchOffsetByTimestamp(ctx: BrokerContext): RequestHandler {
   return async (req) => {
     const h = new Header(req);
-    return ok(req, { offset: await ctx.store.offsetByTime(h.str('topic'), h.int('queueId'), h.int('timestamp')) });
+    return ok(req, { offset: await ctx.store.offsetByTime(h.str('topic'), h.int('queueId'), h.timeMs('timestamp')) });
   };
 }

@@ -38,6 +38,16 @@ export class Header {
     return parseIntField(name, this.str(name));
   }
 
+  /**
+   * Required Java long of milliseconds used as a time bound: beyond 2^53 it clamps to the nearest
+   * safe integer, so Long.MAX_VALUE ("no end", what mqadmin queryMsgByKey sends) stays "no end".
+   */
+  timeMs(name: string): number {
+    const v = this.str(name).trim();
+    if (!/^-?\d+$/.test(v)) throw new HeaderError(`the custom field <${name}> is not a number: ${v}`);
+    return Math.max(Number.MIN_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, Number(v)));
+  }
+
   optInt(name: string, dflt: number): number {
     const v = this.optStr(name);
     return v === undefined ? dflt : parseIntField(name, v);

@@ -134,6 +134,8 @@ export interface StoreStats extends CommitLogStats {
   commitLogMinOffset: number;
   commitLogMaxOffset: number;
   flushedOffset: number;
+  /** Bytes appended but not yet dispatched to consume queues and index (DefaultMessageStore.dispatchBehindBytes). */
+  dispatchBehindBytes: number;
 }
 
 export interface OpenOptions {
@@ -769,6 +771,8 @@ export class MessageStore {
       commitLogMinOffset: this.commitLog.minOffset(),
       commitLogMaxOffset: this.commitLog.maxOffset(),
       flushedOffset: this.commitLog.flushedOffset(),
+      // Records are dispatched once written (ASYNC_FLUSH) or flushed (SYNC_FLUSH): what is pending.
+      dispatchBehindBytes: this.commitLog.pendingBytes(),
     };
   }
 

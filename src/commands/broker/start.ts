@@ -34,6 +34,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     'When ready it prints one line: "broker ready: broker=HOST:PORT fast=HOST:PORT namesrv=HOST:PORT socket=PATH store=DIR". It runs until SIGINT or SIGTERM, then stops accepting, answers suspended pulls, persists offsets and topics, and closes the store cleanly.',
     '-c reads a RocketMQ broker.conf (properties, RocketMQ\'s key names: brokerClusterName, brokerName, listenPort, namesrvAddr, storePathRootDir, flushDiskType, autoCreateTopicEnable, messageDelayLevel, ...; rocketctl adds embeddedNamesrv and namesrvListenPort). Unknown keys are warned about; invalid values stop the start with one line. Flags override the file. Port 0 picks a free port (the ready line says which).',
     'Everything listens on loopback unless brokerIP1 or --bind says otherwise. -n names external name servers and then no embedded one is started, unless embeddedNamesrv=true.',
+    'mqadmin updateBrokerConfig (UPDATE_BROKER_CONFIG) changes these keys while the broker runs: autoCreateTopicEnable, autoCreateSubscriptionGroup, brokerPermission, traceOn, rejectTransactionMessage, regionId, defaultQueryMaxNum, maxMsgsNumBatch, maxTransferCountOnMessageInMemory, maxTransferBytesOnMessageInMemory, transactionTimeOut, transactionCheckMax. Each change is saved in the -c file (its line replaced or appended, the old file kept as .bak) or, without -c, in <store dir>/config/broker.properties (read at start only when given with -c). Other keys are ignored, as Apache ignores keys it does not know.',
   ].join('\n\n');
 
   static override examples = [
@@ -76,7 +77,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     // Listen for signals before anything is printed: a supervisor may signal as soon as it reads
     // the ready line, and a signal during start-up must still lead to a clean close.
     const signalled = waitForSignal();
-    const broker = await startBroker(config, this.logger());
+    const broker = await startBroker(config, this.logger(), flags.config);
     const r = broker.recovery;
     if (r.mode === 'abnormal') {
       const cut = r.truncatedFromOffset === null ? 'nothing was cut' : `${r.bytesDropped} bytes cut from commit log offset ${r.truncatedFromOffset}`;
@@ -149,9 +150,9 @@ function readConfigFile(file: string): { path: string; entries: ReturnType<typeo
 }
 
 /** Start, turning file-system failures on the store dir into one-line errors. */
-async function startBroker(config: BrokerConfig, logger: Logger): Promise<BrokerController> {
+async function startBroker(config: BrokerConfig, logger: Logger, configFile: string | undefined): Promise<BrokerController> {
   try {
-    return await BrokerController.start(config, { logger });
+    return await BrokerController.start(config, { logger, configFile });
   } catch (err) {
     if (err instanceof RocketError) throw err;
     const code = (err as NodeJS.ErrnoException).code;

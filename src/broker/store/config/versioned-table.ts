@@ -173,6 +173,11 @@ export abstract class VersionedTableManager<T extends object> extends ConfigFile
     return true;
   }
 
+  /** DataVersion#nextVersion without a change to the table (a new brokerPermission re-registers). */
+  nextVersion(): void {
+    this.bump();
+  }
+
   /** Store a validated entry and bump the version; returns a copy. */
   protected store(entry: T): T {
     const stored = this.setEntry(entry);
