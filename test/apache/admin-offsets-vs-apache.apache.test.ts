@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { describeApache, javaDriver, startApache, type ApacheServer } from './support.js';
-import { consume, mq, mqLabels, mqTable, ours, produce, sleep, until } from './vs-apache.js';
+import { consume, mq, mqLabels, mqTable, mqTime, ours, produce, sleep, until } from './vs-apache.js';
 
 const T = 'VsOffsets';
 const G1 = 'VsOffsetsA';
@@ -33,7 +33,7 @@ for (const major of [4, 5] as const) {
     let apache: ApacheServer;
     let ns: string;
     let undoDir: string;
-    /** A time between the two batches: every message of the second is stored at or after it. */
+    /** A time between the two batches: every message of the second is stored at or after it, none of the first. */
     let between: number;
     let second: any[];
     /** Per queue: where a reset to `between` lands (first offset of the second batch there). */
@@ -44,11 +44,16 @@ for (const major of [4, 5] as const) {
       apache = await startApache(major, { flushDiskType: 'SYNC_FLUSH' });
       ns = apache.namesrv;
       await produce({ namesrv: ns, topic: T, count: BATCH, keys: 'a-' });
-      await sleep(1500);
-      between = Date.now();
-      await sleep(1500);
+      await sleep(1000);
       second = await produce({ namesrv: ns, topic: T, count: BATCH, keys: 'b-' });
-      await Promise.all([G1, G2].map((group) => consume({ namesrv: ns, group, topic: T, expect: 2 * BATCH })));
+      // 1 ms before the second batch's first message (sync sends: the earliest stored). The first
+      // batch lies seconds earlier (a JVM start in between), so Apache's closest-match search by
+      // time (mqadmin resetOffsetByTime, a 4.x broker's reset) and our first-at-or-after agree.
+      const [, stored] = await Promise.all([
+        Promise.all([G1, G2].map((group) => consume({ namesrv: ns, group, topic: T, expect: 2 * BATCH }))),
+        mq(ns, ['queryMsgById', '-i', second[0].offsetMsgId]),
+      ]);
+      between = mqTime(mqLabels(stored)['Store Timestamp']!)! - 1;
       atBetween = {};
       for (const s of second) atBetween[s.queueId] = Math.min(atBetween[s.queueId] ?? Infinity, s.queueOffset);
     }, 240_000);

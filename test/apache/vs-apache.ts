@@ -109,6 +109,8 @@ export async function sameMoment<T extends Record<string, number | string | null
 
 /** Java Produce driver; fails the test unless every send is SEND_OK. Returns the send lines. */
 export async function produce(args: Record<string, string | number | boolean>): Promise<any[]> {
+  // sendMsgTimeout 15 s (Java's default 3 s, the driver's 5 s): a loaded 2-core machine.
+  args = { timeoutMs: 15_000, ...args };
   let r = await javaDriver('Produce', args);
   // A loaded machine can time out the Java client's first route lookup (3 s): when nothing was
   // sent, sending again cannot duplicate anything.
