@@ -31,6 +31,7 @@ import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
 import { ensureDir } from '../util/ensure-dir.js';
 import { sessionInvoke, type AdminSession } from './admin-session.js';
+import { queryCommittedOffset, type OffsetTable } from './committed-offset.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
 import { retentionReader, retentionsOf, retentionWarning, type BrokerRetention, type RetentionWarning } from './retention.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
@@ -179,24 +180,15 @@ export async function getConsumeStats(session: AdminSession, addr: string, group
   };
 }
 
-/**
- * The committed offset of one queue; null when the broker has none. Sends 5.x's
- * setZeroIfNotFound=false; 4.x brokers (and ours) may still answer 0 for "none" while the queue
- * starts at 0 (QUERY_CONSUMER_OFFSET's in-memory rule, fact sheet §2.6).
- */
+/** The committed offset of one queue; null when the broker has none (4.x and 5.x alike: committed-offset.ts). */
 export async function queryConsumerOffset(session: AdminSession, addr: string, group: string, mq: MessageQueue): Promise<number | null> {
-  const res = await call(session, addr, RequestCode.QUERY_CONSUMER_OFFSET, {
-    consumerGroup: group,
-    topic: mq.topic,
-    queueId: mq.queueId,
-    setZeroIfNotFound: false,
-    bname: mq.brokerName,
-  });
-  if (res.code === ResponseCode.QUERY_NOT_FOUND) return null;
-  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `offset of ${group} on ${mqText(mq)}`);
-  const o = Number(res.extFields?.offset);
-  return Number.isFinite(o) && o >= 0 ? o : null;
+  let tables = offsetTables.get(session);
+  if (!tables) offsetTables.set(session, (tables = new Map()));
+  return queryCommittedOffset((a, req) => sessionInvoke(session, a, req), addr, group, mq, tables);
 }
+
+/** GET_ALL_CONSUMER_OFFSET answers of 4.x brokers, asked at most once per broker and session. */
+const offsetTables = new WeakMap<AdminSession, Map<string, Promise<OffsetTable | null>>>();
 
 async function offsetRequest(session: AdminSession, addr: string, code: number, mq: MessageQueue, extra: Record<string, number> = {}): Promise<number> {
   const res = await call(session, addr, code, { topic: mq.topic, queueId: mq.queueId, ...extra, bname: mq.brokerName });

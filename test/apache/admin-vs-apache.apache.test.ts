@@ -6,7 +6,7 @@
  * The offset-changing commands are in admin-offsets-vs-apache.apache.test.ts; results are written up
  * in docs/conformance/rocketctl-vs-apache.md.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { describeApache, startApache, type ApacheServer } from './support.js';
 import { consume, mq, mqLabels, mqTable, mqTime, mqValue, ours, produce, sameMoment, toSecond } from './vs-apache.js';
 
@@ -14,6 +14,9 @@ const T = 'VsTopic';
 const G = 'VsGroup';
 const FIRST = 16;
 const SECOND = 8;
+
+// Each comparison runs several JVMs (mqadmin, drivers: 3-4 s each, more on a loaded machine).
+vi.setConfig({ testTimeout: 240_000 });
 
 for (const major of [4, 5] as const) {
   describeApache(`admin commands vs mqadmin on an Apache ${major}.x broker`, () => {
@@ -83,7 +86,7 @@ for (const major of [4, 5] as const) {
       const pending = one.progress.queues.filter((q: any) => q.topic === T && q.diff > 0);
       expect(pending.length).toBeGreaterThan(0);
       const ids = pending.map((q: any) => second.find((s) => s.queueId === q.queueId && s.queueOffset === q.consumerOffset).offsetMsgId);
-      const shown = (await mq(ns, ['queryMsgById', '-i', ids.join(',')])).split(/^(?=OffsetID:)/m).filter((b) => b.startsWith('OffsetID:')).map(mqLabels);
+      const shown = (await mq(ns, ['queryMsgById', '-i', ids.join(',')])).split(/(?=OffsetID:)/).filter((b) => b.startsWith('OffsetID:')).map(mqLabels);
       const stored = new Map(shown.map((m) => [m.OffsetID, mqTime(m['Store Timestamp']!)]));
       pending.forEach((q: any, i: number) => expect(q.oldestUnconsumedTimestamp, `queue ${q.queueId}`).toBe(stored.get(ids[i])));
       const oldest = Math.min(...pending.map((q: any) => q.oldestUnconsumedTimestamp));
@@ -169,8 +172,8 @@ for (const major of [4, 5] as const) {
       };
       expect(expected).toMatchObject({ offsetMsgId: sent.offsetMsgId, queueId: sent.queueId, queueOffset: sent.queueOffset, keys: ['vk-3'] });
       const fields = (x: any) => Object.fromEntries(Object.keys(expected).map((k) => [k, x[k]]));
-      expect(fields(byOffsetId.messages[0])).toEqual(expected);
-      expect(fields(byUniq.messages[0])).toEqual(expected);
+      expect(fields(byOffsetId.lookups[0].messages[0])).toEqual(expected);
+      expect(fields(byUniq.lookups[0].messages[0])).toEqual(expected);
       expect(fields(byUniqueKey.messages[0])).toEqual(expected);
       expect(byKey.messages.map((x: any) => [x.msgId, x.queueId, x.queueOffset]))
         .toEqual(mqTable(theirsByKey, '#Message ID', { split: true }).map((x) => [x['Message ID'], Number(x.QID), Number(x.Offset)]));
@@ -179,13 +182,17 @@ for (const major of [4, 5] as const) {
     it('queryMsgTrace: the Pub and Sub rows of a trace written by the Java client are mqadmin\'s', async () => {
       const sent = first[5];
       const [r, text] = await Promise.all([ours(ns, ['queryMsgTrace', '-i', sent.msgId]), mq(ns, ['queryMsgTraceById', '-i', sent.msgId])]);
-      const pub = mqTable(text, '#Type      #ProducerGroup').map((x) => ({ type: x.Type, group: x.ProducerGroup, clientHost: x.ClientHost, time: mqTime(x.SendTime!), cost: x.CostTimes, status: x.Status }));
-      const sub = mqTable(text, '#Type      #ConsumerGroup').map((x) => ({ type: x.Type, group: x.ConsumerGroup, clientHost: x.ClientHost, time: mqTime(x.ConsumerTime!), cost: x.CostTimes, status: x.Status }));
-      expect(pub).toHaveLength(1);
+      // mqadmin prints a Pub table and a Sub table, each only when it has rows (a trace record the
+      // Java client failed to send under load is missing for both tools alike).
+      const table = (head: string, group: string, time: string) => (text.includes(head) ? mqTable(text, head) : [])
+        .map((x) => ({ type: x.Type, group: x[group], clientHost: x.ClientHost, time: mqTime(x[time]!), cost: x.CostTimes, status: x.Status }));
+      const pub = table('#Type      #ProducerGroup', 'ProducerGroup', 'SendTime');
+      const sub = table('#Type      #ConsumerGroup', 'ConsumerGroup', 'ConsumerTime');
       expect(sub).toHaveLength(1);
+      expect(pub.length).toBeLessThanOrEqual(1);
       const mine = r.rows.map((x: any) => ({ type: x.type, group: x.group, clientHost: x.clientHost, time: toSecond(x.timeStamp), cost: `${x.costTimeMs}ms`, status: x.status }));
       expect(mine).toEqual([...pub, ...sub].sort((a, b) => a.time! - b.time!));
-      expect(mine[1]).toMatchObject({ type: 'Sub', group: G });
+      expect(mine.at(-1)).toMatchObject({ type: 'Sub', group: G, clientHost: '127.0.0.1' });
     });
 
     it('checkNoLoss: the sync-flush item is the broker\'s flushDiskType as mqadmin getBrokerConfig reads it (ASYNC_FLUSH: warn)', async () => {
