@@ -10,8 +10,9 @@
  * Close: stop accepting, answer every parked pull, unregister from the name servers, close the
  * servers, persist offsets/topics/groups/delay offsets, close the store (which removes `abort`).
  *
- * Periodic work (each timer cleared on close): register with name servers every
- * registerNameServerPeriod (30 s), persist consumer offsets every flushConsumerOffsetInterval
+ * Periodic work (each timer cleared on close): register the whole topic table with name servers
+ * every registerNameServerPeriod (30 s; a topic change registers just that topic, see
+ * registration.ts), persist consumer offsets every flushConsumerOffsetInterval
  * (5 s), drop silent clients (120 s), long-poll re-checks (5 s), delayed-message delivery (100 ms),
  * and the store's retention pass (cleanResourceInterval, 10 s), whose deletions are logged with the
  * groups that had not consumed them (retention-log.ts).
