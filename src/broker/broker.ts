@@ -294,7 +294,6 @@ export class BrokerController implements BrokerContext {
       brokerTopicEnable: c.brokerTopicEnable,
       traceTopicEnable: c.traceTopicEnable,
       msgTraceTopicName: c.msgTraceTopicName,
-      delayLevelCount: this.delayLevelCount,
     });
     for (const tc of list) this.topics.putIfAbsent(tc);
   }

@@ -165,6 +165,8 @@ describeApache('Java client 4.9.8 against our broker: sends and push consumers',
   }, JVM_TEST_MS);
 
   it('delay levels: a delayed message waits in SCHEDULE_TOPIC_XXXX and is stored in its topic no earlier than its level\'s delay after its birth', async () => {
+    // As Apache: SCHEDULE_TOPIC_XXXX has 18 queues whatever the number of levels (2 here).
+    expect(ours.broker.topicConfig('SCHEDULE_TOPIC_XXXX')).toMatchObject({ readQueueNums: 18, writeQueueNums: 18 });
     const runs = await Promise.all([1, 2].map((level) => javaDriver('Produce', { namesrv, topic: 'JcDelay', count: 2, delay: level, tags: 'TagD', keys: `d${level}-`, timeoutMs: 20_000 })));
     const sent = runs.flatMap((r, n) => sentOf(r).map((s) => ({ ...s, level: n + 1 })));
     for (const s of sent) {
