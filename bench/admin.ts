@@ -106,7 +106,7 @@ function round(ms: number): number {
 }
 
 /** The repo root (holding bin/run.js), from bench/ under tsx or dist/bench/ when built. */
-function repoRoot(): string {
+export function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     if (fs.existsSync(path.join(dir, 'bin', 'run.js')) && fs.existsSync(path.join(dir, 'package.json'))) return dir;

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { benchAdmin } from './admin.js';
 import { benchE2e } from './e2e.js';
 import { benchStore } from './store.js';
+import { benchTopics } from './topics.js';
 
 interface BenchPart {
   name: string;
@@ -22,6 +23,8 @@ const PARTS: BenchPart[] = [
   { name: 'e2eBinary', run: () => benchE2e({ phaseMs, serializeType: 'ROCKETMQ', syncFlush: false }) },
   // consumerProgress over 1,000 groups and CLI start-up (needs the build: npm run bench builds first)
   { name: 'admin', run: () => benchAdmin() },
+  // 10,000 topics through updateTopic (per-call latency at 10k, auto-creation), broker start with 50,000
+  { name: 'topics', run: () => benchTopics() },
 ];
 
 async function main(): Promise<void> {

@@ -33,6 +33,7 @@ export const COMMANDS: Record<string, CommandClass> = {
   get checkNoLoss() { return require('./commands/checkNoLoss.js').default; },
   get checkOS() { return require('./commands/checkOS.js').default; },
   get clusterList() { return require('./commands/clusterList.js').default; },
+  get completion() { return require('./commands/completion.js').default; },
   get consumeMessage() { return require('./commands/consumeMessage.js').default; },
   get consumerConnection() { return require('./commands/consumerConnection.js').default; },
   get consumerProgress() { return require('./commands/consumerProgress.js').default; },

@@ -9,12 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors/index.js';
-import { DEFAULT_STORE_DIR, defaultStoreConfig, parseDelayLevels } from './store/store-config.js';
-import { DEFAULT_MESSAGE_DELAY_LEVEL, type FlushDiskType, type StoreConfig } from './store/types.js';
+import { DEFAULT_RETENTION, DEFAULT_STORE_DIR, defaultStoreConfig, parseDelayLevels, parseDeleteWhen } from './store/store-config.js';
+import { DEFAULT_MESSAGE_DELAY_LEVEL, type FlushDiskType, type RetentionConfig, type StoreConfig } from './store/types.js';
 import { parseSocketAddr } from '../protocol/message.js';
 import { topicNameProblem } from '../protocol/validate.js';
 
-export interface BrokerConfig {
+/** Retention keys (store/clean-service.ts) are MessageStoreConfig's, passed to the store as they are. */
+export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReservedTimeMs'> {
   brokerClusterName: string;
   brokerName: string;
   brokerId: number;
@@ -52,6 +53,10 @@ export interface BrokerConfig {
   shortPollingTimeMills: number;
   notifyConsumerIdsChangedEnable: boolean;
   registerNameServerPeriod: number;
+  /** REGISTER_BROKER bodies zlib-compressed (Apache's compressedRegister; the body drops topicSysFlag/order). */
+  compressedRegister: boolean;
+  /** The periodic registration always sends its body; false asks QUERY_DATA_VERSION first (Apache's forceRegister). */
+  forceRegister: boolean;
   flushConsumerOffsetInterval: number;
   flushDelayOffsetInterval: number;
   maxTransferBytesOnMessageInMemory: number;
@@ -67,6 +72,8 @@ export interface BrokerConfig {
   transactionCheckMax: number;
   /** Period of the half-message check pass, ms (transactionCheckInterval). */
   transactionCheckInterval: number;
+  /** rocketctl's test knob: retention in ms instead of fileReservedTime hours; unset (not sent) by default. */
+  testOnlyFileReservedTimeMs?: number;
 }
 
 type Raw = Record<string, string>;
@@ -213,6 +220,8 @@ const SPECS: Record<string, KeySpec> = {
   notifyConsumerIdsChangedEnable: { parse: bool },
   // BrokerController clamps the period to [10 s, 60 s]; we refuse values outside instead of clamping.
   registerNameServerPeriod: { parse: int(10_000, 60_000) },
+  compressedRegister: { parse: bool },
+  forceRegister: { parse: bool },
   flushConsumerOffsetInterval: { parse: int(100, 3_600_000) },
   flushDelayOffsetInterval: { parse: int(100, 3_600_000) },
   maxTransferBytesOnMessageInMemory: { parse: int(1024, 64 * 1024 * 1024) },
@@ -226,6 +235,26 @@ const SPECS: Record<string, KeySpec> = {
   transactionTimeOut: { parse: int(0, 86_400_000) },
   transactionCheckMax: { parse: int(1, 10_000) },
   transactionCheckInterval: { parse: int(100, 86_400_000) },
+  // Retention. Hours, as Apache (an int; 0 = every segment but the one being written expires).
+  fileReservedTime: { parse: int(0, 1_000_000) },
+  deleteWhen: {
+    parse: (v) => {
+      try {
+        parseDeleteWhen(v);
+      } catch (err) {
+        throw new Error(err instanceof Error ? err.message : String(err));
+      }
+      return v.trim();
+    },
+  },
+  // Apache takes any int and clamps to 10..95 where it is used; a value outside 0..100 is no percentage.
+  diskMaxUsedSpaceRatio: { parse: int(0, 100) },
+  cleanFileForciblyEnable: { parse: bool },
+  cleanResourceInterval: { parse: int(10, 86_400_000) },
+  deleteCommitLogFilesInterval: { parse: int(0, 60_000) },
+  deleteConsumeQueueFilesInterval: { parse: int(0, 60_000) },
+  // Ours, for tests: sub-hour retention (fileReservedTime is whole hours). 0 = off.
+  testOnlyFileReservedTimeMs: { parse: int(0, 1_000_000_000) },
 };
 
 /**
@@ -264,9 +293,9 @@ const NO_EFFECT_KEYS = new Set([
   'brokerIP2',
   'haListenPort',
   'brokerRole',
-  'deleteWhen',
-  'fileReservedTime',
-  'diskMaxUsedSpaceRatio',
+  // Apache waits for readers of a segment before unmapping it; we unlink at once (clean-service.ts).
+  'destroyMapedFileIntervalForcibly',
+  'redeleteHangedFileInterval',
   'storePathCommitLog',
   'storePathConsumeQueue',
   'storePathIndex',
@@ -327,6 +356,8 @@ export function defaultBrokerConfig(): BrokerConfig {
     shortPollingTimeMills: 1000,
     notifyConsumerIdsChangedEnable: true,
     registerNameServerPeriod: 30_000,
+    compressedRegister: false,
+    forceRegister: true,
     flushConsumerOffsetInterval: 5000,
     flushDelayOffsetInterval: 10_000,
     maxTransferBytesOnMessageInMemory: 256 * 1024,
@@ -339,7 +370,14 @@ export function defaultBrokerConfig(): BrokerConfig {
     transactionTimeOut: 6000,
     transactionCheckMax: 15,
     transactionCheckInterval: 60_000,
+    ...retentionDefaults(),
   };
+}
+
+/** The store's retention defaults, without the test knob (left unset, so GET_BROKER_CONFIG omits it). */
+function retentionDefaults(): Omit<RetentionConfig, 'testOnlyFileReservedTimeMs'> {
+  const { testOnlyFileReservedTimeMs: _unset, ...rest } = DEFAULT_RETENTION;
+  return rest;
 }
 
 // ---- java.util.Properties syntax ------------------------------------------------------------------
@@ -452,6 +490,9 @@ export function buildBrokerConfig(src: ConfigSource): LoadedConfig {
   // Listen where we advertise unless told otherwise (loopback by default: never expose by accident).
   if (!set.has('bindAddress')) config.bindAddress = config.brokerIP1;
   else if (!set.has('brokerIP1')) config.brokerIP1 = advertisedFor(config.bindAddress);
+  if ((config.testOnlyFileReservedTimeMs ?? 0) > 0) {
+    warnings.push(`testOnlyFileReservedTimeMs=${config.testOnlyFileReservedTimeMs}: commit log segments are kept ${config.testOnlyFileReservedTimeMs} ms, not fileReservedTime=${config.fileReservedTime} h (a rocketctl test setting)`);
+  }
   if (!config.embeddedNamesrv && config.namesrvAddr.length === 0) {
     warnings.push('embeddedNamesrv=false and no namesrvAddr: clients will find this broker only by its address');
   }
@@ -512,7 +553,18 @@ export function toStoreConfig(c: BrokerConfig, actualListenPort: number): StoreC
     checkCRCOnRecover: c.checkCRCOnRecover,
     storeHost: parseSocketAddr(`${c.brokerIP1.includes(':') ? `[${c.brokerIP1}]` : c.brokerIP1}:${actualListenPort}`),
     delayLevelMillis: parseDelayLevels(c.messageDelayLevel),
+    ...retentionOf(c),
   });
+}
+
+/** The retention keys of a broker config, as the store takes them (the test knob unset = 0). */
+function retentionOf(c: BrokerConfig): RetentionConfig {
+  const out = { ...DEFAULT_RETENTION };
+  for (const k of Object.keys(out) as Array<keyof RetentionConfig>) {
+    const v = c[k];
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
 }
 
 /** The keys this module understands (for help text and tests). */

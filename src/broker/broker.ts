@@ -10,9 +10,12 @@
  * Close: stop accepting, answer every parked pull, unregister from the name servers, close the
  * servers, persist offsets/topics/groups/delay offsets, close the store (which removes `abort`).
  *
- * Periodic work (each timer cleared on close): register with name servers every
- * registerNameServerPeriod (30 s), persist consumer offsets every flushConsumerOffsetInterval
- * (5 s), drop silent clients (120 s), long-poll re-checks (5 s), delayed-message delivery (100 ms).
+ * Periodic work (each timer cleared on close): register the whole topic table with name servers
+ * every registerNameServerPeriod (30 s; a topic change registers just that topic, see
+ * registration.ts), persist consumer offsets every flushConsumerOffsetInterval
+ * (5 s), drop silent clients (120 s), long-poll re-checks (5 s), delayed-message delivery (100 ms),
+ * and the store's retention pass (cleanResourceInterval, 10 s), whose deletions are logged with the
+ * groups that had not consumed them (retention-log.ts).
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -29,11 +32,14 @@ import { TransactionalMessageService } from './transaction/transactional-service
 import { TransactionCheckService } from './transaction/check-service.js';
 import { buildHandlerTable } from './handlers/index.js';
 import { NameServer } from './namesrv/namesrv.js';
-import { registerBroker, unregisterBroker, type BrokerIdentity } from '../client/namesrv-api.js';
+import { unregisterBroker, type BrokerIdentity } from '../client/namesrv-api.js';
+import { BrokerRegistration, NAMESRV_REQUEST_TIMEOUT_MS, type RegistrationStats } from './registration.js';
 import type { BrokerContext, GetMessageStatus, PutInput, StorePort } from './handlers/context.js';
 import { wakeupPull } from './handlers/pull-message.js';
 import { MessageStore } from './store/message-store.js';
 import { NodeFileIO } from './store/node-file-io.js';
+import type { FileIO } from './store/file-io.js';
+import { logRetention } from './retention-log.js';
 import type { StoreRecoveryReport } from './store/recovery.js';
 import {
   ConsumerOffsetManager,
@@ -46,7 +52,9 @@ import {
   isSystemTopic,
   systemTopicConfigs,
   type ConfigFileManager,
+  type ConfigLoadReport,
 } from './store/config/index.js';
+import { SCHEDULE_TOPIC, TRANS_OP_HALF_TOPIC } from './store/types.js';
 import { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig, type TopicConfig, type TopicConfigSerializeWrapper } from '../protocol/bodies.js';
 import { Perm } from '../protocol/codes.js';
 import type { SocketAddr } from '../protocol/message.js';
@@ -61,7 +69,7 @@ const CLOSE_STEP_TIMEOUT_MS = 5_000;
 export interface BrokerAddresses {
   /** host:port of the broker (listenPort). */
   broker: string;
-  /** host:port of the fast port (listenPort - 2; any free port when listenPort is 0). */
+  /** host:port of the fast port: always listenPort - 2 (also when listenPort 0 picked the port). */
   fast: string;
   /** The local admin socket. */
   socket: string;
@@ -74,6 +82,8 @@ export interface BrokerAddresses {
 
 export interface BrokerStartOptions {
   logger?: Logger;
+  /** The store's file layer (tests: a FaultyFileIO simulating a small disk); default the real one. */
+  storeIO?: FileIO;
   /** The `-c` file the config was read from: UPDATE_BROKER_CONFIG saves changed keys there. */
   configFile?: string;
 }
@@ -116,10 +126,12 @@ export class BrokerController implements BrokerContext {
   private accepting = false;
   private closing: Promise<void> | undefined;
   private readonly remoting = new RemotingClient({ requestTimeoutMs: 3000 });
+  /** Topics created on the fly whose topics.json write is still running (see addTopic). */
+  private readonly creating = new Map<string, Promise<void>>();
 
   private constructor(
     readonly config: BrokerConfig,
-    opts: BrokerStartOptions,
+    private readonly opts: BrokerStartOptions,
   ) {
     this.logger = opts.logger ?? silentLogger;
     this.delayLevelCount = toStoreConfig(config, 1).delayLevelMillis.length;
@@ -132,7 +144,7 @@ export class BrokerController implements BrokerContext {
       onApplied: async (keys) => {
         if (!keys.includes('brokerPermission')) return;
         this.topics?.nextVersion();
-        await this.namesrv?.registerAll();
+        await this.namesrv?.registration.registerAll({ force: true });
       },
     });
     this.clients = new ClientManager({
@@ -164,25 +176,27 @@ export class BrokerController implements BrokerContext {
     const c = this.config;
     const main = this.newServer('broker');
     const fast = this.newServer('broker-fast');
-    const brokerAddr = await listenTcp(main, 'broker', c.bindAddress, c.listenPort);
+    const { brokerAddr, fastAddr } = await listenBrokerPorts(main, fast, c.bindAddress, c.listenPort);
     const actualPort = portOf(brokerAddr);
-    const fastAddr = await listenTcp(fast, 'broker fast port', c.bindAddress, c.listenPort === 0 ? 0 : c.listenPort - 2);
 
     const storeConfig = toStoreConfig(c, actualPort);
     this.storeHost = storeConfig.storeHost;
-    this.messageStore = await MessageStore.open(storeConfig);
+    this.messageStore = await MessageStore.open(storeConfig, { io: this.opts.storeIO });
     this.recovery = this.messageStore.report;
     this.store = storeAdapter(this.messageStore);
 
-    const io = new NodeFileIO();
+    const io = this.opts.storeIO ?? new NodeFileIO();
     const root = c.storePathRootDir;
     this.topics = new TopicConfigManager(root, io);
     this.offsets = new ConsumerOffsetManager(root, io);
     this.groups = new SubscriptionGroupManager(root, io);
     this.delayOffsets = new DelayOffsetManager(root, io);
-    for (const m of [this.topics, this.offsets, this.groups, this.delayOffsets] as ConfigFileManager[]) await m.load();
+    const topicsLoad = await this.topics.load();
+    for (const m of [this.offsets, this.groups, this.delayOffsets] as ConfigFileManager[]) await m.load();
     this.createSystemTopics();
+    logRetention(this.messageStore.retention, { logger: this.logger, cqs: this.messageStore.consumeQueues, offsets: this.offsets, delayOffsets: this.delayOffsets });
     await this.persistAll();
+    await this.cleanUnusedTopics(topicsLoad);
     await this.startTransactions();
 
     this.messageStore.onDispatch((req) => this.pullHold.notifyMessageArriving(req.topic, req.queueId, req.queueOffset + 1, req.tagsCode));
@@ -194,13 +208,7 @@ export class BrokerController implements BrokerContext {
 
     // Advertised = brokerIP1 with the port actually bound (STOREHOST and name server registration).
     const advertised = `${isIPv6(c.brokerIP1) ? `[${c.brokerIP1}]` : c.brokerIP1}:${actualPort}`;
-    this.namesrv = new BrokerNamesrvLink({
-      config: c,
-      brokerAddr: advertised,
-      client: this.remoting,
-      topicConfigWrapper: () => this.topicConfigWrapper(),
-      logger: this.logger,
-    });
+    this.namesrv = new BrokerNamesrvLink({ config: c, brokerAddr: advertised, client: this.remoting, topics: this.topics, logger: this.logger });
     const namesrvAddr = c.embeddedNamesrv ? await this.namesrv.startEmbedded(c.bindAddress, c.namesrvListenPort) : undefined;
     // The local socket answers name server requests too, so admin commands need nothing else.
     this.namesrv.nameServer?.attach(local);
@@ -230,10 +238,20 @@ export class BrokerController implements BrokerContext {
     this.every(c.flushConsumerOffsetInterval, () => this.persist(this.offsets));
     // TransactionalMessageCheckService: a pass every transactionCheckInterval (passes never overlap).
     this.every(c.transactionCheckInterval, () => this.transactionCheck?.run());
-    this.every(c.registerNameServerPeriod, () => this.namesrv?.registerAll());
+    this.every(c.registerNameServerPeriod, () => this.registerBrokerAll({ force: c.forceRegister }));
     this.accepting = true;
-    // As BrokerController.start: register once now (failures are logged; the period retries).
-    await this.namesrv.registerAll();
+    // As BrokerController.start: register once now, body and all (failures are logged; the period retries).
+    await this.registerBrokerAll({ force: true });
+  }
+
+  /** A full registration with every name server (BrokerController#registerBrokerAll); never throws. */
+  registerBrokerAll(opts: { force: boolean }): Promise<void> {
+    return this.namesrv?.registration.registerAll(opts) ?? Promise.resolve();
+  }
+
+  /** REGISTER_BROKER requests sent so far, by kind. */
+  get registrationStats(): RegistrationStats | undefined {
+    return this.namesrv && { ...this.namesrv.registration.stats };
   }
 
   /** The transaction service, with what it remembers of resolved transactions rebuilt from the op markers. */
@@ -276,9 +294,23 @@ export class BrokerController implements BrokerContext {
       brokerTopicEnable: c.brokerTopicEnable,
       traceTopicEnable: c.traceTopicEnable,
       msgTraceTopicName: c.msgTraceTopicName,
-      delayLevelCount: this.delayLevelCount,
     });
     for (const tc of list) this.topics.putIfAbsent(tc);
+  }
+
+  /**
+   * DefaultMessageStore#cleanUnusedTopic at start: consume queues of topics not in topics.json go,
+   * except SCHEDULE_TOPIC_XXXX and RMQ_SYS_TRANS_OP_HALF_TOPIC (as Apache). Apache runs it only on
+   * deleteTopic; here it also drops what recovery re-dispatched for topics deleted before an
+   * unclean shutdown, so they stay deleted. Only with topics.json itself loaded: from its .bak (one
+   * change behind) or without one, a topic's queues would be lost.
+   */
+  private async cleanUnusedTopics(topicsLoad: ConfigLoadReport): Promise<void> {
+    if (topicsLoad.source !== 'file') return;
+    const removed = await this.messageStore.cleanUnusedTopics((t) => this.topics.has(t) || t === SCHEDULE_TOPIC || t === TRANS_OP_HALF_TOPIC);
+    if (removed.length === 0) return;
+    const shown = removed.slice(0, 10).join(', ') + (removed.length > 10 ? `, ... (${removed.length} in all)` : '');
+    this.logger.info(`removed the consume queues of topics not in topics.json (deleted): ${shown}`);
   }
 
   /** Stop, answer, persist, close; safe to call twice (the second call waits for the first). */
@@ -323,7 +355,7 @@ export class BrokerController implements BrokerContext {
   // ---- BrokerContext: topics ----------------------------------------------------------------
 
   topicConfig(topic: string): TopicConfig | undefined {
-    return this.topics.get(topic);
+    return this.creating.has(topic) ? undefined : this.topics.get(topic);
   }
 
   topicConfigWrapper(): TopicConfigSerializeWrapper {
@@ -332,17 +364,27 @@ export class BrokerController implements BrokerContext {
 
   async updateTopicConfig(tc: TopicConfig): Promise<void> {
     this.topics.upsert(tc);
+    const version = this.topics.dataVersion;
+    // Answered once a write with this change is on disk (concurrent updates share one write).
     await this.topics.persist();
-    // AdminBrokerProcessor registers at once, so the route exists when the admin call returns.
-    await this.namesrv?.registerAll();
+    // AdminBrokerProcessor: registerIncrementBrokerData, so the route exists when the call returns.
+    await this.namesrv?.registration.registerTopic(tc.topicName, version);
   }
 
+  /**
+   * AdminBrokerProcessor.deleteTopic: config and offsets go (on disk) before the consume queues,
+   * so a crash in between leaves queues of an unknown topic, which the next start removes. No
+   * registration: routes are removed from name servers by DELETE_TOPIC_IN_NAMESRV.
+   */
   async deleteTopic(topic: string): Promise<void> {
     this.topics.delete(topic);
     this.offsets.removeTopic(topic);
-    await this.messageStore.deleteTopic(topic);
     await Promise.all([this.topics.persist(), this.offsets.persist()]);
-    await this.namesrv?.registerAll();
+    await this.messageStore.deleteTopic(topic);
+  }
+
+  deleteExpiredCommitLog(): void {
+    this.messageStore.retention.executeDeleteFilesManually();
   }
 
   isSystemTopic(topic: string): boolean {
@@ -356,6 +398,7 @@ export class BrokerController implements BrokerContext {
 
   /** TopicConfigManager.createTopicInSendMessageMethod (fact sheet §6.9). */
   async createTopicInSendMessageMethod(topic: string, defaultTopic: string, defaultTopicQueueNums: number, topicSysFlag: number): Promise<TopicConfig | undefined> {
+    await this.creating.get(topic);
     const existing = this.topics.get(topic);
     if (existing) return existing;
     const template = this.topics.get(defaultTopic);
@@ -373,11 +416,12 @@ export class BrokerController implements BrokerContext {
       topicSysFlag,
       order: false,
     };
-    this.addTopic(tc, `auto-created from ${defaultTopic}`);
+    await this.addTopic(tc, `auto-created from ${defaultTopic}`);
     return this.topics.get(topic);
   }
 
   async createTopicInSendMessageBackMethod(topic: string, queueNums: number, perm: number, topicSysFlag: number): Promise<TopicConfig> {
+    await this.creating.get(topic);
     const existing = this.topics.get(topic);
     if (existing) return existing;
     const tc: TopicConfig = {
@@ -389,16 +433,34 @@ export class BrokerController implements BrokerContext {
       topicSysFlag,
       order: false,
     };
-    this.addTopic(tc, 'created for retries');
+    await this.addTopic(tc, 'created for retries');
     return this.topics.get(topic)!;
   }
 
-  /** A topic created on the fly: persist and tell the name servers, without making the sender wait. */
-  private addTopic(tc: TopicConfig, why: string): void {
+  /**
+   * A topic created on the fly. As TopicConfigManager.createTopicInSend*Method, it is on disk
+   * before the message that created it is written: otherwise a crash could leave acknowledged
+   * messages under a topic the next start does not know (and removes). Until then the topic is
+   * `creating`: topicConfig() does not show it, so concurrent sends come here and wait too. The
+   * name servers are told without making the sender wait (4.9.8 registers oneway).
+   */
+  private async addTopic(tc: TopicConfig, why: string): Promise<void> {
+    const name = tc.topicName;
     if (!this.topics.putIfAbsent(tc)) return;
-    this.logger.info(`topic ${tc.topicName} ${why} (${tc.writeQueueNums} queues)`);
-    this.persist(this.topics);
-    void this.namesrv?.registerAll();
+    const version = this.topics.dataVersion;
+    const durable = this.topics.persist().then(() => undefined);
+    this.creating.set(name, durable);
+    try {
+      await durable;
+    } catch (err) {
+      // Not on disk: the topic was not created (the next write leaves it out).
+      this.topics.delete(name);
+      throw err;
+    } finally {
+      this.creating.delete(name);
+    }
+    this.logger.info(`topic ${name} ${why} (${tc.writeQueueNums} queues)`);
+    void this.namesrv?.registration.registerTopic(name, version);
   }
 
   // ---- BrokerContext: groups and offsets ------------------------------------------------------
@@ -446,6 +508,38 @@ async function listenTcp(server: RemotingServer, what: string, host: string, por
     if (code === 'EACCES') throw new RocketError(`${what} may not listen on ${where} (permission denied)`, { code: 'E_BIND', actions: ['use a port above 1023'] });
     throw err;
   }
+}
+
+/** Tries at a free port P (listenPort 0) whose fast port P-2 is free too. */
+const MAX_FREE_PORT_TRIES = 50;
+
+/**
+ * The broker port and its fast port, always listenPort - 2: clients derive the fast ("VIP")
+ * address from the registered one (MixAll.brokerVIPChannel, as NettyServerConfig/BrokerController
+ * set fastListenPort = listenPort - 2). With port 0 that means a free P whose P-2 is free as well.
+ */
+async function listenBrokerPorts(main: RemotingServer, fast: RemotingServer, host: string, port: number): Promise<{ brokerAddr: string; fastAddr: string }> {
+  if (port !== 0) {
+    const brokerAddr = await listenTcp(main, 'broker', host, port);
+    return { brokerAddr, fastAddr: await listenTcp(fast, 'broker fast port', host, port - 2) };
+  }
+  for (let i = 0; i < MAX_FREE_PORT_TRIES; i++) {
+    const brokerAddr = await listenTcp(main, 'broker', host, 0);
+    const p = portOf(brokerAddr);
+    if (p > 1024 + 2) {
+      try {
+        return { brokerAddr, fastAddr: await fast.listen({ host, port: p - 2 }) };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
+      }
+    }
+    await main.close();
+  }
+  throw new RocketError(`no free broker port P with P-2 free for the fast port on ${host} after ${MAX_FREE_PORT_TRIES} tries`, {
+    code: 'E_BIND',
+    actions: ['choose a port with --listen-port (its port - 2 must be free too)'],
+  });
 }
 
 /** A failed listen() is thrown to us (and reported once, as PortInUseError): don't log it too. */
@@ -502,46 +596,38 @@ function storeAdapter(s: MessageStore): StorePort {
 
 // ---- name servers ------------------------------------------------------------------------------
 
-/**
- * BrokerController#registerBrokerAll: a broker that may not be read or written (brokerPermission
- * without R or W) registers every topic with brokerPermission as its perm, so clients route around it.
- */
-function withBrokerPermission(w: TopicConfigSerializeWrapper, brokerPermission: number): TopicConfigSerializeWrapper {
-  const rw = Perm.READ | Perm.WRITE;
-  if ((brokerPermission & rw) === rw) return w;
-  const table: Record<string, TopicConfig> = {};
-  for (const [name, tc] of Object.entries(w.topicConfigTable)) table[name] = { ...tc, perm: brokerPermission };
-  return { ...w, topicConfigTable: table };
-}
-
-/** Bound on one REGISTER_BROKER / UNREGISTER_BROKER round trip. */
-const NAMESRV_REQUEST_TIMEOUT_MS = 3000;
-/** Registrations run back to back for requests that arrived during one (then the period takes over). */
-const MAX_REGISTER_ROUNDS = 3;
 
 interface NamesrvLinkOptions {
   config: BrokerConfig;
   /** brokerIP1:actualListenPort. */
   brokerAddr: string;
   client: RemotingClient;
-  topicConfigWrapper: () => TopicConfigSerializeWrapper;
+  topics: TopicConfigManager;
   logger: Logger;
 }
 
 /**
  * The broker's side of the name servers: runs the embedded one (if configured) and registers with
- * all of them (BrokerOuterAPI.registerBrokerAll). Registrations are coalesced: while one is in
- * flight, further requests are folded into one more round with the then-current topics.
+ * all of them (BrokerRegistration: full registrations on the period, changed topics in between).
  */
 class BrokerNamesrvLink {
   private embedded: { close(): Promise<void> } | undefined;
   private embeddedAddr: string | undefined;
-  private inFlight: Promise<void> | undefined;
-  private again = false;
-  /** Addresses whose last registration failed: logged once per failure streak. */
-  private readonly failing = new Set<string>();
+  readonly registration: BrokerRegistration;
 
-  constructor(private readonly o: NamesrvLinkOptions) {}
+  constructor(private readonly o: NamesrvLinkOptions) {
+    const c = o.config;
+    this.registration = new BrokerRegistration({
+      identity: () => this.identity(),
+      namesrvAddrs: () => this.addresses,
+      client: o.client,
+      topics: o.topics,
+      compressed: c.compressedRegister,
+      brokerPermission: () => c.brokerPermission,
+      periodMs: c.registerNameServerPeriod,
+      logger: o.logger,
+    });
+  }
 
   get addresses(): string[] {
     return [...(this.embeddedAddr ? [this.embeddedAddr] : []), ...this.o.config.namesrvAddr];
@@ -567,44 +653,9 @@ class BrokerNamesrvLink {
 
   private embeddedServer: RemotingServer | undefined;
 
-  /** Register now (or right after the registration in flight); resolves when done. Never throws. */
-  registerAll(): Promise<void> {
-    if (this.inFlight) {
-      this.again = true;
-      return this.inFlight;
-    }
-    this.inFlight = (async () => {
-      try {
-        // Bounded: topics changing non-stop are caught up by the periodic registration instead.
-        for (let round = 0; round < MAX_REGISTER_ROUNDS; round++) {
-          this.again = false;
-          await Promise.all(this.addresses.map((a) => this.registerOne(a)));
-          if (!this.again) break;
-        }
-      } finally {
-        this.inFlight = undefined;
-      }
-    })();
-    return this.inFlight;
-  }
-
   private identity(): BrokerIdentity {
     const c = this.o.config;
     return { clusterName: c.brokerClusterName, brokerName: c.brokerName, brokerAddr: this.o.brokerAddr, brokerId: c.brokerId };
-  }
-
-  private async registerOne(namesrvAddr: string): Promise<void> {
-    const body = { filterServerList: [], topicConfigSerializeWrapper: withBrokerPermission(this.o.topicConfigWrapper(), this.o.config.brokerPermission) };
-    try {
-      // No HA here: haServerAddr is the broker's own address (Java: brokerIP2:haListenPort).
-      await registerBroker(this.o.client, namesrvAddr, { ...this.identity(), haServerAddr: this.o.brokerAddr, body }, NAMESRV_REQUEST_TIMEOUT_MS);
-      if (this.failing.delete(namesrvAddr)) this.o.logger.info(`registered with name server ${namesrvAddr} again`);
-    } catch (err) {
-      if (!this.failing.has(namesrvAddr)) {
-        this.o.logger.warn(`cannot register with name server ${namesrvAddr}: ${errText(err)} (retrying every ${this.o.config.registerNameServerPeriod} ms)`);
-      }
-      this.failing.add(namesrvAddr);
-    }
   }
 
   async unregisterAll(): Promise<void> {

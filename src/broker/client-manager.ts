@@ -305,6 +305,11 @@ export class RebalanceLockManager {
     return out;
   }
 
+  /** Who holds the group's queue locks now (`topic\0brokerName\0queueId` -> clientId); for admin views and tests. */
+  owners(group: string): Map<string, string> {
+    return new Map([...(this.table.get(group) ?? new Map<string, LockEntry>())].map(([k, e]) => [k, e.clientId]));
+  }
+
   unlockBatch(group: string, mqs: MessageQueue[], clientId: string): void {
     const g = this.table.get(group);
     if (!g) return;

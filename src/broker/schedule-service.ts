@@ -2,7 +2,7 @@
  * Delivery of delayed messages, as ScheduleMessageService (fact sheet §6.5): queue level-1 of
  * SCHEDULE_TOPIC_XXXX holds the messages of delay level `level`, each consume-queue unit's tagsCode
  * being its delivery time. Per level, from the offset kept in delayOffset.json, every due message
- * is re-put to its REAL_TOPIC / REAL_QID (DELAY removed, REAL_* kept, as Java) and the offset moves
+ * is re-put to its REAL_TOPIC / REAL_QID (properties unchanged: DELAY, REAL_* kept, as Java) and the offset moves
  * past it; delivery stops at the first message not yet due (times in one level's queue ascend).
  *
  * Bounds: one tick every DELAY_FOR_A_WHILE_MS, at most MAX_DELIVER_PER_TICK messages per level and
@@ -123,8 +123,9 @@ export class ScheduleMessageService {
       this.logger.warn(`delayed message at commit log offset ${commitLogOffset} has no REAL_TOPIC/REAL_QID; skipped`);
       return;
     }
-    delete props[Prop.DELAY];
-    delete props[Prop.WAIT];
+    // The stored properties go back unchanged: messageTimeup sets the properties string before it
+    // clears DELAY from the map, so Apache's re-put message keeps DELAY (and a retry's WAIT=false),
+    // and a Java consumer's getDelayTimeLevel() sees the level (ScheduleMessageService, 4.9.8).
     await this.opts.store.putMessage({
       topic: realTopic,
       queueId: realQid,

@@ -30,9 +30,9 @@ import {
   brokerTargetsOfRoute,
   type BrokerFailure,
 } from '../client/admin.js';
-import { getConsumerConnection } from '../client/admin-offsets.js';
+import { consumerProgress, getConsumerConnection } from '../client/admin-offsets.js';
+import { getBrokerConfig, type RetentionWarning } from '../client/retention.js';
 import type { AdminSession } from '../client/admin-session.js';
-import { parseProperties } from '../broker/broker-config.js';
 import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
 import { parseFastjson } from '../protocol/fastjson.js';
 import { bodyBuffer, makeRequest } from '../protocol/frame.js';
@@ -41,10 +41,10 @@ import type { ClusterInfo } from '../protocol/bodies.js';
 export type NoLossStatus = 'pass' | 'warn' | 'fail' | 'unknown' | 'skip';
 
 /** Item ids, in report order; also the values --require takes. */
-export const NO_LOSS_ITEMS = ['sync-flush', 'replication', 'disk-headroom', 'retry-dlq', 'dlq-empty', 'consumer-commit', 'transactions', 'outbox'] as const;
+export const NO_LOSS_ITEMS = ['sync-flush', 'replication', 'disk-headroom', 'retry-dlq', 'dlq-empty', 'retention', 'consumer-commit', 'transactions', 'outbox'] as const;
 export type NoLossItemId = (typeof NO_LOSS_ITEMS)[number];
 /** Items that need -g GROUP / -p PRODUCER_GROUP. */
-export const GROUP_ITEMS: readonly NoLossItemId[] = ['retry-dlq', 'dlq-empty', 'consumer-commit'];
+export const GROUP_ITEMS: readonly NoLossItemId[] = ['retry-dlq', 'dlq-empty', 'retention', 'consumer-commit'];
 export const PRODUCER_ITEMS: readonly NoLossItemId[] = ['transactions', 'outbox'];
 
 export interface NoLossItem {
@@ -114,6 +114,9 @@ export interface GroupFacts {
   consumeType?: string;
   clients: ConsumerClientFacts[];
   clientsError?: string;
+  /** consumerProgress -g: the retention warning (null: none within a day) and the backlog it saw. */
+  retention?: { warning: RetentionWarning | null; diff: number; lagMsMax: number | null; incomplete: string[] };
+  retentionError?: string;
 }
 
 export interface ProducerFacts {
@@ -189,14 +192,7 @@ function brokersOf(info: ClusterInfo, cluster?: string): BrokerFacts[] {
   return out;
 }
 
-/** GET_BROKER_CONFIG (26): the properties text as a map. */
-export async function getBrokerConfig(s: AdminSession, addr: string): Promise<Record<string, string>> {
-  const res = await s.client.invoke(addr, makeRequest(RequestCode.GET_BROKER_CONFIG), s.timeoutMs);
-  if (res.code !== ResponseCode.SUCCESS) throw new RocketError(`config of ${addr}: ${res.remark || responseCodeName(res.code)}`, { code: 'E_REMOTE' });
-  const out: Record<string, string> = {};
-  for (const { key, value } of parseProperties(bodyBuffer(res).toString('utf8'))) out[key] = value;
-  return out;
-}
+export { getBrokerConfig };
 
 function reachable(brokers: BrokerFacts[]): BrokerFacts[] {
   return brokers.filter((b) => b.runtime !== undefined || b.config !== undefined);
@@ -245,6 +241,12 @@ async function gatherGroup(s: AdminSession, brokers: BrokerFacts[], group: strin
     }
   });
   g.clients = [...seen.values()].map((v) => v.client).sort((a, b) => (a.clientId < b.clientId ? -1 : 1));
+  try {
+    const p = await consumerProgress(s, { group });
+    g.retention = { warning: p.retentionWarning, diff: p.totals.diff, lagMsMax: p.totals.lagMsMax, incomplete: p.failedBrokers.map((f) => `${f.brokerName}: ${f.error}`) };
+  } catch (err) {
+    g.retentionError = errText(err);
+  }
   return g;
 }
 
@@ -335,6 +337,7 @@ const PRICES: Record<NoLossItemId, string> = {
   'disk-headroom': 'disk space: enough for fileReservedTime (72 h by default) of peak traffic, plus retry and DLQ copies.',
   'retry-dlq': 'each retry is another stored copy and another delivery: consumers must be idempotent (a retried message is delivered at least twice).',
   'dlq-empty': 'none in throughput: someone has to look at dead letters and re-drive them.',
+  retention: 'disk: a longer fileReservedTime keeps more segments (disk-headroom); or consumers fast enough to stay well inside it.',
   'consumer-commit': 'none: committing after success means a crash redelivers the in-flight messages (at-least-once), so consumers must be idempotent.',
   transactions:
     'one extra round trip per message (half message, then END_TRANSACTION), broker check-backs for every transaction left unknown, and the half topic\'s storage.',
@@ -348,6 +351,7 @@ export function judgeNoLoss(facts: NoLossFacts, o: { require?: readonly NoLossIt
     judgeDisk(facts.brokers),
     facts.group ? judgeRetry(facts.group) : skipItem('retry-dlq', '-g CONSUMER_GROUP'),
     facts.group ? judgeDlq(facts.group) : skipItem('dlq-empty', '-g CONSUMER_GROUP'),
+    facts.group ? judgeRetention(facts.group) : skipItem('retention', '-g CONSUMER_GROUP'),
     facts.group ? judgeCommit(facts.group) : skipItem('consumer-commit', '-g CONSUMER_GROUP'),
     facts.producer ? judgeTransactions(facts.producer) : skipItem('transactions', '-p PRODUCER_GROUP'),
     facts.producer ? judgeOutbox(facts.producer) : skipItem('outbox', '-p PRODUCER_GROUP'),
@@ -370,6 +374,7 @@ const RECOMMENDED: Record<NoLossItemId, string> = {
   'disk-headroom': `commit log disk used below diskMaxUsedSpaceRatio - ${DISK_WARN_MARGIN} points`,
   'retry-dlq': 'retryQueueNums >= 1 (failed messages are retried, then parked in %DLQ%)',
   'dlq-empty': '0 messages in %DLQ%<group>',
+  retention: 'the oldest unconsumed message more than a day away from the broker\'s retention (fileReservedTime)',
   'consumer-commit': 'offsets committed only after the handler succeeded',
   transactions: 'TransactionProducer when a send must be atomic with a local write',
   outbox: 'outboxDir set on rocketctl producers',
@@ -378,9 +383,10 @@ const RECOMMENDED: Record<NoLossItemId, string> = {
 const WHY: Record<NoLossItemId, string> = {
   'sync-flush': 'with ASYNC_FLUSH a send is acknowledged once it is in the page cache: a power loss or kernel crash loses what was not flushed yet (a broker process crash alone loses nothing)',
   replication: 'without a synchronous copy on another machine, a lost disk or host loses every message on it',
-  'disk-headroom': `Apache brokers above diskMaxUsedSpaceRatio delete the oldest commit log files even if unconsumed (lag becomes loss), and above ${DISK_WARNING_LEVEL_RATIO}% refuse writes`,
+  'disk-headroom': `above diskMaxUsedSpaceRatio brokers (Apache's and rocketctl's) delete expired commit log files at once, above 85% the oldest ones even if unconsumed (lag becomes loss), and above ${DISK_WARNING_LEVEL_RATIO}% they refuse writes`,
   'retry-dlq': 'a message whose consumer fails is retried via %RETRY%<group> and, after maxReconsumeTimes, parked in %DLQ%<group>; a group with retryQueueNums=0 drops it instead',
   'dlq-empty': 'dead letters are not redelivered: they wait for a human and are deleted with their commit log files after fileReservedTime',
+  retention: 'brokers delete commit log files older than fileReservedTime (72 h by default) whether their messages were consumed or not, silently: a group that falls that far behind loses messages',
   'consumer-commit': 'a consumer that commits before its work is done loses the message when it crashes in between',
   transactions: 'a local database write and a send cannot both happen or both not happen without a transaction (half message + check-back) or an outbox: a crash between them loses one side',
   outbox: 'without an outbox a send that fails while every broker or name server is unreachable is an error the application must handle itself, or the message is gone',
@@ -443,10 +449,9 @@ function judgeDisk(brokers: BrokerFacts[]): Omit<NoLossItem, 'required' | 'price
   const per = brokers.map((b) => {
     const ratioText = b.runtime?.commitLogDiskRatio;
     const ratio = ratioText === undefined ? NaN : Number(ratioText);
-    const ours = isRocketctlBroker(b);
     const limitText = b.config?.diskMaxUsedSpaceRatio;
     const limit = limitText !== undefined && Number.isFinite(Number(limitText)) ? Number(limitText) : DEFAULT_DISK_MAX_USED_SPACE_RATIO;
-    const limitNote = limitText !== undefined ? `diskMaxUsedSpaceRatio ${limit}%` : ours ? `${limit}% (Apache's default; rocketctl's broker deletes nothing by ratio, a full disk fails sends)` : b.config ? `${limit}% (default)` : `${limit}% (assumed default: config unreadable)`;
+    const limitNote = limitText !== undefined ? `diskMaxUsedSpaceRatio ${limit}%` : b.config ? `${limit}% (default)` : `${limit}% (assumed default: config unreadable)`;
     if (!Number.isFinite(ratio)) return { b, status: 'unknown' as NoLossStatus, text: `used unknown (${b.runtimeError ?? 'commitLogDiskRatio not reported'}), limit ${limitNote}` };
     const usedPct = ratio * 100;
     const status: NoLossStatus = usedPct >= limit ? 'fail' : usedPct >= limit - DISK_WARN_MARGIN ? 'warn' : 'pass';
@@ -514,6 +519,30 @@ function judgeDlq(g: GroupFacts): Omit<NoLossItem, 'required' | 'price'> {
       `%DLQ% topics are created write-only (perm 2); to consume them again: rocketctl updateTopic -t ${topic} -p 6, fix the consumer, and re-send or subscribe to ${topic}`,
     ],
   };
+}
+
+function judgeRetention(g: GroupFacts): Omit<NoLossItem, 'required' | 'price'> {
+  const base = { id: 'retention' as const, recommended: RECOMMENDED.retention };
+  const r = g.retention;
+  if (!r) return { ...base, status: 'unknown', current: `unreadable (${g.retentionError ?? 'no answer'})`, why: `the backlog of ${g.group} and its age could not be read`, fix: [] };
+  const partial = r.incomplete.length > 0 ? `; not read: ${r.incomplete.join('; ')}` : '';
+  const w = r.warning;
+  if (w) {
+    return {
+      ...base,
+      status: 'warn',
+      current: `${w.message} (${w.topic} queue ${w.queueId} on ${w.brokerName})${partial}`,
+      why: `${WHY.retention}; ${w.deletedInMs <= 0 ? 'its oldest unconsumed message is already past the retention' : `its oldest unconsumed message goes in about ${Math.max(1, Math.round(w.deletedInMs / 3_600_000))} h unless consumed first`}`,
+      fix: [
+        `consume faster: rocketctl consumerProgress -g ${g.group} says what limits the group`,
+        `or skip what cannot be consumed in time, knowingly: rocketctl resetOffset -g ${g.group} -t ${w.topic} ...`,
+        'or raise fileReservedTime on the brokers (broker.conf, restart) if the disk has room (disk-headroom)',
+      ],
+    };
+  }
+  if (r.incomplete.length > 0) return { ...base, status: 'unknown', current: `no queue within a day of the retention among those read${partial}`, why: 'some brokers could not be read', fix: [] };
+  const current = r.diff === 0 ? 'no backlog' : `backlog ${r.diff}, oldest unconsumed ${r.lagMsMax === null ? 'of unknown age' : `${Math.round(r.lagMsMax / 60_000)} min old`}: more than a day inside the retention`;
+  return { ...base, status: 'pass', current, why: 'no unconsumed message of the group is within a day of being deleted by retention', fix: [] };
 }
 
 function judgeCommit(g: GroupFacts): Omit<NoLossItem, 'required' | 'price'> {

@@ -28,12 +28,12 @@ import type { ConsumerConnection } from '../protocol/bodies.js';
 import { decodeOffsetMsgId } from '../protocol/message.js';
 import { Prop } from '../protocol/properties.js';
 import { decodeMessages, type MessageExt } from './message.js';
+import { ensureDir } from '../util/ensure-dir.js';
 import { sessionInvoke, type AdminSession } from './admin-session.js';
 import { BROKER_PARALLELISM, clusterInfo, failureOf, mapBounded, queryTopicConsumeByWho, type BrokerFailure } from './admin.js';
 import {
   allTopics,
   DEFAULT_CONCURRENCY,
-  ensureDir,
   errorText,
   getConsumeStats,
   getConsumerConnection,

@@ -29,8 +29,11 @@ import {
 } from '../protocol/bodies.js';
 import { messageQueueEntries, parseFastjson } from '../protocol/fastjson.js';
 import { decodeRecord } from '../protocol/message.js';
+import { ensureDir } from '../util/ensure-dir.js';
 import { sessionInvoke, type AdminSession } from './admin-session.js';
+import { queryCommittedOffset, type OffsetTable } from './committed-offset.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
+import { retentionReader, retentionsOf, retentionWarning, type BrokerRetention, type RetentionWarning } from './retention.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
 
 // ---- limits and names -----------------------------------------------------------------------
@@ -177,24 +180,15 @@ export async function getConsumeStats(session: AdminSession, addr: string, group
   };
 }
 
-/**
- * The committed offset of one queue; null when the broker has none. Sends 5.x's
- * setZeroIfNotFound=false; 4.x brokers (and ours) may still answer 0 for "none" while the queue
- * starts at 0 (QUERY_CONSUMER_OFFSET's in-memory rule, fact sheet §2.6).
- */
+/** The committed offset of one queue; null when the broker has none (4.x and 5.x alike: committed-offset.ts). */
 export async function queryConsumerOffset(session: AdminSession, addr: string, group: string, mq: MessageQueue): Promise<number | null> {
-  const res = await call(session, addr, RequestCode.QUERY_CONSUMER_OFFSET, {
-    consumerGroup: group,
-    topic: mq.topic,
-    queueId: mq.queueId,
-    setZeroIfNotFound: false,
-    bname: mq.brokerName,
-  });
-  if (res.code === ResponseCode.QUERY_NOT_FOUND) return null;
-  if (res.code !== ResponseCode.SUCCESS) throw remote(res, `offset of ${group} on ${mqText(mq)}`);
-  const o = Number(res.extFields?.offset);
-  return Number.isFinite(o) && o >= 0 ? o : null;
+  let tables = offsetTables.get(session);
+  if (!tables) offsetTables.set(session, (tables = new Map()));
+  return queryCommittedOffset((a, req) => sessionInvoke(session, a, req), addr, group, mq, tables);
 }
+
+/** GET_ALL_CONSUMER_OFFSET answers of 4.x brokers, asked at most once per broker and session. */
+const offsetTables = new WeakMap<AdminSession, Map<string, Promise<OffsetTable | null>>>();
 
 async function offsetRequest(session: AdminSession, addr: string, code: number, mq: MessageQueue, extra: Record<string, number> = {}): Promise<number> {
   const res = await call(session, addr, code, { topic: mq.topic, queueId: mq.queueId, ...extra, bname: mq.brokerName });
@@ -313,6 +307,8 @@ export interface GroupProgress {
   };
   diagnosis: string;
   notes: string[];
+  /** The queue whose oldest unconsumed message retention deletes first, when within a day (retention.ts). */
+  retentionWarning: RetentionWarning | null;
   failedBrokers: BrokerFailure[];
 }
 
@@ -416,12 +412,19 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
     },
     diagnosis: '',
     notes: [],
+    retentionWarning: null,
     failedBrokers,
   };
   const d = diagnose(progress);
-  progress.diagnosis = d.diagnosis;
+  progress.retentionWarning = retentionWarning(queues, await retentionsOf(brokers, queues, retentionReader(session)));
+  progress.diagnosis = progress.retentionWarning ? `${retentionDiagnosis(progress.retentionWarning)}; ${d.diagnosis}` : d.diagnosis;
   progress.notes = d.notes;
   return progress;
+}
+
+/** The retention warning as the head of the diagnosis: it is the most urgent thing to say. */
+export function retentionDiagnosis(w: RetentionWarning): string {
+  return `messages will be lost to retention: ${w.message} (${w.topic} queue ${w.queueId} on ${w.brokerName})`;
 }
 
 function clientInfo(c: Connection): ClientInfo {
@@ -608,6 +611,8 @@ export interface GroupRow {
    * queue with backlog could be read).
    */
   lagMs: number | null;
+  /** With the lag measured: the queue retention deletes first, when within a day; else null. */
+  retentionWarning: RetentionWarning | null;
   /** Per-queue backlog, for --max-lag checks (not printed in the table). */
   queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; lagMs?: number | null }>;
 }
@@ -670,7 +675,7 @@ export async function allGroupsProgress(session: AdminSession, opts: AllGroupsOp
   const retry = topics.filter((t) => t.startsWith(RETRY_GROUP_TOPIC_PREFIX)).map((t) => t.slice(RETRY_GROUP_TOPIC_PREFIX.length));
   const groups = [...new Set([...retry, ...listed.flat()])].sort(compareStrings);
   const measuredAt = (opts.now ?? Date.now)();
-  const ctx: RowContext = { session, brokers, measuredAt, withLag: !!opts.withLag, slot: limiter(limit), minOffsets: new Map() };
+  const ctx: RowContext = { session, brokers, measuredAt, withLag: !!opts.withLag, slot: limiter(limit), minOffsets: new Map(), retention: retentionReader(session) };
   const rows = await mapLimit(groups, limit, (g) => groupRow(ctx, g));
   return { groups: rows, measuredAt, failedBrokers: failedBrokers.sort((a, b) => compareStrings(a.brokerName, b.brokerName)) };
 }
@@ -684,6 +689,8 @@ interface RowContext {
   slot: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Min offset per queue, one GET_TOPIC_STATS_INFO per broker and topic (shared by all groups). */
   minOffsets: Map<string, Promise<Map<number, number> | null>>;
+  /** Each broker's retention, one GET_BROKER_CONFIG per broker (shared by all groups). */
+  retention: (addr: string) => Promise<BrokerRetention>;
 }
 
 /** At most `n` calls of the returned function's argument running at once. */
@@ -705,7 +712,7 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 
 async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
   const { session, brokers } = ctx;
-  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, lagMs: null, queues: [] };
+  const row: GroupRow = { group, status: 'offline', count: 0, version: 'OFFLINE', type: '', model: '', tps: 0, diffTotal: 0, lagMs: null, retentionWarning: null, queues: [] };
   const errors: string[] = [];
   const failed = (b: BrokerRef, err: unknown) => errors.push(`${b.brokerName} (${b.addr}): ${errorText(err)}`);
   const conns: Array<ConsumerConnection | undefined> = [];
@@ -751,6 +758,7 @@ async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
   if (ctx.withLag) {
     const known = row.queues.map((q) => q.lagMs).filter((ms): ms is number => typeof ms === 'number');
     row.lagMs = known.length > 0 ? Math.max(...known) : row.queues.length === 0 ? 0 : null;
+    row.retentionWarning = retentionWarning(row.queues, await retentionsOf(brokers, row.queues, ctx.retention));
   }
   const conn = mergeConnections(conns);
   if (conn) {
@@ -1343,17 +1351,6 @@ export function defaultUndoFile(group: string, topic: string, nowMs = Date.now()
   const stamp = `${d.getFullYear()}${p2(d.getMonth() + 1)}${p2(d.getDate())}-${p2(d.getHours())}${p2(d.getMinutes())}${p2(d.getSeconds())}-${String(d.getMilliseconds()).padStart(3, '0')}`;
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_.%-]/g, '_');
   return path.join(os.homedir(), '.rocketctl', 'undo', `resetOffset-${safe(group)}-${safe(topic)}-${stamp}.json`);
-}
-
-/**
- * mkdir -p, one level at a time from the deepest existing ancestor: Node 20's recursive mkdirSync
- * can spin forever under /proc (a path like /proc/nope/x), this fails there with the errno.
- */
-export function ensureDir(dir: string): void {
-  if (fs.existsSync(dir)) return;
-  const parent = path.dirname(dir);
-  if (parent !== dir) ensureDir(parent);
-  fs.mkdirSync(dir);
 }
 
 /** Write a plan file atomically (tmp, fsync, rename); a failure is E_PLAN_FILE naming the path. */

@@ -21,12 +21,17 @@ export interface AdminTargetOptions {
   namesrvAddr?: string;
   /** Unix socket of a local broker (default DEFAULT_LOCAL_SOCKET, or $ROCKETCTL_SOCKET). */
   socket?: string;
+  /**
+   * -b host:port of a command that takes a broker address: without -n and --socket, that broker is
+   * talked to directly, as mqadmin does (no name server and no local socket needed).
+   */
+  brokerAddr?: string;
   timeoutMs: number;
 }
 
 export interface AdminSession {
   client: RemotingClient;
-  /** Addresses answering name server requests, tried in order. */
+  /** Addresses answering name server requests, tried in order (none for a -b session). */
   namesrvAddrs: string[];
   /** Human description of the target, for messages ("name server 10.0.0.1:9876"). */
   target: string;
@@ -48,6 +53,9 @@ export async function openAdminSession(opts: AdminTargetOptions): Promise<AdminS
     const addrs = parseNamesrvList(opts.namesrvAddr);
     if (addrs.length === 0) throw new RocketError('empty name server address list', { code: 'E_USAGE', exitCode: 2 });
     return { client, namesrvAddrs: addrs, target: `name server ${addrs.join(';')}`, timeoutMs: opts.timeoutMs, close };
+  }
+  if (opts.brokerAddr && !opts.socket) {
+    return { client, namesrvAddrs: [], target: `broker ${opts.brokerAddr}`, timeoutMs: opts.timeoutMs, close };
   }
   const socket = opts.socket || process.env.ROCKETCTL_SOCKET || DEFAULT_LOCAL_SOCKET;
   if (!fs.existsSync(socket)) {

@@ -4,7 +4,7 @@
  * queryMsgByKey), every record of those trace messages is decoded, and the records of that
  * message id are kept. Rows: one per Pub, per consume attempt (SubBefore + SubAfter with the same
  * requestId) and per EndTransaction, sorted by time. Client host = the born host of the trace
- * message (what mqadmin shows).
+ * message without its port (what mqadmin shows: TraceView uses MessageExt#getBornHostString, 4.9.8).
  */
 import { TopicNotFoundError, RocketError } from '../errors/index.js';
 import { decodeTraces, DEFAULT_TRACE_TOPIC, type TraceRecord } from '../protocol/trace.js';
@@ -20,7 +20,7 @@ export interface TraceRow {
   type: TraceRowType;
   /** Producer group (Pub, EndTransaction) or consumer group (Sub). */
   group: string | null;
-  /** Born host of the trace message (ip:port of the traced client's trace producer). */
+  /** Born host of the trace message: the IP of the traced client's trace producer (mqadmin's #ClientHost). */
   clientHost: string;
   /** Send start (Pub), consume end (Sub; its SubBefore's time when the SubAfter has none), end (EndTransaction). */
   timeStamp: number | null;
@@ -73,9 +73,16 @@ export async function queryMsgTrace(session: AdminSession, msgId: string, traceT
   for (const f of r.found) {
     const d = decodeTraces(f.body);
     undecodable += d.skipped.length;
-    for (const rec of d.records) if (rec.msgId === msgId) mine.push({ rec, host: f.view.bornHost });
+    for (const rec of d.records) if (rec.msgId === msgId) mine.push({ rec, host: hostOf(f.view.bornHost) });
   }
   return { msgId, traceTopic, beginMs, endMs, rows: traceRows(mine), traceMessages: r.found.length, undecodable, truncated: r.truncated, failures: r.failures, failed: r.failed };
+}
+
+/** "ip:port" / "[v6]:port" → the address alone, as Java's InetAddress#getHostAddress prints it. */
+function hostOf(hostPort: string): string {
+  const i = hostPort.lastIndexOf(':');
+  const host = i > 0 ? hostPort.slice(0, i) : hostPort;
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 const TYPE_ORDER: Record<TraceRowType, number> = { Pub: 0, EndTransaction: 1, Sub: 2 };

@@ -9,7 +9,7 @@
  * `failed` list, so commands can print the rest and exit 3. A fan-out where every broker failed
  * throws the first failure instead: there is nothing to print.
  */
-import { BrokerUnreachableError, GroupNotFoundError, RemoteError, RocketError, TopicNotFoundError, UsageError } from '../errors/index.js';
+import { BrokerUnreachableError, GroupNotFoundError, notRocketmqReply, RemoteError, RocketError, TopicNotFoundError, UsageError } from '../errors/index.js';
 import {
   decodeConnection,
   decodeConsumerConnection,
@@ -29,7 +29,7 @@ import {
   type TopicRouteData,
 } from '../protocol/bodies.js';
 import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
-import { parseFastjson } from '../protocol/fastjson.js';
+import { BodyFormatError, parseFastjson } from '../protocol/fastjson.js';
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame.js';
 import { groupNameProblem, topicNameProblem } from '../protocol/validate.js';
 import { openAdminSession, sessionInvoke, type AdminSession, type AdminTargetOptions } from './admin-session.js';
@@ -112,13 +112,14 @@ export function failureWarnings(failed: BrokerFailure[]): string[] {
 }
 
 export function failureOf(target: { addr: string; brokerName?: string | null }, err: unknown, kind: BrokerFailure['kind'] = 'broker'): BrokerFailure {
-  const e = asRocketError(err);
+  const e = asRocketError(err, target.addr);
   return { kind, addr: target.addr, brokerName: target.brokerName ?? null, code: e.code, message: e.message };
 }
 
-function asRocketError(err: unknown): RocketError {
+function asRocketError(err: unknown, peer?: string): RocketError {
   if (err instanceof RocketError) return err;
-  // A malformed body (fastjson parse error) or similar: reported against that broker, not a crash.
+  if (err instanceof BodyFormatError) return notRocketmqReply(err.message, peer, err);
+  // Anything else a reply made us throw: reported against that broker, not a crash.
   return new RocketError(err instanceof Error ? err.message : String(err), { code: 'E_BAD_RESPONSE', cause: err });
 }
 
@@ -153,15 +154,15 @@ function partition<T extends { addr: string; brokerName?: string | null }, R>(
 ): { ok: Array<{ item: T; value: R }>; failed: BrokerFailure[] } {
   const ok: Array<{ item: T; value: R }> = [];
   const failed: BrokerFailure[] = [];
-  let first: unknown;
+  let first: { error: unknown; addr: string } | undefined;
   for (const s of settled) {
     if (s.ok) ok.push({ item: s.item, value: s.value });
     else {
-      first ??= s.error;
+      first ??= { error: s.error, addr: s.item.addr };
       failed.push(failureOf(s.item, s.error));
     }
   }
-  if (opts.throwIfAllFailed && ok.length === 0 && failed.length > 0) throw asRocketError(first);
+  if (opts.throwIfAllFailed && ok.length === 0 && first) throw asRocketError(first.error, first.addr);
   return { ok, failed };
 }
 
@@ -413,7 +414,7 @@ export interface ClusterBrokerRow {
   addr: string;
   /** brokerVersionDesc, e.g. V4_9_8. */
   version: string | null;
-  /** First number of putTps / getTransferedTps (10 s window). */
+  /** First number of putTps / getTransferedTps (getTransferredTps on 5.x brokers) (10 s window). */
   inTps: number | null;
   outTps: number | null;
   sendThreadPoolQueueSize: number | null;
@@ -463,7 +464,8 @@ function clusterRow(t: { clusterName: string; brokerName: string; brokerId: numb
     addr: t.addr,
     version: kv.brokerVersionDesc ?? null,
     inTps: firstNumber(kv.putTps),
-    outTps: firstNumber(kv.getTransferedTps),
+    // 5.x brokers renamed the key (mqadmin 5.x reads getTransferredTps; 4.9.8's reads the old name)
+    outTps: firstNumber(kv.getTransferedTps ?? kv.getTransferredTps),
     sendThreadPoolQueueSize: numOrNull(kv.sendThreadPoolQueueSize),
     sendThreadPoolQueueHeadWaitTimeMills: numOrNull(kv.sendThreadPoolQueueHeadWaitTimeMills),
     pullThreadPoolQueueSize: numOrNull(kv.pullThreadPoolQueueSize),
@@ -766,6 +768,10 @@ function brokerLabelOf(t: BrokerTarget): string {
 }
 
 async function writeOrderConf(s: AdminSession, o: UpdateTopicOptions, done: TopicOnBroker[]): Promise<{ value: string | null; failed: BrokerFailure[] }> {
+  if (s.namesrvAddrs.length === 0) {
+    const why = new RocketError('no name server given (-n), so the order config (ORDER_TOPIC_CONFIG) was not written', { code: 'E_NO_NAMESRV' });
+    return { value: null, failed: [failureOf({ addr: '(none)' }, why, 'namesrv')] };
+  }
   let value: string;
   if (o.brokerAddr) {
     const b = done[0];

@@ -5,7 +5,7 @@
  * TimeoutError), other answers than SUCCESS as RemoteError carrying the response code, an unknown
  * topic as TopicNotFoundError.
  */
-import { RemoteError, RocketError, TopicNotFoundError } from '../errors/index.js';
+import { notRocketmqReply, RemoteError, RocketError, TopicNotFoundError } from '../errors/index.js';
 import {
   decodeClusterInfo,
   decodeKVTable,
@@ -16,7 +16,7 @@ import {
   type DataVersion,
   type TopicRouteData,
 } from '../protocol/bodies.js';
-import { parseFastjson } from '../protocol/fastjson.js';
+import { BodyFormatError, parseFastjson } from '../protocol/fastjson.js';
 import { encodeRegisterBrokerBody, registerBodyCrc32, type RegisterBrokerBody } from '../protocol/register-broker.js';
 import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame.js';
@@ -50,7 +50,8 @@ export interface BrokerIdentity {
 export interface RegisterBrokerRequest extends BrokerIdentity {
   /** brokerIP2:haListenPort. */
   haServerAddr: string;
-  body: RegisterBrokerBody;
+  /** The body, or its bytes already encoded in the form `compressed` says. */
+  body: RegisterBrokerBody | Buffer;
   /** Send the zlib form (broker config compressedRegister). */
   compressed?: boolean;
 }
@@ -66,7 +67,7 @@ export interface RegisterBrokerResult {
 /** REGISTER_BROKER (BrokerOuterAPI.registerBroker): body with its bodyCrc32. */
 export async function registerBroker(client: RemotingClient, namesrvAddr: string, r: RegisterBrokerRequest, timeoutMs?: number): Promise<RegisterBrokerResult> {
   const compressed = r.compressed ?? false;
-  const body = encodeRegisterBrokerBody(r.body, compressed);
+  const body = Buffer.isBuffer(r.body) ? r.body : encodeRegisterBrokerBody(r.body, compressed);
   const header = {
     brokerName: r.brokerName,
     brokerAddr: r.brokerAddr,
@@ -219,7 +220,7 @@ export async function onAnyNamesrv<T>(addrs: string[], fn: (addr: string) => Pro
       return await fn(a);
     } catch (err) {
       if (err instanceof RemoteError || err instanceof TopicNotFoundError) throw err;
-      last = err;
+      last = err instanceof BodyFormatError ? notRocketmqReply(err.message, a, err) : err;
     }
   }
   throw last;

@@ -9,6 +9,7 @@ import { RequestCode, ResponseCode } from '../protocol/codes.js';
 import { bodyBuffer, makeRequest } from '../protocol/frame.js';
 import type { MessageQueue } from '../protocol/bodies.js';
 import { Prop } from '../protocol/properties.js';
+import { queryCommittedOffset } from './committed-offset.js';
 import { RemoteError, RocketError } from '../errors/index.js';
 import { ClientClosedError, ClientInstance, ClientStateError, type ClientOptions } from './client-instance.js';
 import { decodeMessages, type MessageExt } from './message.js';
@@ -110,21 +111,13 @@ export class PullConsumer {
   }
 
   /**
-   * `group`'s committed offset of `mq`, null when it has none (QUERY_CONSUMER_OFFSET with 5.x's
-   * setZeroIfNotFound=false; a 4.x broker may answer 0 for "none" on a young queue, §2.6). Reads
-   * only: nothing about the group changes.
+   * `group`'s committed offset of `mq`, null when it has none, on 4.x and 5.x brokers alike
+   * (committed-offset.ts). Reads only: nothing about the group changes.
    */
   async committedOffset(mq: MessageQueue, group: string): Promise<number | null> {
     const instance = this.inst();
     const addr = await instance.brokerAddrForQueue(mq);
-    const res = await instance.remoting.invoke(
-      addr,
-      makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic: mq.topic, queueId: mq.queueId, setZeroIfNotFound: false, bname: mq.brokerName }),
-    );
-    if (res.code === ResponseCode.QUERY_NOT_FOUND) return null;
-    if (res.code !== ResponseCode.SUCCESS) throw new RemoteError(res.code, res.remark ?? '', 'E_QUERY_OFFSET_FAILED');
-    const o = Number(res.extFields?.offset);
-    return Number.isFinite(o) && o >= 0 ? o : null;
+    return queryCommittedOffset((a, req) => instance.remoting.invoke(a, req), addr, group, mq);
   }
 
   /** Store time of the oldest message in the queue, -1 when empty. */

@@ -19,7 +19,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
 } from '../protocol/frame.js';
 import { requestCodeName, MQ_VERSION_V4_9_8 } from '../protocol/codes.js';
-import { BrokerUnreachableError, RocketError, TimeoutError } from '../errors/index.js';
+import { BrokerUnreachableError, ProtocolError, RocketError, TimeoutError } from '../errors/index.js';
 
 export type ServerRequestHandler = (
   cmd: RemotingCommand,
@@ -209,6 +209,8 @@ class Connection {
   private timerAt = Infinity;
   private connected = false;
   private dead = false;
+  /** Why the connection was cut by us: the peer sent something that is not RocketMQ remoting. */
+  private protocolError: ProtocolError | undefined;
   private readonly connectPromise: Promise<void>;
 
   constructor(
@@ -313,16 +315,16 @@ class Connection {
     let frames: Buffer[];
     try {
       frames = this.decoder.push(chunk);
-    } catch {
-      this.socket.destroy();
+    } catch (err) {
+      this.cut(err);
       return;
     }
     for (const f of frames) {
       let cmd: RemotingCommand;
       try {
         cmd = decodeFrame(f);
-      } catch {
-        this.socket.destroy();
+      } catch (err) {
+        this.cut(err);
         return;
       }
       if (cmd.flag & FLAG_RESPONSE) {
@@ -336,6 +338,13 @@ class Connection {
         void this.serveRequest(cmd);
       }
     }
+  }
+
+  /** Close after bytes that are not a RocketMQ frame; requests in flight fail with why. */
+  private cut(err: unknown): void {
+    const why = err instanceof Error ? err.message : String(err);
+    this.protocolError = new ProtocolError(`${this.address} sent something that is not RocketMQ remoting (${why})`, err);
+    this.socket.destroy();
   }
 
   private async serveRequest(cmd: RemotingCommand): Promise<void> {
@@ -366,7 +375,7 @@ class Connection {
     this.dead = true;
     this.disarmTimer();
     for (const [, p] of this.pending) {
-      p.reject(this.connected ? new ConnectionClosedError(this.address) : new BrokerUnreachableError(this.address));
+      p.reject(this.protocolError ?? (this.connected ? new ConnectionClosedError(this.address) : new BrokerUnreachableError(this.address)));
     }
     this.pending.clear();
     this.client.forget(this.address, this);

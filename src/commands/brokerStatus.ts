@@ -20,14 +20,14 @@ export default class BrokerStatus extends BaseCommand<BrokerStatusResult> {
   ];
 
   static override flags = {
-    brokerAddr: Flags.string({ char: 'b', summary: 'Broker address (host:port).', exclusive: ['clusterName'] }),
+    brokerAddr: Flags.string({ char: 'b', summary: 'Broker address (host:port); without -n, talked to directly (no name server or local broker needed).', exclusive: ['clusterName'] }),
     clusterName: Flags.string({ char: 'c', summary: 'Cluster name: every master and slave of it.', exclusive: ['brokerAddr'] }),
     ...targetFlags,
   };
 
   async run(): Promise<BrokerStatusResult> {
     const { flags } = await this.parse(BrokerStatus);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () =>
       withAdminSession(target, (s) => brokerStatus(s, { brokerAddr: flags.brokerAddr, clusterName: flags.clusterName, local: !flags.namesrvAddr })),
     );

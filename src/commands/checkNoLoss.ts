@@ -13,7 +13,7 @@ export default class CheckNoLoss extends BaseCommand<NoLossReport> {
 
   static override description = [
     `Items: ${NO_LOSS_ITEMS.join(', ')}. Each says pass / warn / fail / unknown / skip, what was found, what is recommended, why it matters, how to fix it, and what the safer choice costs in throughput, so the trade-off can be decided.`,
-    'Reads GET_BROKER_RUNTIME_INFO and GET_BROKER_CONFIG of every master (and cluster info for slaves); with -g the group\'s subscription config, the depth of %DLQ%<group> and its online consumers; with -p the producer group\'s connections. What the brokers cannot show (transactions, an outbox, what user code does before it acknowledges) is reported as unknown with the reason, never guessed.',
+    'Reads GET_BROKER_RUNTIME_INFO and GET_BROKER_CONFIG of every master (and cluster info for slaves); with -g the group\'s subscription config, the depth of %DLQ%<group>, how close its oldest unconsumed message is to the brokers\' retention (fileReservedTime; warn within a day) and its online consumers; with -p the producer group\'s connections. What the brokers cannot show (transactions, an outbox, what user code does before it acknowledges) is reported as unknown with the reason, never guessed.',
     'Exit 4 when an item fails: a --require\'d item that is warn or unknown, or a hard failure (a disk past its cleaning limit, a group that drops failed messages). Exit 3 when some broker did not answer.',
   ].join('\n\n');
 
@@ -24,7 +24,7 @@ export default class CheckNoLoss extends BaseCommand<NoLossReport> {
   ];
 
   static override flags = {
-    group: Flags.string({ char: 'g', summary: 'Consumer group: retry/DLQ settings, DLQ depth, how its consumers commit.' }),
+    group: Flags.string({ char: 'g', summary: 'Consumer group: retry/DLQ settings, DLQ depth, backlog age against retention, how its consumers commit.' }),
     producerGroup: Flags.string({ char: 'p', summary: 'Producer group: its connections (transactions and outbox are reported as not visible from the broker).' }),
     clusterName: Flags.string({ char: 'c', summary: 'Only this cluster\'s brokers (default: every cluster).' }),
     require: Flags.string({ summary: `Comma-separated items that must pass (exit 4 otherwise): ${NO_LOSS_ITEMS.join(', ')}.` }),

@@ -20,13 +20,13 @@ export default class ConsumerConnection extends BaseCommand<ConsumerConnectionRe
 
   static override flags = {
     consumerGroup: Flags.string({ char: 'g', summary: 'Consumer group name.', required: true, aliases: ['group'] }),
-    brokerAddr: Flags.string({ char: 'b', summary: 'Ask only this broker (host:port).' }),
+    brokerAddr: Flags.string({ char: 'b', summary: 'Ask only this broker (host:port); without -n, talked to directly (no name server or local broker needed).' }),
     ...targetFlags,
   };
 
   async run(): Promise<ConsumerConnectionResult> {
     const { flags } = await this.parse(ConsumerConnection);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () =>
       withAdminSession(target, (s) => consumerConnection(s, { group: flags.consumerGroup, brokerAddr: flags.brokerAddr })),
     );

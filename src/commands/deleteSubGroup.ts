@@ -20,7 +20,7 @@ export default class DeleteSubGroup extends BaseCommand<DeleteSubGroupResult> {
 
   static override flags = {
     groupName: Flags.string({ char: 'g', summary: 'Consumer group name.', required: true, aliases: ['group'] }),
-    brokerAddr: Flags.string({ char: 'b', summary: 'From this broker (host:port).', exclusive: ['clusterName'] }),
+    brokerAddr: Flags.string({ char: 'b', summary: 'From this broker (host:port); without -n, talked to directly (no name server or local broker needed).', exclusive: ['clusterName'] }),
     clusterName: Flags.string({ char: 'c', summary: 'From every master of this cluster.', exclusive: ['brokerAddr'] }),
     removeOffset: Flags.string({ char: 'r', summary: 'Also remove the group\'s committed offsets.', options: ['true', 'false'], default: 'false' }),
     ...targetFlags,
@@ -28,7 +28,7 @@ export default class DeleteSubGroup extends BaseCommand<DeleteSubGroupResult> {
 
   async run(): Promise<DeleteSubGroupResult> {
     const { flags } = await this.parse(DeleteSubGroup);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
     const r = await withSpinner(`Deleting group ${flags.groupName}`, this.jsonEnabled(), () =>
       withAdminSession(target, (s) =>
         deleteSubGroup(s, {

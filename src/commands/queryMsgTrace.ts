@@ -27,7 +27,7 @@ export default class QueryMsgTrace extends BaseCommand<QueryMsgTraceResult> {
   static override summary = 'Show the trace of a message (sent, consumed, transaction ended) recorded by clients running with enableMsgTrace.';
 
   static override description = [
-    'Looks the message id (UNIQ_KEY, what producers call msgId) up as a key in the trace topic\'s index on every broker of the trace topic (QUERY_MESSAGE, as mqadmin queryMsgTraceById), decodes every trace record of those trace messages and keeps the records of this id: one row per send (Pub), per consume attempt (SubBefore + SubAfter) and per transaction end (EndTransaction), sorted by time, with mqadmin\'s columns (#Type, #Group, #ClientHost = born host of the trace message, #Time, #CostTimes, #Status). --json adds every decoded field.',
+    'Looks the message id (UNIQ_KEY, what producers call msgId) up as a key in the trace topic\'s index on every broker of the trace topic (QUERY_MESSAGE, as mqadmin queryMsgTraceById), decodes every trace record of those trace messages and keeps the records of this id: one row per send (Pub), per consume attempt (SubBefore + SubAfter) and per transaction end (EndTransaction), sorted by time, with mqadmin\'s columns (#Type, #Group, #ClientHost = IP of the born host of the trace message, #Time, #CostTimes, #Status). --json adds every decoded field.',
     'Traces exist only when the Java clients run with enableMsgTrace (their trace topic: -t, default RMQ_SYS_TRACE_TOPIC) and the trace topic exists (broker traceTopicEnable=true, or auto-created).',
     'Exit codes: 0 found; 1 no trace found, trace topic unknown, or unreachable broker/name server; 2 bad flags; 3 found, but some brokers of the trace topic could not be searched; 10 bug.',
   ].join('\n\n');

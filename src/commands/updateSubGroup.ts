@@ -25,7 +25,7 @@ export default class UpdateSubGroup extends BaseCommand<UpdateSubGroupResult> {
 
   static override flags = {
     groupName: Flags.string({ char: 'g', summary: 'Consumer group name.', required: true, aliases: ['group'] }),
-    brokerAddr: Flags.string({ char: 'b', summary: 'On this broker (host:port).', exclusive: ['clusterName'] }),
+    brokerAddr: Flags.string({ char: 'b', summary: 'On this broker (host:port); without -n, talked to directly (no name server or local broker needed).', exclusive: ['clusterName'] }),
     clusterName: Flags.string({ char: 'c', summary: 'On every master of this cluster.', exclusive: ['brokerAddr'] }),
     consumeEnable: Flags.string({ char: 's', summary: 'May the group consume at all.', options: trueFalse }),
     consumeFromMinEnable: Flags.string({ char: 'm', summary: 'Start a new consumer from the min offset.', options: trueFalse }),
@@ -45,7 +45,7 @@ export default class UpdateSubGroup extends BaseCommand<UpdateSubGroupResult> {
 
   async run(): Promise<UpdateSubGroupResult> {
     const { flags } = await this.parse(UpdateSubGroup);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
     const fields: SubGroupFields = {
       consumeEnable: bool(flags.consumeEnable),
       consumeFromMinEnable: bool(flags.consumeFromMinEnable),

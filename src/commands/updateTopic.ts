@@ -28,7 +28,7 @@ export default class UpdateTopic extends BaseCommand<UpdateTopicResult> {
 
   static override flags = {
     topic: Flags.string({ char: 't', summary: 'Topic name.', required: true }),
-    brokerAddr: Flags.string({ char: 'b', summary: 'Create on this broker (host:port).', exclusive: ['clusterName'] }),
+    brokerAddr: Flags.string({ char: 'b', summary: 'Create on this broker (host:port); without -n, talked to directly (no name server or local broker needed).', exclusive: ['clusterName'] }),
     clusterName: Flags.string({ char: 'c', summary: 'Create on every master of this cluster.', exclusive: ['brokerAddr'] }),
     readQueueNums: Flags.integer({ char: 'r', summary: 'Read queue count (at least 1; default: kept, 8 for a new topic).' }),
     writeQueueNums: Flags.integer({ char: 'w', summary: 'Write queue count (at least 1; default: kept, 8 for a new topic).' }),
@@ -41,7 +41,7 @@ export default class UpdateTopic extends BaseCommand<UpdateTopicResult> {
 
   async run(): Promise<UpdateTopicResult> {
     const { flags } = await this.parse(UpdateTopic);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
     checkUpdateTopicOptions({ topic: flags.topic, readQueueNums: flags.readQueueNums, writeQueueNums: flags.writeQueueNums });
     const r = await withSpinner(`Updating topic ${flags.topic}`, this.jsonEnabled(), () =>
       withAdminSession(target, (s) =>

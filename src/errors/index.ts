@@ -88,6 +88,22 @@ export class RemoteError extends RocketError {
   }
 }
 
+/** The peer does not speak RocketMQ: garbage frames, or a reply whose body is not RocketMQ's JSON. */
+export class ProtocolError extends RocketError {
+  constructor(message: string, cause?: unknown) {
+    super(message, {
+      code: 'E_PROTOCOL',
+      cause,
+      actions: ['check that the address (-n, -b) is a RocketMQ 4.x/5.x name server or broker, not another service'],
+    });
+  }
+}
+
+/** A reply body that did not decode (`detail` says how), from `peer` when known. */
+export function notRocketmqReply(detail: string, peer?: string, cause?: unknown): ProtocolError {
+  return new ProtocolError(`${peer ? `the answer of ${peer}` : 'an answer'} is not a RocketMQ reply (${detail})`, cause);
+}
+
 export class TopicNotFoundError extends RocketError {
   constructor(topic: string) {
     super(`topic ${topic} does not exist`, {
@@ -126,6 +142,36 @@ export class StoreLockedError extends StoreError {
       code: 'E_STORE_LOCKED',
       actions: ['stop the broker using it, or choose another store dir (--store-dir / storePathRootDir)'],
     });
+  }
+}
+
+/** The store dir cannot be used: a file is in the way, or it cannot be created there. */
+export class StoreDirError extends StoreError {
+  constructor(dir: string, cause: unknown) {
+    super(`cannot use store dir ${dir}: ${storeDirReason(cause)}`, {
+      code: 'E_STORE_DIR',
+      cause,
+      actions: ['choose a writable directory with --store-dir (storePathRootDir)'],
+    });
+  }
+}
+
+function storeDirReason(cause: unknown): string {
+  const e = (cause ?? {}) as NodeJS.ErrnoException;
+  const where = e.path ?? 'it';
+  switch (e.code) {
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return `${where} is not a directory`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${where})`;
+    case 'EROFS':
+      return `read-only file system (${where})`;
+    case 'ENOENT':
+      return `${where} cannot be created there (ENOENT)`;
+    default:
+      return e.code ? `${where}: ${e.code}` : String(cause);
   }
 }
 

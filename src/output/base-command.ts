@@ -1,5 +1,6 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
-import { ExitCode, RocketError, UsageError, type ExitCodeValue } from '../errors/index.js';
+import { ExitCode, notRocketmqReply, RocketError, UsageError, type ExitCodeValue } from '../errors/index.js';
+import { BodyFormatError } from '../protocol/fastjson.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
 import { colors } from './colors.js';
 
@@ -154,6 +155,9 @@ export function toRocketError(err: unknown, flags?: Record<string, { char?: stri
       .replace(/Missing required flag (\S+)/g, (_m, name: string) => `missing required flag ${flagLabel(flags?.[name], name)}`);
     return new UsageError(msg, ['see --help for the flags this command takes']);
   }
+  // A reply body that did not decode: the peer's fault, not ours (the peer's address is added
+  // where it is known, e.g. by the admin fan-outs and the name server lookups).
+  if (err instanceof BodyFormatError) return notRocketmqReply(err.message, undefined, err);
   const message = err instanceof Error ? err.message : String(err);
   return new RocketError(`internal error: ${message} (this is a bug; rerun with ROCKETCTL_DEBUG=1 and report it)`, {
     code: 'E_BUG',

@@ -80,7 +80,7 @@ export function renderGroupProgress(p: GroupProgress, showClient: boolean): stri
   out.push(`Lag Max: ${formatDuration(p.totals.lagMsMax)}${p.totals.lagMsMax !== null ? ' (age of the oldest unconsumed message)' : ''}`);
   const who = p.online ? `online, ${p.clients.length} consumer(s): ${p.clients.map((c) => `${c.clientId} (${c.versionDesc})`).join(', ')}` : colors.warn('OFFLINE (no consumer connected)');
   out.push(`Group: ${p.group}, ${who}`);
-  out.push(`Diagnosis: ${p.diagnosis}`);
+  out.push(`Diagnosis: ${p.retentionWarning ? colors.warn(p.diagnosis) : p.diagnosis}`);
   for (const note of p.notes) out.push(`  note: ${note}`);
   const queueNotes = p.queues.filter((q) => q.notes.length > 0);
   if (queueNotes.length > 0) {
@@ -107,6 +107,14 @@ export function renderAllGroups(a: AllGroups, lag = false): string {
   ]);
   const head = ['#Group', '#Count', '#Version', '#Type', '#Model', '#TPS', '#Diff Total', ...(measured ? ['#Lag'] : [])];
   const out = [table(head, rows, { align: [1, 5, 6, ...(measured ? [7] : [])] })];
+  const losing = a.groups.filter((g) => g.retentionWarning);
+  if (losing.length > 0) {
+    out.push('');
+    for (const g of losing) {
+      const w = g.retentionWarning!;
+      out.push(colors.warn(`retention: ${g.group}: ${w.message} (${w.topic} queue ${w.queueId} on ${w.brokerName})`));
+    }
+  }
   const failed = a.groups.filter((g) => g.status === 'failed');
   if (failed.length > 0 || a.failedBrokers.length > 0) {
     out.push('');

@@ -3,6 +3,7 @@
  * through parseFastjson, so both bare and quoted numeric keys and MessageQueue object keys work.
  */
 import {
+  BodyFormatError,
   FjMap,
   messageQueueEntries,
   messageQueueMap,
@@ -157,9 +158,14 @@ export function defaultSubscriptionGroupConfig(groupName: string): SubscriptionG
 // ---- helpers --------------------------------------------------------------------------------
 
 function parseObject(body: Buffer | string | undefined, what: string): Record<string, unknown> {
-  if (!body || body.length === 0) throw new Error(`${what}: empty body`);
-  const v = parseFastjson(typeof body === 'string' ? body : body.toString('utf8'));
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${what}: body is not an object`);
+  if (!body || body.length === 0) throw new BodyFormatError(`${what}: empty body`);
+  let v: unknown;
+  try {
+    v = parseFastjson(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch (err) {
+    throw err instanceof BodyFormatError ? new BodyFormatError(`${what}: ${err.message}`) : err;
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new BodyFormatError(`${what}: body is not an object`);
   return v as Record<string, unknown>;
 }
 

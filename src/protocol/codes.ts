@@ -65,6 +65,7 @@ export const RequestCode = {
   QUERY_CONSUME_QUEUE: 321,
   QUERY_DATA_VERSION: 322,
   ADD_WRITE_PERM_OF_BROKER: 327,
+  DELETE_EXPIRED_COMMITLOG: 329,
 } as const;
 
 /** Response codes (RemotingSysResponseCode + ResponseCode; fact sheet §1.7). */

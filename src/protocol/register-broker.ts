@@ -11,7 +11,7 @@
  */
 import zlib from 'node:zlib';
 import { decodeTopicConfigWrapper, encodeJson, type DataVersion, type TopicConfig, type TopicConfigSerializeWrapper } from './bodies.js';
-import { parseFastjson, toFastjson } from './fastjson.js';
+import { parseFastjson, parseFastjsonLarge, toFastjson } from './fastjson.js';
 import { crc32 } from './hash.js';
 
 export interface RegisterBrokerBody {
@@ -90,7 +90,8 @@ export function decodeRegisterBrokerBody(raw: Buffer, compressed: boolean): Regi
 }
 
 function decodePlain(raw: Buffer): RegisterBrokerBody {
-  const o = parseFastjson(raw.toString('utf8'));
+  // Read field by field below (no recursive walk), so the fast parser is safe for this network body.
+  const o = parseFastjsonLarge(raw.toString('utf8'));
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new RegisterBrokerBodyError('RegisterBrokerBody is not a JSON object');
   const rec = o as Record<string, unknown>;
   // Brokers older than 3.0.11 send the TopicConfigSerializeWrapper itself (DefaultRequestProcessor.registerBroker).

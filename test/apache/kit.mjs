@@ -39,6 +39,8 @@ const JVM_OPENS = [
   '--add-opens', 'java.base/java.nio=ALL-UNNAMED', '--add-opens', 'java.base/sun.nio.ch=ALL-UNNAMED',
   '--add-exports', 'java.base/sun.nio.ch=ALL-UNNAMED', '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
   '--add-opens', 'java.base/java.util=ALL-UNNAMED', '--add-opens', 'java.base/java.lang.reflect=ALL-UNNAMED',
+  // A 4.x broker recovering an existing store unmaps files through jdk.internal.ref.Cleaner.
+  '--add-exports', 'java.base/jdk.internal.ref=ALL-UNNAMED', '--add-opens', 'java.base/jdk.internal.ref=ALL-UNNAMED',
 ];
 const READY_TIMEOUT_MS = Number(process.env.KIT_READY_TIMEOUT_MS ?? 120_000);
 const STOP_GRACE_MS = 10_000;

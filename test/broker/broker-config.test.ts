@@ -131,14 +131,29 @@ describe('buildBrokerConfig', () => {
   });
 
   it('warns about unknown keys and keys with no effect, naming file and line', () => {
-    const { warnings } = buildBrokerConfig({ file: file('listenPort=10911\nlistenPrt=1\ndeleteWhen=04') });
+    const { warnings } = buildBrokerConfig({ file: file('listenPort=10911\nlistenPrt=1\nhaListenPort=10912') });
     expect(warnings).toEqual([
       'broker.conf:2: unknown key listenPrt (ignored)',
-      'broker.conf:3: deleteWhen has no effect in rocketctl\'s embedded broker (ignored)',
+      'broker.conf:3: haListenPort has no effect in rocketctl\'s embedded broker (ignored)',
     ]);
   });
 
+  it('reads the retention keys (MessageStoreConfig names) and passes them to the store', () => {
+    const { config, warnings } = buildBrokerConfig({ file: file('fileReservedTime=48\ndeleteWhen=04;16\ndiskMaxUsedSpaceRatio=80\ncleanFileForciblyEnable=false\ncleanResourceInterval=500') });
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({ fileReservedTime: 48, deleteWhen: '04;16', diskMaxUsedSpaceRatio: 80, cleanFileForciblyEnable: false, cleanResourceInterval: 500 });
+    expect(toStoreConfig(config, 10911)).toMatchObject({ fileReservedTime: 48, deleteWhen: '04;16', diskMaxUsedSpaceRatio: 80, cleanFileForciblyEnable: false, cleanResourceInterval: 500, testOnlyFileReservedTimeMs: 0 });
+    const knob = buildBrokerConfig({ file: file('testOnlyFileReservedTimeMs=1500') });
+    expect(toStoreConfig(knob.config, 10911).testOnlyFileReservedTimeMs).toBe(1500);
+    expect(knob.warnings).toEqual(['testOnlyFileReservedTimeMs=1500: commit log segments are kept 1500 ms, not fileReservedTime=72 h (a rocketctl test setting)']);
+    expect(defaultBrokerConfig()).toMatchObject({ fileReservedTime: 72, deleteWhen: '04', diskMaxUsedSpaceRatio: 75, cleanFileForciblyEnable: true, cleanResourceInterval: 10_000 });
+  });
+
   const invalid: Array<[string, RegExp]> = [
+    ['deleteWhen=4am', /invalid deleteWhen: deleteWhen must be hours of the day 0\.\.23/],
+    ['deleteWhen=04;24', /invalid deleteWhen/],
+    ['fileReservedTime=-1', /invalid fileReservedTime: expected an integer in 0\.\./],
+    ['diskMaxUsedSpaceRatio=101', /invalid diskMaxUsedSpaceRatio/],
     ['listenPort=abc', /broker\.conf:1: invalid listenPort: expected an integer/],
     ['listenPort=70000', /invalid listenPort: expected an integer in 0\.\.65535/],
     ['listenPort=2', /fast port is listenPort-2/],

@@ -90,6 +90,22 @@ describe('rocketctl broker start', () => {
     expect(second.stderr).toMatch(/store .* is in use by another process/);
   });
 
+  it('refuses a store dir that is a regular file, or that cannot be created (under /proc), with one line and exit 1', async () => {
+    const file = path.join(storeDir(), 'a-file');
+    fs.writeFileSync(file, 'not a dir');
+    const r = await runBrokerExpectingExit(['--store-dir', file, ...FREE_PORTS]);
+    expect(r.code, r.stderr).toBe(1);
+    expectOneLineError(r.stderr);
+    expect(r.stderr).toContain(`cannot use store dir ${file}: ${file} is not a directory`);
+
+    // Node's own recursive mkdir never returns there (and the process then ignores SIGTERM).
+    const proc = `/proc/rocketctl-test-${process.pid}/store`;
+    const p = await runBrokerExpectingExit(['--store-dir', proc, ...FREE_PORTS], { timeoutMs: 20_000 });
+    expect(p.code, p.stderr).toBe(1);
+    expectOneLineError(p.stderr);
+    expect(p.stderr).toContain(`cannot use store dir ${proc}: /proc/rocketctl-test-${process.pid} cannot be created there`);
+  });
+
   it('refuses a port in use, with one line and a non-zero exit', async () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));

@@ -76,7 +76,7 @@ describe('checkNoLoss verdicts', () => {
       { id: 'sync-flush', status: 'fail' },
       { id: 'outbox', status: 'unknown' },
     ]);
-    expect(r.summary).toEqual({ pass: 1, warn: 1, fail: 1, unknown: 2, skip: 3 });
+    expect(r.summary).toEqual({ pass: 1, warn: 1, fail: 1, unknown: 2, skip: 4 });
   });
 
   it('group facts: unknown group, Java consumers (unknown commit), DLQ with expired messages', () => {
@@ -126,6 +126,8 @@ describe('GET_BROKER_CONFIG body', () => {
     expect(map.brokerRole).toBe('ASYNC_MASTER');
     expect(map.enableDLegerCommitLog).toBe('false');
     expect(map.namesrvAddr).toBe('10.0.0.1:9876;10.0.0.2:9876');
-    expect(map.diskMaxUsedSpaceRatio).toBeUndefined();
+    // Retention keys are in force, so they are sent; the unset test knob is not.
+    expect([map.diskMaxUsedSpaceRatio, map.fileReservedTime, map.deleteWhen]).toEqual(['75', '72', '04']);
+    expect('testOnlyFileReservedTimeMs' in map).toBe(false);
   });
 });

@@ -55,7 +55,7 @@ describe('checkNoLoss (real CLI, real brokers)', () => {
     expect(plain.env.result.brokers[0]).toMatchObject({ brokerName: name, flushDiskType: 'ASYNC_FLUSH', brokerRole: 'ASYNC_MASTER', replication: 'none', rocketctl: true });
     expect(['pass', 'warn', 'fail']).toContain(plain.items['disk-headroom']!.status);
     expect(plain.items['disk-headroom']!.current).toMatch(/used \d+(\.\d)?%/);
-    for (const id of ['retry-dlq', 'dlq-empty', 'consumer-commit', 'transactions', 'outbox']) expect(plain.items[id]!.status, id).toBe('skip');
+    for (const id of ['retry-dlq', 'dlq-empty', 'retention', 'consumer-commit', 'transactions', 'outbox']) expect(plain.items[id]!.status, id).toBe('skip');
 
     const req = await json(b, ['--require', 'sync-flush']);
     expect(req.code).toBe(4);

@@ -1,7 +1,7 @@
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectSuccessEnvelope } from '../helpers/cli.js';
 import { CHECKOS_IDS } from '../helpers/checkos-ids.js';
@@ -35,9 +35,21 @@ interface Envelope {
 const { NODE_ENV: _nodeEnv, ...BASE_ENV } = process.env;
 const ENV = { ...BASE_ENV, NO_COLOR: '1', NODE_OPTIONS: '--max-old-space-size=2048' };
 
-function cli(args: string[], opts: SpawnSyncOptions = {}) {
-  const r = spawnSync(process.execPath, [join(REPO, 'bin/run.js'), 'checkOS', ...args], { cwd: REPO, env: ENV, encoding: 'utf8', timeout: 30_000, ...opts });
+function cli(args: string[], opts: SpawnSyncOptions & { bin?: string } = {}) {
+  const { bin = join(REPO, 'bin/run.js'), ...spawnOpts } = opts;
+  const r = spawnSync(process.execPath, [bin, 'checkOS', ...args], { cwd: REPO, env: ENV, encoding: 'utf8', timeout: 30_000, ...spawnOpts });
   return { code: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), error: r.error };
+}
+
+/** The built CLI (bin/, the bundle, package.json, manifest) copied to a dir every user can read; returns its bin/run.js. */
+function publicCopyOfCli(): string {
+  const dir = tempDir('rocketctl-public-');
+  for (const f of ['bin/run.js', 'bin/load.cjs', 'dist/rocketctl.cjs', 'package.json', 'oclif.manifest.json']) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    cpSync(join(REPO, f), join(dir, f));
+  }
+  for (const d of [dir, join(dir, 'bin'), join(dir, 'dist')]) chmodSync(d, 0o755);
+  return join(dir, 'bin/run.js');
 }
 
 function json(args: string[]): { code: number | null; env: Envelope; stderr: string } {
@@ -132,7 +144,9 @@ describe('checkOS --apply', () => {
   it('refuses on the live / when not root: one error line, exit 1, nothing read or changed', () => {
     // As root, run the CLI as nobody; as anyone else, as ourselves. Never as root with --apply on /.
     const asRoot = process.geteuid?.() === 0;
-    const opts: SpawnSyncOptions = asRoot ? { uid: 65534, gid: 65534, env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', NO_COLOR: '1' } } : {};
+    // nobody may not be able to read the checkout (CI runs as root in a dir others cannot enter):
+    // it runs a world-readable copy of the installed CLI instead.
+    const opts: SpawnSyncOptions = asRoot ? { uid: 65534, gid: 65534, cwd: '/', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', NO_COLOR: '1', ROCKETCTL_CODE_CACHE: 'off' }, bin: publicCopyOfCli() } as SpawnSyncOptions : {};
     const swappiness = readFileSync('/proc/sys/vm/swappiness', 'utf8');
     const r = cli(['--apply', '--store-dir', '/nonexistent/store'], opts);
     if (r.error) throw r.error;

@@ -116,7 +116,7 @@ describe('queryMsgTrace (real CLI, real broker)', () => {
     const [p, e, s1, s2] = res.rows;
     expect(e).toMatchObject({ group: `PG_${t}`, timeStamp: T0 + 50, costTimeMs: null, success: null });
     expect(e.records[0]).toMatchObject({ type: 'EndTransaction', msgType: 2, transactionId: 'tx-1', fromTransactionCheck: false });
-    expect(p).toMatchObject({ group: `PG_${t}`, timeStamp: T0, costTimeMs: 3, success: true, clientHost: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(p).toMatchObject({ group: `PG_${t}`, timeStamp: T0, costTimeMs: 3, success: true, clientHost: '127.0.0.1' });
     expect(p.records).toEqual([{ type: 'Pub', timeStamp: T0, regionId: 'DefaultRegion', groupName: `PG_${t}`, topic: t, msgId: sent.msgId, tags: 'TagA', keys: 'order-1 common', storeHost: b.addr, bodyLength: 5, costTime: 3, msgType: 0, offsetMsgId: sent.offsetMsgId, success: true, clientHost: null }]);
     expect(s1).toMatchObject({ group: `CG_${t}`, timeStamp: T0 + 112, costTimeMs: 12, success: false });
     expect(s1.records.map((x: any) => x.type)).toEqual(['SubBefore', 'SubAfter']);
@@ -127,7 +127,7 @@ describe('queryMsgTrace (real CLI, real broker)', () => {
     expect(text.code, text.stderr).toBe(0);
     const lines = text.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^#Type\s+#Group\s+#ClientHost\s+#Time\s+#CostTimes\s+#Status$/);
-    expect(lines[1]).toMatch(new RegExp(`^Pub\\s+PG_${t}\\s+127\\.0\\.0\\.1:\\d+\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+3ms\\s+success$`));
+    expect(lines[1]).toMatch(new RegExp(`^Pub\\s+PG_${t}\\s+127\\.0\\.0\\.1\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+3ms\\s+success$`));
     expect(lines.slice(2).map((l) => l.split(/\s+/)[0])).toEqual(['EndTransaction', 'Sub', 'Sub']);
   });
 

@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BrokerController } from '../../src/broker/broker.js';
+import type { Logger } from '../../src/broker/server.js';
+import type { FileIO } from '../../src/broker/store/file-io.js';
 import { buildBrokerConfig, parseProperties } from '../../src/broker/broker-config.js';
 import { RemotingClient } from '../../src/client/remoting.js';
 import { makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
@@ -41,6 +43,10 @@ export interface TestBrokerOptions {
   /** Run the embedded name server (default true). */
   namesrv?: boolean;
   storeDir?: string;
+  /** The store's file layer (e.g. a FaultyFileIO simulating a small disk). */
+  storeIO?: FileIO;
+  /** Where the broker logs (default: nowhere). */
+  logger?: Logger;
   /** A broker.conf to read (as `broker start -c`); UPDATE_BROKER_CONFIG saves changes there. */
   configFile?: string;
 }
@@ -62,7 +68,7 @@ export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<Tes
   });
   const file = () => (opts.configFile ? { path: opts.configFile, entries: parseProperties(fs.readFileSync(opts.configFile, 'utf8')) } : undefined);
   const start = async (extra?: Record<string, string>) =>
-    BrokerController.start(buildBrokerConfig({ file: file(), overrides: base(extra) }).config, { configFile: opts.configFile });
+    BrokerController.start(buildBrokerConfig({ file: file(), overrides: base(extra) }).config, { storeIO: opts.storeIO, logger: opts.logger, configFile: opts.configFile });
   const client = new RemotingClient({ requestTimeoutMs: 10_000 });
   const t: TestBroker = {
     broker: await start(),

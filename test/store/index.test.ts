@@ -300,4 +300,6 @@ class FaultyIO implements FileIO {
   fsyncDir = (p: string) => this.real.fsyncDir(p);
   rmrf = (p: string) => this.real.rmrf(p);
   writeFileAtomic = (p: string, d: Buffer | string) => this.real.writeFileAtomic(p, d);
+  lastModifiedMs = (p: string) => this.real.lastModifiedMs(p);
+  diskSpace = (p: string) => this.real.diskSpace(p);
 }

@@ -90,6 +90,20 @@ describe('verifyStore', () => {
     expect(store.getMaxOffsetInQueue('V', 0) + store.getMaxOffsetInQueue('V', 1)).toBe(24);
   });
 
+  it('says a directory that holds no store is no store (not "clean"), and creates nothing there', async () => {
+    const empty = path.join(dir, 'empty');
+    await fs.mkdir(path.join(empty, 'config'), { recursive: true });
+    await fs.writeFile(path.join(empty, 'notes.txt'), 'not a store');
+    await expect(verifyStore(empty)).rejects.toBeInstanceOf(StoreNotFoundError);
+    await expect(verifyStore(empty, { repair: true })).rejects.toBeInstanceOf(StoreNotFoundError);
+    expect((await fs.readdir(empty)).sort()).toEqual(['config', 'notes.txt']);
+    const res = await runCli(['store', 'verify', '--store-dir', empty]);
+    expect(res.code, res.stdout).toBe(1);
+    expectOneLineError(res.stderr);
+    expect(res.stderr).toContain(`no store at ${empty}`);
+    expect(res.stdout).toBe('');
+  });
+
   it('refuses a store in use and a dir that is not there', async () => {
     store = await MessageStore.open(cfg());
     await expect(verifyStore(dir)).rejects.toBeInstanceOf(StoreLockedError);

@@ -3,8 +3,8 @@
  * §6.6): a message the consumer failed on is copied to `%RETRY%<group>` with a delay level
  * (delayLevel 0 → 3 + reconsumeTimes: 10 s, 30 s, 1 min ... with the default table), or to
  * `%DLQ%<group>` once it was retried maxReconsumeTimes times (or delayLevel < 0). The copy keeps
- * body, flag, tags, keys and born host/time, records RETRY_TOPIC and ORIGIN_MESSAGE_ID, and counts
- * one more reconsume.
+ * body, flag, tags, keys and born host/time, records RETRY_TOPIC and ORIGIN_MESSAGE_ID, sets
+ * WAIT=false and DELAY (the level, 0 for the DLQ), and counts one more reconsume.
  */
 import { Perm, ResponseCode } from '../../protocol/codes.js';
 import { createOffsetMsgId } from '../../protocol/message.js';
@@ -39,8 +39,8 @@ export function consumerSendMsgBack(ctx: BrokerContext): RequestHandler {
     if (!msg) return fail(req, ResponseCode.SYSTEM_ERROR, `look message by offset failed, ${offset}`);
     const props = decodeProperties(msg.properties);
     if (!props[Prop.RETRY_TOPIC]) props[Prop.RETRY_TOPIC] = msg.topic;
-    delete props[Prop.WAIT];
-    delete props[Prop.DELAY];
+    // msgExt.setWaitStoreMsgOK(false) before the properties are copied: the copy stores WAIT=false.
+    props[Prop.WAIT] = 'false';
     // Clients from V3_4_9 on send their limit in the header; older ones use the group's.
     const maxReconsumeTimes = h.has('maxReconsumeTimes') ? h.int('maxReconsumeTimes') : groupCfg.retryMaxTimes;
     if (msg.reconsumeTimes >= maxReconsumeTimes || delayLevel < 0) {
@@ -48,6 +48,8 @@ export function consumerSendMsgBack(ctx: BrokerContext): RequestHandler {
       queueId = randomInt(DLQ_NUMS_PER_GROUP);
       const dlqConfig = await ctx.createTopicInSendMessageBackMethod(topic, DLQ_NUMS_PER_GROUP, Perm.READ | Perm.WRITE, 0);
       if ((dlqConfig.perm & Perm.WRITE) === 0) return fail(req, ResponseCode.NO_PERMISSION, `the topic[${topic}] sending message is forbidden`);
+      // msgExt.setDelayTimeLevel(0): the DLQ copy carries DELAY=0 (not delayed).
+      props[Prop.DELAY] = '0';
     } else {
       if (delayLevel === 0) delayLevel = 3 + msg.reconsumeTimes;
       props[Prop.DELAY] = String(delayLevel);

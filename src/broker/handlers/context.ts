@@ -88,6 +88,8 @@ export interface BrokerContext {
   /** Create or replace, persist, and register with the name servers. */
   updateTopicConfig(tc: TopicConfig): Promise<void>;
   deleteTopic(topic: string): Promise<void>;
+  /** DefaultMessageStore.executeDeleteFilesManually (DELETE_EXPIRED_COMMITLOG). */
+  deleteExpiredCommitLog(): void;
   /** TopicValidator.isSystemTopic (+ this broker's cluster/broker-name topics). */
   isSystemTopic(topic: string): boolean;
   /** TopicValidator.isNotAllowedSendTopic. */

@@ -7,8 +7,8 @@
  * ';', as broker.conf writes them). Two Apache keys readers look for are added because they are
  * facts of this broker, not settings: `brokerRole=ASYNC_MASTER` (a master without slaves, as
  * GET_BROKER_RUNTIME_INFO says) and `enableDLegerCommitLog=false` (no DLedger). Keys this broker
- * accepts but does not act on (diskMaxUsedSpaceRatio, deleteWhen, ...) are NOT sent: a value that
- * changes nothing would read as a setting in force.
+ * accepts but does not act on (brokerIP2, haListenPort, ...) are NOT sent: a value that changes
+ * nothing would read as a setting in force. Optional keys that are unset are left out too.
  */
 import type { BrokerConfig } from '../broker-config.js';
 import type { RequestHandler } from '../server.js';
@@ -31,7 +31,9 @@ export function getBrokerConfig(ctx: BrokerContext): RequestHandler {
  * as they are (no Properties escaping), so a reader's Properties.load sees the same text Java sends.
  */
 export function brokerConfigProperties(config: BrokerConfig): string {
-  const entries: Array<[string, string]> = Object.entries(config as unknown as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? v.join(';') : String(v)]);
+  const entries: Array<[string, string]> = Object.entries(config as unknown as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => [k, Array.isArray(v) ? v.join(';') : String(v)]);
   for (const [k, v] of Object.entries(FIXED_KEYS)) if (!(k in config)) entries.push([k, v]);
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return entries.map(([k, v]) => `${k}=${v}\n`).join('');

@@ -22,15 +22,18 @@ export function heartBeat(ctx: BrokerContext): RequestHandler {
       return fail(req, ResponseCode.SYSTEM_ERROR, `bad heartbeat body: ${errMessage(err)}`);
     }
     if (!data.clientID) return fail(req, ResponseCode.SYSTEM_ERROR, 'heartbeat without clientID');
-    for (const consumer of data.consumerDataSet) {
-      if (!consumer.groupName) continue;
-      const groupCfg = ctx.findSubscriptionGroup(consumer.groupName);
-      if (groupCfg) {
+    const consumers = data.consumerDataSet.filter((c) => c.groupName);
+    // The retry topics of all groups at once: each is on disk before it exists, and created
+    // together they share topics.json writes (one heartbeat may carry a thousand new groups).
+    await Promise.all(
+      consumers.map((consumer) => {
+        const groupCfg = ctx.findSubscriptionGroup(consumer.groupName);
+        if (!groupCfg) return undefined;
         const sysFlag = consumer.unitMode ? 1 : 0;
-        await ctx.createTopicInSendMessageBackMethod(retryTopic(consumer.groupName), groupCfg.retryQueueNums, Perm.READ | Perm.WRITE, sysFlag);
-      }
-      ctx.clients.registerConsumer(channel, data.clientID, consumer);
-    }
+        return ctx.createTopicInSendMessageBackMethod(retryTopic(consumer.groupName), groupCfg.retryQueueNums, Perm.READ | Perm.WRITE, sysFlag);
+      }),
+    );
+    for (const consumer of consumers) ctx.clients.registerConsumer(channel, data.clientID, consumer);
     for (const producer of data.producerDataSet) {
       if (producer.groupName) ctx.clients.registerProducer(channel, data.clientID, producer.groupName);
     }

@@ -9,6 +9,7 @@ import type { RequestHandler } from '../server.js';
 import type { BrokerContext } from './context.js';
 import { consumerSendMsgBack } from './consumer-send-msg-back.js';
 import { deleteTopicInBroker } from './delete-topic-in-broker.js';
+import { deleteExpiredCommitLog } from './delete-expired-commitlog.js';
 import { endTransaction } from './end-transaction.js';
 import { getAllTopicConfig } from './get-all-topic-config.js';
 import { getConsumerListByGroup } from './get-consumer-list-by-group.js';
@@ -50,6 +51,7 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.GET_EARLIEST_MSG_STORETIME]: getEarliestMsgStoretime,
   [RequestCode.UPDATE_AND_CREATE_TOPIC]: updateAndCreateTopic,
   [RequestCode.DELETE_TOPIC_IN_BROKER]: deleteTopicInBroker,
+  [RequestCode.DELETE_EXPIRED_COMMITLOG]: deleteExpiredCommitLog,
   [RequestCode.GET_ALL_TOPIC_CONFIG]: getAllTopicConfig,
   [RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP]: updateAndCreateSubscriptionGroup,
   [RequestCode.QUERY_MESSAGE]: queryMessage,

@@ -76,8 +76,8 @@ export function sendBatchMessage(ctx: BrokerContext): RequestHandler {
     if (items.length === 0) return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'the batch is empty');
     const bornHost = bornHostOf(channel);
     const inputs: PutInput[] = items.map((m) => {
+      // Each message's own WAIT stays, as Apache stores the batch's messages as the client encoded them.
       const props = { ...decodeProperties(m.properties), ...batchProps };
-      delete props[Prop.WAIT];
       return {
         topic: target.topic,
         queueId: target.queueId,

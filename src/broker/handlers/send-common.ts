@@ -141,12 +141,14 @@ export function randomInt(n: number): number {
 }
 
 /**
- * The properties stored with a sent message: the producer's, plus CLUSTER, minus WAIT (4.9.x keeps
- * WAIT out of the stored string; it only steers flushing, and we flush per flushDiskType).
+ * The properties stored with a sent message: the producer's, plus CLUSTER. SendMessageProcessor
+ * (4.9.x) leaves WAIT out of the stored string, unless that string is rebuilt from the properties
+ * later: for a half message (parseHalfMessageInner) and a delayed one (CommitLog's delay branch)
+ * WAIT=true is stored, and so are the WAITs inside a batch. `keepWait` says which case this is.
  */
-export function storedProperties(ctx: BrokerContext, raw: string | undefined): Properties {
+export function storedProperties(ctx: BrokerContext, raw: string | undefined, keepWait: (props: Properties) => boolean = () => false): Properties {
   const props = decodeProperties(raw ?? '');
-  delete props[Prop.WAIT];
+  if (!keepWait(props)) delete props[Prop.WAIT];
   props[Prop.CLUSTER] = ctx.config.brokerClusterName;
   return props;
 }
@@ -204,7 +206,8 @@ export function putFailureResponse(req: RemotingCommand, err: unknown): Remoting
     return makeResponse(req, ResponseCode.MESSAGE_ILLEGAL, err.message);
   }
   if (err instanceof FlushTimeoutError) return makeResponse(req, ResponseCode.FLUSH_DISK_TIMEOUT, err.message);
-  if (err instanceof DiskFullError || err instanceof StoreClosedError) {
+  // E_DISK_FULL: ENOSPC on a write, or the disk over diskSpaceWarningLevelRatio (clean-service.ts).
+  if (err instanceof DiskFullError || err instanceof StoreClosedError || (err instanceof RocketError && err.code === 'E_DISK_FULL')) {
     return makeResponse(req, ResponseCode.SERVICE_NOT_AVAILABLE, `service not available now: ${err.message}`);
   }
   if (err instanceof RocketError && err.code === 'E_STORE_BUSY') {

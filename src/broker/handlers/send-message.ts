@@ -4,6 +4,7 @@
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer, makeResponse, type RemotingCommand } from '../../protocol/frame.js';
+import { Prop } from '../../protocol/properties.js';
 import type { RequestHandler, ClientChannel } from '../server.js';
 import type { BrokerContext } from './context.js';
 import { applyDelayLevel } from './delay.js';
@@ -28,7 +29,7 @@ export async function sendOne(ctx: BrokerContext, req: RemotingCommand, channel:
   if (h.batch) return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'batch messages must be sent with SEND_BATCH_MESSAGE (320)');
   const target = await checkAndRoute(ctx, req, h);
   if ('code' in target) return target;
-  const props = storedProperties(ctx, h.properties);
+  const props = storedProperties(ctx, h.properties, (p) => isTransactionPrepared(p, h.sysFlag) || Number.parseInt(p[Prop.DELAY] ?? '', 10) > 0);
   // SendMessageProcessor: TRAN_MSG=true is stored as a half message (§6.4), or refused.
   const tx = isTransactionPrepared(props, h.sysFlag) ? ctx.transactions : undefined;
   if (isTransactionPrepared(props, h.sysFlag) && (!tx || ctx.config.rejectTransactionMessage)) {

@@ -179,6 +179,8 @@ class Segment {
   opening: Promise<FileHandle> | undefined;
   users = 0;
   lastUse = 0;
+  /** Deleted by retention: its handle closes when the last reader releases it. */
+  deleted = false;
   constructor(
     readonly start: number,
     readonly path: string,
@@ -300,6 +302,33 @@ export class CommitLog {
 
   segmentStarts(): number[] {
     return this.segments.map((s) => s.start);
+  }
+
+  /**
+   * The segments retention may delete, oldest first: every one but the last, which is the one being
+   * written (MappedFileQueue.deleteExpiredFileByTime stops at mfs.length - 1).
+   */
+  cleanableSegments(): Array<{ start: number; path: string }> {
+    return this.segments.slice(0, -1).map((s) => ({ start: s.start, path: s.path }));
+  }
+
+  /**
+   * Delete the oldest segment (MappedFile.destroy + MappedFileQueue.deleteExpiredFile), which must
+   * start at `start`; the log's min offset moves to the next one. Refused (false) for the last
+   * segment and for one holding bytes not yet flushed. Reads in flight keep their descriptor (an
+   * unlinked file stays readable until closed); new reads of its range find nothing, as
+   * CommitLog.getMessage does for a destroyed file.
+   */
+  async deleteOldestSegment(start: number): Promise<boolean> {
+    const seg = this.segments[0];
+    if (!seg || seg.start !== start || this.segments.length < 2 || this.closed || this.closing) return false;
+    if (seg.start + this.segmentBytes > this.flushedPos || this.dirty.has(seg)) return false;
+    this.segments.shift();
+    seg.deleted = true;
+    if (seg.users === 0) await this.closeSegment(seg);
+    await this.io.unlink(seg.path);
+    await this.io.fsyncDir(this.dir);
+    return true;
   }
 
   /**
@@ -846,7 +875,13 @@ export class CommitLog {
     const seg = this.segmentAt(offset);
     if (!seg || offset - seg.start + size > this.segmentBytes) return undefined;
     const buf = Buffer.allocUnsafe(size);
-    const h = await this.acquire(seg);
+    let h: FileHandle;
+    try {
+      h = await this.acquire(seg);
+    } catch (err) {
+      if (seg.deleted) return undefined; // retention deleted it before it could be opened
+      throw err;
+    }
     try {
       const n = await h.read(buf, 0, size, offset - seg.start);
       return n === size ? buf : undefined;
@@ -993,6 +1028,7 @@ export class CommitLog {
 
   private release(seg: Segment): void {
     seg.users--;
+    if (seg.deleted && seg.users === 0) void this.closeSegment(seg).catch(() => undefined);
   }
 
   private trimOpenHandles(): void {

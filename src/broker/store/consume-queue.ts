@@ -340,18 +340,40 @@ export class ConsumeQueue implements ConsumeQueueLike {
       if (readInt64(f.buf, f.lenBytes - CQ_UNIT_SIZE_BYTES) >= minCommitLogOffset) break;
       doomed.push(this.files.shift()!);
     }
-    const first = this.files[0];
-    if (first !== undefined) {
-      let o = Math.max(this.minOffsetUnits, first.startOffsetBytes / CQ_UNIT_SIZE_BYTES);
-      const max = this.maxOffset();
-      for (; o < max; o++) {
-        const [f, pos] = this.locate(o);
-        if (!isFillerAt(f.buf, pos) && readInt64(f.buf, pos) >= minCommitLogOffset) break;
-      }
-      this.minOffsetUnits = o;
-    }
+    this.correctMinOffset(minCommitLogOffset);
     for (const f of doomed) await this.unlinkQuiet(path.join(this.dir, cqFileName(f.startOffsetBytes)));
     return doomed.length;
+  }
+
+  /**
+   * Move minOffset to the first unit whose message is still in the commit log (ConsumeQueue.
+   * correctMinOffset, also run on open as DefaultMessageStore.recoverTopicQueueTable does). When
+   * every unit points below the log, minOffset = maxOffset: the queue holds nothing readable (Apache
+   * searches the first file only and then leaves minOffset where it was).
+   */
+  correctMinOffset(minCommitLogOffset: number): void {
+    if (this.files.length === 0) return;
+    // Whole files may just have been dropped from the head: min starts at the first one kept.
+    this.minOffsetUnits = Math.max(this.minOffsetUnits, this.files[0]!.startOffsetBytes / CQ_UNIT_SIZE_BYTES);
+    this.minOffsetUnits = this.offsetOfCommitLogOffset(minCommitLogOffset);
+  }
+
+  /**
+   * The first offset in [minOffset, maxOffset] whose unit points at or past `commitLogOffset`
+   * (maxOffset if none). Units are in commit log order, so a binary search; filler units (offset 0)
+   * sort first.
+   */
+  offsetOfCommitLogOffset(commitLogOffset: number): number {
+    let lo = this.minOffsetUnits;
+    let hi = this.maxOffset();
+    // Each pass halves [lo, hi): at most 53 passes for any safe-integer range.
+    for (let guard = 0; lo < hi && guard < 64; guard++) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const [f, pos] = this.locate(mid);
+      if (readInt64(f.buf, pos) >= commitLogOffset) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
   }
 
   // ---- disk --------------------------------------------------------------------------------
@@ -641,11 +663,23 @@ export class ConsumeQueueStore {
     return { queuesTouched, unitsDropped };
   }
 
-  /** Drop files below the commit log's new min offset in every queue; returns files deleted. */
-  async deleteExpiredFiles(minCommitLogOffset: number): Promise<number> {
+  /**
+   * Drop files below the commit log's new min offset in every queue; returns files deleted.
+   * `afterDeletes` runs after each queue that deleted files (CleanConsumeQueueService's pause).
+   */
+  async deleteExpiredFiles(minCommitLogOffset: number, afterDeletes?: () => Promise<void>): Promise<number> {
     let n = 0;
-    for (const cq of [...this.queues()]) n += await cq.deleteExpiredFiles(minCommitLogOffset);
+    for (const cq of [...this.queues()]) {
+      const deleted = await cq.deleteExpiredFiles(minCommitLogOffset);
+      n += deleted;
+      if (deleted > 0 && afterDeletes) await afterDeletes();
+    }
     return n;
+  }
+
+  /** Every queue's min offset moved to the first unit still in the commit log (on open). */
+  correctMinOffsets(minCommitLogOffset: number): void {
+    for (const cq of this.queues()) cq.correctMinOffset(minCommitLogOffset);
   }
 
   async flush(): Promise<void> {

@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { FileHandle, FileIO, OpenMode } from './file-io.js';
+import { fileDataBytes, type DiskSpace, type FileData, type FileHandle, type FileIO, type OpenMode } from './file-io.js';
 import { NodeFileIO } from './node-file-io.js';
 
 /**
@@ -16,6 +16,13 @@ import { NodeFileIO } from './node-file-io.js';
  *    undoes the rest (a new segment whose directory was not fsynced may vanish);
  *  - ENOSPC: with `enospcAfterBytes`, a write that would pass the budget is written partially (as a
  *    short write) and fails with ENOSPC; clear the budget to "free space".
+ *  - a small disk: with `diskBytes`, the files written through this FileIO live on a simulated
+ *    disk of that size, allocated in 4 KiB pages as tmpfs does (sparse: only pages written take
+ *    space). A write needing pages the disk no longer has is written partially and fails with
+ *    ENOSPC; unlink, truncate and rmrf free pages at once, so deleting files makes room again
+ *    without anything else changing. `diskSpace()` reports that disk (statfs); `otherUsedBytes`
+ *    is space taken by "other programs". A file this FileIO did not create counts with its real
+ *    allocated size from when it is first opened.
  *
  * Simplifications: mkdirp and rmrf are durable at once; metadata other than size (mtime, mode) is
  * not modelled. After `crash()` every handle and call fails with ECRASHED: open the store again with
@@ -71,6 +78,8 @@ export interface FaultyFileIOOptions {
   seed: number;
   /** Fail writes with ENOSPC once this many bytes have been accepted in total. */
   enospcAfterBytes?: number;
+  /** Simulate a disk of this many bytes (see the class comment). */
+  diskBytes?: number;
 }
 
 const TRASH_PREFIX = '.faulty-trash-';
@@ -92,6 +101,12 @@ export class FaultyFileIO implements FileIO {
    * at the worst moment, e.g. `io.afterWrite = (p) => { if (p.includes('commitlog')) void io.crash(); }`.
    */
   afterWrite: ((path: string) => void) | undefined;
+  /** With `diskBytes`: the simulated disk's size, and bytes on it taken by something else. */
+  readonly diskBytes: number | undefined;
+  otherUsedBytes = 0;
+  /** Allocated 4 KiB pages per path (only with `diskBytes`). */
+  private readonly allocated = new Map<string, Set<number>>();
+  private allocatedPages = 0;
   private readonly rng: () => number;
   private readonly real = new NodeFileIO();
   private readonly pending = new Map<string, DataOp[]>();
@@ -104,6 +119,69 @@ export class FaultyFileIO implements FileIO {
     this.seed = opts.seed >>> 0;
     this.rng = mulberry32(this.seed);
     this.enospcAfterBytes = opts.enospcAfterBytes;
+    this.diskBytes = opts.diskBytes;
+  }
+
+  /** Bytes of the simulated disk in use (files written here plus otherUsedBytes). */
+  diskUsedBytes(): number {
+    return this.allocatedPages * PAGE_BYTES + this.otherUsedBytes;
+  }
+
+  /**
+   * Allocate the pages a write of `length` bytes at `pos` needs; returns how many bytes of it fit
+   * (a prefix: pages are taken in order until the disk is full).
+   */
+  allocate(p: string, pos: number, length: number): number {
+    if (this.diskBytes === undefined || length === 0) return length;
+    const pages = this.pagesOf(p);
+    const room = Math.floor((this.diskBytes - this.diskUsedBytes()) / PAGE_BYTES);
+    let taken = 0;
+    const first = Math.floor(pos / PAGE_BYTES);
+    const last = Math.floor((pos + length - 1) / PAGE_BYTES);
+    for (let page = first; page <= last; page++) {
+      if (pages.has(page)) continue;
+      if (taken === room) {
+        this.allocatedPages += taken;
+        return Math.max(0, page * PAGE_BYTES - pos);
+      }
+      pages.add(page);
+      taken++;
+    }
+    this.allocatedPages += taken;
+    return length;
+  }
+
+  /** Free the pages of `p` at or past `length` (truncate), or all of them (length 0 / unlink). */
+  release(p: string, length = 0): void {
+    const pages = this.allocated.get(p);
+    if (!pages) return;
+    const keepBelow = Math.ceil(length / PAGE_BYTES);
+    for (const page of [...pages]) {
+      if (page < keepBelow) continue;
+      pages.delete(page);
+      this.allocatedPages--;
+    }
+    if (pages.size === 0) this.allocated.delete(p);
+  }
+
+  private pagesOf(p: string): Set<number> {
+    let pages = this.allocated.get(p);
+    if (!pages) {
+      pages = new Set();
+      this.allocated.set(p, pages);
+    }
+    return pages;
+  }
+
+  /** A file met for the first time counts with its real allocation (stat blocks), as a prefix. */
+  private async trackExisting(p: string): Promise<void> {
+    if (this.diskBytes === undefined || this.allocated.has(p)) return;
+    const st = await fsp.stat(p).catch(() => undefined);
+    if (!st || !st.isFile()) return;
+    const n = Math.ceil((st.blocks * 512) / PAGE_BYTES);
+    const pages = this.pagesOf(p);
+    for (let i = 0; i < n; i++) pages.add(i);
+    this.allocatedPages += n;
   }
 
   /** Track a real operation so crash() can wait for it instead of racing it. */
@@ -166,6 +244,7 @@ export class FaultyFileIO implements FileIO {
   async open(p: string, mode: OpenMode): Promise<FileHandle> {
     this.checkAlive();
     const existed = await this.real.exists(p);
+    if (existed) await this.trackExisting(p);
     const h = await this.track(this.real.open(p, mode));
     if (!existed) this.recordDirOp(path.dirname(p), { kind: 'create', path: p });
     return new FaultyHandle(this, p, h);
@@ -206,6 +285,7 @@ export class FaultyFileIO implements FileIO {
     // Keep the bytes (renamed aside) until the directory is fsynced, so a crash can bring it back.
     await this.track(fsp.rename(p, trash));
     this.pending.delete(p);
+    this.release(p);
     this.recordDirOp(dir, { kind: 'unlink', path: p, trash });
   }
 
@@ -218,6 +298,10 @@ export class FaultyFileIO implements FileIO {
       await this.track(fsp.rename(to, displacedTrash));
     }
     await this.track(fsp.rename(from, to));
+    this.release(to);
+    const moved = this.allocated.get(from);
+    this.allocated.delete(from);
+    if (moved) this.allocated.set(to, moved);
     const ops = this.pending.get(from);
     this.pending.delete(from);
     if (ops) this.pending.set(to, ops);
@@ -240,11 +324,27 @@ export class FaultyFileIO implements FileIO {
     for (const key of [...this.pending.keys()]) {
       if (key === p || key.startsWith(p + path.sep)) this.pending.delete(key);
     }
+    for (const key of [...this.allocated.keys()]) {
+      if (key === p || key.startsWith(p + path.sep)) this.release(key);
+    }
     await this.track(this.real.rmrf(p));
   }
 
-  async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  async lastModifiedMs(p: string): Promise<number> {
+    this.checkAlive();
+    return this.real.lastModifiedMs(p);
+  }
+
+  /** The simulated disk with `diskBytes`, else the real one. */
+  async diskSpace(p: string): Promise<DiskSpace> {
+    this.checkAlive();
+    if (this.diskBytes === undefined) return this.real.diskSpace(p);
+    const free = Math.max(0, this.diskBytes - this.diskUsedBytes());
+    return { totalBytes: this.diskBytes, freeBytes: free, availableBytes: free };
+  }
+
+  async writeFileAtomic(p: string, data: FileData): Promise<void> {
+    const bytes = fileDataBytes(data);
     const tmp = p + '.tmp';
     await this.writeWhole(tmp, bytes, true);
     if (await this.exists(p)) await this.writeWhole(p + '.bak', await this.readFile(p), false);
@@ -415,7 +515,7 @@ class FaultyHandle implements FileHandle {
 
   async write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void> {
     this.io.checkAlive();
-    const accepted = this.io.reserve(length);
+    const accepted = this.io.reserve(this.io.allocate(this.path, position, length));
     if (accepted > 0) {
       // Copy: the caller may reuse its buffer, and these bytes must stay as written.
       this.io.opsFor(this.path).push({ kind: 'write', pos: position, data: Buffer.from(buf.subarray(bufOffset, bufOffset + accepted)) });
@@ -439,6 +539,7 @@ class FaultyHandle implements FileHandle {
 
   async truncate(length: number): Promise<void> {
     this.io.checkAlive();
+    this.io.release(this.path, length);
     this.io.opsFor(this.path).push({ kind: 'truncate', length });
   }
 

@@ -25,6 +25,15 @@ export interface FileHandle {
   close(): Promise<void>;
 }
 
+/** Space of the file system holding a path (statfs), in bytes. */
+export interface DiskSpace {
+  totalBytes: number;
+  /** Free blocks, including those reserved for root (statfs f_bfree). */
+  freeBytes: number;
+  /** Free to unprivileged writers (statfs f_bavail). */
+  availableBytes: number;
+}
+
 export interface FileIO {
   open(path: string, mode: OpenMode): Promise<FileHandle>;
   exists(path: string): Promise<boolean>;
@@ -36,11 +45,25 @@ export interface FileIO {
   rename(from: string, to: string): Promise<void>;
   /** fsync a directory so a create/rename/unlink in it is durable. */
   fsyncDir(path: string): Promise<void>;
+  /** Last modification time in ms (RocketMQ's MappedFile.getLastModifiedTimestamp: File.lastModified). */
+  lastModifiedMs(path: string): Promise<number>;
+  /** The file system's space where `path` lives (the store's disk use for retention). */
+  diskSpace(path: string): Promise<DiskSpace>;
   /** Remove a directory tree (missing is fine). */
   rmrf(path: string): Promise<void>;
   /**
    * Atomic small-file replace (config/*.json, checkpoint): write `<path>.tmp`, fsync, keep the
    * previous content as `<path>.bak`, rename over `<path>`, fsync the dir (fact sheet §5).
+   * `data` may come in pieces (written in order, as one file).
    */
-  writeFileAtomic(path: string, data: Buffer | string): Promise<void>;
+  writeFileAtomic(path: string, data: FileData): Promise<void>;
+}
+
+/** A whole file's content: text (UTF-8), bytes, or bytes in pieces. */
+export type FileData = Buffer | string | readonly Buffer[];
+
+/** FileData as one Buffer. */
+export function fileDataBytes(data: FileData): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  return Buffer.isBuffer(data) ? data : Buffer.concat(data);
 }

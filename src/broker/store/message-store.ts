@@ -25,7 +25,8 @@ import {
 import { readInt64 } from '../../protocol/long.js';
 import { topicNameProblem } from '../../protocol/validate.js';
 import { Checkpoint } from './checkpoint.js';
-import { CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats, type PreparedRecord } from './commitlog.js';
+import { CleanService, DiskSpaceFullError, type CleanServiceOptions } from './clean-service.js';
+import { COMMITLOG_DIR, CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats, type PreparedRecord } from './commitlog.js';
 import { ConsumeQueueStore } from './consume-queue.js';
 import type { FileIO } from './file-io.js';
 import { IndexService } from './index-service.js';
@@ -143,6 +144,8 @@ export interface OpenOptions {
   dryRun?: boolean;
   /** Cap on bytes appended but not yet on disk before appends wait (default 64 MiB). */
   maxPendingBytes?: number;
+  /** Clock and pauses of the retention service (tests). */
+  retention?: CleanServiceOptions;
 }
 
 /** Properties the dispatcher needs, found without building a full map (hot path). */
@@ -227,6 +230,8 @@ export class MessageStore {
   private readonly totalMemBytes = os.totalmem();
   private readonly validTopics = new Set<string>();
   private readonly msgIdPrefix: string;
+  /** Retention (clean-service.ts); started with the store unless it is a dry run. */
+  readonly retention: CleanService;
 
   private constructor(
     config: StoreConfig,
@@ -236,6 +241,7 @@ export class MessageStore {
     readonly consumeQueues: ConsumeQueueStore,
     readonly index: IndexService | undefined,
     maxPendingBytes: number | undefined,
+    retentionOpts: CleanServiceOptions | undefined,
   ) {
     this.config = config;
     this.msgIdPrefix = createOffsetMsgId(config.storeHost, 0).slice(0, -16);
@@ -249,6 +255,11 @@ export class MessageStore {
       storeHost: config.storeHost,
       dispatch: (req) => this.dispatch(req),
     });
+    this.retention = new CleanService(
+      { io, storePathRootDir: config.storePathRootDir, commitLog: this.commitLog, consumeQueues, index },
+      config,
+      retentionOpts,
+    );
   }
 
   /**
@@ -278,7 +289,7 @@ export class MessageStore {
         index = new IndexService(root, { maxHashSlotNum: config.maxHashSlotNum, maxIndexNum: config.maxIndexNum }, io);
         await index.load();
       }
-      const store = new MessageStore(config, io, lock, checkpoint, cqStore, index, opts.maxPendingBytes);
+      const store = new MessageStore(config, io, lock, checkpoint, cqStore, index, opts.maxPendingBytes, opts.retention);
       await store.commitLog.load();
       store.report = await recoverStore({
         io,
@@ -293,9 +304,12 @@ export class MessageStore {
       });
       store.report.consumeQueuesTornAtLoad = cqLoad.torn.map((t) => `${t.queue}: ${t.unitsDropped} units, ${t.filesDropped.length} files`);
       store.lastDispatchedStoreTs = store.lastIndexedStoreTs = store.commitLog.flushedStoreTimestamp();
+      // Units whose messages retention already deleted are not readable (recoverTopicQueueTable).
+      cqStore.correctMinOffsets(store.commitLog.minOffset());
       if (!opts.dryRun) {
         store.commitLog.start();
         store.startLogicFlush();
+        store.retention.start();
       }
       return store;
     } catch (err) {
@@ -412,6 +426,8 @@ export class MessageStore {
   /** Validate and size one message; throws the typed error a put fails with. */
   private prepare(m: PutMessageInput, batchSize: number): PreparedRecord {
     if (this.closed) throw new StoreClosedError();
+    // DefaultMessageStore.checkStoreStatus: not writeable while the disk is marked full.
+    if (this.retention.isDiskFull()) throw new DiskSpaceFullError(this.retention.diskUsedRatio());
     this.validate(m);
     const rec = this.commitLog.prepare(m);
     const maxRun = this.config.mappedFileSizeCommitLog - END_FILE_MIN_BLANK_BYTES;
@@ -725,6 +741,16 @@ export class MessageStore {
     }
   }
 
+  /**
+   * Drop the consume queues of every topic `keep` rejects (DefaultMessageStore#cleanUnusedTopic);
+   * returns the topics dropped.
+   */
+  async cleanUnusedTopics(keep: (topic: string) => boolean): Promise<string[]> {
+    const unused = this.consumeQueues.topics().filter((t) => !keep(t));
+    for (const t of unused) await this.deleteTopic(t);
+    return unused;
+  }
+
   commitLogMinOffset(): number {
     return this.commitLog.minOffset();
   }
@@ -766,6 +792,7 @@ export class MessageStore {
     this.closed = true;
     if (this.logicTimer) clearInterval(this.logicTimer);
     try {
+      await this.retention.close();
       await this.commitLog.close();
       await this.flushLogic();
       await this.consumeQueues.close();
@@ -787,6 +814,7 @@ export class MessageStore {
   halt(): void {
     this.closed = true;
     if (this.logicTimer) clearInterval(this.logicTimer);
+    void this.retention.close();
     this.commitLog.halt();
     this.lock.abandon();
   }
@@ -814,13 +842,24 @@ export interface StoreVerifyResult extends StoreRecoveryReport {
 }
 
 /**
+ * Files only a message store has (a broker creates `commitlog/` at its first start): without any of
+ * them the dir holds no store, and "verified clean" would be a false answer (so would a --repair
+ * that creates an empty store there).
+ */
+const STORE_MARKERS = [COMMITLOG_DIR, 'consumequeue', 'checkpoint', ABORT_FILE];
+
+function holdsStore(dir: string): boolean {
+  return STORE_MARKERS.some((name) => fs.existsSync(path.join(dir, name)));
+}
+
+/**
  * What opening the store would find and do, without changing a byte (`rocketctl store verify`):
  * the real recovery runs over a copy-on-write overlay, so its report is exact. With `repair`, the
  * recovery is applied for real and the store closed cleanly. Takes the store's lock for the run, so
  * it fails with StoreLockedError while a broker uses the store.
  */
 export async function verifyStore(storeDir: string, opts: { repair?: boolean } = {}): Promise<StoreVerifyResult> {
-  if (!fs.existsSync(storeDir) || !fs.statSync(storeDir).isDirectory()) throw new StoreNotFoundError(storeDir);
+  if (!fs.existsSync(storeDir) || !fs.statSync(storeDir).isDirectory() || !holdsStore(storeDir)) throw new StoreNotFoundError(storeDir);
   const geometry = await inferStoreGeometry(storeDir);
   const config = defaultStoreConfig({ storePathRootDir: storeDir, ...geometry, checkCRCOnRecover: true });
   const store = await MessageStore.open(config, opts.repair ? {} : { io: new OverlayFileIO(), dryRun: true });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { FileHandle, FileIO, OpenMode } from './file-io.js';
+import { fileDataBytes, type DiskSpace, type FileData, type FileHandle, type FileIO, type OpenMode } from './file-io.js';
 
 /** The real FileIO over node:fs. */
 export class NodeFileIO implements FileIO {
@@ -53,15 +53,24 @@ export class NodeFileIO implements FileIO {
     }
   }
 
+  async lastModifiedMs(p: string): Promise<number> {
+    return (await fsp.stat(p)).mtimeMs;
+  }
+
+  async diskSpace(p: string): Promise<DiskSpace> {
+    return diskSpaceOf(p);
+  }
+
   rmrf(p: string): Promise<void> {
     return fsp.rm(p, { recursive: true, force: true });
   }
 
-  async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
+  async writeFileAtomic(p: string, data: FileData): Promise<void> {
     const tmp = p + '.tmp';
     const fh = await fsp.open(tmp, 'w', 0o644);
     try {
-      await fh.writeFile(data);
+      if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
+      else await writeAllv(fh, data);
       await fh.sync();
     } finally {
       await fh.close();
@@ -75,6 +84,22 @@ export class NodeFileIO implements FileIO {
     await fsp.rename(tmp, p);
     await this.fsyncDir(path.dirname(p));
   }
+}
+
+/** statfs of the file system holding `p` (fs.statfs: Node 18.15+). */
+export async function diskSpaceOf(p: string): Promise<DiskSpace> {
+  const s = await fsp.statfs(p);
+  return { totalBytes: s.blocks * s.bsize, freeBytes: s.bfree * s.bsize, availableBytes: s.bavail * s.bsize };
+}
+
+/** The pieces written in order from the file's start, without copying them into one buffer first. */
+async function writeAllv(fh: fsp.FileHandle, pieces: readonly Buffer[]): Promise<void> {
+  const total = pieces.reduce((n, b) => n + b.length, 0);
+  const { bytesWritten } = await fh.writev(pieces as Buffer[], 0);
+  if (bytesWritten === total) return;
+  // A short write (libuv normally finishes the whole vector itself): the rest in one piece.
+  const rest = fileDataBytes(pieces).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; ) done += (await fh.write(rest, done, rest.length - done, bytesWritten + done)).bytesWritten;
 }
 
 class NodeFileHandle implements FileHandle {

@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { FileHandle, FileIO, OpenMode } from './file-io.js';
+import { fileDataBytes, type DiskSpace, type FileData, type FileHandle, type FileIO, type OpenMode } from './file-io.js';
+import { diskSpaceOf } from './node-file-io.js';
 
 /**
  * A copy-on-write FileIO for dry runs (`rocketctl store verify`): reads come from the real files,
@@ -195,15 +196,26 @@ export class OverlayFileIO implements FileIO {
 
   async fsyncDir(): Promise<void> {}
 
+  async lastModifiedMs(p: string): Promise<number> {
+    const own = this.files.get(p);
+    if (own === null || (own === undefined && !(await this.realExists(p)))) throw enoent(p);
+    // A file created or changed in the overlay was modified "now"; an untouched one keeps its real time.
+    return own !== undefined && (own.basePath === undefined || own.pages.size > 0) ? Date.now() : (await fsp.stat(p)).mtimeMs;
+  }
+
+  diskSpace(p: string): Promise<DiskSpace> {
+    return diskSpaceOf(p);
+  }
+
   async rmrf(p: string): Promise<void> {
     this.deletedTrees.add(p);
     for (const key of [...this.files.keys()]) if (key === p || key.startsWith(p + path.sep)) this.files.set(key, null);
     for (const d of [...this.dirs]) if (d === p || d.startsWith(p + path.sep)) this.dirs.delete(d);
   }
 
-  async writeFileAtomic(p: string, data: Buffer | string): Promise<void> {
+  async writeFileAtomic(p: string, data: FileData): Promise<void> {
     const f = new OverlayFile(undefined, 0);
-    await f.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, 0);
+    await f.write(fileDataBytes(data), 0);
     this.files.set(p, f);
   }
 }

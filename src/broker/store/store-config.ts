@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../errors/index.js';
 import { parseSocketAddr } from '../../protocol/message.js';
-import { DEFAULT_MESSAGE_DELAY_LEVEL, type StoreConfig } from './types.js';
+import { DEFAULT_MESSAGE_DELAY_LEVEL, type RetentionConfig, type StoreConfig } from './types.js';
 
 /**
  * StoreConfig defaults: MessageStoreConfig 4.9.8 (fact sheet §6.1), except the root dir, which is
@@ -15,6 +15,18 @@ export const DEFAULT_STORE_DIR = path.join(os.homedir(), '.rocketctl', 'store');
 export const DEFAULT_COMMITLOG_FILE_SIZE_BYTES = 1024 * 1024 * 1024;
 /** 300000 units of 20 bytes, as MessageStoreConfig.mappedFileSizeConsumeQueue. */
 export const DEFAULT_CONSUMEQUEUE_FILE_SIZE_BYTES = 300_000 * 20;
+
+/** MessageStoreConfig 4.9.8's retention defaults (the broker config starts from these too). */
+export const DEFAULT_RETENTION: RetentionConfig = {
+  fileReservedTime: 72,
+  testOnlyFileReservedTimeMs: 0,
+  deleteWhen: '04',
+  diskMaxUsedSpaceRatio: 75,
+  cleanFileForciblyEnable: true,
+  cleanResourceInterval: 10_000,
+  deleteCommitLogFilesInterval: 100,
+  deleteConsumeQueueFilesInterval: 100,
+};
 
 export function defaultStoreConfig(overrides: Partial<StoreConfig> = {}): StoreConfig {
   const config: StoreConfig = {
@@ -32,6 +44,7 @@ export function defaultStoreConfig(overrides: Partial<StoreConfig> = {}): StoreC
     checkCRCOnRecover: true,
     storeHost: parseSocketAddr('127.0.0.1:10911'),
     delayLevelMillis: parseDelayLevels(DEFAULT_MESSAGE_DELAY_LEVEL),
+    ...DEFAULT_RETENTION,
     ...overrides,
   };
   validateStoreConfig(config);
@@ -57,10 +70,41 @@ export function validateStoreConfig(c: StoreConfig): void {
   ] as const) {
     if (!Number.isSafeInteger(v) || v <= 0) problems.push(`${name} must be a positive integer (got ${v})`);
   }
+  for (const [name, v] of [
+    ['fileReservedTime', c.fileReservedTime],
+    ['testOnlyFileReservedTimeMs', c.testOnlyFileReservedTimeMs],
+    ['deleteCommitLogFilesInterval', c.deleteCommitLogFilesInterval],
+    ['deleteConsumeQueueFilesInterval', c.deleteConsumeQueueFilesInterval],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) problems.push(`${name} must be an integer >= 0 (got ${v})`);
+  }
+  if (!Number.isSafeInteger(c.cleanResourceInterval) || c.cleanResourceInterval <= 0) problems.push(`cleanResourceInterval must be a positive integer (got ${c.cleanResourceInterval})`);
+  if (!Number.isFinite(c.diskMaxUsedSpaceRatio)) problems.push(`diskMaxUsedSpaceRatio must be a number (got ${c.diskMaxUsedSpaceRatio})`);
+  const when = deleteWhenProblem(c.deleteWhen);
+  if (when) problems.push(when);
   if (c.flushDiskType !== 'ASYNC_FLUSH' && c.flushDiskType !== 'SYNC_FLUSH') {
     problems.push(`flushDiskType must be ASYNC_FLUSH or SYNC_FLUSH (got ${String(c.flushDiskType)})`);
   }
   if (problems.length > 0) throw new ConfigError(`invalid store config: ${problems.join('; ')}`);
+}
+
+/**
+ * deleteWhen: hours of the day, ';'-separated ("04", "04;16"), as UtilAll.isItTimeToDo reads them
+ * (each an Integer compared with the local HOUR_OF_DAY). Apache fails at every pass on a bad value;
+ * we refuse it when the config is read.
+ */
+export function parseDeleteWhen(spec: string): number[] {
+  const why = deleteWhenProblem(spec);
+  if (why) throw new ConfigError(why);
+  return spec.split(';').map((h) => Number(h.trim()));
+}
+
+function deleteWhenProblem(spec: string): string | undefined {
+  const parts = String(spec).split(';').map((h) => h.trim());
+  if (parts.some((h) => !/^\d{1,2}$/.test(h) || Number(h) > 23)) {
+    return `deleteWhen must be hours of the day 0..23 separated by ';' (e.g. 04 or 04;16), got ${JSON.stringify(spec)}`;
+  }
+  return undefined;
 }
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

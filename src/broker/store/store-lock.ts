@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StoreLockedError } from '../../errors/index.js';
+import { StoreDirError, StoreLockedError } from '../../errors/index.js';
+import { ensureDir } from '../../util/ensure-dir.js';
 
 /**
  * The store's `lock` file (fact sheet §4.7). RocketMQ holds a FileChannel.tryLock() on it; Node has
@@ -29,25 +30,36 @@ interface LockOwner {
   host: string;
 }
 
-function procStartTicks(pid: number): number | null {
+/** /proc/<pid>/stat's state (field 3) and starttime (field 22), or null where /proc is absent. */
+function procStat(pid: number): { state: string; startTicks: number | null } | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22; the command name (field 2) is parenthesised and may contain spaces.
+    // The command name (field 2) is parenthesised and may contain spaces.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(rest[19]);
-    return Number.isFinite(ticks) ? ticks : null;
+    return { state: rest[0] ?? '', startTicks: Number.isFinite(ticks) ? ticks : null };
   } catch {
     return null;
   }
 }
 
+function procStartTicks(pid: number): number | null {
+  return procStat(pid)?.startTicks ?? null;
+}
+
+/**
+ * Whether `pid` still runs. A zombie (killed, not yet reaped by its parent) answers kill(pid, 0)
+ * but runs no code and holds nothing: Apache's lock is a FileChannel lock, which the kernel
+ * releases when the process dies, before it is reaped; so a zombie owner is dead here too.
+ */
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const state = procStat(pid)?.state;
+  return state !== 'Z' && state !== 'X';
 }
 
 function parseOwner(text: string): LockOwner | undefined {
@@ -71,7 +83,11 @@ export class StoreLock {
 
   /** Take the lock or throw StoreLockedError at once (no waiting for the holder). */
   static acquire(storePathRootDir: string): StoreLock {
-    fs.mkdirSync(storePathRootDir, { recursive: true });
+    try {
+      ensureDir(storePathRootDir);
+    } catch (err) {
+      throw new StoreDirError(storePathRootDir, err);
+    }
     const key = fs.realpathSync(storePathRootDir);
     const lockPath = path.join(storePathRootDir, LOCK_FILE);
     if (heldInThisProcess.has(key)) throw new StoreLockedError(storePathRootDir, `this process, pid ${process.pid}`);

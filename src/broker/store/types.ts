@@ -9,7 +9,7 @@ import type { SocketAddr } from '../../protocol/message.js';
 
 export type FlushDiskType = 'ASYNC_FLUSH' | 'SYNC_FLUSH';
 
-export interface StoreConfig {
+export interface StoreConfig extends RetentionConfig {
   /** Root dir: commitlog/, consumequeue/, index/, config/, checkpoint, abort, lock (§4.5). */
   storePathRootDir: string;
   /** Commit log segment size in bytes (default 1 GiB; tests use tiny ones to force rollover). */
@@ -35,6 +35,26 @@ export interface StoreConfig {
   storeHost: SocketAddr;
   /** Delay per level in ms, index 0 = level 1 (from messageDelayLevel). */
   delayLevelMillis: number[];
+}
+
+/** Retention settings (clean-service.ts), MessageStoreConfig 4.9.8's names; defaults in store-config.ts. */
+export interface RetentionConfig {
+  /** Hours a commit log segment is kept after its last write (default 72). */
+  fileReservedTime: number;
+  /** rocketctl's test knob: retention in ms, used instead of fileReservedTime when > 0 (default 0). */
+  testOnlyFileReservedTimeMs: number;
+  /** Hours of the day (local time, ';'-separated) when expired segments are deleted (default "04"). */
+  deleteWhen: string;
+  /** Disk use (percent, clamped to 10..95) over which expired segments are deleted at once (default 75). */
+  diskMaxUsedSpaceRatio: number;
+  /** Near a full disk (over 85 %), delete the oldest segments even before they expire (default true). */
+  cleanFileForciblyEnable: boolean;
+  /** A retention pass every this many ms (default 10000). */
+  cleanResourceInterval: number;
+  /** Pause between two segment deletions of one pass, ms (default 100). */
+  deleteCommitLogFilesInterval: number;
+  /** Pause after each consume queue that deleted files, ms (default 100). */
+  deleteConsumeQueueFilesInterval: number;
 }
 
 export const DEFAULT_MESSAGE_DELAY_LEVEL = '1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h';

@@ -6,7 +6,7 @@
  *   topic/queue kept in REAL_TOPIC / REAL_QID, transaction bits reset to NOT_TYPE (so it is in the
  *   half topic's consume queue and index, and nowhere a consumer looks);
  * - committed message: the half message back in its real topic/queue, sysFlag COMMIT_TYPE,
- *   preparedTransactionOffset = the half message's commit log offset, TRAN_MSG removed;
+ *   preparedTransactionOffset = the half message's commit log offset, properties unchanged;
  * - op message: RMQ_SYS_TRANS_OP_HALF_TOPIC (queue = half queue), tag "d", body = the decimal half
  *   queue offset that was committed or rolled back;
  * - re-appended copy: what every check writes back to the half queue (new offsets, the incremented
@@ -61,7 +61,9 @@ export class NotAHalfMessageError extends Error {}
 /**
  * EndTransactionProcessor.endMessageTransaction: the message a commit writes. Everything the
  * producer sent is kept (body, flag, born time/host, properties incl. PGROUP and any
- * TRANSACTION_CHECK_TIMES) except REAL_TOPIC / REAL_QID, which become topic and queue, and TRAN_MSG.
+ * TRANSACTION_CHECK_TIMES); REAL_TOPIC / REAL_QID become topic and queue. The stored properties
+ * are the half message's unchanged (REAL_TOPIC, REAL_QID, TRAN_MSG and WAIT too): Apache sets the
+ * properties string before it clears REAL_* from the map, so its consumers see them.
  */
 export function committedMessageOf(half: MessageRecord, halfCommitLogOffset: number): PutInput {
   const props = decodeProperties(half.properties);
@@ -70,9 +72,6 @@ export function committedMessageOf(half: MessageRecord, halfCommitLogOffset: num
   if (!topic || !Number.isInteger(queueId) || queueId < 0) {
     throw new NotAHalfMessageError(`half message at ${halfCommitLogOffset} has no valid REAL_TOPIC/REAL_QID`);
   }
-  delete props[Prop.REAL_TOPIC];
-  delete props[Prop.REAL_QID];
-  delete props[Prop.TRAN_MSG];
   return {
     topic,
     queueId,

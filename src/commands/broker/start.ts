@@ -48,7 +48,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     config: Flags.string({ char: 'c', summary: 'RocketMQ-style broker.conf (java properties) to read.' }),
     namesrvAddr: Flags.string({ char: 'n', summary: 'External name server(s), host:port[;host:port]; no embedded name server then, unless embeddedNamesrv=true.' }),
     'store-dir': Flags.string({ summary: 'Store root dir (storePathRootDir). Default: ~/.rocketctl/store.' }),
-    'listen-port': Flags.integer({ summary: 'Broker port (listenPort, default 10911; the fast port is this - 2). 0 = any free port.', min: 0, max: 65535 }),
+    'listen-port': Flags.integer({ summary: 'Broker port (listenPort, default 10911; the fast port is this - 2). 0 = any free port P whose P - 2 is free too.', min: 0, max: 65535 }),
     'namesrv-port': Flags.integer({ summary: 'Embedded name server port (namesrvListenPort, default 9876). 0 = any free port.', min: 0, max: 65535 }),
     'flush-disk-type': Flags.option({ summary: 'SYNC_FLUSH answers a send only once it is on disk (flushDiskType).', options: ['ASYNC_FLUSH', 'SYNC_FLUSH'] as const })(),
     'broker-ip': Flags.string({ summary: 'Address advertised to clients and written into messages (brokerIP1, default 127.0.0.1).' }),

@@ -20,6 +20,9 @@ import org.apache.rocketmq.common.protocol.heartbeat.MessageModel;
  *   [expect=N] [timeoutMs=60000] [idleMs=0] [fail=N] (answer RECONSUME_LATER / SUSPEND the first N
  *   deliveries of each message) [maxReconsume=N] [trace=true] [traceTopic=T] [vip=true|false]
  *   [from=first|last] [instance=NAME] [stay=true] (keep consuming until timeoutMs)
+ *   [deliveries=N] (stop after N deliveries in all, e.g. when every one is failed on purpose)
+ *   [graceMs=300] (wait before shutdown, e.g. for the last sendMessageBack;
+ *   3000 with trace=true, so the trace records get sent) [apiTimeoutMs=15000]
  */
 public class Consume {
   public static void main(String[] argv) throws Exception {
@@ -27,6 +30,8 @@ public class Consume {
     boolean trace = Boolean.parseBoolean(a.getOrDefault("trace", "false"));
     DefaultMQPushConsumer c = new DefaultMQPushConsumer(a.get("group"), trace, a.get("traceTopic"));
     c.setNamesrvAddr(a.get("namesrv"));
+    // Route look-ups and other client API calls: 3 s by default, too short on a loaded 2-core machine.
+    c.setMqClientApiTimeout(Integer.parseInt(a.getOrDefault("apiTimeoutMs", "15000")));
     c.setVipChannelEnabled(Boolean.parseBoolean(a.getOrDefault("vip", "false")));
     c.setInstanceName(a.getOrDefault("instance", "kit-" + System.nanoTime()));
     c.setMessageModel(MessageModel.valueOf(a.getOrDefault("model", "CLUSTERING")));
@@ -41,6 +46,7 @@ public class Consume {
     long idleMs = Long.parseLong(a.getOrDefault("idleMs", "0"));
     int fail = Integer.parseInt(a.getOrDefault("fail", "0"));
     boolean stay = Boolean.parseBoolean(a.getOrDefault("stay", "false"));
+    int deliveriesMax = Integer.parseInt(a.getOrDefault("deliveries", "0"));
     AtomicInteger deliveries = new AtomicInteger();
     Set<String> distinct = ConcurrentHashMap.newKeySet();
     Map<String, AtomicInteger> seen = new ConcurrentHashMap<>();
@@ -62,15 +68,18 @@ public class Consume {
       });
     }
     c.start();
-    Json.emit(Json.obj("event", "started", "clientId", c.getDefaultMQPushConsumerImpl().getmQClientFactory().getClientId()));
+    Json.emit(Json.obj("event", "started", "clientId", c.getDefaultMQPushConsumerImpl().getmQClientFactory().getClientId(),
+        "serializeType", Json.serializeType()));
     long deadline = System.currentTimeMillis() + timeoutMs;
     while (System.currentTimeMillis() < deadline) {
       if (!stay && expect > 0 && distinct.size() >= expect) break;
+      if (!stay && deliveriesMax > 0 && deliveries.get() >= deliveriesMax) break;
       if (!stay && idleMs > 0 && last[0] > 0 && System.currentTimeMillis() - last[0] > idleMs) break;
       Thread.sleep(50);
     }
-    // Let the last acks turn into committed offsets (persistConsumerOffsetInterval and shutdown persist).
-    Thread.sleep(300);
+    // Let the last acks turn into committed offsets (persistConsumerOffsetInterval and shutdown persist)
+    // and the last failed delivery be sent back (graceMs).
+    Thread.sleep(Long.parseLong(a.getOrDefault("graceMs", trace ? "3000" : "300")));
     c.shutdown();
     Json.emit(Json.obj("done", true, "count", deliveries.get(), "distinct", distinct.size(),
         "timedOut", expect > 0 && distinct.size() < expect));

@@ -5,10 +5,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.apache.rocketmq.client.impl.factory.MQClientInstance;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageClientExt;
 import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.remoting.protocol.RemotingCommand;
 
 /** Shared by the driver programs: key=value arguments in, one JSON object per output line. */
 final class Json {
@@ -117,6 +120,28 @@ final class Json {
         "delayLevel", m.getProperty(MessageConst.PROPERTY_DELAY_TIME_LEVEL));
     if (m.getBody() != null && m.getBody().length <= 256) o.put("body", new String(m.getBody(), StandardCharsets.UTF_8));
     return o;
+  }
+
+  /** Route look-ups before the first send, at most ROUTE_TRIES. */
+  static final int ROUTE_TRIES = 20;
+
+  /**
+   * Wait until the producer has a route for topic (its own, or the default topic's for a topic the
+   * broker creates on first send). The 4.9.8 client gives a send up with "No route info" when its
+   * route lock is busy for 3 s (MQClientInstance.LOCK_TIMEOUT_MILLIS), which happens on a loaded
+   * 2-core machine while the JVM warms up; a topic without any route still fails every try.
+   */
+  static void awaitRoute(DefaultMQProducer p, String topic) throws InterruptedException {
+    MQClientInstance f = p.getDefaultMQProducerImpl().getmQClientFactory();
+    for (int t = 0; t < ROUTE_TRIES; t++) {
+      if (f.updateTopicRouteInfoFromNameServer(topic) || f.updateTopicRouteInfoFromNameServer(topic, true, p)) return;
+      Thread.sleep(500);
+    }
+  }
+
+  /** How this JVM encodes request headers (JSON, or ROCKETMQ with -Drocketmq.serialize.type=ROCKETMQ). */
+  static String serializeType() {
+    return RemotingCommand.getSerializeTypeConfigInThisServer().name();
   }
 
   static List<String> split(String s, String sep) {

@@ -11,9 +11,9 @@
  */
 import path from 'node:path';
 import { ConfigError, fromNodeError } from '../../../errors/index.js';
-import { parseFastjson } from '../../../protocol/fastjson.js';
+import { parseFastjsonLarge } from '../../../protocol/fastjson.js';
 import type { DataVersion } from '../../../protocol/bodies.js';
-import type { FileIO } from '../file-io.js';
+import type { FileData, FileIO } from '../file-io.js';
 
 export type { DataVersion } from '../../../protocol/bodies.js';
 
@@ -53,6 +53,11 @@ export abstract class ConfigFileManager {
   protected abstract decode(text: string): void;
   /** The file content for the current state. */
   abstract encode(): string;
+
+  /** The same for writing, maybe in pieces (a manager may have them ready without the text). */
+  protected encodeBytes(): FileData {
+    return this.encode();
+  }
 
   /** Call after every mutation: the next persist() writes. */
   protected markChanged(): void {
@@ -113,7 +118,7 @@ export abstract class ConfigFileManager {
   private async writeNow(force: boolean): Promise<boolean> {
     if (!force && !this.dirty) return false;
     const seq = this.changeSeq;
-    const text = this.encode();
+    const text = this.encodeBytes();
     try {
       await this.io.mkdirp(path.dirname(this.path));
       if (this.mainUnusable) {
@@ -134,8 +139,9 @@ export abstract class ConfigFileManager {
 
 // ---- decoding helpers: lenient about missing and unknown fields (as fastjson), strict on types ----
 
+/** Config files are read field by field (never walked recursively), so the fast parser is safe. */
 export function parseConfigObject(text: string): Record<string, unknown> {
-  const v = parseFastjson(text);
+  const v = parseFastjsonLarge(text);
   if (!isObject(v)) throw new Error('not a JSON object');
   return v;
 }

@@ -48,7 +48,7 @@ export interface SubscriptionGroupWrapper {
 export class SubscriptionGroupManager extends VersionedTableManager<SubscriptionGroupConfig> {
   constructor(storePathRootDir: string, io: FileIO) {
     super(io, storePathRootDir, 'subscriptionGroup.json', 'subscriptionGroupTable', decodeGroupStrict);
-    for (const g of DEFAULT_SUBSCRIPTION_GROUPS) this.table.set(g, defaultSubscriptionGroupConfig(g));
+    for (const g of DEFAULT_SUBSCRIPTION_GROUPS) this.setEntry(defaultSubscriptionGroupConfig(g));
   }
 
   override async load(): Promise<ConfigLoadReport> {
@@ -60,8 +60,8 @@ export class SubscriptionGroupManager extends VersionedTableManager<Subscription
   /** After loading a file: add the default groups it lacks (marks the manager dirty if any). */
   private addDefaults(): void {
     for (const g of DEFAULT_SUBSCRIPTION_GROUPS) {
-      if (!this.table.has(g)) {
-        this.table.set(g, defaultSubscriptionGroupConfig(g));
+      if (!this.has(g)) {
+        this.setEntry(defaultSubscriptionGroupConfig(g));
         this.markChanged();
       }
     }

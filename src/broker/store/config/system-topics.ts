@@ -31,8 +31,6 @@ export interface SystemTopicOptions {
   traceTopicEnable?: boolean;
   /** Default RMQ_SYS_TRACE_TOPIC. */
   msgTraceTopicName?: string;
-  /** SCHEDULE_TOPIC_XXXX queue count = number of delay levels. Default 18. */
-  delayLevelCount?: number;
 }
 
 function topic(name: string, queueNums: number, perm: number): TopicConfig {
@@ -50,7 +48,8 @@ export function systemTopicConfigs(clusterName: string, brokerName: string, opts
   out.push(topic(clusterName, 16, PERM_INHERIT | ((opts.clusterTopicEnable ?? true) ? rw : 0)));
   out.push(topic(brokerName, 1, PERM_INHERIT | ((opts.brokerTopicEnable ?? true) ? rw : 0)));
   out.push(topic(OFFSET_MOVED_EVENT, 1, rw));
-  out.push(topic(SCHEDULE_TOPIC, opts.delayLevelCount ?? SCHEDULE_TOPIC_QUEUE_NUMS, rw));
+  // Always 18 queues (TopicConfigManager.SCHEDULE_TOPIC_QUEUE_NUM), whatever messageDelayLevel says.
+  out.push(topic(SCHEDULE_TOPIC, SCHEDULE_TOPIC_QUEUE_NUMS, rw));
   if (opts.traceTopicEnable ?? false) out.push(topic(opts.msgTraceTopicName ?? RMQ_SYS_TRACE_TOPIC, 1, rw));
   out.push(topic(clusterName + REPLY_TOPIC_POSTFIX, 1, rw));
   return out;

@@ -3,6 +3,7 @@
  * §5, §2.10; apache/rocketmq broker/topic/TopicConfigManager.java, common/TopicConfig.java).
  */
 import type { TopicConfig, TopicConfigSerializeWrapper, TopicFilterType } from '../../../protocol/bodies.js';
+import { toFastjson } from '../../../protocol/fastjson.js';
 import type { FileIO } from '../file-io.js';
 import { boolField, intField, isObject, stringField } from './config-file.js';
 import { VersionedTableManager } from './versioned-table.js';
@@ -68,6 +69,19 @@ export class TopicConfigManager extends VersionedTableManager<TopicConfig> {
 
   protected keyOf(tc: TopicConfig): string {
     return tc.topicName;
+  }
+
+  /** TopicConfig's fields in fastjson's (alphabetical) order, written directly: 50,000 topics at start. */
+  protected override members(tc: TopicConfig): string[] {
+    return [
+      `"order":${tc.order}`,
+      `"perm":${tc.perm}`,
+      `"readQueueNums":${tc.readQueueNums}`,
+      `"topicFilterType":${toFastjson(tc.topicFilterType)}`,
+      `"topicName":${toFastjson(tc.topicName)}`,
+      `"topicSysFlag":${tc.topicSysFlag}`,
+      `"writeQueueNums":${tc.writeQueueNums}`,
+    ];
   }
 
   /** The GET_ALL_TOPIC_CONFIG body / REGISTER_BROKER payload. */
