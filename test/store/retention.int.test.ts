@@ -170,4 +170,32 @@ describe('retention on a real broker process (tiny segments, short retention)', 
     expect(pass.segmentsDeleted.map((d) => [d.file, d.trigger])).toEqual(segs.slice(0, 3).map((f) => [f, 'manual']));
     expect(fs.readdirSync(dir).filter((n) => /^\d{20}$/.test(n)).sort()).toEqual(segs.slice(3));
   });
+
+  it('UPDATE_BROKER_CONFIG fileReservedTime (mqadmin updateBrokerConfig) applies at the next pass, no restart', async () => {
+    const notNow = String((new Date().getHours() + 12) % 24).padStart(2, '0');
+    const io = new FaultyFileIO({ seed: 1, diskBytes: 1024 * 1024 * 1024 });
+    const b = await broker({ storeIO: io, config: { mappedFileSizeCommitLog: '4096', deleteWhen: notNow, cleanResourceInterval: '3600000', deleteCommitLogFilesInterval: '0' } });
+    const t = uniq('T');
+    expect((await createTopic(b.client, b.addr, t, 1)).code).toBe(0);
+    const p = new Producer({ namesrvAddr: b.namesrv!, producerGroup: uniq('PG') });
+    await p.start();
+    defer(() => p.close());
+    for (let i = 0; i < 40; i++) await p.send({ topic: t, body: 'x'.repeat(300) });
+    await b.broker.messageStore.flush();
+    const dir = path.join(b.storeDir, 'commitlog');
+    const segs = fs.readdirSync(dir).filter((n) => /^\d{20}$/.test(n)).sort();
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    for (const n of segs.slice(0, 2)) fs.utimesSync(path.join(dir, n), twoHoursAgo, twoHoursAgo);
+    const retention = b.broker.messageStore.retention;
+    // Manual deletion for the next 20 passes: with the default 72 h nothing has expired.
+    expect((await b.client.invoke(b.addr, makeRequest(RequestCode.DELETE_EXPIRED_COMMITLOG))).code).toBe(0);
+    expect((await retention.runOnce()).segmentsDeleted).toHaveLength(0);
+
+    const update = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_BROKER_CONFIG, undefined, Buffer.from('fileReservedTime=1\n')));
+    expect([update.code, update.remark ?? null]).toEqual([0, null]);
+    const pass = await retention.runOnce();
+    expect(pass.segmentsDeleted.map((d) => [d.file, d.retentionMs])).toEqual(segs.slice(0, 2).map((f) => [f, 3_600_000]));
+    const cfg = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_BROKER_CONFIG));
+    expect(cfg.body?.toString('utf8')).toMatch(/^fileReservedTime=1$/m);
+  });
 });
