@@ -263,6 +263,21 @@ const SPECS: Record<string, KeySpec> = {
  * re-registers with the name servers (as AdminBrokerProcessor#updateBrokerConfig). Every other key
  * is read once at start (ports, paths, store geometry, flush type, timers, system topics).
  */
+/**
+ * Retention keys that change at run time (MessageStoreConfig getters read at every clean pass);
+ * cleanResourceInterval is Apache's schedule period, fixed at start.
+ */
+const RETENTION_RUNTIME_KEYS_LIST = [
+  'fileReservedTime',
+  'deleteWhen',
+  'diskMaxUsedSpaceRatio',
+  'cleanFileForciblyEnable',
+  'deleteCommitLogFilesInterval',
+  'deleteConsumeQueueFilesInterval',
+  'testOnlyFileReservedTimeMs',
+];
+export const RETENTION_RUNTIME_KEYS: ReadonlySet<string> = new Set(RETENTION_RUNTIME_KEYS_LIST);
+
 export const RUNTIME_KEYS: ReadonlySet<string> = new Set([
   'autoCreateTopicEnable',
   'autoCreateSubscriptionGroup',
@@ -276,6 +291,7 @@ export const RUNTIME_KEYS: ReadonlySet<string> = new Set([
   'maxTransferBytesOnMessageInMemory',
   'transactionTimeOut',
   'transactionCheckMax',
+  ...RETENTION_RUNTIME_KEYS_LIST,
 ]);
 
 /** Parse a value of a RocketMQ key as broker.conf would (throws Error saying what is expected). */
@@ -558,7 +574,7 @@ export function toStoreConfig(c: BrokerConfig, actualListenPort: number): StoreC
 }
 
 /** The retention keys of a broker config, as the store takes them (the test knob unset = 0). */
-function retentionOf(c: BrokerConfig): RetentionConfig {
+export function retentionOf(c: BrokerConfig): RetentionConfig {
   const out = { ...DEFAULT_RETENTION };
   for (const k of Object.keys(out) as Array<keyof RetentionConfig>) {
     const v = c[k];

@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { isIPv6 } from 'node:net';
 import type { BrokerConfig } from './broker-config.js';
-import { toStoreConfig } from './broker-config.js';
+import { RETENTION_RUNTIME_KEYS, retentionOf, toStoreConfig } from './broker-config.js';
 import { ClientManager } from './client-manager.js';
 import { BrokerConfiguration } from './configuration.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
@@ -142,6 +142,8 @@ export class BrokerController implements BrokerContext {
       // As AdminBrokerProcessor#updateBrokerConfig: a new brokerPermission goes to the name servers before
       // the answer (the name servers take a broker's topics only with a new data version: bump it first).
       onApplied: async (keys) => {
+        // CleanCommitLogService reads MessageStoreConfig at every pass: the next one uses the new values.
+        if (keys.some((k) => RETENTION_RUNTIME_KEYS.has(k))) this.messageStore?.retention.updateSettings(retentionOf(this.config));
         if (!keys.includes('brokerPermission')) return;
         this.topics?.nextVersion();
         await this.namesrv?.registration.registerAll({ force: true });

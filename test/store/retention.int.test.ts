@@ -144,23 +144,8 @@ describe('retention on a real broker process (tiny segments, short retention)', 
   });
 
   it('DELETE_EXPIRED_COMMITLOG (329): expired segments go outside the deleteWhen hour, young ones stay', async () => {
-    const notNow = String((new Date().getHours() + 12) % 24).padStart(2, '0');
-    // A big simulated disk: its use stays far below diskMaxUsedSpaceRatio whatever this machine's is.
-    const io = new FaultyFileIO({ seed: 1, diskBytes: 1024 * 1024 * 1024 });
-    const b = await broker({ storeIO: io, config: { mappedFileSizeCommitLog: '4096', fileReservedTime: '1', deleteWhen: notNow, cleanResourceInterval: '3600000', deleteCommitLogFilesInterval: '0' } });
-    const t = uniq('T');
-    expect((await createTopic(b.client, b.addr, t, 1)).code).toBe(0);
-    const p = new Producer({ namesrvAddr: b.namesrv!, producerGroup: uniq('PG') });
-    await p.start();
-    defer(() => p.close());
-    for (let i = 0; i < 60; i++) await p.send({ topic: t, body: 'x'.repeat(300) });
-    await b.broker.messageStore.flush();
-    const dir = path.join(b.storeDir, 'commitlog');
-    const segs = fs.readdirSync(dir).filter((n) => /^\d{20}$/.test(n)).sort();
+    const { b, segs, dir } = await agedSegmentsBroker({ fileReservedTime: '1' }, 3);
     expect(segs.length).toBeGreaterThan(4);
-    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
-    for (const n of segs.slice(0, 3)) fs.utimesSync(path.join(dir, n), twoHoursAgo, twoHoursAgo);
-
     const retention = b.broker.messageStore.retention;
     expect((await retention.runOnce()).segmentsDeleted).toHaveLength(0); // not the hour, disk far from full
     const res = await b.client.invoke(b.addr, makeRequest(RequestCode.DELETE_EXPIRED_COMMITLOG));
@@ -168,6 +153,48 @@ describe('retention on a real broker process (tiny segments, short retention)', 
     const pass = await retention.runOnce();
     expect(pass.manual).toBe(true);
     expect(pass.segmentsDeleted.map((d) => [d.file, d.trigger])).toEqual(segs.slice(0, 3).map((f) => [f, 'manual']));
-    expect(fs.readdirSync(dir).filter((n) => /^\d{20}$/.test(n)).sort()).toEqual(segs.slice(3));
+    expect(segmentFiles(dir)).toEqual(segs.slice(3));
+  });
+
+  it('UPDATE_BROKER_CONFIG fileReservedTime (mqadmin updateBrokerConfig) applies at the next pass, no restart', async () => {
+    const { b, segs } = await agedSegmentsBroker({}, 2);
+    const retention = b.broker.messageStore.retention;
+    // Manual deletion for the next 20 passes: with the default 72 h nothing has expired.
+    expect((await b.client.invoke(b.addr, makeRequest(RequestCode.DELETE_EXPIRED_COMMITLOG))).code).toBe(0);
+    expect((await retention.runOnce()).segmentsDeleted).toHaveLength(0);
+
+    const update = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_BROKER_CONFIG, undefined, Buffer.from('fileReservedTime=1\n')));
+    expect([update.code, update.remark ?? null]).toEqual([0, null]);
+    const pass = await retention.runOnce();
+    expect(pass.segmentsDeleted.map((d) => [d.file, d.retentionMs])).toEqual(segs.slice(0, 2).map((f) => [f, 3_600_000]));
+    const cfg = await b.client.invoke(b.addr, makeRequest(RequestCode.GET_BROKER_CONFIG));
+    expect(cfg.body?.toString('utf8')).toMatch(/^fileReservedTime=1$/m);
   });
 });
+
+function segmentFiles(dir: string): string[] {
+  return fs.readdirSync(dir).filter((n) => /^\d{20}$/.test(n)).sort();
+}
+
+/**
+ * An in-process broker with 4 KiB segments whose first `aged` segments were last written 2 h ago,
+ * deleteWhen 12 hours from now, passes run by hand, on a 1 GiB simulated disk (its use stays far
+ * below diskMaxUsedSpaceRatio whatever this machine's disk is).
+ */
+async function agedSegmentsBroker(config: Record<string, string>, aged: number) {
+  const notNow = String((new Date().getHours() + 12) % 24).padStart(2, '0');
+  const io = new FaultyFileIO({ seed: 1, diskBytes: 1024 * 1024 * 1024 });
+  const b = await broker({ storeIO: io, config: { mappedFileSizeCommitLog: '4096', deleteWhen: notNow, cleanResourceInterval: '3600000', deleteCommitLogFilesInterval: '0', ...config } });
+  const t = uniq('T');
+  expect((await createTopic(b.client, b.addr, t, 1)).code).toBe(0);
+  const p = new Producer({ namesrvAddr: b.namesrv!, producerGroup: uniq('PG') });
+  await p.start();
+  defer(() => p.close());
+  for (let i = 0; i < 60; i++) await p.send({ topic: t, body: 'x'.repeat(300) });
+  await b.broker.messageStore.flush();
+  const dir = path.join(b.storeDir, 'commitlog');
+  const segs = segmentFiles(dir);
+  const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  for (const n of segs.slice(0, aged)) fs.utimesSync(path.join(dir, n), twoHoursAgo, twoHoursAgo);
+  return { b, segs, dir };
+}

@@ -38,7 +38,7 @@ import type { ConsumeQueueStore } from './consume-queue.js';
 import type { FileIO } from './file-io.js';
 import type { IndexService } from './index-service.js';
 import { parseDeleteWhen } from './store-config.js';
-import type { StoreConfig } from './types.js';
+import type { RetentionConfig } from './types.js';
 
 /** MappedFileQueue.DELETE_FILES_BATCH_MAX: segments deleted per pass at most. */
 export const DELETE_FILES_BATCH_MAX = 10;
@@ -79,7 +79,7 @@ export interface RetentionSettings {
   deleteConsumeQueueFilesIntervalMs: number;
 }
 
-export function retentionSettingsOf(c: StoreConfig): RetentionSettings {
+export function retentionSettingsOf(c: RetentionConfig): RetentionSettings {
   return {
     fileReservedMs: c.testOnlyFileReservedTimeMs > 0 ? c.testOnlyFileReservedTimeMs : c.fileReservedTime * HOUR_MS,
     deleteWhenHours: parseDeleteWhen(c.deleteWhen),
@@ -149,7 +149,7 @@ export function diskUsedRatio(totalBytes: number, freeBytes: number, availableBy
 }
 
 export class CleanService {
-  readonly settings: RetentionSettings;
+  private current: RetentionSettings;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly listeners: Array<(s: DeletedSegment) => void> = [];
@@ -166,12 +166,24 @@ export class CleanService {
 
   constructor(
     private readonly parts: CleanServiceParts,
-    config: StoreConfig,
+    config: RetentionConfig,
     opts: CleanServiceOptions = {},
   ) {
-    this.settings = retentionSettingsOf(config);
+    this.current = retentionSettingsOf(config);
     this.now = opts.now ?? Date.now;
     this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  get settings(): RetentionSettings {
+    return this.current;
+  }
+
+  /**
+   * New settings from the next pass on (UPDATE_BROKER_CONFIG: Apache's service reads
+   * MessageStoreConfig at every pass). The pass period stays what it was at start, as Apache's.
+   */
+  updateSettings(config: RetentionConfig): void {
+    this.current = { ...retentionSettingsOf(config), cleanResourceIntervalMs: this.current.cleanResourceIntervalMs };
   }
 
   /** A pass every cleanResourceInterval; the first one interval after start (Apache: after 60 s). */
