@@ -59,7 +59,7 @@ import { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig, type Topi
 import { Perm } from '../protocol/codes.js';
 import type { SocketAddr } from '../protocol/message.js';
 import { RemotingClient } from '../client/remoting.js';
-import { RocketError } from '../errors/index.js';
+import { DiskFullError, RocketError } from '../errors/index.js';
 
 /** accessMessageInMemoryMaxRatio: a message further behind the log end than this share of RAM is "in disk". */
 const ACCESS_MESSAGE_IN_MEMORY_MAX_RATIO = 0.4;
@@ -381,7 +381,16 @@ export class BrokerController implements BrokerContext {
   async deleteTopic(topic: string): Promise<void> {
     this.topics.delete(topic);
     this.offsets.removeTopic(topic);
-    await Promise.all([this.topics.persist(), this.offsets.persist()]);
+    try {
+      await Promise.all([this.topics.persist(), this.offsets.persist()]);
+    } catch (err) {
+      if (!(err instanceof DiskFullError)) throw err;
+      // A full disk: deleting a topic is how an operator frees space (its consume queues go at
+      // once), so free it first and write the tables again; a second failure is the caller's error.
+      await this.messageStore.deleteTopic(topic);
+      await Promise.all([this.topics.persist(), this.offsets.persist()]);
+      return;
+    }
     await this.messageStore.deleteTopic(topic);
   }
 

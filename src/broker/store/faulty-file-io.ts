@@ -346,7 +346,13 @@ export class FaultyFileIO implements FileIO {
   async writeFileAtomic(p: string, data: FileData): Promise<void> {
     const bytes = fileDataBytes(data);
     const tmp = p + '.tmp';
-    await this.writeWhole(tmp, bytes, true);
+    try {
+      await this.writeWhole(tmp, bytes, true);
+    } catch (err) {
+      // As NodeFileIO: the partial tmp file is removed (its pages freed) unless the process crashed.
+      if (!this.crashed) await this.unlink(tmp).catch(() => undefined);
+      throw err;
+    }
     if (await this.exists(p)) await this.writeWhole(p + '.bak', await this.readFile(p), false);
     await this.rename(tmp, p);
     await this.fsyncDir(path.dirname(p));

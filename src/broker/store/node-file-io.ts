@@ -69,11 +69,17 @@ export class NodeFileIO implements FileIO {
     const tmp = p + '.tmp';
     const fh = await fsp.open(tmp, 'w', 0o644);
     try {
-      if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
-      else await writeAllv(fh, data);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      try {
+        if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
+        else await writeAllv(fh, data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      // A short write on a full disk must not keep holding the space it took.
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
     }
     // Keep the previous version as .bak (RocketMQ's ConfigManager falls back to it on load).
     try {
