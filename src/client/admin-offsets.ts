@@ -1108,7 +1108,7 @@ export interface AppliedQueue {
   /** What the broker reports now (after the write), when known. */
   resultOffset: number | null;
   status: ApplyStatus;
-  /** How it was written: INVOKE_BROKER_TO_RESET_OFFSET (online) or UPDATE_CONSUMER_OFFSET (offline). */
+  /** How it was written: INVOKE_BROKER_TO_RESET_OFFSET (online groups; every group on 5.x brokers) or UPDATE_CONSUMER_OFFSET (other offline groups). */
   via: 'reset-table' | 'reset-queue' | 'reset-timestamp' | 'update-offset' | null;
   message?: string;
 }
@@ -1131,11 +1131,16 @@ export interface ApplyOptions {
  * written. Online groups (a consumer connected to that broker) go through
  * INVOKE_BROKER_TO_RESET_OFFSET so the consumers drop their in-memory offsets:
  *   - rocketctl brokers: one request carrying the exact table;
- *   - 5.x brokers: one request per queue (queueId + offset header);
+ *   - 5.x brokers: one request per queue (queueId + offset header), for offline groups too: with
+ *     useServerSideResetOffset (5.1+, on by default) the broker keeps a pending reset that it hands
+ *     to the next pull and, until then, silently ignores UPDATE_CONSUMER_OFFSET for that queue
+ *     (ConsumerManageProcessor#updateConsumerOffset, ConsumerOffsetManager#hasOffsetReset at
+ *     5.3.0), so a write after an earlier mqadmin reset would not land;
  *   - 4.x brokers only reset by time: used when the plan is "latest" (-1), "earliest" (0) or a time,
  *     then the offsets the broker chose are compared with the plan (`inexact` when they differ);
  *     an offset plan for an online group on 4.x is refused (stop the consumers, then rerun).
- * Offline groups are written with UPDATE_CONSUMER_OFFSET (sync) and read back.
+ * Other offline groups (and 5.x brokers that answer CONSUMER_NOT_ONLINE, i.e. without the server-side
+ * reset) are written with UPDATE_CONSUMER_OFFSET (sync) and read back.
  */
 export async function applyReset(session: AdminSession, plan: ResetPlan, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
@@ -1193,15 +1198,18 @@ async function applyOnBroker(session: AdminSession, plan: ResetPlan, addr: strin
     if (message) out[i]!.message = message;
   };
 
-  if (online) {
+  // 5.x brokers take a per-queue reset whether or not a consumer is online (see above).
+  const perQueue = !stats.resetTable && stats.version >= MQ_VERSION_V5_0_0;
+  if (online || perQueue) {
     const language = opts.cplus ? 'CPP' : 'JAVA';
     try {
       if (stats.resetTable) {
+        // rocketctl brokers (online here: perQueue is false for them).
         const table: Array<[MessageQueue, number]> = pick.map((q) => [mqOf(q), q.targetOffset]);
         const res = await invokeReset(session, addr, plan, -1, language, undefined, encodeResetOffsetBody(table));
         if (res === 'offline') online = false;
         else for (const i of todo) checkResult(out[i]!, res, 'reset-table', mark, i);
-      } else if (stats.version >= MQ_VERSION_V5_0_0) {
+      } else if (perQueue) {
         for (const i of todo) {
           const q = queues[i]!;
           const res = await invokeReset(session, addr, plan, plan.timestampMs ?? -1, language, { queueId: q.queueId, offset: q.targetOffset });

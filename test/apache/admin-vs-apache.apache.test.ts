@@ -31,6 +31,14 @@ for (const major of [4, 5] as const) {
       ns = apache.namesrv;
       first = await produce({ namesrv: ns, topic: T, count: FIRST, tags: 'TagA', keys: 'vk-', props: 'color:red', trace: true });
       await consume({ namesrv: ns, group: G, topic: T, expect: FIRST, trace: true });
+      // The Java client commits offsets oneway (RemoteBrokerOffsetStore#persistAll at shutdown): on a
+      // loaded machine one can be lost, leaving a queue uncommitted. Consume the rest (bounded) so
+      // the first batch is committed everywhere before the second is sent.
+      for (let i = 0; i < 3; i++) {
+        const left = (await ours(ns, ['consumerProgress', '-g', G])).progress.totals.diff;
+        if (left === 0) break;
+        await consume({ namesrv: ns, group: G, topic: T, expect: left });
+      }
       second = await produce({ namesrv: ns, topic: T, count: SECOND, tags: 'TagB', keys: 'vb-' });
     }, 240_000);
     afterAll(async () => {
@@ -55,7 +63,8 @@ for (const major of [4, 5] as const) {
       }));
       const mine = r.progress.queues.map((q: any) => ({
         topic: q.topic, brokerName: q.brokerName, queueId: q.queueId, brokerOffset: q.brokerOffset,
-        consumerOffset: q.consumerOffset, diff: q.diff, lastTimestamp: toSecond(q.lastTimestamp),
+        // A queue never committed on: rocketctl shows none (null), mqadmin 0 (README: differs on purpose).
+        consumerOffset: q.consumerOffset ?? 0, diff: q.diff, lastTimestamp: toSecond(q.lastTimestamp),
       }));
       expect(mine).toEqual(theirs);
       expect(r.progress.totals.diff).toBe(Number(mqValue(text, 'Diff Total')));
