@@ -318,26 +318,6 @@ export class ConsumeQueue implements ConsumeQueueLike {
   }
 
   /**
-   * Move minOffset to the first unit of the first file that still points into the commit log, as
-   * ConsumeQueue.correctMinOffset does at load (DefaultMessageStore.recoverTopicQueueTable): a store
-   * whose oldest commit log files were deleted (Apache's retention) keeps units below the log's
-   * start in its first consume queue file until that file is deleted too. Unchanged when the first
-   * file has no such unit, as Apache leaves it.
-   */
-  correctMinOffset(minCommitLogOffset: number): void {
-    const first = this.files[0];
-    if (first === undefined) return;
-    for (let pos = 0; pos < first.lenBytes; pos += CQ_UNIT_SIZE_BYTES) {
-      const offset = first.startOffsetBytes / CQ_UNIT_SIZE_BYTES + pos / CQ_UNIT_SIZE_BYTES;
-      if (offset < this.minOffsetUnits || isFillerAt(first.buf, pos)) continue;
-      if (readInt64(first.buf, pos) >= minCommitLogOffset) {
-        this.minOffsetUnits = offset;
-        return;
-      }
-    }
-  }
-
-  /**
    * Delete whole files whose units all point below `minCommitLogOffset` (the commit log's new
    * start after its old files were deleted), keeping the last file, then move minOffset to the
    * first unit still in the commit log (ConsumeQueue.deleteExpiredFile + correctMinOffset).

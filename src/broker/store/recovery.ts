@@ -361,15 +361,11 @@ export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryRe
   // Under a dry run the FileIO is an overlay, so this "repair" never reaches the disk.
   await commitLog.truncateAndStartAt(end, scan.lastStoreTimestamp, { zeroTail: true });
 
-  // topicQueueTable = each queue's next offset, and each queue's min offset moved past units whose
-  // commit log file is gone (DefaultMessageStore.recoverTopicQueueTable).
-  const reportStarts = commitLog.segmentStarts();
+  // topicQueueTable = each queue's next offset (DefaultMessageStore.recoverTopicQueueTable).
   commitLog.topicQueueTable.clear();
-  for (const cq of cqStore.queues()) {
-    commitLog.topicQueueTable.set(`${cq.topic}-${cq.queueId}`, cq.maxOffset());
-    cq.correctMinOffset(reportStarts[0] ?? end);
-  }
+  for (const cq of cqStore.queues()) commitLog.topicQueueTable.set(`${cq.topic}-${cq.queueId}`, cq.maxOffset());
 
+  const reportStarts = commitLog.segmentStarts();
   return {
     mode: input.abnormal ? 'abnormal' : 'clean',
     commitLogFiles: reportStarts.length,

@@ -101,8 +101,6 @@ export interface ConsumeQueueLike {
   maxOffset(): number;
   /** Drop units whose commit log offset is >= `commitLogOffset` (recovery truncation). */
   truncateByCommitLogOffset(commitLogOffset: number): number;
-  /** Start at the first unit of the first file still in the commit log (recovery, as Apache's load). */
-  correctMinOffset(minCommitLogOffset: number): void;
   /** Highest commit log end (offset + size) referenced, or -1 when empty. */
   maxCommitLogEnd(): number;
   flush(): Promise<void>;
