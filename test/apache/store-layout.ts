@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseFastjson } from '../../src/protocol/fastjson.js';
 import { readInt64 } from '../../src/protocol/long.js';
-import { BLANK_MAGIC_CODE, decodeRecord, storeTimestampPos, type MessageRecord } from '../../src/protocol/message.js';
+import { BLANK_MAGIC_CODE, decodeRecord, formatSocketAddr, storeTimestampPos, type MessageRecord } from '../../src/protocol/message.js';
 import { decodeProperties } from '../../src/protocol/properties.js';
 import { decodeIndexHeader, type IndexHeader } from '../../src/broker/store/index-file.js';
 
@@ -151,7 +151,7 @@ function recordView(r: MessageRecord): RecordView {
     properties: r.properties,
     props: decodeProperties(r.properties),
     storeTimestamp: r.storeTimestamp,
-    storeHost: `${r.storeHost.host}:${r.storeHost.port}`,
+    storeHost: formatSocketAddr(r.storeHost),
   };
 }
 
