@@ -2,13 +2,14 @@
  * Delivery of delayed messages, as ScheduleMessageService (fact sheet §6.5): queue level-1 of
  * SCHEDULE_TOPIC_XXXX holds the messages of delay level `level`, each consume-queue unit's tagsCode
  * being its delivery time. Per level, from the offset kept in delayOffset.json, every due message
- * is re-put to its REAL_TOPIC / REAL_QID (properties unchanged: DELAY, REAL_* kept, as Java) and the offset moves
+ * is re-put to its REAL_TOPIC / REAL_QID (properties unchanged: DELAY, WAIT and REAL_* stay in the
+ * stored string, as messageTimeup writes it) and the offset moves
  * past it; delivery stops at the first message not yet due (times in one level's queue ascend).
  *
  * Bounds: one tick every DELAY_FOR_A_WHILE_MS, at most MAX_DELIVER_PER_TICK messages per level and
  * tick; after a failed re-put the level pauses DELAY_FOR_A_PERIOD_MS; the timer is cleared on close.
  */
-import { decodeProperties, encodeProperties, Prop } from '../protocol/properties.js';
+import { decodeProperties, Prop } from '../protocol/properties.js';
 import { SysFlag, transactionType } from '../protocol/message.js';
 import type { MessageStore } from './store/message-store.js';
 import { SCHEDULE_TOPIC } from './store/types.js';
@@ -123,9 +124,6 @@ export class ScheduleMessageService {
       this.logger.warn(`delayed message at commit log offset ${commitLogOffset} has no REAL_TOPIC/REAL_QID; skipped`);
       return;
     }
-    // The stored properties go back unchanged: messageTimeup sets the properties string before it
-    // clears DELAY from the map, so Apache's re-put message keeps DELAY (and a retry's WAIT=false),
-    // and a Java consumer's getDelayTimeLevel() sees the level (ScheduleMessageService, 4.9.8).
     await this.opts.store.putMessage({
       topic: realTopic,
       queueId: realQid,
@@ -134,7 +132,10 @@ export class ScheduleMessageService {
       bornTimestamp: msg.bornTimestamp,
       bornHost: msg.bornHost,
       body: Buffer.from(msg.body),
-      properties: encodeProperties(props),
+      // messageTimeup writes the properties string before it clears DELAY and sets WAIT=false in
+      // the map, so the delivered record keeps the delayed one's properties byte for byte (a Java
+      // consumer's getDelayTimeLevel() sees the level; a retry keeps its WAIT=false).
+      properties: msg.properties,
       reconsumeTimes: msg.reconsumeTimes,
       preparedTransactionOffset: msg.preparedTransactionOffset,
     });

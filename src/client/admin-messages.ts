@@ -195,7 +195,19 @@ export async function queryMsgById(session: AdminSession, id: string, opts: ById
     const addrs = await brokerAddresses(session);
     const brokerName = addrs.get(decoded.address);
     if (brokerName === undefined) {
-      why = `as an offsetMsgId it names ${decoded.address}, which is not a broker of this cluster`;
+      const moved = await viewMovedStore(session, addrs, id, decoded.commitLogOffset);
+      if (moved) {
+        return {
+          id,
+          idKind: 'offsetMsgId',
+          reason: `offsetMsgId of ${decoded.address}, which is no broker of this cluster now: broker ${moved.view.brokerName} (${moved.brokerAddr}) holds the store it was written to, commit log offset ${decoded.commitLogOffset}`,
+          found: [moved],
+          searchedTopics: 0,
+          failures: [],
+          failed: [],
+        };
+      }
+      why = `as an offsetMsgId it names ${decoded.address}, which is not a broker of this cluster (and no broker holds a message stored by it at commit log offset ${decoded.commitLogOffset})`;
     } else {
       let msgs: MessageExt[] = [];
       try {
@@ -205,7 +217,8 @@ export async function queryMsgById(session: AdminSession, id: string, opts: ById
         // It may hold the message: say so, and still try the id as a UNIQ_KEY on the others.
         viewFailure = { where: { addr: decoded.address, brokerName }, err };
       }
-      const m = msgs.find((x) => x.offsetMsgId.toUpperCase() === id.toUpperCase());
+      // By offset, as mqadmin: the record's own STOREHOST may name another address (a moved store).
+      const m = msgs.find((x) => x.commitLogOffset === decoded.commitLogOffset);
       if (m) {
         return {
           id,
@@ -233,6 +246,26 @@ export async function queryMsgById(session: AdminSession, id: string, opts: ById
     u.failures.unshift(`VIEW_MESSAGE_BY_ID on ${viewFailure.where.brokerName} (${viewFailure.where.addr}): ${errorText(viewFailure.err)}`);
   }
   return { ...u, reason: u.found.length > 0 ? `UNIQ_KEY (${why})` : `${u.reason}; ${why}` };
+}
+
+/**
+ * An offsetMsgId names the broker that stored the message (its STOREHOST) and a commit log offset.
+ * A store moved to a broker on another address (a new port or host) keeps its records and their
+ * STOREHOST bytes, so the ids consumers see still name the old address, which Apache's mqadmin then
+ * cannot reach. Ask every broker for the offset and keep the record whose own STOREHOST and offset
+ * make exactly this id: only the store that record was written to has one.
+ */
+async function viewMovedStore(session: AdminSession, addrs: Map<string, string>, id: string, commitLogOffset: number): Promise<FoundMessage | undefined> {
+  const brokers = [...addrs].map(([addr, brokerName]) => ({ addr, brokerName }));
+  const settled = await mapBounded(brokers, BROKER_PARALLELISM, async (b) => {
+    const res = await sessionInvoke(session, b.addr, makeRequest(RequestCode.VIEW_MESSAGE_BY_ID, { offset: commitLogOffset }));
+    return res.code === ResponseCode.SUCCESS && res.body ? decodeMessages(bodyBuffer(res)) : [];
+  });
+  for (const s of settled) {
+    const m = s.ok ? s.value.find((x) => x.offsetMsgId.toUpperCase() === id.toUpperCase()) : undefined;
+    if (m) return { view: view(m, s.item.brokerName), body: m.body, brokerAddr: s.item.addr };
+  }
+  return undefined;
 }
 
 /** A UNIQ_KEY looked up in the index of `topic`, or of every topic when none is given. */

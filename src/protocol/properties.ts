@@ -2,6 +2,8 @@
  * Message properties string: name \u0001 value \u0002 ..., without a trailing \u0002 (fact sheet §4.3).
  * Parsing splits on \u0002 then at the first \u0001; empty names/values are skipped, as Java does.
  */
+import { javaHashCode } from './hash.js';
+
 export const NAME_VALUE_SEPARATOR = '\u0001';
 export const PROPERTY_SEPARATOR = '\u0002';
 
@@ -74,3 +76,93 @@ export function splitKeys(keys: string | undefined): string[] {
   if (!keys) return [];
   return keys.split(' ').filter((k) => k.length > 0);
 }
+
+/** java.util.HashMap: first table size, load factor, and the bucket length that forces growth. */
+const JAVA_MAP_FIRST_TABLE = 16;
+const JAVA_MAP_LOAD_FACTOR = 0.75;
+/** A put that makes a bucket this long resizes a table smaller than 64 (HashMap.treeifyBin). */
+const JAVA_MAP_LONG_BUCKET = 9;
+const JAVA_MAP_MIN_TREEIFY_TABLE = 64;
+
+/**
+ * A message's properties as an Apache broker holds them while storing it: the java.util.HashMap of
+ * MessageDecoder.string2messageProperties, changed by put/remove, written by messageProperties2String.
+ * The written order is the map's iteration order: by bucket ((h ^ h >>> 16) & (table size - 1), h =
+ * String.hashCode of the name), then by insertion within a bucket (a name removed and put again goes
+ * last). The table starts at 16 buckets and doubles when the map outgrows 3/4 of it (or a bucket of a
+ * table below 64 reaches 9 entries); it never shrinks. So the same puts and removes give the same
+ * bytes Apache stores. Not modelled: the red-black bins of a table of 64+ buckets with 9+ names in
+ * one bucket (their order differs), which no real property set reaches.
+ */
+export class JavaPropertiesMap {
+  private readonly entries = new Map<string, { value: string; seq: number; hash: number }>();
+  private tableSize = 0;
+  private seq = 0;
+
+  /** MessageDecoder.string2messageProperties: items of fewer than 3 chars or without a name/value are skipped. */
+  static parse(s: string): JavaPropertiesMap {
+    const m = new JavaPropertiesMap();
+    const props = decodeProperties(s);
+    // decodeProperties keeps the first position of a repeated name and its last value, as put does.
+    for (const k of Object.keys(props)) m.set(k, props[k]!);
+    return m;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(name: string): string | undefined {
+    return this.entries.get(name)?.value;
+  }
+
+  /** HashMap.put: a present name keeps its place; a new one goes last in its bucket. */
+  set(name: string, value: string): this {
+    const e = this.entries.get(name);
+    if (e) {
+      e.value = value;
+      return this;
+    }
+    if (this.tableSize === 0) this.tableSize = JAVA_MAP_FIRST_TABLE;
+    const h = javaHashCode(name);
+    const hash = h ^ (h >>> 16);
+    this.entries.set(name, { value, seq: this.seq++, hash });
+    if (this.tableSize < JAVA_MAP_MIN_TREEIFY_TABLE && this.bucketLength(hash) >= JAVA_MAP_LONG_BUCKET) this.tableSize *= 2;
+    if (this.entries.size > this.tableSize * JAVA_MAP_LOAD_FACTOR) this.tableSize *= 2;
+    return this;
+  }
+
+  /** HashMap.remove: the value removed, if any. */
+  delete(name: string): string | undefined {
+    const e = this.entries.get(name);
+    if (!e) return undefined;
+    this.entries.delete(name);
+    return e.value;
+  }
+
+  /** MessageDecoder.messageProperties2String. */
+  toString(): string {
+    const mask = this.tableSize - 1;
+    const items = [...this.entries].sort((a, b) => (a[1].hash & mask) - (b[1].hash & mask) || a[1].seq - b[1].seq);
+    let out = '';
+    for (const [k, e] of items) {
+      if (out) out += PROPERTY_SEPARATOR;
+      out += k + NAME_VALUE_SEPARATOR + e.value;
+    }
+    return out;
+  }
+
+  toObject(): Properties {
+    const out: Properties = {};
+    for (const [k, e] of this.entries) out[k] = e.value;
+    return out;
+  }
+
+  private bucketLength(hash: number): number {
+    const mask = this.tableSize - 1;
+    let n = 0;
+    for (const e of this.entries.values()) if ((e.hash & mask) === (hash & mask)) n++;
+    return n;
+  }
+}
+

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { PushConsumer } from '../../src/client/push-consumer.js';
 import { Producer, type SendResult } from '../../src/client/producer.js';
-import { createOffsetMsgId } from '../../src/protocol/message.js';
+import { createOffsetMsgId, parseSocketAddr } from '../../src/protocol/message.js';
 import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
@@ -195,5 +195,25 @@ describe('queryMsgById (real CLI, real broker)', () => {
       expectOneLineError(r.stderr);
       expect(r.stderr).toMatch(/rocketctl broker start/);
     }
+  });
+
+  // Last: it restarts the shared broker on new ports.
+  it('a store moved to a broker on another port: the offsetMsgIds consumers saw (naming the old address) are still found', async () => {
+    const m = consumed[4]!;
+    const oldAddr = b.addr;
+    await b.restart();
+    expect(b.addr).not.toBe(oldAddr);
+    // The record keeps the STOREHOST it was written with, so the id still names the old address.
+    const r = await cli(['queryMsgById', '-i', m.offsetMsgId, '--no-track', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const lookup = r.json.result.lookups[0];
+    expect(lookup.idKind).toBe('offsetMsgId');
+    expect(lookup.reason).toContain(`offsetMsgId of ${oldAddr}, which is no broker of this cluster now`);
+    expect(lookup.messages.map((x: { offsetMsgId: string; storeHost: string; msgId: string }) => [x.offsetMsgId, x.storeHost, x.msgId])).toEqual([[m.offsetMsgId, oldAddr, m.msgId]]);
+    // The same offset under the new address is the same message (VIEW_MESSAGE_BY_ID reads by offset).
+    const offset = Number.parseInt(m.offsetMsgId.slice(16), 16);
+    const fresh = await cli(['queryMsgById', '-i', createOffsetMsgId(parseSocketAddr(b.addr), offset), '--no-track', '--json']);
+    expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0);
+    expect(fresh.json.result.lookups[0].messages[0].msgId).toBe(m.msgId);
   });
 });

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -202,6 +203,32 @@ describe('MessageStore append and read', () => {
   it('a second open of the same dir fails at once with StoreLockedError', async () => {
     store = await MessageStore.open(smallConfig(dir));
     await expect(MessageStore.open(smallConfig(dir))).rejects.toBeInstanceOf(StoreLockedError);
+  });
+
+  it('a store an Apache broker runs on (a kernel lock on `lock`, which holds "lock") is refused, not taken over as stale', async () => {
+    await fs.mkdir(dir, { recursive: true });
+    const lockPath = path.join(dir, 'lock');
+    // What DefaultMessageStore.start leaves: "lock" written into the file, an fcntl lock held. Here
+    // flock(1) holds the lock (a FLOCK entry in /proc/locks), older than any grace period.
+    await fs.writeFile(lockPath, 'lock');
+    await fs.utimes(lockPath, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const holder = spawn('flock', [lockPath, 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      // Bounded: flock takes the lock at once; wait until /proc/locks shows it.
+      for (let i = 0; i < 100 && !(await fs.readFile('/proc/locks', 'utf8')).includes(` ${holder.pid} `); i++) await new Promise((r) => setTimeout(r, 20));
+      const err = await MessageStore.open(smallConfig(dir)).then(
+        (s) => s.close().then(() => undefined),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StoreLockedError);
+      expect(String((err as Error).message)).toContain(`pid ${holder.pid}`);
+      expect(await fs.readFile(lockPath, 'utf8')).toBe('lock');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    // Once the holder is gone the store is stale and opens.
+    await new Promise((r) => holder.once('exit', r));
+    store = await MessageStore.open(smallConfig(dir));
   });
 
   it('deleteTopic drops the queues and restarts offsets', async () => {

@@ -185,4 +185,26 @@ describe('recovery', () => {
     expect(r.recordsRedispatched).toBeLessThan(40);
     expect(store.getMaxOffsetInQueue('Rec', 0)).toBe(80);
   });
+
+  it('a store whose oldest commit log files were deleted (Apache retention) starts each queue at its first unit still in the log', async () => {
+    store = await MessageStore.open(config());
+    const sent = await fill(store, 200, 2, 700);
+    await store.close();
+    store = undefined;
+    const segments = (await fs.readdir(path.join(dir, 'commitlog'))).sort();
+    expect(segments.length).toBeGreaterThan(2);
+    // What CleanCommitLogService leaves: the first segment gone, consume queue files kept while any
+    // of their units still points into the log.
+    await fs.rm(path.join(dir, 'commitlog', segments[0]!));
+    const logStart = Number(segments[1]);
+    store = await MessageStore.open(config());
+    for (const q of [0, 1]) {
+      const live = sent.filter((r, i) => i % 2 === q && r.commitLogOffset >= logStart);
+      // ConsumeQueue.correctMinOffset: the first unit whose message is still in the log.
+      expect(store.getMinOffsetInQueue('Rec', q)).toBe(live[0]!.queueOffset);
+      expect(store.getMaxOffsetInQueue('Rec', q)).toBe(100);
+      expect(await store.getEarliestMessageTime('Rec', q)).toBe(live[0]!.storeTimestamp);
+      expect(await countQueue(store, 'Rec', q)).toHaveLength(live.length);
+    }
+  });
 });

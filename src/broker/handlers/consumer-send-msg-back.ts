@@ -8,7 +8,7 @@
  */
 import { Perm, ResponseCode } from '../../protocol/codes.js';
 import { createOffsetMsgId } from '../../protocol/message.js';
-import { decodeProperties, encodeProperties, Prop } from '../../protocol/properties.js';
+import { JavaPropertiesMap, Prop } from '../../protocol/properties.js';
 import type { RequestHandler } from '../server.js';
 import type { BrokerContext, PutInput } from './context.js';
 import { applyDelayLevel } from './delay.js';
@@ -37,10 +37,11 @@ export function consumerSendMsgBack(ctx: BrokerContext): RequestHandler {
 
     const msg = await ctx.store.lookMessage(offset);
     if (!msg) return fail(req, ResponseCode.SYSTEM_ERROR, `look message by offset failed, ${offset}`);
-    const props = decodeProperties(msg.properties);
-    if (!props[Prop.RETRY_TOPIC]) props[Prop.RETRY_TOPIC] = msg.topic;
     // msgExt.setWaitStoreMsgOK(false) before the properties are copied: the copy stores WAIT=false.
-    props[Prop.WAIT] = 'false';
+    // The map is Apache's (HashMap order), so the copy's string is written as Apache writes it.
+    const props = JavaPropertiesMap.parse(msg.properties);
+    if (!props.get(Prop.RETRY_TOPIC)) props.set(Prop.RETRY_TOPIC, msg.topic);
+    props.set(Prop.WAIT, 'false');
     // Clients from V3_4_9 on send their limit in the header; older ones use the group's.
     const maxReconsumeTimes = h.has('maxReconsumeTimes') ? h.int('maxReconsumeTimes') : groupCfg.retryMaxTimes;
     if (msg.reconsumeTimes >= maxReconsumeTimes || delayLevel < 0) {
@@ -49,13 +50,13 @@ export function consumerSendMsgBack(ctx: BrokerContext): RequestHandler {
       const dlqConfig = await ctx.createTopicInSendMessageBackMethod(topic, DLQ_NUMS_PER_GROUP, Perm.READ | Perm.WRITE, 0);
       if ((dlqConfig.perm & Perm.WRITE) === 0) return fail(req, ResponseCode.NO_PERMISSION, `the topic[${topic}] sending message is forbidden`);
       // msgExt.setDelayTimeLevel(0): the DLQ copy carries DELAY=0 (not delayed).
-      props[Prop.DELAY] = '0';
+      props.set(Prop.DELAY, '0');
     } else {
       if (delayLevel === 0) delayLevel = 3 + msg.reconsumeTimes;
-      props[Prop.DELAY] = String(delayLevel);
+      props.set(Prop.DELAY, String(delayLevel));
     }
     // The first hop's offsetMsgId is kept through every retry (Java ignores the originMsgId header).
-    if (!props[Prop.ORIGIN_MESSAGE_ID]) props[Prop.ORIGIN_MESSAGE_ID] = createOffsetMsgId(msg.storeHost, msg.commitLogOffset);
+    props.set(Prop.ORIGIN_MESSAGE_ID, props.get(Prop.ORIGIN_MESSAGE_ID) || createOffsetMsgId(msg.storeHost, msg.commitLogOffset));
     const input: PutInput = {
       topic,
       queueId,
@@ -64,11 +65,11 @@ export function consumerSendMsgBack(ctx: BrokerContext): RequestHandler {
       bornTimestamp: msg.bornTimestamp,
       bornHost: msg.bornHost,
       body: Buffer.from(msg.body),
-      properties: encodeProperties(props),
+      properties: props.toString(),
       reconsumeTimes: msg.reconsumeTimes + 1,
       preparedTransactionOffset: msg.preparedTransactionOffset,
     };
-    applyDelayLevel(input, ctx.delayLevelCount);
+    applyDelayLevel(input, ctx.delayLevelCount, props);
     try {
       await ctx.store.put(input);
     } catch (err) {

@@ -5,24 +5,30 @@
  * (tagsCode), and the ScheduleMessageService moves it back when due.
  */
 import { SysFlag, transactionType } from '../../protocol/message.js';
-import { decodeProperties, encodeProperties, Prop } from '../../protocol/properties.js';
+import { JavaPropertiesMap, Prop } from '../../protocol/properties.js';
 import { SCHEDULE_TOPIC } from '../store/types.js';
 import type { PutInput } from './context.js';
 
-/** Rewrite `input` in place when it carries a delay level; returns the level applied (0 = none). */
-export function applyDelayLevel(input: PutInput, maxLevel: number): number {
+/**
+ * Rewrite `input` in place when it carries a delay level; returns the level applied (0 = none).
+ * `props` is the message's property map when the caller holds it (a send: it still has WAIT, which
+ * Apache's rewrite stores again); otherwise the stored string is parsed.
+ */
+export function applyDelayLevel(input: PutInput, maxLevel: number, props?: JavaPropertiesMap): number {
   const t = transactionType(input.sysFlag);
   if (t !== SysFlag.TRANSACTION_NOT_TYPE && t !== SysFlag.TRANSACTION_COMMIT_TYPE) return 0;
   if (!input.properties.includes(Prop.DELAY + '\u0001')) return 0;
-  const props = decodeProperties(input.properties);
-  let level = Number.parseInt(props[Prop.DELAY] ?? '', 10);
+  const map = props ?? JavaPropertiesMap.parse(input.properties);
+  let level = Number.parseInt(map.get(Prop.DELAY) ?? '', 10);
   if (!Number.isFinite(level) || level <= 0 || maxLevel <= 0) return 0;
   // Levels above the table clamp to the last one (ScheduleMessageService.getMaxDelayLevel).
-  if (level > maxLevel) level = maxLevel;
-  props[Prop.DELAY] = String(level);
-  props[Prop.REAL_TOPIC] = input.topic;
-  props[Prop.REAL_QID] = String(input.queueId);
-  input.properties = encodeProperties(props);
+  if (level > maxLevel) {
+    level = maxLevel;
+    map.set(Prop.DELAY, String(level));
+  }
+  map.set(Prop.REAL_TOPIC, input.topic);
+  map.set(Prop.REAL_QID, String(input.queueId));
+  input.properties = map.toString();
   input.topic = SCHEDULE_TOPIC;
   input.queueId = level - 1;
   return level;

@@ -6,7 +6,7 @@
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer, type RemotingCommand } from '../../protocol/frame.js';
-import { decodeProperties, encodeProperties, Prop } from '../../protocol/properties.js';
+import { JavaPropertiesMap, Prop, PROPERTY_SEPARATOR } from '../../protocol/properties.js';
 import { PutFlushTimeoutError } from '../store/message-store.js';
 import type { RequestHandler } from '../server.js';
 import type { BrokerContext, PutInput } from './context.js';
@@ -17,7 +17,6 @@ import {
   multiTagsFlag,
   putFailureResponse,
   readSendHeaderV2,
-  storedProperties,
 } from './send-common.js';
 import { sendResponse } from './send-message.js';
 import { fail, RETRY_GROUP_TOPIC_PREFIX } from './util.js';
@@ -55,6 +54,24 @@ export function decodeBatchBody(buf: Buffer): BatchItem[] {
   return out;
 }
 
+/**
+ * The batch's own properties as SendMessageProcessor.asyncSendBatchMessage keeps them: the header's
+ * (the Java client's MessageBatch carries WAIT there) plus CLUSTER; nothing removed.
+ */
+function batchProperties(ctx: BrokerContext, raw: string | undefined): JavaPropertiesMap {
+  return JavaPropertiesMap.parse(raw ?? '').set(Prop.CLUSTER, ctx.config.brokerClusterName);
+}
+
+/**
+ * One stored message of a batch: its own properties exactly as sent, then the batch's, joined by one
+ * separator unless the first already ends with one (CommitLog.MessageExtBatchEncoder, 4.9.8). Names
+ * in both appear twice, as in Apache's record; readers take the last.
+ */
+export function withBatchProperties(own: string, batch: string): string {
+  if (own === '' || batch === '') return own + batch;
+  return own.endsWith(PROPERTY_SEPARATOR) ? own + batch : own + PROPERTY_SEPARATOR + batch;
+}
+
 export function sendBatchMessage(ctx: BrokerContext): RequestHandler {
   return async (req, channel): Promise<RemotingCommand> => {
     const h = readSendHeaderV2(req);
@@ -63,8 +80,8 @@ export function sendBatchMessage(ctx: BrokerContext): RequestHandler {
     }
     const target = await checkAndRoute(ctx, req, h);
     if ('code' in target) return target;
-    const batchProps = storedProperties(ctx, h.properties);
-    if (isTransactionPrepared(batchProps, h.sysFlag) || batchProps[Prop.DELAY]) {
+    const batchProps = batchProperties(ctx, h.properties);
+    if (isTransactionPrepared(batchProps, h.sysFlag) || batchProps.get(Prop.DELAY)) {
       return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'batch messages cannot be transactional or delayed');
     }
     let items: BatchItem[];
@@ -75,9 +92,8 @@ export function sendBatchMessage(ctx: BrokerContext): RequestHandler {
     }
     if (items.length === 0) return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'the batch is empty');
     const bornHost = bornHostOf(channel);
+    const batchText = batchProps.toString();
     const inputs: PutInput[] = items.map((m) => {
-      // Each message's own WAIT stays, as Apache stores the batch's messages as the client encoded them.
-      const props = { ...decodeProperties(m.properties), ...batchProps };
       return {
         topic: target.topic,
         queueId: target.queueId,
@@ -86,7 +102,7 @@ export function sendBatchMessage(ctx: BrokerContext): RequestHandler {
         bornTimestamp: h.bornTimestamp,
         bornHost,
         body: m.body,
-        properties: encodeProperties(props),
+        properties: withBatchProperties(m.properties, batchText),
         reconsumeTimes: h.reconsumeTimes,
         preparedTransactionOffset: 0,
       };

@@ -7,7 +7,7 @@
 import { ResponseCode, Perm } from '../../protocol/codes.js';
 import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import { parseSocketAddr, SysFlag, transactionType, type SocketAddr } from '../../protocol/message.js';
-import { decodeProperties, encodeProperties, Prop, type Properties } from '../../protocol/properties.js';
+import { JavaPropertiesMap, Prop } from '../../protocol/properties.js';
 import { topicNameProblem } from '../../protocol/validate.js';
 import {
   DiskFullError,
@@ -140,17 +140,26 @@ export function randomInt(n: number): number {
   return n > 0 ? Math.floor(Math.random() * n) : 0;
 }
 
+/** A sent message's properties as SendMessageProcessor (4.9.8) handles them. */
+export interface StoredProperties {
+  /** The producer's, plus CLUSTER, in Apache's map: a later rewrite (delay level, half message) continues it. */
+  map: JavaPropertiesMap;
+  /** What is stored when nothing rewrites it: in Apache's order, without WAIT. */
+  text: string;
+}
+
 /**
- * The properties stored with a sent message: the producer's, plus CLUSTER. SendMessageProcessor
- * (4.9.x) leaves WAIT out of the stored string, unless that string is rebuilt from the properties
- * later: for a half message (parseHalfMessageInner) and a delayed one (CommitLog's delay branch)
- * WAIT=true is stored, and so are the WAITs inside a batch. `keepWait` says which case this is.
+ * As SendMessageProcessor.asyncSendMessage: CLUSTER is put, WAIT removed for the stored string and
+ * put back afterwards, so a rewrite (CommitLog's delay level, parseHalfMessageInner) stores it
+ * again (Apache saves those 9 bytes only where nothing rewrites the string).
  */
-export function storedProperties(ctx: BrokerContext, raw: string | undefined, keepWait: (props: Properties) => boolean = () => false): Properties {
-  const props = decodeProperties(raw ?? '');
-  if (!keepWait(props)) delete props[Prop.WAIT];
-  props[Prop.CLUSTER] = ctx.config.brokerClusterName;
-  return props;
+export function storedProperties(ctx: BrokerContext, raw: string | undefined): StoredProperties {
+  const map = JavaPropertiesMap.parse(raw ?? '');
+  map.set(Prop.CLUSTER, ctx.config.brokerClusterName);
+  const wait = map.delete(Prop.WAIT);
+  const text = map.toString();
+  if (wait !== undefined) map.set(Prop.WAIT, wait);
+  return { map, text };
 }
 
 /** Parsed BORNHOSTs by channel: a channel's remote address never changes. */
@@ -178,11 +187,11 @@ export function multiTagsFlag(tc: TopicConfig, sysFlag: number): number {
  * A half message (TRAN_MSG=true, as SendMessageProcessor tests; also a PREPARED sysFlag, which
  * Apache would store in the real topic where no consumer can ever see it).
  */
-export function isTransactionPrepared(props: Properties, sysFlag: number): boolean {
-  return props[Prop.TRAN_MSG] === 'true' || transactionType(sysFlag) === SysFlag.TRANSACTION_PREPARED_TYPE;
+export function isTransactionPrepared(props: JavaPropertiesMap, sysFlag: number): boolean {
+  return props.get(Prop.TRAN_MSG) === 'true' || transactionType(sysFlag) === SysFlag.TRANSACTION_PREPARED_TYPE;
 }
 
-export function buildInput(target: SendTarget, h: SendHeader, props: Properties, body: Buffer, bornHost: SocketAddr): PutInput {
+export function buildInput(target: SendTarget, h: SendHeader, properties: string, body: Buffer, bornHost: SocketAddr): PutInput {
   return {
     topic: target.topic,
     queueId: target.queueId,
@@ -191,7 +200,7 @@ export function buildInput(target: SendTarget, h: SendHeader, props: Properties,
     bornTimestamp: h.bornTimestamp,
     bornHost,
     body,
-    properties: encodeProperties(props),
+    properties,
     reconsumeTimes: h.reconsumeTimes,
     preparedTransactionOffset: 0,
   };

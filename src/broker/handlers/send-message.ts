@@ -4,7 +4,6 @@
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer, makeResponse, type RemotingCommand } from '../../protocol/frame.js';
-import { Prop } from '../../protocol/properties.js';
 import type { RequestHandler, ClientChannel } from '../server.js';
 import type { BrokerContext } from './context.js';
 import { applyDelayLevel } from './delay.js';
@@ -29,16 +28,17 @@ export async function sendOne(ctx: BrokerContext, req: RemotingCommand, channel:
   if (h.batch) return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'batch messages must be sent with SEND_BATCH_MESSAGE (320)');
   const target = await checkAndRoute(ctx, req, h);
   if ('code' in target) return target;
-  const props = storedProperties(ctx, h.properties, (p) => isTransactionPrepared(p, h.sysFlag) || Number.parseInt(p[Prop.DELAY] ?? '', 10) > 0);
+  const props = storedProperties(ctx, h.properties);
   // SendMessageProcessor: TRAN_MSG=true is stored as a half message (§6.4), or refused.
-  const tx = isTransactionPrepared(props, h.sysFlag) ? ctx.transactions : undefined;
-  if (isTransactionPrepared(props, h.sysFlag) && (!tx || ctx.config.rejectTransactionMessage)) {
+  const prepared = isTransactionPrepared(props.map, h.sysFlag);
+  const tx = prepared ? ctx.transactions : undefined;
+  if (prepared && (!tx || ctx.config.rejectTransactionMessage)) {
     return fail(req, ResponseCode.NO_PERMISSION, `the broker[${ctx.config.brokerName}] sending transaction message is forbidden`);
   }
-  const input = buildInput(target, h, props, bodyBuffer(req), bornHostOf(channel));
-  if (!tx) applyDelayLevel(input, ctx.delayLevelCount);
+  const input = buildInput(target, h, props.text, bodyBuffer(req), bornHostOf(channel));
+  if (!tx) applyDelayLevel(input, ctx.delayLevelCount, props.map);
   try {
-    const r = await (tx ? tx.prepare(input) : ctx.store.put(input));
+    const r = await (tx ? tx.prepare(input, props.map) : ctx.store.put(input));
     return sendResponse(ctx, req, ResponseCode.SUCCESS, r.offsetMsgId, target.queueId, r.queueOffset);
   } catch (err) {
     // SYNC_FLUSH timed out but the message is stored: FLUSH_DISK_TIMEOUT with the header filled.

@@ -8,7 +8,10 @@ import { ensureDir } from '../../util/ensure-dir.js';
  * The store's `lock` file (fact sheet §4.7). RocketMQ holds a FileChannel.tryLock() on it; Node has
  * no flock, so the file itself is the lock: created O_EXCL with the owner's pid, its start time
  * (from /proc, to tell a live owner from a recycled pid) and host. A lock whose owner is dead is
- * stale and taken over. This goes straight to node:fs, not FileIO: exclusivity needs the real OS.
+ * stale and taken over, unless a live process holds a kernel lock on the file (/proc/locks): that
+ * is how an Apache broker running on the store shows (it writes "lock", not an owner). The reverse
+ * is not covered: an Apache broker's tryLock succeeds on a store we hold, since Node cannot take an
+ * fcntl lock. This goes straight to node:fs, not FileIO: exclusivity needs the real OS.
  *
  * Within one process, dirs locked by live MessageStore instances are remembered, so a second open
  * from the same process fails too, while a lock left behind by a halted (simulated-crash) instance
@@ -144,14 +147,17 @@ function tryCreate(lockPath: string, me: LockOwner): boolean {
 /** A description of the live holder, or undefined when the lock is stale (or vanished). */
 function liveHolder(lockPath: string): string | undefined {
   let text: string;
-  let mtimeMs: number;
+  let stat: fs.Stats;
   try {
     text = fs.readFileSync(lockPath, 'utf8');
-    mtimeMs = fs.statSync(lockPath).mtimeMs;
+    stat = fs.statSync(lockPath);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+  const mtimeMs = stat.mtimeMs;
+  const kernelHolder = kernelLockHolder(stat);
+  if (kernelHolder !== undefined) return `pid ${kernelHolder} (it holds a file lock on ${lockPath}: an Apache RocketMQ broker?)`;
   const owner = parseOwner(text);
   if (!owner) {
     // Empty or garbled: a peer may be between O_EXCL create and its write; give it a grace period.
@@ -164,6 +170,37 @@ function liveHolder(lockPath: string): string | undefined {
   const ticks = procStartTicks(owner.pid);
   if (owner.startTicks !== null && ticks !== null && ticks !== owner.startTicks) return undefined; // pid recycled
   return who;
+}
+
+/** /proc/locks: one line per lock, "N: POSIX  ADVISORY  WRITE <pid> <major>:<minor>:<inode> <start> <end>". */
+const PROC_LOCKS = '/proc/locks';
+const PROC_LOCK_LINE = /^\d+:\s+(?:POSIX|FLOCK|OFDLCK)\s+\S+\s+\S+\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/;
+
+/**
+ * The pid of a process holding a kernel file lock on the lock file, if any. Apache's broker takes
+ * FileChannel.tryLock (fcntl) on `lock` and writes "lock" into it, which our JSON owner check cannot
+ * read; without this, a store an Apache broker is running on would look stale. Undefined where
+ * /proc/locks is unreadable (not Linux).
+ */
+function kernelLockHolder(stat: fs.Stats): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(PROC_LOCKS, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Linux dev_t: major = bits 8-19 and 32+, minor = bits 0-7 and 20-31.
+  const dev = BigInt(stat.dev);
+  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+  // Bounded by the kernel's lock table.
+  for (const line of text.split('\n')) {
+    const m = PROC_LOCK_LINE.exec(line);
+    if (!m || Number(m[4]) !== stat.ino || parseInt(m[2]!, 16) !== major || parseInt(m[3]!, 16) !== minor) continue;
+    const pid = Number(m[1]);
+    if (pid > 0 && pid !== process.pid && pidAlive(pid)) return pid;
+  }
+  return undefined;
 }
 
 /**

@@ -18,7 +18,7 @@
 import { RequestCode } from '../../protocol/codes.js';
 import { FLAG_ONEWAY, makeRequest, type RemotingCommand } from '../../protocol/frame.js';
 import { createOffsetMsgId, encodeRecord, formatSocketAddr, SysFlag, type MessageRecord, type SocketAddr } from '../../protocol/message.js';
-import { decodeProperties, encodeProperties, Prop, type Properties } from '../../protocol/properties.js';
+import { decodeProperties, encodeProperties, JavaPropertiesMap, Prop, type Properties } from '../../protocol/properties.js';
 import { TRANS_CHECK_MAX_TIME_TOPIC } from '../store/config/system-topics.js';
 import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from '../store/types.js';
 import type { PutInput } from '../handlers/context.js';
@@ -41,17 +41,17 @@ export function withTransactionType(sysFlag: number, type: number): number {
  * TransactionalMessageBridge.parseHalfMessageInner. DELAY is dropped: Apache's client clears it on
  * transactional messages and a delayed half message would be re-delivered into the half topic.
  */
-export function toHalfMessage(input: PutInput): PutInput {
-  const props = decodeProperties(input.properties);
-  props[Prop.REAL_TOPIC] = input.topic;
-  props[Prop.REAL_QID] = String(input.queueId);
-  delete props[Prop.DELAY];
+export function toHalfMessage(input: PutInput, props?: JavaPropertiesMap): PutInput {
+  const map = props ?? JavaPropertiesMap.parse(input.properties);
+  map.set(Prop.REAL_TOPIC, input.topic);
+  map.set(Prop.REAL_QID, String(input.queueId));
+  map.delete(Prop.DELAY);
   return {
     ...input,
     topic: TRANS_HALF_TOPIC,
     queueId: HALF_QUEUE_ID,
     sysFlag: withTransactionType(input.sysFlag, SysFlag.TRANSACTION_NOT_TYPE),
-    properties: encodeProperties(props),
+    properties: map.toString(),
   };
 }
 
@@ -80,7 +80,7 @@ export function committedMessageOf(half: MessageRecord, halfCommitLogOffset: num
     bornTimestamp: half.bornTimestamp,
     bornHost: half.bornHost,
     body: half.body,
-    properties: encodeProperties(props),
+    properties: half.properties,
     reconsumeTimes: half.reconsumeTimes,
     preparedTransactionOffset: halfCommitLogOffset,
   };
@@ -88,10 +88,13 @@ export function committedMessageOf(half: MessageRecord, halfCommitLogOffset: num
 
 /**
  * TransactionalMessageBridge.renewHalfMessageInner: the same half message appended again, with
- * `props` (the check count already incremented). Apache drops the user flag here (a quirk that
- * would reach the committed message); we keep it.
+ * `props` (the check count already incremented), written in the order Apache's map of the stored
+ * string gives them. Apache drops the user flag here (a quirk that would reach the committed
+ * message); we keep it.
  */
 export function renewedHalfOf(half: MessageRecord, props: Properties): PutInput {
+  const map = JavaPropertiesMap.parse(half.properties);
+  for (const k of Object.keys(props)) map.set(k, props[k]!);
   return {
     topic: half.topic,
     queueId: half.queueId,
@@ -100,7 +103,7 @@ export function renewedHalfOf(half: MessageRecord, props: Properties): PutInput 
     bornTimestamp: half.bornTimestamp,
     bornHost: half.bornHost,
     body: half.body,
-    properties: encodeProperties(props),
+    properties: map.toString(),
     reconsumeTimes: half.reconsumeTimes,
     preparedTransactionOffset: 0,
   };
@@ -113,7 +116,8 @@ export function discardedCopyOf(half: MessageRecord, props: Properties): PutInpu
 
 /**
  * TransactionalMessageBridge.addRemoveTagInTransactionOp / makeOpMessageInner: born and stored by
- * the broker itself. (Apache also gives it a UNIQ_KEY and WAIT=true; neither is read back.)
+ * the broker itself. Its properties are those of `new Message(opTopic, "d", body)`: TAGS, and
+ * WAIT=true from the constructor.
  */
 export function opMessageOf(halfQueueOffset: number, halfQueueId: number, storeHost: SocketAddr, nowMs: number): PutInput {
   return {
@@ -124,7 +128,7 @@ export function opMessageOf(halfQueueOffset: number, halfQueueId: number, storeH
     bornTimestamp: nowMs,
     bornHost: storeHost,
     body: Buffer.from(String(halfQueueOffset), 'utf8'),
-    properties: encodeProperties({ [Prop.TAGS]: REMOVE_TAG }),
+    properties: new JavaPropertiesMap().set(Prop.TAGS, REMOVE_TAG).set(Prop.WAIT, 'true').toString(),
     reconsumeTimes: 0,
     preparedTransactionOffset: 0,
   };

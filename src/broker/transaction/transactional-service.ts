@@ -18,7 +18,7 @@
  */
 import { Perm, ResponseCode } from '../../protocol/codes.js';
 import { decodeRecord, formatSocketAddr, SysFlag, type MessageRecord } from '../../protocol/message.js';
-import { decodeProperties, Prop, type Properties } from '../../protocol/properties.js';
+import { decodeProperties, JavaPropertiesMap, Prop, type Properties } from '../../protocol/properties.js';
 import type { BrokerContext, PutInput, PutOutput } from '../handlers/context.js';
 import { applyDelayLevel } from '../handlers/delay.js';
 import { PutFlushTimeoutError } from '../store/message-store.js';
@@ -120,10 +120,13 @@ export class TransactionalMessageService {
 
   // ---- prepare ------------------------------------------------------------------------------
 
-  /** TransactionalMessageBridge.putHalfMessage; rejects as store.put does (the send maps it). */
-  async prepare(input: PutInput): Promise<PutOutput> {
+  /**
+   * TransactionalMessageBridge.putHalfMessage; rejects as store.put does (the send maps it).
+   * `props`: the send's property map (toHalfMessage continues it, as parseHalfMessageInner does).
+   */
+  async prepare(input: PutInput, props?: JavaPropertiesMap): Promise<PutOutput> {
     await this.ensureTopic(TRANS_HALF_TOPIC);
-    return this.host.store.put(toHalfMessage(input));
+    return this.host.store.put(toHalfMessage(input, props));
   }
 
   // ---- END_TRANSACTION ----------------------------------------------------------------------
