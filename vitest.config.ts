@@ -8,6 +8,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two files at once (vitest's default on 2 cores is one): most of the Apache tier waits on JVMs
+    // and brokers, so two overlap well and keep .ci/run under 20 minutes.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     // The Apache conformance tier (test/apache): Maven resolution and javac once per run.
     globalSetup: ['./test/apache/global-setup.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
