@@ -533,6 +533,12 @@ export interface OutboxSenderOptions {
   maxBackoffMs?: number;
   /** Refusals (e.g. MESSAGE_ILLEGAL) before a message is moved to the dead-letter file. */
   maxRejections?: number;
+  /**
+   * How often `exists` is asked again, after a pause, when it cannot tell (a lookup that timed out
+   * on a broker that has just come back) before the message is resent anyway (at least once).
+   */
+  existsRetries?: number;
+  existsRetryMs?: number;
   onSent?: (e: OutboxEntry) => void;
   onDead?: (e: OutboxEntry, err: unknown) => void;
   onError?: (e: OutboxEntry, err: unknown) => void;
@@ -541,6 +547,8 @@ export interface OutboxSenderOptions {
 export const DEFAULT_OUTBOX_INITIAL_BACKOFF_MS = 100;
 export const DEFAULT_OUTBOX_MAX_BACKOFF_MS = 5_000;
 export const DEFAULT_OUTBOX_MAX_REJECTIONS = 16;
+export const DEFAULT_OUTBOX_EXISTS_RETRIES = 3;
+export const DEFAULT_OUTBOX_EXISTS_RETRY_MS = 1_000;
 
 /**
  * Resends outboxed messages in order, one at a time, backing off (100 ms doubling to 5 s) while
@@ -610,6 +618,22 @@ export class OutboxSender {
     });
   }
 
+  /**
+   * An ambiguous attempt (sent, answer lost) is resent only when the brokers say the message is not
+   * stored. "Cannot tell" is asked again after a pause (bounded): resending on the first timeout
+   * stored a second copy on a slow, just restarted broker. After the last try it is resent anyway.
+   */
+  private async deliveredBefore(e: OutboxEntry, exists: (e: OutboxEntry) => Promise<boolean | undefined>): Promise<boolean> {
+    const retries = this.opts.existsRetries ?? DEFAULT_OUTBOX_EXISTS_RETRIES;
+    const pauseMs = this.opts.existsRetryMs ?? DEFAULT_OUTBOX_EXISTS_RETRY_MS;
+    let found = await exists(e);
+    for (let i = 1; found === undefined && i <= retries && !this.stopped; i++) {
+      await this.sleep(pauseMs * i);
+      found = await exists(e);
+    }
+    return found === true;
+  }
+
   private async loop(): Promise<void> {
     const maxBackoffMs = this.opts.maxBackoffMs ?? DEFAULT_OUTBOX_MAX_BACKOFF_MS;
     const maxRejections = this.opts.maxRejections ?? DEFAULT_OUTBOX_MAX_REJECTIONS;
@@ -622,8 +646,8 @@ export class OutboxSender {
         continue;
       }
       try {
-        let already = false;
-        if (e.ambiguous && this.opts.exists) already = (await this.opts.exists(e)) === true;
+        const already = e.ambiguous && this.opts.exists ? await this.deliveredBefore(e, this.opts.exists) : false;
+        if (this.stopped) break;
         if (!already) await this.opts.send(e);
         await this.outbox.ack(e.seq);
         this.backoffMs = this.opts.initialBackoffMs ?? DEFAULT_OUTBOX_INITIAL_BACKOFF_MS;

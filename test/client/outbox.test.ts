@@ -155,6 +155,34 @@ describe('OutboxSender', () => {
     expect(o.size).toBe(0);
   });
 
+  it('asks again (bounded) when the brokers cannot tell whether an ambiguous message is stored, and resends only after the last try', async () => {
+    const o = await open(tmp());
+    await o.append(entry(1, { ambiguous: true }));
+    await o.append(entry(2, { ambiguous: true }));
+    const sent: string[] = [];
+    const asked: string[] = [];
+    const sender = new OutboxSender(o, {
+      send: async (e) => {
+        sent.push(e.uniqKey);
+      },
+      exists: async (e) => {
+        asked.push(e.uniqKey);
+        // KEY0001: "cannot tell" twice (a lookup on a slow broker), then found; KEY0002: never known.
+        if (e.uniqKey === 'KEY0001') return asked.filter((k) => k === 'KEY0001').length >= 3 ? true : undefined;
+        return undefined;
+      },
+      isConnectivityError: () => false,
+      initialBackoffMs: 1,
+      existsRetries: 3,
+      existsRetryMs: 1,
+    });
+    sender.start();
+    expect(await sender.drained(10_000)).toBe(true);
+    await sender.stop();
+    expect(sent).toEqual(['KEY0002']);
+    expect(asked).toEqual(['KEY0001', 'KEY0001', 'KEY0001', 'KEY0002', 'KEY0002', 'KEY0002', 'KEY0002']);
+  });
+
   it('moves a message a broker keeps refusing to the dead-letter file and goes on', async () => {
     const o = await open(tmp());
     await o.append(entry(1));
