@@ -242,7 +242,7 @@ export async function executeMigration(session: AdminSession, tool: ToolTarget, 
 }
 
 function isProblem(q: MigratedQueue): boolean {
-  return q.copyStatus === 'failed' || q.copyStatus === 'not-started' || q.offsetStatus === 'moved' || q.offsetStatus === 'failed' || q.offsetStatus === 'inexact';
+  return q.copyStatus === 'failed' || q.copyStatus === 'not-started' || (q.offsetStatus !== 'applied' && q.offsetStatus !== 'unchanged' && q.offsetStatus !== 'not-moved');
 }
 
 /** updateTopic on each broker of the plan, then wait (bounded) for the name server's route. */
