@@ -98,6 +98,13 @@ export class PortInUseError extends RocketError {
   }
 }
 
+/** How close() went: clean only when every step succeeded and the store removed its `abort`. */
+export interface BrokerCloseReport {
+  clean: boolean;
+  /** One line per failed step that leaves the disk behind memory (e.g. "persisting config: no space left on device ..."). */
+  problems: string[];
+}
+
 export class BrokerController implements BrokerContext {
   readonly clients: ClientManager;
   readonly pullHold: PullRequestHoldService;
@@ -124,7 +131,7 @@ export class BrokerController implements BrokerContext {
   private schedule: ScheduleMessageService | undefined;
   private namesrv: BrokerNamesrvLink | undefined;
   private accepting = false;
-  private closing: Promise<void> | undefined;
+  private closing: Promise<BrokerCloseReport> | undefined;
   private readonly remoting = new RemotingClient({ requestTimeoutMs: 3000 });
   /** Topics created on the fly whose topics.json write is still running (see addTopic). */
   private readonly creating = new Map<string, Promise<void>>();
@@ -315,21 +322,27 @@ export class BrokerController implements BrokerContext {
     this.logger.info(`removed the consume queues of topics not in topics.json (deleted): ${shown}`);
   }
 
-  /** Stop, answer, persist, close; safe to call twice (the second call waits for the first). */
-  close(): Promise<void> {
+  /**
+   * Stop, answer, persist, close; safe to call twice (the second call waits for the first). Every
+   * step runs even when one fails; the report says which failed.
+   */
+  close(): Promise<BrokerCloseReport> {
     this.closing ??= this.closeOnce();
     return this.closing;
   }
 
-  private async closeOnce(): Promise<void> {
+  private async closeOnce(): Promise<BrokerCloseReport> {
     this.accepting = false;
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
-    const step = async (what: string, fn: () => Promise<unknown> | unknown) => {
+    // Only what is on disk decides "clean": a name server that cannot be told is logged, not a problem.
+    const problems: string[] = [];
+    const step = async (what: string, fn: () => Promise<unknown> | unknown, onDisk = false) => {
       try {
         await withTimeout(Promise.resolve(fn()), CLOSE_STEP_TIMEOUT_MS, what);
       } catch (err) {
         this.logger.warn(`shutdown: ${what}: ${errText(err)}`);
+        if (onDisk) problems.push(`${what}: ${errText(err)}`);
       }
     };
     // Parked pulls get their answer (normally PULL_NOT_FOUND) while connections are still open.
@@ -339,10 +352,16 @@ export class BrokerController implements BrokerContext {
     this.clients.close();
     await step('delayed-message delivery', () => this.schedule?.close());
     await step('transaction check', () => this.transactionCheck?.close());
-    if (this.topics) await step('persisting config', () => this.persistAll());
-    if (this.messageStore) await step('closing the store', () => this.messageStore.close());
+    if (this.topics) await step('persisting config', () => this.persistAll(), true);
+    if (this.messageStore) {
+      await step('closing the store', () => this.messageStore.close(), true);
+      if (!this.messageStore.closedCleanly && !problems.some((p) => p.startsWith('closing the store'))) {
+        problems.push('closing the store: the commit log could not be flushed completely (abort kept; the next start recovers)');
+      }
+    }
     await step('name server', () => this.namesrv?.close());
     await step('remoting client', () => this.remoting.close());
+    return { clean: problems.length === 0, problems };
   }
 
   private async persistAll(): Promise<void> {
@@ -365,10 +384,9 @@ export class BrokerController implements BrokerContext {
   }
 
   async updateTopicConfig(tc: TopicConfig): Promise<void> {
-    this.topics.upsert(tc);
-    const version = this.topics.dataVersion;
-    // Answered once a write with this change is on disk (concurrent updates share one write).
-    await this.topics.persist();
+    // Answered once on disk (changes arriving together share one write); undone and rejected when
+    // topics.json cannot be written, so what is acknowledged is what a restart finds.
+    const version = await this.topics.upsertDurably(tc);
     // AdminBrokerProcessor: registerIncrementBrokerData, so the route exists when the call returns.
     await this.namesrv?.registration.registerTopic(tc.topicName, version);
   }
@@ -379,19 +397,35 @@ export class BrokerController implements BrokerContext {
    * registration: routes are removed from name servers by DELETE_TOPIC_IN_NAMESRV.
    */
   async deleteTopic(topic: string): Promise<void> {
-    this.topics.delete(topic);
-    this.offsets.removeTopic(topic);
     try {
-      await Promise.all([this.topics.persist(), this.offsets.persist()]);
+      await this.topics.deleteDurably(topic);
     } catch (err) {
       if (!(err instanceof DiskFullError)) throw err;
-      // A full disk: deleting a topic is how an operator frees space (its consume queues go at
-      // once), so free it first and write the tables again; a second failure is the caller's error.
+      // A full disk: deleting a topic is how an operator frees space, so its consume queues go
+      // first and the table is written again. A second failure is the caller's error, said as it is.
       await this.messageStore.deleteTopic(topic);
-      await Promise.all([this.topics.persist(), this.offsets.persist()]);
+      try {
+        await this.topics.deleteDurably(topic);
+      } catch (again) {
+        throw new RocketError(`the consume queues of topic ${topic} were deleted to free space, but topics.json could still not be written (the topic is still listed): ${errText(again)}`, {
+          code: 'E_PERSIST',
+          cause: again,
+        });
+      }
+      await this.removeTopicOffsets(topic);
       return;
     }
     await this.messageStore.deleteTopic(topic);
+    await this.removeTopicOffsets(topic);
+  }
+
+  /** After the topic's config is gone: offsets left behind by a failure here name no topic (harmless), so say so. */
+  private async removeTopicOffsets(topic: string): Promise<void> {
+    try {
+      await this.offsets.removeTopicDurably(topic);
+    } catch (err) {
+      throw new RocketError(`topic ${topic} deleted, but its consumer offsets were not removed: ${errText(err)}`, { code: 'E_PERSIST', cause: err });
+    }
   }
 
   deleteExpiredCommitLog(): void {
@@ -490,9 +524,8 @@ export class BrokerController implements BrokerContext {
     return this.groups.get(group);
   }
 
-  updateSubscriptionGroup(cfg: SubscriptionGroupConfig): void {
-    this.groups.upsert(cfg);
-    this.persist(this.groups);
+  async updateSubscriptionGroup(cfg: SubscriptionGroupConfig): Promise<void> {
+    await this.groups.upsertDurably(cfg);
   }
 
   queryOffset(group: string, topic: string, queueId: number): number {
@@ -503,6 +536,10 @@ export class BrokerController implements BrokerContext {
     // ali-ons commits -1 for "nothing consumed yet"; storing it would erase a real offset.
     if (offset < 0 || queueId < 0) return;
     this.offsets.commit(group, topic, queueId, offset);
+  }
+
+  async commitOffsetsDurably(group: string, topic: string, offsets: ReadonlyArray<readonly [queueId: number, offset: number]>): Promise<void> {
+    await this.offsets.commitDurably(group, topic, offsets.filter(([q, o]) => q >= 0 && o >= 0));
   }
 }
 

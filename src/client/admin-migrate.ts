@@ -13,7 +13,8 @@
  *
  * Copying is at least once: a queue's offset moves only after every planned message of it was
  * stored on the target, so a failure leaves that queue's offset where it was (a rerun copies its
- * messages again; consumers deduplicate by UNIQ_KEY).
+ * messages again; consumers deduplicate by UNIQ_KEY). Two runs of one group at once would copy the
+ * backlog twice: --execute plans and copies under the group's lease (migrate-lease.ts).
  */
 import { RocketError, TopicNotFoundError, UsageError } from '../errors/index.js';
 import { topicNameProblem } from '../protocol/validate.js';
@@ -25,6 +26,7 @@ import { DLQ_TOPIC_PREFIX, RETRY_TOPIC_PREFIX, userProperties, type MessageExt }
 import { Producer, type PreparedMessage } from './producer.js';
 import { PullConsumer } from './pull-consumer.js';
 import { namesrvOfTarget, type ToolTarget } from './tools.js';
+import { acquireMigrationLease, type MigrationLease } from './migrate-lease.js';
 
 /**
  * Properties added to every copy, recording where it came from (the latest hop when a message is
@@ -211,7 +213,7 @@ export interface MigrateExecution {
  * move the group's offsets of the completely copied queues to their planned end, compare-and-set.
  * Copying stops at the first failed send: later queues are reported not-started.
  */
-export async function executeMigration(session: AdminSession, tool: ToolTarget, plan: MigratePlan): Promise<MigrateExecution> {
+export async function executeMigration(session: AdminSession, tool: ToolTarget, plan: MigratePlan, lease?: MigrationLease): Promise<MigrateExecution> {
   const targetCreated = !plan.target.exists;
   if (targetCreated) await createTarget(session, plan);
   const queues: MigratedQueue[] = plan.queues.map((q) => ({
@@ -228,7 +230,7 @@ export async function executeMigration(session: AdminSession, tool: ToolTarget, 
     via: null,
     message: q.consumerOffset === null ? 'no committed offset: skipped' : null,
   }));
-  await copyBacklog(tool, plan, queues);
+  await copyBacklog(tool, plan, queues, lease);
   await moveOffsets(session, plan, queues);
   return {
     targetCreated,
@@ -242,7 +244,7 @@ export async function executeMigration(session: AdminSession, tool: ToolTarget, 
 }
 
 function isProblem(q: MigratedQueue): boolean {
-  return q.copyStatus === 'failed' || q.copyStatus === 'not-started' || q.offsetStatus === 'moved' || q.offsetStatus === 'failed' || q.offsetStatus === 'inexact';
+  return q.copyStatus === 'failed' || q.copyStatus === 'not-started' || (q.offsetStatus !== 'applied' && q.offsetStatus !== 'unchanged' && q.offsetStatus !== 'not-moved');
 }
 
 /** updateTopic on each broker of the plan, then wait (bounded) for the name server's route. */
@@ -267,7 +269,21 @@ async function createTarget(session: AdminSession, plan: MigratePlan): Promise<v
   }
 }
 
-async function copyBacklog(tool: ToolTarget, plan: MigratePlan, queues: MigratedQueue[]): Promise<void> {
+/**
+ * Run `fn` holding the group's migration lease (migrate-lease.ts), released after it. Plan inside
+ * `fn`: a plan made before the lease was held may be one another run has copied meanwhile.
+ */
+export async function withMigrationLease<T>(session: AdminSession, o: MigrateOptions, fn: (lease: MigrationLease) => Promise<T>): Promise<T> {
+  checkMigrateNames(o);
+  const lease = await acquireMigrationLease(session, o.group, await topicBrokers(session, o.source));
+  try {
+    return await fn(lease);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function copyBacklog(tool: ToolTarget, plan: MigratePlan, queues: MigratedQueue[], lease: MigrationLease | undefined): Promise<void> {
   const todo = queues.filter((q) => q.copyStatus === 'not-started');
   if (todo.length === 0) return;
   const namesrvAddr = namesrvOfTarget(tool);
@@ -281,6 +297,8 @@ async function copyBacklog(tool: ToolTarget, plan: MigratePlan, queues: Migrated
       const mq = { topic: plan.source, brokerName: q.brokerName, queueId: q.queueId };
       try {
         for await (const m of consumer.readRange(mq, q.fromOffset!, q.toOffset)) {
+          const lost = lease?.lostReason();
+          if (lost !== undefined) throw new RocketError(`${lost}: copying stopped, so that no other run copies the same messages`, { code: 'E_LEASE_LOST' });
           if (m.bodyCodecUnsupported) throw new RocketError(`the message at offset ${m.queueOffset} has a ${m.bodyCodecUnsupported}-compressed body, which rocketctl cannot copy`, { code: 'E_BODY_CODEC' });
           await producer.sendRaw(copyOf(m, plan));
           q.copied++;

@@ -212,12 +212,35 @@ export async function getConsumerConnection(session: AdminSession, addr: string,
   }
 }
 
-/** The queues a client holds right now (GET_CONSUMER_RUNNING_INFO relayed by the broker, mqTable keys). */
-export async function getClientQueues(session: AdminSession, addr: string, group: string, clientId: string): Promise<MessageQueue[]> {
+/** A client's mqTable (GET_CONSUMER_RUNNING_INFO relayed by the broker): its queues and their ProcessQueueInfo. */
+async function clientMqTable(session: AdminSession, addr: string, group: string, clientId: string): Promise<Array<[MessageQueue, unknown]>> {
   const res = await call(session, addr, RequestCode.GET_CONSUMER_RUNNING_INFO, { consumerGroup: group, clientId, jstackEnable: false });
   if (res.code !== ResponseCode.SUCCESS) throw remote(res, `running info of ${clientId}`);
   const o = parseFastjson(bodyBuffer(res).toString('utf8')) as Record<string, unknown> | null;
-  return messageQueueEntries<unknown>(o?.mqTable).map(([mq]) => mq);
+  return messageQueueEntries<unknown>(o?.mqTable);
+}
+
+/** The queues a client holds right now (mqTable keys). */
+export async function getClientQueues(session: AdminSession, addr: string, group: string, clientId: string): Promise<MessageQueue[]> {
+  return (await clientMqTable(session, addr, group, clientId)).map(([mq]) => mq);
+}
+
+/**
+ * Per queue of `topic`, the latest lastConsumeTimestamp (ProcessQueueInfo) any client of the group
+ * on this broker reports. Clients that do not answer running info (ali-ons) are left out.
+ */
+async function lastConsumeTimes(session: AdminSession, addr: string, group: string, topic: string, limit: number): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  const conn = await getConsumerConnection(session, addr, group).catch(() => undefined);
+  const tables = await mapBounded(conn?.connectionSet ?? [], limit, (c) => clientMqTable(session, addr, group, c.clientId));
+  for (const t of tables) {
+    if (!t.ok) continue;
+    for (const [mq, info] of t.value) {
+      const at = (info as { lastConsumeTimestamp?: unknown } | null)?.lastConsumeTimestamp;
+      if (mq.topic === topic && typeof at === 'number' && at > (out.get(mq.queueId) ?? 0)) out.set(mq.queueId, at);
+    }
+  }
+  return out;
 }
 
 /**
@@ -1095,7 +1118,8 @@ class ProbeLimit extends Error {}
 
 // ---- reset: apply --------------------------------------------------------------------------------
 
-export type ApplyStatus = 'applied' | 'unchanged' | 'moved' | 'failed' | 'inexact';
+/** `reverted`: reset, but a consumer wrote its old offset back afterwards (its client does not follow resets). */
+export type ApplyStatus = 'applied' | 'unchanged' | 'moved' | 'failed' | 'inexact' | 'reverted';
 
 export interface AppliedQueue {
   topic: string;
@@ -1123,7 +1147,22 @@ export interface ApplyOptions {
   /** Language of the INVOKE_BROKER_TO_RESET_OFFSET request (mqadmin -c: CPP clients get the list body). */
   cplus?: boolean;
   concurrency?: number;
+  /** After resetting an online group, watch its offsets at most this long (default DEFAULT_RESET_WATCH_MS; 0: not at all). */
+  watchMs?: number;
 }
+
+/**
+ * The shortest watch of an online reset: one consumer offset persist (persistConsumerOffsetInterval,
+ * 5 s by default) and a margin. A client that does not follow RESET_CONSUMER_CLIENT_OFFSET (ali-ons)
+ * writes its old offset back within it.
+ */
+export const RESET_WATCH_MIN_MS = 6_000;
+/**
+ * The default longest watch: Java's MQClientInstance.resetOffset pauses 10 s before taking the new
+ * offsets (its periodic persist writes the old ones meanwhile), then persists within 5 s.
+ */
+export const DEFAULT_RESET_WATCH_MS = 20_000;
+const RESET_WATCH_POLL_MS = 500;
 
 /**
  * Apply a plan, broker by broker. Per queue, compare-and-set: the committed offset is read again
@@ -1149,7 +1188,7 @@ export async function applyReset(session: AdminSession, plan: ResetPlan, opts: A
   const results: AppliedQueue[] = [];
   for (const [addr, queues] of byBroker) results.push(...(await applyOnBroker(session, plan, addr, queues, opts, limit)));
   results.sort((a, b) => compareStrings(a.brokerName, b.brokerName) || a.queueId - b.queueId);
-  return { queues: results, applied: results.filter((r) => r.status === 'applied').length, problems: results.filter((r) => r.status === 'moved' || r.status === 'failed' || r.status === 'inexact').length };
+  return { queues: results, applied: results.filter((r) => r.status === 'applied').length, problems: results.filter((r) => r.status !== 'applied' && r.status !== 'unchanged').length };
 }
 
 async function applyOnBroker(session: AdminSession, plan: ResetPlan, addr: string, queues: PlannedQueue[], opts: ApplyOptions, limit: number): Promise<AppliedQueue[]> {
@@ -1167,9 +1206,9 @@ async function applyOnBroker(session: AdminSession, plan: ResetPlan, addr: strin
   const mqOf = (q: PlannedQueue): MessageQueue => ({ topic: q.topic, brokerName: q.brokerName, queueId: q.queueId });
   let stats: ConsumeStatsAnswer;
   let online: boolean;
+  const b: TopicBroker = { brokerName: queues[0]!.brokerName, addr, readQueueNums: Math.max(...queues.map((q) => q.queueId)) + 1, writeQueueNums: 0 };
   try {
     // Compare-and-set, step 1: read every queue's committed offset again, the way the plan did.
-    const b: TopicBroker = { brokerName: queues[0]!.brokerName, addr, readQueueNums: Math.max(...queues.map((q) => q.queueId)) + 1, writeQueueNums: 0 };
     const [known, conn] = await Promise.all([committedOffsets(session, b, plan.group, plan.topic, limit), getConsumerConnection(session, addr, plan.group)]);
     stats = known.answer;
     online = conn !== undefined;
@@ -1198,6 +1237,7 @@ async function applyOnBroker(session: AdminSession, plan: ResetPlan, addr: strin
     if (message) out[i]!.message = message;
   };
 
+  const resetAtMs = Date.now();
   // 5.x brokers take a per-queue reset whether or not a consumer is online (see above).
   const perQueue = !stats.resetTable && stats.version >= MQ_VERSION_V5_0_0;
   if (online || perQueue) {
@@ -1238,6 +1278,10 @@ async function applyOnBroker(session: AdminSession, plan: ResetPlan, addr: strin
       for (const i of todo) if (out[i]!.status === 'failed') out[i]!.message = errorText(err);
       return out;
     }
+    if (online) {
+      const reset = todo.filter((i) => out[i]!.status === 'applied' || out[i]!.status === 'inexact');
+      await watchOnlineReset(session, plan, b, out, reset, opts.watchMs ?? DEFAULT_RESET_WATCH_MS, limit, resetAtMs);
+    }
   }
   if (!online) {
     await mapLimit(todo, limit, async (i) => {
@@ -1253,6 +1297,88 @@ async function applyOnBroker(session: AdminSession, plan: ResetPlan, addr: strin
     });
   }
   return out;
+}
+
+/**
+ * After an online group was reset through the broker (which stored the new offsets and told its
+ * consumers), read the offsets back until the consumers had time to follow: at least
+ * RESET_WATCH_MIN_MS, at most `watchMs`, earlier done when every queue followed. A queue whose
+ * consumer wrote its old offset back (ali-ons ignores RESET_CONSUMER_CLIENT_OFFSET and keeps
+ * committing where it is) is `reverted`: it was not reset. Offsets alone cannot tell a consumer
+ * that re-consumed a reset backwards to the end from one that wrote the old offset back; then an
+ * offset seen in between, or a client reporting (running info, lastConsumeTimestamp) that it
+ * consumed the queue since the reset, is what shows it followed.
+ */
+async function watchOnlineReset(session: AdminSession, plan: ResetPlan, b: TopicBroker, out: AppliedQueue[], reset: number[], watchMs: number, limit: number, resetAtMs: number): Promise<void> {
+  if (reset.length === 0 || watchMs <= 0) return;
+  const minMs = Math.min(RESET_WATCH_MIN_MS, watchMs);
+  const start = Date.now();
+  const progressed = new Set<number>();
+  let now: Map<number, number | null> | undefined;
+  let lastError: unknown;
+  let askedClients = false;
+  const pending = () => reset.filter((i) => !followed(out[i]!, now?.get(out[i]!.queueId) ?? null, progressed.has(i)));
+  // Back at the old offset after a reset backwards: re-consumed already, or written back? Ask the
+  // clients whether they consumed the queue since the reset (Java's and ours say, in running info).
+  const askClients = async () => {
+    askedClients = true;
+    const times = await lastConsumeTimes(session, b.addr, plan.group, plan.topic, limit);
+    for (const i of pending()) if ((times.get(out[i]!.queueId) ?? 0) >= resetAtMs) progressed.add(i);
+  };
+  // Bounded by watchMs: each round sleeps RESET_WATCH_POLL_MS.
+  for (;;) {
+    await new Promise((r) => setTimeout(r, RESET_WATCH_POLL_MS));
+    try {
+      now = (await committedOffsets(session, b, plan.group, plan.topic, limit)).offsets;
+      for (const i of reset) if (consumingFromTarget(out[i]!, now.get(out[i]!.queueId) ?? null)) progressed.add(i);
+    } catch (err) {
+      lastError = err;
+    }
+    const elapsed = Date.now() - start;
+    if (now && elapsed >= minMs) {
+      if (pending().length > 0 && !askedClients) await askClients();
+      if (pending().length === 0) break;
+    }
+    if (elapsed >= watchMs) break;
+  }
+  if (now && pending().length > 0) await askClients();
+  const seconds = `${Math.round((Date.now() - start) / 1000)} s`;
+  for (const i of reset) {
+    const o = out[i]!;
+    if (!now) {
+      o.message = `reset, but its offset could not be read back to see whether the consumers followed: ${errorText(lastError)}`;
+      continue;
+    }
+    const found = now.get(o.queueId) ?? null;
+    if (followed(o, found, progressed.has(i))) {
+      o.resultOffset = found;
+      continue;
+    }
+    const target = o.resultOffset ?? o.targetOffset;
+    Object.assign(o, { status: 'reverted', resultOffset: found });
+    o.message =
+      `reset to ${target}, but ${seconds} later the committed offset is ${found ?? 'none'}` +
+      (found !== null && found === o.foundOffset ? ', its old offset' : '') +
+      `: a consumer wrote its own offset back (its client does not follow resets; ali-ons does not). Stop the group's consumers, then run resetOffset again`;
+  }
+}
+
+/** The committed offset shows a consumer consuming from the reset target: past it, below the old offset. */
+function consumingFromTarget(o: AppliedQueue, found: number | null): boolean {
+  const target = o.resultOffset ?? o.targetOffset;
+  return found !== null && o.foundOffset !== null && target < o.foundOffset && found > target && found < o.foundOffset;
+}
+
+/**
+ * Did the consumers take the reset? A consumer that follows commits from the target on: never
+ * below it. One that does not commits from its old position on: below the target when the reset
+ * skipped forward, at or past the old offset when it went back (unless it was seen in between).
+ */
+function followed(o: AppliedQueue, found: number | null, progressed: boolean): boolean {
+  const target = o.resultOffset ?? o.targetOffset;
+  if (found === null || found < target) return false;
+  if (o.foundOffset === null || target > o.foundOffset) return true;
+  return found < o.foundOffset || progressed;
 }
 
 /** 4.x brokers reset by time only: latest = -1, earliest = 0 (the closest to time 0 is the first). */

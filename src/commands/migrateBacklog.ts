@@ -2,7 +2,10 @@ import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withAdminSession } from '../client/admin.js';
-import { checkMigrateNames, executeMigration, planMigration, type MigrateExecution, type MigratePlan } from '../client/admin-migrate.js';
+import { checkMigrateNames, executeMigration, planMigration, withMigrationLease, type MigrateExecution, type MigrateOptions, type MigratePlan } from '../client/admin-migrate.js';
+import type { AdminSession } from '../client/admin-session.js';
+import type { MigrationLease } from '../client/migrate-lease.js';
+import type { ToolTarget } from '../client/tools.js';
 import { targetFlags } from '../output/flags.js';
 import { renderMigratePlan, renderMigration } from '../output/progress-render.js';
 import { withSpinner } from '../output/spinner.js';
@@ -22,8 +25,9 @@ export default class MigrateBacklog extends BaseCommand<MigrateBacklogResult> {
   static override description = [
     'For a backlog more consumers cannot drain: the group already has as many consumers as the topic has queues (consumerProgress -g says so). The backlog of each queue is what lies between the group\'s committed offset and the max offset when planned; a queue without a committed offset is skipped, and said so.',
     'By default prints the plan and changes nothing. --execute: (1) creates the target topic if it does not exist, on the source\'s brokers, with -r queues per broker (default twice the source\'s); an existing target is used as it is; (2) copies each planned message, queue by queue in offset order, to the target with a synchronous send, keeping its body, flag, tags, keys, user properties, born time and UNIQ_KEY (message id), and adding MIGRATED_FROM_TOPIC, MIGRATED_FROM_BROKER, MIGRATED_FROM_QUEUE_ID, MIGRATED_FROM_QUEUE_OFFSET, MIGRATED_FROM_MSG_ID (the original\'s offsetMsgId) and MIGRATED_FOR_GROUP; (3) then moves the group\'s offsets of every completely copied queue to the copied end, compare-and-set as resetOffset does (an online group through the broker, an offline one directly), so its consumers do not consume the moved messages again.',
-    'Copying is at least once: a queue\'s offset moves only over messages already stored on the target. If copying fails part-way, it stops; the failed queue\'s offset moves to just after what was copied from it (the report says how many), so a rerun copies only the rest. Should an offset move fail, a rerun copies those messages again, with the same UNIQ_KEY, so consumers can deduplicate. A queue whose offset moved while copying (stop the group\'s consumers first) is reported "moved" and not overwritten. Messages sent to the source meanwhile stay there for the group. Retry (%RETRY%) and dead-letter (%DLQ%) topics are not migrated. The target\'s queue is chosen round robin, so per-queue order is not kept: not for orderly consumers.',
-    'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown topic, unknown group or one without committed offsets on the topic); 2 bad flags (also -t equal to --to); 3 some queues not migrated as planned (copy failed, or offset moved meanwhile); 10 bug.',
+    'Copying is at least once: a queue\'s offset moves only over messages already stored on the target. If copying fails part-way, it stops; the failed queue\'s offset moves to just after what was copied from it (the report says how many), so a rerun copies only the rest. Should an offset move fail, a rerun copies those messages again, with the same UNIQ_KEY, so consumers can deduplicate. A queue whose offset moved while copying (stop the group\'s consumers first) is reported "moved" and not overwritten; an online group\'s offsets are read back after the move, and a queue whose consumer wrote its old offset back (ali-ons does) is "reverted". Messages sent to the source meanwhile stay there for the group. Retry (%RETRY%) and dead-letter (%DLQ%) topics are not migrated. The target\'s queue is chosen round robin, so per-queue order is not kept: not for orderly consumers.',
+    'One run per group at a time: --execute first takes a lease for the group on every broker of the source (a queue lock under the group, LOCK_BATCH_MQ, as orderly consumers take: Apache 4.x and 5.x brokers hold it too), then plans and copies. A second --execute of the group while one runs refuses with one line (exit 1, E_MIGRATION_RUNNING) and copies nothing. The lease is renewed every 20 s and released at the end; a run that dies frees it 60 s later; a broker restart drops it (the run stops copying if another run took it meanwhile).',
+    'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown topic, unknown group or one without committed offsets on the topic, another run of the group holds the lease); 2 bad flags (also -t equal to --to); 3 some queues not migrated as planned (copy failed, offset moved meanwhile, or reverted by a consumer); 10 bug.',
   ].join('\n\n');
 
   static override examples = [
@@ -46,17 +50,23 @@ export default class MigrateBacklog extends BaseCommand<MigrateBacklogResult> {
     const options = { group: flags.group, source: flags.topic, target: flags.to, targetQueueNums: flags.readQueueNums };
     checkMigrateNames(options);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
-    return withAdminSession(target, async (session) => {
-      const plan = await planMigration(session, options);
-      this.render(renderMigratePlan(plan));
-      if (!flags.execute) {
-        this.render('\nNothing changed. To migrate: add --execute');
-        return { executed: false, plan, execution: null };
-      }
-      const execution = await withSpinner(`Copying ${plan.totals.messages} message(s) to ${plan.target.topic}`, this.jsonEnabled(), () => executeMigration(session, target, plan));
-      this.render('\n' + renderMigration(plan, execution));
-      if (execution.totals.problems > 0) this.setStatus(ExitCode.PARTIAL, `${execution.totals.problems} queue(s) not migrated as planned: see the detail column`);
-      return { executed: true, plan, execution };
-    });
+    return withAdminSession(target, (session) =>
+      // --execute plans under the group's lease: a second run at once refuses (E_MIGRATION_RUNNING).
+      flags.execute ? withMigrationLease(session, options, (lease) => this.migrate(session, target, options, lease)) : this.migrate(session, target, options, undefined),
+    );
+  }
+
+  /** Plan and render; with a lease (--execute), then copy and move the offsets. */
+  private async migrate(session: AdminSession, target: ToolTarget, options: MigrateOptions, lease: MigrationLease | undefined): Promise<MigrateBacklogResult> {
+    const plan = await planMigration(session, options);
+    this.render(renderMigratePlan(plan));
+    if (!lease) {
+      this.render('\nNothing changed. To migrate: add --execute');
+      return { executed: false, plan, execution: null };
+    }
+    const execution = await withSpinner(`Copying ${plan.totals.messages} message(s) to ${plan.target.topic}`, this.jsonEnabled(), () => executeMigration(session, target, plan, lease));
+    this.render('\n' + renderMigration(plan, execution));
+    if (execution.totals.problems > 0) this.setStatus(ExitCode.PARTIAL, `${execution.totals.problems} queue(s) not migrated as planned: see the detail column`);
+    return { executed: true, plan, execution };
   }
 }

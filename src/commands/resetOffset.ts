@@ -3,7 +3,7 @@ import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withAdminSession } from '../client/admin.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, watchMsFlag } from '../output/flags.js';
 import {
   defaultUndoFile,
   executeReset,
@@ -42,11 +42,15 @@ export abstract class ResetCommandBase extends BaseCommand<ResetOffsetResult> {
         return { executed: false, plan, planFile: o.planFile, apply: null, undoFile: null, undoSkipped: [] };
       }
       const undoFile = o.undoFile ?? defaultUndoFile(plan.group, plan.topic);
-      const r = await executeReset(session, plan, undoFile, { cplus: o.cplus });
+      const r = await executeReset(session, plan, undoFile, { cplus: o.cplus, watchMs: o.watchMs });
       this.render('\n' + renderApply(r.apply));
+      const reverted = r.apply.queues.filter((q) => q.status === 'reverted').length;
+      if (reverted > 0) {
+        this.setStatus(ExitCode.PARTIAL, `${reverted} queue(s) reverted: the group's consumers wrote their old offsets back after the reset (their client does not follow resets). Stop the group's consumers, then run the reset again (it is then written directly)`);
+      }
       this.render(r.undoFile ? `Undo plan: ${r.undoFile} (apply with: resetOffset --plan ${r.undoFile} --execute)` : 'No undo plan: no committed offset was changed that could be restored.');
       for (const s of r.undoSkipped) this.warnUser(`undo plan: ${s}`);
-      if (r.apply.problems > 0) this.setStatus(ExitCode.PARTIAL, `${r.apply.problems} queue(s) not reset as planned: see the status column`);
+      if (r.apply.problems > reverted) this.setStatus(ExitCode.PARTIAL, `${r.apply.problems - reverted} queue(s) not reset as planned: see the status column`);
       return { executed: true, plan, planFile: o.planFile, apply: r.apply, undoFile: r.undoFile, undoSkipped: r.undoSkipped };
     });
   }
@@ -62,8 +66,9 @@ export default class ResetOffset extends ResetCommandBase {
     'By default prints the plan and changes nothing: per queue the current offset, the target, how many messages would be replayed or skipped, and the store time of the message at the target. --execute applies it.',
     'Targets are exact: -s now / --latest is the max offset; -s TIME is the first message stored at or after TIME (mqadmin uses the broker\'s closest match, which can be earlier or later); --earliest is the oldest stored message; --to-offset N is N (clamped to the stored range, and said so).',
     'Applying is compare-and-set per queue: a queue whose committed offset moved since the plan was made is reported as "moved" and left alone (exit 3). An online group is reset through the broker (INVOKE_BROKER_TO_RESET_OFFSET), which tells its consumers; an offline group\'s offsets are written directly (UPDATE_CONSUMER_OFFSET). RocketMQ 4.x brokers can reset an online group by time only: an offset plan for one is refused there (stop the consumers, then rerun).',
+    'After resetting an online group the offsets are read back until its consumers had time to follow (at least 6 s, at most --watch-ms; done early once every queue followed). A consumer whose client ignores resets (ali-ons) writes its old offset back: such a queue is reported "reverted" (exit 3); stop the consumers and run again.',
     'Every --execute writes an undo plan (default ~/.rocketctl/undo/resetOffset-GROUP-TOPIC-TIME.json, or --undo-file) before changing anything; "resetOffset --plan FILE --execute" applies it. --out FILE saves a plan to apply later the same way.',
-    'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown topic or group); 2 bad flags; 3 some queues not reset as planned (moved, failed, or reset inexactly by a 4.x broker); 10 bug.',
+    'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown topic or group); 2 bad flags; 3 some queues not reset as planned (moved, failed, reverted by a consumer, or reset inexactly by a 4.x broker); 10 bug.',
   ].join('\n\n');
 
   static override examples = [
@@ -88,6 +93,7 @@ export default class ResetOffset extends ResetCommandBase {
     plan: Flags.string({ summary: 'Use the plan in this file (an undo plan, or one saved with --out) instead of making one.' }),
     out: Flags.string({ summary: 'Write the plan to this file.' }),
     'undo-file': Flags.string({ summary: 'Where --execute writes the undo plan (default ~/.rocketctl/undo/...).' }),
+    'watch-ms': watchMsFlag,
     ...targetFlags,
   };
 
@@ -117,6 +123,7 @@ export default class ResetOffset extends ResetCommandBase {
       planFile: flags.plan ?? flags.out ?? null,
       out: flags.out,
       undoFile: flags['undo-file'],
+      watchMs: flags['watch-ms'],
     });
   }
 }
@@ -152,5 +159,6 @@ export interface RunResetOptions {
   planFile: string | null;
   out?: string;
   undoFile?: string;
+  watchMs?: number;
 }
 

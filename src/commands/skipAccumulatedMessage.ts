@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, watchMsFlag } from '../output/flags.js';
 import { ResetCommandBase, type ResetOffsetResult } from './resetOffset.js';
 
 export default class SkipAccumulatedMessage extends ResetCommandBase {
@@ -10,7 +10,7 @@ export default class SkipAccumulatedMessage extends ResetCommandBase {
 
   static override description = [
     'Moves every queue of the topic to its max offset, as mqadmin skipAccumulatedMessage does — it executes at once. The plan is printed with what was skipped per queue, and an undo plan is written (default ~/.rocketctl/undo/..., or --undo-file) that "resetOffset --plan FILE --execute" applies to get the skipped messages back.',
-    'Online groups are reset through the broker (consumers told), offline ones written directly; per queue compare-and-set, as resetOffset.',
+    'Online groups are reset through the broker (consumers told; their offsets are read back, and a queue whose consumer wrote its old offset back is "reverted", exit 3), offline ones written directly; per queue compare-and-set, as resetOffset.',
     'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown topic or group); 2 bad flags; 3 some queues not reset as planned; 10 bug.',
   ].join('\n\n');
 
@@ -24,6 +24,7 @@ export default class SkipAccumulatedMessage extends ResetCommandBase {
     topic: Flags.string({ char: 't', summary: 'Topic.', required: true }),
     force: Flags.string({ char: 'f', summary: 'mqadmin -f (kept for scripts): with --latest every move is forward, so false changes nothing.', options: ['true', 'false'], default: 'true' }),
     'undo-file': Flags.string({ summary: 'Where the undo plan is written (default ~/.rocketctl/undo/...).' }),
+    'watch-ms': watchMsFlag,
     ...targetFlags,
   };
 
@@ -39,6 +40,7 @@ export default class SkipAccumulatedMessage extends ResetCommandBase {
       execute: true,
       planFile: null,
       undoFile: flags['undo-file'],
+      watchMs: flags['watch-ms'],
     });
   }
 }

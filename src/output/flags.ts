@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { UsageError } from '../errors/index.js';
-import { parseTimestamp } from '../client/admin-offsets.js';
+import { DEFAULT_RESET_WATCH_MS, parseTimestamp } from '../client/admin-offsets.js';
 import { END_OF_TIME_MS } from '../client/admin-messages.js';
 import { formatTimeMs } from './progress-render.js';
 
@@ -43,6 +43,14 @@ export const timeoutFlag = Flags.integer({
 });
 
 export const targetFlags = { namesrvAddr: namesrvFlag, socket: socketFlag, timeout: timeoutFlag };
+
+/** --watch-ms of resetOffset and skipAccumulatedMessage (ApplyOptions.watchMs). */
+export const watchMsFlag = Flags.integer({
+  summary: 'After resetting an online group, read its offsets back for at most this long, to catch consumers that write their old offsets back (Java clients take the new ones after a 10 s pause). 0: do not.',
+  default: DEFAULT_RESET_WATCH_MS,
+  min: 0,
+  max: 600_000,
+});
 
 /**
  * --begin/--end of the index queries (queryMsgByKey, queryMsgTrace): store-time bounds in epoch

@@ -192,7 +192,7 @@ export function renderMigration(p: MigratePlan, e: MigrateExecution): string {
     q.copied,
     tint(q.copyStatus !== 'failed' && q.copyStatus !== 'not-started', q.copyStatus),
     q.newOffset ?? 'none',
-    tint(q.offsetStatus !== 'moved' && q.offsetStatus !== 'failed' && q.offsetStatus !== 'inexact', q.offsetStatus),
+    tint(q.offsetStatus === 'applied' || q.offsetStatus === 'unchanged' || q.offsetStatus === 'not-moved', q.offsetStatus),
     q.message ?? '',
   ]);
   return [

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RemotingClient } from '../../src/client/remoting.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
-import { expectOneLineError, expectSuccessEnvelope } from '../helpers/cli.js';
+import { expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 import { createTopic, runBrokerExpectingExit, spawnBroker, tempDir, type BrokerProcess } from '../helpers/broker.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -79,6 +79,26 @@ describe('rocketctl broker start', () => {
     const env = JSON.parse(p.stdout());
     expectSuccessEnvelope('broker start', env);
     expect(env.result).toMatchObject({ stoppedBy: 'SIGTERM', recovery: { mode: 'clean' }, addresses: { broker: p.ready.broker, storeDir: dir } });
+  });
+
+  it('a group it cannot write is an error to updateSubGroup, and the stop after it is not "closed cleanly" (exit 1)', async () => {
+    const dir = storeDir();
+    const p = await startProcess(['--store-dir', dir, ...FREE_PORTS]);
+    // subscriptionGroup.json cannot be replaced: its temp file's name is taken by a directory.
+    fs.mkdirSync(path.join(dir, 'config', 'subscriptionGroup.json.tmp'), { recursive: true });
+    const r = await runCli(['updateSubGroup', '-g', 'UnsavedGroup', '--socket', p.ready.socket], { env: { NAMESRV_ADDR: '' } });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expectOneLineError(r.stderr);
+    expect(r.stderr).toMatch(/subscription group UnsavedGroup was not saved, nothing changed: .*EISDIR/);
+    expect(r.stdout).not.toMatch(/created/i);
+
+    const st = await p.stop('SIGTERM');
+    expect(st.code, p.stderr()).toBe(1);
+    expect(p.stderr()).not.toContain('store closed cleanly');
+    expect(p.stderr()).toMatch(/error: broker stopped \(SIGTERM\) but not cleanly: persisting config: .*subscriptionGroup\.json/);
+    // What the broker answered is what the next start finds: no such group.
+    const file = path.join(dir, 'config', 'subscriptionGroup.json');
+    expect(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '(no file)').not.toContain('UnsavedGroup');
   });
 
   it('refuses a store dir another broker is using, with one line and a non-zero exit', async () => {

@@ -12,6 +12,7 @@ import type { SendResult } from '../../src/client/producer.js';
 import type { MessageExt } from '../../src/client/message.js';
 import { openAdminSession } from '../../src/client/admin-session.js';
 import { executeMigration, MIGRATED_FROM, planMigration } from '../../src/client/admin-migrate.js';
+import { LEASE_TOPIC } from '../../src/client/migrate-lease.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { SysFlag } from '../../src/protocol/message.js';
 import { encodeProperties } from '../../src/protocol/properties.js';
@@ -239,5 +240,58 @@ describe('migrateBacklog (real CLI, real broker)', () => {
     expect(gone.code).toBe(1);
     expectOneLineError(gone.stderr);
     expect(gone.stderr).toMatch(/rocketctl broker start/);
+  });
+});
+
+describe('migrateBacklog --execute: one run per group at a time (the lease)', () => {
+  /** LOCK_BATCH_MQ / UNLOCK_BATCH_MQ of the group's lease queue, as another run's client would send it. */
+  const leaseRequest = (b: TestBroker, code: number, group: string, clientId: string) =>
+    b.client.invoke(
+      b.addr,
+      makeRequest(code, undefined, Buffer.from(JSON.stringify({ consumerGroup: group, clientId, mqSet: [{ topic: LEASE_TOPIC, brokerName: b.broker.config.brokerName, queueId: 0 }] }))),
+    );
+
+  it('while another run holds the lease, --execute refuses (exit 1) and changes nothing; once it is released, it migrates and releases its own', async () => {
+    const { b, t, group, sent } = await setup(2, 5);
+    const target = uniq('LEASED');
+    const before = await offsets(b, group, t);
+    const held = await leaseRequest(b, RequestCode.LOCK_BATCH_MQ, group, 'another-run');
+    expect(JSON.parse(held.body!.toString()).lockOKMQSet).toHaveLength(1);
+
+    const refused = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute', '--json']);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(1);
+    expectErrorEnvelope(refused.json, 1);
+    expect(refused.json.code).toBe('E_MIGRATION_RUNNING');
+    expect(refused.json.message).toMatch(new RegExp(`another migrateBacklog --execute of group ${group} is running: broker \\S+ holds its lease; nothing was copied`));
+    const human = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute']);
+    expect(human.code).toBe(1);
+    expectOneLineError(human.stderr);
+    // Nothing changed: no target, offsets where they were; planning alone needs no lease.
+    expect((await cli(b, ['topicRoute', '-t', target, '--json'])).json.code).toBe('E_TOPIC_NOT_FOUND');
+    expect(await offsets(b, group, t)).toEqual(before);
+    expect((await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target])).code).toBe(0);
+
+    await leaseRequest(b, RequestCode.UNLOCK_BATCH_MQ, group, 'another-run');
+    const exec = await cli(b, ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute', '--json']);
+    expect(exec.code, exec.stderr).toBe(0);
+    expect(exec.json.result.execution.totals).toMatchObject({ copied: sent.length, problems: 0 });
+    // Released at the end: the next run (or an orderly consumer's lock) finds it free.
+    expect([...b.broker.clients.lockManager.owners(group).keys()]).toEqual([]);
+  });
+
+  it('two runs started together copy the backlog once: one migrates, the other refuses or finds nothing left', async () => {
+    const { b, ns, t, group, sent } = await setup(2, 300);
+    const target = uniq('RACE');
+    const args = ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--execute', '--json'];
+    const runs = await Promise.all([cli(b, args), cli(b, args)]);
+    for (const r of runs) {
+      if (r.code === 1) expect(r.json.code, r.stdout).toBe('E_MIGRATION_RUNNING');
+      else expect(r.code, r.stdout + r.stderr).toBe(0);
+    }
+    expect(runs.some((r) => r.code === 0)).toBe(true);
+    const copied = runs.filter((r) => r.code === 0).reduce((s, r) => s + (r.json.result.execution.totals.copied as number), 0);
+    expect(copied).toBe(sent.length);
+    const copies = await readAll(ns, target);
+    expect(copies.map((m) => m.msgId).sort()).toEqual(sent.map((s) => s.msgId).sort());
   });
 });

@@ -11,6 +11,8 @@
  *    (CONSUMER_SEND_MSG_BACK) and it must come again via %RETRY%<group>.
  *  - "produce-only": send `count` messages as produce-consume does (for our consumer to read).
  *  - "consume-only": subscribe "*" and wait until `expect` messages arrived (our producer sent them).
+ *  - "consume-hold": as consume-only, then print {"ready":true} once its offsets are committed and
+ *    stay online (committing every second, as ali-ons does) for `holdMs` before the result line.
  */
 const crypto = require('node:crypto');
 const { Producer, Consumer, Message } = require('ali-ons');
@@ -118,6 +120,12 @@ async function main() {
     // Messages our producer sent: consume everything until `expect` arrived.
     consumer.subscribe(input.topic, '*', async (msg) => record(msg));
     await waitFor(() => received.length >= input.expect);
+  } else if (input.scenario === 'consume-hold') {
+    consumer.subscribe(input.topic, '*', async (msg) => record(msg));
+    await waitFor(() => received.length >= input.expect);
+    await sleep(1500);
+    process.stdout.write(JSON.stringify({ ready: true }) + '\n');
+    await sleep(input.holdMs);
   } else {
     throw new Error(`unknown scenario ${input.scenario}`);
   }

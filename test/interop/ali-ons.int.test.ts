@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyBuffer, makeRequest } from '../../src/protocol/frame.js';
@@ -12,7 +14,7 @@ import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { decodeRecords, SysFlag } from '../../src/protocol/message.js';
 import { decodeTopicRouteData } from '../../src/protocol/bodies.js';
 import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { ROOT } from '../helpers/cli.js';
+import { expectSuccessEnvelope, ROOT, runCli, type CliResult } from '../helpers/cli.js';
 
 const SCRIPT = path.join(ROOT, 'test/interop/ali-ons-scenario.cjs');
 
@@ -45,12 +47,20 @@ interface ScenarioResult {
   timedOut?: boolean;
 }
 
-function runScenario(input: Record<string, unknown>, timeoutMs = 50_000): Promise<ScenarioResult> {
+/** Run a scenario; `onReady` runs (while it keeps running) when it prints its {"ready":true} line. */
+function runScenario(input: Record<string, unknown>, timeoutMs = 50_000, onReady?: () => Promise<void>): Promise<ScenarioResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SCRIPT, JSON.stringify({ timeoutMs: timeoutMs - 5000, ...input })], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
+    let readyRun: Promise<void> | undefined;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (onReady && !readyRun && out.includes('{"ready":true}')) readyRun = onReady().catch((e: unknown) => {
+        child.kill('SIGKILL');
+        throw e;
+      });
+    });
     child.stderr.on('data', (d) => (err += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('exit', (code) => {
@@ -59,6 +69,8 @@ function runScenario(input: Record<string, unknown>, timeoutMs = 50_000): Promis
       try {
         const r = JSON.parse(line) as ScenarioResult;
         if (code !== 0 || r.timedOut) reject(new Error(`ali-ons scenario exited ${code}${r.timedOut ? ' (timed out)' : ''}: ${JSON.stringify(r).slice(0, 4000)}\nstderr: ${err.slice(-2000)}`));
+        else if (onReady && !readyRun) reject(new Error('ali-ons scenario never printed its ready line'));
+        else if (readyRun) readyRun.then(() => resolve(r), reject);
         else resolve(r);
       } catch {
         reject(new Error(`ali-ons scenario exited ${code} without a result\nstdout: ${out.slice(-2000)}\nstderr: ${err.slice(-2000)}`));
@@ -222,5 +234,50 @@ describe('interop: our client with ali-ons 3.12.0, both ways', () => {
       expect(arrivals, `arrivals of ${s.msgId}`).toHaveLength(1);
       expect(arrivals![0]).toMatchObject({ topic, tags: s.tags, keys: s.keys, sha: s.bodySha1 });
     }
+  });
+});
+
+describe('interop: resetOffset against an online ali-ons consumer', () => {
+  it('ali-ons writes its old offset back (it ignores RESET_CONSUMER_CLIENT_OFFSET): every such queue is "reverted", exit 3, stop the consumers', async () => {
+    const b = await start();
+    const topic = `ResetAliOns${Date.now() % 100000}`;
+    const group = 'GID_reset_alions';
+    expect((await createTopic(b.client, b.addr, topic, 2)).code).toBe(ResponseCode.SUCCESS);
+    await eventually(async () => ((await routeExists(b, topic)) ? true : undefined), `route of ${topic}`);
+    const { Producer } = await import('../../src/client/producer.js');
+    const producer = new Producer({ namesrvAddr: b.namesrv!, producerGroup: 'PG_reset_alions', instanceName: 'reset-alions' });
+    await producer.start();
+    try {
+      for (let i = 0; i < 6; i++) expect((await producer.send({ topic, body: `m${i}` })).status).toBe('SEND_OK');
+    } finally {
+      await producer.close();
+    }
+    const queryOffset = async (queueId: number) =>
+      Number((await b.client.invoke(b.addr, makeRequest(RequestCode.QUERY_CONSUMER_OFFSET, { consumerGroup: group, topic, queueId }))).extFields!.offset);
+    const maxOffset = async (queueId: number) => Number((await b.client.invoke(b.addr, makeRequest(RequestCode.GET_MAX_OFFSET, { topic, queueId }))).extFields!.offset);
+
+    const undoDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-undo-'));
+    let reset: CliResult | undefined;
+    const consumed = await runScenario({ scenario: 'consume-hold', nameSrv: b.namesrv, topic, group, producerGroup: 'PID_reset_idle', expect: 6, holdMs: 12_000, runId: 'r' }, 50_000, async () => {
+      const ends = [await maxOffset(0), await maxOffset(1)];
+      expect([await queryOffset(0), await queryOffset(1)]).toEqual(ends);
+      reset = await runCli(['resetOffset', '-n', b.namesrv!, '-g', group, '-t', topic, '--earliest', '--execute', '--watch-ms', '5000', '--undo-file', path.join(undoDir, 'undo.json'), '--json']);
+      // The consumer never moved: its old offsets are what the broker holds.
+      expect([await queryOffset(0), await queryOffset(1)]).toEqual(ends);
+    });
+    fs.rmSync(undoDir, { recursive: true, force: true });
+    // ali-ons consumed nothing again.
+    expect(consumed.received).toHaveLength(6);
+
+    const r = reset!;
+    expect(r.code, r.stderr + r.stdout).toBe(3);
+    expectSuccessEnvelope('resetOffset', r.json);
+    const queues = r.json.result.apply.queues as Array<{ queueId: number; status: string; message: string; targetOffset: number; resultOffset: number; expectedOffset: number }>;
+    expect(queues.map((q) => q.status)).toEqual(['reverted', 'reverted']);
+    for (const q of queues) {
+      expect(q.resultOffset).toBe(q.expectedOffset);
+      expect(q.message).toMatch(/a consumer wrote its own offset back .*Stop the group's consumers, then run resetOffset again/);
+    }
+    expect(r.json.warnings.join('\n')).toMatch(/2 queue\(s\) reverted: .*Stop the group's consumers/);
   });
 });

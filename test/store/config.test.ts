@@ -271,6 +271,74 @@ describe('writes: atomic, serialized, only when changed', () => {
   });
 });
 
+describe('durable changes (acknowledged only once on disk)', () => {
+  /** A FileIO whose writeFileAtomic fails with ENOSPC while `full`, counting the writes tried. */
+  function fullDisk() {
+    const state = { full: false, writes: 0, onWrite: undefined as (() => void) | undefined };
+    const fio: FileIO = Object.assign(Object.create(io) as FileIO, {
+      writeFileAtomic: async (p: string, d: Buffer | string) => {
+        state.writes++;
+        state.onWrite?.();
+        await new Promise((r) => setImmediate(r));
+        if (state.full) throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+        return io.writeFileAtomic(p, d);
+      },
+    });
+    return { fio, state };
+  }
+
+  it('a change that cannot be written is undone and rejected; so is a later change to the same entry', async () => {
+    const { fio, state } = fullDisk();
+    const m = new SubscriptionGroupManager(root, fio);
+    await m.load();
+    await m.upsertDurably({ ...defaultSubscriptionGroupConfig('G'), retryMaxTimes: 1 });
+    state.full = true;
+    const results = await Promise.allSettled([
+      m.upsertDurably({ ...defaultSubscriptionGroupConfig('G'), retryMaxTimes: 2 }),
+      m.upsertDurably({ ...defaultSubscriptionGroupConfig('G'), retryMaxTimes: 3 }),
+      m.upsertDurably(defaultSubscriptionGroupConfig('New')),
+      m.deleteDurably('TOOLS_CONSUMER'),
+    ]);
+    for (const r of results) expect(r.status === 'rejected' && r.reason instanceof DiskFullError, String(r.status)).toBe(true);
+    expect(m.get('G')?.retryMaxTimes).toBe(1);
+    expect(m.has('New')).toBe(false);
+    expect(m.has('TOOLS_CONSUMER')).toBe(true);
+    state.full = false;
+    const again = new SubscriptionGroupManager(root, io);
+    await again.load();
+    expect(again.all()).toEqual(m.all());
+  });
+
+  it('offsets: a failed durable commit restores the queue, but not over a consumer commit made meanwhile', async () => {
+    const { fio, state } = fullDisk();
+    const m = new ConsumerOffsetManager(root, fio);
+    await m.load();
+    await m.commitDurably('G', 'T', [[0, 5], [1, 5]]);
+    state.full = true;
+    const reset = m.commitDurably('G', 'T', [[0, 1], [1, 1]]);
+    await expect(reset).rejects.toThrow(DiskFullError);
+    expect([m.query('G', 'T', 0), m.query('G', 'T', 1)]).toEqual([5, 5]);
+    await expect(m.removeTopicDurably('T')).rejects.toThrow(DiskFullError);
+    expect(m.offsetsOf('T', 'G')?.size).toBe(2);
+
+    // A oneway commit of queue 0 while the removal is being written: it stands, queue 1 comes back.
+    state.onWrite = () => m.commit('G', 'T', 0, 9);
+    await expect(m.removeGroupDurably('G')).rejects.toThrow(DiskFullError);
+    expect(Object.fromEntries(m.offsetsOf('T', 'G') ?? [])).toEqual({ 0: 9, 1: 5 });
+  });
+
+  it('changes that arrive together share one write (group commit)', async () => {
+    const { fio, state } = fullDisk();
+    const m = new ConsumerOffsetManager(root, fio);
+    await m.load();
+    await Promise.all(Array.from({ length: 16 }, (_, q) => m.commitDurably('G', 'T', [[q, q + 1]])));
+    expect(state.writes).toBe(1);
+    const after = new ConsumerOffsetManager(root, io);
+    await after.load();
+    expect(after.offsetsOf('T', 'G')?.get(15)).toBe(16);
+  });
+});
+
 describe('managers', () => {
   it('TopicConfigManager: upsert/delete bump dataVersion; invalid configs are refused', async () => {
     const m = new TopicConfigManager(root, io);

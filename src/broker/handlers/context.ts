@@ -85,8 +85,12 @@ export interface BrokerContext {
   // topics (TopicConfigManager)
   topicConfig(topic: string): TopicConfig | undefined;
   topicConfigWrapper(): TopicConfigSerializeWrapper;
-  /** Create or replace, persist, and register with the name servers. */
+  /**
+   * Create or replace, persist, and register with the name servers. Rejects (with the change
+   * undone) when topics.json cannot be written: acknowledged changes are the ones on disk.
+   */
   updateTopicConfig(tc: TopicConfig): Promise<void>;
+  /** Delete the config (on disk first), consume queues and offsets; rejects as updateTopicConfig. */
   deleteTopic(topic: string): Promise<void>;
   /** DefaultMessageStore.executeDeleteFilesManually (DELETE_EXPIRED_COMMITLOG). */
   deleteExpiredCommitLog(): void;
@@ -104,9 +108,15 @@ export interface BrokerContext {
   findSubscriptionGroup(group: string): SubscriptionGroupConfig | undefined;
   /** Look up without creating. */
   subscriptionGroup(group: string): SubscriptionGroupConfig | undefined;
-  updateSubscriptionGroup(cfg: SubscriptionGroupConfig): void;
+  /** Create or replace, persisted; rejects (with the change undone) when it cannot be written. */
+  updateSubscriptionGroup(cfg: SubscriptionGroupConfig): Promise<void>;
 
   // consumer offsets (ConsumerOffsetManager)
   queryOffset(group: string, topic: string, queueId: number): number;
   commitOffset(clientHost: string, group: string, topic: string, queueId: number, offset: number): void;
+  /**
+   * Commit and persist before answering (resets, acknowledged UPDATE_CONSUMER_OFFSET); rejects
+   * (with the offsets as they were) when consumerOffset.json cannot be written.
+   */
+  commitOffsetsDurably(group: string, topic: string, offsets: ReadonlyArray<readonly [queueId: number, offset: number]>): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { ResponseCode } from '../../protocol/codes.js';
 import type { RequestHandler } from '../server.js';
 import type { BrokerContext } from './context.js';
 import { groupTable } from './get-all-subscriptiongroup-config.js';
-import { fail, Header, ok } from './util.js';
+import { errMessage, fail, Header, ok } from './util.js';
 
 export function deleteSubscriptionGroup(ctx: BrokerContext): RequestHandler {
   return async (req) => {
@@ -17,7 +17,11 @@ export function deleteSubscriptionGroup(ctx: BrokerContext): RequestHandler {
     const removeOffset = h.bool('removeOffset');
     const table = groupTable(ctx);
     if (!table) return fail(req, ResponseCode.SYSTEM_ERROR, 'this broker cannot delete subscription groups');
-    await table.delete(group, removeOffset);
+    try {
+      await table.delete(group, removeOffset);
+    } catch (err) {
+      return fail(req, ResponseCode.SYSTEM_ERROR, `deleting subscription group ${group}: ${errMessage(err)}`);
+    }
     return ok(req);
   };
 }

@@ -6,13 +6,18 @@
 import { ResponseCode } from '../../protocol/codes.js';
 import type { RequestHandler } from '../server.js';
 import type { BrokerContext } from './context.js';
-import { fail, Header, ok } from './util.js';
+import { errMessage, fail, Header, ok } from './util.js';
 
 export function deleteTopicInBroker(ctx: BrokerContext): RequestHandler {
   return async (req) => {
     const topic = new Header(req).str('topic');
     if (ctx.isSystemTopic(topic)) return fail(req, ResponseCode.SYSTEM_ERROR, `The topic[${topic}] is conflict with system topic.`);
-    await ctx.deleteTopic(topic);
+    try {
+      await ctx.deleteTopic(topic);
+    } catch (err) {
+      // Either nothing changed, or (the message says so) only the offsets could not be removed.
+      return fail(req, ResponseCode.SYSTEM_ERROR, `deleting topic ${topic}: ${errMessage(err)}`);
+    }
     return ok(req);
   };
 }

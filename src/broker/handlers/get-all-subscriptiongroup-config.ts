@@ -15,12 +15,11 @@ import { fail, ok } from './util.js';
 /** What these admin handlers need of SubscriptionGroupManager / ConsumerOffsetManager. */
 export interface GroupTable {
   wrapper(): { dataVersion: DataVersion; subscriptionGroupTable: Record<string, SubscriptionGroupConfig> };
-  /** Remove the group's config (and its committed offsets when asked), and persist. */
+  /**
+   * Remove the group's config (and its committed offsets when asked), on disk when it resolves;
+   * rejects when the config could not be written (nothing changed), or only the offsets.
+   */
   delete(group: string, removeOffset: boolean): Promise<void>;
-}
-
-interface Persistable {
-  persist(): Promise<unknown>;
 }
 
 /**
@@ -29,21 +28,23 @@ interface Persistable {
  */
 export function groupTable(ctx: BrokerContext): GroupTable | undefined {
   const c = ctx as unknown as {
-    groups?: Partial<{ wrapper: GroupTable['wrapper']; delete(group: string): boolean }> & Partial<Persistable>;
-    offsets?: Partial<{ removeGroup(group: string): number }> & Partial<Persistable>;
+    groups?: Partial<{ wrapper: GroupTable['wrapper']; deleteDurably(group: string): Promise<boolean> }>;
+    offsets?: Partial<{ removeGroupDurably(group: string): Promise<number> }>;
   };
   const groups = c.groups;
-  if (!groups || typeof groups.wrapper !== 'function' || typeof groups.delete !== 'function' || typeof groups.persist !== 'function') return undefined;
+  if (!groups || typeof groups.wrapper !== 'function' || typeof groups.deleteDurably !== 'function') return undefined;
   const offsets = c.offsets;
   return {
     wrapper: () => groups.wrapper!(),
     async delete(group, removeOffset) {
-      groups.delete!(group);
-      const writes: Array<Promise<unknown>> = [groups.persist!()];
-      if (removeOffset && offsets && typeof offsets.removeGroup === 'function' && typeof offsets.persist === 'function') {
-        if (offsets.removeGroup(group) > 0) writes.push(offsets.persist());
+      // The config first: offsets left behind by a failure after it are harmless, as in deleteTopic.
+      await groups.deleteDurably!(group);
+      if (!removeOffset || !offsets || typeof offsets.removeGroupDurably !== 'function') return;
+      try {
+        await offsets.removeGroupDurably(group);
+      } catch (err) {
+        throw new Error(`group ${group} deleted, but its consumer offsets were not removed: ${err instanceof Error ? err.message : String(err)}`);
       }
-      await Promise.all(writes);
     },
   };
 }

@@ -16,7 +16,8 @@
  * UPDATE_CONSUMER_OFFSET itself); unlike Java this is decided before the offsets are looked at, so
  * an offline group with a queue never committed gets it too (Java answers SYSTEM_ERROR there, and
  * mqadmin then does not fall back). Otherwise the new offsets are also stored here at once (as 5.x
- * assignResetOffset does), so they are visible before the consumers persist theirs.
+ * assignResetOffset does), so they are visible before the consumers persist theirs, and written to
+ * disk before anyone is told: when they cannot be (a full disk), SYSTEM_ERROR and nothing changed.
  */
 import { RequestCode, ResponseCode } from '../../protocol/codes.js';
 import { FLAG_ONEWAY, bodyBuffer, makeRequest, type RemotingCommand } from '../../protocol/frame.js';
@@ -24,7 +25,7 @@ import { decodeResetOffsetBody, encodeJson, encodeResetOffsetBody, type MessageQ
 import type { ClientChannelInfo } from '../client-manager.js';
 import type { RequestHandler } from '../server.js';
 import type { BrokerContext } from './context.js';
-import { errMessage, fail, Header, ok } from './util.js';
+import { errMessage, fail, Header, notSaved, ok } from './util.js';
 
 /** Response extField by which GET_CONSUME_STATS advertises form 1 above. */
 export const RESET_OFFSET_TABLE_CAPABILITY = 'resetOffsetTable';
@@ -56,7 +57,12 @@ export function invokeBrokerToResetOffset(ctx: BrokerContext): RequestHandler {
       throw err;
     }
 
-    for (const [mq, offset] of table) ctx.commitOffset('reset-offset', group, topic, mq.queueId, offset);
+    try {
+      await ctx.commitOffsetsDurably(group, topic, table.map(([mq, offset]) => [mq.queueId, offset] as const));
+    } catch (err) {
+      // Consumers are told nothing: they keep the offsets that are on disk.
+      return notSaved(req, `[reset-offset] the new offsets of ${group}`, err);
+    }
     notifyConsumers(ctx, channels, req, { topic, group, timestamp, isForce }, table);
     return ok(req, undefined, encodeResetOffsetBody(table));
   };

@@ -9,10 +9,10 @@ import { parseFastjson } from '../../protocol/fastjson.js';
 import { groupNameProblem } from '../../protocol/validate.js';
 import type { RequestHandler } from '../server.js';
 import type { BrokerContext } from './context.js';
-import { errMessage, fail, ok } from './util.js';
+import { errMessage, fail, notSaved, ok } from './util.js';
 
 export function updateAndCreateSubscriptionGroup(ctx: BrokerContext): RequestHandler {
-  return (req) => {
+  return async (req) => {
     let cfg: SubscriptionGroupConfig;
     try {
       cfg = decodeGroupConfig(bodyBuffer(req));
@@ -21,7 +21,11 @@ export function updateAndCreateSubscriptionGroup(ctx: BrokerContext): RequestHan
     }
     const why = groupNameProblem(cfg.groupName);
     if (why) return fail(req, ResponseCode.SYSTEM_ERROR, `invalid group name ${JSON.stringify(cfg.groupName)}: ${why}`);
-    ctx.updateSubscriptionGroup(cfg);
+    try {
+      await ctx.updateSubscriptionGroup(cfg);
+    } catch (err) {
+      return notSaved(req, `subscription group ${cfg.groupName}`, err);
+    }
     return ok(req);
   };
 }

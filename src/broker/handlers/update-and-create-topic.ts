@@ -8,7 +8,7 @@ import type { TopicConfig } from '../../protocol/bodies.js';
 import { topicNameProblem } from '../../protocol/validate.js';
 import type { RequestHandler } from '../server.js';
 import type { BrokerContext } from './context.js';
-import { fail, Header, ok } from './util.js';
+import { fail, Header, notSaved, ok } from './util.js';
 
 /** Queues per topic we accept (each queue is a directory of files; BenchmarkTest, the largest system topic, has 1024). */
 export const MAX_QUEUE_NUMS = 1024;
@@ -38,7 +38,11 @@ export function updateAndCreateTopic(ctx: BrokerContext): RequestHandler {
       topicSysFlag: h.optInt('topicSysFlag', 0),
       order: h.bool('order'),
     };
-    await ctx.updateTopicConfig(tc);
+    try {
+      await ctx.updateTopicConfig(tc);
+    } catch (err) {
+      return notSaved(req, `topic ${topic}`, err);
+    }
     return ok(req);
   };
 }

@@ -114,6 +114,14 @@ export function topicNotExistRemark(topic: string): string {
   return `topic[${topic}] not exist, apply first please! (create it with: rocketctl updateTopic -t ${topic})`;
 }
 
+/**
+ * SYSTEM_ERROR for a change that could not be written to disk (a full disk): nothing changed,
+ * the reason says why. Apache answers SYSTEM_ERROR with the exception's text in the same place.
+ */
+export function notSaved(req: RemotingCommand, what: string, err: unknown): RemotingCommand {
+  return fail(req, ResponseCode.SYSTEM_ERROR, `${what} was not saved, nothing changed: ${errMessage(err)}`);
+}
+
 export function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

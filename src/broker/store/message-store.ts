@@ -227,6 +227,8 @@ export class MessageStore {
   private logicFlush: Promise<void> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** Set by close(): whether it removed `abort` (everything flushed, the log consistent). */
+  private cleanClose = false;
   private readonly totalMemBytes = os.totalmem();
   private readonly validTopics = new Set<string>();
   private readonly msgIdPrefix: string;
@@ -801,10 +803,16 @@ export class MessageStore {
       if (!this.commitLog.isFenced()) {
         await this.io.unlink(path.join(this.config.storePathRootDir, ABORT_FILE)).catch(() => undefined);
         await this.io.fsyncDir(this.config.storePathRootDir);
+        this.cleanClose = true;
       }
     } finally {
       this.lock.release();
     }
+  }
+
+  /** After close(): true when it ended cleanly (the next open is a clean recovery). */
+  get closedCleanly(): boolean {
+    return this.cleanClose;
   }
 
   /**

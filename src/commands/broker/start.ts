@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../output/base-command.js';
 import { colors } from '../../output/colors.js';
-import { ConfigError, RocketError } from '../../errors/index.js';
+import { ConfigError, ExitCode, RocketError } from '../../errors/index.js';
 import { buildBrokerConfig, parseProperties, type BrokerConfig } from '../../broker/broker-config.js';
-import { BrokerController, type BrokerAddresses } from '../../broker/broker.js';
+import { BrokerController, type BrokerAddresses, type BrokerCloseReport } from '../../broker/broker.js';
 import type { Logger } from '../../broker/server.js';
 
 export interface BrokerStartResult {
@@ -19,6 +19,8 @@ export interface BrokerStartResult {
   };
   /** The signal that stopped the broker. */
   stoppedBy: string;
+  /** How the shutdown went: not clean when config or store could not be written (e.g. a full disk). */
+  shutdown: BrokerCloseReport;
 }
 
 /** Bound on a graceful shutdown; a second signal (or this timeout) ends the process at once. */
@@ -31,7 +33,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
 
   static override description = [
     'Starts an embedded name server (127.0.0.1:9876) and a broker (127.0.0.1:10911, plus the fast port 10909 = listenPort-2) that unmodified RocketMQ 4.x clients can produce to and consume from, storing messages in RocketMQ\'s on-disk layout under ~/.rocketctl/store (storePathRootDir). Admin commands reach it through the Unix socket <store dir>/broker.sock (mode 0600) by default.',
-    'When ready it prints one line: "broker ready: broker=HOST:PORT fast=HOST:PORT namesrv=HOST:PORT socket=PATH store=DIR". It runs until SIGINT or SIGTERM, then stops accepting, answers suspended pulls, persists offsets and topics, and closes the store cleanly.',
+    'When ready it prints one line: "broker ready: broker=HOST:PORT fast=HOST:PORT namesrv=HOST:PORT socket=PATH store=DIR". It runs until SIGINT or SIGTERM, then stops accepting, answers suspended pulls, persists offsets and topics, and closes the store cleanly ("store closed cleanly"). When that cannot be done (a full disk), it says what failed and exits 1; the next start recovers the store.',
     '-c reads a RocketMQ broker.conf (properties, RocketMQ\'s key names: brokerClusterName, brokerName, listenPort, namesrvAddr, storePathRootDir, flushDiskType, autoCreateTopicEnable, messageDelayLevel, ...; rocketctl adds embeddedNamesrv and namesrvListenPort). Unknown keys are warned about; invalid values stop the start with one line. Flags override the file. Port 0 picks a free port (the ready line says which).',
     'Everything listens on loopback unless brokerIP1 or --bind says otherwise. -n names external name servers and then no embedded one is started, unless embeddedNamesrv=true.',
     'mqadmin updateBrokerConfig (UPDATE_BROKER_CONFIG) changes these keys while the broker runs: autoCreateTopicEnable, autoCreateSubscriptionGroup, brokerPermission, traceOn, rejectTransactionMessage, regionId, defaultQueryMaxNum, maxMsgsNumBatch, maxTransferCountOnMessageInMemory, maxTransferBytesOnMessageInMemory, transactionTimeOut, transactionCheckMax. Each change is saved in the -c file (its line replaced or appended, the old file kept as .bak) or, without -c, in <store dir>/config/broker.properties (read at start only when given with -c). Other keys are ignored, as Apache ignores keys it does not know.',
@@ -99,14 +101,25 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     };
     process.once('SIGINT', again);
     process.once('SIGTERM', again);
+    let shutdown: BrokerCloseReport;
     try {
-      await broker.close();
+      shutdown = await broker.close();
     } finally {
       clearTimeout(forced);
       process.off('SIGINT', again);
       process.off('SIGTERM', again);
     }
-    if (!this.jsonEnabled()) process.stderr.write(`broker stopped (${stoppedBy}); store closed cleanly\n`);
+    if (shutdown.clean) {
+      if (!this.jsonEnabled()) process.stderr.write(`broker stopped (${stoppedBy}); store closed cleanly\n`);
+    } else {
+      // Each failed step was logged as it happened; this is the verdict, and exit 1.
+      const verdict = `broker stopped (${stoppedBy}) but not cleanly: ${shutdown.problems.join('; ')}; the next start recovers what was written`;
+      if (this.jsonEnabled()) this.setStatus(ExitCode.ERROR, verdict);
+      else {
+        process.stderr.write(colors.fail(`error: ${verdict}`) + '\n');
+        this.setStatus(ExitCode.ERROR);
+      }
+    }
     return {
       addresses: broker.addresses,
       recovery: {
@@ -117,6 +130,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
         recordsRedispatched: r.recordsRedispatched,
       },
       stoppedBy,
+      shutdown,
     };
   }
 

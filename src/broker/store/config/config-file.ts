@@ -33,6 +33,12 @@ export function newDataVersion(nowMs: number = Date.now()): DataVersion {
   return { counter: 0, timestamp: nowMs };
 }
 
+interface DurableChange {
+  apply: () => { result: unknown; undo: () => void };
+  resolve: (result: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
 export abstract class ConfigFileManager {
   readonly path: string;
   private writeChain: Promise<unknown> = Promise.resolve();
@@ -40,6 +46,8 @@ export abstract class ConfigFileManager {
   private persistedSeq = 0;
   /** Loaded from .bak: the main file is garbage and must not become the next .bak. */
   private mainUnusable = false;
+  /** Durable changes waiting for the next write (see durably()). */
+  private batch: DurableChange[] | undefined;
 
   protected constructor(
     protected readonly io: FileIO,
@@ -113,6 +121,46 @@ export abstract class ConfigFileManager {
     const run = this.writeChain.then(() => this.writeNow(opts.force === true));
     this.writeChain = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * A change that must be on disk before it is acknowledged (admin changes of topics, groups and
+   * offsets): `apply` makes it and returns how to undo it; then the file is written. When the write
+   * fails (a full disk), the change is undone, so the table in memory stays what is on disk, and
+   * the write's error is thrown (DiskFullError for ENOSPC). Changes that arrive while a write is
+   * queued or running are applied together and share the next write (group commit), so a burst of
+   * them costs one write, not one each.
+   */
+  protected durably<T>(apply: () => { result: T; undo: () => void }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.batch === undefined) {
+        const batch: DurableChange[] = [];
+        this.batch = batch;
+        const run = this.writeChain.then(() => this.writeBatch(batch));
+        this.writeChain = run.catch(() => undefined);
+      }
+      this.batch.push({ apply, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  private async writeBatch(batch: DurableChange[]): Promise<void> {
+    if (this.batch === batch) this.batch = undefined;
+    const applied: Array<{ change: DurableChange; result: unknown; undo: () => void }> = [];
+    for (const change of batch) {
+      try {
+        applied.push({ change, ...change.apply() });
+      } catch (err) {
+        change.reject(err);
+      }
+    }
+    try {
+      await this.writeNow(false);
+    } catch (err) {
+      for (const a of [...applied].reverse()) a.undo();
+      for (const a of applied) a.change.reject(err);
+      return;
+    }
+    for (const a of applied) a.change.resolve(a.result);
   }
 
   private async writeNow(force: boolean): Promise<boolean> {

@@ -128,6 +128,52 @@ export class ConsumerOffsetManager extends ConfigFileManager {
     return n;
   }
 
+  /** commit of several queues, on disk when it resolves; undone when it cannot be written. */
+  commitDurably(group: string, topic: string, offsets: ReadonlyArray<readonly [queueId: number, offset: number]>): Promise<void> {
+    const key = topicAtGroup(topic, group);
+    return this.keysDurably([key], () => {
+      for (const [queueId, offset] of offsets) this.commit(group, topic, queueId, offset);
+    });
+  }
+
+  /** removeGroup, on disk when it resolves; undone when it cannot be written. */
+  removeGroupDurably(group: string): Promise<number> {
+    return this.keysDurably(this.keys().filter((k) => splitTopicAtGroup(k)?.group === group), () => this.removeGroup(group));
+  }
+
+  /** removeTopic, on disk when it resolves; undone when it cannot be written. */
+  removeTopicDurably(topic: string): Promise<number> {
+    return this.keysDurably(this.keys().filter((k) => splitTopicAtGroup(k)?.topic === topic), () => this.removeTopic(topic));
+  }
+
+  /**
+   * `mutate` (touching only `keys`), durably. Undo puts back, queue by queue, what `mutate` changed,
+   * except a queue committed again since (a consumer's commit in between stands).
+   */
+  private keysDurably<T>(keys: string[], mutate: () => T): Promise<T> {
+    return this.durably(() => {
+      const snapshot = () => new Map(keys.map((k) => [k, new Map(this.table.get(k) ?? [])]));
+      const before = snapshot();
+      const result = mutate();
+      const after = snapshot();
+      const undo = () => {
+        for (const k of keys) {
+          const now = new Map(this.table.get(k) ?? []);
+          const b = before.get(k)!;
+          const a = after.get(k)!;
+          for (const q of new Set([...b.keys(), ...a.keys()])) {
+            if (now.get(q) !== a.get(q)) continue;
+            if (b.has(q)) now.set(q, b.get(q)!);
+            else now.delete(q);
+          }
+          if (now.size > 0 || this.table.has(k)) this.table.set(k, now);
+        }
+        this.markChanged();
+      };
+      return { result, undo };
+    });
+  }
+
   /** cloneOffset (CLONE_GROUP_OFFSET): copy `topic@src` to `topic@dest`; false if src has none. */
   cloneOffsets(srcGroup: string, destGroup: string, topic: string): boolean {
     const src = this.table.get(topicAtGroup(topic, srcGroup));

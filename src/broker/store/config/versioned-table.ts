@@ -173,6 +173,44 @@ export abstract class VersionedTableManager<T extends object> extends ConfigFile
     return true;
   }
 
+  /**
+   * upsert, on disk when it resolves; undone when it cannot be written (see durably()). Resolves
+   * with the data version of this change (changes written together each keep their own, which
+   * incremental registration needs: a name server ignores a second request with the same version).
+   */
+  upsertDurably(entry: T): Promise<DataVersion> {
+    return this.durably(() => {
+      const key = this.keyOf(entry);
+      const prev = this.table.get(key);
+      this.upsert(entry);
+      const stored = this.table.get(key);
+      return { result: this.dataVersion, undo: () => this.restore(key, stored, prev) };
+    });
+  }
+
+  /** delete, on disk when it resolves; undone when it cannot be written (see durably()). */
+  deleteDurably(name: string): Promise<boolean> {
+    return this.durably(() => {
+      const prev = this.table.get(name);
+      return { result: this.delete(name), undo: () => this.restore(name, undefined, prev) };
+    });
+  }
+
+  /** Put `prev` back under `key`, unless the entry changed again since (then that change stands). */
+  private restore(key: string, expected: T | undefined, prev: T | undefined): void {
+    if (this.table.get(key) !== expected || expected === prev) return;
+    if (prev === undefined) {
+      this.table.delete(key);
+      this.names.remove(key);
+    } else {
+      // The very object, not a copy: an earlier change's undo compares identity (`expected`).
+      if (this.table.has(key)) this.names.touch(key);
+      else this.names.insert(key);
+      this.table.set(key, prev);
+    }
+    this.bump();
+  }
+
   /** DataVersion#nextVersion without a change to the table (a new brokerPermission re-registers). */
   nextVersion(): void {
     this.bump();
