@@ -33,6 +33,7 @@ import { ensureDir } from '../util/ensure-dir.js';
 import { sessionInvoke, type AdminSession } from './admin-session.js';
 import { queryCommittedOffset, type OffsetTable } from './committed-offset.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
+import { oneShotDrain, type OneShotDrain } from './drain-estimate.js';
 import { retentionReader, retentionsOf, retentionWarning, type BrokerRetention, type RetentionWarning } from './retention.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
 
@@ -332,6 +333,8 @@ export interface GroupProgress {
   notes: string[];
   /** The queue whose oldest unconsumed message retention deletes first, when within a day (retention.ts). */
   retentionWarning: RetentionWarning | null;
+  /** When the backlog drains at the brokers' TPS statistics (drain-estimate.ts); also ends the diagnosis. */
+  drainEstimate: OneShotDrain;
   failedBrokers: BrokerFailure[];
 }
 
@@ -436,9 +439,14 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
     diagnosis: '',
     notes: [],
     retentionWarning: null,
+    drainEstimate: { state: 'unknown', etaMs: null, backlog: 0, consumeTps, produceTps: null, produceTpsSource: '', text: '' },
     failedBrokers,
   };
   const d = diagnose(progress);
+  const pairs = new Map<string, { addr: string; topic: string }>();
+  for (const r of rows) if (!r.mq.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) pairs.set(`${r.b.addr}\u0000${r.mq.topic}`, { addr: r.b.addr, topic: r.mq.topic });
+  progress.drainEstimate = await oneShotDrain(session, { pairs: [...pairs.values()], backlog: progress.totals.diff, consumeTps });
+  if (progress.totals.diff > 0 && progress.online) d.diagnosis = `${d.diagnosis}; ${progress.drainEstimate.text}`;
   progress.retentionWarning = retentionWarning(queues, await retentionsOf(brokers, queues, retentionReader(session)));
   progress.diagnosis = progress.retentionWarning ? `${retentionDiagnosis(progress.retentionWarning)}; ${d.diagnosis}` : d.diagnosis;
   progress.notes = d.notes;

@@ -182,6 +182,33 @@ describe('--watch (real CLI, real broker, real traffic)', () => {
     expect(fs.readFileSync(path.join(dir, 'raw'), 'latin1')).toContain('\u001b[?25h');
   });
 
+  it('one-shot consumerProgress -g: the diagnosis ends with a drain estimate from the brokers\' TPS, and says what it used', async () => {
+    const b = await broker();
+    const t = await topic(b, uniq('E'), 2);
+    const p = await producer(b);
+    const group = await groupWithBacklog(b, t, p, 2, 300);
+    let got = 0;
+    await consumer(b, t, group, 20, () => got++);
+    await eventually(() => (got >= 10 ? true : undefined), 'the consumer consuming', 30_000);
+    const r = await runCli(['consumerProgress', '-g', group, '--json', '--socket', b.broker.addresses.socket]);
+    expect(r.code, r.stderr).toBe(0);
+    const p2 = r.json.result.progress;
+    const d = p2.drainEstimate;
+    expect(d.backlog).toBe(p2.totals.diff);
+    expect(d.consumeTps).toBe(p2.totals.consumeTps);
+    // rocketctl's broker keeps no per-topic put statistic: the estimate says so and assumes no new messages.
+    expect(d.produceTps).toBeNull();
+    expect(d.produceTpsSource).toMatch(/VIEW_BROKER_STATS_DATA/);
+    if (d.backlog > 0) {
+      expect(d.state).toBe('draining');
+      expect(d.etaMs).toBe(Math.round((d.backlog / d.consumeTps) * 1000));
+      expect(p2.diagnosis).toContain('drain estimate: ~');
+      expect(p2.diagnosis).toContain('assuming no new messages');
+    }
+    const text = await runCli(['consumerProgress', '-g', group, '--socket', b.broker.addresses.socket]);
+    expect(text.stdout).toMatch(/Diagnosis: .*drain estimate/);
+  });
+
   it('bad --watch values are a usage error (exit 2, one line); --watch with no value takes the default', async () => {
     for (const v of ['abc', '0', '-1', '99999']) {
       const r = await runCli(['consumerProgress', '--watch', v]);
