@@ -209,6 +209,43 @@ describe('--watch (real CLI, real broker, real traffic)', () => {
     expect(text.stdout).toMatch(/Diagnosis: .*drain estimate/);
   });
 
+  it('topicStatus and brokerStatus --watch piped: writes counted exactly; a broker that stops answering is a failed sample and the watch goes on', async () => {
+    const b = await broker();
+    const t = await topic(b, uniq('S'), 2);
+    const p = await producer(b);
+    const watch = (args: string[]) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args, '--watch', '0.3'], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      defer(() => child.kill('SIGKILL'));
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      const lines = () => out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+      return { child, exited, lines, stderr: () => err };
+    };
+    const topicW = watch(['topicStatus', '-t', t, '--socket', b.broker.addresses.socket]);
+    const brokerW = watch(['brokerStatus', '-b', b.addr]);
+    await eventually(() => (topicW.lines().length >= 1 && brokerW.lines().length >= 1 ? true : undefined), 'first samples', 30_000);
+    for (let i = 0; i < 12; i++) await p.send({ topic: t, body: `s${i}` });
+    const sumProduced = (ls: Array<{ rows: Array<{ produced: number | null }> }>) => ls.reduce((s, l) => s + l.rows.reduce((x, r) => x + (r.produced ?? 0), 0), 0);
+    await eventually(() => (sumProduced(topicW.lines()) >= 12 && sumProduced(brokerW.lines()) >= 12 ? true : undefined), 'the writes counted', 30_000);
+    topicW.child.kill('SIGTERM');
+    expect(await topicW.exited, topicW.stderr()).toBe(0);
+    expect(sumProduced(topicW.lines())).toBe(12);
+    for (const l of [...topicW.lines(), ...brokerW.lines()]) expect(validate(l), JSON.stringify(validate.errors)).toBe(true);
+    expect(topicW.lines()[0].rows.map((r: { key: string }) => r.key)).toEqual(['broker-a/0', 'broker-a/1']);
+
+    // The broker goes away: samples fail, the watch keeps sampling.
+    const before = brokerW.lines().length;
+    await b.close();
+    await eventually(() => (brokerW.lines().slice(before).filter((l) => l.error !== null).length >= 2 ? true : undefined), 'two failed samples', 60_000);
+    brokerW.child.kill('SIGINT');
+    expect(await brokerW.exited, brokerW.stderr()).toBe(0);
+    expect(brokerW.stderr()).toBe('');
+    expect(sumProduced(brokerW.lines())).toBe(12);
+  });
+
   it('bad --watch values are a usage error (exit 2, one line); --watch with no value takes the default', async () => {
     for (const v of ['abc', '0', '-1', '99999']) {
       const r = await runCli(['consumerProgress', '--watch', v]);
