@@ -58,6 +58,19 @@ function cliEnv(): NodeJS.ProcessEnv {
   return { ...env, NO_COLOR: '1' };
 }
 
+/** The CLI with `args` (a --watch), stdout piped: its NDJSON lines so far, and its exit. */
+function spawnCli(args: string[]) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  defer(() => child.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const lines = () => out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  return { child, exited, lines, stderr: () => err };
+}
+
 interface Row {
   key: string;
   backlog: number;
@@ -80,14 +93,8 @@ describe('--watch (real CLI, real broker, real traffic)', () => {
     const p = await producer(b);
     const group = await groupWithBacklog(b, t, p, 4, 30);
 
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), 'consumerProgress', '-g', group, '--watch', '0.3', '--socket', b.broker.addresses.socket], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    defer(() => child.kill('SIGKILL'));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    const lines = (): Line[] => stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    const w = spawnCli(['consumerProgress', '-g', group, '--watch', '0.3', '--socket', b.broker.addresses.socket]);
+    const lines = (): Line[] => w.lines();
     const rowOf = (l: Line) => l.rows.find((r) => r.key === t);
 
     await eventually(() => (lines().length >= 1 ? true : undefined), 'the first sample', 30_000);
@@ -100,9 +107,9 @@ describe('--watch (real CLI, real broker, real traffic)', () => {
       // Drained, and seen so in two samples (the last commit is in).
       return n >= 3 && rowOf(ls[n - 1]!)?.backlog === 0 && rowOf(ls[n - 2]!)?.backlog === 0 ? true : undefined;
     }, 'the backlog drained in the samples', 60_000);
-    child.kill('SIGINT');
-    expect(await exited, stderr).toBe(0);
-    expect(stderr).toBe('');
+    w.child.kill('SIGINT');
+    expect(await w.exited, w.stderr()).toBe(0);
+    expect(w.stderr()).toBe('');
 
     const ls = lines();
     for (const l of ls) expect(validate(l), JSON.stringify(validate.errors)).toBe(true);
@@ -213,17 +220,7 @@ describe('--watch (real CLI, real broker, real traffic)', () => {
     const b = await broker();
     const t = await topic(b, uniq('S'), 2);
     const p = await producer(b);
-    const watch = (args: string[]) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args, '--watch', '0.3'], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      defer(() => child.kill('SIGKILL'));
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-      const lines = () => out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
-      return { child, exited, lines, stderr: () => err };
-    };
+    const watch = (args: string[]) => spawnCli([...args, '--watch', '0.3']);
     const topicW = watch(['topicStatus', '-t', t, '--socket', b.broker.addresses.socket]);
     const brokerW = watch(['brokerStatus', '-b', b.addr]);
     await eventually(() => (topicW.lines().length >= 1 && brokerW.lines().length >= 1 ? true : undefined), 'first samples', 30_000);
