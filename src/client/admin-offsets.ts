@@ -33,6 +33,7 @@ import { ensureDir } from '../util/ensure-dir.js';
 import { sessionInvoke, type AdminSession } from './admin-session.js';
 import { queryCommittedOffset, type OffsetTable } from './committed-offset.js';
 import { compareMessageQueues, compareStrings } from './allocate.js';
+import { oneShotDrain, type OneShotDrain } from './drain-estimate.js';
 import { retentionReader, retentionsOf, retentionWarning, type BrokerRetention, type RetentionWarning } from './retention.js';
 import { brokerAddrOf, clusterInfo, ConsumerNotOnlineError, getAllSubscriptionGroups, getConsumerConnectionList, getTopicStatsInfo, mapBounded, routeOfTopic, subscriptionGroupExists, topicList } from './admin.js';
 
@@ -332,6 +333,8 @@ export interface GroupProgress {
   notes: string[];
   /** The queue whose oldest unconsumed message retention deletes first, when within a day (retention.ts). */
   retentionWarning: RetentionWarning | null;
+  /** When the backlog drains at the brokers' TPS statistics (drain-estimate.ts); also ends the diagnosis. */
+  drainEstimate: OneShotDrain;
   failedBrokers: BrokerFailure[];
 }
 
@@ -436,9 +439,14 @@ export async function consumerProgress(session: AdminSession, opts: ProgressOpti
     diagnosis: '',
     notes: [],
     retentionWarning: null,
+    drainEstimate: { state: 'unknown', etaMs: null, backlog: 0, consumeTps, produceTps: null, produceTpsSource: '', text: '' },
     failedBrokers,
   };
   const d = diagnose(progress);
+  const pairs = new Map<string, { addr: string; topic: string }>();
+  for (const r of rows) if (!r.mq.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) pairs.set(`${r.b.addr}\u0000${r.mq.topic}`, { addr: r.b.addr, topic: r.mq.topic });
+  progress.drainEstimate = await oneShotDrain(session, { pairs: [...pairs.values()], backlog: progress.totals.diff, consumeTps });
+  if (progress.totals.diff > 0 && progress.online) d.diagnosis = `${d.diagnosis}; ${progress.drainEstimate.text}`;
   progress.retentionWarning = retentionWarning(queues, await retentionsOf(brokers, queues, retentionReader(session)));
   progress.diagnosis = progress.retentionWarning ? `${retentionDiagnosis(progress.retentionWarning)}; ${d.diagnosis}` : d.diagnosis;
   progress.notes = d.notes;
@@ -636,8 +644,8 @@ export interface GroupRow {
   lagMs: number | null;
   /** With the lag measured: the queue retention deletes first, when within a day; else null. */
   retentionWarning: RetentionWarning | null;
-  /** Per-queue backlog, for --max-lag checks (not printed in the table). */
-  queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; lagMs?: number | null }>;
+  /** Per-queue backlog, for --max-lag checks and --watch's rates (not printed in the table). */
+  queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; brokerOffset: number; consumerOffset: number | null; lagMs?: number | null }>;
 }
 
 export interface AllGroupsOptions {
@@ -765,7 +773,7 @@ async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
         // No committed offset: everything still stored is backlog.
         const from = committed ? w.consumerOffset : w.brokerOffset > 0 ? await getMinOffset(session, b.addr, mq) : 0;
         const diff = Math.max(0, w.brokerOffset - from);
-        const q: GroupRow['queues'][number] = { topic: mq.topic, brokerName: mq.brokerName, queueId: mq.queueId, diff };
+        const q: GroupRow['queues'][number] = { topic: mq.topic, brokerName: mq.brokerName, queueId: mq.queueId, diff, brokerOffset: w.brokerOffset, consumerOffset: committed ? w.consumerOffset : null };
         if (ctx.withLag) {
           q.lagMs = diff === 0 ? 0 : null;
           if (diff > 0) lags.push(ctx.slot(() => lagAt(ctx, b, mq, from, w.brokerOffset)).then((ms) => void (q.lagMs = ms)));

@@ -1066,14 +1066,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function numOrNull(v: string | undefined): number | null {
+export function numOrNull(v: string | undefined): number | null {
   if (v === undefined || v.trim() === '') return null;
   const n = Number(v);
   return Number.isFinite(n) ? n : null;
 }
 
 /** "12.5 3.0 1.1" → 12.5 (the 10 s window); null when absent or empty (a Java broker just started). */
-function firstNumber(v: string | undefined): number | null {
+export function firstNumber(v: string | undefined): number | null {
   return numOrNull(v?.trim().split(/\s+/)[0]);
 }
 

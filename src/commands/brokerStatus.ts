@@ -2,7 +2,9 @@ import { Flags } from '@oclif/core';
 import { brokerStatus, failureWarnings, withAdminSession, type BrokerStatusResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, watchFlag } from '../output/flags.js';
+import { brokersSampler } from '../client/admin-watch.js';
+import { watchAdmin } from '../output/watch-driver.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class BrokerStatus extends BaseCommand<BrokerStatusResult> {
@@ -17,17 +19,24 @@ export default class BrokerStatus extends BaseCommand<BrokerStatusResult> {
     { description: 'The local broker.', command: '<%= config.bin %> brokerStatus' },
     { description: 'One broker of a RocketMQ cluster.', command: '<%= config.bin %> brokerStatus -n 10.0.0.1:9876 -b 10.0.0.2:10911' },
     { description: 'Every broker of a cluster, as JSON.', command: '<%= config.bin %> brokerStatus -n 10.0.0.1:9876 -c DefaultCluster --json' },
+    { description: 'Watch the local broker every 5 s: messages put and got per second, measured between samples.', command: '<%= config.bin %> brokerStatus --watch 5' },
   ];
 
   static override flags = {
     brokerAddr: Flags.string({ char: 'b', summary: 'Broker address (host:port); without -n, talked to directly (no name server or local broker needed).', exclusive: ['clusterName'] }),
     clusterName: Flags.string({ char: 'c', summary: 'Cluster name: every master and slave of it.', exclusive: ['brokerAddr'] }),
+    watch: watchFlag(),
     ...targetFlags,
   };
 
-  async run(): Promise<BrokerStatusResult> {
+  /** undefined: --watch streamed its samples until Ctrl-C or SIGTERM (no envelope). */
+  async run(): Promise<BrokerStatusResult | undefined> {
     const { flags } = await this.parse(BrokerStatus);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
+    if (flags.watch !== undefined) {
+      await watchAdmin(target, { command: 'brokerStatus', mode: 'broker', title: `brokerStatus${flags.brokerAddr ? ` -b ${flags.brokerAddr}` : ''}${flags.clusterName ? ` -c ${flags.clusterName}` : ''}`, intervalS: flags.watch, json: this.jsonEnabled(), signal: this.stopSignal(), sampler: (s) => brokersSampler(s, { brokerAddr: flags.brokerAddr, clusterName: flags.clusterName, local: !flags.namesrvAddr }) });
+      return undefined;
+    }
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () =>
       withAdminSession(target, (s) => brokerStatus(s, { brokerAddr: flags.brokerAddr, clusterName: flags.clusterName, local: !flags.namesrvAddr })),
     );

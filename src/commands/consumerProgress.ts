@@ -2,7 +2,9 @@ import { Args, Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withAdminSession } from '../client/admin.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, watchFlag } from '../output/flags.js';
+import { allGroupsSampler, groupTopicsSampler } from '../client/admin-watch.js';
+import { watchAdmin } from '../output/watch-driver.js';
 import {
   allGroupsProgress,
   consumerProgress,
@@ -46,6 +48,8 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     { description: 'One line per group of a cluster.', command: '<%= config.bin %> consumerProgress -n 10.0.0.1:9876' },
     { description: 'The same with each group\'s time lag (#Lag).', command: '<%= config.bin %> consumerProgress -n 10.0.0.1:9876 --lag' },
     { description: 'CI check: exit 4 when a queue is over 1000 messages or 5 minutes behind.', command: '<%= config.bin %> consumerProgress -g orders-consumer --max-lag 1000 --max-lag-ms 300000 --json' },
+    { description: 'Watch one group drain: per topic the backlog, its change, measured produce and consume rates, a trend line and when it will be drained (every 2 s; Ctrl-C ends it).', command: '<%= config.bin %> consumerProgress -g orders-consumer --watch' },
+    { description: 'Every group every 10 s, one JSON line per sample (NDJSON; also what a pipe gets).', command: '<%= config.bin %> consumerProgress --watch 10 --json' },
   ];
 
   static override args = {
@@ -62,10 +66,12 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     'max-lag': Flags.integer({ summary: 'Exit 4 when any queue has more than this many messages not consumed.', min: 0 }),
     'max-lag-ms': Flags.integer({ summary: 'Exit 4 when the oldest unconsumed message of any queue is older than this (milliseconds).', min: 0 }),
     concurrency: Flags.integer({ summary: 'Requests in flight at once when asking many groups or queues.', default: DEFAULT_CONCURRENCY, min: 1, max: 256 }),
+    watch: watchFlag(),
     ...targetFlags,
   };
 
-  async run(): Promise<ConsumerProgressResult> {
+  /** undefined: --watch streamed its samples until Ctrl-C or SIGTERM (no envelope). */
+  async run(): Promise<ConsumerProgressResult | undefined> {
     const { flags, args } = await this.parse(ConsumerProgress);
     if (args.legacy !== undefined && !flags.showClientIP) throw new UsageError(`unexpected argument ${args.legacy}`, ['mqadmin\'s "-s true" form is accepted after -s only']);
     if (args.legacy !== undefined && args.legacy !== 'true' && args.legacy !== 'false') throw new UsageError(`-s takes no value here (it is --showClientIP); got ${args.legacy}`, ['mqadmin\'s "-s true" and "-s false" are accepted']);
@@ -75,6 +81,20 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     const maxLag = flags['max-lag'];
     const maxLagMs = flags['max-lag-ms'];
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+
+    if (flags.watch !== undefined) {
+      if (maxLag !== undefined || maxLagMs !== undefined) throw new UsageError('--max-lag and --max-lag-ms check one measurement: leave them out of --watch');
+      if (showClient) throw new UsageError('--watch shows one row per topic: leave out -s');
+      const common = { command: 'consumerProgress', intervalS: flags.watch, json: this.jsonEnabled(), signal: this.stopSignal() };
+      const group = flags.groupName;
+      if (group) {
+        const title = `consumerProgress -g ${group}${flags.topic ? ` -t ${flags.topic}` : ''}`;
+        await watchAdmin(target, { ...common, mode: 'group', title, sampler: (s) => groupTopicsSampler(s, { group, topic: flags.topic, concurrency: flags.concurrency }) });
+      } else {
+        await watchAdmin(target, { ...common, mode: 'all', title: 'consumerProgress', sampler: (s) => allGroupsSampler(s, { concurrency: flags.concurrency, withLag: flags.lag }) });
+      }
+      return undefined;
+    }
 
     if (flags.groupName) {
       const group = flags.groupName;

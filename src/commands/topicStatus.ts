@@ -2,7 +2,9 @@ import { Flags } from '@oclif/core';
 import { topicStatus, failureWarnings, withAdminSession, type TopicStatusResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, watchFlag } from '../output/flags.js';
+import { topicQueuesSampler } from '../client/admin-watch.js';
+import { watchAdmin } from '../output/watch-driver.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class TopicStatus extends BaseCommand<TopicStatusResult> {
@@ -16,16 +18,23 @@ export default class TopicStatus extends BaseCommand<TopicStatusResult> {
   static override examples = [
     { description: 'Queues of a topic on the local broker.', command: '<%= config.bin %> topicStatus -t TopicTest' },
     { description: 'Queues of a topic in a RocketMQ cluster, as JSON.', command: '<%= config.bin %> topicStatus -n 10.0.0.1:9876 -t TopicTest --json' },
+    { description: 'Watch a topic: per queue the max offset, messages written since the last sample and the measured rate (every 2 s; Ctrl-C ends it).', command: '<%= config.bin %> topicStatus -t TopicTest --watch' },
   ];
 
   static override flags = {
     topic: Flags.string({ char: 't', summary: 'Topic name.', required: true }),
+    watch: watchFlag(),
     ...targetFlags,
   };
 
-  async run(): Promise<TopicStatusResult> {
+  /** undefined: --watch streamed its samples until Ctrl-C or SIGTERM (no envelope). */
+  async run(): Promise<TopicStatusResult | undefined> {
     const { flags } = await this.parse(TopicStatus);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    if (flags.watch !== undefined) {
+      await watchAdmin(target, { command: 'topicStatus', mode: 'topic', title: `topicStatus -t ${flags.topic}`, intervalS: flags.watch, json: this.jsonEnabled(), signal: this.stopSignal(), sampler: (s) => topicQueuesSampler(s, flags.topic) });
+      return undefined;
+    }
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () => withAdminSession(target, (s) => topicStatus(s, flags.topic)));
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
     if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderTopicStatus(r));

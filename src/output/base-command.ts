@@ -93,6 +93,22 @@ export abstract class BaseCommand<T> extends Command {
     process.once('SIGTERM', this.stopOnSignal);
   }
 
+  /**
+   * For a command that ends cleanly on Ctrl-C or SIGTERM (--watch: exit 0): the signals abort the
+   * returned signal instead of ending the command as "interrupted".
+   */
+  protected stopSignal(): AbortSignal {
+    const ac = new AbortController();
+    if (this.stopOnSignal) {
+      process.off('SIGINT', this.stopOnSignal);
+      process.off('SIGTERM', this.stopOnSignal);
+    }
+    this.stopOnSignal = () => ac.abort();
+    process.on('SIGINT', this.stopOnSignal);
+    process.on('SIGTERM', this.stopOnSignal);
+    return ac.signal;
+  }
+
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
     const rocket = toRocketError(err, this.ctor.flags);
     process.exitCode = rocket.exitCode;

@@ -4,6 +4,8 @@
  * ("did you mean topicStatus?"), instead of oclif's bare "command X not found".
  */
 
+import { DEFAULT_WATCH_INTERVAL_S } from '../client/watch.js';
+
 export type Preflight = { kind: 'run'; argv: string[] } | { kind: 'unknown'; command: string; suggestions: string[] };
 
 /**
@@ -23,7 +25,31 @@ export function preflight(argv: readonly string[], ids: readonly string[]): Pref
     const inTopic = words.filter((w) => w[0] === args[0] && w.length > 1).map((w) => w.slice(1).join(' '));
     return { kind: 'unknown', command: `${args[0]} ${sub}`, suggestions: suggest(sub, inTopic).map((c) => `${args[0]} ${c}`) };
   }
-  return { kind: 'run', argv: args };
+  return { kind: 'run', argv: optionalValues(args) };
+}
+
+/** Commands whose flags may be given without their value, and the value then meant. */
+const OPTIONAL_VALUES: Record<string, Record<string, string>> = {
+  consumerProgress: { '--watch': String(DEFAULT_WATCH_INTERVAL_S) },
+  topicStatus: { '--watch': String(DEFAULT_WATCH_INTERVAL_S) },
+  brokerStatus: { '--watch': String(DEFAULT_WATCH_INTERVAL_S) },
+};
+
+/**
+ * `--watch` with no value (last, or followed by another flag) gets its default, since oclif has no
+ * flags with optional values; `--watch 5` and `--watch=5` pass as they are.
+ */
+function optionalValues(args: string[]): string[] {
+  const defaults = OPTIONAL_VALUES[args[0] ?? ''];
+  if (!defaults) return args;
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    out.push(args[i]!);
+    const value = defaults[args[i]!];
+    const next = args[i + 1];
+    if (value !== undefined && (next === undefined || next.startsWith('-'))) out.push(value);
+  }
+  return out;
 }
 
 /**

@@ -3,6 +3,7 @@ import { UsageError } from '../errors/index.js';
 import { DEFAULT_RESET_WATCH_MS, parseTimestamp } from '../client/admin-offsets.js';
 import { END_OF_TIME_MS } from '../client/admin-messages.js';
 import { formatTimeMs } from './progress-render.js';
+import { DEFAULT_WATCH_INTERVAL_S, WATCH_INTERVAL_S_MAX, WATCH_INTERVAL_S_MIN } from '../client/watch.js';
 
 /**
  * Flags shared by admin commands, named as mqadmin names them (-n/--namesrvAddr) plus rocketctl's
@@ -68,4 +69,23 @@ export function storeTimeRange(begin: string | undefined, end: string | undefine
   if (beginMs > endMs) throw new UsageError(`--begin ${begin} is after --end ${end}`);
   const text = begin || end ? ` stored between ${beginMs <= 0 ? 'the beginning' : formatTimeMs(beginMs)} and ${endMs === END_OF_TIME_MS ? 'now' : formatTimeMs(endMs)}` : '';
   return { beginMs, endMs, text };
+}
+
+/**
+ * --watch [S] of consumerProgress, topicStatus and brokerStatus: seconds between samples. The
+ * value may be left out (preflight in command-line.ts fills in DEFAULT_WATCH_INTERVAL_S); a value
+ * that is not a number of seconds in range is a usage error.
+ */
+export const watchFlag = Flags.custom<number>({
+  summary: `Keep sampling every S seconds (default ${DEFAULT_WATCH_INTERVAL_S}; S may be left out) until Ctrl-C: on a terminal a live table with rates and drain estimates, otherwise (or with --json) one JSON line per sample.`,
+  helpValue: '[S]',
+  parse: async (v) => parseWatchInterval(v),
+});
+
+export function parseWatchInterval(v: string): number {
+  const s = Number(v);
+  if (v.trim() === '' || !Number.isFinite(s) || s < WATCH_INTERVAL_S_MIN || s > WATCH_INTERVAL_S_MAX) {
+    throw new UsageError(`--watch ${JSON.stringify(v)}: expected seconds between samples, from ${WATCH_INTERVAL_S_MIN} to ${WATCH_INTERVAL_S_MAX} (e.g. --watch 5), or no value for ${DEFAULT_WATCH_INTERVAL_S}`);
+  }
+  return s;
 }
