@@ -619,19 +619,23 @@ export class OutboxSender {
   }
 
   /**
-   * An ambiguous attempt (sent, answer lost) is resent only when the brokers say the message is not
-   * stored. "Cannot tell" is asked again after a pause (bounded): resending on the first timeout
-   * stored a second copy on a slow, just restarted broker. After the last try it is resent anyway.
+   * An ambiguous attempt (sent, answer lost) is resent only when the brokers say, twice and a pause
+   * apart, that the message is not stored: a slow, just restarted broker may still hold the first
+   * attempt unprocessed when the first lookup runs. "Cannot tell" is asked again the same way
+   * (bounded). After the last lookup without an answer it is resent anyway (at least once).
    */
   private async deliveredBefore(e: OutboxEntry, exists: (e: OutboxEntry) => Promise<boolean | undefined>): Promise<boolean> {
     const retries = this.opts.existsRetries ?? DEFAULT_OUTBOX_EXISTS_RETRIES;
     const pauseMs = this.opts.existsRetryMs ?? DEFAULT_OUTBOX_EXISTS_RETRY_MS;
-    let found = await exists(e);
-    for (let i = 1; found === undefined && i <= retries && !this.stopped; i++) {
-      await this.sleep(pauseMs * i);
-      found = await exists(e);
+    let notFound = 0;
+    for (let i = 0; i <= retries && !this.stopped; i++) {
+      if (i > 0) await this.sleep(pauseMs * i);
+      const found = await exists(e);
+      if (found === true) return true;
+      notFound = found === false ? notFound + 1 : 0;
+      if (notFound >= 2) return false;
     }
-    return found === true;
+    return false;
   }
 
   private async loop(): Promise<void> {

@@ -159,6 +159,12 @@ type SendMode = 'sync' | 'oneway';
 
 interface AttemptTrace {
   ambiguous: boolean;
+  /**
+   * Stop at the first attempt that may have been stored (timeout, connection lost after the
+   * request went out) instead of trying again at once: the outbox resender asks the brokers
+   * whether it was stored before it sends again, so a slow broker does not get a second copy.
+   */
+  stopWhenAmbiguous?: boolean;
 }
 
 export class Producer implements ProducerMember {
@@ -421,7 +427,7 @@ export class Producer implements ProducerMember {
       uniqKey: e.uniqKey,
       bornTimestamp: e.bornTimestamp,
     };
-    const trace: AttemptTrace = { ambiguous: false };
+    const trace: AttemptTrace = { ambiguous: false, stopWhenAmbiguous: true };
     const opts: SendOptions = e.shardingKey !== undefined ? { shardingKey: e.shardingKey } : {};
     try {
       await this.sendPrepared(prepared, 'sync', opts, trace);
@@ -514,7 +520,10 @@ export class Producer implements ProducerMember {
       } catch (err) {
         lastErr = err;
         lastBroker = mq.brokerName;
-        if (isAmbiguousError(err)) trace.ambiguous = true;
+        if (isAmbiguousError(err)) {
+          trace.ambiguous = true;
+          if (trace.stopWhenAmbiguous) throw err;
+        }
         if (isConnectivityError(err)) {
           this.refreshRouteSoon(p.topic);
           continue;
