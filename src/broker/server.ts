@@ -65,6 +65,8 @@ export interface RemotingServerOptions {
   idleTimeoutMs?: number;
   /** Bytes queued for a slow reader before the connection is dropped. */
   maxWriteBufferBytes?: number;
+  /** Called once per request handled, with the response code sent (-1: none, a oneway request). */
+  onAnswered?: (requestCode: number, responseCode: number) => void;
 }
 
 export class RemotingServer {
@@ -74,10 +76,12 @@ export class RemotingServer {
   private readonly live = new Set<Channel>();
   private nextId = 1;
   readonly logger: Logger;
-  readonly opts: Required<Omit<RemotingServerOptions, 'logger'>>;
+  readonly opts: Required<Omit<RemotingServerOptions, 'logger' | 'onAnswered'>>;
+  private readonly onAnswered: (requestCode: number, responseCode: number) => void;
 
   constructor(opts: RemotingServerOptions) {
     this.logger = opts.logger ?? silentLogger;
+    this.onAnswered = opts.onAnswered ?? (() => undefined);
     this.opts = {
       name: opts.name,
       maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
@@ -174,7 +178,9 @@ export class RemotingServer {
 
   /** Send a handler's answer (none for oneway requests, unless `always`); a failure is logged. */
   private reply(ch: Channel, req: RemotingCommand, res: RemotingCommand | undefined, always: boolean): void {
-    if (!res || (!always && isOneway(req))) return;
+    const answered = res && (always || !isOneway(req));
+    this.onAnswered(req.code, answered ? res.code : -1);
+    if (!answered) return;
     try {
       ch.send(res);
     } catch (err) {
@@ -183,7 +189,7 @@ export class RemotingServer {
   }
 
   private answerFailure(ch: Channel, req: RemotingCommand, err: unknown): void {
-    if (isOneway(req)) return;
+    if (isOneway(req)) return this.onAnswered(req.code, -1);
     const msg = err instanceof Error ? err.message : String(err);
     this.logger.warn(`${this.opts.name}: ${requestCodeName(req.code)} from ${ch.remoteAddress} failed: ${msg}`);
     this.reply(ch, req, makeResponse(req, ResponseCode.SYSTEM_ERROR, msg), false);

@@ -636,14 +636,16 @@ export interface GroupRow {
   lagMs: number | null;
   /** With the lag measured: the queue retention deletes first, when within a day; else null. */
   retentionWarning: RetentionWarning | null;
-  /** Per-queue backlog, for --max-lag checks (not printed in the table). */
-  queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; lagMs?: number | null }>;
+  /** Per-queue backlog, for --max-lag checks and metrics (not printed in the table); consumerOffset null: none committed. */
+  queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; brokerOffset: number; consumerOffset: number | null; lagMs?: number | null }>;
 }
 
 export interface AllGroupsOptions {
   concurrency?: number;
   /** Also measure the time lag of every queue with a backlog (--lag, --max-lag-ms). */
   withLag?: boolean;
+  /** Only these brokers (default: every broker the name servers know). */
+  brokers?: BrokerRef[];
   now?: () => number;
 }
 
@@ -685,7 +687,7 @@ export function isBuiltInGroup(group: string): boolean {
  */
 export async function allGroupsProgress(session: AdminSession, opts: AllGroupsOptions = {}): Promise<AllGroups> {
   const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
-  const [topics, brokers] = await Promise.all([allTopics(session), clusterBrokers(session)]);
+  const [topics, brokers] = await Promise.all([allTopics(session), opts.brokers ?? clusterBrokers(session)]);
   const failedBrokers: BrokerFailure[] = [];
   const listed = await mapLimit(brokers, limit, async (b) => {
     try {
@@ -765,7 +767,7 @@ async function groupRow(ctx: RowContext, group: string): Promise<GroupRow> {
         // No committed offset: everything still stored is backlog.
         const from = committed ? w.consumerOffset : w.brokerOffset > 0 ? await getMinOffset(session, b.addr, mq) : 0;
         const diff = Math.max(0, w.brokerOffset - from);
-        const q: GroupRow['queues'][number] = { topic: mq.topic, brokerName: mq.brokerName, queueId: mq.queueId, diff };
+        const q: GroupRow['queues'][number] = { topic: mq.topic, brokerName: mq.brokerName, queueId: mq.queueId, diff, brokerOffset: w.brokerOffset, consumerOffset: committed ? w.consumerOffset : null };
         if (ctx.withLag) {
           q.lagMs = diff === 0 ? 0 : null;
           if (diff > 0) lags.push(ctx.slot(() => lagAt(ctx, b, mq, from, w.brokerOffset)).then((ms) => void (q.lagMs = ms)));
