@@ -33,8 +33,25 @@ export interface CollectOptions {
   concurrency?: number;
   /** Only the broker of this name (the embedded broker's own endpoint). */
   brokerName?: string;
+  /**
+   * Brokers seen by earlier collections (kept by the caller across them): one the name servers no
+   * longer list (a killed broker's connection closed, so they dropped it) is still reported, with
+   * rocketctl_broker_up 0, for FORGET_BROKER_MS, so an alert on up == 0 fires instead of the
+   * series just ending.
+   */
+  seen?: Map<string, SeenBroker>;
   now?: () => number;
 }
+
+export interface SeenBroker {
+  cluster: string;
+  brokerName: string;
+  addr: string;
+  lastSeenMs: number;
+}
+
+/** How long a broker gone from the name servers is still reported as down. */
+export const FORGET_BROKER_MS = 3_600_000;
 
 export interface TopicSample {
   topic: string;
@@ -95,6 +112,7 @@ export async function collectClusterMetrics(session: AdminSession, opts: Collect
   const ownTopics = new Set([...clusters, ...clusters.map((c) => `${c}_REPLY_TOPIC`), ...Object.keys(info.brokerAddrTable)]);
   const isApplicationTopic = (topic: string) => !ownTopics.has(topic) && !isSystemTopic(topic);
   const o = { limit, now, isApplicationTopic };
+  const gone = opts.seen ? rememberBrokers(opts.seen, targets, started) : [];
   const brokers = (await mapBounded(targets, limit, async (t): Promise<BrokerSample> => {
     const t0 = now();
     try {
@@ -103,7 +121,20 @@ export async function collectClusterMetrics(session: AdminSession, opts: Collect
       return { ...t, up: false, errors: [errorText(err)], collectMs: now() - t0, runtime: {}, topics: [], groups: [] };
     }
   })).map((s) => (s.ok ? s.value : unreachable(s.error)));
+  for (const g of gone) brokers.push({ ...g, up: false, errors: ['no longer registered with the name servers'], collectMs: 0, runtime: {}, topics: [], groups: [] });
   return { collectedAt: started, collectMs: now() - started, brokers };
+}
+
+/** Record the brokers listed now; return those seen before, not listed now, and not yet forgotten. */
+function rememberBrokers(seen: Map<string, SeenBroker>, listed: Array<{ cluster: string; brokerName: string; addr: string }>, nowMs: number): Array<{ cluster: string; brokerName: string; addr: string }> {
+  for (const t of listed) seen.set(t.brokerName, { ...t, lastSeenMs: nowMs });
+  const gone: Array<{ cluster: string; brokerName: string; addr: string }> = [];
+  for (const [name, b] of seen) {
+    if (b.lastSeenMs === nowMs) continue;
+    if (nowMs - b.lastSeenMs > FORGET_BROKER_MS) seen.delete(name);
+    else gone.push({ cluster: b.cluster, brokerName: b.brokerName, addr: b.addr });
+  }
+  return gone;
 }
 
 /** mapBounded settles every item; the function above never throws. */
@@ -367,6 +398,7 @@ export async function scrapeCluster(target: AdminTargetOptions, opts: CollectOpt
 
 /** `rocketctl exporter`: serve GET /metrics for a whole cluster, one collection per cacheMs at most. */
 export async function startExporter(opts: ExporterOptions): Promise<MetricsServer> {
-  const cache = new CachedCollector(async () => (await scrapeCluster(opts.target, opts)).text, opts.cacheMs);
+  const seen = new Map<string, SeenBroker>();
+  const cache = new CachedCollector(async () => (await scrapeCluster(opts.target, { ...opts, seen })).text, opts.cacheMs);
   return serveMetrics({ host: opts.host, port: opts.port, onError: opts.onError, render: () => cache.get() });
 }
