@@ -72,7 +72,7 @@ export class BrokerStats {
   private readonly groupGets = new Map<string, MinuteRate>();
   private readonly topicPuts = new Map<string, MinuteRate>();
   private readonly topicPutBytes = new Map<string, MinuteRate>();
-  /** Requests answered, by `<request code> <response code>` ('-1' = no answer: oneway or failed to send). */
+  /** Requests handled, by `<request code> <response code>` (or server.ts NOT_ANSWERED). */
   readonly requests = new Map<string, number>();
   /** BROKER_GET_NUMS: messages handed to consumers since start (tools group excluded). */
   getTotal = 0;
@@ -95,7 +95,7 @@ export class BrokerStats {
     rateOf(this.topicPutBytes, topic, nowMs).add(bytes, nowMs);
   }
 
-  /** A request handled; `responseCode` -1 when nothing was answered (oneway). */
+  /** A request handled, with the response code sent (server.ts NOT_ANSWERED when none was). */
   onRequest(requestCode: number, responseCode: number): void {
     const key = `${requestCode} ${responseCode}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);

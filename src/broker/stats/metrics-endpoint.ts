@@ -13,6 +13,7 @@ import { clusterFamilies, collectClusterMetrics, CachedCollector, DEFAULT_BROKER
 import { requestCodeName, responseCodeName } from '../../protocol/codes.js';
 import { gauge, renderExposition, type MetricFamily, type Sample } from '../../metrics/exposition.js';
 import { serveMetrics, type MetricsServer } from '../../metrics/http.js';
+import { NOT_ANSWERED } from '../server.js';
 import type { BrokerStats } from './broker-stats.js';
 import type { Histogram } from './histogram.js';
 
@@ -39,10 +40,11 @@ export async function startBrokerMetrics(src: BrokerMetricsSource, host: string,
 
 export function processFamilies(src: BrokerMetricsSource): MetricFamily[] {
   const broker = src.brokerName;
-  const requests: MetricFamily = { name: 'rocketctl_requests_total', help: 'Requests handled on the TCP ports, by request code and response code (NONE: oneway, nothing answered).', type: 'counter', samples: [] };
+  const requests: MetricFamily = { name: 'rocketctl_requests_total', help: 'Requests handled on the TCP ports, by request code and response code (ONEWAY: not answered; SUSPENDED: a pull parked for long polling, answered later).', type: 'counter', samples: [] };
   for (const [key, n] of [...src.stats.requests.entries()].sort()) {
     const [req, res] = key.split(' ').map(Number) as [number, number];
-    requests.samples.push({ labels: { broker, code: requestCodeName(req), result: res === -1 ? 'NONE' : responseCodeName(res) }, value: n });
+    const result = res === NOT_ANSWERED.oneway ? 'ONEWAY' : res === NOT_ANSWERED.suspended ? 'SUSPENDED' : responseCodeName(res);
+    requests.samples.push({ labels: { broker, code: requestCodeName(req), result }, value: n });
   }
   const puts = src.stats.topicPutStats().sort((a, b) => (a.topic < b.topic ? -1 : 1));
   return [
