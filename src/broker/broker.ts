@@ -265,6 +265,9 @@ export class BrokerController implements BrokerContext {
     const source = {
       brokerName: this.config.brokerName,
       socket: this.addresses.socket,
+      brokerAddrs: [this.addresses.broker, this.addresses.fast],
+      embeddedNamesrv: this.addresses.namesrv !== undefined,
+      namesrvAddrs: this.addresses.namesrvAddrs,
       stats: this.stats,
       flushLatency: () => this.messageStore.flushLatency,
       connections: () => tcp.map((s) => ({ listener: s.opts.name, count: [...s.channels()].length })),

@@ -27,6 +27,18 @@ describe('broker metrics endpoint', () => {
     expect(valueOf(m.samples, 'rocketctl_broker_up', { broker: 'broker-a' })).toBe(1);
   });
 
+  it('without an embedded name server, asks the external one (broker requests still over its socket)', async () => {
+    const ns = await broker();
+    const b = await broker({ namesrv: false, config: { metricsPort: '0', brokerName: 'broker-x', namesrvAddr: namesrvOf(ns) } });
+    const t = await topic(b, uniq('T'), 2);
+    const m = await eventually(async () => {
+      const r = await scrape(`http://${b.broker.addresses.metrics}/metrics`);
+      return find(r.samples, 'rocketmq_producer_offset', { topic: t }).length === 1 ? r : undefined;
+    }, 'the topic registered and scraped');
+    expect(valueOf(m.samples, 'rocketctl_broker_up', { broker: 'broker-x' })).toBe(1);
+    expect(find(m.samples, 'rocketctl_broker_up').map((s) => s.labels.broker)).toEqual(['broker-x']);
+  });
+
   it('reports what consumerProgress and topicStatus report, with traffic counters and flush latency', async () => {
     const b = await broker({ config: { metricsPort: '0' } });
     const ns = namesrvOf(b);

@@ -9,6 +9,7 @@
  * (and admin commands run on this host) are not client traffic.
  */
 import { withAdminSession } from '../../client/admin.js';
+import { openAdminSession, type AdminSession } from '../../client/admin-session.js';
 import { clusterFamilies, collectClusterMetrics, CachedCollector, DEFAULT_BROKER_TIMEOUT_MS } from '../../client/metrics.js';
 import { requestCodeName, responseCodeName } from '../../protocol/codes.js';
 import { gauge, renderExposition, type MetricFamily, type Sample } from '../../metrics/exposition.js';
@@ -23,6 +24,11 @@ export const BROKER_METRICS_CACHE_MS = 1_000;
 export interface BrokerMetricsSource {
   brokerName: string;
   socket: string;
+  /** The broker's advertised addresses (main and fast port): asked over the socket. */
+  brokerAddrs: string[];
+  /** Whether the embedded name server answers on the socket; else namesrvAddrs are asked. */
+  embeddedNamesrv: boolean;
+  namesrvAddrs: string[];
   stats: BrokerStats;
   flushLatency: () => Histogram;
   /** Open connections per TCP listener. */
@@ -30,12 +36,23 @@ export interface BrokerMetricsSource {
 }
 
 export async function startBrokerMetrics(src: BrokerMetricsSource, host: string, port: number, onError: (err: unknown) => void): Promise<MetricsServer> {
-  const target = { socket: src.socket, timeoutMs: DEFAULT_BROKER_TIMEOUT_MS };
-  const cluster = new CachedCollector(
-    async () => clusterFamilies(await withAdminSession(target, (s) => collectClusterMetrics(s, { brokerName: src.brokerName }))),
-    BROKER_METRICS_CACHE_MS,
-  );
+  const cluster = new CachedCollector(async () => clusterFamilies(await withOwnSession(src, (s) => collectClusterMetrics(s, { brokerName: src.brokerName }))), BROKER_METRICS_CACHE_MS);
   return serveMetrics({ host, port, onError, render: async () => renderExposition([...(await cluster.get()), ...processFamilies(src)]) });
+}
+
+/**
+ * An admin session whose broker requests go over the admin socket. Its name server requests go
+ * there too when the embedded name server answers on it; otherwise to the external name servers.
+ */
+async function withOwnSession<T>(src: BrokerMetricsSource, fn: (s: AdminSession) => Promise<T>): Promise<T> {
+  if (src.embeddedNamesrv) return withAdminSession({ socket: src.socket, timeoutMs: DEFAULT_BROKER_TIMEOUT_MS }, fn);
+  const s = await openAdminSession({ namesrvAddr: src.namesrvAddrs.join(';'), timeoutMs: DEFAULT_BROKER_TIMEOUT_MS });
+  for (const a of src.brokerAddrs) s.client.setAlias(a, src.socket);
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
 }
 
 export function processFamilies(src: BrokerMetricsSource): MetricFamily[] {
