@@ -35,7 +35,7 @@ export default class Exporter extends BaseCommand<ExporterResult> {
     port: Flags.integer({ summary: `Port to serve on (default ${DEFAULT_EXPORTER_PORT}, rocketmq-exporter's); 0 = any free port.`, default: DEFAULT_EXPORTER_PORT, min: 0, max: 65535 }),
     host: Flags.string({ summary: 'Address to listen on (default 127.0.0.1; 0.0.0.0 for remote Prometheus servers).', default: '127.0.0.1' }),
     'cache-ms': Flags.integer({ summary: 'Reuse a collection for scrapes within this many milliseconds (set it near the scrape interval).', default: 10_000, min: 0, max: 3_600_000 }),
-    'broker-timeout': Flags.integer({ summary: 'Give up on a broker after this many milliseconds of a collection (it is reported with rocketctl_broker_up 0).', default: DEFAULT_BROKER_TIMEOUT_MS, min: 1, max: 600_000 }),
+    'broker-timeout': Flags.integer({ summary: 'Give up on a broker after this many milliseconds of a collection (it is reported with rocketctl_broker_up 0); it covers all of the broker\'s topics and groups.', default: DEFAULT_BROKER_TIMEOUT_MS, min: 1, max: 600_000 }),
     concurrency: Flags.integer({ summary: 'Brokers collected at once, and requests in flight per broker.', default: DEFAULT_METRICS_CONCURRENCY, min: 1, max: 256 }),
     once: Flags.boolean({ summary: 'Print one collection as exposition text on stdout and exit.' }),
     ...targetFlags,

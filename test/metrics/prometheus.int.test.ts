@@ -25,6 +25,9 @@ async function queryValues(api: string, q: string): Promise<Array<{ job: string;
 }
 
 describe('Prometheus tools', () => {
+  if (!PROMTOOL) console.warn('skipped promtool check metrics: promtool not installed (apt-get install prometheus)');
+  if (!PROMETHEUS) console.warn('skipped the Prometheus server scrape: prometheus not installed (apt-get install prometheus)');
+
   it.skipIf(!PROMTOOL)('promtool check metrics accepts exporter --once', async () => {
     const b = await broker();
     const t = await topic(b, uniq('T'), 2);
