@@ -39,6 +39,7 @@ export const COMMANDS: Record<string, CommandClass> = {
   get consumerProgress() { return require('./commands/consumerProgress.js').default; },
   get deleteSubGroup() { return require('./commands/deleteSubGroup.js').default; },
   get deleteTopic() { return require('./commands/deleteTopic.js').default; },
+  get exporter() { return require('./commands/exporter.js').default; },
   get migrateBacklog() { return require('./commands/migrateBacklog.js').default; },
   get producerConnection() { return require('./commands/producerConnection.js').default; },
   get queryMsgById() { return require('./commands/queryMsgById.js').default; },

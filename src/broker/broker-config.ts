@@ -28,6 +28,10 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   namesrvAddr: string[];
   embeddedNamesrv: boolean;
   namesrvListenPort: number;
+  /** Prometheus endpoint port (rocketctl's key; -1, the default, = no endpoint; 0 = any free port). */
+  metricsPort: number;
+  /** Address the metrics endpoint binds to (rocketctl's key; default loopback). */
+  metricsHost: string;
   storePathRootDir: string;
   flushDiskType: FlushDiskType;
   flushIntervalCommitLog: number;
@@ -188,6 +192,8 @@ const SPECS: Record<string, KeySpec> = {
   namesrvAddr: { parse: hostPortList },
   embeddedNamesrv: { parse: bool },
   namesrvListenPort: { parse: int(0, 65535) },
+  metricsPort: { parse: int(0, 65535) },
+  metricsHost: { parse: ipAddress },
   storePathRootDir: { parse: dir },
   flushDiskType: { parse: flushType },
   flushIntervalCommitLog: { parse: int(1, 3_600_000) },
@@ -347,6 +353,8 @@ export function defaultBrokerConfig(): BrokerConfig {
     namesrvAddr: [],
     embeddedNamesrv: true,
     namesrvListenPort: 9876,
+    metricsPort: -1,
+    metricsHost: '127.0.0.1',
     storePathRootDir: DEFAULT_STORE_DIR,
     flushDiskType: 'ASYNC_FLUSH',
     flushIntervalCommitLog: 500,
@@ -542,6 +550,8 @@ export const FLAG_KEYS: Record<string, string> = {
   storePathRootDir: 'store-dir',
   listenPort: 'listen-port',
   namesrvListenPort: 'namesrv-port',
+  metricsPort: 'metrics-port',
+  metricsHost: 'metrics-host',
   flushDiskType: 'flush-disk-type',
   namesrvAddr: 'namesrvAddr',
   brokerIP1: 'broker-ip',

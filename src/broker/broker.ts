@@ -28,6 +28,8 @@ import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-poll
 import { RemotingServer, silentLogger, type Logger } from './server.js';
 import { ScheduleMessageService } from './schedule-service.js';
 import { BrokerStats } from './stats/broker-stats.js';
+import { startBrokerMetrics } from './stats/metrics-endpoint.js';
+import type { MetricsServer } from '../metrics/http.js';
 import { TransactionalMessageService } from './transaction/transactional-service.js';
 import { TransactionCheckService } from './transaction/check-service.js';
 import { buildHandlerTable } from './handlers/index.js';
@@ -78,6 +80,8 @@ export interface BrokerAddresses {
   /** Every name server this broker registers with (embedded first). */
   namesrvAddrs: string[];
   storeDir: string;
+  /** host:port of the Prometheus endpoint (GET /metrics), when metricsPort is set. */
+  metrics?: string;
 }
 
 export interface BrokerStartOptions {
@@ -127,6 +131,7 @@ export class BrokerController implements BrokerContext {
   transactionCheck: TransactionCheckService | undefined;
 
   private readonly servers: RemotingServer[] = [];
+  private metrics: MetricsServer | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private schedule: ScheduleMessageService | undefined;
   private namesrv: BrokerNamesrvLink | undefined;
@@ -183,8 +188,9 @@ export class BrokerController implements BrokerContext {
 
   private async startAll(): Promise<void> {
     const c = this.config;
-    const main = this.newServer('broker');
-    const fast = this.newServer('broker-fast');
+    // Requests are counted on the TCP ports only (metrics-endpoint.ts says why).
+    const main = this.newServer('broker', true);
+    const fast = this.newServer('broker-fast', true);
     const { brokerAddr, fastAddr } = await listenBrokerPorts(main, fast, c.bindAddress, c.listenPort);
     const actualPort = portOf(brokerAddr);
 
@@ -192,7 +198,7 @@ export class BrokerController implements BrokerContext {
     this.storeHost = storeConfig.storeHost;
     this.messageStore = await MessageStore.open(storeConfig, { io: this.opts.storeIO });
     this.recovery = this.messageStore.report;
-    this.store = storeAdapter(this.messageStore);
+    this.store = storeAdapter(this.messageStore, this.stats);
 
     const io = this.opts.storeIO ?? new NodeFileIO();
     const root = c.storePathRootDir;
@@ -251,6 +257,23 @@ export class BrokerController implements BrokerContext {
     this.accepting = true;
     // As BrokerController.start: register once now, body and all (failures are logged; the period retries).
     await this.registerBrokerAll({ force: true });
+    if (c.metricsPort >= 0) await this.startMetrics(c.metricsHost, c.metricsPort);
+  }
+
+  private async startMetrics(host: string, port: number): Promise<void> {
+    const tcp = this.servers.filter((s) => s.opts.name !== 'broker-local');
+    const source = {
+      brokerName: this.config.brokerName,
+      socket: this.addresses.socket,
+      brokerAddrs: [this.addresses.broker, this.addresses.fast],
+      embeddedNamesrv: this.addresses.namesrv !== undefined,
+      namesrvAddrs: this.addresses.namesrvAddrs,
+      stats: this.stats,
+      flushLatency: () => this.messageStore.flushLatency,
+      connections: () => tcp.map((s) => ({ listener: s.opts.name, count: [...s.channels()].length })),
+    };
+    this.metrics = await startBrokerMetrics(source, host, port, (err) => this.logger.warn(`metrics: ${errText(err)}`));
+    this.addresses.metrics = this.metrics.address;
   }
 
   /** A full registration with every name server (BrokerController#registerBrokerAll); never throws. */
@@ -275,8 +298,9 @@ export class BrokerController implements BrokerContext {
     }
   }
 
-  private newServer(name: string): RemotingServer {
-    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger) });
+  private newServer(name: string, countRequests = false): RemotingServer {
+    const onAnswered = countRequests ? (req: number, res: number) => this.stats.onRequest(req, res) : undefined;
+    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger), onAnswered });
     this.servers.push(s);
     return s;
   }
@@ -345,6 +369,7 @@ export class BrokerController implements BrokerContext {
         if (onDisk) problems.push(`${what}: ${errText(err)}`);
       }
     };
+    await step('closing the metrics endpoint', () => this.metrics?.close());
     // Parked pulls get their answer (normally PULL_NOT_FOUND) while connections are still open.
     await step('answering parked pulls', () => this.pullHold.close());
     await step('unregistering from name servers', () => this.namesrv?.unregisterAll());
@@ -613,11 +638,20 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 }
 
 /** The handlers' view of MessageStore. */
-function storeAdapter(s: MessageStore): StorePort {
+function storeAdapter(s: MessageStore, stats: BrokerStats): StorePort {
   const totalMemBytes = os.totalmem();
   return {
-    put: (input: PutInput) => s.putMessage(input),
-    putBatch: (inputs: PutInput[]) => s.putMessages(inputs),
+    // TOPIC_PUT_NUMS / TOPIC_PUT_SIZE count stored messages (SendMessageProcessor, after a PUT_OK).
+    async put(input: PutInput) {
+      const out = await s.putMessage(input);
+      stats.onMessagesPut(input.topic, 1, input.body.length);
+      return out;
+    },
+    async putBatch(inputs: PutInput[]) {
+      const out = await s.putMessages(inputs);
+      for (const i of inputs) stats.onMessagesPut(i.topic, 1, i.body.length);
+      return out;
+    },
     async get(topic, queueId, offset, maxMsgNums, filter, maxBytes) {
       const r = await s.getMessage(topic, queueId, offset, maxMsgNums, filter, maxBytes);
       return { status: r.status as GetMessageStatus, nextBeginOffset: r.nextBeginOffset, minOffset: r.minOffset, maxOffset: r.maxOffset, records: r.records };

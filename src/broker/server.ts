@@ -65,7 +65,12 @@ export interface RemotingServerOptions {
   idleTimeoutMs?: number;
   /** Bytes queued for a slow reader before the connection is dropped. */
   maxWriteBufferBytes?: number;
+  /** Called once per request handled, with the response code sent, or a NOT_ANSWERED value. */
+  onAnswered?: (requestCode: number, responseCode: number) => void;
 }
+
+/** onAnswered's response code when nothing was sent: a oneway request, or one parked (a long-polling pull, answered later). */
+export const NOT_ANSWERED = { oneway: -1, suspended: -2 } as const;
 
 export class RemotingServer {
   private readonly handlers = new Map<number, RequestHandler>();
@@ -74,10 +79,12 @@ export class RemotingServer {
   private readonly live = new Set<Channel>();
   private nextId = 1;
   readonly logger: Logger;
-  readonly opts: Required<Omit<RemotingServerOptions, 'logger'>>;
+  readonly opts: Required<Omit<RemotingServerOptions, 'logger' | 'onAnswered'>>;
+  private readonly onAnswered: (requestCode: number, responseCode: number) => void;
 
   constructor(opts: RemotingServerOptions) {
     this.logger = opts.logger ?? silentLogger;
+    this.onAnswered = opts.onAnswered ?? (() => undefined);
     this.opts = {
       name: opts.name,
       maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
@@ -174,7 +181,9 @@ export class RemotingServer {
 
   /** Send a handler's answer (none for oneway requests, unless `always`); a failure is logged. */
   private reply(ch: Channel, req: RemotingCommand, res: RemotingCommand | undefined, always: boolean): void {
-    if (!res || (!always && isOneway(req))) return;
+    const oneway = !always && isOneway(req);
+    this.onAnswered(req.code, oneway ? NOT_ANSWERED.oneway : res ? res.code : NOT_ANSWERED.suspended);
+    if (!res || oneway) return;
     try {
       ch.send(res);
     } catch (err) {
@@ -183,7 +192,7 @@ export class RemotingServer {
   }
 
   private answerFailure(ch: Channel, req: RemotingCommand, err: unknown): void {
-    if (isOneway(req)) return;
+    if (isOneway(req)) return this.onAnswered(req.code, NOT_ANSWERED.oneway);
     const msg = err instanceof Error ? err.message : String(err);
     this.logger.warn(`${this.opts.name}: ${requestCodeName(req.code)} from ${ch.remoteAddress} failed: ${msg}`);
     this.reply(ch, req, makeResponse(req, ResponseCode.SYSTEM_ERROR, msg), false);

@@ -644,7 +644,7 @@ export interface GroupRow {
   lagMs: number | null;
   /** With the lag measured: the queue retention deletes first, when within a day; else null. */
   retentionWarning: RetentionWarning | null;
-  /** Per-queue backlog, for --max-lag checks and --watch's rates (not printed in the table). */
+  /** Per-queue backlog, for --max-lag checks, --watch's rates and metrics (not printed in the table); consumerOffset null: none committed. */
   queues: Array<{ topic: string; brokerName: string; queueId: number; diff: number; brokerOffset: number; consumerOffset: number | null; lagMs?: number | null }>;
 }
 
@@ -652,6 +652,8 @@ export interface AllGroupsOptions {
   concurrency?: number;
   /** Also measure the time lag of every queue with a backlog (--lag, --max-lag-ms). */
   withLag?: boolean;
+  /** Only these brokers (default: every broker the name servers know). */
+  brokers?: BrokerRef[];
   now?: () => number;
 }
 
@@ -693,7 +695,7 @@ export function isBuiltInGroup(group: string): boolean {
  */
 export async function allGroupsProgress(session: AdminSession, opts: AllGroupsOptions = {}): Promise<AllGroups> {
   const limit = opts.concurrency ?? DEFAULT_CONCURRENCY;
-  const [topics, brokers] = await Promise.all([allTopics(session), clusterBrokers(session)]);
+  const [topics, brokers] = await Promise.all([allTopics(session), opts.brokers ?? clusterBrokers(session)]);
   const failedBrokers: BrokerFailure[] = [];
   const listed = await mapLimit(brokers, limit, async (b) => {
     try {

@@ -4,8 +4,7 @@
  *  - consume TPS: GET_CONSUME_STATS' consumeTps (messages pulled by the group, last minute);
  *  - produce TPS: each broker's TOPIC_PUT_NUMS statistic of the group's topics (VIEW_BROKER_STATS_DATA,
  *    statsMinute.tps, as mqadmin statsAll reads it), summed. A broker that does not serve it
- *    (rocketctl's own answers REQUEST_CODE_NOT_SUPPORTED) leaves it unknown: the estimate then
- *    assumes no new messages and says so.
+ *    leaves it unknown: the estimate then assumes no new messages and says so.
  */
 import { RequestCode, ResponseCode } from '../protocol/codes.js';
 import { parseFastjson } from '../protocol/fastjson.js';

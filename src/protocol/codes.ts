@@ -43,7 +43,7 @@ export const RequestCode = {
   GET_ALL_TOPIC_LIST_FROM_NAMESERVER: 206,
   DELETE_SUBSCRIPTIONGROUP: 207,
   GET_CONSUME_STATS: 208,
-  // BrokerStatsManager statistics by name and key (mqadmin statsAll); rocketctl's broker answers REQUEST_CODE_NOT_SUPPORTED.
+  // BrokerStatsManager statistics by name and key (mqadmin statsAll, rocketmq-exporter's TPS).
   VIEW_BROKER_STATS_DATA: 315,
   DELETE_TOPIC_IN_BROKER: 215,
   DELETE_TOPIC_IN_NAMESRV: 216,

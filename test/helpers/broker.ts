@@ -137,6 +137,8 @@ export interface ReadyLine {
   namesrv?: string;
   socket: string;
   store: string;
+  /** http://host:port/metrics, with --metrics-port. */
+  metrics?: string;
 }
 
 /** Parse `broker ready: broker=h:p fast=h:p namesrv=h:p socket=PATH store=PATH` (values with spaces JSON-quoted). */

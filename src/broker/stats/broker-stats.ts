@@ -1,4 +1,7 @@
 /**
+ * Put statistics, as BrokerStatsManager keeps TOPIC_PUT_NUMS / TOPIC_PUT_SIZE (per topic), and
+ * request counts per request code and response code (rocketctl's own, for the metrics endpoint).
+ *
  * Pull ("get") statistics, as BrokerStatsManager keeps GROUP_GET_NUMS (messages handed to a
  * consumer group, per topic@group) and BROKER_GET_NUMS (all of them). They feed
  * GET_CONSUME_STATS' consumeTps (Java: tpsGroupGetNums, the rate over the last minute) and the
@@ -36,22 +39,41 @@ class MinuteRate {
     this.total += n;
   }
 
-  /** Messages per second over the last minute (or since the key was first counted, if later). */
-  perSecond(nowMs: number): number {
+  /** Count in the buckets still inside the last minute. */
+  lastMinute(nowMs: number): number {
     const slot = Math.floor(nowMs / BUCKET_MS);
     let sum = 0;
     for (let i = 0; i < BUCKETS; i++) {
       const s = this.slots[i]!;
       if (s > slot - BUCKETS && s <= slot) sum += this.counts[i]!;
     }
+    return sum;
+  }
+
+  /** Messages per second over the last minute (or since the key was first counted, if later). */
+  perSecond(nowMs: number): number {
+    const slot = Math.floor(nowMs / BUCKET_MS);
+    const sum = this.lastMinute(nowMs);
     const windowStart = Math.max((slot - BUCKETS + 1) * BUCKET_MS, this.createdMs);
     // At least a second, so a burst just counted reads as that many per second, not thousands.
     return sum > 0 ? (sum * 1000) / Math.max(nowMs - windowStart, 1000) : 0;
   }
 }
 
+/** What VIEW_BROKER_STATS_DATA answers for one key (BrokerStatsData: only the minute is kept here). */
+export interface StatsMinute {
+  /** Count (or bytes) in the last minute. */
+  sum: number;
+  /** Per second over the last minute. */
+  tps: number;
+}
+
 export class BrokerStats {
   private readonly groupGets = new Map<string, MinuteRate>();
+  private readonly topicPuts = new Map<string, MinuteRate>();
+  private readonly topicPutBytes = new Map<string, MinuteRate>();
+  /** Requests handled, by `<request code> <response code>` (or server.ts NOT_ANSWERED). */
+  readonly requests = new Map<string, number>();
   /** BROKER_GET_NUMS: messages handed to consumers since start (tools group excluded). */
   getTotal = 0;
 
@@ -62,13 +84,42 @@ export class BrokerStats {
     if (count <= 0 || group === TOOLS_CONSUMER_GROUP) return;
     const nowMs = this.now();
     const key = `${topic}@${group}`;
-    let r = this.groupGets.get(key);
-    if (!r) {
-      r = new MinuteRate(nowMs);
-      this.groupGets.set(key, r);
-    }
-    r.add(count, nowMs);
+    rateOf(this.groupGets, key, nowMs).add(count, nowMs);
     this.getTotal += count;
+  }
+
+  /** A message stored for `topic` (SendMessageProcessor: incTopicPutNums + incTopicPutSize). */
+  onMessagesPut(topic: string, count: number, bytes: number): void {
+    const nowMs = this.now();
+    rateOf(this.topicPuts, topic, nowMs).add(count, nowMs);
+    rateOf(this.topicPutBytes, topic, nowMs).add(bytes, nowMs);
+  }
+
+  /** A request handled, with the response code sent (server.ts NOT_ANSWERED when none was). */
+  onRequest(requestCode: number, responseCode: number): void {
+    const key = `${requestCode} ${responseCode}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
+  /** Topics with puts since start, with messages and bytes put (totals) and their rates over the last minute. */
+  topicPutStats(): Array<{ topic: string; putTotal: number; putBytesTotal: number; putTps: number; putBytesTps: number }> {
+    const nowMs = this.now();
+    return [...this.topicPuts.entries()].map(([topic, r]) => {
+      const bytes = this.topicPutBytes.get(topic)!;
+      return { topic, putTotal: r.total, putBytesTotal: bytes.total, putTps: r.perSecond(nowMs), putBytesTps: bytes.perSecond(nowMs) };
+    });
+  }
+
+  /**
+   * BrokerStatsManager's minute statistics by name (VIEW_BROKER_STATS_DATA): TOPIC_PUT_NUMS and
+   * TOPIC_PUT_SIZE keyed by topic, GROUP_GET_NUMS keyed by `topic@group`. Undefined when never counted.
+   */
+  minute(statsName: string, key: string): StatsMinute | undefined {
+    const table = statsName === 'TOPIC_PUT_NUMS' ? this.topicPuts : statsName === 'TOPIC_PUT_SIZE' ? this.topicPutBytes : statsName === 'GROUP_GET_NUMS' ? this.groupGets : undefined;
+    const r = table?.get(key);
+    if (!r) return undefined;
+    const nowMs = this.now();
+    return { sum: r.lastMinute(nowMs), tps: r.perSecond(nowMs) };
   }
 
   /** tpsGroupGetNums(group, topic): messages per second pulled by the group from the topic, last minute. */
@@ -80,4 +131,13 @@ export class BrokerStats {
   groupGetTotal(group: string, topic: string): number {
     return this.groupGets.get(`${topic}@${group}`)?.total ?? 0;
   }
+}
+
+function rateOf(table: Map<string, MinuteRate>, key: string, nowMs: number): MinuteRate {
+  let r = table.get(key);
+  if (!r) {
+    r = new MinuteRate(nowMs);
+    table.set(key, r);
+  }
+  return r;
 }

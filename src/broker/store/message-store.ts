@@ -1,3 +1,4 @@
+import type { Histogram } from '../stats/histogram.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -759,6 +760,11 @@ export class MessageStore {
 
   commitLogMaxOffset(): number {
     return this.commitLog.maxOffset();
+  }
+
+  /** How long the commit log's flush passes (fdatasyncs) took. */
+  get flushLatency(): Histogram {
+    return this.commitLog.flushLatency;
   }
 
   flushedOffset(): number {

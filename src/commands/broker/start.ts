@@ -6,6 +6,7 @@ import { ConfigError, ExitCode, RocketError } from '../../errors/index.js';
 import { buildBrokerConfig, parseProperties, type BrokerConfig } from '../../broker/broker-config.js';
 import { BrokerController, type BrokerAddresses, type BrokerCloseReport } from '../../broker/broker.js';
 import type { Logger } from '../../broker/server.js';
+import { waitForSignal } from '../../output/signals.js';
 
 export interface BrokerStartResult {
   addresses: BrokerAddresses;
@@ -35,6 +36,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     'Starts an embedded name server (127.0.0.1:9876) and a broker (127.0.0.1:10911, plus the fast port 10909 = listenPort-2) that unmodified RocketMQ 4.x clients can produce to and consume from, storing messages in RocketMQ\'s on-disk layout under ~/.rocketctl/store (storePathRootDir). Admin commands reach it through the Unix socket <store dir>/broker.sock (mode 0600) by default.',
     'When ready it prints one line: "broker ready: broker=HOST:PORT fast=HOST:PORT namesrv=HOST:PORT socket=PATH store=DIR". It runs until SIGINT or SIGTERM, then stops accepting, answers suspended pulls, persists offsets and topics, and closes the store cleanly ("store closed cleanly"). When that cannot be done (a full disk), it says what failed and exits 1; the next start recovers the store.',
     '-c reads a RocketMQ broker.conf (properties, RocketMQ\'s key names: brokerClusterName, brokerName, listenPort, namesrvAddr, storePathRootDir, flushDiskType, autoCreateTopicEnable, messageDelayLevel, ...; rocketctl adds embeddedNamesrv and namesrvListenPort). Unknown keys are warned about; invalid values stop the start with one line. Flags override the file. Port 0 picks a free port (the ready line says which).',
+    '--metrics-port P (metricsPort) serves Prometheus text metrics at http://127.0.0.1:P/metrics (metricsHost / --metrics-host to bind elsewhere): rocketmq-exporter\'s metric names and labels for topics, groups and the broker runtime, and rocketctl_* for connections, requests and flush latency (README "Metrics").',
     'Everything listens on loopback unless brokerIP1 or --bind says otherwise. -n names external name servers and then no embedded one is started, unless embeddedNamesrv=true.',
     'mqadmin updateBrokerConfig (UPDATE_BROKER_CONFIG) changes these keys while the broker runs: autoCreateTopicEnable, autoCreateSubscriptionGroup, brokerPermission, traceOn, rejectTransactionMessage, regionId, defaultQueryMaxNum, maxMsgsNumBatch, maxTransferCountOnMessageInMemory, maxTransferBytesOnMessageInMemory, transactionTimeOut, transactionCheckMax. Each change is saved in the -c file (its line replaced or appended, the old file kept as .bak) or, without -c, in <store dir>/config/broker.properties (read at start only when given with -c). Other keys are ignored, as Apache ignores keys it does not know.',
   ].join('\n\n');
@@ -42,6 +44,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
   static override examples = [
     { description: 'Start with the defaults (store in ~/.rocketctl/store).', command: '<%= config.bin %> broker start' },
     { description: 'Use a RocketMQ broker.conf, with another store dir.', command: '<%= config.bin %> broker start -c broker.conf --store-dir /data/store' },
+    { description: 'Serve Prometheus metrics on a free loopback port (the ready line ends with metrics=http://127.0.0.1:PORT/metrics).', command: '<%= config.bin %> broker start --metrics-port 0' },
     { description: 'Free ports, for tests: the ready line says which were chosen.', command: '<%= config.bin %> broker start --listen-port 0 --namesrv-port 0 --store-dir /tmp/store' },
     { description: 'Register with an existing name server instead of running one.', command: '<%= config.bin %> broker start -n 10.0.0.5:9876' },
   ];
@@ -52,6 +55,8 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     'store-dir': Flags.string({ summary: 'Store root dir (storePathRootDir). Default: ~/.rocketctl/store.' }),
     'listen-port': Flags.integer({ summary: 'Broker port (listenPort, default 10911; the fast port is this - 2). 0 = any free port P whose P - 2 is free too.', min: 0, max: 65535 }),
     'namesrv-port': Flags.integer({ summary: 'Embedded name server port (namesrvListenPort, default 9876). 0 = any free port.', min: 0, max: 65535 }),
+    'metrics-port': Flags.integer({ summary: 'Serve Prometheus metrics on this port, GET /metrics (metricsPort; default: none). 0 = any free port (the ready line says which).', min: 0, max: 65535 }),
+    'metrics-host': Flags.string({ summary: 'Address the metrics endpoint binds to (metricsHost, default 127.0.0.1).' }),
     'flush-disk-type': Flags.option({ summary: 'SYNC_FLUSH answers a send only once it is on disk (flushDiskType).', options: ['ASYNC_FLUSH', 'SYNC_FLUSH'] as const })(),
     'broker-ip': Flags.string({ summary: 'Address advertised to clients and written into messages (brokerIP1, default 127.0.0.1).' }),
     bind: Flags.string({ summary: 'Address to listen on (default: the advertised address). 0.0.0.0 accepts remote clients.' }),
@@ -67,6 +72,8 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     set('storePathRootDir', flags['store-dir']);
     set('listenPort', flags['listen-port']);
     set('namesrvListenPort', flags['namesrv-port']);
+    set('metricsPort', flags['metrics-port']);
+    set('metricsHost', flags['metrics-host']);
     set('flushDiskType', flags['flush-disk-type']);
     set('namesrvAddr', flags.namesrvAddr);
     set('brokerIP1', flags['broker-ip']);
@@ -188,17 +195,6 @@ export function readyLine(a: BrokerAddresses): string {
   if (a.namesrv) parts.push(`namesrv=${a.namesrv}`);
   else if (a.namesrvAddrs.length > 0) parts.push(`namesrvAddr=${a.namesrvAddrs.join(';')}`);
   parts.push(`socket=${q(a.socket)}`, `store=${q(a.storeDir)}`);
+  if (a.metrics) parts.push(`metrics=http://${a.metrics}/metrics`);
   return `broker ready: ${parts.join(' ')}`;
-}
-
-function waitForSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
 }
