@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
+import { withSpinner } from '../output/spinner.js';
 import { withAdminSession } from '../client/admin.js';
 import { targetFlags, watchFlag } from '../output/flags.js';
 import { allGroupsSampler, groupTopicsSampler } from '../client/admin-watch.js';
@@ -111,7 +112,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
 
     // Lag costs a read per queue with backlog (+30 % or more over 1,000 groups): opt-in.
     const withLag = flags.lag || maxLagMs !== undefined;
-    const all = await withAdminSession(target, (s) => allGroupsProgress(s, { concurrency: flags.concurrency, withLag }));
+    const all = await withSpinner('Reading every group', this.jsonEnabled(), () => withAdminSession(target, (s) => allGroupsProgress(s, { concurrency: flags.concurrency, withLag })));
     for (const f of all.failedBrokers) this.setStatus(ExitCode.PARTIAL, `broker ${f.brokerName} (${f.addr}) failed: its subscription groups could not be listed (${f.error}); groups only it knows may be missing`);
     const failed = all.groups.filter((g) => g.status === 'failed');
     if (failed.length > 0) this.setStatus(ExitCode.PARTIAL, `${failed.length} group(s) could not be read: ${failed.map((g) => g.group).join(', ')}`);

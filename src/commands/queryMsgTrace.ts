@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
+import { withSpinner } from '../output/spinner.js';
 import { storeTimeRange, targetFlags } from '../output/flags.js';
 import { failureWarnings, withAdminSession } from '../client/admin.js';
 import { checkMessageIds, MessageNotFoundError } from '../client/admin-messages.js';
@@ -50,7 +51,7 @@ export default class QueryMsgTrace extends BaseCommand<QueryMsgTraceResult> {
     const { beginMs, endMs, text: range } = storeTimeRange(flags.begin, flags.end);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     checkMessageIds([flags.msgId]);
-    const r = await withAdminSession(target, (s) => queryMsgTrace(s, flags.msgId, flags.traceTopic, beginMs, endMs));
+    const r = await withSpinner('Querying the trace topic', this.jsonEnabled(), () => withAdminSession(target, (s) => queryMsgTrace(s, flags.msgId, flags.traceTopic, beginMs, endMs)));
     if (r.rows.length === 0) {
       const notSearched = r.failures.length > 0 ? ` (not searched: ${r.failures.join('; ')})` : '';
       throw new MessageNotFoundError(

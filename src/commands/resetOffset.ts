@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
+import { withSpinner } from '../output/spinner.js';
 import { withAdminSession } from '../client/admin.js';
 import { targetFlags, watchMsFlag } from '../output/flags.js';
 import {
@@ -34,7 +35,9 @@ export interface ResetOffsetResult {
 export abstract class ResetCommandBase extends BaseCommand<ResetOffsetResult> {
   protected async runReset(o: RunResetOptions): Promise<ResetOffsetResult> {
     return withAdminSession(o.target, async (session) => {
-      const plan = o.fromFile ? await refreshPlanAddresses(session, o.fromFile) : await planReset(session, { group: o.group, topic: o.topic, mode: o.mode!, queueId: o.queueId, force: o.force });
+      const plan = await withSpinner('Planning the reset', this.jsonEnabled(), () =>
+        o.fromFile ? refreshPlanAddresses(session, o.fromFile) : planReset(session, { group: o.group, topic: o.topic, mode: o.mode!, queueId: o.queueId, force: o.force }),
+      );
       if (o.out) writePlanFile(o.out, plan);
       this.render(renderPlan(plan));
       if (!o.execute) {
@@ -42,7 +45,7 @@ export abstract class ResetCommandBase extends BaseCommand<ResetOffsetResult> {
         return { executed: false, plan, planFile: o.planFile, apply: null, undoFile: null, undoSkipped: [] };
       }
       const undoFile = o.undoFile ?? defaultUndoFile(plan.group, plan.topic);
-      const r = await executeReset(session, plan, undoFile, { cplus: o.cplus, watchMs: o.watchMs });
+      const r = await withSpinner(`Resetting ${plan.queues.length} queue(s)`, this.jsonEnabled(), () => executeReset(session, plan, undoFile, { cplus: o.cplus, watchMs: o.watchMs }));
       this.render('\n' + renderApply(r.apply));
       const reverted = r.apply.queues.filter((q) => q.status === 'reverted').length;
       if (reverted > 0) {

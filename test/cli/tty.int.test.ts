@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTopic, startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { ROOT } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 
 let tb: TestBroker;
 const TOPIC = 'TtyTopic';
@@ -47,6 +47,22 @@ describe('spinner on a terminal', () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('Asking the brokers');
     expect(r.out).toMatch(/#Broker Name.*#QID/);
+  });
+
+  it('long-running commands (consumerProgress of every group, queryMsgByKey, queryMsgTrace, resetOffset) spin on a terminal, never when piped', async () => {
+    const socket = ['--socket', tb.broker.addresses.socket];
+    const cases: Array<[string[], string]> = [
+      [['consumerProgress', ...socket], 'Reading every group'],
+      [['queryMsgByKey', '-t', TOPIC, '-k', 'no-such-key', ...socket], 'Querying the brokers'],
+      [['queryMsgTrace', '-i', '7F0000010000000000000000000000AA', ...socket], 'Querying the trace topic'],
+      [['resetOffset', '-g', 'CG_tty_none', '-t', TOPIC, '--latest', ...socket], 'Planning the reset'],
+    ];
+    for (const [args, text] of cases) {
+      const r = await onTerminal(100, args);
+      expect(r.out, args.join(' ')).toContain(text);
+      const piped = await runCli(args);
+      expect(piped.stdout + piped.stderr, args.join(' ')).not.toContain(text);
+    }
   });
 
   it('a terminal with no width (0 columns) gets no spinner and the command finishes', async () => {
