@@ -25,7 +25,8 @@ import { RETENTION_RUNTIME_KEYS, retentionOf, toStoreConfig } from './broker-con
 import { ClientManager } from './client-manager.js';
 import { BrokerConfiguration } from './configuration.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
-import { RemotingServer, silentLogger, type Logger } from './server.js';
+import { RemotingServer, silentLogger, type Logger, type RequestGuard } from './server.js';
+import { AclService, plainAclPath } from './acl/acl-service.js';
 import { ScheduleMessageService } from './schedule-service.js';
 import { BrokerStats } from './stats/broker-stats.js';
 import { TransactionalMessageService } from './transaction/transactional-service.js';
@@ -86,6 +87,8 @@ export interface BrokerStartOptions {
   storeIO?: FileIO;
   /** The `-c` file the config was read from: UPDATE_BROKER_CONFIG saves changed keys there. */
   configFile?: string;
+  /** How often plain_acl.yml is checked for changes (default ACL_FILE_CHECK_INTERVAL_MS; tests: shorter). */
+  aclCheckIntervalMs?: number;
 }
 
 /** A port is taken, with the address that failed (the CLI prints one line for it). */
@@ -125,6 +128,8 @@ export class BrokerController implements BrokerContext {
   transactions: TransactionalMessageService | undefined;
   /** The check-back of unresolved half messages (every transactionCheckInterval). */
   transactionCheck: TransactionCheckService | undefined;
+  /** The plain ACL guarding the TCP ports, with aclEnable=true. */
+  acl: AclService | undefined;
 
   private readonly servers: RemotingServer[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -183,8 +188,14 @@ export class BrokerController implements BrokerContext {
 
   private async startAll(): Promise<void> {
     const c = this.config;
-    const main = this.newServer('broker');
-    const fast = this.newServer('broker-fast');
+    // Before any port opens: a broker with ACL on and no valid plain_acl.yml does not start.
+    this.acl = c.aclEnable ? new AclService(plainAclPath(c.plainAclFile), this.logger, this.opts.aclCheckIntervalMs) : undefined;
+    if (!c.aclEnable && !isLoopback(c.bindAddress)) {
+      this.logger.warn(`broker listens on ${c.bindAddress}, beyond loopback, without ACL: anyone who reaches the port can send, read and administer everything (set aclEnable=true, see README "ACL")`);
+    }
+    // The local Unix socket (0600, owner only) is not guarded: its file mode is its access control.
+    const main = this.newServer('broker', this.acl?.guard);
+    const fast = this.newServer('broker-fast', this.acl?.guard);
     const { brokerAddr, fastAddr } = await listenBrokerPorts(main, fast, c.bindAddress, c.listenPort);
     const actualPort = portOf(brokerAddr);
 
@@ -275,8 +286,8 @@ export class BrokerController implements BrokerContext {
     }
   }
 
-  private newServer(name: string): RemotingServer {
-    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger) });
+  private newServer(name: string, guard?: RequestGuard): RemotingServer {
+    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger), guard });
     this.servers.push(s);
     return s;
   }
@@ -333,6 +344,7 @@ export class BrokerController implements BrokerContext {
 
   private async closeOnce(): Promise<BrokerCloseReport> {
     this.accepting = false;
+    this.acl?.close();
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
     // Only what is on disk decides "clean": a name server that cannot be told is logged, not a problem.
@@ -544,6 +556,10 @@ export class BrokerController implements BrokerContext {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
 
 async function listenTcp(server: RemotingServer, what: string, host: string, port: number): Promise<string> {
   try {

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { brokerStatus, failureWarnings, withAdminSession, type BrokerStatusResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class BrokerStatus extends BaseCommand<BrokerStatusResult> {
@@ -27,7 +27,7 @@ export default class BrokerStatus extends BaseCommand<BrokerStatusResult> {
 
   async run(): Promise<BrokerStatusResult> {
     const { flags } = await this.parse(BrokerStatus);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
+    const target = { ...targetOf(flags), brokerAddr: flags.brokerAddr };
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () =>
       withAdminSession(target, (s) => brokerStatus(s, { brokerAddr: flags.brokerAddr, clusterName: flags.clusterName, local: !flags.namesrvAddr })),
     );

@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withAdminSession } from '../client/admin.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import {
   allGroupsProgress,
   consumerProgress,
@@ -74,7 +74,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     if (!flags.groupName && (flags.topic || showClient)) throw new UsageError('-t and -s need a group: add -g GROUP');
     const maxLag = flags['max-lag'];
     const maxLagMs = flags['max-lag-ms'];
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
 
     if (flags.groupName) {
       const group = flags.groupName;

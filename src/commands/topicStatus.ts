@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { topicStatus, failureWarnings, withAdminSession, type TopicStatusResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class TopicStatus extends BaseCommand<TopicStatusResult> {
@@ -25,7 +25,7 @@ export default class TopicStatus extends BaseCommand<TopicStatusResult> {
 
   async run(): Promise<TopicStatusResult> {
     const { flags } = await this.parse(TopicStatus);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () => withAdminSession(target, (s) => topicStatus(s, flags.topic)));
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
     if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderTopicStatus(r));
