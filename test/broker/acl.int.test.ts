@@ -188,4 +188,19 @@ describe('broker with aclEnable=true', () => {
       else process.env.ROCKETMQ_HOME = saved;
     }
   });
+
+  it('warns at start when listening beyond loopback without ACL, and not with it or on loopback', async () => {
+    const open = recordingLogger();
+    await broker({ config: { bindAddress: '0.0.0.0', embeddedNamesrv: 'false' }, namesrv: false, logger: open });
+    expect(open.lines.filter((l) => l.includes('without ACL'))).toEqual([
+      'warn broker listens on 0.0.0.0, beyond loopback, without ACL: anyone who reaches the port can send, read and administer everything (set aclEnable=true, see README "ACL")',
+    ]);
+    const loopback = recordingLogger();
+    await broker({ namesrv: false, logger: loopback });
+    const guarded = recordingLogger();
+    const dir = tempDir('rocketctl-acl-');
+    fs.writeFileSync(path.join(dir, 'plain_acl.yml'), aclYaml());
+    await broker({ config: { bindAddress: '0.0.0.0', aclEnable: 'true', plainAclFile: path.join(dir, 'plain_acl.yml') }, namesrv: false, logger: guarded });
+    for (const l of [loopback, guarded]) expect(l.lines.some((x) => x.includes('without ACL'))).toBe(false);
+  });
 });
