@@ -203,4 +203,48 @@ describe('broker with aclEnable=true', () => {
     await broker({ config: { bindAddress: '0.0.0.0', aclEnable: 'true', plainAclFile: path.join(dir, 'plain_acl.yml') }, namesrv: false, logger: guarded });
     for (const l of [loopback, guarded]) expect(l.lines.some((x) => x.includes('without ACL'))).toBe(false);
   });
+
+  it('ACL admin requests change plain_acl.yml in place (comments kept, dataVersion moved on), in force at once; admin only', async () => {
+    const { b, admin, ns, file } = await aclBroker(`# operator's note: keep me\n${aclYaml()}`);
+    const update = (client: RemotingClient, h: Record<string, string | boolean>) => client.invoke(b.addr, makeRequest(RequestCode.UPDATE_AND_CREATE_ACL_CONFIG, h));
+    const NEW = { accessKey: 'newKey01', secretKey: 'new-secret-01' };
+    const created = await update(admin, { ...NEW, admin: false, defaultTopicPerm: 'DENY', topicPerms: 'Audit=PUB,Orders=SUB' });
+    expect([created.code, created.remark]).toEqual([ResponseCode.SUCCESS, undefined]);
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text).toContain("# operator's note: keep me");
+    expect(text).toMatch(/dataVersion:\n\s+- counter: 1\n\s+timestamp: \d+/);
+    expect((await (await producer(ns, NEW)).send({ topic: 'Audit', body: 'by the new account' })).status).toBe('SEND_OK');
+
+    const info = await admin.invoke(b.addr, makeRequest(RequestCode.GET_BROKER_CLUSTER_ACL_INFO));
+    expect(JSON.parse(info.extFields!.version!)).toMatchObject({ counter: 1, stateVersion: 0 });
+    expect(info.extFields).toMatchObject({ brokerName: 'broker-a', clusterName: 'DefaultCluster', brokerAddr: b.addr });
+
+    // Not an admin: refused before the handler. A short secret: refused, file unchanged, secret not echoed.
+    const app = new RemotingClient({ requestTimeoutMs: 10_000, credentials: APP });
+    defer(() => app.close());
+    expect((await update(app, { accessKey: 'sneaky01', secretKey: 'sneaky-secret', admin: true })).remark).toMatch(/UPDATE_AND_CREATE_ACL_CONFIG needs admin: true$/);
+    const short = await update(admin, { accessKey: 'shorty01', secretKey: 'tiny' });
+    expect(short.code).toBe(ResponseCode.UPDATE_AND_CREATE_ACL_CONFIG_FAILED);
+    expect(short.remark).toBe('The secretKey of accessKey=shorty01 cannot be null and length should longer than 6');
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+
+    const del = (k: string) => admin.invoke(b.addr, makeRequest(RequestCode.DELETE_ACL_CONFIG, { accessKey: k }));
+    expect((await del(NEW.accessKey)).code).toBe(ResponseCode.SUCCESS);
+    await expect((await producer(ns, NEW)).send({ topic: 'Audit', body: 'x' })).rejects.toThrow(/No acl config for newKey01/);
+    const again = await del(NEW.accessKey);
+    expect([again.code, again.remark]).toEqual([ResponseCode.DELETE_ACL_CONFIG_FAILED, 'The accesskey[newKey01] corresponding to accessConfig has been deleted failed.']);
+
+    const white = await admin.invoke(b.addr, makeRequest(RequestCode.UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, { globalWhiteAddrs: '10.1.1.1,127.0.0.1' }));
+    expect(white.code).toBe(ResponseCode.SUCCESS);
+    const plain = new RemotingClient({ requestTimeoutMs: 10_000 });
+    defer(() => plain.close());
+    expect((await createTopic(plain, b.addr, 'OpenNow')).code).toBe(0);
+    expect(fs.readFileSync(file, 'utf8')).toMatch(/globalWhiteRemoteAddresses:\n\s+- 10\.1\.1\.1\n\s+- 127\.0\.0\.1/);
+  });
+
+  it('without aclEnable the ACL admin requests say so', async () => {
+    const b = await broker();
+    const res = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_AND_CREATE_ACL_CONFIG, { accessKey: 'abcdefgh', secretKey: 'abcdefgh' }));
+    expect([res.code, res.remark]).toEqual([ResponseCode.UPDATE_AND_CREATE_ACL_CONFIG_FAILED, 'ACL is not enabled on this broker (aclEnable=false)']);
+  });
 });

@@ -13,6 +13,7 @@ import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import { ConfigError } from '../../errors/index.js';
 import type { ClientChannel, Logger } from '../server.js';
 import { AclConfigError, checkRequest, parsePlainAcl, type PlainAcl } from './plain-acl.js';
+import { dataVersionOf, type AclDataVersion } from './plain-acl-edit.js';
 
 /** AclFileWatchService.WATCH_INTERVAL. */
 export const ACL_FILE_CHECK_INTERVAL_MS = 5_000;
@@ -105,6 +106,28 @@ export class AclService {
     this.loaded();
   }
 
+  /**
+   * Change the file (the ACL admin requests): `edit` gets its text and returns the new text, or
+   * undefined for "nothing to change" (then false). The new text must parse as a whole before it is
+   * written (atomically, keeping the file's mode); its rules are in force when this returns.
+   * Throws AclConfigError (what is wrong) or the write's error, with the file as it was.
+   */
+  edit(edit: (text: string) => string | undefined): boolean {
+    const next = edit(this.read().text);
+    if (next === undefined) return false;
+    const acl = parsePlainAcl(next);
+    writeAtomically(this.file, next);
+    this.acl = acl;
+    this.hash = createHash('sha1').update(next, 'utf8').digest('hex');
+    this.loaded();
+    return true;
+  }
+
+  /** The file's dataVersion (GET_BROKER_CLUSTER_ACL_INFO). */
+  dataVersion(): AclDataVersion {
+    return dataVersionOf(this.read().text);
+  }
+
   private loaded(): void {
     this.stats.loads++;
     const a = this.acl;
@@ -134,6 +157,20 @@ export class AclService {
     // Keys come from the file (unknown keys are refused before any signature check): bounded.
     this.failureLog.set(accessKey, e);
   }
+}
+
+/** tmp file with the same mode, fsync, rename: a reader (or a crash) sees the old or the new file. */
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  fs.rmSync(tmp, { force: true });
+  const fd = fs.openSync(tmp, 'w', fs.statSync(file).mode & 0o777);
+  try {
+    fs.writeFileSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
 }
 
 /** "ip:port" or "[v6]:port" → the ip, as PlainAccessValidator#parse cuts the port. */

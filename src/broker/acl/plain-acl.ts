@@ -21,13 +21,19 @@ const RETRY_PREFIX = '%RETRY%';
 const TRACE_TOPIC = 'RMQ_SYS_TRACE_TOPIC';
 /** AclConstants.ACCESS_KEY_MIN_LENGTH / SECRET_KEY_MIN_LENGTH: keys must be longer than this. */
 const KEY_MIN_LENGTH = 6;
-/** Permission.ADMIN_CODE: the codes only `admin: true` accounts may send. */
+/**
+ * Permission.ADMIN_CODE: the codes only `admin: true` accounts may send; and, unlike Apache (where
+ * any account may rewrite the ACL), the three requests that change plain_acl.yml.
+ */
 const ADMIN_CODES: ReadonlySet<number> = new Set([
   RequestCode.UPDATE_AND_CREATE_TOPIC,
   RequestCode.UPDATE_BROKER_CONFIG,
   RequestCode.DELETE_TOPIC_IN_BROKER,
   RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
   RequestCode.DELETE_SUBSCRIPTIONGROUP,
+  RequestCode.UPDATE_AND_CREATE_ACL_CONFIG,
+  RequestCode.DELETE_ACL_CONFIG,
+  RequestCode.UPDATE_GLOBAL_WHITE_ADDRS_CONFIG,
 ]);
 
 export interface Account {
