@@ -92,6 +92,27 @@ describeApache('plain ACL: Java 4.9.8 client and mqadmin against our broker', ()
     expect(ours.broker.topicConfig('AclByApp')).toBeUndefined();
     expect(ours.broker.topicConfig('AclByNobody')).toBeUndefined();
   }, JVM_TEST_MS);
+
+  it('mqadmin updateAclConfig, clusterAclConfigVersion, updateGlobalWhiteAddr and deleteAclConfig change our broker\'s ACL', async () => {
+    const home = toolsHome(path.join(dir, 'mqa-acl-admin'), { 'conf/tools.yml': toolsYml(ADMIN) });
+    const n = ours.namesrv!;
+    const run = async (args: string[]) => {
+      const r = await mqadmin(args, { home });
+      expect(r.stdout + r.stderr, args[0]).not.toMatch(/Exception/);
+      return r.stdout;
+    };
+    expect(await run(['updateAclConfig', '-n', n, '-b', ours.addr, '-a', 'byMqadmin1', '-s', 'mqadmin-secret', '-i', 'DENY', '-t', 'AclAudit=PUB', '-m', 'false']))
+      .toContain(`create or update plain access config to ${ours.addr} success.`);
+    const p = await javaDriver('Produce', { namesrv: n, topic: 'AclAudit', accessKey: 'byMqadmin1', secretKey: 'mqadmin-secret' });
+    expect(p.lines.at(-1), p.stderr).toMatchObject({ done: true, count: 1 });
+    const versions = await run(['clusterAclConfigVersion', '-n', n, '-c', 'DefaultCluster']);
+    expect(versions).toMatch(new RegExp(`DefaultCluster\\s+broker-a\\s+${ours.addr.replace(/\./g, '\\.')}\\s+\\S+plain_acl\\.yml\\s+1\\s`));
+    expect(await run(['updateGlobalWhiteAddr', '-n', n, '-b', ours.addr, '-g', '10.98.0.1,10.98.0.2'])).toContain('success');
+    expect(fs.readFileSync(path.join(dir, 'plain_acl.yml'), 'utf8')).toMatch(/- 10\.98\.0\.2/);
+    expect(await run(['deleteAclConfig', '-n', n, '-b', ours.addr, '-a', 'byMqadmin1'])).toContain('success');
+    const gone = await javaDriver('Produce', { namesrv: n, topic: 'AclAudit', accessKey: 'byMqadmin1', secretKey: 'mqadmin-secret', timeoutMs: 3000 });
+    expect(gone.stderr).toContain('No acl config for byMqadmin1');
+  }, JVM_TEST_MS);
 });
 
 describeApache('plain ACL: rocketctl against an Apache 4.x broker with aclEnable=true', () => {
