@@ -115,6 +115,12 @@ describe('broker with aclEnable=true', () => {
     tampered.extFields!.topic = 'Secret';
     expect((await plain.invoke(b.addr, tampered)).remark).toMatch(/Check signature failed/);
     expect(b.broker.acl!.stats.signatureFailures).toBe(4);
+    // Visible to operators: brokerStatus (GET_BROKER_RUNTIME_INFO) of a signed admin.
+    const { decodeKVTable } = await import('../../src/protocol/bodies.js');
+    const admin = new RemotingClient({ requestTimeoutMs: 10_000, credentials: ADMIN });
+    defer(() => admin.close());
+    const info = decodeKVTable((await admin.invoke(b.addr, makeRequest(RequestCode.GET_BROKER_RUNTIME_INFO))).body as Buffer);
+    expect(info).toMatchObject({ aclSignatureFailuresTotal: '4', aclRefusedTotal: '4' });
     const logged = logger.lines.filter((l) => l.includes('signature check failed'));
     expect(logged).toHaveLength(1); // one line per key per 10 s, with the count
     expect(logged[0]).toMatch(/^warn acl: signature check failed for accessKey=appKey01 from 127\.0\.0\.1:\d+/);
