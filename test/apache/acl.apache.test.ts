@@ -139,6 +139,10 @@ describeApache('plain ACL: rocketctl against an Apache 4.x broker with aclEnable
     const read = await cli(['consumeMessage', '-t', 'AclOrders', '-c', '10'], APP);
     expect(read.code, read.stderr).toBe(0);
     expect(read.stdout).toContain('from-rocketctl');
+    // QUERY_MESSAGE with _UNIQUE_KEY_QUERY, which Apache leaves out of what it checks: so do we when signing.
+    const found = await cli(['queryMsgByUniqueKey', '-i', sent.json.result.msgId, '-t', 'AclOrders', '--json'], APP);
+    expect(found.code, found.stdout + found.stderr).toBe(0);
+    expect(JSON.stringify(found.json.result)).toContain(sent.json.result.msgId);
   }, 120_000);
 
   it('Apache refuses rocketctl without keys, with a wrong secret, without the permission; rocketctl says E_ACL_DENIED', async () => {

@@ -253,4 +253,25 @@ describe('broker with aclEnable=true', () => {
     const res = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_AND_CREATE_ACL_CONFIG, { accessKey: 'abcdefgh', secretKey: 'abcdefgh' }));
     expect([res.code, res.remark]).toEqual([ResponseCode.UPDATE_AND_CREATE_ACL_CONFIG_FAILED, 'ACL is not enabled on this broker (aclEnable=false)']);
   });
+
+  it('random and malformed ACL fields are refused one by one; signed clients keep being served (seeded, bounded)', async () => {
+    const { b, ns } = await aclBroker();
+    let seed = 0x5eed;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const junk = () => [...Array(rnd(40))].map(() => String.fromCharCode(rnd(0x3000) + 1)).join('');
+    const plain = new RemotingClient({ requestTimeoutMs: 10_000 });
+    defer(() => plain.close());
+    const codes = [RequestCode.SEND_MESSAGE_V2, RequestCode.PULL_MESSAGE, RequestCode.HEART_BEAT, RequestCode.UPDATE_AND_CREATE_TOPIC, RequestCode.QUERY_MESSAGE, 9999];
+    const answers = await Promise.all(
+      [...Array(300)].map(async (_, i) => {
+        const fields: Record<string, string> = { AccessKey: rnd(3) === 0 ? APP.accessKey : junk(), Signature: junk(), a: junk(), b: junk(), topic: junk(), consumerGroup: junk() };
+        if (rnd(4) === 0) fields.SecurityToken = junk();
+        const req = makeRequest(codes[i % codes.length]!, fields, rnd(2) ? Buffer.from(junk()) : undefined);
+        return (await plain.invoke(b.addr, req)).code;
+      }),
+    ).catch((err) => [`seed 0x5eed: ${String(err)}`]);
+    expect(new Set(answers), 'every junk request answered SYSTEM_ERROR (seed 0x5eed)').toEqual(new Set([ResponseCode.SYSTEM_ERROR]));
+    const p = await producer(ns, APP);
+    expect((await p.send({ topic: 'Orders', body: 'still served' })).status).toBe('SEND_OK');
+  });
 });

@@ -183,6 +183,18 @@ describe('checkRequest (PlainPermissionManager#validate)', () => {
     expect(check(unsignedButNamed, '192.168.2.9')).toMatch(/^Check signature failed/);
   });
 
+  it('unique-key queries: signed without _UNIQUE_KEY_QUERY (as Apache checks) by us, with it by Java clients; both accepted', () => {
+    const query = makeRequest(RequestCode.QUERY_MESSAGE, { topic: 'topicC', key: 'K', maxNum: 32, beginTimestamp: 0, endTimestamp: 1, _UNIQUE_KEY_QUERY: true });
+    const ours = signRequest(query, user);
+    const { _UNIQUE_KEY_QUERY: _flag, Signature: _sig, ...rest } = ours.extFields!;
+    expect(ours.extFields!.Signature).toBe(signature(signedContent(rest, undefined), '12345678'));
+    expect(check(ours)).toBeUndefined();
+    const java = { ...ours, extFields: { ...ours.extFields!, Signature: signature(signedContent(ours.extFields, undefined), '12345678') } };
+    expect(check(java)).toBeUndefined();
+    java.extFields.topic = 'topicA';
+    expect(check(java)).toMatch(/^Check signature failed/);
+  });
+
   it('PUB to the trace topic is never refused to a signed account', () => {
     expect(check(signRequest(sendV2('RMQ_SYS_TRACE_TOPIC'), user))).toBeUndefined();
   });
