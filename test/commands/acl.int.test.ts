@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { runBrokerExpectingExit, spawnBroker, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, runCli } from '../helpers/cli.js';
 
 const ADMIN = { accessKey: 'adminKey1', secretKey: 'admin-secret-1' };
@@ -100,5 +100,27 @@ describe('commands against a broker with ACL on', () => {
     const ok = await cli(['topicStatus', '-t', 'Orders', '--json'], { ROCKETCTL_CREDENTIALS_FILE: file });
     expect(ok.code).toBe(0);
     expectNoSecrets(ok);
+  });
+
+  it('broker start -c with aclEnable=true and plainAclFile: a real process guards its port; a bad file stops the start in one line', async () => {
+    const store = fs.mkdtempSync(path.join(dir, 'store-'));
+    const conf = path.join(dir, 'broker-acl.conf');
+    fs.writeFileSync(conf, `aclEnable=true\nplainAclFile=${path.join(dir, 'plain_acl.yml')}\n`);
+    const p = await spawnBroker(['-c', conf, '--store-dir', store, '--listen-port', '0', '--namesrv-port', '0']);
+    try {
+      const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+        runCli([...args, '-n', p.ready.namesrv!], { env: { ROCKETCTL_ACCESS_KEY: '', ROCKETCTL_SECRET_KEY: '', ROCKETCTL_CREDENTIALS_FILE: '', ...env } });
+      expect((await run(['updateTopic', '-b', p.ready.broker, '-t', 'ProcT', '--json'])).json.code).toBe('E_ACL_DENIED');
+      expect((await run(['updateTopic', '-b', p.ready.broker, '-t', 'ProcT', '--json'], keysEnv(ADMIN))).code).toBe(0);
+    } finally {
+      await p.stop();
+    }
+    const bad = path.join(dir, 'bad_acl.yml');
+    fs.writeFileSync(bad, 'accounts:\n  - accessKey: abcdefgh\n    secretKey: 1234\n');
+    fs.writeFileSync(conf, `aclEnable=true\nplainAclFile=${bad}\n`);
+    const r = await runBrokerExpectingExit(['-c', conf, '--store-dir', store, '--listen-port', '0', '--namesrv-port', '0']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`${bad}: accounts[0] (accessKey abcdefgh): secretKey must be longer than 6 characters`);
+    expect(r.stderr).not.toContain('1234\n');
   });
 });
