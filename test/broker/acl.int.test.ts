@@ -72,6 +72,8 @@ describe('broker with aclEnable=true', () => {
     // Refused before its handler: even an unknown code gets the ACL answer, as Apache's RPC hook runs first.
     expect((await plain.invoke(b.addr, makeRequest(9999))).code).toBe(ResponseCode.SYSTEM_ERROR);
     expect(b.broker.topicConfig('X')).toBeUndefined();
+    // The fast (VIP) port is guarded the same way.
+    expect((await createTopic(plain, b.broker.addresses.fast, 'X')).remark).toBe('org.apache.rocketmq.acl.common.AclException: No accessKey is configured');
   });
 
   it('a signed producer sends to a topic it may publish to; the message is readable with SUB', async () => {
