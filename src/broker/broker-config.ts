@@ -76,6 +76,10 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   transactionCheckMax: number;
   /** Period of the half-message check pass, ms (transactionCheckInterval). */
   transactionCheckInterval: number;
+  /** Plain ACL on the TCP ports (Apache's aclEnable; acl/acl-service.ts). */
+  aclEnable: boolean;
+  /** rocketctl's: the plain_acl.yml to use instead of $ROCKETMQ_HOME/conf/plain_acl.yml; unset by default. */
+  plainAclFile?: string;
   /** rocketctl's test knob: retention in ms instead of fileReservedTime hours; unset (not sent) by default. */
   testOnlyFileReservedTimeMs?: number;
 }
@@ -259,6 +263,8 @@ const SPECS: Record<string, KeySpec> = {
   cleanResourceInterval: { parse: int(10, 86_400_000) },
   deleteCommitLogFilesInterval: { parse: int(0, 60_000) },
   deleteConsumeQueueFilesInterval: { parse: int(0, 60_000) },
+  aclEnable: { parse: bool },
+  plainAclFile: { parse: nonEmpty },
   // Ours, for tests: sub-hour retention (fileReservedTime is whole hours). 0 = off.
   testOnlyFileReservedTimeMs: { parse: int(0, 1_000_000_000) },
 };
@@ -328,7 +334,6 @@ const NO_EFFECT_KEYS = new Set([
   'useReentrantLockWhenPutMessage',
   'transientStorePoolEnable',
   'waitTimeMillsInSendQueue',
-  'aclEnable',
   'enablePropertyFilter',
   'slaveReadEnable',
   'transferMsgByHeap',
@@ -394,6 +399,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     transactionTimeOut: 6000,
     transactionCheckMax: 15,
     transactionCheckInterval: 60_000,
+    aclEnable: false,
     ...retentionDefaults(),
   };
 }

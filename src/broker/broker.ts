@@ -25,7 +25,8 @@ import { RETENTION_RUNTIME_KEYS, retentionOf, toStoreConfig } from './broker-con
 import { ClientManager } from './client-manager.js';
 import { BrokerConfiguration } from './configuration.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
-import { RemotingServer, silentLogger, type Logger } from './server.js';
+import { RemotingServer, silentLogger, type Logger, type RequestGuard } from './server.js';
+import { AclService, plainAclPath } from './acl/acl-service.js';
 import { ScheduleMessageService } from './schedule-service.js';
 import { BrokerStats } from './stats/broker-stats.js';
 import { startBrokerMetrics } from './stats/metrics-endpoint.js';
@@ -90,6 +91,8 @@ export interface BrokerStartOptions {
   storeIO?: FileIO;
   /** The `-c` file the config was read from: UPDATE_BROKER_CONFIG saves changed keys there. */
   configFile?: string;
+  /** How often plain_acl.yml is checked for changes (default ACL_FILE_CHECK_INTERVAL_MS; tests: shorter). */
+  aclCheckIntervalMs?: number;
 }
 
 /** A port is taken, with the address that failed (the CLI prints one line for it). */
@@ -129,6 +132,8 @@ export class BrokerController implements BrokerContext {
   transactions: TransactionalMessageService | undefined;
   /** The check-back of unresolved half messages (every transactionCheckInterval). */
   transactionCheck: TransactionCheckService | undefined;
+  /** The plain ACL guarding the TCP ports, with aclEnable=true. */
+  acl: AclService | undefined;
 
   private readonly servers: RemotingServer[] = [];
   private metrics: MetricsServer | undefined;
@@ -188,9 +193,15 @@ export class BrokerController implements BrokerContext {
 
   private async startAll(): Promise<void> {
     const c = this.config;
+    // Before any port opens: a broker with ACL on and no valid plain_acl.yml does not start.
+    this.acl = c.aclEnable ? new AclService(plainAclPath(c.plainAclFile), this.logger, this.opts.aclCheckIntervalMs) : undefined;
+    if (!c.aclEnable && !isLoopback(c.bindAddress)) {
+      this.logger.warn(`broker listens on ${c.bindAddress}, beyond loopback, without ACL: anyone who reaches the port can send, read and administer everything (set aclEnable=true, see README "ACL")`);
+    }
     // Requests are counted on the TCP ports only (metrics-endpoint.ts says why).
-    const main = this.newServer('broker', true);
-    const fast = this.newServer('broker-fast', true);
+    // The local Unix socket (0600, owner only) is not guarded: its file mode is its access control.
+    const main = this.newServer('broker', true, this.acl?.guard);
+    const fast = this.newServer('broker-fast', true, this.acl?.guard);
     const { brokerAddr, fastAddr } = await listenBrokerPorts(main, fast, c.bindAddress, c.listenPort);
     const actualPort = portOf(brokerAddr);
 
@@ -298,9 +309,9 @@ export class BrokerController implements BrokerContext {
     }
   }
 
-  private newServer(name: string, countRequests = false): RemotingServer {
+  private newServer(name: string, countRequests = false, guard?: RequestGuard): RemotingServer {
     const onAnswered = countRequests ? (req: number, res: number) => this.stats.onRequest(req, res) : undefined;
-    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger), onAnswered });
+    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger), onAnswered, guard });
     this.servers.push(s);
     return s;
   }
@@ -357,6 +368,7 @@ export class BrokerController implements BrokerContext {
 
   private async closeOnce(): Promise<BrokerCloseReport> {
     this.accepting = false;
+    this.acl?.close();
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
     // Only what is on disk decides "clean": a name server that cannot be told is logged, not a problem.
@@ -569,6 +581,10 @@ export class BrokerController implements BrokerContext {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
 
 async function listenTcp(server: RemotingServer, what: string, host: string, port: number): Promise<string> {
   try {

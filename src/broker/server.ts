@@ -54,8 +54,15 @@ export type RequestHandler = (
   channel: ClientChannel,
 ) => RemotingCommand | undefined | Promise<RemotingCommand | undefined>;
 
+/**
+ * Runs before every request, before its handler is looked up (as a server RPCHook's
+ * doBeforeRequest): a response refuses the request (sent unless it is oneway), undefined lets it on.
+ */
+export type RequestGuard = (req: RemotingCommand, channel: ClientChannel) => RemotingCommand | undefined;
+
 export interface RemotingServerOptions {
   name: string;
+  guard?: RequestGuard;
   logger?: Logger;
   /** Largest frame accepted (default 16 MiB, com.rocketmq.remoting.frameMaxLength). */
   maxFrameBytes?: number;
@@ -79,12 +86,14 @@ export class RemotingServer {
   private readonly live = new Set<Channel>();
   private nextId = 1;
   readonly logger: Logger;
-  readonly opts: Required<Omit<RemotingServerOptions, 'logger' | 'onAnswered'>>;
+  readonly opts: Required<Omit<RemotingServerOptions, 'logger' | 'onAnswered' | 'guard'>>;
   private readonly onAnswered: (requestCode: number, responseCode: number) => void;
+  private readonly guard: RequestGuard | undefined;
 
   constructor(opts: RemotingServerOptions) {
     this.logger = opts.logger ?? silentLogger;
     this.onAnswered = opts.onAnswered ?? (() => undefined);
+    this.guard = opts.guard;
     this.opts = {
       name: opts.name,
       maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
@@ -148,6 +157,12 @@ export class RemotingServer {
   dispatch(ch: Channel, req: RemotingCommand, done: () => void): void {
     ch.language = req.language;
     ch.version = req.version;
+    const refusal = this.guard?.(req, ch);
+    if (refusal) {
+      this.reply(ch, req, refusal, false);
+      done();
+      return;
+    }
     const handler = this.handlers.get(req.code);
     if (!handler) {
       this.reply(ch, req, makeResponse(req, ResponseCode.REQUEST_CODE_NOT_SUPPORTED, ` request type ${req.code} not supported`), true);

@@ -25,7 +25,7 @@ import { applyReset, errorText, planReset, topicBrokers, type ApplyStatus, type 
 import { DLQ_TOPIC_PREFIX, RETRY_TOPIC_PREFIX, userProperties, type MessageExt } from './message.js';
 import { Producer, type PreparedMessage } from './producer.js';
 import { PullConsumer } from './pull-consumer.js';
-import { namesrvOfTarget, type ToolTarget } from './tools.js';
+import { clientOfTarget, type ToolTarget } from './tools.js';
 import { acquireMigrationLease, type MigrationLease } from './migrate-lease.js';
 
 /**
@@ -286,8 +286,7 @@ export async function withMigrationLease<T>(session: AdminSession, o: MigrateOpt
 async function copyBacklog(tool: ToolTarget, plan: MigratePlan, queues: MigratedQueue[], lease: MigrationLease | undefined): Promise<void> {
   const todo = queues.filter((q) => q.copyStatus === 'not-started');
   if (todo.length === 0) return;
-  const namesrvAddr = namesrvOfTarget(tool);
-  const client = { namesrvAddr, instanceName: `rocketctl-migrate-${process.pid}`, requestTimeoutMs: tool.timeoutMs, connectTimeoutMs: tool.timeoutMs };
+  const client = clientOfTarget(tool, `rocketctl-migrate-${process.pid}`);
   const producer = new Producer({ ...client, producerGroup: `rocketctl_migrate_${Date.now()}`, sendMsgTimeoutMs: tool.timeoutMs });
   const consumer = new PullConsumer(client);
   try {

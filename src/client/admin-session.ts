@@ -12,6 +12,7 @@ import { RequestCode } from '../protocol/codes.js';
 import { decodeKVTable } from '../protocol/bodies.js';
 import { makeRequest, bodyBuffer, type RemotingCommand } from '../protocol/frame.js';
 import { ConnectionClosedError, RemotingClient } from './remoting.js';
+import type { Credentials } from '../protocol/acl-sign.js';
 
 /** Same default as the broker's store (`~/.rocketctl/store`); the socket lives inside it. */
 export const DEFAULT_LOCAL_SOCKET = path.join(os.homedir(), '.rocketctl', 'store', 'broker.sock');
@@ -27,6 +28,8 @@ export interface AdminTargetOptions {
    */
   brokerAddr?: string;
   timeoutMs: number;
+  /** Sign requests for brokers with ACL on (RocketMQ plain ACL). */
+  credentials?: Credentials;
 }
 
 export interface AdminSession {
@@ -47,7 +50,7 @@ export function parseNamesrvList(s: string): string[] {
 }
 
 export async function openAdminSession(opts: AdminTargetOptions): Promise<AdminSession> {
-  const client = new RemotingClient({ requestTimeoutMs: opts.timeoutMs, connectTimeoutMs: opts.timeoutMs });
+  const client = new RemotingClient({ requestTimeoutMs: opts.timeoutMs, connectTimeoutMs: opts.timeoutMs, credentials: opts.credentials });
   const close = () => client.close();
   if (opts.namesrvAddr && opts.namesrvAddr.trim()) {
     const addrs = parseNamesrvList(opts.namesrvAddr);

@@ -29,6 +29,7 @@ import { decodeRecord } from '../protocol/message.js';
 import { messageQueueMap as mqMap } from '../protocol/fastjson.js';
 import { BrokerUnreachableError, RemoteError, RocketError, TimeoutError, TopicNotFoundError } from '../errors/index.js';
 import { localIpv4 } from './uniq-id.js';
+import type { Credentials } from '../protocol/acl-sign.js';
 import { toMessageExt, type MessageExt } from './message.js';
 
 /** The producer group every Java client instance carries (MixAll.CLIENT_INNER_PRODUCER_GROUP). */
@@ -119,6 +120,11 @@ export interface ClientOptions {
    * instance: clients sharing one (same instanceName) use the first one's setting.
    */
   serializeType?: SerializeType;
+  /**
+   * Access key and secret key for brokers with ACL on (RocketMQ plain ACL): every request is
+   * signed as Java's AclClientRPCHook signs it. Clients with other keys get their own instance.
+   */
+  credentials?: Credentials;
 }
 
 /** ROCKETMQ_SERIALIZE_TYPE (JSON or ROCKETMQ), as Java's RemotingCommand reads it; unset: JSON. */
@@ -262,13 +268,14 @@ export class ClientInstance {
       version: CLIENT_VERSION,
       serializeType: opts.serializeType ?? serializeTypeFromEnv(),
       onServerRequest: (cmd, address) => this.serveRequest(cmd, address),
+      credentials: opts.credentials,
     });
   }
 
   /** The shared instance for these options (created on first use). Pair with release(). */
   static acquire(opts: ClientOptions): ClientInstance {
     const ip = opts.clientIp ?? localIpv4();
-    const key = `${buildClientId(ip, opts.instanceName ?? defaultInstanceName(), opts.unitName)}|${opts.namesrvAddr}`;
+    const key = `${buildClientId(ip, opts.instanceName ?? defaultInstanceName(), opts.unitName)}|${opts.namesrvAddr}|${opts.credentials?.accessKey ?? ''}`;
     let entry = instances.get(key);
     if (!entry || entry.instance.closed) {
       entry = { instance: new ClientInstance(key, opts), refs: 0 };

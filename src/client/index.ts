@@ -70,4 +70,6 @@ export { buildSubscriptionData, parseTagExpression, matchesSubscription, Invalid
 export { RemoteBrokerOffsetStore, LocalFileOffsetStore, type OffsetStore, type ReadOffsetType } from './offset-store.js';
 export { ProcessQueue } from './process-queue.js';
 export type { MessageQueue } from '../protocol/bodies.js';
+export type { Credentials } from '../protocol/acl-sign.js';
+export { readCredentialsFile, resolveCredentials } from './credentials.js';
 export { TraceDispatcher, traceTopicOf, type TraceDispatcherOptions, type TraceStats } from './trace-dispatcher.js';

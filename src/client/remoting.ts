@@ -20,6 +20,7 @@ import {
 } from '../protocol/frame.js';
 import { requestCodeName, MQ_VERSION_V4_9_8 } from '../protocol/codes.js';
 import { BrokerUnreachableError, ProtocolError, RocketError, TimeoutError } from '../errors/index.js';
+import { signRequest, type Credentials } from '../protocol/acl-sign.js';
 
 export type ServerRequestHandler = (
   cmd: RemotingCommand,
@@ -42,6 +43,11 @@ export interface RemotingClientOptions {
    * default) or ROCKETMQ binary (RocketMQSerializable; cheaper to encode and decode).
    */
   serializeType?: SerializeType;
+  /**
+   * Sign every request with these (RocketMQ plain ACL, as AclClientRPCHook), for brokers running
+   * with aclEnable=true. Name servers ignore the extra header fields.
+   */
+  credentials?: Credentials;
 }
 
 /** Backoff between reconnect attempts to one address: 100 ms doubling up to this cap. */
@@ -60,8 +66,10 @@ export class RemotingClient {
   private readonly aliases = new Map<string, string>();
   private opaque = 1;
   private closed = false;
-  readonly opts: Required<Omit<RemotingClientOptions, 'onServerRequest' | 'onDisconnect' | 'serializeType'>> &
+  readonly opts: Required<Omit<RemotingClientOptions, 'onServerRequest' | 'onDisconnect' | 'serializeType' | 'credentials'>> &
     Pick<RemotingClientOptions, 'onServerRequest' | 'onDisconnect' | 'serializeType'>;
+  /** Kept out of `opts` (which callers may log or print); never shown. */
+  readonly #credentials: Credentials | undefined;
 
   constructor(opts: RemotingClientOptions = {}) {
     this.opts = {
@@ -74,6 +82,7 @@ export class RemotingClient {
       onDisconnect: opts.onDisconnect,
       serializeType: opts.serializeType,
     };
+    this.#credentials = opts.credentials;
   }
 
   /**
@@ -99,31 +108,28 @@ export class RemotingClient {
   invoke(address: string, req: RemotingCommand, timeoutMs = this.opts.requestTimeoutMs): Promise<RemotingCommand> {
     // Fast path: an open connection, no promise until the request's own.
     const conn = this.closed ? undefined : this.conns.get(this.resolve(address));
-    if (conn && conn.isOpen()) {
-      const cmd: RemotingCommand = { ...req, opaque: this.nextOpaque(), flag: req.flag & ~FLAG_RESPONSE & ~FLAG_ONEWAY };
-      cmd.version = req.version || this.opts.version;
-      if (this.opts.serializeType) cmd.serializeType = this.opts.serializeType;
-      return conn.request(cmd, Math.max(1, timeoutMs));
-    }
+    if (conn && conn.isOpen()) return conn.request(this.prepare(req, req.flag & ~FLAG_RESPONSE & ~FLAG_ONEWAY), Math.max(1, timeoutMs));
     return this.invokeConnecting(address, req, timeoutMs);
   }
 
   private async invokeConnecting(address: string, req: RemotingCommand, timeoutMs: number): Promise<RemotingCommand> {
     const deadline = Date.now() + timeoutMs;
     const conn = await this.connection(address, deadline);
-    const cmd: RemotingCommand = { ...req, opaque: this.nextOpaque(), flag: req.flag & ~FLAG_RESPONSE & ~FLAG_ONEWAY };
+    return conn.request(this.prepare(req, req.flag & ~FLAG_RESPONSE & ~FLAG_ONEWAY), Math.max(1, deadline - Date.now()));
+  }
+
+  /** The request as sent: its opaque, flag, version, header encoding, and signature. */
+  private prepare(req: RemotingCommand, flag: number): RemotingCommand {
+    const cmd: RemotingCommand = { ...req, opaque: this.nextOpaque(), flag };
     cmd.version = req.version || this.opts.version;
     if (this.opts.serializeType) cmd.serializeType = this.opts.serializeType;
-    return conn.request(cmd, Math.max(1, deadline - Date.now()));
+    return this.#credentials ? signRequest(cmd, this.#credentials) : cmd;
   }
 
   /** Send a oneway request (no response expected). Resolves once written to the socket. */
   async invokeOneway(address: string, req: RemotingCommand, timeoutMs = this.opts.requestTimeoutMs): Promise<void> {
     const conn = await this.connection(address, Date.now() + timeoutMs);
-    const cmd: RemotingCommand = { ...req, opaque: this.nextOpaque(), flag: (req.flag | FLAG_ONEWAY) & ~FLAG_RESPONSE };
-    cmd.version = req.version || this.opts.version;
-    if (this.opts.serializeType) cmd.serializeType = this.opts.serializeType;
-    conn.send(cmd);
+    conn.send(this.prepare(req, (req.flag | FLAG_ONEWAY) & ~FLAG_RESPONSE));
   }
 
   /** Is there an open connection to this address right now? */

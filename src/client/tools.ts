@@ -10,11 +10,20 @@ import type { MessageExt } from './message.js';
 import { Producer, type SendResult } from './producer.js';
 import { PullConsumer } from './pull-consumer.js';
 import type { MessageQueue } from '../protocol/bodies.js';
+import type { Credentials } from '../protocol/acl-sign.js';
+import type { ClientOptions } from './client-instance.js';
 
 export interface ToolTarget {
   namesrvAddr?: string;
   socket?: string;
   timeoutMs: number;
+  /** Sign requests for brokers with ACL on. */
+  credentials?: Credentials;
+}
+
+/** The client options of a tool's producer or consumer: target, timeouts and credentials. */
+export function clientOfTarget(t: ToolTarget, instanceName: string): ClientOptions {
+  return { namesrvAddr: namesrvOfTarget(t), instanceName, requestTimeoutMs: t.timeoutMs, connectTimeoutMs: t.timeoutMs, credentials: t.credentials };
 }
 
 /** -n/NAMESRV_ADDR, else the local broker's socket (which answers name server requests). */
@@ -51,12 +60,9 @@ export async function sendOne(target: ToolTarget, input: SendOneInput): Promise<
   if (input.queueId !== undefined && !input.brokerName) throw new UsageError('Broker name must be set if the queue is chosen (-b with -i)');
   // As mqadmin: a producer group of its own per call (current millis), so no real group is disturbed.
   const producer = new Producer({
-    namesrvAddr: namesrvOfTarget(target),
+    ...clientOfTarget(target, `rocketctl-send-${process.pid}`),
     producerGroup: input.producerGroup ?? `rocketctl_send_${Date.now()}`,
-    instanceName: `rocketctl-send-${process.pid}`,
     sendMsgTimeoutMs: target.timeoutMs,
-    requestTimeoutMs: target.timeoutMs,
-    connectTimeoutMs: target.timeoutMs,
   });
   try {
     await producer.start();
@@ -170,12 +176,7 @@ export async function consumeRange(target: ToolTarget, input: ConsumeRangeInput,
   for (const [name, ts] of [['-s', input.beginTimestampMs], ['-e', input.endTimestampMs]] as const) {
     if (ts !== undefined && ts > now) throw new UsageError(`${name} is in the future`);
   }
-  const consumer = new PullConsumer({
-    namesrvAddr: namesrvOfTarget(target),
-    instanceName: `rocketctl-consume-${process.pid}`,
-    requestTimeoutMs: target.timeoutMs,
-    connectTimeoutMs: target.timeoutMs,
-  });
+  const consumer = new PullConsumer(clientOfTarget(target, `rocketctl-consume-${process.pid}`));
   const summary: ConsumeRangeSummary = { topic: input.topic, group: input.group ?? 'TOOLS_CONSUMER', count: 0, queues: [] };
   try {
     await consumer.start();

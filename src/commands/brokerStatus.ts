@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { brokerStatus, failureWarnings, withAdminSession, type BrokerStatusResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags, watchFlag } from '../output/flags.js';
+import { targetFlags, targetOf, watchFlag } from '../output/flags.js';
 import { brokersSampler } from '../client/admin-watch.js';
 import { watchAdmin } from '../output/watch-driver.js';
 import { withSpinner } from '../output/spinner.js';
@@ -32,7 +32,7 @@ export default class BrokerStatus extends BaseCommand<BrokerStatusResult> {
   /** undefined: --watch streamed its samples until Ctrl-C or SIGTERM (no envelope). */
   async run(): Promise<BrokerStatusResult | undefined> {
     const { flags } = await this.parse(BrokerStatus);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
+    const target = { ...targetOf(flags), brokerAddr: flags.brokerAddr };
     if (flags.watch !== undefined) {
       await watchAdmin(target, { command: 'brokerStatus', mode: 'broker', title: `brokerStatus${flags.brokerAddr ? ` -b ${flags.brokerAddr}` : ''}${flags.clusterName ? ` -c ${flags.clusterName}` : ''}`, intervalS: flags.watch, json: this.jsonEnabled(), signal: this.stopSignal(), sampler: (s) => brokersSampler(s, { brokerAddr: flags.brokerAddr, clusterName: flags.clusterName, local: !flags.namesrvAddr }) });
       return undefined;

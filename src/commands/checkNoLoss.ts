@@ -3,7 +3,7 @@ import { failureWarnings, withAdminSession } from '../client/admin.js';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { statusWord } from '../output/colors.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 import { renderKeyValues, renderTable } from '../output/table.js';
 import { checkNoLoss, GROUP_ITEMS, NO_LOSS_ITEMS, parseRequire, PRODUCER_ITEMS, type NoLossReport } from '../checks/no-loss.js';
@@ -40,7 +40,7 @@ export default class CheckNoLoss extends BaseCommand<NoLossReport> {
     const needProducer = req.ids.filter((i) => PRODUCER_ITEMS.includes(i));
     if (needProducer.length > 0 && !flags.producerGroup) throw new UsageError(`--require ${needProducer.join(',')} needs a producer group: give -p GROUP`);
 
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const opts = { clusterName: flags.clusterName, group: flags.group, producerGroup: flags.producerGroup, require: req.ids };
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () => withAdminSession(target, (s) => checkNoLoss(s, opts)));
 

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { clusterList, failureWarnings, withAdminSession, type ClusterListResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class ClusterList extends BaseCommand<ClusterListResult> {
@@ -26,7 +26,7 @@ export default class ClusterList extends BaseCommand<ClusterListResult> {
 
   async run(): Promise<ClusterListResult> {
     const { flags } = await this.parse(ClusterList);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () => withAdminSession(target, (s) => clusterList(s)));
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
     if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderClusterList(r, flags.moreStats));

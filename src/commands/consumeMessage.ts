@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { parseTimestamp } from '../client/admin-offsets.js';
 import { consumeRange, type ConsumeRangeSummary, type ConsumedMessage } from '../client/tools.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 
 export default class ConsumeMessage extends BaseCommand<ConsumeRangeSummary> {
   static override summary = 'Print messages of a topic or queue without consuming them for any group (mqadmin consumeMessage).';
@@ -51,7 +51,7 @@ export default class ConsumeMessage extends BaseCommand<ConsumeRangeSummary> {
       else process.stdout.write(formatMessage(m));
     };
     const summary = await consumeRange(
-      { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout },
+      targetOf(flags),
       {
         topic: flags.topic,
         group: flags.consumerGroup,

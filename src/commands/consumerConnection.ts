@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { consumerConnection, failureWarnings, withAdminSession, type ConsumerConnectionResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class ConsumerConnection extends BaseCommand<ConsumerConnectionResult> {
@@ -26,7 +26,7 @@ export default class ConsumerConnection extends BaseCommand<ConsumerConnectionRe
 
   async run(): Promise<ConsumerConnectionResult> {
     const { flags } = await this.parse(ConsumerConnection);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
+    const target = { ...targetOf(flags), brokerAddr: flags.brokerAddr };
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () =>
       withAdminSession(target, (s) => consumerConnection(s, { group: flags.consumerGroup, brokerAddr: flags.brokerAddr })),
     );

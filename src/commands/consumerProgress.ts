@@ -3,7 +3,7 @@ import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withSpinner } from '../output/spinner.js';
 import { withAdminSession } from '../client/admin.js';
-import { targetFlags, watchFlag } from '../output/flags.js';
+import { targetFlags, targetOf, watchFlag } from '../output/flags.js';
 import { allGroupsSampler, groupTopicsSampler } from '../client/admin-watch.js';
 import { watchAdmin } from '../output/watch-driver.js';
 import {
@@ -81,7 +81,7 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     if (!flags.groupName && (flags.topic || showClient)) throw new UsageError('-t and -s need a group: add -g GROUP');
     const maxLag = flags['max-lag'];
     const maxLagMs = flags['max-lag-ms'];
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
 
     if (flags.watch !== undefined) {
       if (maxLag !== undefined || maxLagMs !== undefined) throw new UsageError('--max-lag and --max-lag-ms check one measurement: leave them out of --watch');

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { deleteSubGroup, failureWarnings, withAdminSession, type DeleteSubGroupResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class DeleteSubGroup extends BaseCommand<DeleteSubGroupResult> {
@@ -28,7 +28,7 @@ export default class DeleteSubGroup extends BaseCommand<DeleteSubGroupResult> {
 
   async run(): Promise<DeleteSubGroupResult> {
     const { flags } = await this.parse(DeleteSubGroup);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
+    const target = { ...targetOf(flags), brokerAddr: flags.brokerAddr };
     const r = await withSpinner(`Deleting group ${flags.groupName}`, this.jsonEnabled(), () =>
       withAdminSession(target, (s) =>
         deleteSubGroup(s, {

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { deleteTopic, failureWarnings, withAdminSession, type DeleteTopicResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class DeleteTopic extends BaseCommand<DeleteTopicResult> {
@@ -26,7 +26,7 @@ export default class DeleteTopic extends BaseCommand<DeleteTopicResult> {
 
   async run(): Promise<DeleteTopicResult> {
     const { flags } = await this.parse(DeleteTopic);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const r = await withSpinner(`Deleting topic ${flags.topic}`, this.jsonEnabled(), () =>
       withAdminSession(target, (s) => deleteTopic(s, { topic: flags.topic, clusterName: flags.clusterName, local: !flags.namesrvAddr })),
     );

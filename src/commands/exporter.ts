@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { DEFAULT_BROKER_TIMEOUT_MS, DEFAULT_METRICS_CONCURRENCY, scrapeCluster, startExporter, type ClusterSample } from '../client/metrics.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { colors } from '../output/colors.js';
 import { waitForSignal } from '../output/signals.js';
 
@@ -43,7 +43,7 @@ export default class Exporter extends BaseCommand<ExporterResult> {
 
   async run(): Promise<ExporterResult> {
     const { flags } = await this.parse(Exporter);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: Math.min(flags.timeout, flags['broker-timeout']) };
+    const target = { ...targetOf(flags), timeoutMs: Math.min(flags.timeout, flags['broker-timeout']) };
     const collect = { brokerTimeoutMs: flags['broker-timeout'], concurrency: flags.concurrency };
     if (this.jsonEnabled() || flags.once) {
       const { sample, text } = await scrapeCluster(target, collect);

@@ -6,7 +6,7 @@ import { checkMigrateNames, executeMigration, planMigration, withMigrationLease,
 import type { AdminSession } from '../client/admin-session.js';
 import type { MigrationLease } from '../client/migrate-lease.js';
 import type { ToolTarget } from '../client/tools.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { renderMigratePlan, renderMigration } from '../output/progress-render.js';
 import { withSpinner } from '../output/spinner.js';
 
@@ -49,7 +49,7 @@ export default class MigrateBacklog extends BaseCommand<MigrateBacklogResult> {
     const { flags } = await this.parse(MigrateBacklog);
     const options = { group: flags.group, source: flags.topic, target: flags.to, targetQueueNums: flags.readQueueNums };
     checkMigrateNames(options);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     return withAdminSession(target, (session) =>
       // --execute plans under the group's lease: a second run at once refuses (E_MIGRATION_RUNNING).
       flags.execute ? withMigrationLease(session, options, (lease) => this.migrate(session, target, options, lease)) : this.migrate(session, target, options, undefined),

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { producerConnection, failureWarnings, withAdminSession, type ProducerConnectionResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class ProducerConnection extends BaseCommand<ProducerConnectionResult> {
@@ -26,7 +26,7 @@ export default class ProducerConnection extends BaseCommand<ProducerConnectionRe
 
   async run(): Promise<ProducerConnectionResult> {
     const { flags } = await this.parse(ProducerConnection);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const r = await withSpinner('Asking the brokers', this.jsonEnabled(), () =>
       withAdminSession(target, (s) => producerConnection(s, { group: flags.producerGroup, topic: flags.topic })),
     );

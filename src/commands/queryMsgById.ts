@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { failureWarnings, withAdminSession, type BrokerFailure } from '../client/admin.js';
 import { checkMessageIds, MessageNotFoundError, queryMsgById, trackLookup, writeBodies, type IdKind, type IdLookup, type MessageView } from '../client/admin-messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
@@ -61,7 +61,7 @@ export default class QueryMsgById extends BaseCommand<QueryMsgByIdResult> {
     const ids = flags.msgId.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
     if (ids.length === 0) throw new UsageError('-i needs at least one message id');
     checkMessageIds(ids);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const lookups = await withAdminSession(target, async (s) => {
       const out: IdLookup[] = [];
       for (const id of ids) {

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withSpinner } from '../output/spinner.js';
-import { storeTimeRange, targetFlags } from '../output/flags.js';
+import { storeTimeRange, targetFlags, targetOf } from '../output/flags.js';
 import { failureWarnings, withAdminSession, type BrokerFailure } from '../client/admin.js';
 import { MessageNotFoundError, queryMsgByKey, writeBodies, type MessageView } from '../client/admin-messages.js';
 import { renderMessageList } from '../output/progress-render.js';
@@ -48,7 +48,7 @@ export default class QueryMsgByKey extends BaseCommand<QueryMsgByKeyResult> {
   async run(): Promise<QueryMsgByKeyResult> {
     const { flags } = await this.parse(QueryMsgByKey);
     const { beginMs, endMs, text: range } = storeTimeRange(flags.begin, flags.end);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const r = await withSpinner('Querying the brokers', this.jsonEnabled(), () => withAdminSession(target, (s) => queryMsgByKey(s, flags.topic, flags.msgKey, beginMs, endMs)));
     const result: QueryMsgByKeyResult = { ...r, messages: r.found.map((f) => f.view) };
     delete (result as Partial<typeof r>).found;

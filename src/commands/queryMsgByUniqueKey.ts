@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withAdminSession } from '../client/admin.js';
 import { MessageNotFoundError, queryByUniqKey, trackLookup, writeBodies } from '../client/admin-messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
@@ -31,7 +31,7 @@ export default class QueryMsgByUniqueKey extends BaseCommand<MsgLookupResult> {
 
   async run(): Promise<MsgLookupResult> {
     const { flags } = await this.parse(QueryMsgByUniqueKey);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const l = await withAdminSession(target, async (s) => {
       const r = await queryByUniqKey(s, flags.msgId.trim(), { topic: flags.topic });
       if (flags.track) await trackLookup(s, r);

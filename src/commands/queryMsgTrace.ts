@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withSpinner } from '../output/spinner.js';
-import { storeTimeRange, targetFlags } from '../output/flags.js';
+import { storeTimeRange, targetFlags, targetOf } from '../output/flags.js';
 import { failureWarnings, withAdminSession } from '../client/admin.js';
 import { checkMessageIds, MessageNotFoundError } from '../client/admin-messages.js';
 import { DEFAULT_TRACE_TOPIC, queryMsgTrace, type TraceLookup, type TraceRow } from '../client/admin-trace.js';
@@ -49,7 +49,7 @@ export default class QueryMsgTrace extends BaseCommand<QueryMsgTraceResult> {
   async run(): Promise<QueryMsgTraceResult> {
     const { flags } = await this.parse(QueryMsgTrace);
     const { beginMs, endMs, text: range } = storeTimeRange(flags.begin, flags.end);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     checkMessageIds([flags.msgId]);
     const r = await withSpinner('Querying the trace topic', this.jsonEnabled(), () => withAdminSession(target, (s) => queryMsgTrace(s, flags.msgId, flags.traceTopic, beginMs, endMs)));
     if (r.rows.length === 0) {

@@ -4,7 +4,7 @@ import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withSpinner } from '../output/spinner.js';
 import { withAdminSession } from '../client/admin.js';
-import { targetFlags, watchMsFlag } from '../output/flags.js';
+import { targetFlags, watchMsFlag, targetOf } from '../output/flags.js';
 import {
   defaultUndoFile,
   executeReset,
@@ -114,7 +114,7 @@ export default class ResetOffset extends ResetCommandBase {
       if (modes !== 1) throw new UsageError('give exactly one of -s TIME, --to-offset N, --earliest, --latest');
     }
     return this.runReset({
-      target: { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout },
+      target: targetOf(flags),
       group: flags.group ?? fromFile!.group,
       topic: flags.topic ?? fromFile!.topic,
       mode: fromFile ? undefined : modeOf(flags),

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { sendOne, type SendOneResult } from '../client/tools.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { ExitCode } from '../errors/index.js';
 
 export default class SendMessage extends BaseCommand<SendOneResult> {
@@ -33,7 +33,7 @@ export default class SendMessage extends BaseCommand<SendOneResult> {
   async run(): Promise<SendOneResult> {
     const { flags } = await this.parse(SendMessage);
     const r = await sendOne(
-      { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout },
+      targetOf(flags),
       { topic: flags.topic, body: flags.body, keys: flags.key, tags: flags.tags, brokerName: flags.broker, queueId: flags.qid, delayLevel: flags['delay-level'] },
     );
     if (r.status !== 'SEND_OK') this.setStatus(ExitCode.PARTIAL, `send status ${r.status}: the message is stored but ${r.status === 'OUTBOXED' ? 'only locally' : 'not yet as durable as asked'}`);

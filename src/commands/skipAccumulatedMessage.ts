@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { targetFlags, watchMsFlag } from '../output/flags.js';
+import { targetFlags, watchMsFlag, targetOf } from '../output/flags.js';
 import { ResetCommandBase, type ResetOffsetResult } from './resetOffset.js';
 
 export default class SkipAccumulatedMessage extends ResetCommandBase {
@@ -31,7 +31,7 @@ export default class SkipAccumulatedMessage extends ResetCommandBase {
   async run(): Promise<ResetOffsetResult> {
     const { flags } = await this.parse(SkipAccumulatedMessage);
     return this.runReset({
-      target: { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout },
+      target: targetOf(flags),
       group: flags.group,
       topic: flags.topic,
       mode: { kind: 'latest' },

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { topicList, failureWarnings, withAdminSession, type TopicListResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 export default class TopicList extends BaseCommand<TopicListResult> {
@@ -25,7 +25,7 @@ export default class TopicList extends BaseCommand<TopicListResult> {
 
   async run(): Promise<TopicListResult> {
     const { flags } = await this.parse(TopicList);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const r = await withSpinner('Listing topics', this.jsonEnabled(), () => withAdminSession(target, (s) => topicList(s, { clusterModel: flags.clusterModel })));
     for (const w of failureWarnings(r.failed)) this.setStatus(ExitCode.PARTIAL, w);
     if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderTopicList(r));

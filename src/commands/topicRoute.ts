@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { topicRoute, withAdminSession, type TopicRouteResult } from '../client/admin.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 
 export default class TopicRoute extends BaseCommand<TopicRouteResult> {
   static override summary = 'Print a topic\'s route: its brokers, their addresses and queue counts.';
@@ -24,7 +24,7 @@ export default class TopicRoute extends BaseCommand<TopicRouteResult> {
 
   async run(): Promise<TopicRouteResult> {
     const { flags } = await this.parse(TopicRoute);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     const r = await withAdminSession(target, (s) => topicRoute(s, flags.topic));
     if (!this.jsonEnabled()) this.render((await import('../output/admin-render.js')).renderTopicRoute(r));
     return r;

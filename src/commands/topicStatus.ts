@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { topicStatus, failureWarnings, withAdminSession, type TopicStatusResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags, watchFlag } from '../output/flags.js';
+import { targetFlags, targetOf, watchFlag } from '../output/flags.js';
 import { topicQueuesSampler } from '../client/admin-watch.js';
 import { watchAdmin } from '../output/watch-driver.js';
 import { withSpinner } from '../output/spinner.js';
@@ -30,7 +30,7 @@ export default class TopicStatus extends BaseCommand<TopicStatusResult> {
   /** undefined: --watch streamed its samples until Ctrl-C or SIGTERM (no envelope). */
   async run(): Promise<TopicStatusResult | undefined> {
     const { flags } = await this.parse(TopicStatus);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
+    const target = targetOf(flags);
     if (flags.watch !== undefined) {
       await watchAdmin(target, { command: 'topicStatus', mode: 'topic', title: `topicStatus -t ${flags.topic}`, intervalS: flags.watch, json: this.jsonEnabled(), signal: this.stopSignal(), sampler: (s) => topicQueuesSampler(s, flags.topic) });
       return undefined;

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { updateSubGroup, failureWarnings, withAdminSession, type SubGroupFields, type UpdateSubGroupResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 const trueFalse = ['true', 'false'];
@@ -45,7 +45,7 @@ export default class UpdateSubGroup extends BaseCommand<UpdateSubGroupResult> {
 
   async run(): Promise<UpdateSubGroupResult> {
     const { flags } = await this.parse(UpdateSubGroup);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
+    const target = { ...targetOf(flags), brokerAddr: flags.brokerAddr };
     const fields: SubGroupFields = {
       consumeEnable: bool(flags.consumeEnable),
       consumeFromMinEnable: bool(flags.consumeFromMinEnable),

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { checkUpdateTopicOptions, updateTopic, updateTopicWarnings, failureWarnings, withAdminSession, type UpdateTopicResult } from '../client/admin.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { targetFlags } from '../output/flags.js';
+import { targetFlags, targetOf } from '../output/flags.js';
 import { withSpinner } from '../output/spinner.js';
 
 const trueFalse = ['true', 'false'] as const;
@@ -41,7 +41,7 @@ export default class UpdateTopic extends BaseCommand<UpdateTopicResult> {
 
   async run(): Promise<UpdateTopicResult> {
     const { flags } = await this.parse(UpdateTopic);
-    const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, brokerAddr: flags.brokerAddr, timeoutMs: flags.timeout };
+    const target = { ...targetOf(flags), brokerAddr: flags.brokerAddr };
     checkUpdateTopicOptions({ topic: flags.topic, readQueueNums: flags.readQueueNums, writeQueueNums: flags.writeQueueNums });
     const r = await withSpinner(`Updating topic ${flags.topic}`, this.jsonEnabled(), () =>
       withAdminSession(target, (s) =>

@@ -83,10 +83,19 @@ export class TimeoutError extends RocketError {
 export class RemoteError extends RocketError {
   readonly responseCode: number;
   constructor(responseCode: number, remark: string, code = 'E_REMOTE', actions: string[] = []) {
-    super(remark || `broker answered response code ${responseCode}`, { code, actions });
+    // A broker with ACL on refuses with SYSTEM_ERROR and an AclException remark, whatever the request.
+    const acl = (remark ?? '').includes(ACL_EXCEPTION_MARK);
+    super(remark || `broker answered response code ${responseCode}`, acl ? { code: 'E_ACL_DENIED', actions: [...ACL_ACTIONS, ...actions] } : { code, actions });
     this.responseCode = responseCode;
   }
 }
+
+/** How Apache brokers (and ours) name an ACL refusal in the remark. */
+const ACL_EXCEPTION_MARK = 'AclException: ';
+const ACL_ACTIONS = [
+  'the broker has ACL on: give an account of its plain_acl.yml with --access-key/--secret-key, ROCKETCTL_ACCESS_KEY/ROCKETCTL_SECRET_KEY or --credentials-file',
+  'a permission the account lacks is named above: add it to the account (topicPerms, groupPerms, defaultTopicPerm, defaultGroupPerm, admin)',
+];
 
 /** The peer does not speak RocketMQ: garbage frames, or a reply whose body is not RocketMQ's JSON. */
 export class ProtocolError extends RocketError {

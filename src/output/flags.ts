@@ -4,6 +4,9 @@ import { DEFAULT_RESET_WATCH_MS, parseTimestamp } from '../client/admin-offsets.
 import { END_OF_TIME_MS } from '../client/admin-messages.js';
 import { formatTimeMs } from './progress-render.js';
 import { DEFAULT_WATCH_INTERVAL_S, WATCH_INTERVAL_S_MAX, WATCH_INTERVAL_S_MIN } from '../client/watch.js';
+import { resolveCredentials } from '../client/credentials.js';
+import type { AdminTargetOptions } from '../client/admin-session.js';
+import type { ToolTarget } from '../client/tools.js';
 
 /**
  * Flags shared by admin commands, named as mqadmin names them (-n/--namesrvAddr) plus rocketctl's
@@ -43,7 +46,49 @@ export const timeoutFlag = Flags.integer({
   helpGroup: 'TARGET',
 });
 
-export const targetFlags = { namesrvAddr: namesrvFlag, socket: socketFlag, timeout: timeoutFlag };
+/** Credentials for brokers with aclEnable=true (RocketMQ plain ACL): requests are signed with them. */
+export const accessKeyFlag = Flags.string({
+  summary: 'Access key of an account in the broker\'s plain_acl.yml (brokers with aclEnable=true). Default: $ROCKETCTL_ACCESS_KEY.',
+  env: 'ROCKETCTL_ACCESS_KEY',
+  helpGroup: 'ACL',
+});
+
+export const secretKeyFlag = Flags.string({
+  summary: 'Its secret key. Default: $ROCKETCTL_SECRET_KEY. A flag can be seen in the process list: prefer the variable or --credentials-file.',
+  env: 'ROCKETCTL_SECRET_KEY',
+  helpGroup: 'ACL',
+});
+
+export const credentialsFileFlag = Flags.string({
+  summary: 'File with AccessKey=... and SecretKey=... lines, used when no keys are given; refused if group or others can read it. Default: $ROCKETCTL_CREDENTIALS_FILE.',
+  env: 'ROCKETCTL_CREDENTIALS_FILE',
+  helpGroup: 'ACL',
+});
+
+export const targetFlags = {
+  namesrvAddr: namesrvFlag,
+  socket: socketFlag,
+  timeout: timeoutFlag,
+  'access-key': accessKeyFlag,
+  'secret-key': secretKeyFlag,
+  'credentials-file': credentialsFileFlag,
+};
+
+/** The parsed targetFlags. */
+export interface TargetFlagValues {
+  namesrvAddr?: string;
+  socket?: string;
+  timeout: number;
+  'access-key'?: string;
+  'secret-key'?: string;
+  'credentials-file'?: string;
+}
+
+/** Where a command sends its requests, with the credentials to sign them (none: unsigned). */
+export function targetOf(flags: TargetFlagValues): AdminTargetOptions & ToolTarget {
+  const credentials = resolveCredentials({ accessKey: flags['access-key'], secretKey: flags['secret-key'], credentialsFile: flags['credentials-file'] });
+  return { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout, credentials };
+}
 
 /** --watch-ms of resetOffset and skipAccumulatedMessage (ApplyOptions.watchMs). */
 export const watchMsFlag = Flags.integer({

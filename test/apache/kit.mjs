@@ -150,6 +150,20 @@ export function makeHome(dir) {
   return home;
 }
 
+function writeHomeFiles(home, files) {
+  for (const [rel, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(home, rel)), { recursive: true });
+    fs.writeFileSync(path.join(home, rel), text, { mode: 0o600 });
+  }
+}
+
+/** A ROCKETMQ_HOME for mqadmin with these files, e.g. { 'conf/tools.yml': 'accessKey: ...' } (ACL keys). */
+export function makeToolsHome(dir, files = {}) {
+  const home = makeHome(dir);
+  writeHomeFiles(home, files);
+  return home;
+}
+
 function javaArgs(home, heapMb, cp, cls, args) {
   return ['-server', `-Xms${heapMb}m`, `-Xmx${heapMb}m`, '-XX:MaxDirectMemorySize=256m', '-XX:+UseG1GC',
     '-XX:TieredStopAtLevel=1', ...JVM_OPENS, `-Duser.home=${home}`, `-Drocketmq.home.dir=${home}`,
@@ -185,13 +199,16 @@ function startJava(dir, name, set, home, heapMb, cls, args) {
 
 /**
  * Start an Apache name server (unless config.namesrvAddr names one) and broker in dir.
+ * `homeFiles` ({ 'conf/plain_acl.yml': text, ... }) are written into its ROCKETMQ_HOME first
+ * (the broker reads plain_acl.yml there with aclEnable=true).
  * Returns { version, namesrv, broker, vip, storeDir, dir, brokerName, clusterName, pids }.
  */
-export async function start(major, dir, config = {}) {
+export async function start(major, dir, config = {}, { homeFiles = {} } = {}) {
   const set = major === '5' || major === 5 ? 'server5' : 'server4';
   fs.mkdirSync(dir, { recursive: true });
   dir = path.resolve(dir);
   const home = makeHome(dir);
+  writeHomeFiles(home, homeFiles);
   const result = { version: set === 'server5' ? 5 : 4, dir, home, pids: [] };
   let namesrv = config.namesrvAddr;
   if (!namesrv) {
@@ -255,9 +272,12 @@ function kitToolsHome() {
   return toolsHome;
 }
 
-/** Run Apache mqadmin 4.9.8; resolves { code, stdout, stderr }. Bounded by timeoutMs. */
-export function mqadmin(args, { timeoutMs = 60_000 } = {}) {
-  return runJava('client4', 'org.apache.rocketmq.tools.command.MQAdminStartup', args, { timeoutMs });
+/**
+ * Run Apache mqadmin 4.9.8; resolves { code, stdout, stderr }. Bounded by timeoutMs. `home`: its
+ * ROCKETMQ_HOME (default the kit's shared one); mqadmin signs with the keys of home/conf/tools.yml.
+ */
+export function mqadmin(args, { timeoutMs = 60_000, home } = {}) {
+  return runJava('client4', 'org.apache.rocketmq.tools.command.MQAdminStartup', args, { timeoutMs, home });
 }
 
 /** Run one of our driver programs (class in test/apache/java); resolves { code, stdout, stderr, lines }. */
@@ -265,8 +285,7 @@ export function driver(cls, args, { timeoutMs = 90_000, env = {} } = {}) {
   return runJava('client4', cls, args, { timeoutMs, extraCp: CLASSES, env });
 }
 
-function runJava(set, cls, args, { timeoutMs, extraCp, env = {}, jvm = [] }) {
-  const home = kitToolsHome();
+function runJava(set, cls, args, { timeoutMs, extraCp, env = {}, jvm = [], home = kitToolsHome() }) {
   const cp = extraCp ? `${extraCp}:${classpath(set)}` : classpath(set);
   const props = Object.entries(env).filter(([k]) => k.startsWith('-D')).map(([k, v]) => `${k}=${v}`);
   return new Promise((resolve) => {

@@ -33,10 +33,10 @@ export interface ApacheServer {
  * Start an Apache name server + broker (4 = 4.9.7, 5 = 5.x; see pom.xml) with broker.conf keys;
  * `namesrvAddr` registers with an existing name server instead of starting one.
  */
-export async function startApache(major: 4 | 5, config: Record<string, string> = {}): Promise<ApacheServer> {
+export async function startApache(major: 4 | 5, config: Record<string, string> = {}, opts: { homeFiles?: Record<string, string> } = {}): Promise<ApacheServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rocketctl-apache${major}-`));
   try {
-    const r = await kit.start(String(major), dir, config);
+    const r = await kit.start(String(major), dir, config, { homeFiles: opts.homeFiles ?? {} });
     return {
       ...r,
       stop: () => kit.stop(dir),
@@ -64,7 +64,12 @@ export function javaDriver(cls: string, args: Record<string, string | number | b
   return kit.driver(cls, Object.entries(args).map(([k, v]) => `${k}=${v}`), opts);
 }
 
-/** Run Apache mqadmin 4.9.8. */
-export function mqadmin(args: string[], opts: { timeoutMs?: number } = {}): Promise<Omit<JavaRun, 'lines'>> {
+/** Run Apache mqadmin 4.9.8; `home` from toolsHome() gives it ACL keys (conf/tools.yml). */
+export function mqadmin(args: string[], opts: { timeoutMs?: number; home?: string } = {}): Promise<Omit<JavaRun, 'lines'>> {
   return kit.mqadmin(args, opts);
+}
+
+/** A ROCKETMQ_HOME in dir for mqadmin with these files (e.g. conf/tools.yml with accessKey/secretKey). */
+export function toolsHome(dir: string, files: Record<string, string>): string {
+  return kit.makeToolsHome(dir, files);
 }

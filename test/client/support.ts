@@ -10,6 +10,7 @@ import { afterEach } from 'vitest';
 import { Producer } from '../../src/client/producer.js';
 import { PullConsumer } from '../../src/client/pull-consumer.js';
 import type { MessageExt } from '../../src/client/message.js';
+import type { ClientOptions } from '../../src/client/client-instance.js';
 import { createTopic, startTestBroker, type TestBroker, type TestBrokerOptions } from '../helpers/broker.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
@@ -99,8 +100,8 @@ export async function maxOffset(b: TestBroker, t: string, queueId: number): Prom
 }
 
 /** Every message currently stored in `topicName` (all queues, min..max offset), via a pull consumer. */
-export async function readAll(namesrvAddr: string, topicName: string): Promise<MessageExt[]> {
-  const pc = new PullConsumer({ namesrvAddr, instanceName: `reader-${uniq('r')}` });
+export async function readAll(namesrvAddr: string, topicName: string, opts: Partial<ClientOptions> = {}): Promise<MessageExt[]> {
+  const pc = new PullConsumer({ namesrvAddr, instanceName: `reader-${uniq('r')}`, ...opts });
   await pc.start();
   try {
     const out: MessageExt[] = [];

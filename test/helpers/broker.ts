@@ -49,6 +49,8 @@ export interface TestBrokerOptions {
   logger?: Logger;
   /** A broker.conf to read (as `broker start -c`); UPDATE_BROKER_CONFIG saves changes there. */
   configFile?: string;
+  /** How often plain_acl.yml is checked for changes (with aclEnable=true). */
+  aclCheckIntervalMs?: number;
 }
 
 export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<TestBroker> {
@@ -68,7 +70,7 @@ export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<Tes
   });
   const file = () => (opts.configFile ? { path: opts.configFile, entries: parseProperties(fs.readFileSync(opts.configFile, 'utf8')) } : undefined);
   const start = async (extra?: Record<string, string>) =>
-    BrokerController.start(buildBrokerConfig({ file: file(), overrides: base(extra) }).config, { storeIO: opts.storeIO, logger: opts.logger, configFile: opts.configFile });
+    BrokerController.start(buildBrokerConfig({ file: file(), overrides: base(extra) }).config, { storeIO: opts.storeIO, logger: opts.logger, configFile: opts.configFile, aclCheckIntervalMs: opts.aclCheckIntervalMs });
   const client = new RemotingClient({ requestTimeoutMs: 10_000 });
   const t: TestBroker = {
     broker: await start(),

@@ -11,6 +11,7 @@ import type { SubscriptionGroupConfig, TopicConfig, TopicConfigSerializeWrapper 
 import type { MessageFields, MessageRecord, SocketAddr } from '../../protocol/message.js';
 import type { TransactionalMessageService } from '../transaction/transactional-service.js';
 import type { BrokerStats } from '../stats/broker-stats.js';
+import type { AclService } from '../acl/acl-service.js';
 
 /** Store read statuses (DefaultMessageStore.getMessage; fact sheet §2.3). */
 export type GetMessageStatus =
@@ -79,6 +80,8 @@ export interface BrokerContext {
   readonly delayLevelCount: number;
   /** Pull statistics (BrokerStatsManager's GROUP_GET_NUMS / BROKER_GET_NUMS). */
   readonly stats: BrokerStats;
+  /** The plain ACL (aclEnable=true): its file, changed by the ACL admin requests. */
+  readonly acl?: AclService;
   /** Half messages, END_TRANSACTION and check-back (§6.4); absent until the store is open. */
   readonly transactions?: TransactionalMessageService;
 

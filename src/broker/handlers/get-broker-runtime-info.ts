@@ -19,7 +19,8 @@
  * distributions, found/miss TPS (a made-up value would read as a measurement).
  *
  * Extra rocketctl keys: `brokerAddr` / `brokerAddrFast` (advertised TCP addresses; the admin
- * session aliases them to the local socket), `flushDiskType`, `brokerRole`.
+ * session aliases them to the local socket), `flushDiskType`, `brokerRole`, and with ACL on
+ * `aclRefusedTotal` / `aclSignatureFailuresTotal` (requests refused; of those, bad signatures).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -144,6 +145,10 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
     brokerAddr: src.addresses?.broker ?? formatSocketAddr(ctx.storeHost),
   };
   if (src.addresses?.fast) t.brokerAddrFast = src.addresses.fast;
+  if (ctx.acl) {
+    t.aclRefusedTotal = String(ctx.acl.stats.refused);
+    t.aclSignatureFailuresTotal = String(ctx.acl.stats.signatureFailures);
+  }
   Object.assign(t, await requestQueueKeys());
 
   const stats = src.messageStore?.stats?.();

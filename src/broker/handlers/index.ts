@@ -34,6 +34,7 @@ import { viewMessageById } from './view-message-by-id.js';
 import { ADMIN_TABLE } from './admin-table.js';
 import { PROGRESS_TABLE } from './progress-table.js';
 import { CHECK_TABLE } from './check-table.js';
+import { ACL_TABLE } from './acl-table.js';
 
 const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.SEND_MESSAGE]: sendMessage,
@@ -64,6 +65,7 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   ...ADMIN_TABLE,
   ...PROGRESS_TABLE,
   ...CHECK_TABLE,
+  ...ACL_TABLE,
 };
 
 export interface HandlerTableOptions {

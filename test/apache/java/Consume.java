@@ -4,6 +4,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
+import org.apache.rocketmq.client.consumer.rebalance.AllocateMessageQueueAveragely;
 import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.ConsumeOrderlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
@@ -23,12 +24,13 @@ import org.apache.rocketmq.common.protocol.heartbeat.MessageModel;
  *   [deliveries=N] (stop after N deliveries in all, e.g. when every one is failed on purpose)
  *   [graceMs=300] (wait before shutdown, e.g. for the last sendMessageBack;
  *   3000 with trace=true, so the trace records get sent) [apiTimeoutMs=15000]
+ *   [accessKey=AK secretKey=SK] (sign requests with AclClientRPCHook, for brokers with ACL on)
  */
 public class Consume {
   public static void main(String[] argv) throws Exception {
     Map<String, String> a = Json.args(argv);
     boolean trace = Boolean.parseBoolean(a.getOrDefault("trace", "false"));
-    DefaultMQPushConsumer c = new DefaultMQPushConsumer(a.get("group"), trace, a.get("traceTopic"));
+    DefaultMQPushConsumer c = new DefaultMQPushConsumer(a.get("group"), Json.aclHook(a), new AllocateMessageQueueAveragely(), trace, a.get("traceTopic"));
     c.setNamesrvAddr(a.get("namesrv"));
     // Route look-ups and other client API calls: 3 s by default, too short on a loaded 2-core machine.
     c.setMqClientApiTimeout(Integer.parseInt(a.getOrDefault("apiTimeoutMs", "15000")));

@@ -12,10 +12,19 @@ import org.apache.rocketmq.common.message.MessageClientExt;
 import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.remoting.protocol.RemotingCommand;
+import org.apache.rocketmq.remoting.RPCHook;
+import org.apache.rocketmq.acl.common.AclClientRPCHook;
+import org.apache.rocketmq.acl.common.SessionCredentials;
 
 /** Shared by the driver programs: key=value arguments in, one JSON object per output line. */
 final class Json {
   private Json() {}
+
+  /** [accessKey=AK secretKey=SK]: the client signs its requests (plain ACL), else null (unsigned). */
+  static RPCHook aclHook(Map<String, String> a) {
+    if (!a.containsKey("accessKey")) return null;
+    return new AclClientRPCHook(new SessionCredentials(a.get("accessKey"), a.get("secretKey")));
+  }
 
   static Map<String, String> args(String[] argv) {
     Map<String, String> m = new LinkedHashMap<>();

@@ -22,6 +22,7 @@ import org.apache.rocketmq.common.message.MessageQueue;
  *   [props=k1:v1,k2:v2] [delay=LEVEL] [order=true] (queue chosen by index % queues, ordered sends)
  *   [trace=true] [traceTopic=T] [vip=true|false] [timeoutMs=5000] [compressOver=4096] [apiTimeoutMs=15000]
  *   [lingerMs=0] (wait before shutdown; 3000 with trace=true, so the trace records get sent)
+ *   [accessKey=AK secretKey=SK] (sign requests with AclClientRPCHook, for brokers with ACL on)
  */
 public class Produce {
   public static void main(String[] argv) throws Exception {
@@ -30,7 +31,7 @@ public class Produce {
     int count = Integer.parseInt(a.getOrDefault("count", "1"));
     String mode = a.getOrDefault("mode", "sync");
     boolean trace = Boolean.parseBoolean(a.getOrDefault("trace", "false"));
-    DefaultMQProducer p = new DefaultMQProducer(a.getOrDefault("group", "PG_kit"), trace, a.get("traceTopic"));
+    DefaultMQProducer p = new DefaultMQProducer(a.getOrDefault("group", "PG_kit"), Json.aclHook(a), trace, a.get("traceTopic"));
     p.setNamesrvAddr(a.get("namesrv"));
     // Route look-ups and other client API calls: 3 s by default, too short on a loaded 2-core machine.
     p.setMqClientApiTimeout(Integer.parseInt(a.getOrDefault("apiTimeoutMs", "15000")));
