@@ -186,6 +186,37 @@ describe('recovery', () => {
     expect(store.getMaxOffsetInQueue('Rec', 0)).toBe(80);
   });
 
+  it('a consume-queue unit cut by recovery stays cut on disk before the log reuses its offset (power loss in the next life)', async () => {
+    const cfg = config();
+    store = await MessageStore.open(cfg);
+    await fill(store, 6, 2);
+    // The last record (queue 1) reaches its consume queue on disk, but the commit log loses it.
+    const lost = await store.putMessage(message('Rec', 1, bodyFor(100, 800)));
+    await store.flush();
+    store.halt();
+    store = undefined;
+    await patchLog(lost.commitLogOffset, cfg.mappedFileSizeCommitLog, (seg, pos) => seg.fill(0, pos, pos + lost.wroteBytes));
+
+    // Next life: recovery cuts queue 1's unit; a record of queue 0 is then written at that offset,
+    // and the power goes before the consume queues were flushed on their timer.
+    store = await MessageStore.open(cfg);
+    expect(store.report.commitLogMaxOffset).toBe(lost.commitLogOffset);
+    expect(store.getMaxOffsetInQueue('Rec', 1)).toBe(lost.queueOffset);
+    const reused = await store.putMessage(message('Rec', 0, bodyFor(101, 100)));
+    expect(reused.commitLogOffset).toBe(lost.commitLogOffset);
+    store.halt();
+    store = undefined;
+
+    // The stale unit (queue 1 -> that offset, 800-byte body) must not come back.
+    store = await MessageStore.open(cfg);
+    expect(store.getMaxOffsetInQueue('Rec', 1)).toBe(lost.queueOffset);
+    for (const q of [0, 1]) {
+      const recs = await countQueue(store, 'Rec', q);
+      expect(recs).toHaveLength(q === 0 ? 4 : 3);
+      for (const raw of recs) expect(decodeRecord(raw, 0, { checkCrc: true }).queueId).toBe(q);
+    }
+  });
+
   it('a store whose oldest commit log files were deleted (Apache retention) starts each queue at its first unit still in the log', async () => {
     store = await MessageStore.open(config());
     const sent = await fill(store, 200, 2, 700);

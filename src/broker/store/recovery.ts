@@ -56,6 +56,8 @@ export interface ConsumeQueueStoreLike {
   queues(): Iterable<ConsumeQueueLike>;
   maxCommitLogEnd(): number;
   truncateByCommitLogOffset(offset: number): { queuesTouched: string[]; unitsDropped: number };
+  /** Write every queue's changes (cut tails zeroed, rebuilt units) and fsync them. */
+  flush(): Promise<void>;
 }
 
 /** The index side as recovery needs it (IndexService, index-service.ts). */
@@ -358,6 +360,13 @@ export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryRe
     });
   }
   for (const q of truncated.queuesTouched) queuesRebuilt.add(q);
+  // The queues' repairs (tails cut here, by re-dispatch, or when torn at load) live in memory until
+  // flushed, and the log will reuse the offsets past `end` for new records as soon as the store
+  // opens. A power loss before the timed flush would then bring a cut unit back, pointing into a
+  // different record of another queue, which no later scan notices (re-dispatch checks only the
+  // record's own queue). So they reach the disk before anything is appended. Apache cuts its
+  // mapped files in place, which survives a process crash but not a power loss.
+  await cqStore.flush();
   // Under a dry run the FileIO is an overlay, so this "repair" never reaches the disk.
   await commitLog.truncateAndStartAt(end, scan.lastStoreTimestamp, { zeroTail: true });
 
