@@ -37,6 +37,8 @@ export interface MigrateBenchResult {
   msgsPerSecond: number;
   msgsPerSecondWall: number;
   brokerCpuUsPerMessage: number;
+  /** The CLI's CPU (user+system) per message: with the broker's, what an idle 2-core machine could reach. */
+  cliCpuUsPerMessage: number;
   verified: boolean;
   /** os.loadavg() (1, 5, 15 min) before and after the migration: the machine is shared. */
   loadBefore: number[];
@@ -50,6 +52,8 @@ const SOURCE_QUEUES = 4;
 const TARGET_QUEUES = 16;
 const REQUEST_TIMEOUT_MS = 30_000;
 const CLI_TIMEOUT_MS = 600_000;
+/** How often the CLI's CPU time is read from /proc (what it used in its last interval is not counted). */
+const CPU_SAMPLE_MS = 50;
 
 export async function benchMigrate(o: MigrateBenchOptions = {}): Promise<MigrateBenchResult> {
   const options = { messages: o.messages ?? Number(process.env.ROCKETCTL_BENCH_MIGRATE_MESSAGES ?? 200_000), bodyBytes: o.bodyBytes ?? 1024 };
@@ -88,6 +92,7 @@ export async function benchMigrate(o: MigrateBenchOptions = {}): Promise<Migrate
       msgsPerSecond,
       msgsPerSecondWall: Math.round((copied * 1000) / cliWallMs),
       brokerCpuUsPerMessage: Math.round((brokerCpuMs * 1000) / Math.max(1, copied)),
+      cliCpuUsPerMessage: Math.round((out.cpuMs * 1000) / Math.max(1, copied)),
       verified: e.verification.ok,
       loadBefore: loadBefore.map((x) => Math.round(x * 100) / 100),
       loadAfter: loadAfter.map((x) => Math.round(x * 100) / 100),
@@ -111,8 +116,8 @@ async function sendBacklog(producer: Producer, topic: string, messages: number, 
   }
 }
 
-/** The CLI as a child process; its --json envelope. */
-function runCli(root: string, args: string[]): Promise<{ result: any }> {
+/** The CLI as a child process; its --json envelope, and its CPU time (last /proc sample before it exited). */
+function runCli(root: string, args: string[]): Promise<{ result: any; cpuMs: number }> {
   const { NODE_ENV: _drop, ...env } = process.env;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), ...args], { cwd: root, env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -121,10 +126,13 @@ function runCli(root: string, args: string[]): Promise<{ result: any }> {
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+    let cpuMs = 0;
+    const sampler = setInterval(() => (cpuMs = Math.max(cpuMs, processCpuMs(child.pid))), CPU_SAMPLE_MS);
     child.on('close', (code) => {
       clearTimeout(timer);
+      clearInterval(sampler);
       if (code !== 0) return reject(new Error(`rocketctl ${args.join(' ')} exited ${code}: ${stderr.slice(-500)}${stdout.slice(-500)}`));
-      resolve(JSON.parse(stdout));
+      resolve({ ...JSON.parse(stdout), cpuMs });
     });
   });
 }
