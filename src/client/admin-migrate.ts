@@ -22,7 +22,7 @@ import { Prop, type Properties } from '../protocol/properties.js';
 import { Perm } from '../protocol/codes.js';
 import type { MessageQueue, TopicRouteData } from '../protocol/bodies.js';
 import type { AdminSession } from './admin-session.js';
-import { routeOfTopic, updateTopic } from './admin.js';
+import { clusterInfo, mastersOfCluster, routeOfTopic, updateTopic, withAdminSession } from './admin.js';
 import { applyReset, planReset, topicBrokers, type ApplyStatus, type AppliedQueue, type PlannedQueue, type ResetPlan, type TopicBroker } from './admin-offsets.js';
 import { compareStrings } from './allocate.js';
 import { copyExactlyOnce, MIGRATED_WINDOW, type CopyOrigin, type CopyProgress, type CopyResult, type CopyVerification } from './migrate-copy.js';
@@ -78,12 +78,16 @@ export interface MigrateQueuePlan {
 
 export interface MigrateTargetBroker {
   brokerName: string;
+  /** Its master's address (where a missing target is created). */
+  brokerAddr: string | null;
   /** Write queues of the target on this broker (existing, or to be created). */
   queueNums: number;
 }
 
 export interface MigrateTarget {
   topic: string;
+  /** The target cluster's name server (--to-namesrv); null: the source's cluster. */
+  namesrvAddr: string | null;
   exists: boolean;
   /** Total write queues (existing, or to be created with --execute). */
   queueNums: number;
@@ -124,6 +128,8 @@ export interface MigrateOptions {
   target: string;
   /** Queues per broker for a target that does not exist (default: twice the source's there). */
   targetQueueNums?: number;
+  /** The target's cluster, by its name server (--to-namesrv host:port), when not the source's. */
+  targetNamesrv?: string;
 }
 
 /** Check names before asking anything: usage errors (exit 2). */
@@ -135,11 +141,11 @@ export function checkMigrateNames(o: MigrateOptions): void {
       throw new UsageError(`${flag} ${topic}: retry and dead-letter topics are not migrated (their messages go back to the group's consumers by themselves)`);
     }
   }
-  if (o.source === o.target) throw new UsageError(`-t and --to name the same topic (${o.source}): migrate to another topic`);
+  if (o.source === o.target && o.targetNamesrv === undefined) throw new UsageError(`-t and --to name the same topic (${o.source}): migrate to another topic`);
 }
 
 /** The group's backlog on the source and what would happen to the target. Changes nothing. */
-export async function planMigration(session: AdminSession, o: MigrateOptions): Promise<MigratePlan> {
+export async function planMigration(session: AdminSession, o: MigrateOptions, targetSession: AdminSession = session): Promise<MigratePlan> {
   checkMigrateNames(o);
   const sourceBrokers = await topicBrokers(session, o.source);
   const reset = await planReset(session, { group: o.group, topic: o.source, mode: { kind: 'latest' } });
@@ -151,7 +157,7 @@ export async function planMigration(session: AdminSession, o: MigrateOptions): P
       actions: [`check the group and topic: rocketctl consumerProgress -g ${o.group}`],
     });
   }
-  const target = await targetOf(session, o, sourceBrokers);
+  const target = await targetOf(targetSession, o, sourceBrokers);
   const notes: string[] = [];
   if (target.exists && o.targetQueueNums !== undefined) notes.push(`${o.target} exists with ${target.queueNums} queue(s): used as it is, -r ignored`);
   else if (target.exists) notes.push(`${o.target} exists with ${target.queueNums} queue(s): used as it is`);
@@ -201,10 +207,24 @@ async function targetOf(session: AdminSession, o: MigrateOptions, sourceBrokers:
   } catch (err) {
     if (!(err instanceof TopicNotFoundError)) throw err;
   }
-  const brokers = existing
-    ? existing.map((b) => ({ brokerName: b.brokerName, queueNums: b.writeQueueNums }))
-    : sourceBrokers.map((b) => ({ brokerName: b.brokerName, queueNums: o.targetQueueNums ?? DEFAULT_TARGET_QUEUE_FACTOR * b.writeQueueNums }));
-  return { topic: o.target, exists: existing !== undefined, queueNums: brokers.reduce((s, b) => s + b.queueNums, 0), brokers };
+  const perBroker = (n: number) => o.targetQueueNums ?? DEFAULT_TARGET_QUEUE_FACTOR * n;
+  const brokers: MigrateTargetBroker[] = existing
+    ? existing.map((b) => ({ brokerName: b.brokerName, brokerAddr: b.addr, queueNums: b.writeQueueNums }))
+    : o.targetNamesrv === undefined
+      ? sourceBrokers.map((b) => ({ brokerName: b.brokerName, brokerAddr: b.addr, queueNums: perBroker(b.writeQueueNums) }))
+      : await otherClusterMasters(session, o, perBroker(Math.max(...sourceBrokers.map((b) => b.writeQueueNums))));
+  const namesrvAddr = o.targetNamesrv ?? null;
+  return { topic: o.target, namesrvAddr, exists: existing !== undefined, queueNums: brokers.reduce((s, b) => s + b.queueNums, 0), brokers };
+}
+
+/** Where a missing target is created on another cluster: every master of the one cluster its name server knows. */
+async function otherClusterMasters(session: AdminSession, o: MigrateOptions, queueNums: number): Promise<MigrateTargetBroker[]> {
+  const info = await clusterInfo(session);
+  const clusters = Object.keys(info.clusterAddrTable).sort(compareStrings);
+  if (clusters.length !== 1) {
+    throw new UsageError(`${o.target} does not exist on ${o.targetNamesrv}, which knows ${clusters.length} clusters (${clusters.join(', ') || 'none'}): create it first (rocketctl updateTopic -n ${o.targetNamesrv} -c CLUSTER -t ${o.target} -r N -w N)`);
+  }
+  return mastersOfCluster(info, clusters[0]!).map((b) => ({ brokerName: b.brokerName ?? b.addr, brokerAddr: b.addr, queueNums }));
 }
 
 // ---- execute --------------------------------------------------------------------------------------
@@ -260,10 +280,17 @@ export interface MigrateExecution {
  * move the group's offsets of the completely copied queues to their planned end, compare-and-set.
  * Copying stops at the first failed send: later queues are reported not-started.
  */
-export async function executeMigration(session: AdminSession, tool: ToolTarget, plan: MigratePlan, lease?: MigrationLease, onProgress?: (p: MigrateProgress) => void): Promise<MigrateExecution> {
+export async function executeMigration(
+  session: AdminSession,
+  tool: ToolTarget,
+  plan: MigratePlan,
+  lease?: MigrationLease,
+  onProgress?: (p: MigrateProgress) => void,
+  targetSession: AdminSession = session,
+): Promise<MigrateExecution> {
   const startedAt = Date.now();
   const targetCreated = !plan.target.exists;
-  if (targetCreated) await createTarget(session, plan);
+  if (targetCreated) await createTarget(targetSession, plan);
   const queues: MigratedQueue[] = plan.queues.map((q) => ({
     brokerName: q.brokerName,
     queueId: q.queueId,
@@ -279,7 +306,7 @@ export async function executeMigration(session: AdminSession, tool: ToolTarget, 
     via: null,
     message: q.consumerOffset === null ? 'no committed offset: skipped' : null,
   }));
-  const checked = await copyBacklog(session, tool, plan, queues, lease, onProgress);
+  const checked = await copyBacklog({ source: session, target: targetSession }, tool, plan, queues, lease, onProgress);
   const verification = verificationOf(plan, queues, checked);
   const problems = queues.filter(isProblem).length + (verification.ok || queues.some(isProblem) ? 0 : 1);
   return {
@@ -311,7 +338,7 @@ function isProblem(q: MigratedQueue): boolean {
 /** updateTopic on each broker of the plan, then wait (bounded) for the name server's route. */
 async function createTarget(session: AdminSession, plan: MigratePlan): Promise<void> {
   for (const b of plan.target.brokers) {
-    const addr = plan.queues.find((q) => q.brokerName === b.brokerName)?.brokerAddr;
+    const addr = b.brokerAddr;
     if (!addr) continue;
     // One broker per call: updateTopic throws when its only broker refused.
     await updateTopic(session, { topic: plan.target.topic, brokerAddr: addr, readQueueNums: b.queueNums, writeQueueNums: b.queueNums });
@@ -328,6 +355,11 @@ async function createTarget(session: AdminSession, plan: MigratePlan): Promise<v
     }
     await new Promise((r) => setTimeout(r, ROUTE_POLL_MS));
   }
+}
+
+/** Run `fn` with a session on the target's cluster: `source` itself without --to-namesrv. */
+export async function withTargetSession<T>(source: AdminSession, namesrvAddr: string | undefined, timeoutMs: number, fn: (target: AdminSession) => Promise<T>): Promise<T> {
+  return namesrvAddr === undefined ? fn(source) : withAdminSession({ namesrvAddr, timeoutMs }, fn);
 }
 
 /**
@@ -347,21 +379,32 @@ export async function withMigrationLease<T>(session: AdminSession, o: MigrateOpt
 /** What the command shows while copying (TTY only): messages done of the planned total. */
 export type MigrateProgress = CopyProgress;
 
-async function copyBacklog(session: AdminSession, tool: ToolTarget, plan: MigratePlan, queues: MigratedQueue[], lease: MigrationLease | undefined, onProgress?: (p: MigrateProgress) => void): Promise<CopyVerification | null> {
+async function copyBacklog(
+  sessions: { source: AdminSession; target: AdminSession },
+  tool: ToolTarget,
+  plan: MigratePlan,
+  queues: MigratedQueue[],
+  lease: MigrationLease | undefined,
+  onProgress?: (p: MigrateProgress) => void,
+): Promise<CopyVerification | null> {
   const todo = plan.queues.flatMap((q, i) => (queues[i]!.copyStatus === 'not-started' ? [{ plan: q, out: queues[i]! }] : []));
   if (todo.length === 0) return null;
-  const namesrvAddr = namesrvOfTarget(tool);
-  const client = { namesrvAddr, instanceName: `rocketctl-migrate-${process.pid}`, requestTimeoutMs: tool.timeoutMs, connectTimeoutMs: tool.timeoutMs };
-  const producer = new Producer({ ...client, producerGroup: `rocketctl_migrate_${Date.now()}`, sendMsgTimeoutMs: tool.timeoutMs });
-  const consumer = new PullConsumer(client);
+  const client = (namesrvAddr: string, role: string) => ({ namesrvAddr, instanceName: `rocketctl-migrate-${role}-${process.pid}`, requestTimeoutMs: tool.timeoutMs, connectTimeoutMs: tool.timeoutMs });
+  const sourceClient = client(namesrvOfTarget(tool), 'source');
+  const targetClient = plan.target.namesrvAddr === null ? sourceClient : client(plan.target.namesrvAddr, 'target');
+  const producer = new Producer({ ...targetClient, producerGroup: `rocketctl_migrate_${Date.now()}`, sendMsgTimeoutMs: tool.timeoutMs });
+  const consumer = new PullConsumer(sourceClient);
+  const targetConsumer = targetClient === sourceClient ? consumer : new PullConsumer(targetClient);
   try {
     await producer.start();
     await consumer.start();
-    const offsets = new OffsetCheckpoints(session, plan, todo);
+    if (targetConsumer !== consumer) await targetConsumer.start();
+    const offsets = new OffsetCheckpoints(sessions.source, plan, todo);
     const outcome = await copyExactlyOnce({
       producer,
       consumer,
-      targetQueues: writeQueuesOf(await routeOfTopic(session, plan.target.topic), plan.target.topic),
+      targetConsumer,
+      targetQueues: writeQueuesOf(await routeOfTopic(sessions.target, plan.target.topic), plan.target.topic),
       sources: todo.map(({ plan: q }) => ({ mq: { topic: plan.source, brokerName: q.brokerName, queueId: q.queueId }, committed: q.consumerOffset!, from: q.fromOffset!, to: q.maxOffset })),
       copyOf: (m, window) => copyOf(m, plan, window),
       originOf: (m) => originOf(m, plan),
@@ -377,6 +420,7 @@ async function copyBacklog(session: AdminSession, tool: ToolTarget, plan: Migrat
     todo.forEach(({ out }, i) => offsets.report(out, outcome.results[i]!, i));
     return outcome.verification;
   } finally {
+    if (targetConsumer !== consumer) await targetConsumer.close();
     await consumer.close();
     await producer.close();
   }

@@ -94,7 +94,10 @@ export interface CopyProgress {
 
 export interface CopyJob {
   producer: Producer;
+  /** Reads the source. */
   consumer: PullConsumer;
+  /** Reads the target back on resume (the same consumer when both are on one cluster). */
+  targetConsumer: PullConsumer;
   /** The target's write queues in a stable order (the hash of a key indexes them). */
   targetQueues: MessageQueue[];
   sources: CopySource[];
@@ -198,7 +201,7 @@ export interface EarlierCopies {
  * Invariant 4: read each target queue backwards from its end while its copies carry its newest
  * label; keep the copies of the highest label that lie at or past their source's committed offset.
  */
-export async function findEarlierCopies(job: Pick<CopyJob, 'consumer' | 'targetQueues' | 'sources' | 'originOf'>, committed: readonly number[], scanMax = COPY_LIMITS.scanMaxMessages): Promise<EarlierCopies> {
+export async function findEarlierCopies(job: Pick<CopyJob, 'targetConsumer' | 'targetQueues' | 'sources' | 'originOf'>, committed: readonly number[], scanMax = COPY_LIMITS.scanMaxMessages): Promise<EarlierCopies> {
   const sourceIndex = new Map(job.sources.map((s, i) => [`${s.mq.brokerName}\u0000${s.mq.queueId}`, i]));
   const tails = await Promise.all(job.targetQueues.map((tq) => tailOf(job, tq, scanMax)));
   const labels = tails.flatMap((t) => (t.label === undefined ? [] : [t.label]));
@@ -220,8 +223,8 @@ export async function findEarlierCopies(job: Pick<CopyJob, 'consumer' | 'targetQ
 }
 
 /** The copies with the newest label at the end of one target queue. */
-async function tailOf(job: Pick<CopyJob, 'consumer' | 'originOf'>, tq: MessageQueue, scanMax: number): Promise<{ label: number | undefined; copies: Array<{ origin: CopyOrigin; bodyCrc: number }> }> {
-  const [min, max] = await Promise.all([job.consumer.minOffset(tq), job.consumer.maxOffset(tq)]);
+async function tailOf(job: Pick<CopyJob, 'targetConsumer' | 'originOf'>, tq: MessageQueue, scanMax: number): Promise<{ label: number | undefined; copies: Array<{ origin: CopyOrigin; bodyCrc: number }> }> {
+  const [min, max] = await Promise.all([job.targetConsumer.minOffset(tq), job.targetConsumer.maxOffset(tq)]);
   const copies: Array<{ origin: CopyOrigin; bodyCrc: number }> = [];
   let label: number | undefined;
   let hi = max;
@@ -233,7 +236,7 @@ async function tailOf(job: Pick<CopyJob, 'consumer' | 'originOf'>, tq: MessageQu
       });
     }
     const lo = Math.max(min, hi - MAX_PULL_NUMS);
-    const r = await job.consumer.pull(tq, lo, hi - lo);
+    const r = await job.targetConsumer.pull(tq, lo, hi - lo);
     const msgs = r.status === 'FOUND' ? r.msgs.filter((m) => m.queueOffset >= lo && m.queueOffset < hi) : [];
     if (msgs.length === 0) break; // deleted meanwhile: nothing older to read
     for (let i = msgs.length - 1; i >= 0; i--) {

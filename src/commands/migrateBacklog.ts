@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withAdminSession } from '../client/admin.js';
-import { checkMigrateNames, executeMigration, planMigration, withMigrationLease, type MigrateExecution, type MigrateOptions, type MigratePlan } from '../client/admin-migrate.js';
+import { checkMigrateNames, executeMigration, planMigration, withMigrationLease, withTargetSession, type MigrateExecution, type MigrateOptions, type MigratePlan } from '../client/admin-migrate.js';
 import type { AdminSession } from '../client/admin-session.js';
 import type { MigrationLease } from '../client/migrate-lease.js';
 import type { ToolTarget } from '../client/tools.js';
@@ -29,12 +29,13 @@ export default class MigrateBacklog extends BaseCommand<MigrateBacklogResult> {
     'Exactly once across failures, kill -9 included: a rerun (the same command) finds on the target what a dead or failed run copied after its last checkpoint (the copies at the end of the target queues with the newest MIGRATED_WINDOW), skips those ("found") and copies the rest; nothing is stored locally. A failed send stops the run (exit 3) without checkpointing its window; a body rocketctl cannot copy (LZ4/ZSTD) stops copying at that message, after checkpointing what came before. A queue whose offset moved while copying (stop the group\'s consumers first) is reported "moved" and not overwritten; an online group\'s offsets are read back after the move, and a queue whose consumer wrote its old offset back (ali-ons does) is "reverted". Messages sent to the source meanwhile stay there for the group. Retry (%RETRY%) and dead-letter (%DLQ%) messages are not migrated, and no DELAY, REAL_TOPIC or TRAN_MSG is carried (a message in the source topic is already due).',
     'The report ends with a verification line: planned messages now on the target (copied now + found), per target queue counts, and CRC32 sums of the bodies read from the source and of what is on the target for them; --json has the same numbers (execution.verification). On a terminal a progress line shows done/total, rate and ETA. Speed: @@SPEED@@',
     'One run per group at a time: --execute first takes a lease for the group on every broker of the source (a queue lock under the group, LOCK_BATCH_MQ, as orderly consumers take: Apache 4.x and 5.x brokers hold it too), then plans and copies. A second --execute of the group while one runs refuses with one line (exit 1, E_MIGRATION_RUNNING) and copies nothing. The lease is renewed every 20 s and released at the end; a run that dies frees it 60 s later; a broker restart drops it (the run stops copying if another run took it meanwhile).',
-    'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown topic, unknown group or one without committed offsets on the topic, another run of the group holds the lease); 2 bad flags (also -t equal to --to); 3 some queues not migrated as planned (copy failed, offset moved meanwhile, or reverted by a consumer); 10 bug.',
+    'Exit codes: 0 ok; 1 error (unreachable broker or name server, unknown topic, unknown group or one without committed offsets on the topic, another run of the group holds the lease); 2 bad flags (also -t equal to --to without --to-namesrv); 3 some queues not migrated as planned (copy failed, offset moved meanwhile, or reverted by a consumer) or the verification found a difference; 10 bug.',
   ].join('\n\n');
 
   static override examples = [
     { description: 'See the backlog that would move (changes nothing).', command: '<%= config.bin %> migrateBacklog -g orders-consumer -t orders --to orders-wide' },
     { description: 'Move it to a new topic with 16 queues per broker.', command: '<%= config.bin %> migrateBacklog -g orders-consumer -t orders --to orders-wide -r 16 --execute' },
+    { description: 'Move it to the same-named topic on another cluster (by its name server).', command: '<%= config.bin %> migrateBacklog -n 10.0.0.1:9876 -g orders-consumer -t orders --to orders --to-namesrv 10.0.1.5:9876 --execute' },
     { description: 'The same against a cluster, as JSON for a script.', command: '<%= config.bin %> migrateBacklog -n 10.0.0.1:9876 -g orders-consumer -t orders --to orders-wide --execute --json' },
   ];
 
@@ -42,6 +43,10 @@ export default class MigrateBacklog extends BaseCommand<MigrateBacklogResult> {
     group: Flags.string({ char: 'g', summary: 'Consumer group whose backlog moves.', required: true }),
     topic: Flags.string({ char: 't', summary: 'Source topic (where the backlog is).', required: true }),
     to: Flags.string({ summary: 'Target topic (created with --execute if it does not exist).', required: true }),
+    'to-namesrv': Flags.string({
+      summary: 'Name server (host:port[;host:port]) of another cluster the target topic is on (default: the source\'s).',
+      description: 'A missing target is created on every master of the one cluster that name server knows. The lease and the group\'s offsets stay on the source cluster.',
+    }),
     readQueueNums: Flags.integer({ char: 'r', summary: 'Queues per broker of a target that does not exist yet (default: twice the source\'s).', min: 1, max: 1024 }),
     execute: Flags.boolean({ summary: 'Create the target, copy the backlog and move the offsets (default: print the plan only).' }),
     ...targetFlags,
@@ -49,25 +54,29 @@ export default class MigrateBacklog extends BaseCommand<MigrateBacklogResult> {
 
   async run(): Promise<MigrateBacklogResult> {
     const { flags } = await this.parse(MigrateBacklog);
-    const options = { group: flags.group, source: flags.topic, target: flags.to, targetQueueNums: flags.readQueueNums };
+    const options = { group: flags.group, source: flags.topic, target: flags.to, targetQueueNums: flags.readQueueNums, targetNamesrv: flags['to-namesrv'] };
     checkMigrateNames(options);
     const target = { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout };
     return withAdminSession(target, (session) =>
-      // --execute plans under the group's lease: a second run at once refuses (E_MIGRATION_RUNNING).
-      flags.execute ? withMigrationLease(session, options, (lease) => this.migrate(session, target, options, lease)) : this.migrate(session, target, options, undefined),
+      withTargetSession(session, options.targetNamesrv, flags.timeout, (targetSession) => {
+        const sessions = { source: session, target: targetSession };
+        // --execute plans under the group's lease: a second run at once refuses (E_MIGRATION_RUNNING).
+        return flags.execute ? withMigrationLease(session, options, (lease) => this.migrate(sessions, target, options, lease)) : this.migrate(sessions, target, options, undefined);
+      }),
     );
   }
 
   /** Plan and render; with a lease (--execute), then copy and move the offsets. */
-  private async migrate(session: AdminSession, target: ToolTarget, options: MigrateOptions, lease: MigrationLease | undefined): Promise<MigrateBacklogResult> {
-    const plan = await planMigration(session, options);
+  private async migrate(sessions: { source: AdminSession; target: AdminSession }, target: ToolTarget, options: MigrateOptions, lease: MigrationLease | undefined): Promise<MigrateBacklogResult> {
+    const session = sessions.source;
+    const plan = await planMigration(session, options, sessions.target);
     this.render(renderMigratePlan(plan));
     if (!lease) {
       this.render('\nNothing changed. To migrate: add --execute');
       return { executed: false, plan, execution: null };
     }
     const execution = await withSpinner(`Copying ${plan.totals.messages} message(s) to ${plan.target.topic}`, this.jsonEnabled(), (spinner) =>
-      executeMigration(session, target, plan, lease, throttledProgress((text) => spinner.update(text), plan.target.topic)),
+      executeMigration(session, target, plan, lease, throttledProgress((text) => spinner.update(text), plan.target.topic), sessions.target),
     );
     this.render('\n' + renderMigration(plan, execution));
     if (execution.totals.problems > 0) this.setStatus(ExitCode.PARTIAL, `${execution.totals.problems} queue(s) not migrated as planned: see the detail column`);

@@ -167,9 +167,10 @@ function status(s: string): string {
 export function renderMigratePlan(p: MigratePlan): string {
   const rows: Cell[][] = p.queues.map((q) => [q.brokerName, q.queueId, q.consumerOffset ?? 'none', q.maxOffset, q.consumerOffset === null ? 'skipped' : q.messages]);
   const t = p.target;
+  const where = t.namesrvAddr === null ? '' : ` on the cluster of name server ${t.namesrvAddr}`;
   const target = t.exists
-    ? `${t.topic} exists with ${t.queueNums} queue(s): used as it is`
-    : `${t.topic} does not exist: --execute creates it with ${t.queueNums} queue(s) (${t.brokers.map((b) => `${b.brokerName}: ${b.queueNums}`).join(', ')})`;
+    ? `${t.topic}${where} exists with ${t.queueNums} queue(s): used as it is`
+    : `${t.topic} does not exist${where}: --execute creates it with ${t.queueNums} queue(s) (${t.brokers.map((b) => `${b.brokerName}: ${b.queueNums}`).join(', ')})`;
   const out = [
     `Migration plan: backlog of group ${p.group} on ${p.source} (${p.sourceQueueNums} queue(s)) to ${t.topic}; the group is ${p.online ? 'online' : 'offline'}`,
     table(['#brokerName', '#queueId', '#consumerOffset', '#maxOffset', '#messages'], rows, { align: [1, 2, 3, 4] }),

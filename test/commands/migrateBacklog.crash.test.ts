@@ -9,6 +9,7 @@
  * The broker's queue-lock lifetime (rebalanceLockMaxLiveTime) is 300 ms here instead of 60 s, so
  * a killed run's lease lapses before the next run starts (README: a dead run frees it 60 s later).
  */
+import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { MessageExt } from '../../src/client/message.js';
 import { MIGRATED_FROM } from '../../src/client/admin-migrate.js';
@@ -27,6 +28,8 @@ const SOURCE_QUEUES = 4;
 const TARGET_QUEUES = 8;
 const KILLS = 10;
 const BODY_BYTES = 100;
+/** How often the target's size is checked for the kill point. */
+const KILL_POLL_MS = 5;
 
 interface Sent {
   key: string | undefined;
@@ -82,6 +85,22 @@ async function targetCount(b: TestBroker, t: string): Promise<number> {
   return n;
 }
 
+/** An onSpawn for runCli: SIGKILL the CLI once the target holds `n` messages; `killed()` says whether it did. */
+function killAt(b: TestBroker, target: string, n: number): { onSpawn: (child: ChildProcess) => void; killed: () => boolean } {
+  let killed = false;
+  return {
+    killed: () => killed,
+    onSpawn: (child) => {
+      const poll = setInterval(() => {
+        void targetCount(b, target).then((count) => {
+          if (count >= n && !killed) killed = child.kill('SIGKILL');
+        });
+      }, KILL_POLL_MS);
+      child.on('exit', () => clearInterval(poll));
+    },
+  };
+}
+
 describe('migrateBacklog --execute, kill -9 ten times (real CLI, real broker)', () => {
   it('100,000 messages end on the target exactly once, in per-key order, the offsets at the end', async () => {
     const seed = Number(process.env.ROCKETCTL_TEST_SEED ?? Date.now() % 1_000_000);
@@ -106,25 +125,11 @@ describe('migrateBacklog --execute, kill -9 ten times (real CLI, real broker)', 
     let kills = 0;
     for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
       const before = await targetCount(b, target);
-      const killAt = before + 1_000 + Math.floor(random() * 7_000);
-      let killed = false;
-      const run = runCli(args, {
-        timeoutMs: 30_000,
-        onSpawn: (child) => {
-          const poll = setInterval(() => {
-            void targetCount(b, target).then((n) => {
-              if (n >= killAt && !killed) {
-                killed = child.kill('SIGKILL');
-                clearInterval(poll);
-              }
-            });
-          }, 5);
-          child.on('exit', () => clearInterval(poll));
-        },
-      });
+      const kill = killAt(b, target, before + 1_000 + Math.floor(random() * 7_000));
+      const run = runCli(args, { timeoutMs: 30_000, onSpawn: kill.onSpawn });
       const r: CliResult = await run;
-      runs.push(`${killed ? 'killed' : `exit ${r.code}`} at ${await targetCount(b, target)}`);
-      if (killed) kills++;
+      runs.push(`${kill.killed() ? 'killed' : `exit ${r.code}`} at ${await targetCount(b, target)}`);
+      if (kill.killed()) kills++;
       else if (r.code === 1 && r.json?.code === 'E_MIGRATION_RUNNING') await sleep(400); // a killed run's lease, lapsing
       else break; // finished before the kill point: the backlog is all copied
     }
@@ -176,5 +181,47 @@ describe('migrateBacklog --execute, kill -9 ten times (real CLI, real broker)', 
     // Messages without a key spread over every target queue.
     for (const q of copies) expect(q.filter(({ m }) => m.keys.length === 0 && !m.properties.SHARDING_KEY).length).toBeGreaterThan(0);
     process.stderr.write(`migrateBacklog crash test ${where}: ${runs.join('; ')}; last run found ${last.json.result.execution.totals.found}, copied ${last.json.result.execution.totals.copied}\n`);
+  }, 120_000);
+});
+
+describe('migrateBacklog --execute --to-namesrv (two clusters: two real brokers, each with its name server)', () => {
+  it('creates the target on the other cluster and moves the backlog there exactly once, across a kill -9', async () => {
+    const src = await broker({ config: { rebalanceLockMaxLiveTime: '300' } });
+    const dst = await broker();
+    const [srcNs, dstNs] = [namesrvOf(src), namesrvOf(dst)];
+    const t = await topic(src, uniq('SRC'), SOURCE_QUEUES);
+    const target = uniq('OTHER');
+    const group = uniq('CG');
+    const total = 30_000;
+    await sendBacklog(srcNs, src.broker.config.brokerName, t, total);
+    for (let q = 0; q < SOURCE_QUEUES; q++) {
+      const res = await src.client.invoke(src.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId: q, commitOffset: 0 }));
+      expect(res.code).toBe(0);
+    }
+    const args = ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--to-namesrv', dstNs, '-r', String(TARGET_QUEUES), '--json', '--socket', src.broker.addresses.socket];
+
+    const plan = await runCli(args);
+    expect(plan.code, plan.stderr).toBe(0);
+    expectSuccessEnvelope('migrateBacklog', plan.json);
+    expect(plan.json.result.plan.target).toMatchObject({ topic: target, namesrvAddr: dstNs, exists: false, queueNums: TARGET_QUEUES, brokers: [{ brokerAddr: dst.addr }] });
+
+    // Killed once part-way, then run again: the rerun reads the other cluster's target back.
+    const kill = killAt(dst, target, 5_000);
+    await runCli([...args, '--execute'], { onSpawn: kill.onSpawn });
+    expect(kill.killed()).toBe(true);
+    await sleep(400); // the killed run's lease lapses (300 ms on the source broker)
+    const exec = await runCli([...args, '--execute']);
+    expect(exec.code, exec.stdout + exec.stderr).toBe(0);
+    expectSuccessEnvelope('migrateBacklog', exec.json);
+    const e = exec.json.result.execution;
+    expect(e.totals.found).toBeGreaterThan(0);
+    expect(e.verification.ok).toBe(true);
+
+    const copies = (await readTopic(dstNs, dst.broker.config.brokerName, target, TARGET_QUEUES)).flat();
+    expect(copies.length).toBe(total);
+    expect(new Set(copies.map((m) => `${m.properties[MIGRATED_FROM.QUEUE_ID]}:${m.properties[MIGRATED_FROM.QUEUE_OFFSET]}`)).size).toBe(total);
+    for (let q = 0; q < SOURCE_QUEUES; q++) expect(await storedOffset(src, group, t, q)).toBe(await maxOffset(src, t, q));
+    // Nothing went to the source cluster's namesake topic.
+    expect(await targetCount(src, target)).toBe(0);
   }, 120_000);
 });
