@@ -119,8 +119,6 @@ export interface CopyJob {
 export interface CopyOutcome {
   results: CopyResult[];
   verification: CopyVerification;
-  /** Copies found on the target from an earlier run (all also counted in results[].found). */
-  scanned: number;
 }
 
 // ---- routing ----------------------------------------------------------------------------------------
@@ -389,7 +387,6 @@ export async function copyExactlyOnce(job: CopyJob): Promise<CopyOutcome> {
   job.onProgress?.({ done, total });
   return {
     results,
-    scanned: earlier.bySource.reduce((s, m) => s + m.size, 0),
     verification: {
       targetQueues: job.targetQueues.map((mq, ti) => ({ brokerName: mq.brokerName, queueId: mq.queueId, messages: lanes[ti]!.sent + earlier.perTarget[ti]! })),
       sourceBodyCrc: sums.source,

@@ -6,6 +6,10 @@
  * target exactly once (by origin queue and offset, and by UNIQ_KEY), nothing skipped, the group's
  * offsets are at the end, and every key's messages are in one target queue in source order.
  *
+ * Also: --to-namesrv between two brokers with their own name servers, across a kill -9; and a
+ * target broker that restarts mid-copy (sends fail: exit 3, no checkpoint; the rerun finds what
+ * was stored and copies the rest once).
+ *
  * The broker's queue-lock lifetime (rebalanceLockMaxLiveTime) is 300 ms here instead of 60 s, so
  * a killed run's lease lapses before the next run starts (README: a dead run frees it 60 s later).
  */
@@ -223,5 +227,51 @@ describe('migrateBacklog --execute --to-namesrv (two clusters: two real brokers,
     for (let q = 0; q < SOURCE_QUEUES; q++) expect(await storedOffset(src, group, t, q)).toBe(await maxOffset(src, t, q));
     // Nothing went to the source cluster's namesake topic.
     expect(await targetCount(src, target)).toBe(0);
+  }, 120_000);
+});
+
+describe('migrateBacklog --execute when the target goes away mid-copy', () => {
+  it('stops with exit 3 and no checkpoint for its last window; the rerun finds what was stored and copies the rest once', async () => {
+    const src = await broker();
+    const dst = await broker();
+    const t = await topic(src, uniq('SRC'), SOURCE_QUEUES);
+    const target = await topic(dst, uniq('OTHER'), TARGET_QUEUES);
+    const group = uniq('CG');
+    const total = 30_000;
+    await sendBacklog(namesrvOf(src), src.broker.config.brokerName, t, total);
+    for (let q = 0; q < SOURCE_QUEUES; q++) {
+      const res = await src.client.invoke(src.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId: q, commitOffset: 0 }));
+      expect(res.code).toBe(0);
+    }
+    const args = () => ['migrateBacklog', '-g', group, '-t', t, '--to', target, '--to-namesrv', namesrvOf(dst), '--execute', '--json', '--socket', src.broker.addresses.socket];
+
+    // The target's broker restarts (new ports) once 5,000 copies are there: the run's sends fail.
+    let restarted: Promise<void> | undefined;
+    const first = await runCli(args(), {
+      onSpawn: (child) => {
+        const poll = setInterval(() => {
+          void targetCount(dst, target).then((n) => {
+            if (n >= 5_000) restarted ??= dst.restart();
+          });
+        }, KILL_POLL_MS);
+        child.on('exit', () => clearInterval(poll));
+      },
+    });
+    await restarted;
+    expect(first.code, first.stdout + first.stderr).toBe(3);
+    expectSuccessEnvelope('migrateBacklog', first.json);
+    const failed = first.json.result.execution.queues.filter((q: { copyStatus: string }) => q.copyStatus === 'failed');
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed[0].message).toMatch(/a send to the target failed.*the rerun finds it on the target and copies only the rest/);
+    expect(first.json.result.execution.verification.ok).toBe(false);
+
+    const second = await runCli(args());
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.json.result.execution.verification.ok).toBe(true);
+    expect(second.json.result.execution.totals.found).toBeGreaterThanOrEqual(5_000);
+    const copies = (await readTopic(namesrvOf(dst), dst.broker.config.brokerName, target, TARGET_QUEUES)).flat();
+    expect(new Set(copies.map((m) => `${m.properties[MIGRATED_FROM.QUEUE_ID]}:${m.properties[MIGRATED_FROM.QUEUE_OFFSET]}`)).size).toBe(total);
+    expect(copies.length).toBe(total);
+    for (let q = 0; q < SOURCE_QUEUES; q++) expect(await storedOffset(src, group, t, q)).toBe(await maxOffset(src, t, q));
   }, 120_000);
 });
