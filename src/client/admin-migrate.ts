@@ -406,6 +406,7 @@ async function copyBacklog(
       targetConsumer,
       targetQueues: writeQueuesOf(await routeOfTopic(sessions.target, plan.target.topic), plan.target.topic),
       sources: todo.map(({ plan: q }) => ({ mq: { topic: plan.source, brokerName: q.brokerName, queueId: q.queueId }, committed: q.consumerOffset!, from: q.fromOffset!, to: q.maxOffset })),
+      labelBase: plan.queues.reduce((n, q, i) => n + (queues[i]!.copyStatus === 'not-started' ? 0 : (q.consumerOffset ?? 0)), 0),
       copyOf: (m, window) => copyOf(m, plan, window),
       originOf: (m) => originOf(m, plan),
       checkpoint: (ends, committed, final) => offsets.move(ends, committed, final),

@@ -9,8 +9,8 @@
  *  2. Windows. Copying goes in windows of at most COPY_LIMITS.windowMessages messages read. A
  *     window's checkpoint is written after all its sends were acknowledged, and the next window
  *     starts only after that checkpoint, so only the last window of a run can be uncovered.
- *  3. Labels. Every copy carries MIGRATED_WINDOW: the sum of the planned queues' committed offsets
- *     when its window began. Offsets only grow, so labels never decrease along a target queue, and a
+ *  3. Labels. Every copy carries MIGRATED_WINDOW: the sum of the committed offsets of all the plan's
+ *     queues (not only those copied by this run) when its window began. Offsets only grow, so labels never decrease along a target queue, and a
  *     copy whose label is below the newest label of its target queue was covered by a checkpoint.
  *  4. Resume. So what a dead run left uncovered is, in the target queues whose newest copy carries
  *     the highest label, the tail of copies with that label and an origin offset ≥ C(S)
@@ -101,6 +101,11 @@ export interface CopyJob {
   /** The target's write queues in a stable order (the hash of a key indexes them). */
   targetQueues: MessageQueue[];
   sources: CopySource[];
+  /**
+   * The committed offsets of the plan's other queues (nothing to copy this run), summed: part of every
+   * label, so labels never decrease when a finished queue drops out of a rerun's sources (invariant 3).
+   */
+  labelBase: number;
   /** The copy of `m` for the target, labelled `window`. */
   copyOf(m: MessageExt, window: number): PreparedMessage;
   /** Where a target message came from, when it is a copy of this migration (same group and source). */
@@ -314,7 +319,8 @@ export async function copyExactlyOnce(job: CopyJob): Promise<CopyOutcome> {
   const router = new Router(job.targetQueues.length);
   // Invariant 4: continue the uncovered window under its label; else a new one.
   let foundLeft = earlier.bySource.reduce((n, m) => n + m.size, 0);
-  let label = foundLeft > 0 ? earlier.label! : sum(committed);
+  const labelNow = () => job.labelBase + sum(committed);
+  let label = foundLeft > 0 ? earlier.label! : labelNow();
   let inWindow = 0;
   /** results[].copied and .found as of the last checkpoint (what a failed send falls back to). */
   let counted = results.map((r) => ({ copied: r.copied, found: r.found }));
@@ -332,7 +338,7 @@ export async function copyExactlyOnce(job: CopyJob): Promise<CopyOutcome> {
       }
     }
     counted = results.map((r) => ({ copied: r.copied, found: r.found }));
-    label = Math.max(label, sum(committed));
+    label = Math.max(label, labelNow());
     inWindow = 0;
   };
 

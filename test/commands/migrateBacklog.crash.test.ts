@@ -2,7 +2,8 @@
  * migrateBacklog --execute exactly once across kill -9: the real CLI copies a 100,000-message
  * backlog (100-byte bodies, to stay within a minute on a loaded 2-core machine) from a real
  * in-process broker and is SIGKILLed ten times at random points (a seeded PRNG picks how far into
- * the copy, printed on failure); the eleventh run finishes. Then every backlog message is on the
+ * the copy, printed on failure; every third kill as soon as a checkpoint starts moving the group's
+ * offsets); the eleventh run finishes. Then every backlog message is on the
  * target exactly once (by origin queue and offset, and by UNIQ_KEY), nothing skipped, the group's
  * offsets are at the end, and every key's messages are in one target queue in source order.
  *
@@ -89,20 +90,32 @@ async function targetCount(b: TestBroker, t: string): Promise<number> {
   return n;
 }
 
-/** An onSpawn for runCli: SIGKILL the CLI once the target holds `n` messages; `killed()` says whether it did. */
-function killAt(b: TestBroker, target: string, n: number): { onSpawn: (child: ChildProcess) => void; killed: () => boolean } {
+/** An onSpawn for runCli: SIGKILL the CLI as soon as `now()` says so (polled); `killed()` says whether it did. */
+function killWhen(now: () => Promise<boolean>): { onSpawn: (child: ChildProcess) => void; killed: () => boolean } {
   let killed = false;
   return {
     killed: () => killed,
     onSpawn: (child) => {
       const poll = setInterval(() => {
-        void targetCount(b, target).then((count) => {
-          if (count >= n && !killed) killed = child.kill('SIGKILL');
+        void now().then((yes) => {
+          if (yes && !killed) killed = child.kill('SIGKILL');
         });
       }, KILL_POLL_MS);
       child.on('exit', () => clearInterval(poll));
     },
   };
+}
+
+/** Kill once the target holds `n` messages. */
+function killAt(b: TestBroker, target: string, n: number) {
+  return killWhen(async () => (await targetCount(b, target)) >= n);
+}
+
+/** Kill as soon as a checkpoint starts: the first queue whose committed offset moved (the others may not have yet). */
+async function killAtCheckpoint(b: TestBroker, group: string, t: string) {
+  const offsets = () => Promise.all(Array.from({ length: SOURCE_QUEUES }, (_, q) => storedOffset(b, group, t, q)));
+  const before = (await offsets()).join();
+  return killWhen(async () => (await offsets()).join() !== before);
 }
 
 describe('migrateBacklog --execute, kill -9 ten times (real CLI, real broker)', () => {
@@ -129,7 +142,8 @@ describe('migrateBacklog --execute, kill -9 ten times (real CLI, real broker)', 
     let kills = 0;
     for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
       const before = await targetCount(b, target);
-      const kill = killAt(b, target, before + 1_000 + Math.floor(random() * 7_000));
+      // Every third kill lands on a checkpoint (offsets moving); the others after 1,000 to 6,000 more copies.
+      const kill = kills % 3 === 2 ? await killAtCheckpoint(b, group, t) : killAt(b, target, before + 1_000 + Math.floor(random() * 5_000));
       const run = runCli(args, { timeoutMs: 30_000, onSpawn: kill.onSpawn });
       const r: CliResult = await run;
       runs.push(`${kill.killed() ? 'killed' : `exit ${r.code}`} at ${await targetCount(b, target)}`);
