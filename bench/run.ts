@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { benchAdmin } from './admin.js';
 import { benchE2e } from './e2e.js';
+import { benchMigrate } from './migrate.js';
 import { benchStore } from './store.js';
 import { benchTopics } from './topics.js';
 
@@ -25,6 +26,8 @@ const PARTS: BenchPart[] = [
   { name: 'admin', run: () => benchAdmin() },
   // 10,000 topics through updateTopic (per-call latency at 10k, auto-creation), broker start with 50,000
   { name: 'topics', run: () => benchTopics() },
+  // migrateBacklog --execute of 200,000 1 KiB messages, broker and CLI in separate processes (ROCKETCTL_BENCH_MIGRATE_MESSAGES)
+  { name: 'migrate', run: () => benchMigrate() },
 ];
 
 async function main(): Promise<void> {

@@ -75,15 +75,16 @@ const AIM_START_MS = 5000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const START_TIMEOUT_MS = 120_000;
 
-interface BrokerChild {
+export interface BrokerChild {
   child: ChildProcess;
   broker: string;
+  namesrv: string;
   startMs: number;
   stop(): Promise<void>;
 }
 
 /** `broker start` until its ready line; resolves with the addresses and the spawn-to-ready time. */
-function startBroker(root: string, storeDir: string): Promise<BrokerChild> {
+export function startBroker(root: string, storeDir: string): Promise<BrokerChild> {
   const { NODE_ENV: _drop, ...env } = process.env;
   const t0 = performance.now();
   const child = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), 'broker', 'start', '--store-dir', storeDir, '--listen-port', '0', '--namesrv-port', '0'], {
@@ -102,13 +103,14 @@ function startBroker(root: string, storeDir: string): Promise<BrokerChild> {
     child.stderr!.on('data', (d) => (err += d));
     child.stdout!.on('data', (d) => {
       out += d;
-      const m = /broker ready: broker=(\S+)/.exec(out);
+      const m = /broker ready: broker=(\S+).* namesrv=(\S+)/.exec(out);
       if (!m) return;
       clearTimeout(timer);
       const startMs = performance.now() - t0;
       resolve({
         child,
         broker: m[1]!,
+        namesrv: m[2]!,
         startMs,
         async stop() {
           child.kill('SIGTERM');
@@ -128,7 +130,7 @@ function startBroker(root: string, storeDir: string): Promise<BrokerChild> {
 const CLK_TCK = 100;
 
 /** utime + stime of a process in ms (Linux /proc; 0 where there is none). */
-function processCpuMs(pid: number | undefined): number {
+export function processCpuMs(pid: number | undefined): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

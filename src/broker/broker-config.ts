@@ -65,6 +65,8 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   flushDelayOffsetInterval: number;
   maxTransferBytesOnMessageInMemory: number;
   maxTransferCountOnMessageInMemory: number;
+  /** A queue lock (LOCK_BATCH_MQ) not renewed for this long is free (Apache: system property rocketmq.broker.rebalance.lockMaxLiveTime, 60 s). */
+  rebalanceLockMaxLiveTime: number;
   defaultQueryMaxNum: number;
   maxMsgsNumBatch: number;
   regionId: string;
@@ -236,6 +238,7 @@ const SPECS: Record<string, KeySpec> = {
   flushDelayOffsetInterval: { parse: int(100, 3_600_000) },
   maxTransferBytesOnMessageInMemory: { parse: int(1024, 64 * 1024 * 1024) },
   maxTransferCountOnMessageInMemory: { parse: int(1, 65_536) },
+  rebalanceLockMaxLiveTime: { parse: int(100, 3_600_000) },
   defaultQueryMaxNum: { parse: int(1, 65_536) },
   maxMsgsNumBatch: { parse: int(1, 65_536) },
   regionId: { parse: nonEmpty },
@@ -391,6 +394,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     flushDelayOffsetInterval: 10_000,
     maxTransferBytesOnMessageInMemory: 256 * 1024,
     maxTransferCountOnMessageInMemory: 32,
+    rebalanceLockMaxLiveTime: 60_000,
     defaultQueryMaxNum: 32,
     maxMsgsNumBatch: 64,
     regionId: 'DefaultRegion',

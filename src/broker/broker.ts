@@ -169,6 +169,7 @@ export class BrokerController implements BrokerContext {
     this.clients = new ClientManager({
       logger: this.logger,
       notifyEnabled: (g) => this.groups?.get(g)?.notifyConsumerIdsChangedEnable ?? true,
+      lockMaxLiveMs: config.rebalanceLockMaxLiveTime,
     });
     this.pullHold = new PullRequestHoldService({
       logger: this.logger,

@@ -45,13 +45,15 @@ export interface ClientManagerOptions {
   scanIntervalMs?: number;
   /** Per-group switch (SubscriptionGroupConfig.notifyConsumerIdsChangedEnable). */
   notifyEnabled?: (group: string) => boolean;
+  /** Queue-lock lifetime without renewal (default REBALANCE_LOCK_MAX_LIVE_MS). */
+  lockMaxLiveMs?: number;
 }
 
 export class ClientManager {
   private readonly consumers = new Map<string, ConsumerGroupInfo>();
   private readonly producers = new Map<string, Map<number, ClientChannelInfo>>();
   private readonly hooked = new WeakSet<ClientChannel>();
-  private readonly locks = new RebalanceLockManager();
+  private readonly locks: RebalanceLockManager;
   private readonly logger: Logger;
   private readonly expiryMs: number;
   private readonly scanIntervalMs: number;
@@ -63,6 +65,7 @@ export class ClientManager {
     this.logger = opts.logger ?? silentLogger;
     this.expiryMs = opts.channelExpiredTimeoutMs ?? CHANNEL_EXPIRED_TIMEOUT_MS;
     this.scanIntervalMs = opts.scanIntervalMs ?? CHANNEL_SCAN_INTERVAL_MS;
+    this.locks = new RebalanceLockManager(opts.lockMaxLiveMs);
     this.notifyEnabled = opts.notifyEnabled ?? (() => true);
   }
 

@@ -311,18 +311,7 @@ export class Producer implements ProducerMember {
       if (m.topic.startsWith(RETRY_TOPIC_PREFIX)) throw new MessageIllegalError('retry topic messages cannot be batched');
       return this.prepare(m);
     });
-    const body = encodeBatchBody(prepared.map((p) => ({ body: p.body, flag: p.flag, properties: encodeProperties(p.properties) })));
-    const maxBytes = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    if (body.length > maxBytes) throw new MessageIllegalError(`the batch is ${body.length} bytes, over the limit of ${maxBytes} bytes`);
-    const batch: PreparedMessage = {
-      topic,
-      body,
-      flag: 0,
-      properties: { [Prop.WAIT]: 'true' },
-      uniqKey: prepared.map((p) => p.uniqKey).join(','),
-      bornTimestamp: Date.now(),
-      parts: prepared,
-    };
+    const batch = this.batchOf(prepared, Date.now());
     const trace: AttemptTrace = { ambiguous: false };
     try {
       const r = await this.sendPrepared(batch, 'sync', opts, trace, undefined, true);
@@ -341,6 +330,28 @@ export class Producer implements ProducerMember {
     this.ensureRunning();
     const r = await this.sendPrepared(p, 'sync', opts, { ambiguous: false });
     return r!;
+  }
+
+  /**
+   * SEND_BATCH_MESSAGE of messages whose properties are already final (as sendRaw), to exactly
+   * `queue`, in one attempt: no retry on another queue, so a timeout never stores the batch twice
+   * (migrateBacklog finds what an ambiguous failure stored by reading the target). The batch's
+   * born time is the first message's (the broker gives every message of a batch the header's).
+   */
+  async sendRawBatch(parts: PreparedMessage[], queue: MessageQueue, timeoutMs?: number): Promise<SendResult> {
+    this.ensureRunning();
+    if (parts.length === 0) throw new MessageIllegalError('a batch needs at least one message');
+    const batch = this.batchOf(parts, parts[0]!.bornTimestamp);
+    const r = await this.sendPrepared(batch, 'sync', { queue, timeoutMs }, { ambiguous: false }, undefined, true);
+    return r!;
+  }
+
+  /** One SEND_BATCH_MESSAGE body of `parts` (MessageDecoder.encodeMessages), within maxMessageBytes. */
+  private batchOf(parts: PreparedMessage[], bornTimestamp: number): PreparedMessage {
+    const body = encodeBatchBody(parts.map((p) => ({ body: p.body, flag: p.flag, properties: encodeProperties(p.properties) })));
+    const maxBytes = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (body.length > maxBytes) throw new MessageIllegalError(`the batch is ${body.length} bytes, over the limit of ${maxBytes} bytes`);
+    return { topic: parts[0]!.topic, body, flag: 0, properties: { [Prop.WAIT]: 'true' }, uniqKey: parts.map((p) => p.uniqKey).join(','), bornTimestamp, parts };
   }
 
   /** Wait until the outbox is empty (true) or `timeoutMs` passes (false). True without an outbox. */

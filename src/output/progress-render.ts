@@ -167,9 +167,10 @@ function status(s: string): string {
 export function renderMigratePlan(p: MigratePlan): string {
   const rows: Cell[][] = p.queues.map((q) => [q.brokerName, q.queueId, q.consumerOffset ?? 'none', q.maxOffset, q.consumerOffset === null ? 'skipped' : q.messages]);
   const t = p.target;
+  const where = t.namesrvAddr === null ? '' : ` on the cluster of name server ${t.namesrvAddr}`;
   const target = t.exists
-    ? `${t.topic} exists with ${t.queueNums} queue(s): used as it is`
-    : `${t.topic} does not exist: --execute creates it with ${t.queueNums} queue(s) (${t.brokers.map((b) => `${b.brokerName}: ${b.queueNums}`).join(', ')})`;
+    ? `${t.topic}${where} exists with ${t.queueNums} queue(s): used as it is`
+    : `${t.topic} does not exist${where}: --execute creates it with ${t.queueNums} queue(s) (${t.brokers.map((b) => `${b.brokerName}: ${b.queueNums}`).join(', ')})`;
   const out = [
     `Migration plan: backlog of group ${p.group} on ${p.source} (${p.sourceQueueNums} queue(s)) to ${t.topic}; the group is ${p.online ? 'online' : 'offline'}`,
     table(['#brokerName', '#queueId', '#consumerOffset', '#maxOffset', '#messages'], rows, { align: [1, 2, 3, 4] }),
@@ -189,7 +190,7 @@ export function renderMigration(p: MigratePlan, e: MigrateExecution): string {
     q.queueId,
     q.fromOffset ?? 'none',
     q.toOffset,
-    q.copied,
+    q.found > 0 ? `${q.copied} (+${q.found} found)` : q.copied,
     tint(q.copyStatus !== 'failed' && q.copyStatus !== 'not-started', q.copyStatus),
     q.newOffset ?? 'none',
     tint(q.offsetStatus === 'applied' || q.offsetStatus === 'unchanged' || q.offsetStatus === 'not-moved', q.offsetStatus),
@@ -200,7 +201,17 @@ export function renderMigration(p: MigratePlan, e: MigrateExecution): string {
     table(['#brokerName', '#queueId', '#from', '#to', '#copied', '#copy', '#newOffset', '#offset', '#detail'], rows, { align: [1, 2, 3, 4, 6] }),
     '',
     `${e.totals.copied} message(s) copied to ${p.target.topic}; offsets of ${e.totals.queuesMoved} queue(s) moved on ${p.source}; ${e.totals.problems} queue(s) not as planned`,
+    renderMigrateVerification(e),
   ].join('\n');
+}
+
+/** The final check: backlog on the target (copied now + found from an earlier run), per target queue, and the body checksums. */
+export function renderMigrateVerification(e: MigrateExecution): string {
+  const v = e.verification;
+  const perQueue = v.targetQueues.filter((q) => q.messages > 0).map((q) => `${q.brokerName}:${q.queueId}=${q.messages}`).join(' ');
+  const crc = v.sourceBodyCrc === v.targetBodyCrc ? `body crc32 sum ${v.sourceBodyCrc} on both` : `body crc32 sum source ${v.sourceBodyCrc} ≠ target ${v.targetBodyCrc}`;
+  const head = v.ok ? colors.ok('Verified') : colors.fail('NOT verified');
+  return `${head}: ${v.onTarget}/${v.planned} planned message(s) on the target (${e.totals.copied} copied now, ${e.totals.found} found from an earlier run); ${crc}${perQueue ? `; per target queue ${perQueue}` : ''}`;
 }
 
 /** §8.6, mqadmin's labels ("%-20s %s"). */
@@ -241,3 +252,26 @@ export function renderMessageList(list: MessageView[]): string {
   return table(['#Message ID', '#QID', '#Offset', '#Broker Name', '#Store Time', '#Tags', '#Keys'], rows, { align: [1, 2] });
 }
 
+
+/** The live line while copying (TTY only): done/total, rate since the start, ETA at that rate. */
+export function renderCopyProgress(target: string, done: number, total: number, elapsedMs: number): string {
+  const rate = elapsedMs > 0 ? (done * 1000) / elapsedMs : 0;
+  const pct = total > 0 ? Math.floor((done * 100) / total) : 100;
+  const eta = rate > 0 && done < total ? `, ETA ${formatDuration(((total - done) * 1000) / rate)}` : '';
+  return `Copying to ${target}: ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${pct}%), ${Math.round(rate).toLocaleString('en-US')} msg/s${eta}`;
+}
+
+/** A progress callback that updates `show` at most every PROGRESS_EVERY_MS. */
+export function throttledProgress(show: (text: string) => void, target: string, now: () => number = Date.now): (p: { done: number; total: number }) => void {
+  const started = now();
+  let shownAt = 0;
+  return (p) => {
+    const t = now();
+    if (t - shownAt < PROGRESS_EVERY_MS && p.done < p.total) return;
+    shownAt = t;
+    show(renderCopyProgress(target, p.done, p.total, t - started));
+  };
+}
+
+/** Redraw the progress line at most 4 times a second. */
+const PROGRESS_EVERY_MS = 250;

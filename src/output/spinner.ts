@@ -5,18 +5,21 @@
  * ora is imported lazily so commands that never spin do not pay for it at start-up.
  */
 export interface Spinner {
+  /** Replace the text shown (progress); nothing when there is no spinner. */
+  update(text: string): void;
   succeed(text?: string): void;
   fail(text?: string): void;
   stop(): void;
 }
 
-const noop: Spinner = { succeed() {}, fail() {}, stop() {} };
+const noop: Spinner = { update() {}, succeed() {}, fail() {}, stop() {} };
 
 export async function startSpinner(text: string, json: boolean): Promise<Spinner> {
   if (json || !spinnerTerminal()) return noop;
   const { default: ora } = await import('ora');
   const s = ora({ text, stream: process.stderr }).start();
   return {
+    update: (t) => void (s.text = t),
     succeed: (t) => void s.succeed(t),
     fail: (t) => void s.fail(t),
     stop: () => void s.stop(),
@@ -29,10 +32,10 @@ function spinnerTerminal(): boolean {
 }
 
 /** Run `fn` under a spinner; the spinner is stopped (red "failed") before an error propagates. */
-export async function withSpinner<T>(text: string, json: boolean, fn: () => Promise<T>): Promise<T> {
+export async function withSpinner<T>(text: string, json: boolean, fn: (spinner: Spinner) => Promise<T>): Promise<T> {
   const spinner = await startSpinner(text, json);
   try {
-    const out = await fn();
+    const out = await fn(spinner);
     spinner.stop();
     return out;
   } catch (err) {

@@ -9,6 +9,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTopic, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { ROOT, runCli } from '../helpers/cli.js';
+import { Producer } from '../../src/client/producer.js';
+import { makeRequest } from '../../src/protocol/frame.js';
+import { RequestCode } from '../../src/protocol/codes.js';
 
 let tb: TestBroker;
 const TOPIC = 'TtyTopic';
@@ -72,4 +75,34 @@ describe('spinner on a terminal', () => {
     expect(r.out).toMatch(/#Broker Name.*#QID/);
     expect(r.out.length).toBeLessThan(5_000);
   });
+});
+
+describe('migrateBacklog --execute progress', () => {
+  it('on a terminal: done/total and rate while copying (ETA until done), then the verification line; piped: no progress', async () => {
+    const t = 'TtyMigrateSource';
+    const group = 'TtyMigrateGroup';
+    expect((await createTopic(tb.client, tb.addr, t, 2)).code).toBe(0);
+    const p = new Producer({ namesrvAddr: tb.namesrv!, producerGroup: 'TtyMigrateProducer' });
+    await p.start();
+    try {
+      for (let i = 0; i < 20_000; i += 500) await p.sendBatch(Array.from({ length: 500 }, (_, j) => ({ topic: t, body: `m${i + j}` })));
+    } finally {
+      await p.close();
+    }
+    const commitZero = () =>
+      Promise.all([0, 1].map((queueId) => tb.client.invoke(tb.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId, commitOffset: 0 }))));
+    await commitZero();
+    const args = (to: string) => ['migrateBacklog', '-g', group, '-t', t, '--to', to, '--execute', '--socket', tb.broker.addresses.socket];
+
+    const r = await onTerminal(120, args('TtyMigrateWide'));
+    expect(r.code, r.out.slice(-500)).toBe(0);
+    expect(r.out).toMatch(/Copying to TtyMigrateWide: [\d,]+\/20,000 \(\d+%\), [\d,]+ msg\/s/);
+    expect(r.out).toMatch(/Verified(\x1b\[\d+m)?: 20000\/20000 planned message\(s\) on the target \(20000 copied now, 0 found from an earlier run\); body crc32 sum [0-9a-f]{8} on both/);
+
+    await commitZero();
+    const piped = await runCli(args('TtyMigrateWide2'));
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout + piped.stderr).not.toContain('Copying to');
+    expect(piped.stdout).toMatch(/Verified: 20000\/20000/);
+  }, 60_000);
 });

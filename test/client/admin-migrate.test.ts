@@ -58,9 +58,9 @@ describe('migrateQueuePlan', () => {
 describe('copyOf', () => {
   const plan = { group: 'G', target: { topic: 'WIDE', exists: true, queueNums: 8, brokers: [] } };
 
-  it('keeps body, flag, born time, tags, keys, user properties and UNIQ_KEY, and records the origin', () => {
+  it('keeps body, flag, born time, tags, keys, user properties and UNIQ_KEY, and records the origin and window', () => {
     const m = stored({ UNIQ_KEY: 'AC1100010000000000000000000000AB', TAGS: 'paid', KEYS: 'k1 k2', orderId: 'o-1', CLUSTER: 'DefaultCluster' });
-    const c = copyOf(m, plan);
+    const c = copyOf(m, plan, 1234);
     expect(c).toMatchObject({ topic: 'WIDE', flag: 7, uniqKey: 'AC1100010000000000000000000000AB', bornTimestamp: 1_700_000_000_000 });
     expect(c.body.toString()).toBe('payload');
     expect(c.properties).toEqual({
@@ -75,6 +75,8 @@ describe('copyOf', () => {
       [MIGRATED_FROM.QUEUE_OFFSET]: '42',
       [MIGRATED_FROM.MSG_ID]: m.offsetMsgId,
       [MIGRATED_FROM.GROUP]: 'G',
+      [MIGRATED_FROM.BORN_TIMESTAMP]: '1700000000000',
+      [MIGRATED_FROM.WINDOW]: '1234',
     });
   });
 

@@ -86,7 +86,7 @@ describe('migrateBacklog (real CLI, real broker)', () => {
     expectSuccessEnvelope('migrateBacklog', exec.json);
     const ex = exec.json.result.execution;
     expect(ex.targetCreated).toBe(true);
-    expect(ex.totals).toEqual({ copied: sent.length, queuesMoved: QUEUES, problems: 0 });
+    expect(ex.totals).toEqual({ copied: sent.length, found: 0, queuesMoved: QUEUES, problems: 0 });
     for (const q of ex.queues) {
       const max = await maxOffset(b, t, q.queueId);
       expect(q).toMatchObject({ copyStatus: 'copied', offsetStatus: 'applied', via: 'update-offset', newOffset: max, copiedUpTo: max, toOffset: max });
