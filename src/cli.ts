@@ -28,6 +28,7 @@ type CommandClass = Command.Class;
 declare const require: (id: string) => { default: CommandClass };
 
 export const COMMANDS: Record<string, CommandClass> = {
+  get audit() { return require('./commands/audit.js').default; },
   get 'broker:start'() { return require('./commands/broker/start.js').default; },
   get brokerStatus() { return require('./commands/brokerStatus.js').default; },
   get checkNoLoss() { return require('./commands/checkNoLoss.js').default; },

@@ -8,20 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, APP, plainAclYaml, signedEnv, type TestAccount } from '../helpers/acl.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
-const ADMIN = { accessKey: 'adminKey1', secretKey: 'admin-secret-1' };
-const APP = { accessKey: 'appKey01', secretKey: 'app-secret-01' };
 const NEW_SECRET = 'brand-new-secret-9';
-const YAML = `accounts:
-  - accessKey: ${ADMIN.accessKey}
-    secretKey: ${ADMIN.secretKey}
-    admin: true
-  - accessKey: ${APP.accessKey}
-    secretKey: ${APP.secretKey}
-    defaultTopicPerm: SUB
-`;
+const YAML = plainAclYaml(['defaultTopicPerm: SUB']);
 
 let tb: TestBroker;
 let dir: string;
@@ -37,8 +29,8 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const as = (c: typeof APP) => ({ ROCKETCTL_ACCESS_KEY: c.accessKey, ROCKETCTL_SECRET_KEY: c.secretKey, ROCKETCTL_CREDENTIALS_FILE: '' });
-const cli = (args: string[], who: typeof APP = ADMIN) => runCli([...args, '-n', tb.namesrv!], { env: as(who) });
+const as = signedEnv;
+const cli = (args: string[], who: TestAccount = ADMIN) => runCli([...args, '-n', tb.namesrv!], { env: as(who) });
 function expectNoSecrets(r: { stdout: string; stderr: string }): void {
   for (const s of [ADMIN.secretKey, APP.secretKey, NEW_SECRET]) expect(r.stdout + r.stderr).not.toContain(s);
 }
