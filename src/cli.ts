@@ -28,15 +28,18 @@ type CommandClass = Command.Class;
 declare const require: (id: string) => { default: CommandClass };
 
 export const COMMANDS: Record<string, CommandClass> = {
+  get audit() { return require('./commands/audit.js').default; },
   get 'broker:start'() { return require('./commands/broker/start.js').default; },
   get brokerStatus() { return require('./commands/brokerStatus.js').default; },
   get checkNoLoss() { return require('./commands/checkNoLoss.js').default; },
   get checkOS() { return require('./commands/checkOS.js').default; },
+  get clusterAclConfigVersion() { return require('./commands/clusterAclConfigVersion.js').default; },
   get clusterList() { return require('./commands/clusterList.js').default; },
   get completion() { return require('./commands/completion.js').default; },
   get consumeMessage() { return require('./commands/consumeMessage.js').default; },
   get consumerConnection() { return require('./commands/consumerConnection.js').default; },
   get consumerProgress() { return require('./commands/consumerProgress.js').default; },
+  get deleteAclConfig() { return require('./commands/deleteAclConfig.js').default; },
   get deleteSubGroup() { return require('./commands/deleteSubGroup.js').default; },
   get deleteTopic() { return require('./commands/deleteTopic.js').default; },
   get exporter() { return require('./commands/exporter.js').default; },
@@ -53,6 +56,8 @@ export const COMMANDS: Record<string, CommandClass> = {
   get topicList() { return require('./commands/topicList.js').default; },
   get topicRoute() { return require('./commands/topicRoute.js').default; },
   get topicStatus() { return require('./commands/topicStatus.js').default; },
+  get updateAclConfig() { return require('./commands/updateAclConfig.js').default; },
+  get updateGlobalWhiteAddr() { return require('./commands/updateGlobalWhiteAddr.js').default; },
   get updateSubGroup() { return require('./commands/updateSubGroup.js').default; },
   get updateTopic() { return require('./commands/updateTopic.js').default; },
 };

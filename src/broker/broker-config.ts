@@ -5,6 +5,7 @@
  * a file entry are checked the same way. Unknown keys are warnings (RocketMQ ignores them silently,
  * which hides typos); invalid values are one ConfigError naming the key and what is expected.
  */
+import { AUDIT_FILE_MAX_BYTES_DEFAULT } from './audit/audit-log.js';
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
@@ -82,6 +83,8 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   aclEnable: boolean;
   /** rocketctl's: the plain_acl.yml to use instead of $ROCKETMQ_HOME/conf/plain_acl.yml; unset by default. */
   plainAclFile?: string;
+  /** rocketctl's: size of one audit log file (audit/audit-log.ts); the log keeps two. */
+  auditFileMaxBytes: number;
   /** rocketctl's test knob: retention in ms instead of fileReservedTime hours; unset (not sent) by default. */
   testOnlyFileReservedTimeMs?: number;
 }
@@ -268,6 +271,7 @@ const SPECS: Record<string, KeySpec> = {
   deleteConsumeQueueFilesInterval: { parse: int(0, 60_000) },
   aclEnable: { parse: bool },
   plainAclFile: { parse: nonEmpty },
+  auditFileMaxBytes: { parse: int(1024, 1024 * 1024 * 1024) },
   // Ours, for tests: sub-hour retention (fileReservedTime is whole hours). 0 = off.
   testOnlyFileReservedTimeMs: { parse: int(0, 1_000_000_000) },
 };
@@ -404,6 +408,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     transactionCheckMax: 15,
     transactionCheckInterval: 60_000,
     aclEnable: false,
+    auditFileMaxBytes: AUDIT_FILE_MAX_BYTES_DEFAULT,
     ...retentionDefaults(),
   };
 }

@@ -27,6 +27,7 @@ import { BrokerConfiguration } from './configuration.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
 import { RemotingServer, silentLogger, type Logger, type RequestGuard } from './server.js';
 import { AclService, plainAclPath } from './acl/acl-service.js';
+import { AuditLog, auditDir } from './audit/audit-log.js';
 import { ScheduleMessageService } from './schedule-service.js';
 import { BrokerStats } from './stats/broker-stats.js';
 import { startBrokerMetrics } from './stats/metrics-endpoint.js';
@@ -134,6 +135,8 @@ export class BrokerController implements BrokerContext {
   transactionCheck: TransactionCheckService | undefined;
   /** The plain ACL guarding the TCP ports, with aclEnable=true. */
   acl: AclService | undefined;
+  /** The audit log of admin changes, in <storePathRootDir>/audit. */
+  audit: AuditLog | undefined;
 
   private readonly servers: RemotingServer[] = [];
   private metrics: MetricsServer | undefined;
@@ -214,6 +217,7 @@ export class BrokerController implements BrokerContext {
 
     const io = this.opts.storeIO ?? new NodeFileIO();
     const root = c.storePathRootDir;
+    this.audit = new AuditLog(auditDir(root), c.auditFileMaxBytes, (err) => this.logger.error(`audit: cannot append to ${auditDir(root)}: ${err instanceof Error ? err.message : String(err)}`));
     this.topics = new TopicConfigManager(root, io);
     this.offsets = new ConsumerOffsetManager(root, io);
     this.groups = new SubscriptionGroupManager(root, io);

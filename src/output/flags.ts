@@ -134,3 +134,9 @@ export function parseWatchInterval(v: string): number {
   }
   return s;
 }
+
+/** -b / -c of the ACL commands (mqadmin's): one broker, or every master of a cluster. */
+export const aclTargetFlags = {
+  brokerAddr: Flags.string({ char: 'b', summary: 'On this broker (host:port); without -n, talked to directly.', exclusive: ['clusterName'] }),
+  clusterName: Flags.string({ char: 'c', summary: 'On every master of this cluster.', exclusive: ['brokerAddr'] }),
+};

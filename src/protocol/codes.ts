@@ -72,6 +72,9 @@ export const RequestCode = {
   QUERY_DATA_VERSION: 322,
   ADD_WRITE_PERM_OF_BROKER: 327,
   DELETE_EXPIRED_COMMITLOG: 329,
+  // rocketctl's own, in a range Apache RocketMQ does not use (its codes stay below 2000): an
+  // Apache broker answers REQUEST_CODE_NOT_SUPPORTED. README "Audit" documents it.
+  ROCKETCTL_QUERY_AUDIT_LOG: 30001,
 } as const;
 
 /** Response codes (RemotingSysResponseCode + ResponseCode; fact sheet §1.7). */

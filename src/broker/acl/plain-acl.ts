@@ -34,6 +34,8 @@ const ADMIN_CODES: ReadonlySet<number> = new Set([
   RequestCode.UPDATE_AND_CREATE_ACL_CONFIG,
   RequestCode.DELETE_ACL_CONFIG,
   RequestCode.UPDATE_GLOBAL_WHITE_ADDRS_CONFIG,
+  // rocketctl's: who changed what is for admins to read.
+  RequestCode.ROCKETCTL_QUERY_AUDIT_LOG,
 ]);
 
 export interface Account {

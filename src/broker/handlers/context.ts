@@ -12,6 +12,7 @@ import type { MessageFields, MessageRecord, SocketAddr } from '../../protocol/me
 import type { TransactionalMessageService } from '../transaction/transactional-service.js';
 import type { BrokerStats } from '../stats/broker-stats.js';
 import type { AclService } from '../acl/acl-service.js';
+import type { AuditLog } from '../audit/audit-log.js';
 
 /** Store read statuses (DefaultMessageStore.getMessage; fact sheet §2.3). */
 export type GetMessageStatus =
@@ -82,6 +83,8 @@ export interface BrokerContext {
   readonly stats: BrokerStats;
   /** The plain ACL (aclEnable=true): its file, changed by the ACL admin requests. */
   readonly acl?: AclService;
+  /** The audit log of admin changes (audit/audited.ts says which requests). */
+  readonly audit?: AuditLog;
   /** Half messages, END_TRANSACTION and check-back (§6.4); absent until the store is open. */
   readonly transactions?: TransactionalMessageService;
 

@@ -31,10 +31,12 @@ import { updateAndCreateSubscriptionGroup } from './update-and-create-subscripti
 import { updateAndCreateTopic } from './update-and-create-topic.js';
 import { updateConsumerOffset } from './update-consumer-offset.js';
 import { viewMessageById } from './view-message-by-id.js';
+import { queryAuditLog } from './query-audit-log.js';
 import { ADMIN_TABLE } from './admin-table.js';
 import { PROGRESS_TABLE } from './progress-table.js';
 import { CHECK_TABLE } from './check-table.js';
 import { ACL_TABLE } from './acl-table.js';
+import { audited } from '../audit/audited.js';
 
 const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.SEND_MESSAGE]: sendMessage,
@@ -61,6 +63,8 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.LOCK_BATCH_MQ]: lockBatchMq,
   [RequestCode.UNLOCK_BATCH_MQ]: unlockBatchMq,
   [RequestCode.END_TRANSACTION]: endTransaction,
+  // rocketctl's own: the audit log of admin changes (README "Audit").
+  [RequestCode.ROCKETCTL_QUERY_AUDIT_LOG]: queryAuditLog,
   // Admin codes (mqadmin's requests): topic/broker/group administration, and backlog/offsets.
   ...ADMIN_TABLE,
   ...PROGRESS_TABLE,
@@ -79,7 +83,7 @@ export function buildHandlerTable(ctx: BrokerContext, opts: HandlerTableOptions)
   const out: Record<number, RequestHandler> = {};
   for (const [code, make] of Object.entries(TABLE)) {
     if (opts.fast && Number(code) === RequestCode.PULL_MESSAGE) continue;
-    const handler = make(ctx);
+    const handler = audited(ctx, Number(code), make(ctx));
     // As SendMessageProcessor's startAcceptSendRequestTimeStamp check: not serving yet → SYSTEM_BUSY.
     out[Number(code)] = (req, channel) =>
       opts.accepting() ? handler(req, channel) : makeResponse(req, ResponseCode.SYSTEM_BUSY, '[REJECTREQUEST]broker is starting or shutting down, try again later');
