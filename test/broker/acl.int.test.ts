@@ -16,26 +16,10 @@ import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import type { Logger } from '../../src/broker/server.js';
 import { createTopic, eventually } from '../helpers/broker.js';
 import { broker, defer, readAll, tempDir, uniq } from '../client/support.js';
-
-const ADMIN = { accessKey: 'adminKey1', secretKey: 'admin-secret-1' };
-const APP = { accessKey: 'appKey01', secretKey: 'app-secret-01' };
+import { ADMIN, APP, plainAclYaml } from '../helpers/acl.js';
 
 function aclYaml(extraTopicPerms: string[] = []): string {
-  return [
-    'accounts:',
-    `  - accessKey: ${ADMIN.accessKey}`,
-    `    secretKey: ${ADMIN.secretKey}`,
-    '    admin: true',
-    `  - accessKey: ${APP.accessKey}`,
-    `    secretKey: ${APP.secretKey}`,
-    '    defaultTopicPerm: DENY',
-    '    defaultGroupPerm: SUB',
-    '    topicPerms:',
-    '      - Orders=PUB|SUB',
-    '      - Audit=SUB',
-    ...extraTopicPerms.map((p) => `      - ${p}`),
-    '',
-  ].join('\n');
+  return plainAclYaml(['defaultTopicPerm: DENY', 'defaultGroupPerm: SUB', 'topicPerms:', '  - Orders=PUB|SUB', '  - Audit=SUB', ...extraTopicPerms.map((p) => `  - ${p}`)]);
 }
 
 function recordingLogger(): Logger & { lines: string[] } {

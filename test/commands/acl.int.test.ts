@@ -4,36 +4,23 @@
  * when others can read it); refusals as E_ACL_DENIED naming what was missing; secrets never printed.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBrokerExpectingExit, spawnBroker, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { runBrokerExpectingExit, spawnBroker, type TestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, runCli } from '../helpers/cli.js';
+import { ADMIN, APP, plainAclYaml, startAclBroker, type AclBroker } from '../helpers/acl.js';
 
-const ADMIN = { accessKey: 'adminKey1', secretKey: 'admin-secret-1' };
-const APP = { accessKey: 'appKey01', secretKey: 'app-secret-01' };
-const YAML = `accounts:
-  - accessKey: ${ADMIN.accessKey}
-    secretKey: ${ADMIN.secretKey}
-    admin: true
-  - accessKey: ${APP.accessKey}
-    secretKey: ${APP.secretKey}
-    defaultTopicPerm: DENY
-    topicPerms:
-      - Orders=PUB|SUB
-      - Audit=SUB
-`;
+const YAML = plainAclYaml(['defaultTopicPerm: DENY', 'topicPerms:', '  - Orders=PUB|SUB', '  - Audit=SUB']);
 
+let acl: AclBroker;
 let tb: TestBroker;
 let dir: string;
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-acl-cli-'));
-  fs.writeFileSync(path.join(dir, 'plain_acl.yml'), YAML);
-  tb = await startTestBroker({ config: { aclEnable: 'true', plainAclFile: path.join(dir, 'plain_acl.yml') } });
+  acl = await startAclBroker(YAML, 'rocketctl-acl-cli-');
+  ({ tb, dir } = acl);
 });
 afterAll(async () => {
-  await tb?.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await acl?.cleanup();
 });
 
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>

@@ -5,28 +5,24 @@
  * secret (the signer's or the account's being written) is ever printed.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, APP, plainAclYaml, signedEnv, type TestAccount } from '../helpers/acl.js';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { ADMIN, APP, plainAclYaml, signedEnv, startAclBroker, type AclBroker, type TestAccount } from '../helpers/acl.js';
+import type { TestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
 const NEW_SECRET = 'brand-new-secret-9';
 const YAML = plainAclYaml(['defaultTopicPerm: SUB']);
 
+let acl: AclBroker;
 let tb: TestBroker;
-let dir: string;
 let aclFile: string;
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-acl-admin-'));
-  aclFile = path.join(dir, 'plain_acl.yml');
-  fs.writeFileSync(aclFile, YAML);
-  tb = await startTestBroker({ config: { aclEnable: 'true', plainAclFile: aclFile } });
+  acl = await startAclBroker(YAML, 'rocketctl-acl-admin-');
+  ({ tb, aclFile } = acl);
 });
 afterAll(async () => {
-  await tb?.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await acl?.cleanup();
 });
 
 const as = signedEnv;
@@ -75,7 +71,7 @@ describe('ACL commands', () => {
     expectSuccessEnvelope('updateGlobalWhiteAddr', r.json);
     expect(r.json.result.globalWhiteAddrs).toEqual(['10.10.103.*', '192.168.0.*']);
     expect(fs.readFileSync(aclFile, 'utf8')).toMatch(/globalWhiteRemoteAddresses:[\s\S]*10\.10\.103\.\*[\s\S]*192\.168\.0\.\*/);
-    const other = await cli(['updateGlobalWhiteAddr', '-b', tb.addr, '-g', '10.0.0.*', '-p', path.join(dir, 'other.yml'), '--json']);
+    const other = await cli(['updateGlobalWhiteAddr', '-b', tb.addr, '-g', '10.0.0.*', '-p', path.join(acl.dir, 'other.yml'), '--json']);
     expect(other.code).toBe(1);
     expect(other.json.message).toContain("is not this broker's ACL file");
   });

@@ -3,32 +3,29 @@
  * requests; `rocketctl audit` reads them back through the broker and from the store dir.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemotingClient } from '../../src/client/remoting.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { makeRequest } from '../../src/protocol/frame.js';
-import { ADMIN, APP, plainAclYaml, signedEnv, type TestAccount } from '../helpers/acl.js';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { ADMIN, APP, plainAclYaml, signedEnv, startAclBroker, type AclBroker, type TestAccount } from '../helpers/acl.js';
+import type { TestBroker } from '../helpers/broker.js';
 import { expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
 const NEW_SECRET = 'audited-secret-77';
 const YAML = plainAclYaml(['defaultTopicPerm: PUB|SUB', 'defaultGroupPerm: SUB']);
 
+let acl: AclBroker;
 let tb: TestBroker;
-let dir: string;
 let admin: RemotingClient;
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-audit-int-'));
-  fs.writeFileSync(path.join(dir, 'plain_acl.yml'), YAML);
-  tb = await startTestBroker({ config: { aclEnable: 'true', plainAclFile: path.join(dir, 'plain_acl.yml') } });
+  acl = await startAclBroker(YAML, 'rocketctl-audit-int-');
+  tb = acl.tb;
   admin = new RemotingClient({ requestTimeoutMs: 5000, credentials: ADMIN });
 });
 afterAll(async () => {
   await admin?.close();
-  await tb?.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await acl?.cleanup();
 });
 
 const as = signedEnv;

@@ -18,9 +18,10 @@ import { freePort, storedOffset } from '../client/support.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { createTopic, eventually, startTestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
+import { FAST_CONSUMER, makeBacklog } from '../helpers/backlog.js';
 import { broker, defer, namesrvOf, topic, uniq } from '../client/support.js';
 
-const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, pullTimeDelayMsWhenException: 300 };
+const FAST = FAST_CONSUMER;
 
 async function producer(ns: string): Promise<Producer> {
   const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
@@ -38,22 +39,8 @@ async function storeTimeOf(b: TestBroker, r: SendResult): Promise<number> {
 
 /** Produce `first`, consume all of it with a push consumer that then stops, produce `second`. */
 async function backlog(b: TestBroker, queues: number, first: number, second: number) {
-  const ns = namesrvOf(b);
   const t = await topic(b, uniq('T'), queues);
-  const group = uniq('CG');
-  const p = await producer(ns);
-  for (let i = 0; i < first; i++) await p.send({ topic: t, body: `a${i}` });
-  const c = new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', ...FAST });
-  c.subscribe(t, '*');
-  let got = 0;
-  await c.start(() => {
-    got++;
-  });
-  await eventually(() => (got >= first ? true : undefined), `${first} consumed`);
-  await c.close();
-  const sent: SendResult[] = [];
-  for (let i = 0; i < second; i++) sent.push(await p.send({ topic: t, body: `b${i}` }));
-  return { t, group, sent };
+  return { t, ...(await makeBacklog(namesrvOf(b), t, first, second)) };
 }
 
 function cli(b: TestBroker, args: string[]) {

@@ -4,10 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseExposition, type ParsedSample } from '../../src/metrics/exposition.js';
-import { Producer } from '../../src/client/producer.js';
-import { PushConsumer } from '../../src/client/push-consumer.js';
-import { eventually } from './broker.js';
-import { defer, uniq } from '../client/support.js';
+import { defer } from '../client/support.js';
 
 /** GET a metrics URL (bounded): status and body. */
 export async function scrape(url: string, timeoutMs = 20_000): Promise<{ status: number; text: string; samples: ParsedSample[] }> {
@@ -65,26 +62,7 @@ export function promtoolCheck(text: string): { code: number | null; output: stri
   return { code: r.status, output, problems };
 }
 
-const FAST = { rebalanceIntervalMs: 1000, persistConsumerOffsetIntervalMs: 300, pullTimeDelayMsWhenException: 300 };
-
-/** `first` messages consumed by a push consumer that then stops (offsets committed), then `second` more left as backlog. */
-export async function makeBacklog(ns: string, topic: string, first: number, second: number): Promise<{ group: string }> {
-  const group = uniq('CG');
-  const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
-  await p.start();
-  defer(() => p.close());
-  for (let i = 0; i < first; i++) await p.send({ topic, body: `a${i}` });
-  const c = new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', ...FAST });
-  c.subscribe(topic, '*');
-  let got = 0;
-  await c.start(() => {
-    got++;
-  });
-  await eventually(() => (got >= first ? true : undefined), `${first} consumed`);
-  await c.close();
-  for (let i = 0; i < second; i++) await p.send({ topic, body: `b${i}` });
-  return { group };
-}
+export { makeBacklog } from './backlog.js';
 
 export function tempFile(name: string, text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-metrics-'));
