@@ -72,8 +72,8 @@ export class BrokerStats {
   private readonly groupGets = new Map<string, MinuteRate>();
   private readonly topicPuts = new Map<string, MinuteRate>();
   private readonly topicPutBytes = new Map<string, MinuteRate>();
-  /** Requests handled, by `<request code> <response code>` (or server.ts NOT_ANSWERED). */
-  readonly requests = new Map<string, number>();
+  /** Requests handled: request code -> response code (or server.ts NOT_ANSWERED) -> count. Numeric keys: no allocation per request. */
+  readonly requests = new Map<number, Map<number, number>>();
   /** BROKER_GET_NUMS: messages handed to consumers since start (tools group excluded). */
   getTotal = 0;
 
@@ -97,8 +97,9 @@ export class BrokerStats {
 
   /** A request handled, with the response code sent (server.ts NOT_ANSWERED when none was). */
   onRequest(requestCode: number, responseCode: number): void {
-    const key = `${requestCode} ${responseCode}`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    let byResult = this.requests.get(requestCode);
+    if (!byResult) this.requests.set(requestCode, (byResult = new Map()));
+    byResult.set(responseCode, (byResult.get(responseCode) ?? 0) + 1);
   }
 
   /** Topics with puts since start, with messages and bytes put (totals) and their rates over the last minute. */

@@ -58,8 +58,8 @@ async function withOwnSession<T>(src: BrokerMetricsSource, fn: (s: AdminSession)
 export function processFamilies(src: BrokerMetricsSource): MetricFamily[] {
   const broker = src.brokerName;
   const requests: MetricFamily = { name: 'rocketctl_requests_total', help: 'Requests handled on the TCP ports, by request code and response code (ONEWAY: not answered; SUSPENDED: a pull parked for long polling, answered later).', type: 'counter', samples: [] };
-  for (const [key, n] of [...src.stats.requests.entries()].sort()) {
-    const [req, res] = key.split(' ').map(Number) as [number, number];
+  const counted = [...src.stats.requests].flatMap(([req, byResult]) => [...byResult].map(([res, n]) => [req, res, n] as const));
+  for (const [req, res, n] of counted.sort((a, b) => a[0] - b[0] || a[1] - b[1])) {
     const result = res === NOT_ANSWERED.oneway ? 'ONEWAY' : res === NOT_ANSWERED.suspended ? 'SUSPENDED' : responseCodeName(res);
     requests.samples.push({ labels: { broker, code: requestCodeName(req), result }, value: n });
   }
