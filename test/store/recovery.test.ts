@@ -217,6 +217,29 @@ describe('recovery', () => {
     }
   });
 
+  it('a consume-queue unit with the right commit-log offset but another record\'s size is replaced by recovery', async () => {
+    const cfg = config();
+    store = await MessageStore.open(cfg);
+    await fill(store, 6, 2);
+    const r = await store.putMessage(message('Rec', 1, bodyFor(100, 300)));
+    await store.flush();
+    store.halt(); // abnormal: recovery scans and re-dispatches
+    store = undefined;
+    // What a lost record's unit looks like once a later record of the same queue reused its offset:
+    // same commit-log offset, the lost record's size (ConsumeQueue unit: offset 8, size 4, tags 8).
+    const cqFile = path.join(dir, 'consumequeue', 'Rec', '1', '00000000000000000000');
+    const cq = await fs.readFile(cqFile);
+    const at = r.queueOffset * 20;
+    expect(Number(cq.readBigInt64BE(at))).toBe(r.commitLogOffset);
+    cq.writeInt32BE(r.wroteBytes - 100, at + 8);
+    await fs.writeFile(cqFile, cq);
+    store = await MessageStore.open(cfg);
+    const got = await store.getMessage('Rec', 1, r.queueOffset, 1);
+    expect(got.status).toBe('FOUND');
+    expect(got.records[0]!.length).toBe(r.wroteBytes);
+    expect(decodeRecord(got.records[0]!, 0, { checkCrc: true }).queueOffset).toBe(r.queueOffset);
+  });
+
   it('a store whose oldest commit log files were deleted (Apache retention) starts each queue at its first unit still in the log', async () => {
     store = await MessageStore.open(config());
     const sent = await fill(store, 200, 2, 700);

@@ -409,7 +409,9 @@ function redispatchToQueue(cqStore: ConsumeQueueStoreLike, req: DispatchRequest,
   let max = cq.maxOffset();
   if (req.queueOffset < max) {
     const unit = cq.get(req.queueOffset, 1)[0];
-    if (!unit || unit.commitLogOffset === req.commitLogOffset) return false; // present (or expired)
+    // Present (or expired) only when the unit is this record's: a unit left from a record the log
+    // lost, whose offset a later record of the same queue reused, has the offset but not the size.
+    if (!unit || (unit.commitLogOffset === req.commitLogOffset && unit.size === req.size)) return false;
     // The queue disagrees with the log from here on: drop its units from this record onwards.
     cq.truncateByCommitLogOffset(Math.min(unit.commitLogOffset, req.commitLogOffset));
     max = cq.maxOffset();
