@@ -126,7 +126,7 @@ for (const major of [4, 5] as const) {
       const wide = `${T}Wide`;
       const r = await ours(ns, ['migrateBacklog', '-g', G1, '-t', T, '--to', wide, '--execute']);
       expect(r.execution.targetCreated).toBe(true);
-      expect(r.execution.totals).toEqual({ copied: 6, queuesMoved: 4, problems: 0 });
+      expect(r.execution.totals).toEqual({ copied: 6, found: 0, queuesMoved: 4, problems: 0 });
       const [status, source, byKey] = await Promise.all([mq(ns, ['topicStatus', '-t', wide]), mqOffsets(ns, G1), mq(ns, ['queryMsgByKey', '-t', wide, '-k', 'm-2'])]);
       const queues = mqTable(status, '#Broker Name');
       expect(queues).toHaveLength(8);
