@@ -28,10 +28,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrokerController } from '../src/broker/broker.js';
 import { buildBrokerConfig } from '../src/broker/broker-config.js';
-import { RemotingClient } from '../src/client/remoting.js';
-import { allGroupsProgress, mapLimit } from '../src/client/admin-offsets.js';
-import { withAdminSession } from '../src/client/admin.js';
-import { getAllTopicList } from '../src/client/namesrv-api.js';
+import { RemotingClient } from '../src/remoting/client.js';
+import { allGroupsProgress } from '../src/admin/progress.js';
+import { mapLimit } from '../src/admin/fanout.js';
+import { withAdminSession } from '../src/admin/session.js';
+import { getAllTopicList } from '../src/remoting/namesrv-api.js';
 import { makeRequest } from '../src/protocol/frame.js';
 import { RequestCode } from '../src/protocol/codes.js';
 

@@ -63,7 +63,7 @@ function cpuMicros(): number {
   return u.user + u.system;
 }
 
-async function startBroker(dir: string, flushDiskType: 'ASYNC_FLUSH' | 'SYNC_FLUSH', queues: number, externalNamesrv: string | undefined): Promise<BrokerController> {
+export async function startBroker(dir: string, flushDiskType: 'ASYNC_FLUSH' | 'SYNC_FLUSH', queues: number, externalNamesrv: string | undefined, extra: Record<string, string> = {}): Promise<BrokerController> {
   return BrokerController.start(
     buildBrokerConfig({
       overrides: {
@@ -74,13 +74,14 @@ async function startBroker(dir: string, flushDiskType: 'ASYNC_FLUSH' | 'SYNC_FLU
         ...(externalNamesrv ? { namesrvAddr: externalNamesrv } : {}),
         defaultTopicQueueNums: String(queues),
         flushDiskType,
+        ...extra,
       },
     }).config,
   );
 }
 
-/** `concurrency` callers each sending one message at a time until phaseMs has passed. */
-async function producePhase(producer: Producer, topic: string, body: Buffer, concurrency: number, phaseMs: number): Promise<ProducePhase> {
+/** `concurrency` callers each sending one message at a time until phaseMs has passed (with `keyOf(i)` as its key, if given). */
+export async function producePhase(producer: Producer, topic: string, body: Buffer, concurrency: number, phaseMs: number, keyOf?: (i: number) => string): Promise<ProducePhase> {
   await producer.send({ topic, body }); // creates the topic (auto-create from TBW102)
   const latencies: number[] = [];
   let sent = 1;
@@ -93,7 +94,7 @@ async function producePhase(producer: Producer, topic: string, body: Buffer, con
       while (performance.now() < deadline) {
         const s = performance.now();
         try {
-          await producer.send({ topic, body });
+          await producer.send({ topic, body, keys: keyOf?.(sent) });
           sent++;
           latencies.push(performance.now() - s);
         } catch {
@@ -115,7 +116,7 @@ async function producePhase(producer: Producer, topic: string, body: Buffer, con
   };
 }
 
-function round2(n: number): number {
+export function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Producer } from '../src/client/producer.js';
-import { RemotingClient } from '../src/client/remoting.js';
+import { RemotingClient } from '../src/remoting/client.js';
 import { RequestCode } from '../src/protocol/codes.js';
 import { makeRequest } from '../src/protocol/frame.js';
 import { repoRoot } from './admin.js';

@@ -9,6 +9,7 @@ import { benchE2e } from './e2e.js';
 import { benchMigrate } from './migrate.js';
 import { benchStore } from './store.js';
 import { benchTopics } from './topics.js';
+import { benchTrace } from './trace.js';
 
 interface BenchPart {
   name: string;
@@ -28,6 +29,8 @@ const PARTS: BenchPart[] = [
   { name: 'topics', run: () => benchTopics() },
   // migrateBacklog --execute of 200,000 1 KiB messages, broker and CLI in separate processes (ROCKETCTL_BENCH_MIGRATE_MESSAGES)
   { name: 'migrate', run: () => benchMigrate() },
+  // produce throughput with broker-side tracing (brokerTraceEnable) off vs on, alternated rounds; aim: at most 15 % slower
+  { name: 'trace', run: () => benchTrace({ phaseMs }) },
 ];
 
 async function main(): Promise<void> {

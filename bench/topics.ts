@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TopicConfigManager, defaultTopicConfig } from '../src/broker/store/config/index.js';
 import { NodeFileIO } from '../src/broker/store/node-file-io.js';
-import { RemotingClient } from '../src/client/remoting.js';
+import { RemotingClient } from '../src/remoting/client.js';
 import { RequestCode } from '../src/protocol/codes.js';
 import { makeRequest } from '../src/protocol/frame.js';
 import { encodeProperties } from '../src/protocol/properties.js';

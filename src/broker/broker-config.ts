@@ -1,11 +1,12 @@
 /**
  * Broker configuration: a RocketMQ-style `broker.conf` (java.util.Properties syntax, RocketMQ's key
- * names from BrokerConfig / MessageStoreConfig / NettyServerConfig, fact sheet §6.1), command-line
+ * names from BrokerConfig / MessageStoreConfig / NettyServerConfig), command-line
  * overrides, defaults, and validation. Every value goes through one table of key specs, so a flag and
  * a file entry are checked the same way. Unknown keys are warnings (RocketMQ ignores them silently,
  * which hides typos); invalid values are one ConfigError naming the key and what is expected.
  */
-import { AUDIT_FILE_MAX_BYTES_DEFAULT } from './audit/audit-log.js';
+import { AUDIT_FILE_MAX_BYTES_DEFAULT } from '../util/audit-log.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_PENDING_FRAME_BYTES } from '../remoting/server.js';
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
@@ -14,6 +15,7 @@ import { DEFAULT_RETENTION, DEFAULT_STORE_DIR, defaultStoreConfig, parseDelayLev
 import { DEFAULT_MESSAGE_DELAY_LEVEL, type FlushDiskType, type RetentionConfig, type StoreConfig } from './store/types.js';
 import { parseSocketAddr } from '../protocol/message.js';
 import { topicNameProblem } from '../protocol/validate.js';
+import { RMQ_SYS_TRACE_TOPIC } from '../protocol/names.js';
 
 /** Retention keys (store/clean-service.ts) are MessageStoreConfig's, passed to the store as they are. */
 export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReservedTimeMs'> {
@@ -53,6 +55,8 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   brokerTopicEnable: boolean;
   traceTopicEnable: boolean;
   msgTraceTopicName: string;
+  /** rocketctl's: the broker writes trace records of every message itself (trace/broker-tracer.ts); off by default. */
+  brokerTraceEnable: boolean;
   brokerPermission: number;
   longPollingEnable: boolean;
   shortPollingTimeMills: number;
@@ -83,8 +87,14 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   aclEnable: boolean;
   /** rocketctl's: the plain_acl.yml to use instead of $ROCKETMQ_HOME/conf/plain_acl.yml; unset by default. */
   plainAclFile?: string;
-  /** rocketctl's: size of one audit log file (audit/audit-log.ts); the log keeps two. */
+  /** rocketctl's: size of one audit log file (src/util/audit-log.ts); the log keeps two. */
   auditFileMaxBytes: number;
+  /** rocketctl's: connections one port (broker, fast, name server, local socket) holds at most (server.ts). */
+  serverMaxConnections: number;
+  /** rocketctl's: connections from one IP address one TCP port holds at most (server.ts). */
+  serverMaxConnectionsPerAddress: number;
+  /** rocketctl's: bytes of unfinished frames one port buffers over all its connections (server.ts). */
+  serverMaxPendingFrameBytes: number;
   /** rocketctl's test knob: retention in ms instead of fileReservedTime hours; unset (not sent) by default. */
   testOnlyFileReservedTimeMs?: number;
 }
@@ -167,7 +177,7 @@ function dir(v: string): string {
   return expandHome(v);
 }
 
-export function expandHome(p: string): string {
+function expandHome(p: string): string {
   if (p === '~') return os.homedir();
   if (p.startsWith('~/')) return path.join(os.homedir(), p.slice(2));
   return path.resolve(p);
@@ -190,7 +200,7 @@ const SPECS: Record<string, KeySpec> = {
   },
   brokerIP1: { parse: ipAddress },
   bindAddress: { parse: ipAddress },
-  // Fast port = listenPort - 2 (fact sheet §1.6), so ports 1 and 2 cannot work; 0 = pick free ports.
+  // Fast port = listenPort - 2 (apache/rocketmq BrokerController.initialize), so ports 1 and 2 cannot work; 0 = pick free ports.
   listenPort: {
     parse: (v) => {
       const n = int(0, 65535)(v);
@@ -229,6 +239,7 @@ const SPECS: Record<string, KeySpec> = {
   brokerTopicEnable: { parse: bool },
   traceTopicEnable: { parse: bool },
   msgTraceTopicName: { parse: (v) => topicLike(nonEmpty(v)) },
+  brokerTraceEnable: { parse: bool },
   brokerPermission: { parse: int(0, 7) },
   longPollingEnable: { parse: bool },
   shortPollingTimeMills: { parse: int(1, 60_000) },
@@ -272,6 +283,9 @@ const SPECS: Record<string, KeySpec> = {
   aclEnable: { parse: bool },
   plainAclFile: { parse: nonEmpty },
   auditFileMaxBytes: { parse: int(1024, 1024 * 1024 * 1024) },
+  serverMaxConnections: { parse: int(1, 1_000_000) },
+  serverMaxConnectionsPerAddress: { parse: int(1, 1_000_000) },
+  serverMaxPendingFrameBytes: { parse: int(16 * 1024 * 1024, 64 * GIB) },
   // Ours, for tests: sub-hour retention (fileReservedTime is whole hours). 0 = off.
   testOnlyFileReservedTimeMs: { parse: int(0, 1_000_000_000) },
 };
@@ -386,7 +400,8 @@ export function defaultBrokerConfig(): BrokerConfig {
     clusterTopicEnable: true,
     brokerTopicEnable: true,
     traceTopicEnable: false,
-    msgTraceTopicName: 'RMQ_SYS_TRACE_TOPIC',
+    msgTraceTopicName: RMQ_SYS_TRACE_TOPIC,
+    brokerTraceEnable: false,
     brokerPermission: 6,
     longPollingEnable: true,
     shortPollingTimeMills: 1000,
@@ -409,6 +424,9 @@ export function defaultBrokerConfig(): BrokerConfig {
     transactionCheckInterval: 60_000,
     aclEnable: false,
     auditFileMaxBytes: AUDIT_FILE_MAX_BYTES_DEFAULT,
+    serverMaxConnections: DEFAULT_MAX_CONNECTIONS,
+    serverMaxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    serverMaxPendingFrameBytes: DEFAULT_MAX_PENDING_FRAME_BYTES,
     ...retentionDefaults(),
   };
 }
@@ -419,69 +437,16 @@ function retentionDefaults(): Omit<RetentionConfig, 'testOnlyFileReservedTimeMs'
   return rest;
 }
 
-// ---- java.util.Properties syntax ------------------------------------------------------------------
-
-/**
- * Parse java.util.Properties text: `#`/`!` comments, `key=value`, `key: value` or `key value`,
- * backslash line continuation, `\t \n \r \f \\ \uXXXX` escapes. Values are trimmed (Java keeps
- * trailing blanks, and then Integer.parseInt fails on them; trimming is the friendlier reading).
- * A key given twice: the last wins, as in Java.
- */
-export function parseProperties(text: string): Array<{ key: string; value: string; line: number; endLine: number }> {
-  const out: Array<{ key: string; value: string; line: number; endLine: number }> = [];
-  const lines = text.split(/\r\n|\r|\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const startLine = i + 1;
-    let logical = lines[i]!.replace(/^[ \t\f]+/, '');
-    if (logical === '' || logical.startsWith('#') || logical.startsWith('!')) continue;
-    // Continuation: an odd number of trailing backslashes joins the next line (leading blanks dropped).
-    while (endsWithOddBackslashes(logical) && i + 1 < lines.length) {
-      logical = logical.slice(0, -1) + lines[++i]!.replace(/^[ \t\f]+/, '');
-    }
-    if (endsWithOddBackslashes(logical)) logical = logical.slice(0, -1);
-    let k = 0;
-    let key = '';
-    while (k < logical.length) {
-      const c = logical[k]!;
-      if (c === '\\' && k + 1 < logical.length) {
-        key += logical.slice(k, k + 2);
-        k += 2;
-        continue;
-      }
-      if (c === '=' || c === ':' || c === ' ' || c === '\t' || c === '\f') break;
-      key += c;
-      k++;
-    }
-    let rest = logical.slice(k).replace(/^[ \t\f]+/, '');
-    if (rest.startsWith('=') || rest.startsWith(':')) rest = rest.slice(1);
-    out.push({ key: unescape(key), value: unescape(rest).trim(), line: startLine, endLine: i + 1 });
-  }
-  return out;
-}
-
-function endsWithOddBackslashes(s: string): boolean {
-  let n = 0;
-  for (let i = s.length - 1; i >= 0 && s[i] === '\\'; i--) n++;
-  return n % 2 === 1;
-}
-
-function unescape(s: string): string {
-  return s.replace(/\\(u[0-9a-fA-F]{4}|.)/g, (_, e: string) => {
-    if (e.length === 5) return String.fromCharCode(parseInt(e.slice(1), 16));
-    return e === 't' ? '\t' : e === 'n' ? '\n' : e === 'r' ? '\r' : e === 'f' ? '\f' : e;
-  });
-}
-
 // ---- assembling a config ------------------------------------------------------------------------
 
-export interface ConfigSource {
+interface ConfigSource {
   /** Properties from broker.conf (in file order), with where they came from for messages. */
   file?: { path: string; entries: Array<{ key: string; value: string; line: number }> };
   /** Overrides from flags, as RocketMQ key → raw string (they win over the file). */
   overrides?: Raw;
 }
 
-export interface LoadedConfig {
+interface LoadedConfig {
   config: BrokerConfig;
   /** One line each: unknown keys, keys with no effect here. */
   warnings: string[];
@@ -501,6 +466,10 @@ export function buildBrokerConfig(src: ConfigSource): LoadedConfig {
       if (NO_EFFECT_KEYS.has(key)) {
         if (key === 'brokerRole' && value.toUpperCase() === 'SLAVE') {
           throw new ConfigError(`${where}: brokerRole=SLAVE is not supported: the embedded broker is a master only`);
+        }
+        // Asked for replication: running with one copy instead would break the promise silently.
+        if (key === 'enableDLegerCommitLog' && value.trim() === 'true') {
+          throw new ConfigError(`${where}: enableDLegerCommitLog=true is not supported yet: the embedded broker keeps one copy of each message (DLedger groups: docs/dledger.md; run Apache RocketMQ for one today)`);
         }
         warnings.push(`${where}: ${key} has no effect in rocketctl's embedded broker (ignored)`);
       } else {
@@ -561,7 +530,7 @@ function flagNameFor(key: string): string {
 }
 
 /** Flags of `broker start` and the RocketMQ key each one sets. */
-export const FLAG_KEYS: Record<string, string> = {
+const FLAG_KEYS: Record<string, string> = {
   storePathRootDir: 'store-dir',
   listenPort: 'listen-port',
   namesrvListenPort: 'namesrv-port',
@@ -608,5 +577,3 @@ export function retentionOf(c: BrokerConfig): RetentionConfig {
   return out;
 }
 
-/** The keys this module understands (for help text and tests). */
-export const KNOWN_KEYS: readonly string[] = Object.keys(SPECS);

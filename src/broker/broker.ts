@@ -3,7 +3,7 @@
  *
  * Start: listen on listenPort and the fast port listenPort-2 (so port 0 can be resolved before
  * the store needs its STOREHOST), open the store (lock + recovery), load the config managers,
- * create the system topics (§6.8), listen on `<storePathRootDir>/broker.sock`, start the embedded
+ * create the system topics, listen on `<storePathRootDir>/broker.sock`, start the embedded
  * name server, register with the name servers, then accept requests. Until then (and while
  * closing) requests are answered SYSTEM_BUSY, never left hanging.
  *
@@ -17,6 +17,7 @@
  * and the store's retention pass (cleanResourceInterval, 10 s), whose deletions are logged with the
  * groups that had not consumed them (retention-log.ts).
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isIPv6 } from 'node:net';
@@ -25,20 +26,23 @@ import { RETENTION_RUNTIME_KEYS, retentionOf, toStoreConfig } from './broker-con
 import { ClientManager } from './client-manager.js';
 import { BrokerConfiguration } from './configuration.js';
 import { PullRequestHoldService, LONG_POLL_CHECK_INTERVAL_MS } from './long-polling.js';
-import { RemotingServer, silentLogger, type Logger, type RequestGuard } from './server.js';
+import { RemotingServer, silentLogger, type Logger, type RemotingServerOptions, type RequestGuard } from '../remoting/server.js';
 import { AclService, plainAclPath } from './acl/acl-service.js';
-import { AuditLog, auditDir } from './audit/audit-log.js';
+import { isLoopback } from './acl/remote-address.js';
+import { AuditLog, auditDir } from '../util/audit-log.js';
 import { ScheduleMessageService } from './schedule-service.js';
 import { BrokerStats } from './stats/broker-stats.js';
 import { startBrokerMetrics } from './stats/metrics-endpoint.js';
 import type { MetricsServer } from '../metrics/http.js';
+import type { ClusterMetricsCollector } from '../metrics/collector.js';
 import { TransactionalMessageService } from './transaction/transactional-service.js';
 import { TransactionCheckService } from './transaction/check-service.js';
+import { BrokerTracer } from './trace/broker-tracer.js';
 import { buildHandlerTable } from './handlers/index.js';
 import { NameServer } from './namesrv/namesrv.js';
-import { unregisterBroker, type BrokerIdentity } from '../client/namesrv-api.js';
+import { unregisterBroker, type BrokerIdentity } from '../remoting/namesrv-api.js';
 import { BrokerRegistration, NAMESRV_REQUEST_TIMEOUT_MS, type RegistrationStats } from './registration.js';
-import type { BrokerContext, GetMessageStatus, PutInput, StorePort } from './handlers/context.js';
+import type { BrokerContext, GetMessageStatus, GroupTable, OffsetIndex, PutInput, RuntimeFacts, StorePort } from './handlers/context.js';
 import { wakeupPull } from './handlers/pull-message.js';
 import { MessageStore } from './store/message-store.js';
 import { NodeFileIO } from './store/node-file-io.js';
@@ -50,20 +54,18 @@ import {
   DelayOffsetManager,
   SubscriptionGroupManager,
   TopicConfigManager,
-  AUTO_CREATE_TOPIC_KEY_TOPIC,
-  NOT_ALLOWED_SEND_TOPICS,
-  isSystemGroup,
-  isSystemTopic,
   systemTopicConfigs,
   type ConfigFileManager,
   type ConfigLoadReport,
 } from './store/config/index.js';
-import { SCHEDULE_TOPIC, TRANS_OP_HALF_TOPIC } from './store/types.js';
+import { AUTO_CREATE_TOPIC_KEY_TOPIC, NOT_ALLOWED_SEND_TOPICS, isSystemGroup, isSystemTopic, SCHEDULE_TOPIC, TRANS_OP_HALF_TOPIC } from '../protocol/names.js';
 import { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig, type TopicConfig, type TopicConfigSerializeWrapper } from '../protocol/bodies.js';
 import { Perm } from '../protocol/codes.js';
 import type { SocketAddr } from '../protocol/message.js';
-import { RemotingClient } from '../client/remoting.js';
+import { RemotingClient } from '../remoting/client.js';
 import { DiskFullError, RocketError } from '../errors/index.js';
+import { listenTcp, withoutListenErrors } from './listen.js';
+export { PortInUseError } from './listen.js';
 
 /** accessMessageInMemoryMaxRatio: a message further behind the log end than this share of RAM is "in disk". */
 const ACCESS_MESSAGE_IN_MEMORY_MAX_RATIO = 0.4;
@@ -86,7 +88,7 @@ export interface BrokerAddresses {
   metrics?: string;
 }
 
-export interface BrokerStartOptions {
+interface BrokerStartOptions {
   logger?: Logger;
   /** The store's file layer (tests: a FaultyFileIO simulating a small disk); default the real one. */
   storeIO?: FileIO;
@@ -94,16 +96,12 @@ export interface BrokerStartOptions {
   configFile?: string;
   /** How often plain_acl.yml is checked for changes (default ACL_FILE_CHECK_INTERVAL_MS; tests: shorter). */
   aclCheckIntervalMs?: number;
-}
-
-/** A port is taken, with the address that failed (the CLI prints one line for it). */
-export class PortInUseError extends RocketError {
-  constructor(what: string, address: string) {
-    super(`${what} address ${address} is already in use`, {
-      code: 'E_PORT_IN_USE',
-      actions: ['stop whatever listens there, or choose another port (--listen-port / --namesrv-port; 0 picks a free one)'],
-    });
-  }
+  /**
+   * The cluster families of GET /metrics (with metricsPort): admin's collectOwnBrokerMetrics,
+   * passed in because the broker does not import the admin API. Unset: /metrics serves the
+   * process families only (connections, requests, puts per topic, flush latency).
+   */
+  clusterMetrics?: ClusterMetricsCollector;
 }
 
 /** How close() went: clean only when every step succeeded and the store removed its `abort`. */
@@ -129,7 +127,7 @@ export class BrokerController implements BrokerContext {
   delayOffsets!: DelayOffsetManager;
   recovery!: StoreRecoveryReport;
   addresses!: BrokerAddresses;
-  /** Half messages and END_TRANSACTION (§6.4), once the store is open. */
+  /** Half messages and END_TRANSACTION, once the store is open. */
   transactions: TransactionalMessageService | undefined;
   /** The check-back of unresolved half messages (every transactionCheckInterval). */
   transactionCheck: TransactionCheckService | undefined;
@@ -137,6 +135,8 @@ export class BrokerController implements BrokerContext {
   acl: AclService | undefined;
   /** The audit log of admin changes, in <storePathRootDir>/audit. */
   audit: AuditLog | undefined;
+  /** Broker-side tracing (brokerTraceEnable), once the store is open; undefined when off. */
+  tracer: BrokerTracer | undefined;
 
   private readonly servers: RemotingServer[] = [];
   private metrics: MetricsServer | undefined;
@@ -203,10 +203,11 @@ export class BrokerController implements BrokerContext {
       this.logger.warn(`broker listens on ${c.bindAddress}, beyond loopback, without ACL: anyone who reaches the port can send, read and administer everything (set aclEnable=true, see README "ACL")`);
     }
     // Requests are counted on the TCP ports only (metrics-endpoint.ts says why).
-    // The local Unix socket (0600, owner only) is not guarded: its file mode is its access control.
+    // The local Unix socket is not guarded: the modes of it (0600) and its dir (0700) are its access control (closeToOthers).
     const main = this.newServer('broker', true, this.acl?.guard);
     const fast = this.newServer('broker-fast', true, this.acl?.guard);
     const { brokerAddr, fastAddr } = await listenBrokerPorts(main, fast, c.bindAddress, c.listenPort);
+    const storeDirExisted = fs.existsSync(c.storePathRootDir);
     const actualPort = portOf(brokerAddr);
 
     const storeConfig = toStoreConfig(c, actualPort);
@@ -229,12 +230,14 @@ export class BrokerController implements BrokerContext {
     await this.persistAll();
     await this.cleanUnusedTopics(topicsLoad);
     await this.startTransactions();
+    if (c.brokerTraceEnable) this.tracer = this.newTracer();
 
     this.messageStore.onDispatch((req) => this.pullHold.notifyMessageArriving(req.topic, req.queueId, req.queueOffset + 1, req.tagsCode));
     main.registerAll(buildHandlerTable(this, { accepting: () => this.accepting }));
     fast.registerAll(buildHandlerTable(this, { fast: true, accepting: () => this.accepting }));
     const local = this.newServer('broker-local');
     local.registerAll(buildHandlerTable(this, { accepting: () => this.accepting }));
+    closeToOthers(root, storeDirExisted ? this.logger : silentLogger);
     const socket = await local.listen({ path: path.join(root, 'broker.sock') });
 
     // Advertised = brokerIP1 with the port actually bound (STOREHOST and name server registration).
@@ -288,7 +291,7 @@ export class BrokerController implements BrokerContext {
       flushLatency: () => this.messageStore.flushLatency,
       connections: () => tcp.map((s) => ({ listener: s.opts.name, count: [...s.channels()].length })),
     };
-    this.metrics = await startBrokerMetrics(source, host, port, (err) => this.logger.warn(`metrics: ${errText(err)}`));
+    this.metrics = await startBrokerMetrics(source, this.opts.clusterMetrics, host, port, (err) => this.logger.warn(`metrics: ${errText(err)}`));
     this.addresses.metrics = this.metrics.address;
   }
 
@@ -314,9 +317,22 @@ export class BrokerController implements BrokerContext {
     }
   }
 
+  private newTracer(): BrokerTracer {
+    const c = this.config;
+    return new BrokerTracer({
+      traceTopic: c.msgTraceTopicName,
+      regionId: c.regionId,
+      storeHost: this.storeHost,
+      isSystemTopic: (t) => this.isSystemTopic(t),
+      putBatch: (inputs) => this.store.putBatch(inputs),
+      traceQueueNums: () => this.topics.get(c.msgTraceTopicName)?.writeQueueNums ?? 0,
+      logger: this.logger,
+    });
+  }
+
   private newServer(name: string, countRequests = false, guard?: RequestGuard): RemotingServer {
     const onAnswered = countRequests ? (req: number, res: number) => this.stats.onRequest(req, res) : undefined;
-    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger), onAnswered, guard });
+    const s = new RemotingServer({ name, logger: withoutListenErrors(this.logger), onAnswered, guard, ...serverLimits(this.config) });
     this.servers.push(s);
     return s;
   }
@@ -333,7 +349,7 @@ export class BrokerController implements BrokerContext {
     this.timers.push(t);
   }
 
-  /** TopicConfigManager's constructor: system topics exist from the first start (§6.8); stored ones win. */
+  /** TopicConfigManager's constructor: system topics exist from the first start; stored ones win. */
   private createSystemTopics(): void {
     const c = this.config;
     const list = systemTopicConfigs(c.brokerClusterName, c.brokerName, {
@@ -341,7 +357,8 @@ export class BrokerController implements BrokerContext {
       defaultTopicQueueNums: c.defaultTopicQueueNums,
       clusterTopicEnable: c.clusterTopicEnable,
       brokerTopicEnable: c.brokerTopicEnable,
-      traceTopicEnable: c.traceTopicEnable,
+      // Broker-side tracing writes into the trace topic: it exists whenever that is on too.
+      traceTopicEnable: c.traceTopicEnable || c.brokerTraceEnable,
       msgTraceTopicName: c.msgTraceTopicName,
     });
     for (const tc of list) this.topics.putIfAbsent(tc);
@@ -394,6 +411,7 @@ export class BrokerController implements BrokerContext {
     this.clients.close();
     await step('delayed-message delivery', () => this.schedule?.close());
     await step('transaction check', () => this.transactionCheck?.close());
+    await step('writing broker traces', () => this.tracer?.close());
     if (this.topics) await step('persisting config', () => this.persistAll(), true);
     if (this.messageStore) {
       await step('closing the store', () => this.messageStore.close(), true);
@@ -416,6 +434,35 @@ export class BrokerController implements BrokerContext {
   }
 
   // ---- BrokerContext: topics ----------------------------------------------------------------
+
+  readonly groupTable: GroupTable = {
+    wrapper: () => this.groups.wrapper(),
+    delete: async (group, removeOffset) => {
+      // The config first: offsets left behind by a failure after it are harmless, as in deleteTopic.
+      await this.groups.deleteDurably(group);
+      if (!removeOffset) return;
+      try {
+        await this.offsets.removeGroupDurably(group);
+      } catch (err) {
+        throw new Error(`group ${group} deleted, but its consumer offsets were not removed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
+  };
+
+  readonly offsetIndex: OffsetIndex = {
+    topicsOfGroup: (group) => this.offsets.topicsOfGroup(group),
+    groupsOfTopic: (topic) => this.offsets.groupsOfTopic(topic),
+  };
+
+  runtimeFacts(): RuntimeFacts {
+    return {
+      store: this.messageStore.stats(),
+      storeTimeAt: (offset) => this.messageStore.storeTimeAt(offset),
+      maxOffsetInQueue: (topic, queueId) => this.messageStore.getMaxOffsetInQueue(topic, queueId),
+      addresses: { broker: this.addresses.broker, fast: this.addresses.fast },
+      delayOffsets: this.delayOffsets.all(),
+    };
+  }
 
   topicConfig(topic: string): TopicConfig | undefined {
     return this.creating.has(topic) ? undefined : this.topics.get(topic);
@@ -476,14 +523,14 @@ export class BrokerController implements BrokerContext {
 
   isSystemTopic(topic: string): boolean {
     const c = this.config;
-    return isSystemTopic(topic, { clusterName: c.brokerClusterName, brokerName: c.brokerName }) || (c.traceTopicEnable && topic === c.msgTraceTopicName);
+    return isSystemTopic(topic, { clusterName: c.brokerClusterName, brokerName: c.brokerName }) || ((c.traceTopicEnable || c.brokerTraceEnable) && topic === c.msgTraceTopicName);
   }
 
   isNotAllowedSendTopic(topic: string): boolean {
     return NOT_ALLOWED_SEND_TOPICS.has(topic);
   }
 
-  /** TopicConfigManager.createTopicInSendMessageMethod (fact sheet §6.9). */
+  /** TopicConfigManager.createTopicInSendMessageMethod. */
   async createTopicInSendMessageMethod(topic: string, defaultTopic: string, defaultTopicQueueNums: number, topicSysFlag: number): Promise<TopicConfig | undefined> {
     await this.creating.get(topic);
     const existing = this.topics.get(topic);
@@ -578,29 +625,41 @@ export class BrokerController implements BrokerContext {
     // ali-ons commits -1 for "nothing consumed yet"; storing it would erase a real offset.
     if (offset < 0 || queueId < 0) return;
     this.offsets.commit(group, topic, queueId, offset);
+    this.tracer?.onCommitted(group, topic, queueId, offset);
   }
 
   async commitOffsetsDurably(group: string, topic: string, offsets: ReadonlyArray<readonly [queueId: number, offset: number]>): Promise<void> {
-    await this.offsets.commitDurably(group, topic, offsets.filter(([q, o]) => q >= 0 && o >= 0));
+    const valid = offsets.filter(([q, o]) => q >= 0 && o >= 0);
+    await this.offsets.commitDurably(group, topic, valid);
+    // An acknowledged commit (a client's on close, or an admin's reset) passes messages too.
+    if (this.tracer) for (const [q, o] of valid) this.tracer.onCommitted(group, topic, q, o);
   }
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+/** The connection and buffer limits of every port (server.ts), from the broker's keys. */
+function serverLimits(c: BrokerConfig): Pick<RemotingServerOptions, 'maxConnections' | 'maxConnectionsPerAddress' | 'maxPendingFrameBytes'> {
+  return { maxConnections: c.serverMaxConnections, maxConnectionsPerAddress: c.serverMaxConnectionsPerAddress, maxPendingFrameBytes: c.serverMaxPendingFrameBytes };
 }
 
-async function listenTcp(server: RemotingServer, what: string, host: string, port: number): Promise<string> {
+/**
+ * The admin socket is not ACL-checked (whoever opens it administers the broker), so the store dir
+ * holding it is made the owner's only (0700) before the socket is created: connect() from another
+ * uid then fails with EACCES on the path lookup, whatever the socket's own mode (0600 as well) and
+ * on systems that ignore socket modes. Node has no SO_PEERCRED, so this is the check; root passes
+ * it (as it passes any permission check). A dir we may not chmod is left as it is, with a warning
+ * (checkSecurity's admin-socket item fails then). `logger` says so only for a dir that existed
+ * before this start (one the store just created is simply made 0700).
+ */
+function closeToOthers(dir: string, logger: Logger): void {
+  const mode = fs.statSync(dir).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
   try {
-    return await server.listen({ host, port });
+    fs.chmodSync(dir, mode & 0o700);
+    logger.warn(`store dir ${dir} was mode ${mode.toString(8)}, now ${(mode & 0o700).toString(8)}: its admin socket and messages are the owner's only`);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const where = `${isIPv6(host) ? `[${host}]` : host}:${port}`;
-    if (code === 'EADDRINUSE') throw new PortInUseError(what, where);
-    if (code === 'EADDRNOTAVAIL') throw new RocketError(`${what} cannot listen on ${where}: no such local address`, { code: 'E_BIND', actions: ['use an address of this host (brokerIP1 / --bind)'] });
-    if (code === 'EACCES') throw new RocketError(`${what} may not listen on ${where} (permission denied)`, { code: 'E_BIND', actions: ['use a port above 1023'] });
-    throw err;
+    logger.warn(`store dir ${dir} is mode ${mode.toString(8)} and cannot be made the owner's only (${errText(err)}): other users may reach its admin socket (run rocketctl checkSecurity)`);
   }
 }
 
@@ -634,11 +693,6 @@ async function listenBrokerPorts(main: RemotingServer, fast: RemotingServer, hos
     code: 'E_BIND',
     actions: ['choose a port with --listen-port (its port - 2 must be free too)'],
   });
-}
-
-/** A failed listen() is thrown to us (and reported once, as PortInUseError): don't log it too. */
-function withoutListenErrors(logger: Logger): Logger {
-  return { ...logger, error: (m) => (/: server error: listen /.test(m) ? undefined : logger.error(m)) };
 }
 
 function portOf(hostPort: string): number {
@@ -747,7 +801,7 @@ class BrokerNamesrvLink {
     });
     this.nameServer = ns;
     this.embedded = ns;
-    const server = new RemotingServer({ name: 'namesrv', logger: withoutListenErrors(this.o.logger) });
+    const server = new RemotingServer({ name: 'namesrv', logger: withoutListenErrors(this.o.logger), ...serverLimits(this.o.config) });
     ns.attach(server);
     this.embeddedServer = server;
     this.embeddedAddr = await listenTcp(server, 'name server', host, port);

@@ -10,15 +10,15 @@
 import { FLAG_ONEWAY, makeRequest } from '../protocol/frame.js';
 import { RequestCode } from '../protocol/codes.js';
 import type { ConsumeFromWhere, ConsumeType, ConsumerData, MessageModel, MessageQueue, SubscriptionData } from '../protocol/bodies.js';
-import type { ClientChannel, Logger } from './server.js';
-import { silentLogger } from './server.js';
+import type { ClientChannel, Logger } from '../remoting/server.js';
+import { silentLogger } from '../remoting/server.js';
 
 /** ClientHousekeepingService: channels without a heartbeat for this long are dropped (120 s). */
-export const CHANNEL_EXPIRED_TIMEOUT_MS = 120_000;
+const CHANNEL_EXPIRED_TIMEOUT_MS = 120_000;
 /** ... scanned every 10 s. */
-export const CHANNEL_SCAN_INTERVAL_MS = 10_000;
+const CHANNEL_SCAN_INTERVAL_MS = 10_000;
 /** RebalanceLockManager: a queue lock not renewed for 60 s is free (rocketmq.broker.rebalance.lockMaxLiveTime). */
-export const REBALANCE_LOCK_MAX_LIVE_MS = 60_000;
+const REBALANCE_LOCK_MAX_LIVE_MS = 60_000;
 
 export interface ClientChannelInfo {
   channel: ClientChannel;
@@ -28,7 +28,7 @@ export interface ClientChannelInfo {
   lastUpdateMs: number;
 }
 
-export interface ConsumerGroupInfo {
+interface ConsumerGroupInfo {
   groupName: string;
   consumeType: ConsumeType;
   messageModel: MessageModel;
@@ -39,7 +39,7 @@ export interface ConsumerGroupInfo {
   subscriptions: Map<string, SubscriptionData>;
 }
 
-export interface ClientManagerOptions {
+interface ClientManagerOptions {
   logger?: Logger;
   channelExpiredTimeoutMs?: number;
   scanIntervalMs?: number;
@@ -284,7 +284,7 @@ interface LockEntry {
 }
 
 /** RebalanceLockManager: one owner per (group, queue); expires after 60 s without renewal. */
-export class RebalanceLockManager {
+class RebalanceLockManager {
   private readonly table = new Map<string, Map<string, LockEntry>>();
 
   constructor(private readonly maxLiveMs = REBALANCE_LOCK_MAX_LIVE_MS) {}

@@ -16,11 +16,12 @@
  *   made (Apache applies it and only logs the failed write).
  */
 import path from 'node:path';
-import { RUNTIME_KEYS, parseConfigValue, parseProperties, type BrokerConfig } from './broker-config.js';
+import { RUNTIME_KEYS, parseConfigValue, type BrokerConfig } from './broker-config.js';
+import { parseProperties } from '../protocol/java-properties.js';
 import type { FileIO } from './store/file-io.js';
 
 /** Configuration's blacklist (AdminBrokerProcessor: configBlackList plus its defaults). */
-export const CONFIG_BLACKLIST: ReadonlySet<string> = new Set(['brokerConfigPath', 'rocketmqHome', 'configBlackList']);
+const CONFIG_BLACKLIST: ReadonlySet<string> = new Set(['brokerConfigPath', 'rocketmqHome', 'configBlackList']);
 
 export class ConfigUpdateError extends Error {
   constructor(
@@ -32,14 +33,14 @@ export class ConfigUpdateError extends Error {
   }
 }
 
-export interface ConfigUpdateResult {
+interface ConfigUpdateResult {
   /** Keys whose value is now in force (and saved). */
   applied: string[];
   /** Keys left alone: unknown, or read only at start. */
   ignored: string[];
 }
 
-export interface ConfigurationOptions {
+interface ConfigurationOptions {
   config: BrokerConfig;
   /** The `-c` file; undefined: `<storePathRootDir>/config/broker.properties`. */
   configFile?: string;

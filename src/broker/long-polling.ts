@@ -1,5 +1,5 @@
 /**
- * Long polling for PULL_MESSAGE, as PullRequestHoldService (fact sheet §6.7): a pull that finds
+ * Long polling for PULL_MESSAGE, as PullRequestHoldService: a pull that finds
  * nothing new is parked under `topic@queueId`; it is re-run (without suspending) when a matching
  * message is dispatched to that queue, when its hold time is up, or at the periodic re-check; the
  * re-run's answer is sent on the client's channel.
@@ -9,21 +9,21 @@
  * answer first; every timer is cleared on close(), and close() answers all parked pulls.
  */
 import type { RemotingCommand } from '../protocol/frame.js';
-import type { ClientChannel, Logger } from './server.js';
-import { silentLogger } from './server.js';
+import type { ClientChannel, Logger } from '../remoting/server.js';
+import { silentLogger } from '../remoting/server.js';
 
 /**
  * Longest we hold a pull, whatever suspendTimeoutMillis asks: Java clients and ali-ons wait 30 s for
  * a suspended pull (CONSUMER_TIMEOUT_MILLIS_WHEN_SUSPEND) and ask for 15-20 s; an unanswered pull
  * makes ali-ons close the whole connection, so we answer with margin.
  */
-export const LONG_POLL_HOLD_MAX_MS = 20_000;
+const LONG_POLL_HOLD_MAX_MS = 20_000;
 /** Parked pulls across all clients (each is a request, a channel reference and a timer). */
-export const MAX_PARKED_PULLS = 10_000;
+const MAX_PARKED_PULLS = 10_000;
 /** PullRequestHoldService re-checks all parked pulls every 5 s (long polling) ... */
 export const LONG_POLL_CHECK_INTERVAL_MS = 5_000;
 
-export interface ParkedPull {
+interface ParkedPull {
   channel: ClientChannel;
   request: RemotingCommand;
   topic: string;
@@ -41,7 +41,7 @@ interface Hold extends ParkedPull {
   timer: NodeJS.Timeout;
 }
 
-export interface PullRequestHoldOptions {
+interface PullRequestHoldOptions {
   /** Re-run the pull with suspension off and send its answer on the channel. Must not throw. */
   wakeup: (p: ParkedPull) => Promise<void>;
   /** Current max offset (next offset to be written) of a queue. */

@@ -17,10 +17,10 @@
  * repaired by the next full registration, whose (newer) version the name server has not seen.
  */
 import type { DataVersion, TopicConfig } from '../protocol/bodies.js';
-import { registerBroker, queryDataVersion, type BrokerIdentity } from '../client/namesrv-api.js';
+import { registerBroker, queryDataVersion, type BrokerIdentity } from '../remoting/namesrv-api.js';
 import { encodeRegisterBrokerBody } from '../protocol/register-broker.js';
-import type { RemotingClient } from '../client/remoting.js';
-import type { Logger } from './server.js';
+import type { RemotingClient } from '../remoting/client.js';
+import type { Logger } from '../remoting/server.js';
 
 /** Topics per incremental REGISTER_BROKER: ~1,000 × ~150 bytes of JSON, far below the 16 MiB frame. */
 export const MAX_TOPICS_PER_REGISTRATION = 1000;
@@ -28,12 +28,12 @@ export const MAX_TOPICS_PER_REGISTRATION = 1000;
 const READ_WRITE = 4 | 2;
 
 /** A full JSON body larger than this (half the 16 MiB frame limit) is warned about once. */
-export const REGISTER_BODY_WARN_BYTES = 8 * 1024 * 1024;
+const REGISTER_BODY_WARN_BYTES = 8 * 1024 * 1024;
 /** Bound on one REGISTER_BROKER / QUERY_DATA_VERSION round trip (BrokerConfig.registerBrokerTimeoutMills). */
 export const NAMESRV_REQUEST_TIMEOUT_MS = 6000;
 
 /** What registration reads from the topic table (TopicConfigManager). */
-export interface RegisteredTopics {
+interface RegisteredTopics {
   readonly dataVersion: DataVersion;
   readonly size: number;
   get(name: string): TopicConfig | undefined;
@@ -42,7 +42,7 @@ export interface RegisteredTopics {
   compactJson(names?: Iterable<string>, version?: DataVersion): string;
 }
 
-export interface BrokerRegistrationOptions {
+interface BrokerRegistrationOptions {
   identity: () => BrokerIdentity;
   /** Name servers to register with (read at each registration). */
   namesrvAddrs: () => string[];

@@ -10,14 +10,14 @@
  * start depends on the consumer). Delayed messages not yet delivered (SCHEDULE_TOPIC_XXXX, by the
  * delivery offset of their level) count as the pseudo-group "delayed delivery".
  */
-import type { Logger } from './server.js';
+import type { Logger } from '../remoting/server.js';
 import type { ConsumeQueueStore } from './store/consume-queue.js';
 import type { CleanPassReport, DeletedSegment } from './store/clean-service.js';
 import { splitTopicAtGroup, type ConsumerOffsetManager } from './store/config/consumer-offset.js';
 import type { DelayOffsetManager } from './store/config/delay-offset.js';
-import { SCHEDULE_TOPIC } from './store/types.js';
+import { SCHEDULE_TOPIC } from '../protocol/names.js';
 
-export interface UnconsumedInSegment {
+interface UnconsumedInSegment {
   group: string;
   topic: string;
   /** Messages of the group's queues of `topic` stored in the segment and not consumed. */
@@ -25,13 +25,13 @@ export interface UnconsumedInSegment {
 }
 
 /** Name under which undelivered delayed messages are reported. */
-export const DELAYED_DELIVERY = 'delayed delivery';
+const DELAYED_DELIVERY = 'delayed delivery';
 
 /**
  * Per group and topic, the messages stored in commit log range [start, end) that the group had not
  * consumed. Must run before the consume queues are cleaned (their units still point there).
  */
-export function unconsumedIn(
+function unconsumedIn(
   start: number,
   end: number,
   cqs: ConsumeQueueStore,
@@ -61,14 +61,14 @@ export function unconsumedIn(
 }
 
 /** 72 h, 90 min, 1500 ms: the retention as it was configured. */
-export function formatRetention(ms: number): string {
+function formatRetention(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
   if (ms % 60_000 === 0) return `${ms / 60_000} min`;
   return `${ms} ms`;
 }
 
 /** An age for a log line: 73.2 h, 12.5 min, 42.0 s, 1834 ms. */
-export function formatAge(ms: number): string {
+function formatAge(ms: number): string {
   if (ms >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)} h`;
   if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)} min`;
   if (ms >= 10_000) return `${(ms / 1000).toFixed(1)} s`;
@@ -76,7 +76,7 @@ export function formatAge(ms: number): string {
 }
 
 /** The log line for one deleted segment; `warn` when some group had not consumed it. */
-export function deletedSegmentLine(d: DeletedSegment, unconsumed: UnconsumedInSegment[]): { level: 'info' | 'warn'; line: string } {
+function deletedSegmentLine(d: DeletedSegment, unconsumed: UnconsumedInSegment[]): { level: 'info' | 'warn'; line: string } {
   const why =
     d.reason === 'expired'
       ? `older than the retention of ${formatRetention(d.retentionMs)}`

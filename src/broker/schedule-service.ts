@@ -1,5 +1,5 @@
 /**
- * Delivery of delayed messages, as ScheduleMessageService (fact sheet §6.5): queue level-1 of
+ * Delivery of delayed messages, as ScheduleMessageService: queue level-1 of
  * SCHEDULE_TOPIC_XXXX holds the messages of delay level `level`, each consume-queue unit's tagsCode
  * being its delivery time. Per level, from the offset kept in delayOffset.json, every due message
  * is re-put to its REAL_TOPIC / REAL_QID (properties unchanged: DELAY, WAIT and REAL_* stay in the
@@ -12,27 +12,27 @@
 import { decodeProperties, Prop } from '../protocol/properties.js';
 import { SysFlag, transactionType } from '../protocol/message.js';
 import type { MessageStore } from './store/message-store.js';
-import { SCHEDULE_TOPIC } from './store/types.js';
-import type { Logger } from './server.js';
-import { silentLogger } from './server.js';
+import { SCHEDULE_TOPIC } from '../protocol/names.js';
+import type { Logger } from '../remoting/server.js';
+import { silentLogger } from '../remoting/server.js';
 
 /** ScheduleMessageService.FIRST_DELAY_TIME: delivery starts 1 s after start. */
-export const FIRST_DELAY_MS = 1000;
+const FIRST_DELAY_MS = 1000;
 /** DELAY_FOR_A_WHILE: idle poll interval. */
-export const DELAY_FOR_A_WHILE_MS = 100;
+const DELAY_FOR_A_WHILE_MS = 100;
 /** DELAY_FOR_A_PERIOD: pause of a level after a failed re-put. */
-export const DELAY_FOR_A_PERIOD_MS = 10_000;
+const DELAY_FOR_A_PERIOD_MS = 10_000;
 /** Messages delivered per level per tick (keeps one tick short when a backlog is due at once). */
-export const MAX_DELIVER_PER_TICK = 256;
+const MAX_DELIVER_PER_TICK = 256;
 
 /** Where each level's delivery stands (delayOffset.json: level → next SCHEDULE_TOPIC_XXXX offset). */
-export interface DelayOffsets {
+interface DelayOffsets {
   offset(level: number): number;
   update(level: number, offset: number): void;
   persist(): Promise<void>;
 }
 
-export interface ScheduleServiceOptions {
+interface ScheduleServiceOptions {
   store: MessageStore;
   offsets: DelayOffsets;
   delayLevelMillis: number[];

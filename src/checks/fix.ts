@@ -18,7 +18,7 @@ export interface ApplyOutcome {
 }
 
 /** True when `root` is this machine's own root, where --apply changes the live kernel. */
-export function isLiveRoot(root: string): boolean {
+function isLiveRoot(root: string): boolean {
   return realpathSync(root) === '/';
 }
 

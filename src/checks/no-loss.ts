@@ -16,38 +16,28 @@
  *     messages) fails, and then the command exits 4 as well.
  */
 import { GroupNotFoundError, RocketError, TopicNotFoundError } from '../errors/index.js';
-import {
-  BROKER_PARALLELISM,
-  clusterInfo,
-  failureOf,
-  getAllSubscriptionGroups,
-  getBrokerRuntimeInfo,
-  getProducerConnectionList,
-  getTopicStatsInfo,
-  mapBounded,
-  ProducerNotOnlineError,
-  routeOfTopic,
-  brokerTargetsOfRoute,
-  type BrokerFailure,
-} from '../client/admin.js';
-import { consumerProgress, getConsumerConnection } from '../client/admin-offsets.js';
-import { getBrokerConfig, type RetentionWarning } from '../client/retention.js';
-import type { AdminSession } from '../client/admin-session.js';
+import { BROKER_PARALLELISM, failureOf, mapBounded, type BrokerFailure } from '../admin/fanout.js';
+import { clusterInfo, routeOfTopic, brokerTargetsOfRoute } from '../admin/targets.js';
+import { getAllSubscriptionGroups, getBrokerRuntimeInfo, getProducerConnectionList, getTopicStatsInfo, ProducerNotOnlineError, getConsumerConnection } from '../admin/requests.js';
+import { consumerProgress } from '../admin/progress.js';
+import { getBrokerConfig, type RetentionWarning } from '../admin/retention.js';
+import type { AdminSession } from '../admin/session.js';
 import { RequestCode, ResponseCode, responseCodeName } from '../protocol/codes.js';
 import { parseFastjson } from '../protocol/fastjson.js';
 import { bodyBuffer, makeRequest } from '../protocol/frame.js';
 import type { ClusterInfo } from '../protocol/bodies.js';
+import { DLQ_GROUP_TOPIC_PREFIX } from '../protocol/names.js';
 
-export type NoLossStatus = 'pass' | 'warn' | 'fail' | 'unknown' | 'skip';
+type NoLossStatus = 'pass' | 'warn' | 'fail' | 'unknown' | 'skip';
 
 /** Item ids, in report order; also the values --require takes. */
 export const NO_LOSS_ITEMS = ['sync-flush', 'replication', 'disk-headroom', 'retry-dlq', 'dlq-empty', 'retention', 'consumer-commit', 'transactions', 'outbox'] as const;
-export type NoLossItemId = (typeof NO_LOSS_ITEMS)[number];
+type NoLossItemId = (typeof NO_LOSS_ITEMS)[number];
 /** Items that need -g GROUP / -p PRODUCER_GROUP. */
 export const GROUP_ITEMS: readonly NoLossItemId[] = ['retry-dlq', 'dlq-empty', 'retention', 'consumer-commit'];
 export const PRODUCER_ITEMS: readonly NoLossItemId[] = ['transactions', 'outbox'];
 
-export interface NoLossItem {
+interface NoLossItem {
   id: NoLossItemId;
   status: NoLossStatus;
   /** Named in --require: a warn became fail, an unknown fails the run. */
@@ -79,13 +69,13 @@ export interface BrokerFacts {
   configError?: string;
 }
 
-export interface SubscriptionFacts {
+interface SubscriptionFacts {
   brokerName: string;
   retryMaxTimes: number;
   retryQueueNums: number;
 }
 
-export interface DlqFacts {
+interface DlqFacts {
   /** false: no route for %DLQ%<group> (nothing was ever dead-lettered, or it was deleted). */
   exists: boolean;
   /** Messages still stored: Σ (maxOffset - minOffset). */
@@ -95,7 +85,7 @@ export interface DlqFacts {
   perBroker: Array<{ brokerName: string; stored: number; total: number }>;
 }
 
-export interface ConsumerClientFacts {
+interface ConsumerClientFacts {
   clientId: string;
   /** Language on the connection (rocketctl's client says JAVA there, as the wire protocol expects). */
   language: string;
@@ -104,7 +94,7 @@ export interface ConsumerClientFacts {
   runningInfoError?: string;
 }
 
-export interface GroupFacts {
+interface GroupFacts {
   group: string;
   /** One per broker holding the group's config; empty: no broker knows the group. */
   subscriptions: SubscriptionFacts[];
@@ -119,7 +109,7 @@ export interface GroupFacts {
   retentionError?: string;
 }
 
-export interface ProducerFacts {
+interface ProducerFacts {
   group: string;
   connections: Array<{ brokerName: string; clientId: string; clientAddr: string; language: string; version: number }>;
   error?: string;
@@ -132,7 +122,7 @@ export interface NoLossFacts {
   failed: BrokerFailure[];
 }
 
-export interface NoLossOptions {
+interface NoLossOptions {
   /** Only this cluster's brokers (default: every cluster the name server knows). */
   clusterName?: string;
   group?: string;
@@ -141,10 +131,8 @@ export interface NoLossOptions {
 
 // ---- gathering ----------------------------------------------------------------------------------
 
-const DLQ_PREFIX = '%DLQ%';
-
 /** Ask the brokers; every per-broker failure is kept in the facts (and in `failed`). */
-export async function gatherNoLossFacts(s: AdminSession, o: NoLossOptions): Promise<NoLossFacts> {
+async function gatherNoLossFacts(s: AdminSession, o: NoLossOptions): Promise<NoLossFacts> {
   const info = await clusterInfo(s);
   const brokers = brokersOf(info, o.clusterName);
   if (brokers.length === 0) {
@@ -215,7 +203,7 @@ async function gatherGroup(s: AdminSession, brokers: BrokerFacts[], group: strin
   if (subErrors.length > 0) g.subscriptionError = subErrors.join('; ');
 
   try {
-    g.dlq = await dlqDepth(s, DLQ_PREFIX + group);
+    g.dlq = await dlqDepth(s, DLQ_GROUP_TOPIC_PREFIX + group);
   } catch (err) {
     g.dlqError = errText(err);
   }
@@ -243,7 +231,7 @@ async function gatherGroup(s: AdminSession, brokers: BrokerFacts[], group: strin
   g.clients = [...seen.values()].map((v) => v.client).sort((a, b) => (a.clientId < b.clientId ? -1 : 1));
   try {
     const p = await consumerProgress(s, { group });
-    g.retention = { warning: p.retentionWarning, diff: p.totals.diff, lagMsMax: p.totals.lagMsMax, incomplete: p.failedBrokers.map((f) => `${f.brokerName}: ${f.error}`) };
+    g.retention = { warning: p.retentionWarning, diff: p.totals.diff, lagMsMax: p.totals.lagMsMax, incomplete: p.failed.map((f) => `${f.brokerName ?? f.addr}: ${f.message}`) };
   } catch (err) {
     g.retentionError = errText(err);
   }
@@ -305,11 +293,11 @@ function errText(err: unknown): string {
 // ---- judging ------------------------------------------------------------------------------------
 
 /** Apache MessageStoreConfig.diskMaxUsedSpaceRatio default (percent). */
-export const DEFAULT_DISK_MAX_USED_SPACE_RATIO = 75;
+const DEFAULT_DISK_MAX_USED_SPACE_RATIO = 75;
 /** Within this many points of the limit: warn. */
-export const DISK_WARN_MARGIN = 10;
+const DISK_WARN_MARGIN = 10;
 /** Apache's diskSpaceWarningLevelRatio default: above it the broker refuses writes. */
-export const DISK_WARNING_LEVEL_RATIO = 90;
+const DISK_WARNING_LEVEL_RATIO = 90;
 
 const RANK: Record<NoLossStatus, number> = { skip: 0, pass: 1, unknown: 2, warn: 3, fail: 4 };
 function worst(list: NoLossStatus[]): NoLossStatus {
@@ -321,7 +309,7 @@ function label(b: BrokerFacts): string {
 }
 
 /** A broker is rocketctl's own when its config carries the keys only it has. */
-export function isRocketctlBroker(b: BrokerFacts): boolean {
+function isRocketctlBroker(b: BrokerFacts): boolean {
   return b.config !== undefined && 'embeddedNamesrv' in b.config;
 }
 
@@ -503,7 +491,7 @@ function judgeRetry(g: GroupFacts): Omit<NoLossItem, 'required' | 'price'> {
 
 function judgeDlq(g: GroupFacts): Omit<NoLossItem, 'required' | 'price'> {
   const base = { id: 'dlq-empty' as const, recommended: RECOMMENDED['dlq-empty'] };
-  const topic = DLQ_PREFIX + g.group;
+  const topic = DLQ_GROUP_TOPIC_PREFIX + g.group;
   if (!g.dlq) return { ...base, status: 'unknown', current: `unreadable (${g.dlqError ?? 'no answer'})`, why: `the depth of ${topic} could not be read`, fix: [] };
   if (!g.dlq.exists) return { ...base, status: 'pass', current: `0 (no ${topic} yet)`, why: 'nothing of this group was ever dead-lettered', fix: [] };
   const expired = g.dlq.total - g.dlq.stored;

@@ -1,6 +1,6 @@
 /**
  * checkOS: compares a host's kernel and process settings with RocketMQ's tuning checklist
- * (fact sheet §10: distribution/bin/os.sh, docs/en/Configuration_System.md, runbroker.sh) and
+ * (apache/rocketmq distribution/bin/os.sh, docs/en/Configuration_System.md, runbroker.sh) and
  * says, per item, what is set, what is recommended, and pass / warn / fail / skip with one line why.
  *
  * Everything is read from a tree (`/` on a live host, a fake `proc/` + `sys/` tree in tests, a
@@ -14,7 +14,7 @@ import { posix, resolve } from 'node:path';
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
 /** One file write that `--apply` performs: `path` as seen on the checked host (under --root). */
-export interface FileWrite {
+interface FileWrite {
   path: string;
   value: string;
 }
@@ -33,7 +33,7 @@ export interface OsCheckItem {
   writes?: FileWrite[];
 }
 
-export interface BrokerRef {
+interface BrokerRef {
   pid: number;
   source: 'flag' | 'lock';
   /** /proc/<pid>/comm when readable. */
@@ -56,7 +56,7 @@ export interface ProcessFacts {
   nodeOptions?: string;
 }
 
-export interface DeviceId {
+interface DeviceId {
   major: number;
   minor: number;
 }
@@ -73,21 +73,21 @@ export interface OsCheckOptions {
   reader?: TreeReader;
 }
 
-// ---- recommended values (fact sheet §10.1) ------------------------------------------------------
+// ---- recommended values (apache/rocketmq distribution/bin/os.sh) -----------------------------------
 
 /** os.sh: `ulimit -n 655350`, limits.conf `* hard nofile 655350`. */
-export const NOFILE_RECOMMENDED = 655350;
+const NOFILE_RECOMMENDED = 655350;
 /** Below this a broker with a few thousand queues and connections runs out of descriptors. */
-export const NOFILE_FAIL_BELOW = 65536;
+const NOFILE_FAIL_BELOW = 65536;
 /** Docs: never set vm.min_free_kbytes below 1024 KB. */
-export const MIN_FREE_KBYTES_FLOOR = 1024;
-export const MAX_MAP_COUNT_RECOMMENDED = 655360;
+const MIN_FREE_KBYTES_FLOOR = 1024;
+const MAX_MAP_COUNT_RECOMMENDED = 655360;
 /** Docs recommend 10; os.sh sets 1. Anything up to 10 passes; fixes use os.sh's 1. */
-export const SWAPPINESS_MAX = 10;
+const SWAPPINESS_MAX = 10;
 /** Heap limit above this share of memory warns; above all of it fails. */
-export const HEAP_WARN_FRACTION = 0.5;
+const HEAP_WARN_FRACTION = 0.5;
 /** runbroker.sh pins -Xms8g -Xmx8g; the suggested --max-old-space-size is capped the same. */
-export const HEAP_SUGGEST_CAP_MB = 8192;
+const HEAP_SUGGEST_CAP_MB = 8192;
 
 const MB = 1024 * 1024;
 /** cgroup v1 reports "no limit" as a huge page-aligned number (2^63 - 4096). */
@@ -95,7 +95,7 @@ const CGROUP_UNLIMITED_BYTES = 2 ** 62;
 
 // ---- reading the tree ---------------------------------------------------------------------------
 
-export type ReadResult = { ok: true; text: string } | { ok: false; code: string; reason: string };
+type ReadResult = { ok: true; text: string } | { ok: false; code: string; reason: string };
 
 /** Read-only view of a host tree; paths are absolute as seen on that host ('/proc/meminfo'). */
 export interface TreeReader {
@@ -172,7 +172,7 @@ export function parseChoice(text: string): { active?: string; available: string[
   return { active: tokens.length === 1 ? tokens[0] : undefined, available };
 }
 
-export type Limit = number | 'unlimited';
+type Limit = number | 'unlimited';
 
 /** The "Max open files" line of /proc/<pid>/limits. */
 export function parseNofile(limitsText: string): { soft: Limit; hard: Limit } | undefined {
@@ -184,12 +184,12 @@ export function parseNofile(limitsText: string): { soft: Limit; hard: Limit } | 
   return soft === undefined || hard === undefined ? undefined : { soft, hard };
 }
 
-export function parseMemTotalBytes(meminfo: string): number | undefined {
+function parseMemTotalBytes(meminfo: string): number | undefined {
   const m = /^MemTotal:\s+(\d+)\s*kB/m.exec(meminfo);
   return m ? Number(m[1]) * 1024 : undefined;
 }
 
-export interface MountEntry {
+interface MountEntry {
   mountPoint: string;
   major: number;
   minor: number;
@@ -238,7 +238,7 @@ export function splitDev(dev: bigint): DeviceId {
   return { major: Number(major), minor: Number(minor) };
 }
 
-export interface LockOwner {
+interface LockOwner {
   pid: number;
   /** /proc/<pid>/stat starttime when the lock was taken: tells a live owner from a recycled pid. */
   startTicks?: number;

@@ -1,5 +1,5 @@
 /**
- * Queue allocation among the consumers of a group (fact sheet §6.10). AllocateMessageQueueAveragely
+ * Queue allocation among the consumers of a group (apache/rocketmq AllocateMessageQueueAveragely). AllocateMessageQueueAveragely
  * is reproduced exactly, including its inputs' ordering, so that a TypeScript consumer and a Java
  * consumer in the same group compute the same, disjoint split.
  */
@@ -24,7 +24,7 @@ export function sortMessageQueues(mqs: readonly MessageQueue[]): MessageQueue[] 
   return [...mqs].sort(compareMessageQueues);
 }
 
-export function sortClientIds(cids: readonly string[]): string[] {
+function sortClientIds(cids: readonly string[]): string[] {
   return [...cids].sort(compareStrings);
 }
 

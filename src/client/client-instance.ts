@@ -12,8 +12,8 @@
  *     cleared, sockets closed) when the last member leaves.
  */
 import { randomInt } from 'node:crypto';
-import { RemotingClient, isSocketPath } from './remoting.js';
-import { getBrokerClusterInfo, getRouteInfoByTopic, parseNamesrvAddrs } from './namesrv-api.js';
+import { RemotingClient, isSocketPath } from '../remoting/client.js';
+import { getBrokerClusterInfo, getRouteInfoByTopic, parseNamesrvAddrs } from '../remoting/namesrv-api.js';
 import { bodyBuffer, makeRequest, makeResponse, type RemotingCommand, type SerializeType } from '../protocol/frame.js';
 import { Perm, RequestCode, ResponseCode } from '../protocol/codes.js';
 import {
@@ -27,19 +27,16 @@ import {
 } from '../protocol/bodies.js';
 import { decodeRecord } from '../protocol/message.js';
 import { messageQueueMap as mqMap } from '../protocol/fastjson.js';
-import { BrokerUnreachableError, RemoteError, RocketError, TimeoutError, TopicNotFoundError } from '../errors/index.js';
-import { localIpv4 } from './uniq-id.js';
+import { BrokerUnreachableError, RemoteError, RocketError, TimeoutError, TopicNotFoundError, UsageError } from '../errors/index.js';
+import { localIpv4 } from '../protocol/uniq-id.js';
 import type { Credentials } from '../protocol/acl-sign.js';
 import { toMessageExt, type MessageExt } from './message.js';
+import { AUTO_CREATE_TOPIC_KEY_TOPIC, CLIENT_INNER_PRODUCER_GROUP } from '../protocol/names.js';
 
-/** The producer group every Java client instance carries (MixAll.CLIENT_INNER_PRODUCER_GROUP). */
-export const CLIENT_INNER_PRODUCER_GROUP = 'CLIENT_INNER_PRODUCER';
-/** Template topic for auto-created topics (TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC). */
-export const AUTO_CREATE_TOPIC_KEY = 'TBW102';
-/** ClientConfig defaults (§6.11). */
-export const DEFAULT_POLL_NAMESERVER_INTERVAL_MS = 30_000;
-export const DEFAULT_HEARTBEAT_BROKER_INTERVAL_MS = 30_000;
-export const DEFAULT_CLIENT_API_TIMEOUT_MS = 3_000;
+/** ClientConfig defaults. */
+const DEFAULT_POLL_NAMESERVER_INTERVAL_MS = 30_000;
+const DEFAULT_HEARTBEAT_BROKER_INTERVAL_MS = 30_000;
+const DEFAULT_CLIENT_API_TIMEOUT_MS = 3_000;
 /** Client version we announce: MQVersion V4_9_8. */
 export const CLIENT_VERSION = 409;
 /** Time allowed to UNREGISTER_CLIENT from each broker on close. */
@@ -51,7 +48,7 @@ export interface ClientLogger {
 }
 
 /** Silent unless ROCKETCTL_CLIENT_DEBUG is set: a library must not write to the user's stderr. */
-export const defaultLogger: ClientLogger = {
+const defaultLogger: ClientLogger = {
   debug: (msg) => {
     if (process.env.ROCKETCTL_CLIENT_DEBUG) process.stderr.write(`[rocketctl client] ${msg}\n`);
   },
@@ -132,11 +129,11 @@ export function serializeTypeFromEnv(env: NodeJS.ProcessEnv = process.env): Seri
   const v = env.ROCKETMQ_SERIALIZE_TYPE?.trim();
   if (v === undefined || v === '' || v === 'JSON') return 'JSON';
   if (v === 'ROCKETMQ') return 'ROCKETMQ';
-  throw new RocketError(`ROCKETMQ_SERIALIZE_TYPE=${v}: expected JSON or ROCKETMQ`, { code: 'E_USAGE', exitCode: 2 });
+  throw new UsageError(`ROCKETMQ_SERIALIZE_TYPE=${v}: expected JSON or ROCKETMQ`);
 }
 
 /** What a member (producer, consumer) exposes to the instance. */
-export interface InstanceMember {
+interface InstanceMember {
   readonly group: string;
   /** Topics whose routes the instance keeps fresh for this member. */
   topicsInUse(): string[];
@@ -158,7 +155,7 @@ export interface ConsumerMember extends InstanceMember {
   onConsumerIdsChanged(): void;
   /** A topic's route changed after a refresh. */
   onRouteChanged(topic: string): void;
-  /** RESET_CONSUMER_CLIENT_OFFSET (§2.12). */
+  /** RESET_CONSUMER_CLIENT_OFFSET. */
   resetOffset(topic: string, offsets: Array<[MessageQueue, number]>): void;
   /** ConsumerRunningInfo body (GET_CONSUMER_RUNNING_INFO). */
   runningInfo(jstack: boolean): Buffer;
@@ -255,7 +252,7 @@ export class ClientInstance {
     this.clientId = buildClientId(this.clientIp, opts.instanceName ?? defaultInstanceName(), opts.unitName);
     this.namesrvAddrs = parseNamesrvAddrs(opts.namesrvAddr);
     if (this.namesrvAddrs.length === 0) {
-      throw new RocketError('no name server address given', { code: 'E_USAGE', exitCode: 2, actions: ['pass -n host:9876 (or set NAMESRV_ADDR)'] });
+      throw new UsageError('no name server address given', ['pass -n host:9876 (or set NAMESRV_ADDR)']);
     }
     this.namesrvIndex = randomInt(0, this.namesrvAddrs.length);
     this.logger = opts.logger ?? defaultLogger;
@@ -492,7 +489,7 @@ export class ClientInstance {
         route = await this.updateRoute(topic, opts.timeoutMs);
       } catch (err) {
         if (!(err instanceof TopicNotFoundError) && !(err instanceof RemoteError && err.responseCode === ResponseCode.TOPIC_NOT_EXIST)) throw err;
-        const tmplKey = opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY;
+        const tmplKey = opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY_TOPIC;
         let tmpl: TopicRouteData;
         try {
           tmpl = await this.getRoute(tmplKey, { timeoutMs: opts.timeoutMs });
@@ -691,7 +688,7 @@ export class ClientInstance {
 }
 
 
-export function buildPublishInfo(topic: string, route: TopicRouteData, fromDefaultTopic = false): TopicPublishInfo {
+function buildPublishInfo(topic: string, route: TopicRouteData, fromDefaultTopic = false): TopicPublishInfo {
   const queues: MessageQueue[] = [];
   let orderTopic = false;
   if (route.orderTopicConf) {
@@ -713,7 +710,7 @@ export function buildPublishInfo(topic: string, route: TopicRouteData, fromDefau
   return { topic, queues, orderTopic, fromDefaultTopic, route };
 }
 
-export function subscribeQueuesOf(topic: string, route: TopicRouteData): MessageQueue[] {
+function subscribeQueuesOf(topic: string, route: TopicRouteData): MessageQueue[] {
   const out: MessageQueue[] = [];
   for (const qd of route.queueDatas) {
     if ((qd.perm & Perm.READ) === 0) continue;

@@ -14,7 +14,7 @@ import { bodyBuffer, makeRequest, type RemotingCommand } from '../protocol/frame
 import { parseFastjson } from '../protocol/fastjson.js';
 import type { MessageQueue } from '../protocol/bodies.js';
 
-export type Invoke = (addr: string, req: RemotingCommand) => Promise<RemotingCommand>;
+type Invoke = (addr: string, req: RemotingCommand) => Promise<RemotingCommand>;
 
 /** MQVersion ordinal of V5_0_0: from it on, brokers honour setZeroIfNotFound=false. */
 const V5_0_0 = 413;

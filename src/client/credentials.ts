@@ -7,10 +7,10 @@
  */
 import fs from 'node:fs';
 import { RocketError, UsageError } from '../errors/index.js';
-import { parseProperties } from '../broker/broker-config.js';
+import { parseProperties } from '../protocol/java-properties.js';
 import type { Credentials } from '../protocol/acl-sign.js';
 
-export interface CredentialSources {
+interface CredentialSources {
   accessKey?: string;
   secretKey?: string;
   credentialsFile?: string;

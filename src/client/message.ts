@@ -1,7 +1,7 @@
 /**
  * User-facing message types and the conversions between them and the wire: the properties a
- * producer sends (§4.3), body compression (zlib container, sysFlag bit 0, §4.2), batch bodies
- * (§2.2), and decoding of pulled records into MessageExt (body inflated, topic restored from
+ * producer sends, body compression (zlib container, sysFlag bit 0), batch bodies
+ *, and decoding of pulled records into MessageExt (body inflated, topic restored from
  * RETRY_TOPIC for retry messages, msgId = UNIQ_KEY when present).
  */
 import zlib from 'node:zlib';
@@ -15,27 +15,18 @@ import {
 } from '../protocol/message.js';
 import { decodeProperties, encodeProperties, Prop, splitKeys, type Properties } from '../protocol/properties.js';
 import { RocketError } from '../errors/index.js';
+import { retryTopic } from '../protocol/names.js';
 
-export const RETRY_TOPIC_PREFIX = '%RETRY%';
-export const DLQ_TOPIC_PREFIX = '%DLQ%';
 /** Producers compress non-batch bodies of at least this many bytes (compressMsgBodyOverHowmuch). */
 export const DEFAULT_COMPRESS_OVER_BYTES = 4096;
 /** zlib level Java producers use (rocketmq.message.compressLevel). */
-export const COMPRESS_LEVEL = 5;
+const COMPRESS_LEVEL = 5;
 /** Producer-side body limit (DefaultMQProducer.maxMessageSize, 4 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Bits 8..10 of sysFlag name the codec of a compressed body (4.9.x+); 0 or ZLIB means zlib. */
 const COMPRESSION_TYPE_MASK = 0x700;
 const COMPRESSION_LZ4 = 0x100;
 const COMPRESSION_ZSTD = 0x200;
-
-export function retryTopic(group: string): string {
-  return RETRY_TOPIC_PREFIX + group;
-}
-
-export function dlqTopic(group: string): string {
-  return DLQ_TOPIC_PREFIX + group;
-}
 
 /** A message to send. */
 export interface Message {
@@ -65,7 +56,7 @@ export interface MessageExt {
   properties: Properties;
   /** UNIQ_KEY when present (what producers return as msgId), else the offsetMsgId. */
   msgId: string;
-  /** Broker-side id: store host + commit log offset (decodable, §4.4). */
+  /** Broker-side id: store host + commit log offset (decodable). */
   offsetMsgId: string;
   /** Queue the message was read from (for retry messages: the %RETRY% queue). */
   queue: MessageQueue;
@@ -94,7 +85,7 @@ export class MessageIllegalError extends RocketError {
 }
 
 /** Property names Java reserves (MessageConst.STRING_HASH_SET): not allowed as user properties. */
-export const RESERVED_PROPERTY_NAMES: ReadonlySet<string> = new Set([
+const RESERVED_PROPERTY_NAMES: ReadonlySet<string> = new Set([
   'TRACE_ON', 'MSG_REGION', 'KEYS', 'TAGS', 'WAIT', 'DELAY', 'RETRY_TOPIC', 'REAL_TOPIC', 'REAL_QID',
   'TRAN_MSG', 'PGROUP', 'MIN_OFFSET', 'MAX_OFFSET', 'BUYER_ID', 'ORIGIN_MESSAGE_ID', 'TRANSFER_FLAG',
   'CORRECTION_FLAG', 'MQ2_FLAG', 'RECONSUME_TIME', 'UNIQ_KEY', 'MAX_RECONSUME_TIMES', 'CONSUME_START_TIME',
@@ -106,7 +97,7 @@ export const RESERVED_PROPERTY_NAMES: ReadonlySet<string> = new Set([
 const TOPIC_RE = /^[%|a-zA-Z0-9_-]+$/;
 const MAX_TOPIC_CHARS = 127;
 
-export function bodyToBuffer(body: Message['body']): Buffer {
+function bodyToBuffer(body: Message['body']): Buffer {
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
@@ -132,7 +123,7 @@ export function validateMessage(msg: Message, maxMessageBytes = DEFAULT_MAX_MESS
   return body;
 }
 
-export function keysOf(msg: Pick<Message, 'keys'>): string[] {
+function keysOf(msg: Pick<Message, 'keys'>): string[] {
   if (msg.keys === undefined) return [];
   return (Array.isArray(msg.keys) ? msg.keys : [msg.keys]).flatMap((k) => splitKeys(k));
 }
@@ -149,7 +140,7 @@ export function buildSendProperties(msg: Message, uniqKey: string): Properties {
   return p;
 }
 
-export interface CompressedBody {
+interface CompressedBody {
   body: Buffer;
   compressed: boolean;
 }
@@ -171,7 +162,7 @@ export function inflateBody(body: Buffer, sysFlag: number): { body: Buffer; unsu
 }
 
 /**
- * SEND_BATCH_MESSAGE body (§2.2): per message
+ * SEND_BATCH_MESSAGE body: per message
  * `int32 totalSize | int32 magic 0 | int32 bodyCRC 0 | int32 flag | int32 bodyLen | body | int16 propsLen | props`.
  */
 export function encodeBatchBody(items: Array<{ body: Buffer; flag: number; properties: string }>): Buffer {
@@ -215,7 +206,7 @@ export function decodeBatchBody(buf: Buffer): Array<{ body: Buffer; flag: number
   return out;
 }
 
-export interface ToMessageExtOptions {
+interface ToMessageExtOptions {
   brokerName?: string;
   /** Consumer group: a record from %RETRY%<group> gets its topic back from RETRY_TOPIC. */
   restoreRetryTopicForGroup?: string;

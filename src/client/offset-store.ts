@@ -1,5 +1,5 @@
 /**
- * Consumer offsets (§2.6). Clustering consumers keep them on the broker (RemoteBrokerOffsetStore:
+ * Consumer offsets. Clustering consumers keep them on the broker (RemoteBrokerOffsetStore:
  * QUERY_CONSUMER_OFFSET to read, UPDATE_CONSUMER_OFFSET to write, to the master of the queue's
  * broker); broadcasting consumers keep them in a local file (LocalFileOffsetStore), since every
  * member reads every queue. The in-memory table only ever holds offsets the consumer may commit

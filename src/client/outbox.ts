@@ -32,7 +32,7 @@ const TYPE_DEAD = 3;
 /** Largest single record accepted on recovery (a 4 MiB body plus generous metadata). */
 const MAX_RECORD_BYTES = 8 * 1024 * 1024;
 /** Default cap on the outbox file: past it, sends fail instead of being outboxed. */
-export const DEFAULT_OUTBOX_MAX_BYTES = 256 * 1024 * 1024;
+const DEFAULT_OUTBOX_MAX_BYTES = 256 * 1024 * 1024;
 /** Rewrite the log when this many bytes are dead (acked) and they outweigh the live ones. */
 const COMPACT_MIN_DEAD_BYTES = 16 * 1024 * 1024;
 
@@ -64,7 +64,7 @@ export interface OutboxRecovery {
   truncatedBytes: number;
 }
 
-export class OutboxError extends RocketError {}
+class OutboxError extends RocketError {}
 
 export class OutboxLockedError extends OutboxError {
   constructor(dir: string, pid: number) {
@@ -85,7 +85,7 @@ export class OutboxFullError extends OutboxError {
   }
 }
 
-export interface OutboxOptions {
+interface OutboxOptions {
   dir: string;
   maxBytes?: number;
   /** fdatasync appends before resolving (default true; tests of other things may turn it off). */
@@ -521,7 +521,7 @@ async function syncDir(dir: string): Promise<void> {
 
 // ---- the resender ------------------------------------------------------------------------------
 
-export interface OutboxSenderOptions {
+interface OutboxSenderOptions {
   /** Send one message; throws on failure. */
   send: (e: OutboxEntry) => Promise<void>;
   /** Is a message with this UNIQ_KEY already on a broker? undefined = cannot tell. */
@@ -544,11 +544,11 @@ export interface OutboxSenderOptions {
   onError?: (e: OutboxEntry, err: unknown) => void;
 }
 
-export const DEFAULT_OUTBOX_INITIAL_BACKOFF_MS = 100;
-export const DEFAULT_OUTBOX_MAX_BACKOFF_MS = 5_000;
-export const DEFAULT_OUTBOX_MAX_REJECTIONS = 16;
-export const DEFAULT_OUTBOX_EXISTS_RETRIES = 3;
-export const DEFAULT_OUTBOX_EXISTS_RETRY_MS = 1_000;
+const DEFAULT_OUTBOX_INITIAL_BACKOFF_MS = 100;
+const DEFAULT_OUTBOX_MAX_BACKOFF_MS = 5_000;
+const DEFAULT_OUTBOX_MAX_REJECTIONS = 16;
+const DEFAULT_OUTBOX_EXISTS_RETRIES = 3;
+const DEFAULT_OUTBOX_EXISTS_RETRY_MS = 1_000;
 
 /**
  * Resends outboxed messages in order, one at a time, backing off (100 ms doubling to 5 s) while

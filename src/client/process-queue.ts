@@ -9,12 +9,12 @@ import type { MessageQueue } from '../protocol/bodies.js';
 import type { MessageExt } from './message.js';
 
 /** A queue lock from LOCK_BATCH_MQ is trusted for 30 s on the client (REBALANCE_LOCK_MAX_LIVE_TIME). */
-export const REBALANCE_LOCK_MAX_LIVE_MS = 30_000;
+const REBALANCE_LOCK_MAX_LIVE_MS = 30_000;
 /** Push consumers drop a queue whose pulls stalled this long (PULL_MAX_IDLE_TIME). */
-export const PULL_MAX_IDLE_MS = 120_000;
+const PULL_MAX_IDLE_MS = 120_000;
 
-/** ProcessQueueInfo as GET_CONSUMER_RUNNING_INFO reports it (§2.12). */
-export interface ProcessQueueInfo {
+/** ProcessQueueInfo as GET_CONSUMER_RUNNING_INFO reports it. */
+interface ProcessQueueInfo {
   commitOffset: number;
   cachedMsgMinOffset: number;
   cachedMsgMaxOffset: number;

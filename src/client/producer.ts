@@ -1,6 +1,6 @@
 /**
  * The producer (Java DefaultMQProducer): sync, async, oneway and batch sends over
- * SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE (§2.2), with UNIQ_KEY ids, tags/keys/user properties/delay
+ * SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE, with UNIQ_KEY ids, tags/keys/user properties/delay
  * level, zlib compression of bodies ≥ 4 KiB, retries on another broker within sendMsgTimeoutMs,
  * queue selectors for ordered messages, and the outbox fallback (outbox.ts): with `outboxDir`
  * set, a message that could not reach any name server or broker after its retries is stored
@@ -12,41 +12,18 @@ import type { MessageQueue } from '../protocol/bodies.js';
 import { SysFlag } from '../protocol/message.js';
 import { encodeProperties, Prop, type Properties } from '../protocol/properties.js';
 import { javaHashCode } from '../protocol/hash.js';
-import { RemoteError, RocketError, TopicNotFoundError } from '../errors/index.js';
-import {
-  AUTO_CREATE_TOPIC_KEY,
-  ClientClosedError,
-  ClientInstance,
-  ClientStateError,
-  errText,
-  isAmbiguousError,
-  isConnectivityError,
-  isUnavailableError,
-  type ClientOptions,
-  type ProducerMember,
-  type TopicPublishInfo,
-} from './client-instance.js';
-import {
-  buildSendProperties,
-  compressBody,
-  DEFAULT_COMPRESS_OVER_BYTES,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  decodeMessages,
-  encodeBatchBody,
-  MessageIllegalError,
-  RETRY_TOPIC_PREFIX,
-  validateMessage,
-  type Message,
-  type MessageExt,
-} from './message.js';
-import { createUniqId } from './uniq-id.js';
+import { RemoteError, RocketError, TopicNotFoundError, UsageError } from '../errors/index.js';
+import { ClientClosedError, ClientInstance, ClientStateError, errText, isAmbiguousError, isConnectivityError, isUnavailableError, type ClientOptions, type ProducerMember, type TopicPublishInfo } from './client-instance.js';
+import { AUTO_CREATE_TOPIC_KEY_TOPIC, RETRY_GROUP_TOPIC_PREFIX } from '../protocol/names.js';
+import { buildSendProperties, compressBody, DEFAULT_COMPRESS_OVER_BYTES, DEFAULT_MAX_MESSAGE_BYTES, decodeMessages, encodeBatchBody, MessageIllegalError, validateMessage, type Message, type MessageExt } from './message.js';
+import { createUniqId } from '../protocol/uniq-id.js';
 import { Outbox, OutboxSender, type OutboxEntry, type OutboxRecovery } from './outbox.js';
-import { TraceDispatcher, type TraceStats } from './trace-dispatcher.js';
+import { TraceBatcher, traceProducerOptions, type TraceStats } from './trace-batcher.js';
 import type { PubTrace } from '../protocol/trace.js';
 
 export const DEFAULT_SEND_MSG_TIMEOUT_MS = 3_000;
 export const DEFAULT_RETRY_TIMES_WHEN_SEND_FAILED = 2;
-export const DEFAULT_TOPIC_QUEUE_NUMS = 4;
+const DEFAULT_TOPIC_QUEUE_NUMS = 4;
 /** Don't ask the name server about one topic more than once a second after broker failures. */
 const ROUTE_REFRESH_AFTER_FAILURE_MIN_MS = 1_000;
 /** QUERY_MESSAGE window around a message's born time when checking whether it was delivered. */
@@ -130,7 +107,7 @@ export interface ProducerOptions extends ClientOptions {
   /**
    * Java's enableMsgTrace: write a Pub trace record for every message the broker stored (and an
    * EndTransaction record per transaction end) to the trace topic, in the background
-   * (src/client/trace-dispatcher.ts); `rocketctl queryMsgTrace -i MSGID` shows them.
+   * (src/client/trace-batcher.ts); `rocketctl queryMsgTrace -i MSGID` shows them.
    */
   enableMsgTrace?: boolean;
   /** Java's customizedTraceTopic (default RMQ_SYS_TRACE_TOPIC). */
@@ -181,10 +158,10 @@ export class Producer implements ProducerMember {
   /** Internal producers (a consumer's fallback resend) share the instance without registering. */
   private readonly internal: boolean;
   /** With enableMsgTrace: where Pub (and EndTransaction) records go. */
-  protected tracer: TraceDispatcher | undefined;
+  protected tracer: TraceBatcher | undefined;
 
   constructor(opts: ProducerOptions, internal = false) {
-    if (!opts.producerGroup) throw new RocketError('producerGroup is required', { code: 'E_USAGE', exitCode: 2 });
+    if (!opts.producerGroup) throw new UsageError('producerGroup is required');
     this.group = opts.producerGroup;
     this.opts = opts;
     this.internal = internal;
@@ -214,7 +191,8 @@ export class Producer implements ProducerMember {
       }
       this.instance = instance;
       if (this.opts.enableMsgTrace && !this.internal) {
-        this.tracer = new TraceDispatcher({ client: this.opts, group: this.group, kind: 'PRODUCE', traceTopic: this.opts.customizedTraceTopic });
+        const trace = { client: this.opts, group: this.group, kind: 'PRODUCE' as const, traceTopic: this.opts.customizedTraceTopic };
+        this.tracer = new TraceBatcher(trace, new Producer(traceProducerOptions(trace)));
       }
       try {
         if (this.opts.outboxDir) await this.openOutbox(this.opts.outboxDir);
@@ -308,7 +286,7 @@ export class Producer implements ProducerMember {
     const prepared = msgs.map((m) => {
       if (m.topic !== topic) throw new MessageIllegalError('all messages of a batch must have the same topic');
       if (m.delayLevel) throw new MessageIllegalError('messages with a delay level cannot be batched');
-      if (m.topic.startsWith(RETRY_TOPIC_PREFIX)) throw new MessageIllegalError('retry topic messages cannot be batched');
+      if (m.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) throw new MessageIllegalError('retry topic messages cannot be batched');
       return this.prepare(m);
     });
     const batch = this.batchOf(prepared, Date.now());
@@ -511,7 +489,7 @@ export class Producer implements ProducerMember {
           instance.cachedPublishInfo(p.topic) ??
           (await instance.publishInfo(p.topic, {
             defaultTopicQueueNums: this.opts.defaultTopicQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS,
-            createTopicKey: this.opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY,
+            createTopicKey: this.opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY_TOPIC,
             timeoutMs: leftMs,
           }));
         mq = this.chooseQueue(info, opts, original, lastBroker);
@@ -560,7 +538,7 @@ export class Producer implements ProducerMember {
     if (opts.queue) return opts.queue;
     if (opts.selector) {
       const mq = opts.selector([...info.queues], msg ?? ({ topic: info.topic, body: '' } as Message), opts.selectorArg);
-      if (!mq) throw new RocketError('the queue selector returned no queue', { code: 'E_USAGE', exitCode: 2 });
+      if (!mq) throw new UsageError('the queue selector returned no queue');
       return mq;
     }
     if (opts.shardingKey !== undefined) return selectMessageQueueByHash(info.queues, msg ?? ({ topic: info.topic, body: '' } as Message), opts.shardingKey);
@@ -601,9 +579,9 @@ export class Producer implements ProducerMember {
     let props = p.properties;
     let reconsumeTimes = 0;
     let maxReconsumeTimes: number | undefined;
-    if (p.topic.startsWith(RETRY_TOPIC_PREFIX)) {
+    if (p.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) {
       props = { ...p.properties };
-      // A consumer's fallback resend: these travel in header fields j and l (§2.2).
+      // A consumer's fallback resend: these travel in header fields j and l.
       if (props[Prop.RECONSUME_TIME] !== undefined) reconsumeTimes = Number(props[Prop.RECONSUME_TIME]) || 0;
       delete props[Prop.RECONSUME_TIME];
       if (props[Prop.MAX_RECONSUME_TIMES] !== undefined) maxReconsumeTimes = Number(props[Prop.MAX_RECONSUME_TIMES]);
@@ -612,7 +590,7 @@ export class Producer implements ProducerMember {
     const header: Record<string, string | number | boolean | undefined> = {
       a: this.group,
       b: p.topic,
-      c: this.opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY,
+      c: this.opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY_TOPIC,
       d: this.opts.defaultTopicQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS,
       e: mq.queueId,
       f: sysFlag,
@@ -714,8 +692,8 @@ export class Producer implements ProducerMember {
   }
 }
 
-/** MessageType ordinal of a send (§7.2): 1 half message, 3 delayed, else 0. */
-export function traceMessageType(props: Properties): number {
+/** MessageType ordinal of a send: 1 half message, 3 delayed, else 0. */
+function traceMessageType(props: Properties): number {
   if (props[Prop.TRAN_MSG] === 'true') return 1;
   if (props[Prop.DELAY] !== undefined || props.__STARTDELIVERTIME !== undefined) return 3;
   return 0;

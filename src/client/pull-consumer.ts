@@ -15,11 +15,11 @@ import { ClientClosedError, ClientInstance, ClientStateError, type ClientOptions
 import { decodeMessages, type MessageExt } from './message.js';
 import { buildSubscriptionData, matchesSubscription } from './tag-expression.js';
 import { sortMessageQueues } from './allocate.js';
+import { TOOLS_CONSUMER_GROUP } from '../protocol/names.js';
 
-export const TOOLS_CONSUMER_GROUP = 'TOOLS_CONSUMER';
-/** Blocking pull: broker hold time and client wait (§6.7: 20000 / 30000). */
-export const PULL_CONSUMER_SUSPEND_MS = 20_000;
-export const PULL_CONSUMER_TIMEOUT_WHEN_SUSPEND_MS = 30_000;
+/** Blocking pull: broker hold time and client wait (DefaultMQPullConsumer: 20000 / 30000). */
+const PULL_CONSUMER_SUSPEND_MS = 20_000;
+const PULL_CONSUMER_TIMEOUT_WHEN_SUSPEND_MS = 30_000;
 /** Most messages one PULL_MESSAGE may ask for (the broker caps it at 32 in memory anyway). */
 export const MAX_PULL_NUMS = 32;
 
@@ -105,7 +105,7 @@ export class PullConsumer {
     return this.offsetCall(mq, RequestCode.GET_MAX_OFFSET, {});
   }
 
-  /** SEARCH_OFFSET_BY_TIMESTAMP: the offset whose store time is closest to `timestampMs` (§2.6). */
+  /** SEARCH_OFFSET_BY_TIMESTAMP: the offset whose store time is closest to `timestampMs`. */
   async searchOffset(mq: MessageQueue, timestampMs: number): Promise<number> {
     return this.offsetCall(mq, RequestCode.SEARCH_OFFSET_BY_TIMESTAMP, { timestamp: timestampMs });
   }
@@ -145,7 +145,7 @@ export class PullConsumer {
     return Number(res.extFields?.offset ?? 0);
   }
 
-  /** One PULL_MESSAGE at `offset` (messages are tag-filtered again client-side, §2.3). */
+  /** One PULL_MESSAGE at `offset` (messages are tag-filtered again client-side). */
   async pull(mq: MessageQueue, offset: number, maxNums: number, opts: PullOptions = {}): Promise<PullResult> {
     const instance = this.inst();
     const sub = buildSubscriptionData(mq.topic, opts.expression ?? '*', 0);

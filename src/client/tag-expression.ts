@@ -8,7 +8,7 @@ import type { SubscriptionData } from '../protocol/bodies.js';
 import { javaHashCode } from '../protocol/hash.js';
 import { RocketError } from '../errors/index.js';
 
-export const SUB_ALL = '*';
+const SUB_ALL = '*';
 
 export class InvalidSubscriptionError extends RocketError {
   constructor(expression: string, why: string) {
@@ -20,7 +20,7 @@ export class InvalidSubscriptionError extends RocketError {
   }
 }
 
-export interface TagExpression {
+interface TagExpression {
   /** True for "*" (or an empty expression): every message matches. */
   all: boolean;
   tags: string[];

@@ -1,5 +1,5 @@
 /**
- * Transactional producer (Java TransactionMQProducer, §2.8, §6.4): a half message (TRAN_MSG=true,
+ * Transactional producer (Java TransactionMQProducer): a half message (TRAN_MSG=true,
  * PGROUP=<group>) that consumers cannot see, the caller's local transaction, then END_TRANSACTION
  * (oneway) with commit (8), rollback (12) or unknown (0). For unknown or lost outcomes the broker
  * later asks with CHECK_TRANSACTION_STATE; the user's checker answers and the producer sends
@@ -9,7 +9,7 @@ import { RequestCode } from '../protocol/codes.js';
 import { makeRequest } from '../protocol/frame.js';
 import { decodeOffsetMsgId } from '../protocol/message.js';
 import { Prop } from '../protocol/properties.js';
-import { RocketError } from '../errors/index.js';
+import { UsageError } from '../errors/index.js';
 import { errText } from './client-instance.js';
 import type { Message, MessageExt } from './message.js';
 import { Producer, type PreparedMessage, type ProducerOptions, type SendResult } from './producer.js';
@@ -59,7 +59,7 @@ export class TransactionProducer extends Producer {
   constructor(opts: TransactionProducerOptions) {
     super({ ...opts, outboxDir: undefined });
     if (typeof opts.checkLocalTransaction !== 'function') {
-      throw new RocketError('checkLocalTransaction is required for a transactional producer', { code: 'E_USAGE', exitCode: 2 });
+      throw new UsageError('checkLocalTransaction is required for a transactional producer');
     }
     this.checker = opts.checkLocalTransaction;
     this.onCheckError = opts.onCheckError;

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
-import { queryAudit, readStoreAudit, type AuditFilter, type AuditResult } from '../client/admin-audit.js';
-import { failureWarnings, withAdminSession } from '../client/admin.js';
+import { queryAudit, readStoreAudit, type AuditFilter, type AuditResult } from '../admin/audit.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { aclTargetFlags, targetFlags, targetOf } from '../output/flags.js';
@@ -36,7 +37,7 @@ export default class Audit extends BaseCommand<AuditResult> {
     what: Flags.string({ summary: 'Only these request codes, by name or number, comma-separated (e.g. UPDATE_AND_CREATE_TOPIC,222).', aliases: ['code'] }),
     topic: Flags.string({ char: 't', summary: 'Only changes of this topic.' }),
     group: Flags.string({ char: 'g', summary: 'Only changes of this consumer group.' }),
-    who: Flags.string({ summary: 'Only requests whose address or access key contains this.' }),
+    who: Flags.string({ summary: 'Only requests whose address, access key or rocketctl command contains this.' }),
     limit: Flags.integer({ summary: 'At most this many entries (the newest).', default: 1000, min: 1, max: 10_000 }),
     ...targetFlags,
   };

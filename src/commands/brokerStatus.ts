@@ -1,9 +1,11 @@
 import { Flags } from '@oclif/core';
-import { brokerStatus, failureWarnings, withAdminSession, type BrokerStatusResult } from '../client/admin.js';
+import { brokerStatus, type BrokerStatusResult } from '../admin/cluster.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf, watchFlag } from '../output/flags.js';
-import { brokersSampler } from '../client/admin-watch.js';
+import { brokersSampler } from '../admin/watch-samplers.js';
 import { watchAdmin } from '../output/watch-driver.js';
 import { withSpinner } from '../output/spinner.js';
 

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { failureWarnings, withAdminSession } from '../client/admin.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { statusWord } from '../output/colors.js';

@@ -1,5 +1,6 @@
-import { clusterAclConfigVersion, type AclVersionResult } from '../client/admin-acl.js';
-import { failureWarnings, withAdminSession } from '../client/admin.js';
+import { clusterAclConfigVersion, type AclVersionResult } from '../admin/acl.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { aclTargetFlags, targetFlags, targetOf } from '../output/flags.js';

@@ -1,5 +1,7 @@
 import { Flags } from '@oclif/core';
-import { clusterList, failureWarnings, withAdminSession, type ClusterListResult } from '../client/admin.js';
+import { clusterList, type ClusterListResult } from '../admin/cluster.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
-import { parseTimestamp } from '../client/admin-offsets.js';
-import { consumeRange, type ConsumeRangeSummary, type ConsumedMessage } from '../client/tools.js';
+import { parseTimestamp } from '../admin/reset.js';
+import { consumeRange, type ConsumeRangeSummary, type ConsumedMessage } from '../admin/tools.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';
 

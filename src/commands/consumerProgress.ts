@@ -2,35 +2,18 @@ import { Args, Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withSpinner } from '../output/spinner.js';
-import { withAdminSession } from '../client/admin.js';
+import { withAdminSession } from '../admin/session.js';
 import { targetFlags, targetOf, watchFlag } from '../output/flags.js';
-import { allGroupsSampler, groupTopicsSampler } from '../client/admin-watch.js';
+import { allGroupsSampler, groupTopicsSampler } from '../admin/watch-samplers.js';
 import { watchAdmin } from '../output/watch-driver.js';
-import {
-  allGroupsProgress,
-  consumerProgress,
-  DEFAULT_CONCURRENCY,
-  lagViolations,
-  type GroupProgress,
-  type BrokerFailure,
-  type GroupRow,
-  type LagViolation,
-} from '../client/admin-offsets.js';
+import { allGroupsProgress, consumerProgress, lagCheck, LagCheck, lagViolations, type GroupProgress, type GroupRow } from '../admin/progress.js';
+import { DEFAULT_CONCURRENCY, failureWarnings, type BrokerFailure } from '../admin/fanout.js';
 import { renderAllGroups, renderGroupProgress, renderViolations } from '../output/progress-render.js';
 
-export interface LagCheck {
-  maxLag: number | null;
-  maxLagMs: number | null;
-  /** No queue over a limit, and every broker (and group) could be read. */
-  passed: boolean;
-  /** False when a broker or group failed: queues that could not be read were not checked. */
-  complete: boolean;
-  violations: LagViolation[];
-}
 
 export type ConsumerProgressResult =
   | { mode: 'group'; progress: GroupProgress; check: LagCheck | null }
-  | { mode: 'all'; measuredAt: number; groups: Array<Omit<GroupRow, 'queues'>>; failedBrokers: BrokerFailure[]; check: LagCheck | null };
+  | { mode: 'all'; measuredAt: number; groups: Array<Omit<GroupRow, 'queues'>>; failed: BrokerFailure[]; check: LagCheck | null };
 
 export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult> {
   static override summary = "Show a consumer group's backlog per queue (with -g), or one line per group.";
@@ -100,9 +83,9 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     if (flags.groupName) {
       const group = flags.groupName;
       const progress = await withAdminSession(target, (s) => consumerProgress(s, { group, topic: flags.topic, showClient, concurrency: flags.concurrency }));
-      for (const f of progress.failedBrokers) this.setStatus(ExitCode.PARTIAL, `broker ${f.brokerName} (${f.addr}) failed: ${f.error}`);
-      const unread = progress.failedBrokers.map((f) => `broker ${f.brokerName}`);
-      const check = this.check(lagViolations(group, progress.queues, maxLag, maxLagMs), maxLag, maxLagMs, unread);
+      for (const w of failureWarnings(progress.failed)) this.setStatus(ExitCode.PARTIAL, w);
+      const unread = progress.failed.map((f) => `broker ${f.brokerName ?? f.addr}`);
+      const check = this.reportCheck(lagCheck(lagViolations(group, progress.queues, maxLag, maxLagMs), maxLag, maxLagMs, unread));
       if (!this.jsonEnabled()) {
         this.render(renderGroupProgress(progress, showClient));
         if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs, unread));
@@ -113,25 +96,25 @@ export default class ConsumerProgress extends BaseCommand<ConsumerProgressResult
     // Lag costs a read per queue with backlog (+30 % or more over 1,000 groups): opt-in.
     const withLag = flags.lag || maxLagMs !== undefined;
     const all = await withSpinner('Reading every group', this.jsonEnabled(), () => withAdminSession(target, (s) => allGroupsProgress(s, { concurrency: flags.concurrency, withLag })));
-    for (const f of all.failedBrokers) this.setStatus(ExitCode.PARTIAL, `broker ${f.brokerName} (${f.addr}) failed: its subscription groups could not be listed (${f.error}); groups only it knows may be missing`);
+    for (const f of all.failed) this.setStatus(ExitCode.PARTIAL, `broker ${f.brokerName ?? f.addr} (${f.addr}) failed: its subscription groups could not be listed (${f.message}); groups only it knows may be missing`);
     const failed = all.groups.filter((g) => g.status === 'failed');
     if (failed.length > 0) this.setStatus(ExitCode.PARTIAL, `${failed.length} group(s) could not be read: ${failed.map((g) => g.group).join(', ')}`);
-    const unread = [...all.failedBrokers.map((f) => `broker ${f.brokerName}`), ...failed.map((g) => `group ${g.group}`)];
-    const check = this.check(all.groups.flatMap((g) => lagViolations(g.group, g.queues, maxLag, maxLagMs)), maxLag, maxLagMs, unread);
+    const unread = [...all.failed.map((f) => `broker ${f.brokerName ?? f.addr}`), ...failed.map((g) => `group ${g.group}`)];
+    const check = this.reportCheck(lagCheck(all.groups.flatMap((g) => lagViolations(g.group, g.queues, maxLag, maxLagMs)), maxLag, maxLagMs, unread));
     if (!this.jsonEnabled()) {
       this.render(renderAllGroups(all, withLag));
       if (check) this.render('\n' + renderViolations(check.violations, maxLag, maxLagMs, unread));
     }
-    return { mode: 'all', measuredAt: all.measuredAt, groups: all.groups.map(({ queues: _q, ...row }) => row), failedBrokers: all.failedBrokers, check };
+    return { mode: 'all', measuredAt: all.measuredAt, groups: all.groups.map(({ queues: _q, ...row }) => row), failed: all.failed, check };
   }
 
-  private check(violations: LagViolation[], maxLag: number | undefined, maxLagMs: number | undefined, unread: string[]): LagCheck | null {
-    if (maxLag === undefined && maxLagMs === undefined) return null;
-    if (violations.length > 0) {
-      const list = violations.slice(0, 10).map((v) => `${v.group} ${v.topic}/${v.brokerName}/${v.queueId}`).join(', ');
-      this.setStatus(ExitCode.CHECK_FAILED, `${violations.length} queue(s) over the lag limit: ${list}${violations.length > 10 ? ', ...' : ''}`);
+  /** Exit 4 (with a warning listing the first queues) when the check found queues over a limit. */
+  private reportCheck(check: LagCheck | null): LagCheck | null {
+    if (check && check.violations.length > 0) {
+      const v = check.violations;
+      const list = v.slice(0, 10).map((x) => `${x.group} ${x.topic}/${x.brokerName}/${x.queueId}`).join(', ');
+      this.setStatus(ExitCode.CHECK_FAILED, `${v.length} queue(s) over the lag limit: ${list}${v.length > 10 ? ', ...' : ''}`);
     }
-    const complete = unread.length === 0;
-    return { maxLag: maxLag ?? null, maxLagMs: maxLagMs ?? null, passed: violations.length === 0 && complete, complete, violations };
+    return check;
   }
 }

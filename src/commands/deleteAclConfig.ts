@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
-import { deleteAclConfig, type AclChangeResult } from '../client/admin-acl.js';
-import { failureWarnings, withAdminSession } from '../client/admin.js';
+import { deleteAclConfig, type AclChangeResult } from '../admin/acl.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { aclTargetFlags, targetFlags, targetOf } from '../output/flags.js';

@@ -1,5 +1,7 @@
 import { Flags } from '@oclif/core';
-import { deleteSubGroup, failureWarnings, withAdminSession, type DeleteSubGroupResult } from '../client/admin.js';
+import { deleteSubGroup, type DeleteSubGroupResult } from '../admin/groups.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';

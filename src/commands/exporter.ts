@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { DEFAULT_BROKER_TIMEOUT_MS, DEFAULT_METRICS_CONCURRENCY, scrapeCluster, startExporter, type ClusterSample } from '../client/metrics.js';
+import { DEFAULT_BROKER_TIMEOUT_MS, DEFAULT_METRICS_CONCURRENCY, scrapeCluster, startExporter, type ClusterSample } from '../admin/metrics.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';

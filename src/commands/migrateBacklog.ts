@@ -1,11 +1,11 @@
 import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
-import { withAdminSession } from '../client/admin.js';
-import { checkMigrateNames, executeMigration, planMigration, withMigrationLease, withTargetSession, type MigrateExecution, type MigrateOptions, type MigratePlan } from '../client/admin-migrate.js';
-import type { AdminSession } from '../client/admin-session.js';
-import type { MigrationLease } from '../client/migrate-lease.js';
-import type { ToolTarget } from '../client/tools.js';
+import { withAdminSession } from '../admin/session.js';
+import { checkMigrateNames, executeMigration, planMigration, withMigrationLease, withTargetSession, type MigrateExecution, type MigrateOptions, type MigratePlan } from '../admin/migrate.js';
+import type { AdminSession } from '../admin/session.js';
+import type { MigrationLease } from '../admin/migrate-lease.js';
+import type { ToolTarget } from '../admin/tools.js';
 import { targetFlags, targetOf } from '../output/flags.js';
 import { renderMigratePlan, renderMigration, throttledProgress } from '../output/progress-render.js';
 import { withSpinner } from '../output/spinner.js';

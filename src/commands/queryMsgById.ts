@@ -2,8 +2,9 @@ import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';
-import { failureWarnings, withAdminSession, type BrokerFailure } from '../client/admin.js';
-import { checkMessageIds, MessageNotFoundError, queryMsgById, trackLookup, writeBodies, type IdKind, type IdLookup, type MessageView } from '../client/admin-messages.js';
+import { failureWarnings, type BrokerFailure } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
+import { checkMessageIds, MessageNotFoundError, queryMsgsById, writeBodies, type IdKind, type IdLookup, type MessageView } from '../admin/messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
 
 export interface MsgLookupResult {
@@ -62,15 +63,7 @@ export default class QueryMsgById extends BaseCommand<QueryMsgByIdResult> {
     if (ids.length === 0) throw new UsageError('-i needs at least one message id');
     checkMessageIds(ids);
     const target = targetOf(flags);
-    const lookups = await withAdminSession(target, async (s) => {
-      const out: IdLookup[] = [];
-      for (const id of ids) {
-        const l = await queryMsgById(s, id, { topic: flags.topic });
-        if (flags.track) await trackLookup(s, l);
-        out.push(l);
-      }
-      return out;
-    });
+    const lookups = await withAdminSession(target, (s) => queryMsgsById(s, ids, { topic: flags.topic, track: flags.track }));
     const found = lookups.flatMap((l) => l.found);
     if (found.length === 0) {
       const why = lookups.map((l) => `${l.id}: ${l.reason}${l.failures.length > 0 ? ` (${l.failures.length} broker(s)/topic(s) could not be searched)` : ''}`).join('; ');

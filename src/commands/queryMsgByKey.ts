@@ -3,8 +3,9 @@ import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withSpinner } from '../output/spinner.js';
 import { storeTimeRange, targetFlags, targetOf } from '../output/flags.js';
-import { failureWarnings, withAdminSession, type BrokerFailure } from '../client/admin.js';
-import { MessageNotFoundError, queryMsgByKey, writeBodies, type MessageView } from '../client/admin-messages.js';
+import { failureWarnings, type BrokerFailure } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
+import { MessageNotFoundError, queryMsgByKey, writeBodies, type MessageView } from '../admin/messages.js';
 import { renderMessageList } from '../output/progress-render.js';
 
 export interface QueryMsgByKeyResult {

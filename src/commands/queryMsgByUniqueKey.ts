@@ -2,8 +2,8 @@ import { Flags } from '@oclif/core';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';
-import { withAdminSession } from '../client/admin.js';
-import { MessageNotFoundError, queryByUniqKey, trackLookup, writeBodies } from '../client/admin-messages.js';
+import { withAdminSession } from '../admin/session.js';
+import { MessageNotFoundError, queryByUniqKey, trackLookup, writeBodies } from '../admin/messages.js';
 import { renderMessage, renderTracks } from '../output/progress-render.js';
 import { failedBrokerWarnings, lookupResult, type MsgLookupResult } from './queryMsgById.js';
 

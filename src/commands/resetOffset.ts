@@ -1,22 +1,10 @@
-import fs from 'node:fs';
 import { Flags } from '@oclif/core';
 import { ExitCode, UsageError } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { withSpinner } from '../output/spinner.js';
-import { withAdminSession } from '../client/admin.js';
+import { withAdminSession } from '../admin/session.js';
 import { targetFlags, watchMsFlag, targetOf } from '../output/flags.js';
-import {
-  defaultUndoFile,
-  executeReset,
-  parsePlan,
-  parseTimestamp,
-  planReset,
-  refreshPlanAddresses,
-  writePlanFile,
-  type ApplyResult,
-  type ResetMode,
-  type ResetPlan,
-} from '../client/admin-offsets.js';
+import { defaultUndoFile, executeReset, parseTimestamp, planReset, readPlanFile, refreshPlanAddresses, writePlanFile, type ApplyResult, type ResetMode, type ResetPlan } from '../admin/reset.js';
 import { renderApply, renderPlan } from '../output/progress-render.js';
 
 export interface ResetOffsetResult {
@@ -106,7 +94,7 @@ export default class ResetOffset extends ResetCommandBase {
     let fromFile: ResetPlan | undefined;
     if (flags.plan !== undefined) {
       if (modes > 0 || flags.queue !== undefined) throw new UsageError('--plan FILE takes no -s/--to-offset/--earliest/--latest/-q: the file says what to do');
-      fromFile = readPlan(flags.plan);
+      fromFile = readPlanFile(flags.plan);
       if (flags.group && flags.group !== fromFile.group) throw new UsageError(`--plan ${flags.plan} is for group ${fromFile.group}, not ${flags.group}`);
       if (flags.topic && flags.topic !== fromFile.topic) throw new UsageError(`--plan ${flags.plan} is for topic ${fromFile.topic}, not ${flags.topic}`);
     } else {
@@ -139,15 +127,6 @@ function modeOf(flags: { timestamp?: string; 'to-offset'?: number; earliest: boo
   return ts === 'now' ? { kind: 'latest' } : { kind: 'timestamp', timestampMs: ts };
 }
 
-function readPlan(file: string): ResetPlan {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`--plan ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err)}`);
-  }
-  return parsePlan(text, file);
-}
 
 export interface RunResetOptions {
   target: { namesrvAddr?: string; socket?: string; timeoutMs: number };

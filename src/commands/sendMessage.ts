@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { sendOne, type SendOneResult } from '../client/tools.js';
+import { sendOne, type SendOneResult } from '../admin/tools.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';
 import { ExitCode } from '../errors/index.js';

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { topicRoute, withAdminSession, type TopicRouteResult } from '../client/admin.js';
+import { topicRoute, type TopicRouteResult } from '../admin/topics.js';
+import { withAdminSession } from '../admin/session.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';
 

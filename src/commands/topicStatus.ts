@@ -1,9 +1,11 @@
 import { Flags } from '@oclif/core';
-import { topicStatus, failureWarnings, withAdminSession, type TopicStatusResult } from '../client/admin.js';
+import { topicStatus, type TopicStatusResult } from '../admin/topics.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf, watchFlag } from '../output/flags.js';
-import { topicQueuesSampler } from '../client/admin-watch.js';
+import { topicQueuesSampler } from '../admin/watch-samplers.js';
 import { watchAdmin } from '../output/watch-driver.js';
 import { withSpinner } from '../output/spinner.js';
 

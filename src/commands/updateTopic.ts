@@ -1,5 +1,7 @@
 import { Flags } from '@oclif/core';
-import { checkUpdateTopicOptions, updateTopic, updateTopicWarnings, failureWarnings, withAdminSession, type UpdateTopicResult } from '../client/admin.js';
+import { checkUpdateTopicOptions, updateTopic, updateTopicWarnings, type UpdateTopicResult } from '../admin/topics.js';
+import { failureWarnings } from '../admin/fanout.js';
+import { withAdminSession } from '../admin/session.js';
 import { ExitCode } from '../errors/index.js';
 import { BaseCommand } from '../output/base-command.js';
 import { targetFlags, targetOf } from '../output/flags.js';

@@ -3,6 +3,7 @@
  * `code` (scripts match on it), an `exitCode` (the CLI exits with it) and `actions` (what to try).
  * Anything that is not a RocketError reaching the CLI is a bug: exit 10, "this is a bug".
  */
+import { ResponseCode } from '../protocol/codes.js';
 
 export const ExitCode = {
   OK: 0,
@@ -14,7 +15,7 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-export interface RocketErrorOptions {
+interface RocketErrorOptions {
   code: string;
   exitCode?: ExitCodeValue;
   actions?: string[];
@@ -46,13 +47,6 @@ export class UsageError extends RocketError {
   }
 }
 
-/** A check (lag threshold, checkOS, checkNoLoss --require) failed: exit 4. */
-export class CheckFailedError extends RocketError {
-  constructor(message: string, data?: Record<string, unknown>) {
-    super(message, { code: 'E_CHECK_FAILED', exitCode: ExitCode.CHECK_FAILED, data });
-  }
-}
-
 /** A broker or name server could not be reached (connect refused, timeout, socket missing). */
 export class BrokerUnreachableError extends RocketError {
   constructor(address: string, cause?: unknown) {
@@ -80,9 +74,26 @@ export class TimeoutError extends RocketError {
 }
 
 /** The remote side answered with a RocketMQ response code that means failure. */
+/**
+ * The one table from a broker's or name server's response code (ResponseCode /
+ * RemotingSysResponseCode) to the `code` a RemoteError carries; any other code is E_REMOTE.
+ */
+export const RESPONSE_ERROR_CODES: Readonly<Record<number, string>> = {
+  [ResponseCode.SYSTEM_ERROR]: 'E_REMOTE',
+  [ResponseCode.SYSTEM_BUSY]: 'E_BROKER_BUSY',
+  [ResponseCode.REQUEST_CODE_NOT_SUPPORTED]: 'E_NOT_SUPPORTED',
+  [ResponseCode.FLUSH_DISK_TIMEOUT]: 'E_FLUSH_TIMEOUT',
+  [ResponseCode.MESSAGE_ILLEGAL]: 'E_MESSAGE_ILLEGAL',
+  [ResponseCode.SERVICE_NOT_AVAILABLE]: 'E_SERVICE_NOT_AVAILABLE',
+  [ResponseCode.NO_PERMISSION]: 'E_NO_PERMISSION',
+  [ResponseCode.TOPIC_NOT_EXIST]: 'E_TOPIC_NOT_FOUND',
+  [ResponseCode.SUBSCRIPTION_GROUP_NOT_EXIST]: 'E_GROUP_NOT_FOUND',
+  [ResponseCode.CONSUMER_NOT_ONLINE]: 'E_CONSUMER_NOT_ONLINE',
+};
+
 export class RemoteError extends RocketError {
   readonly responseCode: number;
-  constructor(responseCode: number, remark: string, code = 'E_REMOTE', actions: string[] = []) {
+  constructor(responseCode: number, remark: string, code = RESPONSE_ERROR_CODES[responseCode] ?? 'E_REMOTE', actions: string[] = []) {
     // A broker with ACL on refuses with SYSTEM_ERROR and an AclException remark, whatever the request.
     const acl = (remark ?? '').includes(ACL_EXCEPTION_MARK);
     super(remark || `broker answered response code ${responseCode}`, acl ? { code: 'E_ACL_DENIED', actions: [...ACL_ACTIONS, ...actions] } : { code, actions });

@@ -5,7 +5,7 @@
  * A family is written once even when empty (HELP/TYPE only), so a dashboard sees the metric exists.
  */
 
-export type MetricType = 'gauge' | 'counter' | 'histogram';
+type MetricType = 'gauge' | 'counter' | 'histogram';
 
 export interface Sample {
   /** Appended to the family name: '_bucket', '_sum', '_count' for histograms; '' otherwise. */

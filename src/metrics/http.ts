@@ -15,7 +15,7 @@ export interface MetricsServer {
 }
 
 /** A scrape that takes longer than this is answered 503 (Prometheus' own default scrape timeout is 10 s). */
-export const RENDER_TIMEOUT_MS = 30_000;
+const RENDER_TIMEOUT_MS = 30_000;
 
 export async function serveMetrics(opts: { host: string; port: number; render: () => Promise<string>; onError?: (err: unknown) => void }): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {

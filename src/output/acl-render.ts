@@ -1,6 +1,6 @@
 /** Human output of the ACL commands (the account's secret key is never part of a result). */
-import type { AclChangeResult, AclVersionResult } from '../client/admin-acl.js';
-import type { BrokerTarget } from '../client/admin.js';
+import type { AclChangeResult, AclVersionResult } from '../admin/acl.js';
+import type { BrokerTarget } from '../admin/targets.js';
 import { renderTable } from './table.js';
 
 function label(b: BrokerTarget): string {

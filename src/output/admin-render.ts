@@ -1,29 +1,19 @@
 /**
  * Human output of the admin commands (clusterList, brokerStatus, topic*, *SubGroup,
- * *Connection). Columns are mqadmin's (fact sheet §8), so its users find what they expect;
+ * *Connection). Columns are mqadmin's (apache/rocketmq tools, package command), so its users find what they expect;
  * values it leaves blank or prints as 0 when unknown are '-' here. Failed brokers are not in
  * these tables: commands report them as warnings (stderr) and exit 3.
  */
-import type {
-  BrokerStatusResult,
-  ClusterListResult,
-  ConnectionInfo,
-  ConsumerConnectionResult,
-  DeleteSubGroupResult,
-  DeleteTopicResult,
-  ProducerConnectionResult,
-  TopicListResult,
-  TopicRouteResult,
-  TopicStatusResult,
-  UpdateSubGroupResult,
-  UpdateTopicResult,
-} from '../client/admin.js';
+import type { BrokerStatusResult, ClusterListResult } from '../admin/cluster.js';
+import type { ConnectionInfo, ConsumerConnectionResult, ProducerConnectionResult } from '../admin/connections.js';
+import type { DeleteSubGroupResult, UpdateSubGroupResult } from '../admin/groups.js';
+import type { DeleteTopicResult, TopicListResult, TopicRouteResult, TopicStatusResult, UpdateTopicResult } from '../admin/topics.js';
 import type { TopicConfig } from '../protocol/bodies.js';
 import { permToString } from '../protocol/codes.js';
 import { renderKeyValues, renderTable, type Cell } from './table.js';
 
 /** UtilAll.timeMillisToHumanString2 in local time: 2024-01-31 23:59:59,123. */
-export function formatTimestamp(ms: number | null): string {
+function formatTimestamp(ms: number | null): string {
   if (ms === null || ms <= 0) return '';
   const d = new Date(ms);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');

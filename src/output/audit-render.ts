@@ -1,5 +1,5 @@
 /** Human output of `rocketctl audit`: one row per change, before -> after as compact JSON. */
-import type { AuditResult } from '../client/admin-audit.js';
+import type { AuditResult } from '../admin/audit.js';
 import { renderTable } from './table.js';
 
 /** Longest before/after text in a table cell; --json has the whole value. */
@@ -16,7 +16,7 @@ export function renderAudit(r: AuditResult): string {
     ['#Time', '#Who', '#What', '#Target', '#Before', '#After', '#Result'],
     r.entries.map((e) => [
       e.time,
-      e.who.accessKey ? `${e.who.addr} ${e.who.accessKey}` : e.who.addr,
+      [e.who.addr, e.who.accessKey, e.who.command && `(${e.who.command})`].filter(Boolean).join(' '),
       e.what,
       Object.entries(e.target).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ') || '-',
       compact(e.before),

@@ -3,6 +3,7 @@ import { ExitCode, notRocketmqReply, RocketError, UsageError, type ExitCodeValue
 import { BodyFormatError } from '../protocol/fastjson.js';
 import { errorEnvelope, successEnvelope } from './envelope.js';
 import { colors } from './colors.js';
+import { setRunningCommand } from './running-command.js';
 
 /** oclif's FlagOutput / ArgOutput (not exported by its index). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -81,6 +82,7 @@ export abstract class BaseCommand<T> extends Command {
    */
   override async init(): Promise<void> {
     await super.init();
+    setRunningCommand(this.id);
     if ((this.ctor as unknown as typeof BaseCommand).ownsSignals) return;
     this.stopOnSignal = (signal) => {
       const code = signal === 'SIGINT' ? 130 : 143;

@@ -1,7 +1,7 @@
 import { Chalk } from 'chalk';
 
 /** Colour only for a TTY and when NO_COLOR is unset (chalk already honours FORCE_COLOR). */
-export function colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
+function colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
   if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return false;
   return Boolean(stream.isTTY);
 }

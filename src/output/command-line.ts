@@ -4,9 +4,9 @@
  * ("did you mean topicStatus?"), instead of oclif's bare "command X not found".
  */
 
-import { DEFAULT_WATCH_INTERVAL_S } from '../client/watch.js';
+import { DEFAULT_WATCH_INTERVAL_S } from '../admin/watch.js';
 
-export type Preflight = { kind: 'run'; argv: string[] } | { kind: 'unknown'; command: string; suggestions: string[] };
+type Preflight = { kind: 'run'; argv: string[] } | { kind: 'unknown'; command: string; suggestions: string[] };
 
 /**
  * `ids`: command ids with ":" between topic and command ("broker:start"), as in the manifest.

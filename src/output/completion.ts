@@ -3,7 +3,7 @@
  * CLI knows, so they never drift from it. zsh uses the same function through bashcompinit.
  * Command ids use ':' internally ("broker:start") and a space on the command line ("broker start").
  */
-export interface CompletionCommand {
+interface CompletionCommand {
   id: string;
   flags: Array<{ name: string; char?: string }>;
 }

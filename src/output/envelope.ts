@@ -5,13 +5,13 @@ import { ExitCode, RocketError, type ExitCodeValue } from '../errors/index.js';
  * Success: {status, result, warnings}. Failure: {status, name, code, message, actions, exitCode}.
  * `status` is the process exit code, so scripts can read either.
  */
-export interface SuccessEnvelope<T> {
+interface SuccessEnvelope<T> {
   status: number;
   result: T;
   warnings: string[];
 }
 
-export interface ErrorEnvelope {
+interface ErrorEnvelope {
   status: number;
   name: string;
   code: string;

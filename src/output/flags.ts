@@ -1,18 +1,19 @@
 import { Flags } from '@oclif/core';
 import { UsageError } from '../errors/index.js';
-import { DEFAULT_RESET_WATCH_MS, parseTimestamp } from '../client/admin-offsets.js';
-import { END_OF_TIME_MS } from '../client/admin-messages.js';
+import { DEFAULT_RESET_WATCH_MS, parseTimestamp } from '../admin/reset.js';
+import { END_OF_TIME_MS } from '../admin/messages.js';
 import { formatTimeMs } from './progress-render.js';
-import { DEFAULT_WATCH_INTERVAL_S, WATCH_INTERVAL_S_MAX, WATCH_INTERVAL_S_MIN } from '../client/watch.js';
+import { DEFAULT_WATCH_INTERVAL_S, WATCH_INTERVAL_S_MAX, WATCH_INTERVAL_S_MIN } from '../admin/watch.js';
 import { resolveCredentials } from '../client/credentials.js';
-import type { AdminTargetOptions } from '../client/admin-session.js';
-import type { ToolTarget } from '../client/tools.js';
+import { getRunningCommand } from './running-command.js';
+import type { AdminTargetOptions } from '../admin/session.js';
+import type { ToolTarget } from '../admin/tools.js';
 
 /**
  * Flags shared by admin commands, named as mqadmin names them (-n/--namesrvAddr) plus rocketctl's
  * own (--socket, --timeout). A command spreads the ones it needs into its `static flags`.
  */
-export const namesrvFlag = Flags.string({
+const namesrvFlag = Flags.string({
   char: 'n',
   summary: 'Name server address(es), e.g. "10.0.0.1:9876;10.0.0.2:9876". Default: $NAMESRV_ADDR, else the local broker.',
   env: 'NAMESRV_ADDR',
@@ -21,7 +22,7 @@ export const namesrvFlag = Flags.string({
 });
 
 /** host:port[;host:port...] (IPv6 hosts in brackets); anything else is a usage error saying so. */
-export function checkNamesrvList(v: string): string {
+function checkNamesrvList(v: string): string {
   for (const a of v.split(/[;,]/).map((x) => x.trim()).filter(Boolean)) {
     const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(a);
     if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
@@ -33,12 +34,12 @@ export function checkNamesrvList(v: string): string {
   return v;
 }
 
-export const socketFlag = Flags.string({
+const socketFlag = Flags.string({
   summary: 'Unix socket of a local rocketctl broker (default ~/.rocketctl/store/broker.sock, or $ROCKETCTL_SOCKET).',
   helpGroup: 'TARGET',
 });
 
-export const timeoutFlag = Flags.integer({
+const timeoutFlag = Flags.integer({
   summary: 'Request timeout in milliseconds.',
   default: 3000,
   min: 1,
@@ -47,19 +48,19 @@ export const timeoutFlag = Flags.integer({
 });
 
 /** Credentials for brokers with aclEnable=true (RocketMQ plain ACL): requests are signed with them. */
-export const accessKeyFlag = Flags.string({
+const accessKeyFlag = Flags.string({
   summary: 'Access key of an account in the broker\'s plain_acl.yml (brokers with aclEnable=true). Default: $ROCKETCTL_ACCESS_KEY.',
   env: 'ROCKETCTL_ACCESS_KEY',
   helpGroup: 'ACL',
 });
 
-export const secretKeyFlag = Flags.string({
+const secretKeyFlag = Flags.string({
   summary: 'Its secret key. Default: $ROCKETCTL_SECRET_KEY. A flag can be seen in the process list: prefer the variable or --credentials-file.',
   env: 'ROCKETCTL_SECRET_KEY',
   helpGroup: 'ACL',
 });
 
-export const credentialsFileFlag = Flags.string({
+const credentialsFileFlag = Flags.string({
   summary: 'File with AccessKey=... and SecretKey=... lines, used when no keys are given; refused if group or others can read it. Default: $ROCKETCTL_CREDENTIALS_FILE.',
   env: 'ROCKETCTL_CREDENTIALS_FILE',
   helpGroup: 'ACL',
@@ -87,7 +88,7 @@ export interface TargetFlagValues {
 /** Where a command sends its requests, with the credentials to sign them (none: unsigned). */
 export function targetOf(flags: TargetFlagValues): AdminTargetOptions & ToolTarget {
   const credentials = resolveCredentials({ accessKey: flags['access-key'], secretKey: flags['secret-key'], credentialsFile: flags['credentials-file'] });
-  return { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout, credentials };
+  return { namesrvAddr: flags.namesrvAddr, socket: flags.socket, timeoutMs: flags.timeout, credentials, command: getRunningCommand() };
 }
 
 /** --watch-ms of resetOffset and skipAccumulatedMessage (ApplyOptions.watchMs). */
@@ -127,7 +128,7 @@ export const watchFlag = Flags.custom<number>({
   parse: async (v) => parseWatchInterval(v),
 });
 
-export function parseWatchInterval(v: string): number {
+function parseWatchInterval(v: string): number {
   const s = Number(v);
   if (v.trim() === '' || !Number.isFinite(s) || s < WATCH_INTERVAL_S_MIN || s > WATCH_INTERVAL_S_MAX) {
     throw new UsageError(`--watch ${JSON.stringify(v)}: expected seconds between samples, from ${WATCH_INTERVAL_S_MIN} to ${WATCH_INTERVAL_S_MAX} (e.g. --watch 5), or no value for ${DEFAULT_WATCH_INTERVAL_S}`);

@@ -1,11 +1,11 @@
 /**
- * Human output of the backlog and message-lookup commands: mqadmin's columns (fact sheet §8.2,
- * §8.3, §8.6, §8.7) as the default tables, plus what mqadmin lacks (time lag, diagnosis, plan).
+ * Human output of the backlog and message-lookup commands: mqadmin's columns (apache/rocketmq tools, package command) as the default tables, plus what mqadmin lacks (time lag, diagnosis, plan).
  */
-import type { AllGroups, ApplyResult, GroupProgress, LagViolation, ResetPlan } from '../client/admin-offsets.js';
-import type { BrokerFailure } from '../client/admin.js';
-import type { MessageTrack, MessageView } from '../client/admin-messages.js';
-import type { MigrateExecution, MigratePlan } from '../client/admin-migrate.js';
+import type { AllGroups, GroupProgress, LagViolation } from '../admin/progress.js';
+import type { ApplyResult, ResetPlan } from '../admin/reset.js';
+import { failureWarnings, type BrokerFailure } from '../admin/fanout.js';
+import type { MessageTrack, MessageView } from '../admin/messages.js';
+import type { MigrateExecution, MigratePlan } from '../admin/migrate.js';
 import { colors } from './colors.js';
 import { renderTable, type Cell } from './table.js';
 
@@ -88,7 +88,7 @@ export function renderGroupProgress(p: GroupProgress, showClient: boolean): stri
     out.push('Queue notes:');
     for (const q of queueNotes) for (const note of q.notes) out.push(`  ${q.topic} ${q.brokerName} ${q.queueId}: ${note}`);
   }
-  for (const f of p.failedBrokers) out.push(colors.fail(`broker ${f.brokerName} (${f.addr}) failed: ${f.error}`));
+  for (const w of failureWarnings(p.failed)) out.push(colors.fail(w));
   return out.join('\n');
 }
 
@@ -116,9 +116,9 @@ export function renderAllGroups(a: AllGroups, lag = false): string {
     }
   }
   const failed = a.groups.filter((g) => g.status === 'failed');
-  if (failed.length > 0 || a.failedBrokers.length > 0) {
+  if (failed.length > 0 || a.failed.length > 0) {
     out.push('');
-    for (const f of a.failedBrokers) out.push(colors.fail(`broker ${f.brokerName} (${f.addr}) failed: its subscription groups could not be listed (${f.error}); groups only it knows may be missing`));
+    for (const f of a.failed) out.push(colors.fail(`broker ${f.brokerName ?? f.addr} (${f.addr}) failed: its subscription groups could not be listed (${f.message}); groups only it knows may be missing`));
     for (const g of failed) out.push(colors.fail(`group ${g.group}: ${g.error}`));
   }
   out.push('');
@@ -206,7 +206,7 @@ export function renderMigration(p: MigratePlan, e: MigrateExecution): string {
 }
 
 /** The final check: backlog on the target (copied now + found from an earlier run), per target queue, and the body checksums. */
-export function renderMigrateVerification(e: MigrateExecution): string {
+function renderMigrateVerification(e: MigrateExecution): string {
   const v = e.verification;
   const perQueue = v.targetQueues.filter((q) => q.messages > 0).map((q) => `${q.brokerName}:${q.queueId}=${q.messages}`).join(' ');
   const crc = v.sourceBodyCrc === v.targetBodyCrc ? `body crc32 sum ${v.sourceBodyCrc} on both` : `body crc32 sum source ${v.sourceBodyCrc} ≠ target ${v.targetBodyCrc}`;
@@ -214,7 +214,7 @@ export function renderMigrateVerification(e: MigrateExecution): string {
   return `${head}: ${v.onTarget}/${v.planned} planned message(s) on the target (${e.totals.copied} copied now, ${e.totals.found} found from an earlier run); ${crc}${perQueue ? `; per target queue ${perQueue}` : ''}`;
 }
 
-/** §8.6, mqadmin's labels ("%-20s %s"). */
+/** QueryMsgByIdSubCommand's labels ("%-20s %s"). */
 export function renderMessage(m: MessageView): string {
   const props = `{${Object.entries(m.properties).map(([k, v]) => `${k}=${v}`).join(', ')}}`;
   const lines: Array<[string, Cell]> = [
@@ -246,7 +246,7 @@ export function renderTracks(tracks: MessageTrack[] | undefined, failed: BrokerF
   return [renderTable(['#Consumer Group', '#Track Type', '#Online', '#Consumer Offset', '#Detail'], rows, { align: [3] }), ...unknown].join('\n');
 }
 
-/** §8.7 columns (#Message ID #QID #Offset) plus store time, keys and tags. */
+/** QueryMsgByKeySubCommand's columns (#Message ID #QID #Offset) plus store time, keys and tags. */
 export function renderMessageList(list: MessageView[]): string {
   const rows: Cell[][] = list.map((m) => [m.msgId, m.queueId, m.queueOffset, m.brokerName ?? '', formatTimeMs(m.storeTimestamp), m.tags ?? '', m.keys.join(' ')]);
   return table(['#Message ID', '#QID', '#Offset', '#Broker Name', '#Store Time', '#Tags', '#Keys'], rows, { align: [1, 2] });

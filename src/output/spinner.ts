@@ -4,7 +4,7 @@
  * without a window size) reports 0 columns, and ora then never finishes clearing its line.
  * ora is imported lazily so commands that never spin do not pay for it at start-up.
  */
-export interface Spinner {
+interface Spinner {
   /** Replace the text shown (progress); nothing when there is no spinner. */
   update(text: string): void;
   succeed(text?: string): void;
@@ -14,7 +14,7 @@ export interface Spinner {
 
 const noop: Spinner = { update() {}, succeed() {}, fail() {}, stop() {} };
 
-export async function startSpinner(text: string, json: boolean): Promise<Spinner> {
+async function startSpinner(text: string, json: boolean): Promise<Spinner> {
   if (json || !spinnerTerminal()) return noop;
   const { default: ora } = await import('ora');
   const s = ora({ text, stream: process.stderr }).start();

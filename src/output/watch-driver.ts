@@ -4,9 +4,9 @@
  * with the cursor hidden until the watch ends; otherwise each sample is one NDJSON line. A reader
  * that goes away (`| head -3`: EPIPE) ends the watch as Ctrl-C does.
  */
-import { withAdminSession } from '../client/admin.js';
-import type { AdminSession, AdminTargetOptions } from '../client/admin-session.js';
-import { runWatch, type SampleInput, type WatchSample } from '../client/watch.js';
+import { withAdminSession } from '../admin/session.js';
+import type { AdminSession, AdminTargetOptions } from '../admin/session.js';
+import { runWatch, type SampleInput, type WatchSample } from '../admin/watch.js';
 import { renderWatchFrame, sampleLine, type WatchInfo, type WatchMode } from './watch-render.js';
 
 const HIDE_CURSOR = '\u001b[?25l';
@@ -16,7 +16,7 @@ const CLEAR_SCREEN = '\u001b[2J';
 const CLEAR_LINE_END = '\u001b[K';
 const CLEAR_BELOW = '\u001b[J';
 
-export interface DriveOptions<M extends WatchMode> {
+interface DriveOptions<M extends WatchMode> {
   command: string;
   mode: M;
   /** The command line for the view's title. */
@@ -28,7 +28,7 @@ export interface DriveOptions<M extends WatchMode> {
 }
 
 /** Returns the number of samples shown. */
-export async function driveWatch<M extends WatchMode>(o: DriveOptions<M>): Promise<number> {
+async function driveWatch<M extends WatchMode>(o: DriveOptions<M>): Promise<number> {
   const out = process.stdout;
   const live = !o.json && out.isTTY === true;
   const stop = new AbortController();

@@ -2,8 +2,8 @@
  * --watch output: the live view redrawn on a terminal, and the NDJSON line of each sample
  * (schemas/watch-sample.json; README "Live watch").
  */
-import type { BrokerInfo, GroupInfo, GroupTopicInfo, QueueInfo } from '../client/admin-watch.js';
-import { RATE_WINDOW_INTERVALS, type Drain, type WatchRow, type WatchSample } from '../client/watch.js';
+import type { BrokerInfo, GroupInfo, GroupTopicInfo, QueueInfo } from '../admin/watch-samplers.js';
+import { RATE_WINDOW_INTERVALS, type Drain, type WatchRow, type WatchSample } from '../admin/watch.js';
 import { colors } from './colors.js';
 import { formatDuration, formatTime } from './progress-render.js';
 import { renderTable, type Cell } from './table.js';
@@ -60,12 +60,12 @@ export function formatDrain(d: Drain): string {
   }
 }
 
-export function formatRate(perS: number | null): string {
+function formatRate(perS: number | null): string {
   if (perS === null) return '-';
   return `${perS >= 100 ? perS.toFixed(0) : perS.toFixed(1)}/s`;
 }
 
-export function formatChange(n: number | null): string {
+function formatChange(n: number | null): string {
   if (n === null) return '-';
   return n > 0 ? `+${n}` : String(n);
 }
@@ -116,7 +116,7 @@ const views: { [M in WatchMode]: View<WatchInfo[M]> } = {
   },
 };
 
-export interface FrameOptions {
+interface FrameOptions {
   /** The command line shown at the top, e.g. "consumerProgress -g orders". */
   title: string;
   intervalS: number;
@@ -135,7 +135,7 @@ export function renderWatchFrame<M extends WatchMode>(mode: M, s: WatchSample<Wa
     lines.push(...(rows.length > 0 ? renderTable(view.head, rows, { align: view.align }).split('\n') : ['(nothing to show)']));
     for (const r of s.rows.filter((x) => x.error !== null)) lines.push(colors.fail(`${r.key}: ${r.error}`));
   }
-  for (const f of s.failed) lines.push(colors.fail(`broker ${f.brokerName ?? f.addr} (${f.addr}) failed in this sample: ${f.error}`));
+  for (const f of s.failed) lines.push(colors.fail(`broker ${f.brokerName ?? f.addr} (${f.addr}) failed in this sample: ${f.message}`));
   lines.push('');
   lines.push(colors.dim(s.intervalMs === null ? 'rates need two samples: "-" until the next one' : `rates over the last ${RATE_WINDOW_INTERVALS} intervals at most; drained in = backlog ÷ (consumed − produced per second)`));
   if (o.maxLines !== undefined && lines.length > o.maxLines) {

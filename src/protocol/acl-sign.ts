@@ -12,7 +12,7 @@ import type { RemotingCommand } from './frame.js';
 /** SessionCredentials' header keys. */
 export const ACCESS_KEY = 'AccessKey';
 export const SIGNATURE = 'Signature';
-export const SECURITY_TOKEN = 'SecurityToken';
+const SECURITY_TOKEN = 'SecurityToken';
 /**
  * MixAll.UNIQUE_MSG_QUERY_FLAG: PlainAccessValidator#parse leaves it out of the signed content
  * (the Java client adds it before signing, so Apache brokers refuse its unique-key queries).

@@ -1,5 +1,5 @@
 /**
- * Typed request/response bodies (fact sheet §2, §3) and their fastjson encodings. Parsing goes
+ * Typed request/response bodies (apache/rocketmq remoting.protocol.body classes, RemotingSerializable) and their fastjson encodings. Parsing goes
  * through parseFastjson, so both bare and quoted numeric keys and MessageQueue object keys work.
  */
 import {
@@ -119,7 +119,7 @@ export interface ConsumeStats {
   offsetTable: Array<[MessageQueue, OffsetWrapper]>;
 }
 
-export interface TopicOffset {
+interface TopicOffset {
   minOffset: number;
   maxOffset: number;
   lastUpdateTimestamp: number;
@@ -194,7 +194,7 @@ function encodeBrokerData(b: BrokerData): Record<string, unknown> {
   return { cluster: b.cluster, brokerName: b.brokerName, brokerAddrs: brokerAddrsMap(b.brokerAddrs) };
 }
 
-// ---- TopicRouteData (§2.13) -----------------------------------------------------------------
+// ---- TopicRouteData -----------------------------------------------------------------
 
 /**
  * `standardJson`: quoted numeric keys (requester version >= V4_9_4 or acceptStandardJsonOnly).
@@ -230,7 +230,7 @@ export function decodeTopicRouteData(body: Buffer | string): TopicRouteData {
   return route;
 }
 
-// ---- ClusterInfo (§2.13: always bare numeric keys) ------------------------------------------
+// ---- ClusterInfo (always bare numeric keys, as the name server writes them) ------------------------------------------
 
 export function encodeClusterInfo(c: ClusterInfo): Buffer {
   const brokerAddrTable: Record<string, unknown> = {};
@@ -249,7 +249,7 @@ export function decodeClusterInfo(body: Buffer | string): ClusterInfo {
 
 // ---- TopicConfig wrapper (GET_ALL_TOPIC_CONFIG, REGISTER_BROKER) ----------------------------
 
-export function decodeTopicConfig(v: unknown): TopicConfig {
+function decodeTopicConfig(v: unknown): TopicConfig {
   const o = obj(v);
   return {
     topicName: str(o.topicName),
@@ -275,7 +275,7 @@ export function decodeTopicConfigWrapper(v: unknown): TopicConfigSerializeWrappe
   return { dataVersion: { counter: num(dv.counter), timestamp: num(dv.timestamp) }, topicConfigTable: table };
 }
 
-// ---- Heartbeat (§2.5) -----------------------------------------------------------------------
+// ---- Heartbeat -----------------------------------------------------------------------
 
 export function decodeHeartbeatData(body: Buffer | string): HeartbeatData {
   const o = parseObject(body, 'HeartbeatData');
@@ -296,7 +296,7 @@ export function decodeHeartbeatData(body: Buffer | string): HeartbeatData {
   };
 }
 
-export function decodeSubscriptionData(v: unknown): SubscriptionData {
+function decodeSubscriptionData(v: unknown): SubscriptionData {
   const s = obj(v);
   const out: SubscriptionData = {
     topic: str(s.topic),
@@ -314,7 +314,7 @@ export function encodeJson(v: unknown): Buffer {
   return Buffer.from(toFastjson(v), 'utf8');
 }
 
-// ---- ConsumeStats / TopicStatsTable (MessageQueue object keys, §3.1) ------------------------
+// ---- ConsumeStats / TopicStatsTable (MessageQueue object keys) ------------------------
 
 export function encodeConsumeStats(s: ConsumeStats): Buffer {
   return encodeJson({ consumeTps: s.consumeTps, offsetTable: messageQueueMap(s.offsetTable) });
@@ -381,14 +381,14 @@ export function decodeConnection(v: unknown): Connection {
   return { clientId: str(c.clientId), clientAddr: str(c.clientAddr), language: str(c.language, 'JAVA'), version: num(c.version) };
 }
 
-/** LOCK_BATCH_MQ / UNLOCK_BATCH_MQ request body (§2.9). */
+/** LOCK_BATCH_MQ / UNLOCK_BATCH_MQ request body. */
 export interface LockBatchRequestBody {
   consumerGroup: string;
   clientId: string;
   mqSet: MessageQueue[];
 }
 
-export function decodeMessageQueue(v: unknown): MessageQueue {
+function decodeMessageQueue(v: unknown): MessageQueue {
   const x = obj(v);
   return { topic: str(x.topic), brokerName: str(x.brokerName), queueId: num(x.queueId) };
 }

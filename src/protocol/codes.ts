@@ -1,4 +1,4 @@
-/** Request codes (RequestCode.java, 4.9.8; fact sheet §2.1). */
+/** Request codes (RequestCode.java, 4.9.8). */
 export const RequestCode = {
   SEND_MESSAGE: 10,
   PULL_MESSAGE: 11,
@@ -77,7 +77,7 @@ export const RequestCode = {
   ROCKETCTL_QUERY_AUDIT_LOG: 30001,
 } as const;
 
-/** Response codes (RemotingSysResponseCode + ResponseCode; fact sheet §1.7). */
+/** Response codes (RemotingSysResponseCode + ResponseCode). */
 export const ResponseCode = {
   SUCCESS: 0,
   SYSTEM_ERROR: 1,
@@ -129,14 +129,22 @@ export function responseCodeName(code: number): string {
   return responseNames.get(code) ?? `CODE_${code}`;
 }
 
-/** MQVersion ordinal of 4.9.8: what we send as `version` and answer heartbeats with (§1.6). */
+/** MQVersion ordinal of 4.9.8: what we send as `version` and answer heartbeats with. */
 export const MQ_VERSION_V4_9_8 = 409;
-/** Name servers answer standard-JSON routes to requesters at or above V4_9_4 (§2.13). */
+/** Name servers answer standard-JSON routes to requesters at or above V4_9_4. */
 export const MQ_VERSION_V4_9_4 = 401;
 
-/** PermName bits (§2.10). */
+/** PermName bits. */
 export const Perm = { PRIORITY: 8, READ: 4, WRITE: 2, INHERIT: 1 } as const;
 
 export function permToString(perm: number): string {
   return (perm & Perm.READ ? 'R' : '-') + (perm & Perm.WRITE ? 'W' : '-') + (perm & Perm.INHERIT ? 'X' : '-');
 }
+
+/**
+ * The request ext field in which rocketctl's admin commands name themselves (resetOffset,
+ * migrateBacklog, ...), so the audit log can say which command made a change. Apache brokers ignore
+ * a header field they do not declare; it is signed with the rest (PlainAccessValidator signs every
+ * ext field but Signature).
+ */
+export const COMMAND_FIELD = 'rocketctlCommand';

@@ -1,5 +1,5 @@
 /**
- * Reader and writer for the JSON dialect RocketMQ's fastjson produces (fact sheet §3):
+ * Reader and writer for the JSON dialect RocketMQ's fastjson produces (apache/rocketmq RemotingSerializable.encode, which serializes with fastjson):
  * bare numeric map keys (`{0:"addr"}`), whole objects as map keys (MessageQueue-keyed maps),
  * pretty-printed files with tabs. Standard JSON is a subset, so this reads both.
  *
@@ -10,12 +10,12 @@
  */
 
 /** Nesting limit: bodies come from the network, so recursion must be bounded. */
-export const MAX_DEPTH = 256;
+const MAX_DEPTH = 256;
 
 /** A body that is not the RocketMQ JSON expected of it: bad syntax, or not the shape decoded. */
 export class BodyFormatError extends Error {}
 
-export class FastjsonSyntaxError extends BodyFormatError {}
+class FastjsonSyntaxError extends BodyFormatError {}
 
 export function parseFastjson(text: string): unknown {
   const p = new Parser(text);
@@ -200,7 +200,7 @@ class Parser {
 }
 
 /** Standard JSON with object members sorted: the canonical string form of an object map key. */
-export function canonicalJson(v: unknown): string {
+function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   if (Array.isArray(v)) return '[' + v.map(canonicalJson).join(',') + ']';
   const o = v as Record<string, unknown>;
@@ -214,7 +214,7 @@ export class FjMap {
   constructor(readonly entries: Array<[unknown, unknown]>) {}
 }
 
-export interface WriteOptions {
+interface WriteOptions {
   /** fastjson PrettyFormat: tabs and newlines (config files on disk). */
   pretty?: boolean;
   /** Quote numeric map keys ({"0":..}), as 4.9.4+ name servers do for new clients. */

@@ -1,5 +1,5 @@
 /**
- * RocketMQ remoting frames (fact sheet §1): `int32 length | int32 (serializeType << 24 | headerLen) |
+ * RocketMQ remoting frames (apache/rocketmq RemotingCommand.encode/decode): `int32 length | int32 (serializeType << 24 | headerLen) |
  * header | body`, length counting everything after itself. Headers are JSON (type 0) or the
  * ROCKETMQ binary form (type 1). No sockets here: encode to buffers, decode from buffers.
  */
@@ -12,7 +12,7 @@ export const FLAG_ONEWAY = 0x2;
 /** Default max frame (com.rocketmq.remoting.frameMaxLength = 16 MiB). */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** Headers larger than this are refused even inside a legal frame (a header is a few hundred bytes). */
-export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
+const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
 
 export interface RemotingCommand {
   code: number;
@@ -33,15 +33,11 @@ const LANGUAGES = ['JAVA', 'CPP', 'DOTNET', 'PYTHON', 'DELPHI', 'ERLANG', 'RUBY'
 
 export class FrameError extends Error {}
 
-export function isResponse(cmd: RemotingCommand): boolean {
-  return (cmd.flag & FLAG_RESPONSE) !== 0;
-}
-
 export function isOneway(cmd: RemotingCommand): boolean {
   return (cmd.flag & FLAG_ONEWAY) !== 0;
 }
 
-export function bodyLength(body: Buffer | Buffer[] | undefined): number {
+function bodyLength(body: Buffer | Buffer[] | undefined): number {
   if (!body) return 0;
   if (Buffer.isBuffer(body)) return body.length;
   let n = 0;
@@ -57,7 +53,7 @@ export function bodyBuffer(cmd: RemotingCommand): Buffer {
 // ---- encode ---------------------------------------------------------------------------------
 
 /** Encode to the buffers of one frame (prefix+header, then body pieces), for socket writes. */
-export function encodeFrameParts(cmd: RemotingCommand): Buffer[] {
+function encodeFrameParts(cmd: RemotingCommand): Buffer[] {
   const bodyLen = bodyLength(cmd.body);
   let head: Buffer;
   if (cmd.serializeType === 'ROCKETMQ') {
@@ -85,7 +81,7 @@ export function encodeFrame(cmd: RemotingCommand): Buffer {
   return Buffer.concat(encodeFrameParts(cmd));
 }
 
-/** fastjson writes the command's fields sorted, nulls omitted (§1.3). */
+/** fastjson writes the command's fields sorted, nulls omitted. */
 function jsonHeaderText(cmd: RemotingCommand): string {
   const { code, flag, opaque, version, language, remark, extFields } = cmd;
   // Usual shape: the same text as JSON.stringify of the object below, without building it.
@@ -196,7 +192,7 @@ const ONE_CHAR: readonly string[] = Array.from({ length: 128 }, (_, c) => String
 
 // ---- decode ---------------------------------------------------------------------------------
 
-export interface DecodeLimits {
+interface DecodeLimits {
   maxHeaderBytes?: number;
 }
 
@@ -249,7 +245,7 @@ function decodeJsonHeader(header: Buffer): RemotingCommand {
     for (const k in ext) {
       const v = ext[k];
       if (typeof v === 'string') continue;
-      // ali-ons sends numbers and booleans; Java sends strings. Keep strings (§1.3, ali-ons notes 1.3).
+      // ali-ons sends numbers and booleans; Java sends strings. Keep strings (ali-ons lib/protocol/command/remoting_command.js sends extFields as they are).
       if (v === null) delete ext[k];
       else if (typeof v === 'object') throw new FrameError(`extFields.${k} is not a scalar`);
       else ext[k] = String(v);
@@ -353,7 +349,7 @@ export class FrameDecoder {
 }
 
 /** What FrameWriter writes to (a net.Socket). */
-export interface FrameSink {
+interface FrameSink {
   readonly destroyed: boolean;
   write(chunk: Buffer): boolean;
   cork(): void;
@@ -494,7 +490,7 @@ export function makeRequest(code: number, extFields?: Record<string, string | nu
   return cmd;
 }
 
-/** A response to `req`: same opaque and serialize type, the RESPONSE flag (§1.6 rule 3). */
+/** A response to `req`: same opaque and serialize type, the RESPONSE flag. */
 export function makeResponse(
   req: RemotingCommand,
   code: number,
@@ -517,7 +513,7 @@ export function makeResponse(
   return cmd;
 }
 
-export function stringifyFields(f: Record<string, string | number | boolean | undefined>): Record<string, string> {
+function stringifyFields(f: Record<string, string | number | boolean | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k in f) {
     if (!Object.prototype.hasOwnProperty.call(f, k)) continue;

@@ -7,7 +7,7 @@ export function javaHashCode(s: string): number {
   return h;
 }
 
-/** IndexFile key hash: abs(hashCode), with Integer.MIN_VALUE mapped to 0 (fact sheet §4.6). */
+/** IndexFile key hash: abs(hashCode), with Integer.MIN_VALUE mapped to 0. */
 export function indexKeyHash(key: string): number {
   const h = javaHashCode(key);
   return h === -2147483648 ? 0 : Math.abs(h);
@@ -35,7 +35,7 @@ const nativeCrc = (zlib as unknown as { crc32?: (b: Uint8Array) => number }).crc
 /** java.util.zip.CRC32 as an unsigned 32-bit value. */
 export const crc32: (buf: Uint8Array) => number = nativeCrc ? (b) => nativeCrc(b) : crc32Js;
 
-/** The body CRC stored in a commit log record: CRC32 & 0x7FFFFFFF (fact sheet §4.1, pitfall 13). */
+/** The body CRC stored in a commit log record: CRC32 & 0x7FFFFFFF (apache/rocketmq UtilAll.crc32). */
 export function bodyCrc(body: Uint8Array): number {
   return crc32(body) & 0x7fffffff;
 }

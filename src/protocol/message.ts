@@ -4,11 +4,11 @@ import { readInt64, writeInt64 } from './long.js';
 
 /**
  * The stored message record: a commit log entry, and an element of PULL/QUERY/VIEW bodies
- * (fact sheet §4.1). Big-endian; topic length is one signed byte, properties length a signed short.
+ * (apache/rocketmq MessageDecoder, CommitLog.calMsgLength). Big-endian; topic length is one signed byte, properties length a signed short.
  */
 
-export const MESSAGE_MAGIC_CODE = -626843481; // 0xDAA320A7
-export const MESSAGE_MAGIC_CODE_V2 = -626843477; // 0xDAA320AB (5.x, int16 topic length): read only
+const MESSAGE_MAGIC_CODE = -626843481; // 0xDAA320A7
+const MESSAGE_MAGIC_CODE_V2 = -626843477; // 0xDAA320AB (5.x, int16 topic length): read only
 export const BLANK_MAGIC_CODE = -875286124; // 0xCBD43194, end-of-file filler
 
 export const SysFlag = {
@@ -27,7 +27,7 @@ export function transactionType(sysFlag: number): number {
 }
 
 /** Limits from the record format itself (not configurable). */
-export const MAX_TOPIC_BYTES = 127;
+const MAX_TOPIC_BYTES = 127;
 export const MAX_PROPERTIES_BYTES = 32767;
 
 /** A socket address as stored: 4 (IPv4) or 16 (IPv6) address bytes plus a port. */
@@ -64,7 +64,7 @@ function ipv6ToBytes(host: string): Buffer {
   return out;
 }
 
-export function formatIp(ip: Buffer): string {
+function formatIp(ip: Buffer): string {
   if (ip.length === 4) return `${ip[0]}.${ip[1]}.${ip[2]}.${ip[3]}`;
   const parts: string[] = [];
   for (let i = 0; i < 16; i += 2) parts.push(ip.readUInt16BE(i).toString(16));
@@ -129,21 +129,50 @@ export interface MessageFields {
 }
 
 /** What the store needs to write a record; offsets/store time are patched in at append time. */
-export interface RecordInput extends MessageFields {
+interface RecordInput extends MessageFields {
   storeHost: SocketAddr;
   queueOffset?: number;
   commitLogOffset?: number;
   storeTimestamp?: number;
 }
 
-/** Byte positions of the fields patched at append time. */
-export const POS_QUEUE_OFFSET = 20;
-export const POS_PHYSICAL_OFFSET = 28;
-export const POS_SYSFLAG = 36;
-export const POS_BORN_TIMESTAMP = 40;
+/**
+ * Byte positions of a record's fixed head, in the order of apache/rocketmq CommitLog#calMsgLength
+ * (4.9.8). Fields after BORN_HOST move with the born host's width (IPv4 8 bytes, IPv6 20).
+ */
+const RecordPos = {
+  TOTAL_SIZE: 0,
+  MAGIC: 4,
+  BODY_CRC: 8,
+  QUEUE_ID: 12,
+  FLAG: 16,
+  QUEUE_OFFSET: 20,
+  PHYSICAL_OFFSET: 28,
+  SYSFLAG: 36,
+  BORN_TIMESTAMP: 40,
+  BORN_HOST: 48,
+} as const;
 
 export function storeTimestampPos(sysFlag: number): number {
-  return 48 + (sysFlag & SysFlag.BORNHOST_V6 ? 20 : 8);
+  return RecordPos.BORN_HOST + (sysFlag & SysFlag.BORNHOST_V6 ? 20 : 8);
+}
+
+/** Bytes from a record's start that always cover its store time, whatever its host widths. */
+export const STORE_TIMESTAMP_HEAD_BYTES = RecordPos.BORN_HOST + 20 + 8;
+
+/** Whether `magic` starts a message record (4.x, or 5.x's read-only variant). */
+export function isMessageMagic(magic: number): boolean {
+  return magic === MESSAGE_MAGIC_CODE || magic === MESSAGE_MAGIC_CODE_V2;
+}
+
+/**
+ * STORETIMESTAMP of the record starting at `buf[at]`, or undefined when no message record starts
+ * there or `buf` ends before the field.
+ */
+export function recordStoreTimestamp(buf: Buffer, at = 0): number | undefined {
+  if (buf.length - at < RecordPos.BORN_HOST || !isMessageMagic(buf.readInt32BE(at + RecordPos.MAGIC))) return undefined;
+  const pos = at + storeTimestampPos(buf.readInt32BE(at + RecordPos.SYSFLAG));
+  return pos + 8 <= buf.length ? readInt64(buf, pos) : undefined;
 }
 
 /** Host-dependent sysFlag bits for the given addresses. */
@@ -151,62 +180,114 @@ export function hostFlags(bornHost: SocketAddr, storeHost: SocketAddr): number {
   return (bornHost.ip.length === 16 ? SysFlag.BORNHOST_V6 : 0) | (storeHost.ip.length === 16 ? SysFlag.STOREHOST_V6 : 0);
 }
 
-export function recordSize(bodyLen: number, topicLen: number, propsLen: number, sysFlag: number): number {
+function recordSize(bodyLen: number, topicLen: number, propsLen: number, sysFlag: number): number {
   const bornHostLen = sysFlag & SysFlag.BORNHOST_V6 ? 20 : 8;
   const storeHostLen = sysFlag & SysFlag.STOREHOST_V6 ? 20 : 8;
   return 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + bornHostLen + 8 + storeHostLen + 4 + 8 + 4 + bodyLen + 1 + topicLen + 2 + propsLen;
 }
 
+/** Smallest possible record: the fixed fields with IPv4 hosts and an empty body, topic and properties. */
+export const MIN_RECORD_BYTES = recordSize(0, 0, 0, 0);
+
 export class RecordFormatError extends Error {}
 
+/** A message sized and partly encoded for writing: what `writeRecord` needs besides the offsets. */
+export interface PreparedRecord {
+  fields: MessageFields;
+  topicBytes: Buffer;
+  /** UTF-8 length of `fields.properties`. */
+  propsBytes: number;
+  /** sysFlag with the host IPv6 bits set from the addresses. */
+  sysFlag: number;
+  size: number;
+}
+
 /**
- * Encode a record. The sysFlag's host bits are derived from the addresses; callers validate
- * topic and properties lengths first (this throws RecordFormatError if they do not fit).
+ * Size a record and encode its topic (`topicBytes`, when the caller caches encoded topics). The
+ * sysFlag's host bits are derived from the addresses. Throws RecordFormatError when the topic or
+ * the properties do not fit their length fields.
+ */
+export function prepareRecord(m: MessageFields, storeHost: SocketAddr, topicBytes: Buffer = Buffer.from(m.topic, 'utf8')): PreparedRecord {
+  if (topicBytes.length > MAX_TOPIC_BYTES) throw new RecordFormatError(`topic is ${topicBytes.length} bytes (max ${MAX_TOPIC_BYTES})`);
+  const propsBytes = Buffer.byteLength(m.properties, 'utf8');
+  if (propsBytes > MAX_PROPERTIES_BYTES) throw new RecordFormatError(`properties are ${propsBytes} bytes (max ${MAX_PROPERTIES_BYTES})`);
+  const sysFlag = (m.sysFlag & ~(SysFlag.BORNHOST_V6 | SysFlag.STOREHOST_V6)) | hostFlags(m.bornHost, storeHost);
+  return { fields: m, topicBytes, propsBytes, sysFlag, size: recordSize(m.body.length, topicBytes.length, propsBytes, sysFlag) };
+}
+
+const TWO_32 = 4294967296;
+
+function setInt64(dv: DataView<ArrayBufferLike>, pos: number, value: number): void {
+  const hi = Math.floor(value / TWO_32);
+  dv.setInt32(pos, hi);
+  dv.setUint32(pos + 4, value - hi * TWO_32);
+}
+
+function writeHost(buf: Buffer, dv: DataView<ArrayBufferLike>, pos: number, host: SocketAddr): number {
+  host.ip.copy(buf, pos);
+  dv.setInt32(pos + host.ip.length, host.port);
+  return pos + host.ip.length + 4;
+}
+
+/**
+ * Write a prepared record at `buf[at]` (`dv` views the same bytes) with the fields the store
+ * assigns: the one encoder of the record layout (CommitLog#calMsgLength and
+ * CommitLog.DefaultAppendMessageCallback#doAppend, 4.9.8). The commit log's append path writes
+ * through it straight into its write buffer, without allocating a record.
+ */
+export function writeRecord(
+  buf: Buffer,
+  dv: DataView<ArrayBufferLike>,
+  at: number,
+  rec: PreparedRecord,
+  storeHost: SocketAddr,
+  queueOffset: number,
+  commitLogOffset: number,
+  storeTimestamp: number,
+): void {
+  const m = rec.fields;
+  dv.setInt32(at + RecordPos.TOTAL_SIZE, rec.size);
+  dv.setInt32(at + RecordPos.MAGIC, MESSAGE_MAGIC_CODE);
+  dv.setInt32(at + RecordPos.BODY_CRC, bodyCrc(m.body));
+  dv.setInt32(at + RecordPos.QUEUE_ID, m.queueId);
+  dv.setInt32(at + RecordPos.FLAG, m.flag);
+  setInt64(dv, at + RecordPos.QUEUE_OFFSET, queueOffset);
+  setInt64(dv, at + RecordPos.PHYSICAL_OFFSET, commitLogOffset);
+  dv.setInt32(at + RecordPos.SYSFLAG, rec.sysFlag);
+  setInt64(dv, at + RecordPos.BORN_TIMESTAMP, m.bornTimestamp);
+  let p = writeHost(buf, dv, at + RecordPos.BORN_HOST, m.bornHost);
+  setInt64(dv, p, storeTimestamp);
+  p = writeHost(buf, dv, p + 8, storeHost);
+  dv.setInt32(p, m.reconsumeTimes);
+  setInt64(dv, p + 4, m.preparedTransactionOffset);
+  dv.setInt32(p + 12, m.body.length);
+  p += 16;
+  p += m.body.copy(buf, p);
+  dv.setInt8(p, rec.topicBytes.length);
+  p += 1 + rec.topicBytes.copy(buf, p + 1);
+  dv.setInt16(p, rec.propsBytes);
+  if (rec.propsBytes > 0) buf.write(m.properties, p + 2, rec.propsBytes, 'utf8');
+}
+
+/**
+ * Encode a record into a buffer of its own (tests, tools). Throws RecordFormatError when the topic
+ * or properties do not fit.
  */
 export function encodeRecord(m: RecordInput): Buffer {
-  const topic = Buffer.from(m.topic, 'utf8');
-  const props = Buffer.from(m.properties, 'utf8');
-  if (topic.length > MAX_TOPIC_BYTES) throw new RecordFormatError(`topic is ${topic.length} bytes (max ${MAX_TOPIC_BYTES})`);
-  if (props.length > MAX_PROPERTIES_BYTES) {
-    throw new RecordFormatError(`properties are ${props.length} bytes (max ${MAX_PROPERTIES_BYTES})`);
-  }
-  const sysFlag = (m.sysFlag & ~(SysFlag.BORNHOST_V6 | SysFlag.STOREHOST_V6)) | hostFlags(m.bornHost, m.storeHost);
-  const size = recordSize(m.body.length, topic.length, props.length, sysFlag);
-  const b = Buffer.allocUnsafe(size);
-  let p = 0;
-  b.writeInt32BE(size, p); p += 4;
-  b.writeInt32BE(MESSAGE_MAGIC_CODE, p); p += 4;
-  b.writeInt32BE(bodyCrc(m.body), p); p += 4;
-  b.writeInt32BE(m.queueId, p); p += 4;
-  b.writeInt32BE(m.flag, p); p += 4;
-  writeInt64(b, m.queueOffset ?? 0, p); p += 8;
-  writeInt64(b, m.commitLogOffset ?? 0, p); p += 8;
-  b.writeInt32BE(sysFlag, p); p += 4;
-  writeInt64(b, m.bornTimestamp, p); p += 8;
-  p += m.bornHost.ip.copy(b, p);
-  b.writeInt32BE(m.bornHost.port, p); p += 4;
-  writeInt64(b, m.storeTimestamp ?? 0, p); p += 8;
-  p += m.storeHost.ip.copy(b, p);
-  b.writeInt32BE(m.storeHost.port, p); p += 4;
-  b.writeInt32BE(m.reconsumeTimes, p); p += 4;
-  writeInt64(b, m.preparedTransactionOffset, p); p += 8;
-  b.writeInt32BE(m.body.length, p); p += 4;
-  p += m.body.copy(b, p);
-  b.writeInt8(topic.length, p); p += 1;
-  p += topic.copy(b, p);
-  b.writeInt16BE(props.length, p); p += 2;
-  props.copy(b, p);
+  const rec = prepareRecord(m, m.storeHost);
+  const b = Buffer.allocUnsafe(rec.size);
+  writeRecord(b, new DataView(b.buffer, b.byteOffset, b.length), 0, rec, m.storeHost, m.queueOffset ?? 0, m.commitLogOffset ?? 0, m.storeTimestamp ?? 0);
   return b;
 }
 
 /** Fill in the fields known only at append time, in place. */
 export function patchRecord(b: Buffer, queueOffset: number, commitLogOffset: number, storeTimestamp: number): void {
-  writeInt64(b, queueOffset, POS_QUEUE_OFFSET);
-  writeInt64(b, commitLogOffset, POS_PHYSICAL_OFFSET);
-  writeInt64(b, storeTimestamp, storeTimestampPos(b.readInt32BE(POS_SYSFLAG)));
+  writeInt64(b, queueOffset, RecordPos.QUEUE_OFFSET);
+  writeInt64(b, commitLogOffset, RecordPos.PHYSICAL_OFFSET);
+  writeInt64(b, storeTimestamp, storeTimestampPos(b.readInt32BE(RecordPos.SYSFLAG)));
 }
 
-export interface DecodeOptions {
+interface DecodeOptions {
   /** Verify the body CRC (recovery does; client decoding of trusted bodies need not). */
   checkCrc?: boolean;
   /**
@@ -224,11 +305,11 @@ export function decodeRecord(buf: Buffer, offset = 0, opts: DecodeOptions = {}):
   const avail = buf.length - offset;
   if (avail < 4) throw new RecordFormatError('truncated: no size field');
   const size = buf.readInt32BE(offset);
-  if (size < 91 || size > avail) throw new RecordFormatError(`bad record size ${size} (available ${avail})`);
+  if (size < MIN_RECORD_BYTES || size > avail) throw new RecordFormatError(`bad record size ${size} (available ${avail})`);
   const end = offset + size;
   let p = offset + 4;
   const magic = buf.readInt32BE(p); p += 4;
-  if (magic !== MESSAGE_MAGIC_CODE && magic !== MESSAGE_MAGIC_CODE_V2) {
+  if (!isMessageMagic(magic)) {
     throw new RecordFormatError(`bad magic code 0x${(magic >>> 0).toString(16)}`);
   }
   const crc = buf.readInt32BE(p); p += 4;
@@ -309,7 +390,7 @@ export function decodeRecords(buf: Buffer, opts: DecodeOptions = {}): MessageRec
   return out;
 }
 
-// ---- message ids (§4.4) ---------------------------------------------------------------------
+// ---- message ids ---------------------------------------------------------------------
 
 /** offsetMsgId = HEX(storeHost ip + int32 port + int64 commit log offset), upper case. */
 export function createOffsetMsgId(storeHost: SocketAddr, commitLogOffset: number): string {
@@ -336,7 +417,7 @@ function hex32(v: number): string {
   return v.toString(16).toUpperCase().padStart(8, '0');
 }
 
-export interface DecodedOffsetMsgId {
+interface DecodedOffsetMsgId {
   address: string;
   commitLogOffset: number;
 }

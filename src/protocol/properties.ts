@@ -1,10 +1,10 @@
 /**
- * Message properties string: name \u0001 value \u0002 ..., without a trailing \u0002 (fact sheet §4.3).
+ * Message properties string: name \u0001 value \u0002 ..., without a trailing \u0002 (apache/rocketmq MessageDecoder.messageProperties2String).
  * Parsing splits on \u0002 then at the first \u0001; empty names/values are skipped, as Java does.
  */
 import { javaHashCode } from './hash.js';
 
-export const NAME_VALUE_SEPARATOR = '\u0001';
+const NAME_VALUE_SEPARATOR = '\u0001';
 export const PROPERTY_SEPARATOR = '\u0002';
 
 export type Properties = Record<string, string>;
@@ -40,6 +40,33 @@ export function decodeProperties(s: string): Properties {
     }
     // A name needs at least one character and a value after the separator, inside this item.
     if (i > start && i < end - 1) out[s.slice(start, i)] = s.slice(i + 1, end);
+    start = end + 1;
+  }
+  return out;
+}
+
+/**
+ * The values of `names` in a properties string (absent ones undefined), found without building the
+ * whole map or slicing the names: the send and trace paths want a few properties of each message.
+ * Same reading as decodeProperties (the last of a repeated name wins).
+ */
+export function pickProperties<N extends string>(s: string, names: readonly N[]): Partial<Record<N, string>> {
+  const out: Partial<Record<N, string>> = {};
+  const n = s.length;
+  let start = 0;
+  // Bounded by the string length: each step moves past one \u0002-separated item.
+  while (start < n) {
+    let end = s.indexOf(PROPERTY_SEPARATOR, start);
+    if (end < 0) end = n;
+    const sep = s.indexOf(NAME_VALUE_SEPARATOR, start);
+    if (sep > start && sep < end - 1) {
+      for (const name of names) {
+        if (name.length === sep - start && s.startsWith(name, start)) {
+          out[name] = s.slice(sep + 1, end);
+          break;
+        }
+      }
+    }
     start = end + 1;
   }
   return out;

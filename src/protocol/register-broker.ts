@@ -1,5 +1,5 @@
 /**
- * REGISTER_BROKER bodies (fact sheet §2.13, pitfall 11; apache/rocketmq RegisterBrokerBody,
+ * REGISTER_BROKER bodies (apache/rocketmq RegisterBrokerBody,
  * TopicConfig.encode/decode):
  *  - plain: RegisterBrokerBody JSON `{"filterServerList":[],"topicConfigSerializeWrapper":{...}}`;
  *  - compressed (header `compressed=true`): a zlib stream of big-endian length-prefixed pieces —
@@ -20,11 +20,11 @@ export interface RegisterBrokerBody {
 }
 
 /** Bound on the inflated size of a compressed body (a broker with 100k topics inflates to ~5 MB). */
-export const MAX_INFLATED_REGISTER_BODY_BYTES = 64 * 1024 * 1024;
+const MAX_INFLATED_REGISTER_BODY_BYTES = 64 * 1024 * 1024;
 /** Each topic piece is a 4-byte length plus at least "t 1 1 6 SINGLE_TAG": bounds the count read. */
 const MIN_TOPIC_PIECE_BYTES = 4 + 1;
 
-export class RegisterBrokerBodyError extends Error {}
+class RegisterBrokerBodyError extends Error {}
 
 /** The `bodyCrc32` header value for a body (UtilAll.crc32: CRC32 & 0x7FFFFFFF). */
 export function registerBodyCrc32(body: Buffer): number {

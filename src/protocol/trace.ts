@@ -1,5 +1,5 @@
 /**
- * Message trace bodies (fact sheet §7.2; apache/rocketmq client TraceDataEncoder): the text a Java
+ * Message trace bodies (apache/rocketmq client TraceDataEncoder): the text a Java
  * client's AsyncTraceDispatcher sends to the trace topic (RMQ_SYS_TRACE_TOPIC) when it runs with
  * enableMsgTrace.
  *
@@ -20,21 +20,25 @@
  *    storeHost, msgType, transactionId, transactionState, fromTransactionCheck.
  */
 
-export const CONTENT_SPLITOR = '\u0001';
-export const FIELD_SPLITOR = '\u0002';
-/** Default trace topic (TopicValidator.RMQ_SYS_TRACE_TOPIC). */
-export const DEFAULT_TRACE_TOPIC = 'RMQ_SYS_TRACE_TOPIC';
+const CONTENT_SPLITOR = '\u0001';
+const FIELD_SPLITOR = '\u0002';
+const TRACE_TYPES = ['Pub', 'SubBefore', 'SubAfter', 'EndTransaction'] as const;
+type TraceType = (typeof TRACE_TYPES)[number];
 
-export const TRACE_TYPES = ['Pub', 'SubBefore', 'SubAfter', 'EndTransaction'] as const;
-export type TraceType = (typeof TRACE_TYPES)[number];
+/**
+ * groupName prefix of the records a broker writes itself (brokerTraceEnable; docs/broker-trace.md):
+ * `%BROKER%<producer or consumer group>`. Client records carry the client's group, and names
+ * starting with '%' are the broker's own by convention (%RETRY%, %DLQ%), so none carries this.
+ */
+export const BROKER_TRACE_GROUP_PREFIX = '%BROKER%';
 
-/** MessageType ordinals. */
-export const MESSAGE_TYPES = ['Normal_Msg', 'Trans_Msg_Half', 'Trans_msg_Commit', 'Delay_Msg'] as const;
-/** ConsumeReturnType ordinals. */
-export const CONSUME_RETURN_TYPES = ['SUCCESS', 'TIME_OUT', 'EXCEPTION', 'RETURNNULL', 'FAILED'] as const;
+/** Did a broker (brokerTraceEnable) write this record, rather than a client? */
+export function isBrokerTrace(r: TraceRecord): boolean {
+  return (r.groupName ?? '').startsWith(BROKER_TRACE_GROUP_PREFIX);
+}
 
 /** Fields of the message's send, the same in Pub and EndTransaction (producer group, broker sent to). */
-export interface SendTraceFields {
+interface SendTraceFields {
   timeStamp: number;
   regionId: string | null;
   groupName: string;
@@ -58,7 +62,7 @@ export interface PubTrace extends SendTraceFields {
   clientHost: string | null;
 }
 
-export interface SubBeforeTrace {
+interface SubBeforeTrace {
   type: 'SubBefore';
   timeStamp: number;
   regionId: string | null;
@@ -69,7 +73,7 @@ export interface SubBeforeTrace {
   keys: string | null;
 }
 
-export interface SubAfterTrace {
+interface SubAfterTrace {
   type: 'SubAfter';
   requestId: string;
   msgId: string;
@@ -83,7 +87,7 @@ export interface SubAfterTrace {
   groupName: string | null;
 }
 
-export interface EndTransactionTrace extends SendTraceFields {
+interface EndTransactionTrace extends SendTraceFields {
   type: 'EndTransaction';
   msgType: number;
   transactionId: string | null;
@@ -95,7 +99,7 @@ export interface EndTransactionTrace extends SendTraceFields {
 export type TraceRecord = PubTrace | SubBeforeTrace | SubAfterTrace | EndTransactionTrace;
 
 /** What decodeTraces could not read (kept out of the records, counted for the caller). */
-export interface TraceDecodeResult {
+interface TraceDecodeResult {
   records: TraceRecord[];
   /** Chunks that are not a record of a known type or have too few fields. */
   skipped: string[];
@@ -191,23 +195,20 @@ export function decodeTraces(body: string | Buffer): TraceDecodeResult {
 
 /** One record as TraceDataEncoder writes it (standard layout, terminated by char 2). */
 export function encodeTrace(r: TraceRecord): string {
-  let f: Array<string | number | boolean | null>;
+  // Template strings, not an array joined: the broker encodes one record per traced message.
+  const S = CONTENT_SPLITOR;
   switch (r.type) {
-    case 'Pub':
-      f = ['Pub', r.timeStamp, r.regionId, r.groupName, r.topic, r.msgId, r.tags, r.keys, r.storeHost, r.bodyLength, r.costTime, r.msgType, r.offsetMsgId, r.success];
-      if (r.clientHost !== null) f.push(r.clientHost);
-      break;
+    case 'Pub': {
+      const host = r.clientHost !== null ? `${S}${r.clientHost}` : '';
+      return `Pub${S}${r.timeStamp}${S}${text(r.regionId)}${S}${r.groupName}${S}${r.topic}${S}${r.msgId}${S}${text(r.tags)}${S}${text(r.keys)}${S}${r.storeHost}${S}${r.bodyLength}${S}${r.costTime}${S}${r.msgType}${S}${text(r.offsetMsgId)}${S}${r.success}${host}${FIELD_SPLITOR}`;
+    }
     case 'SubBefore':
-      f = ['SubBefore', r.timeStamp, r.regionId, r.groupName, r.requestId, r.msgId, r.retryTimes, r.keys];
-      break;
+      return `SubBefore${S}${r.timeStamp}${S}${text(r.regionId)}${S}${r.groupName}${S}${r.requestId}${S}${r.msgId}${S}${r.retryTimes}${S}${text(r.keys)}${FIELD_SPLITOR}`;
     case 'SubAfter':
-      f = ['SubAfter', r.requestId, r.msgId, r.costTime, r.success, r.keys, r.contextCode ?? 0, r.timeStamp ?? 0, r.groupName];
-      break;
+      return `SubAfter${S}${r.requestId}${S}${r.msgId}${S}${r.costTime}${S}${r.success}${S}${text(r.keys)}${S}${r.contextCode ?? 0}${S}${r.timeStamp ?? 0}${S}${text(r.groupName)}${FIELD_SPLITOR}`;
     case 'EndTransaction':
-      f = ['EndTransaction', r.timeStamp, r.regionId, r.groupName, r.topic, r.msgId, r.tags, r.keys, r.storeHost, r.msgType, r.transactionId, r.transactionState, r.fromTransactionCheck];
-      break;
+      return `EndTransaction${S}${r.timeStamp}${S}${text(r.regionId)}${S}${r.groupName}${S}${r.topic}${S}${r.msgId}${S}${text(r.tags)}${S}${text(r.keys)}${S}${r.storeHost}${S}${r.msgType}${S}${text(r.transactionId)}${S}${r.transactionState}${S}${r.fromTransactionCheck}${FIELD_SPLITOR}`;
   }
-  return f.map(text).join(CONTENT_SPLITOR) + FIELD_SPLITOR;
 }
 
 /** A trace message body: the records one after the other. */
@@ -216,7 +217,7 @@ export function encodeTraces(records: readonly TraceRecord[]): string {
 }
 
 /**
- * The KEYS a trace message is sent with (§7.3): every traced msgId plus each user key of those
+ * The KEYS a trace message is sent with: every traced msgId plus each user key of those
  * messages (split on spaces), once each, joined by single spaces — so the trace topic's index has
  * an entry `<traceTopic>#<msgId>` for every traced message.
  */

@@ -1,9 +1,9 @@
 /**
  * Name rules RocketMQ enforces (TopicValidator): topic names match ^[%|a-zA-Z0-9_-]+$ and have at
- * most 127 characters (fact sheet §2.2).
+ * most 127 characters.
  */
-export const TOPIC_NAME_PATTERN = /^[%|a-zA-Z0-9_-]+$/;
-export const TOPIC_MAX_LENGTH = 127;
+const TOPIC_NAME_PATTERN = /^[%|a-zA-Z0-9_-]+$/;
+const TOPIC_MAX_LENGTH = 127;
 
 /** Returns why `topic` is invalid, or undefined when it is fine. */
 export function topicNameProblem(topic: string): string | undefined {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTopic, startTestBroker, tempDir, type TestBroker } from '../helpers/broker.js';
 import { runCli } from '../helpers/cli.js';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { signRequest } from '../../src/protocol/acl-sign.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';

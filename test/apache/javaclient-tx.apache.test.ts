@@ -59,7 +59,7 @@ describeApache('Java client 4.9.8 against our broker: transactions, traces, VIP 
   }, JVM_TEST_MS);
 
   it('enableMsgTrace: queryMsgTrace finds the Pub, SubBefore and SubAfter records in RMQ_SYS_TRACE_TOPIC and in a customized trace topic', async () => {
-    const cases = [
+    const cases: Array<{ topic: string; group: string; traceTopic: string; custom: Record<string, string> }> = [
       { topic: 'JcTraceDefault', group: 'JcTraceG1', traceTopic: 'RMQ_SYS_TRACE_TOPIC', custom: {} },
       { topic: 'JcTraceCustom', group: 'JcTraceG2', traceTopic: 'JcTraceTopic', custom: { traceTopic: 'JcTraceTopic' } },
     ];

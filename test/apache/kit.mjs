@@ -164,9 +164,13 @@ export function makeToolsHome(dir, files = {}) {
   return home;
 }
 
-function javaArgs(home, heapMb, cp, cls, args) {
+/**
+ * c1Only (the default): -XX:TieredStopAtLevel=1 starts JVMs faster, what short tests want; a
+ * benchmark (bench/compare.ts) turns it off so Apache's broker and the Java client run at full speed.
+ */
+function javaArgs(home, heapMb, cp, cls, args, { c1Only = true } = {}) {
   return ['-server', `-Xms${heapMb}m`, `-Xmx${heapMb}m`, '-XX:MaxDirectMemorySize=256m', '-XX:+UseG1GC',
-    '-XX:TieredStopAtLevel=1', ...JVM_OPENS, `-Duser.home=${home}`, `-Drocketmq.home.dir=${home}`,
+    ...(c1Only ? ['-XX:TieredStopAtLevel=1'] : []), ...JVM_OPENS, `-Duser.home=${home}`, `-Drocketmq.home.dir=${home}`,
     '-Drocketmq.client.logRoot=' + path.join(home, 'logs'), '-Drocketmq.client.logLevel=WARN',
     '-cp', cp, cls, ...args];
 }
@@ -185,10 +189,10 @@ async function waitForLine(file, pattern, child, what) {
   }
 }
 
-function startJava(dir, name, set, home, heapMb, cls, args) {
+function startJava(dir, name, set, home, heapMb, cls, args, jvm = {}) {
   const out = path.join(dir, `${name}.out`);
   const fd = fs.openSync(out, 'w');
-  const child = spawn('java', javaArgs(home, heapMb, classpath(set), cls, args), {
+  const child = spawn('java', javaArgs(home, heapMb, classpath(set), cls, args, jvm), {
     env: { ...process.env, ROCKETMQ_HOME: home }, stdio: ['ignore', fd, fd], detached: true,
   });
   fs.closeSync(fd);
@@ -201,9 +205,10 @@ function startJava(dir, name, set, home, heapMb, cls, args) {
  * Start an Apache name server (unless config.namesrvAddr names one) and broker in dir.
  * `homeFiles` ({ 'conf/plain_acl.yml': text, ... }) are written into its ROCKETMQ_HOME first
  * (the broker reads plain_acl.yml there with aclEnable=true).
+ * `bench: true`: JIT at full speed (no C1-only) and a 1 GiB broker heap, for bench/compare.ts.
  * Returns { version, namesrv, broker, vip, storeDir, dir, brokerName, clusterName, pids }.
  */
-export async function start(major, dir, config = {}, { homeFiles = {} } = {}) {
+export async function start(major, dir, config = {}, { homeFiles = {}, bench = false } = {}) {
   const set = major === '5' || major === 5 ? 'server5' : 'server4';
   fs.mkdirSync(dir, { recursive: true });
   dir = path.resolve(dir);
@@ -214,7 +219,7 @@ export async function start(major, dir, config = {}, { homeFiles = {} } = {}) {
   if (!namesrv) {
     const port = await ephemeralPort();
     fs.writeFileSync(path.join(dir, 'namesrv.conf'), `listenPort=${port}\n`);
-    const n = startJava(dir, 'namesrv', set, home, 128, 'org.apache.rocketmq.namesrv.NamesrvStartup', ['-c', path.join(dir, 'namesrv.conf')]);
+    const n = startJava(dir, 'namesrv', set, home, 128, 'org.apache.rocketmq.namesrv.NamesrvStartup', ['-c', path.join(dir, 'namesrv.conf')], { c1Only: !bench });
     result.pids.push(n.child.pid);
     await waitForLine(n.out, /Name Server boot success/, n.child, 'Apache name server');
     namesrv = `127.0.0.1:${port}`;
@@ -230,7 +235,7 @@ export async function start(major, dir, config = {}, { homeFiles = {} } = {}) {
   };
   delete conf.namesrvAddr; conf.namesrvAddr = namesrv;
   fs.writeFileSync(path.join(dir, 'broker.conf'), Object.entries(conf).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
-  const b = startJava(dir, 'broker', set, home, 512, 'org.apache.rocketmq.broker.BrokerStartup', ['-c', path.join(dir, 'broker.conf')]);
+  const b = startJava(dir, 'broker', set, home, bench ? 1024 : 512, 'org.apache.rocketmq.broker.BrokerStartup', ['-c', path.join(dir, 'broker.conf')], { c1Only: !bench });
   result.pids.push(b.child.pid);
   await waitForLine(b.out, /boot success/, b.child, 'Apache broker');
   Object.assign(result, {
@@ -283,6 +288,15 @@ export function mqadmin(args, { timeoutMs = 60_000, home } = {}) {
 /** Run one of our driver programs (class in test/apache/java); resolves { code, stdout, stderr, lines }. */
 export function driver(cls, args, { timeoutMs = 90_000, env = {} } = {}) {
   return runJava('client4', cls, args, { timeoutMs, extraCp: CLASSES, env });
+}
+
+/**
+ * The command line of one of our driver programs, for a caller that talks to it while it runs
+ * (bench/compare.ts spawns BenchClient and answers its stdin handshake). Needs setup() first.
+ */
+export function driverCommand(cls, args, { heapMb = 256, c1Only = true } = {}) {
+  const home = kitToolsHome();
+  return { command: 'java', args: javaArgs(home, heapMb, `${CLASSES}:${classpath('client4')}`, cls, args, { c1Only }), env: { ...process.env, ROCKETMQ_HOME: home } };
 }
 
 function runJava(set, cls, args, { timeoutMs, extraCp, env = {}, jvm = [], home = kitToolsHome() }) {

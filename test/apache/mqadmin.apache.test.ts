@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { withAdminSession } from '../../src/client/admin.js';
+import { withAdminSession } from '../../src/admin/session.js';
 import { getBrokerConfig } from '../../src/checks/no-loss.js';
 import { startTestBroker, tempDir, type TestBroker } from '../helpers/broker.js';
 import { runCli } from '../helpers/cli.js';

@@ -189,7 +189,8 @@ describe('checkRequest (PlainPermissionManager#validate)', () => {
     const { _UNIQUE_KEY_QUERY: _flag, Signature: _sig, ...rest } = ours.extFields!;
     expect(ours.extFields!.Signature).toBe(signature(signedContent(rest, undefined), '12345678'));
     expect(check(ours)).toBeUndefined();
-    const java = { ...ours, extFields: { ...ours.extFields!, Signature: signature(signedContent(ours.extFields, undefined), '12345678') } };
+    const javaFields: Record<string, string> = { ...ours.extFields!, Signature: signature(signedContent(ours.extFields, undefined), '12345678') };
+    const java = { ...ours, extFields: javaFields };
     expect(check(java)).toBeUndefined();
     java.extFields.topic = 'topicA';
     expect(check(java)).toMatch(/^Check signature failed/);

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuditLog, readAudit, type AuditEntry } from '../../src/broker/audit/audit-log.js';
+import { AuditLog, readAudit, type AuditEntry } from '../../src/util/audit-log.js';
 import { tempDir } from '../helpers/broker.js';
 
 const dirs: string[] = [];

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildBrokerConfig, defaultBrokerConfig, parseProperties, toStoreConfig } from '../../src/broker/broker-config.js';
+import { buildBrokerConfig, defaultBrokerConfig, toStoreConfig } from '../../src/broker/broker-config.js';
+import { parseProperties } from '../../src/protocol/java-properties.js';
 import { ConfigError } from '../../src/errors/index.js';
 
 const file = (text: string) => ({ path: 'broker.conf', entries: parseProperties(text) });
@@ -45,6 +46,7 @@ describe('buildBrokerConfig', () => {
       longPollingEnable: true,
       traceTopicEnable: false,
       msgTraceTopicName: 'RMQ_SYS_TRACE_TOPIC',
+      brokerTraceEnable: false,
       maxMessageSize: 4 * 1024 * 1024,
       registerNameServerPeriod: 30_000,
     });
@@ -166,6 +168,7 @@ describe('buildBrokerConfig', () => {
     ['namesrvAddr=localhost', /invalid namesrvAddr: expected host:port/],
     ['brokerId=1', /only a master \(brokerId=0\)/],
     ['brokerRole=SLAVE', /brokerRole=SLAVE is not supported/],
+    ['enableDLegerCommitLog=true', /enableDLegerCommitLog=true is not supported yet: the embedded broker keeps one copy/],
     ['brokerName=a.b', /invalid brokerName/],
     ['brokerName=DefaultCluster', /name two different system topics/],
   ];

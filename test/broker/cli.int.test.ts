@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';

@@ -12,7 +12,7 @@ import { decodeProperties, encodeProperties } from '../../src/protocol/propertie
 import { decodeStringList, encodeJson } from '../../src/protocol/bodies.js';
 import { javaHashCode } from '../../src/protocol/hash.js';
 import { parseFastjson } from '../../src/protocol/fastjson.js';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
 
 const cleanups: Array<() => Promise<void>> = [];

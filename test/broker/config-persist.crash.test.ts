@@ -14,7 +14,7 @@ import { FaultyFileIO, faultSeedFromEnv } from '../../src/broker/store/faulty-fi
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { FLAG_ONEWAY, makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
 import { encodeProperties } from '../../src/protocol/properties.js';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { createTopic, eventually, startTestBroker, tempDir, type TestBroker } from '../helpers/broker.js';
 
 const seed = faultSeedFromEnv();

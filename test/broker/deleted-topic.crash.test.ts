@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { decodeTopicConfigWrapper } from '../../src/protocol/bodies.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { parseFastjson } from '../../src/protocol/fastjson.js';

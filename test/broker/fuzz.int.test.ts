@@ -9,12 +9,13 @@
  *    a bad length field, or plain random bytes: the broker must close that connection alone.
  */
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { encodeFrame, makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
 import { spawnBroker, tempDir, type BrokerProcess } from '../helpers/broker.js';
+import { connect, mulberry32, rssOf } from '../helpers/net-abuse.js';
 
 const SEED = Number(process.env.ROCKETCTL_FUZZ_SEED ?? Date.now() % 2 ** 31);
 const FRAMES = Number(process.env.ROCKETCTL_FUZZ_FRAMES ?? 100_000);
@@ -23,17 +24,6 @@ const FRAMES_PER_CONNECTION = 400;
 /** The broker's RSS may not grow more than this between the warm-up sample and the end. */
 const RSS_GROWTH_MAX_BYTES = 256 * 1024 * 1024;
 const HEALTH_EVERY_FRAMES = 5_000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = mulberry32(SEED);
 const int = (n: number) => Math.floor(rand() * n);
@@ -91,19 +81,6 @@ function requestFrame(): Buffer {
 function breakingFrame(): Buffer {
   if (rand() < 0.8) return mutate(encodeFrame(randomRequest()));
   return Buffer.from(Array.from({ length: 1 + int(64) }, () => int(256)));
-}
-
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-function connect(addr: string): Promise<net.Socket> {
-  const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
-  return new Promise((resolve, reject) => {
-    const s = net.createConnection({ host, port }, () => resolve(s));
-    s.once('error', reject);
-  });
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The embedded name server over real sockets (127.0.0.1, port 0), driven by the namesrv-api client
- * functions and by hand-made frames where the bytes matter (fact sheet §2.13, §3, pitfalls 9-11, 21).
+ * functions and by hand-made frames where the bytes matter (apache/rocketmq namesrv DefaultRequestProcessor, RouteInfoManager).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NameServer, type NameServerOptions } from '../../src/broker/namesrv/namesrv.js';
 import { RouteInfoManager } from '../../src/broker/namesrv/route-info-manager.js';
-import { RemotingServer } from '../../src/broker/server.js';
+import { RemotingServer } from '../../src/remoting/server.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import {
   addWritePermOfBroker,
@@ -29,13 +29,13 @@ import {
   unregisterBroker,
   wipeWritePermOfBroker,
   type RegisterBrokerRequest,
-} from '../../src/client/namesrv-api.js';
-import { RemotingClient } from '../../src/client/remoting.js';
+} from '../../src/remoting/namesrv-api.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { ConfigError, RemoteError, TopicNotFoundError } from '../../src/errors/index.js';
 import { decodeClusterInfo, decodeTopicRouteData, type TopicConfig } from '../../src/protocol/bodies.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
-import { encodeRegisterBrokerBody, registerBodyCrc32 } from '../../src/protocol/register-broker.js';
+import { encodeRegisterBrokerBody, registerBodyCrc32, type RegisterBrokerBody } from '../../src/protocol/register-broker.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -79,13 +79,17 @@ function broker(
     brokerId: o.brokerId ?? 0,
     haServerAddr: brokerAddr.replace(/:\d+$/, ':10912'),
     compressed: o.compressed,
-    body: {
-      topicConfigSerializeWrapper: {
-        dataVersion: { counter: o.counter ?? 1, timestamp: 1700000000000 },
-        topicConfigTable: Object.fromEntries(topics.map((t) => [t.topicName, t])),
-      },
-      filterServerList: [],
+    body: registerBody(topics, o.counter),
+  };
+}
+
+function registerBody(topics: TopicConfig[], counter = 1): RegisterBrokerBody {
+  return {
+    topicConfigSerializeWrapper: {
+      dataVersion: { counter, timestamp: 1700000000000 },
+      topicConfigTable: Object.fromEntries(topics.map((t) => [t.topicName, t])),
     },
+    filterServerList: [],
   };
 }
 
@@ -147,7 +151,7 @@ describe('name server: registration, routes, clusters, topics', () => {
     await expect(getRouteInfoByTopic(client, addr, 'Nope')).rejects.toBeInstanceOf(TopicNotFoundError);
   });
 
-  it('writes bare numeric keys for old requesters, quoted ones for >= 401 or acceptStandardJsonOnly (pitfall 10)', async () => {
+  it('writes bare numeric keys for old requesters, quoted ones for >= 401 or acceptStandardJsonOnly', async () => {
     const { addr, client } = await startNs();
     await registerBroker(client, addr, broker('集群', 'broker-a', '127.0.0.1:10911', [topic('T')]));
     await registerBroker(client, addr, broker('集群', 'broker-a', '127.0.0.1:10912', [topic('T')], { brokerId: 1 }));
@@ -246,7 +250,7 @@ describe('name server: registration, routes, clusters, topics', () => {
   });
 });
 
-describe('name server: forgetting brokers (pitfall 21)', () => {
+describe('name server: forgetting brokers', () => {
   it('forgets a broker 120 s after its last registration (deterministic scan times)', async () => {
     const { ns, addr, client } = await startNs();
     const before = Date.now();
@@ -433,7 +437,7 @@ describe('name server: bad requests get SYSTEM_ERROR and the server keeps servin
   it('bad crc, undecodable bodies, missing or malformed header fields', async () => {
     const { addr, client } = await startNs();
     const header = { brokerName: 'b', brokerAddr: '127.0.0.1:1', clusterName: 'C', haServerAddr: '127.0.0.1:2', brokerId: 0 };
-    const good = encodeRegisterBrokerBody(broker('C', 'b', '127.0.0.1:1', [topic('T')]).body, true);
+    const good = encodeRegisterBrokerBody(registerBody([topic('T')]), true);
     const send = (fields: Record<string, string | number | boolean>, body?: Buffer) => client.invoke(addr, makeRequest(RequestCode.REGISTER_BROKER, fields, body));
 
     expect(await send({ ...header, compressed: true, bodyCrc32: registerBodyCrc32(good) ^ 1 }, good)).toMatchObject({ code: 1, remark: 'crc32 not match' });

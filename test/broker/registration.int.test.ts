@@ -10,7 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { NameServer } from '../../src/broker/namesrv/namesrv.js';
-import { RemotingServer, type RequestHandler } from '../../src/broker/server.js';
+import { RemotingServer, type RequestHandler } from '../../src/remoting/server.js';
 import { MAX_TOPICS_PER_REGISTRATION } from '../../src/broker/registration.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { bodyBuffer, makeRequest } from '../../src/protocol/frame.js';

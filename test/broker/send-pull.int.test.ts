@@ -13,7 +13,7 @@ import { createOffsetMsgId, decodeRecords, parseSocketAddr } from '../../src/pro
 import { decodeProperties, encodeProperties } from '../../src/protocol/properties.js';
 import { decodeTopicConfigWrapper, encodeJson } from '../../src/protocol/bodies.js';
 import { parseFastjson } from '../../src/protocol/fastjson.js';
-import type { RemotingClient } from '../../src/client/remoting.js';
+import type { RemotingClient } from '../../src/remoting/client.js';
 import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
 
 const brokers: TestBroker[] = [];

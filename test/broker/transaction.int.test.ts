@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { bodyBuffer, makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { decodeOffsetMsgId, decodeRecord, decodeRecords, SysFlag, type MessageRecord } from '../../src/protocol/message.js';

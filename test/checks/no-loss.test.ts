@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildNoLossReport, judgeNoLoss, parseRequire, replicationOf, type BrokerFacts, type NoLossFacts } from '../../src/checks/no-loss.js';
 import { brokerConfigProperties } from '../../src/broker/handlers/get-broker-config.js';
-import { defaultBrokerConfig, parseProperties } from '../../src/broker/broker-config.js';
+import { defaultBrokerConfig } from '../../src/broker/broker-config.js';
+import { parseProperties } from '../../src/protocol/java-properties.js';
 
 function apache(name: string, config: Record<string, string>, slaveIds: number[] = [], ratio = '0.2'): BrokerFacts {
   return {

@@ -1,7 +1,8 @@
 /**
  * Installed as a user installs it: `npm pack`, then `npm install -g` of the tarball into a fresh
  * prefix, and the installed `rocketctl` runs from there with a fresh HOME: --version, `broker start`
- * (its default store and admin socket under that HOME) and admin commands over the default socket.
+ * (its default store and admin socket under that HOME), admin commands over the default socket, and
+ * the package entry imported by name (`import { topicStatus } from 'rocketctl'`) from that install.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -68,6 +69,21 @@ describe('npm pack + npm install -g', () => {
       const status = run(['topicStatus', '-t', 'Installed', '--json']);
       expect(status.status, status.stderr).toBe(0);
       expect(JSON.parse(status.stdout).result.queues.length).toBeGreaterThan(0);
+
+      // The package entry, imported by name from the installed package (client + admin API).
+      const app = path.join(dir, 'app');
+      fs.mkdirSync(path.join(app, 'node_modules'), { recursive: true });
+      fs.symlinkSync(path.join(prefix, 'lib', 'node_modules', pkg.name), path.join(app, 'node_modules', pkg.name));
+      fs.writeFileSync(path.join(app, 'use.mjs'), [
+        `import { withAdminSession, topicStatus, Producer, createUniqId } from '${pkg.name}';`,
+        `const r = await withAdminSession({ timeoutMs: 10000 }, (s) => topicStatus(s, 'Installed'));`,
+        `console.log(JSON.stringify({ queues: r.queues.length, failed: r.failed.length, producer: typeof Producer, idLength: createUniqId().length }));`,
+      ].join('\n'));
+      const used = spawnSync(process.execPath, ['use.mjs'], { env, cwd: app, encoding: 'utf8', timeout: 30_000 });
+      expect(used.status, used.stderr).toBe(0);
+      expect(JSON.parse(used.stdout)).toEqual({ queues: JSON.parse(status.stdout).result.queues.length, failed: 0, producer: 'function', idLength: 32 });
+      const types = path.join(prefix, 'lib', 'node_modules', pkg.name, 'dist', 'src', 'index.d.ts');
+      expect(fs.existsSync(types), 'the package ships its type declarations').toBe(true);
     } finally {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 20_000);

@@ -6,7 +6,7 @@ const queues = (n: number, topic = 'T', brokerName = 'broker-a'): MessageQueue[]
   Array.from({ length: n }, (_, queueId) => ({ topic, brokerName, queueId }));
 const ids = (mqs: MessageQueue[]) => mqs.map((q) => `${q.brokerName}:${q.queueId}`);
 
-describe('AllocateMessageQueueAveragely (fact sheet §6.10)', () => {
+describe('AllocateMessageQueueAveragely', () => {
   it('8 queues, 3 clients → 3, 3, 2 contiguous blocks', () => {
     const cids = ['c0', 'c1', 'c2'];
     const got = cids.map((c) => ids(allocateAveragely('G', c, queues(8), cids)));

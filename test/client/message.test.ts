@@ -97,7 +97,7 @@ describe('send properties and validation', () => {
     expect(validateMessage({ topic: 'T', body: 'ok' }).toString()).toBe('ok');
   });
 
-  it('batch bodies follow §2.2 and round-trip', () => {
+  it('batch bodies follow MessageDecoder.encodeMessages and round-trip', () => {
     const items = [
       { body: Buffer.from('one'), flag: 1, properties: encodeProperties({ UNIQ_KEY: 'A' }) },
       { body: Buffer.from('two!'), flag: 0, properties: encodeProperties({ UNIQ_KEY: 'B', TAGS: 't' }) },

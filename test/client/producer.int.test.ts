@@ -99,7 +99,7 @@ describe('Producer (real broker)', () => {
     const r = await p.send({ topic: t, body: 'later', delayLevel: 1 });
     const m = await eventually(async () => (await readAll(ns, t)).find((x) => x.msgId === r.msgId), 'delayed message delivered', 30_000, 200);
     // Delivered by the broker's schedule service with the delayed record's properties, as Apache's
-    // messageTimeup stores them: REAL_TOPIC/REAL_QID and DELAY kept (§6.5).
+    // messageTimeup stores them: REAL_TOPIC/REAL_QID and DELAY kept.
     expect(m.properties.REAL_TOPIC).toBe(t);
     expect(m.properties.REAL_QID).toBeDefined();
     expect(m.properties.DELAY).toBe('1');

@@ -15,7 +15,7 @@ import { encodeResetOffsetBody } from '../../src/protocol/bodies.js';
 import { messageQueueEntries, parseFastjson } from '../../src/protocol/fastjson.js';
 import { encodeRecord, parseSocketAddr } from '../../src/protocol/message.js';
 import { encodeProperties } from '../../src/protocol/properties.js';
-import type { ClientChannel } from '../../src/broker/server.js';
+import type { ClientChannel } from '../../src/remoting/server.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { eventually } from '../helpers/broker.js';
 import { broker, defer, namesrvOf, topic, uniq } from './support.js';

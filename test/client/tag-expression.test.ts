@@ -15,7 +15,7 @@ describe('TAG expressions (FilterAPI.buildSubscriptionData)', () => {
     const s = buildSubscriptionData('T', 'TagA || TagB', 7);
     expect(s.subString).toBe('TagA || TagB');
     expect(s.tagsSet).toEqual(['TagA', 'TagB']);
-    expect(s.codeSet).toEqual([2598919, 2598920]); // "TagA".hashCode() = 2598919 (§4.5)
+    expect(s.codeSet).toEqual([2598919, 2598920]); // "TagA".hashCode() = 2598919
     expect(matchesSubscription(s, 'TagA')).toBe(true);
     expect(matchesSubscription(s, 'TagC')).toBe(false);
     expect(matchesSubscription(s, undefined)).toBe(false);

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { ADMIN, APP, plainAclYaml, signedEnv, startAclBroker, type AclBroker, type TestAccount } from '../helpers/acl.js';

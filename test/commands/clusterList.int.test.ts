@@ -4,10 +4,10 @@
  * (-n, as against an Apache cluster). A broker registered with the name server that cannot be
  * reached makes the answer partial: listed as failed, exit 3, the rest printed.
  */
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { freePort } from '../client/support.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { encodeJson } from '../../src/protocol/bodies.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { makeRequest } from '../../src/protocol/frame.js';
@@ -98,7 +98,7 @@ describe('brokerStatus', () => {
 
 describe('a broker that cannot be reached', () => {
   it('clusterList and brokerStatus -c list it as failed, print the rest and exit 3', async () => {
-    const ghost = `127.0.0.1:${await closedPort()}`;
+    const ghost = `127.0.0.1:${await freePort()}`;
     const reg = new RemotingClient({ requestTimeoutMs: 5000 });
     try {
       // Registered over a connection kept open: the name server drops it when the connection closes.
@@ -136,13 +136,6 @@ describe('a broker that cannot be reached', () => {
   });
 });
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('brokerStatus / clusterList errors', () => {
   it('no local broker: one line naming the socket and how to start one, exit 1', async () => {

@@ -8,18 +8,16 @@
 import { describe, expect, it } from 'vitest';
 import { PushConsumer } from '../../src/client/push-consumer.js';
 import { Producer, type SendResult } from '../../src/client/producer.js';
-import { makeRequest } from '../../src/protocol/frame.js';
+import { makeRequest, bodyBuffer } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { decodeOffsetMsgId, decodeRecord } from '../../src/protocol/message.js';
-import { bodyBuffer } from '../../src/protocol/frame.js';
 import { encodeJson } from '../../src/protocol/bodies.js';
-import { RemotingClient } from '../../src/client/remoting.js';
-import { freePort, storedOffset } from '../client/support.js';
+import { RemotingClient } from '../../src/remoting/client.js';
+import { freePort, storedOffset, broker, defer, namesrvOf, topic, uniq } from '../client/support.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { createTopic, eventually, startTestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 import { FAST_CONSUMER, makeBacklog } from '../helpers/backlog.js';
-import { broker, defer, namesrvOf, topic, uniq } from '../client/support.js';
 
 const FAST = FAST_CONSUMER;
 
@@ -282,7 +280,7 @@ describe('consumerProgress (real CLI, real broker)', () => {
     expect(groups.find((g) => g.group === group)).toMatchObject({ diffTotal: 3, lagMs: null });
     expect(groups.map((g) => g.group)).not.toContain('TOOLS_CONSUMER');
     expect(groups.map((g) => g.group)).not.toContain('SELF_TEST_C_GROUP');
-    expect(plain.json.result.failedBrokers).toEqual([]);
+    expect(plain.json.result.failed).toEqual([]);
 
     const lag = await cli(b, ['consumerProgress', '--lag', '--json']);
     expect(lag.code, lag.stderr).toBe(0);
@@ -342,7 +340,7 @@ describe('consumerProgress (real CLI, real broker)', () => {
     const one = await cli(b, ['consumerProgress', '-g', group, '--json']);
     expect(one.code).toBe(3);
     expectSuccessEnvelope('consumerProgress', one.json);
-    expect(one.json.result.progress.failedBrokers).toEqual([expect.objectContaining({ brokerName: 'broker-ghost', addr: ghost })]);
+    expect(one.json.result.progress.failed).toEqual([expect.objectContaining({ brokerName: 'broker-ghost', addr: ghost })]);
     expect(one.json.result.progress.totals.diff).toBe(3);
     expect(one.json.warnings.join(' ')).toContain(`broker broker-ghost (${ghost}) failed`);
     // A lag check cannot pass when a broker could not be read.

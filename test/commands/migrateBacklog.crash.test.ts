@@ -14,75 +14,21 @@
  * The broker's queue-lock lifetime (rebalanceLockMaxLiveTime) is 300 ms here instead of 60 s, so
  * a killed run's lease lapses before the next run starts (README: a dead run frees it 60 s later).
  */
-import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import type { MessageExt } from '../../src/client/message.js';
-import { MIGRATED_FROM } from '../../src/client/admin-migrate.js';
-import { readPipelined } from '../../src/client/migrate-copy.js';
-import { PullConsumer } from '../../src/client/pull-consumer.js';
-import { Producer } from '../../src/client/producer.js';
-import { javaHashCode } from '../../src/protocol/hash.js';
+import { MIGRATED_FROM } from '../../src/admin/migrate.js';
 import { mulberry32 } from '../../src/broker/store/faulty-file-io.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { expectSuccessEnvelope, runCli, type CliResult } from '../helpers/cli.js';
-import { broker, defer, maxOffset, namesrvOf, sleep, storedOffset, topic, uniq } from '../client/support.js';
+import { broker, maxOffset, namesrvOf, sleep, storedOffset, topic, uniq } from '../client/support.js';
+import { expectMigratedInKeyOrder, killWhen, readTopic, sendBacklog } from '../helpers/migrate-backlog.js';
 
 const SOURCE_QUEUES = 4;
 const TARGET_QUEUES = 8;
 const KILLS = 10;
-const BODY_BYTES = 100;
 /** How often the target's size is checked for the kill point. */
 const KILL_POLL_MS = 5;
-
-interface Sent {
-  key: string | undefined;
-  queueId: number;
-}
-
-/** Message i: a third unkeyed, a third with SHARDING_KEY, a third with KEYS; keyed ones on their key's queue, as an orderly producer sends them. */
-function messageOf(i: number): Sent & { properties?: Record<string, string>; keys?: string[] } {
-  if (i % 3 === 0) return { key: undefined, queueId: i % SOURCE_QUEUES };
-  const key = i % 3 === 1 ? `s${i % 40}` : `k${i % 30}`;
-  const queueId = Math.abs(javaHashCode(key) % SOURCE_QUEUES);
-  return i % 3 === 1 ? { key, queueId, properties: { SHARDING_KEY: key } } : { key, queueId, keys: [key] };
-}
-
-async function sendBacklog(ns: string, brokerName: string, t: string, n: number): Promise<void> {
-  const p = new Producer({ namesrvAddr: ns, producerGroup: uniq('PG') });
-  await p.start();
-  defer(() => p.close());
-  const pending: Array<Array<{ topic: string; body: Buffer; properties?: Record<string, string>; keys?: string[] }>> = Array.from({ length: SOURCE_QUEUES }, () => []);
-  const flush = async (q: number) => {
-    if (pending[q]!.length === 0) return;
-    await p.sendBatch(pending[q]!, { queue: { topic: t, brokerName, queueId: q } });
-    pending[q] = [];
-  };
-  for (let i = 0; i < n; i++) {
-    const m = messageOf(i);
-    pending[m.queueId]!.push({ topic: t, body: Buffer.from(`${i}:`.padEnd(BODY_BYTES, 'x')), properties: m.properties, keys: m.keys });
-    if (pending[m.queueId]!.length >= 1000) await flush(m.queueId);
-  }
-  for (let q = 0; q < SOURCE_QUEUES; q++) await flush(q);
-}
-
-async function readTopic(ns: string, brokerName: string, t: string, queues: number): Promise<MessageExt[][]> {
-  const pc = new PullConsumer({ namesrvAddr: ns, instanceName: uniq('reader') });
-  await pc.start();
-  try {
-    return await Promise.all(
-      Array.from({ length: queues }, async (_, queueId) => {
-        const mq = { topic: t, brokerName, queueId };
-        const out: MessageExt[] = [];
-        for await (const chunk of readPipelined(pc, mq, await pc.minOffset(mq), await pc.maxOffset(mq), 8)) out.push(...chunk);
-        return out;
-      }),
-    );
-  } finally {
-    await pc.close();
-  }
-}
 
 async function targetCount(b: TestBroker, t: string): Promise<number> {
   let n = 0;
@@ -90,32 +36,16 @@ async function targetCount(b: TestBroker, t: string): Promise<number> {
   return n;
 }
 
-/** An onSpawn for runCli: SIGKILL the CLI as soon as `now()` says so (polled); `killed()` says whether it did. */
-function killWhen(now: () => Promise<boolean>): { onSpawn: (child: ChildProcess) => void; killed: () => boolean } {
-  let killed = false;
-  return {
-    killed: () => killed,
-    onSpawn: (child) => {
-      const poll = setInterval(() => {
-        void now().then((yes) => {
-          if (yes && !killed) killed = child.kill('SIGKILL');
-        });
-      }, KILL_POLL_MS);
-      child.on('exit', () => clearInterval(poll));
-    },
-  };
-}
-
 /** Kill once the target holds `n` messages. */
 function killAt(b: TestBroker, target: string, n: number) {
-  return killWhen(async () => (await targetCount(b, target)) >= n);
+  return killWhen(async () => (await targetCount(b, target)) >= n, KILL_POLL_MS);
 }
 
 /** Kill as soon as a checkpoint starts: the first queue whose committed offset moved (the others may not have yet). */
 async function killAtCheckpoint(b: TestBroker, group: string, t: string) {
   const offsets = () => Promise.all(Array.from({ length: SOURCE_QUEUES }, (_, q) => storedOffset(b, group, t, q)));
   const before = (await offsets()).join();
-  return killWhen(async () => (await offsets()).join() !== before);
+  return killWhen(async () => (await offsets()).join() !== before, KILL_POLL_MS);
 }
 
 describe('migrateBacklog --execute, kill -9 ten times (real CLI, real broker)', () => {
@@ -129,7 +59,7 @@ describe('migrateBacklog --execute, kill -9 ten times (real CLI, real broker)', 
     const t = await topic(b, uniq('SRC'), SOURCE_QUEUES);
     const target = await topic(b, uniq('WIDE'), TARGET_QUEUES);
     const group = uniq('CG');
-    await sendBacklog(ns, b.broker.config.brokerName, t, total);
+    await sendBacklog(ns, b.broker.config.brokerName, t, total, SOURCE_QUEUES);
     // An offline group that committed offset 0 everywhere: the whole topic is its backlog.
     for (let q = 0; q < SOURCE_QUEUES; q++) {
       const res = await b.client.invoke(b.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId: q, commitOffset: 0 }));
@@ -162,42 +92,11 @@ describe('migrateBacklog --execute, kill -9 ten times (real CLI, real broker)', 
     expect(v.ok, where).toBe(true);
     expect(v.sourceBodyCrc).toBe(v.targetBodyCrc);
 
-    // Exactly once: every (source queue, offset) of the backlog once on the target, nothing else.
-    const copies = (await readTopic(ns, b.broker.config.brokerName, target, TARGET_QUEUES)).map((q, queueId) => q.map((m) => ({ m, queueId })));
-    const all = copies.flat();
-    const seen = new Map<string, number>();
-    for (const { m } of all) {
-      const k = `${m.properties[MIGRATED_FROM.QUEUE_ID]}:${m.properties[MIGRATED_FROM.QUEUE_OFFSET]}`;
-      seen.set(k, (seen.get(k) ?? 0) + 1);
-    }
-    const twice = [...seen].filter(([, n]) => n > 1);
-    expect(twice.slice(0, 5), `${twice.length} copied twice; runs: ${runs.join('; ')} ${where}`).toEqual([]);
-    expect(all.length, where).toBe(total);
-    for (let q = 0; q < SOURCE_QUEUES; q++) {
-      const max = await maxOffset(b, t, q);
-      for (let o = 0; o < max; o++) if (!seen.has(`${q}:${o}`)) expect.fail(`offset ${o} of queue ${q} is not on the target ${where}`);
-      // The group's offsets end where the copy ended.
-      expect(await storedOffset(b, group, t, q)).toBe(max);
-    }
-    expect(new Set(all.map(({ m }) => m.msgId)).size).toBe(total);
-
-    // Per-key order: one target queue per key, and source order (body number) along it.
-    const keyQueue = new Map<string, number>();
-    const lastOf = new Map<string, number>();
-    for (const { m, queueId } of all) {
-      const i = Number(m.body.toString().split(':')[0]);
-      expect(m.body.toString()).toBe(`${i}:`.padEnd(BODY_BYTES, 'x'));
-      const key = messageOf(i).key;
-      if (key === undefined) continue;
-      expect(keyQueue.get(key) ?? queueId, `key ${key} ${where}`).toBe(queueId);
-      keyQueue.set(key, queueId);
-      expect(i, `key ${key}: message ${i} after ${lastOf.get(key)} ${where}`).toBeGreaterThan(lastOf.get(key) ?? -1);
-      lastOf.set(key, i);
-    }
-    const keys = new Set(Array.from({ length: total }, (_, i) => messageOf(i).key).filter((k) => k !== undefined));
-    expect(keyQueue.size).toBe(keys.size);
-    // Messages without a key spread over every target queue.
-    for (const q of copies) expect(q.filter(({ m }) => m.keys.length === 0 && !m.properties.SHARDING_KEY).length).toBeGreaterThan(0);
+    // Exactly once (by origin queue and offset, by UNIQ_KEY and by body), in per-key order.
+    const copies = await readTopic(ns, b.broker.config.brokerName, target, TARGET_QUEUES);
+    expectMigratedInKeyOrder(copies, Array.from({ length: total }, (_, i) => i), SOURCE_QUEUES, { where: `runs: ${runs.join('; ')} ${where}` });
+    // The group's offsets end where the copy ended.
+    for (let q = 0; q < SOURCE_QUEUES; q++) expect(await storedOffset(b, group, t, q)).toBe(await maxOffset(b, t, q));
     process.stderr.write(`migrateBacklog crash test ${where}: ${runs.join('; ')}; last run found ${last.json.result.execution.totals.found}, copied ${last.json.result.execution.totals.copied}\n`);
   }, 120_000);
 });
@@ -211,7 +110,7 @@ describe('migrateBacklog --execute --to-namesrv (two clusters: two real brokers,
     const target = uniq('OTHER');
     const group = uniq('CG');
     const total = 30_000;
-    await sendBacklog(srcNs, src.broker.config.brokerName, t, total);
+    await sendBacklog(srcNs, src.broker.config.brokerName, t, total, SOURCE_QUEUES);
     for (let q = 0; q < SOURCE_QUEUES; q++) {
       const res = await src.client.invoke(src.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId: q, commitOffset: 0 }));
       expect(res.code).toBe(0);
@@ -252,7 +151,7 @@ describe('migrateBacklog --execute when the target goes away mid-copy', () => {
     const target = await topic(dst, uniq('OTHER'), TARGET_QUEUES);
     const group = uniq('CG');
     const total = 30_000;
-    await sendBacklog(namesrvOf(src), src.broker.config.brokerName, t, total);
+    await sendBacklog(namesrvOf(src), src.broker.config.brokerName, t, total, SOURCE_QUEUES);
     for (let q = 0; q < SOURCE_QUEUES; q++) {
       const res = await src.client.invoke(src.addr, makeRequest(RequestCode.UPDATE_CONSUMER_OFFSET, { consumerGroup: group, topic: t, queueId: q, commitOffset: 0 }));
       expect(res.code).toBe(0);

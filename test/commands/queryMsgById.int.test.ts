@@ -204,14 +204,14 @@ describe('queryMsgById (real CLI, real broker)', () => {
     await b.restart();
     expect(b.addr).not.toBe(oldAddr);
     // The record keeps the STOREHOST it was written with, so the id still names the old address.
-    const r = await cli(['queryMsgById', '-i', m.offsetMsgId, '--no-track', '--json']);
+    const r = await cli(['queryMsgById', '-i', m.offsetMsgId!, '--no-track', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const lookup = r.json.result.lookups[0];
     expect(lookup.idKind).toBe('offsetMsgId');
     expect(lookup.reason).toContain(`offsetMsgId of ${oldAddr}, which is no broker of this cluster now`);
     expect(lookup.messages.map((x: { offsetMsgId: string; storeHost: string; msgId: string }) => [x.offsetMsgId, x.storeHost, x.msgId])).toEqual([[m.offsetMsgId, oldAddr, m.msgId]]);
     // The same offset under the new address is the same message (VIEW_MESSAGE_BY_ID reads by offset).
-    const offset = Number.parseInt(m.offsetMsgId.slice(16), 16);
+    const offset = Number.parseInt(m.offsetMsgId!.slice(16), 16);
     const fresh = await cli(['queryMsgById', '-i', createOffsetMsgId(parseSocketAddr(b.addr), offset), '--no-track', '--json']);
     expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0);
     expect(fresh.json.result.lookups[0].messages[0].msgId).toBe(m.msgId);

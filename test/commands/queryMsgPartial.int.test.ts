@@ -12,10 +12,11 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PushConsumer } from '../../src/client/push-consumer.js';
 import { Producer, type SendResult } from '../../src/client/producer.js';
-import { RemotingClient } from '../../src/client/remoting.js';
-import { registerBroker } from '../../src/client/namesrv-api.js';
+import { RemotingClient } from '../../src/remoting/client.js';
+import { registerBroker } from '../../src/remoting/namesrv-api.js';
 import { requestCodeName } from '../../src/protocol/codes.js';
 import { decodeFrame } from '../../src/protocol/frame.js';
+import type { TopicConfig } from '../../src/protocol/bodies.js';
 import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 
@@ -78,7 +79,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
   deadAddr = `127.0.0.1:${(blackhole.address() as net.AddressInfo).port}`;
-  const tc = { topicName: t, readQueueNums: 2, writeQueueNums: 2, perm: 6, topicFilterType: 'SINGLE_TAG', topicSysFlag: 0, order: false };
+  const tc: TopicConfig = { topicName: t, readQueueNums: 2, writeQueueNums: 2, perm: 6, topicFilterType: 'SINGLE_TAG', topicSysFlag: 0, order: false };
   await registerBroker(nsClient, ns, {
     clusterName: 'DefaultCluster',
     brokerName: 'broker-b',

@@ -8,8 +8,9 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerBroker } from '../../src/client/namesrv-api.js';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { registerBroker } from '../../src/remoting/namesrv-api.js';
+import type { TopicConfig } from '../../src/protocol/bodies.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { Producer, type SendResult } from '../../src/client/producer.js';
 import { encodeTraces, traceKeys, type TraceRecord } from '../../src/protocol/trace.js';
 import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
@@ -128,7 +129,11 @@ describe('queryMsgTrace (real CLI, real broker)', () => {
     const lines = text.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^#Type\s+#Group\s+#ClientHost\s+#Time\s+#CostTimes\s+#Status$/);
     expect(lines[1]).toMatch(new RegExp(`^Pub\\s+PG_${t}\\s+127\\.0\\.0\\.1\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+3ms\\s+success$`));
-    expect(lines.slice(2).map((l) => l.split(/\s+/)[0])).toEqual(['EndTransaction', 'Sub', 'Sub']);
+    expect(lines.slice(2, 5).map((l) => l.split(/\s+/)[0])).toEqual(['EndTransaction', 'Sub', 'Sub']);
+    // Then the timeline: client records only here (no broker tracing), one step per record or attempt.
+    expect(lines[5]).toBe('');
+    expect(lines[6]).toMatch(/^Timeline/);
+    expect(lines.slice(8).map((l) => l.split(/\s+/).slice(0, 2).join(' '))).toEqual(['sent client', 'transaction client', 'consume failed', 'consumed client']);
   });
 
   it('the other message of the same trace batch has only its own Pub', async () => {
@@ -185,7 +190,7 @@ describe('queryMsgTrace when a broker of the trace topic does not answer', () =>
     });
     await new Promise<void>((r) => blackhole!.listen(0, '127.0.0.1', r));
     const dead = `127.0.0.1:${(blackhole.address() as net.AddressInfo).port}`;
-    const tc = { topicName: 'RMQ_SYS_TRACE_TOPIC', readQueueNums: 1, writeQueueNums: 1, perm: 6, topicFilterType: 'SINGLE_TAG', topicSysFlag: 0, order: false };
+    const tc: TopicConfig = { topicName: 'RMQ_SYS_TRACE_TOPIC', readQueueNums: 1, writeQueueNums: 1, perm: 6, topicFilterType: 'SINGLE_TAG', topicSysFlag: 0, order: false };
     await registerBroker(nsClient, b.namesrv!, {
       clusterName: 'DefaultCluster', brokerName: 'broker-b', brokerAddr: dead, brokerId: 0, haServerAddr: dead,
       body: { topicConfigSerializeWrapper: { dataVersion: { counter: 1, timestamp: Date.now() }, topicConfigTable: { RMQ_SYS_TRACE_TOPIC: tc } }, filterServerList: [] },

@@ -4,7 +4,7 @@
  * NDJSON stream ends with the envelope, and reading changes no group's offsets.
  */
 import path from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createTopic, useCliBroker } from '../helpers/broker.js';

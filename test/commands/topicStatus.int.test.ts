@@ -8,7 +8,7 @@
  * read queues that hold messages) are warnings; outcomes are read back from the broker.
  */
 import { describe, expect, it } from 'vitest';
-import { getBrokerClusterInfo, getKVConfig } from '../../src/client/namesrv-api.js';
+import { getBrokerClusterInfo, getKVConfig } from '../../src/remoting/namesrv-api.js';
 import { Producer } from '../../src/client/producer.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { makeRequest } from '../../src/protocol/frame.js';

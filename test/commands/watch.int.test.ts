@@ -11,7 +11,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { Producer } from '../../src/client/producer.js';
 import { PushConsumer } from '../../src/client/push-consumer.js';
@@ -86,6 +86,26 @@ interface Line {
   rows: Row[];
 }
 
+/**
+ * Wait (bounded) until `rowOf` shows no backlog in the last two samples (the last commit is in), end
+ * the watch with SIGINT and check that it ended cleanly: exit 0, nothing on stderr, every line valid
+ * against the schema, numbered 1, 2, ... Returns the lines.
+ */
+async function untilDrainedThenInterrupt(w: ReturnType<typeof spawnCli>, rowOf: (l: Line) => Row | undefined, what: string): Promise<Line[]> {
+  await eventually(() => {
+    const ls: Line[] = w.lines();
+    const n = ls.length;
+    return n >= 3 && rowOf(ls[n - 1]!)?.backlog === 0 && rowOf(ls[n - 2]!)?.backlog === 0 ? true : undefined;
+  }, what, 60_000);
+  w.child.kill('SIGINT');
+  expect(await w.exited, w.stderr()).toBe(0);
+  expect(w.stderr()).toBe('');
+  const ls: Line[] = w.lines();
+  for (const l of ls) expect(validate(l), JSON.stringify(validate.errors)).toBe(true);
+  expect(ls.map((l) => l.seq)).toEqual(ls.map((_, i) => i + 1));
+  return ls;
+}
+
 describe('--watch (real CLI, real broker, real traffic)', () => {
   it('piped: NDJSON per sample whose counts match the messages produced and consumed; SIGINT exits 0', async () => {
     const b = await broker();
@@ -101,19 +121,7 @@ describe('--watch (real CLI, real broker, real traffic)', () => {
     // While it watches: 20 more messages, then a consumer drains everything.
     for (let i = 0; i < 20; i++) await p.send({ topic: t, body: `c${i}` });
     await consumer(b, t, group, 5);
-    await eventually(() => {
-      const ls = lines();
-      const n = ls.length;
-      // Drained, and seen so in two samples (the last commit is in).
-      return n >= 3 && rowOf(ls[n - 1]!)?.backlog === 0 && rowOf(ls[n - 2]!)?.backlog === 0 ? true : undefined;
-    }, 'the backlog drained in the samples', 60_000);
-    w.child.kill('SIGINT');
-    expect(await w.exited, w.stderr()).toBe(0);
-    expect(w.stderr()).toBe('');
-
-    const ls = lines();
-    for (const l of ls) expect(validate(l), JSON.stringify(validate.errors)).toBe(true);
-    expect(ls.map((l) => l.seq)).toEqual(ls.map((_, i) => i + 1));
+    const ls = await untilDrainedThenInterrupt(w, rowOf, 'the backlog drained in the samples');
     const mine = ls.map((l) => rowOf(l)!);
     expect(mine[0]).toMatchObject({ backlog: 30, produced: null, consumed: null, produceRate: null, consumeRate: null });
     // Exactly what was sent and consumed meanwhile: 20 produced; 30 + 20 consumed.
@@ -128,6 +136,39 @@ describe('--watch (real CLI, real broker, real traffic)', () => {
       expect(mine[i]!.consumeRate).toBeCloseTo((window.reduce((s, l) => s + rowOf(l)!.consumed!, 0) * 1000) / ms, 6);
       expect(mine[i]!.backlog - mine[i - 1]!.backlog).toBe(mine[i]!.produced! - mine[i]!.consumed!);
     }
+    expect(mine.at(-1)!.drain).toEqual({ state: 'drained', etaMs: 0 });
+  });
+
+  it('all groups, piped: a row per group in every NDJSON line; one group\'s drain estimate moves as its consumer drains it, the other\'s backlog stays; SIGINT exits 0', async () => {
+    const b = await broker();
+    const [t1, t2] = [await topic(b, uniq('WA'), 2), await topic(b, uniq('WB'), 2)];
+    const p = await producer(b);
+    const draining = await groupWithBacklog(b, t1, p, 3, 120);
+    const idle = await groupWithBacklog(b, t2, p, 2, 40);
+
+    const w = spawnCli(['consumerProgress', '--watch', '0.3', '--socket', b.broker.addresses.socket]);
+    const rowOf = (l: Line, group: string) => l.rows.find((r) => r.key === group) as (Row & { group: string; status: string; count: number }) | undefined;
+
+    await eventually(() => (w.lines().length >= 2 ? true : undefined), 'two samples', 30_000);
+    await consumer(b, t1, draining, 15);
+    const ls = (await untilDrainedThenInterrupt(w, (l) => rowOf(l, draining), 'the first group drained in the samples')) as Array<Line & { mode: string; command: string }>;
+    expect(new Set(ls.map((l) => `${l.command} ${l.mode}`))).toEqual(new Set(['consumerProgress all']));
+    // Both groups in every sample, each row the whole group (its info and its backlog).
+    for (const l of ls) {
+      expect(rowOf(l, draining), `sample ${l.seq}`).toMatchObject({ group: draining, error: null });
+      expect(rowOf(l, idle), `sample ${l.seq}`).toMatchObject({ group: idle, error: null, backlog: 40, backlogChange: l.seq === 1 ? null : 0 });
+    }
+    expect(rowOf(ls[0]!, draining)).toMatchObject({ backlog: 120, drain: { state: 'unknown', etaMs: null } });
+    // Nothing moves in the idle group: no rates, a backlog that is not draining.
+    for (const l of ls.slice(1)) expect(rowOf(l, idle)).toMatchObject({ produced: 0, consumed: 0, produceRate: 0, consumeRate: 0, drain: { state: 'stalled', etaMs: null } });
+
+    // The draining group: its counts add up to the 120 consumed, and the estimate was shown and moved.
+    const mine = ls.map((l) => rowOf(l, draining)!);
+    expect(mine.slice(1).reduce((s, r) => s + r.consumed!, 0)).toBe(120);
+    expect(mine.slice(1).reduce((s, r) => s + r.produced!, 0)).toBe(0);
+    const etas = mine.filter((r) => r.drain.state === 'draining').map((r) => r.drain.etaMs);
+    for (const r of mine.filter((x) => x.drain.state === 'draining')) expect(r.drain.etaMs).toBe(Math.round((r.backlog / (r.consumeRate! - r.produceRate!)) * 1000));
+    expect(new Set(etas).size, JSON.stringify(mine.map((r) => [r.backlog, r.drain]))).toBeGreaterThanOrEqual(2);
     expect(mine.at(-1)!.drain).toEqual({ state: 'drained', etaMs: 0 });
   });
 

@@ -8,10 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BrokerController } from '../../src/broker/broker.js';
-import type { Logger } from '../../src/broker/server.js';
+import type { Logger } from '../../src/remoting/server.js';
 import type { FileIO } from '../../src/broker/store/file-io.js';
-import { buildBrokerConfig, parseProperties } from '../../src/broker/broker-config.js';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { buildBrokerConfig } from '../../src/broker/broker-config.js';
+import { parseProperties } from '../../src/protocol/java-properties.js';
+import { RemotingClient } from '../../src/remoting/client.js';
+import { collectOwnBrokerMetrics } from '../../src/admin/metrics.js';
 import { makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { afterAll, beforeAll } from 'vitest';
@@ -70,7 +72,7 @@ export async function startTestBroker(opts: TestBrokerOptions = {}): Promise<Tes
   });
   const file = () => (opts.configFile ? { path: opts.configFile, entries: parseProperties(fs.readFileSync(opts.configFile, 'utf8')) } : undefined);
   const start = async (extra?: Record<string, string>) =>
-    BrokerController.start(buildBrokerConfig({ file: file(), overrides: base(extra) }).config, { storeIO: opts.storeIO, logger: opts.logger, configFile: opts.configFile, aclCheckIntervalMs: opts.aclCheckIntervalMs });
+    BrokerController.start(buildBrokerConfig({ file: file(), overrides: base(extra) }).config, { storeIO: opts.storeIO, logger: opts.logger, configFile: opts.configFile, aclCheckIntervalMs: opts.aclCheckIntervalMs, clusterMetrics: collectOwnBrokerMetrics });
   const client = new RemotingClient({ requestTimeoutMs: 10_000 });
   const t: TestBroker = {
     broker: await start(),
@@ -172,8 +174,28 @@ export interface ExitedProcess {
  * an ExitedProcess-carrying error (see runBrokerExpectingExit for the failure cases).
  */
 export function spawnBroker(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; readyOn?: 'stdout' | 'stderr' } = {}): Promise<BrokerProcess> {
+  return spawnServer(['broker', 'start', ...args], parseReadyLine, opts);
+}
+
+export interface NamesrvProcess extends Omit<BrokerProcess, 'ready'> {
+  /** host:port it listens on. */
+  addr: string;
+}
+
+/** Start `rocketctl namesrv start ARGS` (a free port unless ARGS say otherwise) and wait for its ready line. */
+export async function spawnNamesrv(args: string[] = ['--listen-port', '0'], opts: { timeoutMs?: number } = {}): Promise<NamesrvProcess> {
+  const parse = (line: string) => /^namesrv ready: namesrv=(\S+)/.exec(line)?.[1];
+  const p = await spawnServer(['namesrv', 'start', ...args], parse, opts);
+  return { ...p, addr: p.ready };
+}
+
+/**
+ * Start `rocketctl ARGV` and wait until `parse` accepts a line of its output (the ready line); if it
+ * exits first, reject with an ExitedProcess-carrying error.
+ */
+function spawnServer<R>(argv: string[], parse: (line: string) => R | undefined, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; readyOn?: 'stdout' | 'stderr' }): Promise<{ ready: R } & Omit<BrokerProcess, 'ready'>> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), 'broker', 'start', ...args], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), ...argv], {
     cwd: ROOT,
     // Without vitest's NODE_ENV=test, which makes oclif print development-only warnings.
     env: { ...withoutNodeEnv(process.env), NO_COLOR: '1', ...opts.env },
@@ -182,19 +204,20 @@ export function spawnBroker(args: string[], opts: { timeoutMs?: number; env?: No
   let out = '';
   let err = '';
   const readyStream = opts.readyOn ?? 'stdout';
+  const what = argv.slice(0, 2).join(' ');
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`broker start did not print its ready line within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`));
+      reject(new Error(`${what} did not print its ready line within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`));
     }, timeoutMs);
     const onData = (stream: 'stdout' | 'stderr') => (d: Buffer) => {
       if (stream === 'stdout') out += d;
       else err += d;
       if (stream !== readyStream) return;
-      const line = (stream === 'stdout' ? out : err).split('\n').find((l) => l.startsWith('broker ready:'));
-      const ready = line && parseReadyLine(line);
-      if (ready) {
+      let ready: R | undefined;
+      for (const l of (stream === 'stdout' ? out : err).split('\n')) if ((ready = parse(l)) !== undefined) break;
+      if (ready !== undefined) {
         clearTimeout(timer);
         resolve({
           child,
@@ -217,7 +240,7 @@ export function spawnBroker(args: string[], opts: { timeoutMs?: number; env?: No
     child.stderr.on('data', onData('stderr'));
     void exited.then(({ code }) => {
       clearTimeout(timer);
-      reject(Object.assign(new Error(`broker start exited with ${code} before it was ready\nstdout: ${out}\nstderr: ${err}`), { exited: { code, stdout: out, stderr: err } }));
+      reject(Object.assign(new Error(`${what} exited with ${code} before it was ready\nstdout: ${out}\nstderr: ${err}`), { exited: { code, stdout: out, stderr: err } }));
     });
   });
 }

@@ -1,7 +1,7 @@
 'use strict';
 /**
  * One ali-ons scenario against a running broker, in its own process: ali-ons keeps timers alive
- * after close() (ali-ons notes §1.4), so the only clean end is process.exit(). Input: one JSON
+ * after close(), so the only clean end is process.exit(). Input: one JSON
  * argument; output: one JSON line on stdout ({ sent, received, errors }). Diagnostics on stderr.
  *
  * Scenarios:

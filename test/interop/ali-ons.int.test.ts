@@ -281,3 +281,89 @@ describe('interop: resetOffset against an online ali-ons consumer', () => {
     expect(r.json.warnings.join('\n')).toMatch(/2 queue\(s\) reverted: .*Stop the group's consumers/);
   });
 });
+
+describe('interop: broker-side traces of ali-ons clients (brokerTraceEnable=true; ali-ons never traces)', () => {
+  interface Step {
+    step: string;
+    source: string;
+    group: string;
+    clientHost: string;
+    detail: string;
+  }
+  /** queryMsgTrace --json (the real CLI) until its first timeline has every step in `want`. */
+  async function traceSteps(b: TestBroker, args: string[], want: string[]): Promise<{ result: any; steps: Step[] }> {
+    return eventually(async () => {
+      const r = await runCli(['queryMsgTrace', ...args, '-n', b.namesrv!, '--json']);
+      if (r.code !== 0) return undefined;
+      expectSuccessEnvelope('queryMsgTrace', r.json);
+      const steps = r.json.result.timelines[0].steps as Step[];
+      const names = steps.map((s) => s.step);
+      return want.every((w) => names.includes(w)) ? { result: r.json.result, steps } : undefined;
+    }, `steps ${want.join(', ')} of ${args.join(' ')}`, 30_000, 250);
+  }
+
+  it('an ali-ons producer and consumer: stored, delivered and committed, found by id and by key', async () => {
+    const b = await start({ brokerTraceEnable: 'true' });
+    const topic = 'AliOnsTraced';
+    expect((await createTopic(b.client, b.addr, topic, 2)).code).toBe(0);
+    await eventually(async () => ((await routeExists(b, topic)) ? true : undefined), 'route in the name server');
+    const runId = crypto.randomUUID().slice(0, 8);
+    const r = await runScenario({ scenario: 'produce-consume', nameSrv: b.namesrv, topic, group: 'GID_traced', producerGroup: 'PID_traced', count: 4, runId });
+    expect(r.sent).toHaveLength(4);
+    const s0 = r.sent[0]!; // TagA: the consumer subscribes to TagA
+    expect(r.received.map((m) => m.msgId)).toContain(s0.msgId);
+
+    // By id: ali-ons sends no UNIQ_KEY, so its msgId is the broker's offset msgId, which the broker traces by.
+    const { result, steps } = await traceSteps(b, ['-i', s0.msgId], ['stored', 'delivered', 'committed']);
+    expect(result.timelines[0]).toMatchObject({ msgId: s0.msgId, topic, keys: `k0 run-${runId}` });
+    for (const s of steps) {
+      expect(s.source).toBe('broker');
+      expect(s.group).toMatch(/^%BROKER%/);
+    }
+    expect(steps.map((s) => s.step)).toEqual(['stored', 'delivered', 'committed']);
+    expect(steps[0]).toMatchObject({ group: '%BROKER%PID_traced', detail: topic });
+    expect(steps[1]).toMatchObject({ group: '%BROKER%GID_traced' });
+    expect(steps[1]!.clientHost).toMatch(/^127\.0\.0\.1:\d+$/);
+    const pub = result.rows.find((x: any) => x.type === 'Pub').records[0];
+    expect(pub).toMatchObject({ msgId: s0.msgId, offsetMsgId: s0.msgId, tags: 'TagA', keys: `k0 run-${runId}`, storeHost: b.addr, success: true });
+    // The body as stored: ali-ons deflated its 6000 bytes (the broker never inflates).
+    expect(pub.bodyLength).toBeGreaterThan(0);
+    expect(pub.bodyLength).toBeLessThan(4096);
+
+    // By key: one key of one message, and the key all four share (TagB ones were only stored).
+    const byKey = await traceSteps(b, ['-k', 'k0'], ['stored', 'delivered', 'committed']);
+    expect(byKey.result.timelines.map((t: any) => t.msgId)).toEqual([s0.msgId]);
+    const all = await eventually(async () => {
+      const x = await runCli(['queryMsgTrace', '-k', `run-${runId}`, '-n', b.namesrv!, '--json']);
+      return x.code === 0 && x.json.result.timelines.length === 4 ? x.json.result : undefined;
+    }, 'four messages by their shared key');
+    expect(all.timelines.map((t: any) => t.msgId).sort()).toEqual(r.sent.map((x) => x.msgId).sort());
+    for (const t of all.timelines) {
+      const tags = r.sent.find((x) => x.msgId === t.msgId)!.tags;
+      if (tags === 'TagB') expect(t.steps.map((s: Step) => s.step)).toEqual(['stored']);
+    }
+
+    // Apache's mqadmin sees the same records; ours prints them with the timeline.
+    const text = await runCli(['queryMsgTrace', '-i', s0.msgId, '-n', b.namesrv!]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^Pub\s+%BROKER%PID_traced\s+127\.0\.0\.1:\d+/m);
+    expect(text.stdout).toMatch(/^committed\s+broker\s+/m);
+  });
+
+  it('a message an ali-ons consumer failed once: delivered, retried (%RETRY%), delivered again, committed', async () => {
+    const b = await start({ brokerTraceEnable: 'true', messageDelayLevel: '1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s' });
+    const topic = 'AliOnsTracedRetry';
+    expect((await createTopic(b.client, b.addr, topic, 1)).code).toBe(0);
+    await eventually(async () => ((await routeExists(b, topic)) ? true : undefined), 'route in the name server');
+    const r = await runScenario({ scenario: 'retry', nameSrv: b.namesrv, topic, group: 'GID_traced_retry', producerGroup: 'PID_traced_retry', runId: 't1' });
+    const s = r.sent[0]!;
+    const { steps } = await traceSteps(b, ['-k', 'retry-t1'], ['stored', 'delivered', 'retried', 'committed']);
+    const names = steps.map((x) => x.step);
+    expect(names.filter((n) => n === 'delivered')).toHaveLength(2);
+    expect(names.indexOf('stored')).toBeLessThan(names.indexOf('retried'));
+    expect(names.lastIndexOf('delivered')).toBeGreaterThan(names.indexOf('retried'));
+    expect(steps.find((x) => x.step === 'retried')).toMatchObject({ group: '%BROKER%GID_traced_retry', detail: '%RETRY%GID_traced_retry' });
+    const byId = await traceSteps(b, ['-i', s.msgId], ['retried']);
+    expect(byId.steps.map((x) => x.step)).toEqual(names);
+  });
+});

@@ -13,7 +13,8 @@ import { broker, defer, namesrvOf, tempDir, topic, uniq } from '../client/suppor
 import { createTopic, eventually, spawnBroker } from '../helpers/broker.js';
 import { expectSuccessEnvelope, ROOT, runCli } from '../helpers/cli.js';
 import { find, makeBacklog, scrape, tempFile, valueOf } from '../helpers/metrics.js';
-import { routeOfTopic, withAdminSession } from '../../src/client/admin.js';
+import { routeOfTopic } from '../../src/admin/targets.js';
+import { withAdminSession } from '../../src/admin/session.js';
 
 /** Start `rocketctl exporter ARGS` and wait (bounded) for its ready line. */
 async function startExporterCli(args: string[]): Promise<{ child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }> {
@@ -45,7 +46,7 @@ describe('rocketctl exporter', () => {
     const created = await createTopic(a.client, bProc.ready.broker, t, 2);
     expect(created.code).toBe(0);
     await eventually(async () => {
-      const route = await withAdminSession({ namesrvAddr: ns }, (s) => routeOfTopic(s, t));
+      const route = await withAdminSession({ namesrvAddr: ns, timeoutMs: 10_000 }, (s) => routeOfTopic(s, t));
       return route.queueDatas.length === 2 ? true : undefined;
     }, 'the topic routed to both brokers');
     const { group } = await makeBacklog(ns, t, 8, 6);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseExposition, renderExposition } from '../../src/metrics/exposition.js';
-import { Histogram } from '../../src/broker/stats/histogram.js';
-import { CachedCollector } from '../../src/client/metrics.js';
+import { Histogram } from '../../src/metrics/histogram.js';
+import { CachedCollector } from '../../src/metrics/collector.js';
 
 describe('exposition format', () => {
   it('writes HELP and TYPE once per name, escapes label values, and reads back', () => {

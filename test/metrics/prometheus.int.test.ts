@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startExporter } from '../../src/client/metrics.js';
+import { startExporter } from '../../src/admin/metrics.js';
 import { Producer } from '../../src/client/producer.js';
 import { broker, defer, freePort, namesrvOf, tempDir, topic, uniq } from '../client/support.js';
 import { eventually } from '../helpers/broker.js';
@@ -52,7 +52,7 @@ describe('Prometheus tools', () => {
     await p.start();
     defer(() => p.close());
     for (let i = 0; i < 5; i++) await p.send({ topic: t, body: `m${i}` });
-    const exporter = await startExporter({ target: { namesrvAddr: ns }, host: '127.0.0.1', port: 0, cacheMs: 500 });
+    const exporter = await startExporter({ target: { namesrvAddr: ns, timeoutMs: 10_000 }, host: '127.0.0.1', port: 0, cacheMs: 500 });
     defer(() => exporter.close());
 
     const dir = tempDir('rocketctl-prometheus-');

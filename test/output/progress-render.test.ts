@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderAllGroups } from '../../src/output/progress-render.js';
 
 describe('renderAllGroups', () => {
-  const none = { groups: [], measuredAt: 0, failedBrokers: [] };
+  const none = { groups: [], measuredAt: 0, failed: [] };
 
   it('shows the #Lag column whenever --lag was asked for, even with no groups', () => {
     expect(renderAllGroups(none, true)).toMatch(/#Diff Total\s+#Lag/);

@@ -8,7 +8,7 @@ import {
   toFastjson,
 } from '../../src/protocol/fastjson.js';
 
-describe('fastjson reader (§3.1)', () => {
+describe('fastjson reader (bare keys)', () => {
   it('reads bare numeric keys (route brokerAddrs)', () => {
     const v = parseFastjson('{"brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"},"brokerName":"broker-a"}') as any;
     expect(v.brokerAddrs).toEqual({ 0: '10.0.0.1:10911', 1: '10.0.0.2:10911' });
@@ -67,7 +67,7 @@ describe('fastjson writer', () => {
     expect(messageQueueEntries((parseFastjson(text) as any).offsetTable)).toEqual([[{ topic: 'T', brokerName: 'b', queueId: 0 }, 1000]]);
   });
 
-  it('pretty-prints with tabs like the files on disk (§5)', () => {
+  it('pretty-prints with tabs like the files on disk', () => {
     const text = toFastjson({ dataVersion: { counter: 5, timestamp: 1700000000000 } }, { pretty: true });
     expect(text).toBe('{\n\t"dataVersion":{\n\t\t"counter":5,\n\t\t"timestamp":1700000000000\n\t}\n}');
   });

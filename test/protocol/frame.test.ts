@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame, FrameDecoder, FrameError, FrameWriter, makeRequest, makeResponse, type RemotingCommand } from '../../src/protocol/frame.js';
 
-describe('remoting frames (§1.1)', () => {
-  it('JSON request code 106: the fact sheet example bytes', () => {
+describe('remoting frames (RemotingCommand.encode)', () => {
+  it('JSON request code 106: golden bytes written by hand', () => {
     const header = '{"code":106,"flag":0,"language":"JAVA","opaque":1,"serializeTypeCurrentRPC":"JSON","version":409}';
     expect(header.length).toBe(97);
     const f = encodeFrame({ code: 106, language: 'JAVA', version: 409, opaque: 1, flag: 0, serializeType: 'JSON' });
@@ -12,7 +12,7 @@ describe('remoting frames (§1.1)', () => {
     expect(d).toMatchObject({ code: 106, opaque: 1, flag: 0, version: 409, serializeType: 'JSON' });
   });
 
-  it('ROCKETMQ binary header: the fact sheet example bytes', () => {
+  it('ROCKETMQ binary header: golden bytes written by hand', () => {
     const golden = '00000019' + '01000015' + '006a' + '00' + '0199' + '00000001' + '00000000' + '00000000' + '00000000';
     const f = encodeFrame({ code: 106, language: 'JAVA', version: 409, opaque: 1, flag: 0, serializeType: 'ROCKETMQ' });
     expect(f.toString('hex')).toBe(golden);

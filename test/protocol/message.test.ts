@@ -13,7 +13,7 @@ import {
 import { decodeProperties, encodeProperties } from '../../src/protocol/properties.js';
 
 describe('java hashes', () => {
-  it('matches String.hashCode for tags (fact sheet §4.5)', () => {
+  it('matches String.hashCode for tags (as ConsumeQueue stores tagsCode)', () => {
     expect(javaHashCode('TagA')).toBe(2598919);
     expect(javaHashCode('TagB')).toBe(2598920);
     expect(javaHashCode('')).toBe(0);
@@ -42,8 +42,8 @@ describe('properties', () => {
   });
 });
 
-describe('offsetMsgId (§4.4)', () => {
-  it('matches the fact sheet example', () => {
+describe('offsetMsgId (MessageDecoder.createMessageId)', () => {
+  it('matches an id built by hand', () => {
     const id = createOffsetMsgId(parseSocketAddr('127.0.0.1:10911'), 0);
     expect(id).toBe('7F00000100002A9F0000000000000000');
     expect(decodeOffsetMsgId(id)).toEqual({ address: '127.0.0.1:10911', commitLogOffset: 0 });
@@ -56,7 +56,7 @@ describe('offsetMsgId (§4.4)', () => {
   });
 });
 
-// A record assembled byte by byte from the field table in fact sheet §4.1 (not by our encoder).
+// A record assembled byte by byte from CommitLog.calMsgLength's field order (not by our encoder).
 function handRecord(): Buffer {
   const body = Buffer.from('hello');
   const topic = Buffer.from('T1');
@@ -85,7 +85,7 @@ function handRecord(): Buffer {
   return b;
 }
 
-describe('stored record (§4.1)', () => {
+describe('stored record (CommitLog record layout)', () => {
   const input = {
     topic: 'T1',
     queueId: 2,

@@ -4,7 +4,7 @@
  * MessageDecoder.string2messageProperties / messageProperties2String on JDK 17 for the same steps.
  */
 import { describe, expect, it } from 'vitest';
-import { JavaPropertiesMap } from '../../src/protocol/properties.js';
+import { decodeProperties, JavaPropertiesMap, pickProperties } from '../../src/protocol/properties.js';
 
 const j = (s: string): string => s.replace(/\\u0001/g, '\u0001').replace(/\\u0002/g, '\u0002');
 
@@ -43,5 +43,23 @@ describe('JavaPropertiesMap', () => {
     m.set('d', '4').set('a', '5').set('b', '2');
     expect(m.toString()).toBe(j('a\\u00015\\u0002b\\u00012\\u0002c\\u00013\\u0002d\\u00014'));
     expect(m.toObject()).toEqual({ b: '2', c: '3', d: '4', a: '5' });
+  });
+});
+
+describe('pickProperties', () => {
+  it('reads the named properties as decodeProperties does, whatever the rest of the string holds', () => {
+    const names = ['TAGS', 'KEYS', 'UNIQ_KEY', 'DELAY'] as const;
+    const cases = [
+      '',
+      j('TAGS\\u0001TagA\\u0002KEYS\\u0001k1 k2\\u0002UNIQ_KEY\\u0001AB'),
+      // Prefixes and extensions of a wanted name, empty names and values, a repeated name (the last wins), no separator.
+      j('TAG\\u0001x\\u0002TAGSX\\u0001y\\u0002\\u0001z\\u0002KEYS\\u0001\\u0002DELAY\\u00013\\u0002DELAY\\u00014\\u0002UNIQ_KEY'),
+      j('KEYS\\u0001a\\u0001b\\u0002\\u0002TAGS\\u0001t\\u0002'),
+    ];
+    for (const s of cases) {
+      const all = decodeProperties(s);
+      const want = Object.fromEntries(names.filter((n) => all[n] !== undefined).map((n) => [n, all[n]]));
+      expect(pickProperties(s, names), JSON.stringify(s)).toEqual(want);
+    }
   });
 });

@@ -30,8 +30,8 @@ function topic(name: string, o: Partial<TopicConfig> = {}): TopicConfig {
   return { topicName: name, readQueueNums: 4, writeQueueNums: 4, perm: 6, topicFilterType: 'SINGLE_TAG', topicSysFlag: 0, order: false, ...o };
 }
 
-describe('compressed REGISTER_BROKER body (§2.13, pitfall 11)', () => {
-  it('decodes a golden body built by hand from the fact sheet layout', () => {
+describe('compressed REGISTER_BROKER body (RegisterBrokerBody.encode(true))', () => {
+  it('decodes a golden body built by hand from the layout of RegisterBrokerBody', () => {
     const inflated = Buffer.concat([
       piece('{"counter":3,"timestamp":1700000000000}'),
       int32(3),

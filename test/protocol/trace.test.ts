@@ -1,5 +1,5 @@
 /**
- * Trace bodies (fact sheet §7.2): golden strings written by hand from the fact sheet's layouts
+ * Trace bodies (apache/rocketmq TraceDataEncoder): golden strings written by hand from its field order
  * (char 1 between fields, char 2 after each record, Java's "null" for absent values).
  */
 import { describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ const END_TX: TraceRecord = {
 };
 
 describe('trace bodies', () => {
-  it('encodes each record type exactly as the fact sheet lays it out', () => {
+  it('encodes each record type exactly as TraceDataEncoder lays it out', () => {
     expect(encodeTrace(PUB)).toBe(PUB_TEXT);
     expect(encodeTrace(SUB_BEFORE)).toBe(SUB_BEFORE_TEXT);
     expect(encodeTrace(SUB_AFTER)).toBe(SUB_AFTER_TEXT);

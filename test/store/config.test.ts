@@ -5,17 +5,15 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ConsumerOffsetManager,
-  DEFAULT_SUBSCRIPTION_GROUPS,
   DelayOffsetManager,
   SubscriptionGroupManager,
   TopicConfigManager,
   defaultSubscriptionGroupConfig,
   defaultTopicConfig,
-  isSystemGroup,
-  isSystemTopic,
   nextVersion,
   systemTopicConfigs,
 } from '../../src/broker/store/config/index.js';
+import { DEFAULT_SUBSCRIPTION_GROUPS, isSystemGroup, isSystemTopic } from '../../src/protocol/names.js';
 import type { FileIO } from '../../src/broker/store/file-io.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { ConfigError, DiskFullError } from '../../src/errors/index.js';
@@ -33,7 +31,7 @@ afterEach(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-/** Golden files are the fact sheet §5 examples typed by hand (tabs, no trailing newline). */
+/** Golden files are files as Apache 4.9.x writes them, typed by hand (tabs, no trailing newline). */
 function golden(name: string): string {
   return readFileSync(path.join('fixtures', 'golden', name), 'utf8');
 }
@@ -45,8 +43,8 @@ async function place(name: string, content: string): Promise<void> {
 
 const read = (name: string): Promise<string> => fs.readFile(path.join(configDir, name), 'utf8');
 
-describe('config files in fastjson format (§5)', () => {
-  it('topics.json: the writer reproduces the §5 example byte for byte', async () => {
+describe('config files in fastjson format', () => {
+  it('topics.json: the writer reproduces the golden file byte for byte', async () => {
     const text = golden('config-topics.json');
     await place('topics.json', text);
     const m = new TopicConfigManager(root, io);
@@ -79,7 +77,7 @@ describe('config files in fastjson format (§5)', () => {
     expect(m.encodeBody()).toBe('{"offsetTable":{"%RETRY%CG@CG":{0:3},"TopicTest@CG":{0:250,1:249,2:251,3:250,4:7}}}');
   });
 
-  it('delayOffset.json: the §5 example round-trips', async () => {
+  it('delayOffset.json: the golden file round-trips', async () => {
     const text = golden('config-delayOffset.json');
     await place('delayOffset.json', text);
     const m = new DelayOffsetManager(root, io);
@@ -91,7 +89,7 @@ describe('config files in fastjson format (§5)', () => {
     expect(new DelayOffsetManager(root, io).encode()).toBe('{\n\t"offsetTable":{}\n}');
   });
 
-  it('subscriptionGroup.json: the §5 example loads, default groups are always present', async () => {
+  it('subscriptionGroup.json: the golden file loads, default groups are always present', async () => {
     await place('subscriptionGroup.json', golden('config-subscriptionGroup.json'));
     const m = new SubscriptionGroupManager(root, io);
     await m.load();
@@ -388,7 +386,7 @@ describe('managers', () => {
     expect(again.dataVersion.counter).toBe(3);
   });
 
-  it('system topics follow §6.8', () => {
+  it('system topics follow the constructor of TopicConfigManager', () => {
     const topics = systemTopicConfigs('DefaultCluster', 'broker-a');
     const byName = new Map(topics.map((t) => [t.topicName, t]));
     expect([...byName.keys()]).toEqual([

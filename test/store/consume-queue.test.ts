@@ -58,7 +58,7 @@ async function newStore(): Promise<ConsumeQueueStore> {
   return store;
 }
 
-describe('consume queue unit format (§4.5)', () => {
+describe('consume queue unit format (ConsumeQueue.CQ_STORE_UNIT_SIZE)', () => {
   it('matches the hand-written golden bytes, negative tagsCode sign-extended', async () => {
     const golden = readHexFixture('consume-queue-units.hex');
     expect(golden.length).toBe(40);
@@ -367,7 +367,7 @@ describe('ConsumeQueue', () => {
   });
 });
 
-describe('searchOffsetByTimestamp (closest store time, §2.6 / pitfall 15)', () => {
+describe('searchOffsetByTimestamp (closest store time)', () => {
   /** Queue of units whose store times are `times` (offset i → commit log offset i*100). */
   async function queueWithTimes(times: number[], startAt = 0): Promise<[ConsumeQueue, (u: CqUnit) => Promise<number>]> {
     const cq = new ConsumeQueue('T', 0, root, FILE_SIZE_BYTES, io);

@@ -46,7 +46,7 @@ async function openService(geometry = SMALL, fio: FileIO = io): Promise<IndexSer
 
 const ALL_TIME: [number, number] = [0, Number.MAX_SAFE_INTEGER];
 
-describe('index file format (§4.6)', () => {
+describe('index file format (IndexFile)', () => {
   it('writes the hand-computed golden file byte for byte', async () => {
     const golden = readHexFixture('index-file-small.hex');
     expect(golden.length).toBe(indexFileSizeBytes(SMALL));

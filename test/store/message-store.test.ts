@@ -2,16 +2,15 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidTopicError, MessageTooLargeError, StoreLockedError } from '../../src/errors/index.js';
+import { InvalidTopicError, MessageTooLargeError, StoreLockedError, FlushTimeoutError } from '../../src/errors/index.js';
 import { javaHashCode } from '../../src/protocol/hash.js';
 import { BLANK_MAGIC_CODE, createOffsetMsgId, decodeRecord, parseSocketAddr, SysFlag } from '../../src/protocol/message.js';
 import { decodeProperties } from '../../src/protocol/properties.js';
-import { FlushTimeoutError } from '../../src/errors/index.js';
 import type { FileHandle, OpenMode } from '../../src/broker/store/file-io.js';
 import { MessageStore, PutFlushTimeoutError } from '../../src/broker/store/message-store.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { parseDelayLevels } from '../../src/broker/store/store-config.js';
-import { SCHEDULE_TOPIC } from '../../src/broker/store/types.js';
+import { SCHEDULE_TOPIC } from '../../src/protocol/names.js';
 import { bodyFor, message, removeDir, smallConfig, tempDir } from './message-store.helpers.js';
 
 let dir: string;
@@ -133,7 +132,7 @@ describe('MessageStore append and read', () => {
     expect(none.scanned).toBe(2);
   });
 
-  it('answers the pull statuses of fact sheet §2.3', async () => {
+  it('answers the pull statuses of DefaultMessageStore.getMessage', async () => {
     store = await MessageStore.open(smallConfig(dir));
     expect((await store.getMessage('Nope', 0, 5, 32)).status).toBe('NO_MATCHED_LOGIC_QUEUE');
     for (let i = 0; i < 3; i++) await store.putMessage(message('S', 0, `m${i}`));
@@ -148,12 +147,14 @@ describe('MessageStore append and read', () => {
   });
 
   it('finds the offset with the closest store time, and store times by offset', async () => {
-    store = await MessageStore.open(smallConfig(dir));
+    let clock = 1_700_000_000_000;
+    store = await MessageStore.open(smallConfig(dir), { now: () => clock });
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {
       times.push((await store.putMessage(message('Time', 0, `m${i}`))).storeTimestamp);
-      await new Promise((r) => setTimeout(r, 15));
+      clock += 15;
     }
+    expect(times).toEqual([0, 15, 30, 45, 60].map((d) => 1_700_000_000_000 + d));
     expect(await store.getOffsetInQueueByTime('Time', 0, times[2]!)).toBe(2);
     expect(await store.getOffsetInQueueByTime('Time', 0, times[2]! + 2)).toBe(2);
     expect(await store.getOffsetInQueueByTime('Time', 0, 0)).toBe(0);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeRecord } from '../../src/protocol/message.js';
 import { MessageStore, type PutResult } from '../../src/broker/store/message-store.js';
-import { segmentFileName } from '../../src/broker/store/commitlog.js';
+import { segmentFileName } from '../../src/broker/store/commitlog-files.js';
 import type { StoreConfig } from '../../src/broker/store/types.js';
 import { bodyFor, message, removeDir, smallConfig, tempDir } from './message-store.helpers.js';
 
@@ -167,16 +167,19 @@ describe('recovery', () => {
   });
 
   it('abnormal recovery starts from the checkpoint, not the first segment', async () => {
-    const cfg = config({ mappedFileSizeCommitLog: 8 * 1024, flushIntervalConsumeQueue: 50 });
-    store = await MessageStore.open(cfg);
+    const cfg = config({ mappedFileSizeCommitLog: 8 * 1024, flushIntervalConsumeQueue: 60_000 });
+    let clock = 1_700_000_000_000;
+    const now = () => clock;
+    store = await MessageStore.open(cfg, { now });
     await fill(store, 40, 1);
-    // Records must be older than the checkpoint's time minus RocketMQ's 3 s margin.
-    await new Promise((r) => setTimeout(r, 3300));
+    // The first batch's records are older than the checkpoint's time minus RocketMQ's 3 s margin
+    // (StoreCheckpoint#getMinTimestamp); the checkpoint then holds the second batch's time.
+    clock += 3300;
     await fill(store, 40, 1);
     await store.flush();
     store.halt();
     store = undefined;
-    store = await MessageStore.open(cfg);
+    store = await MessageStore.open(cfg, { now });
     const r = store.report;
     expect(r.mode).toBe('abnormal');
     expect(r.scanStartOffset).toBeGreaterThan(0);

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Producer } from '../../src/client/producer.js';
 import { PushConsumer } from '../../src/client/push-consumer.js';
-import { RemotingClient } from '../../src/client/remoting.js';
+import { RemotingClient } from '../../src/remoting/client.js';
 import { RequestCode } from '../../src/protocol/codes.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { FaultyFileIO } from '../../src/broker/store/faulty-file-io.js';

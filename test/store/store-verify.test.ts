@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreLockedError } from '../../src/errors/index.js';
-import { segmentFileName } from '../../src/broker/store/commitlog.js';
+import { segmentFileName } from '../../src/broker/store/commitlog-files.js';
 import { MessageStore, StoreNotFoundError, verifyStore } from '../../src/broker/store/message-store.js';
 import { expectErrorEnvelope, expectOneLineError, expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 import { bodyFor, message, removeDir, smallConfig, tempDir } from './message-store.helpers.js';

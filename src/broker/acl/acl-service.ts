@@ -11,16 +11,16 @@ import path from 'node:path';
 import { ResponseCode } from '../../protocol/codes.js';
 import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import { ConfigError } from '../../errors/index.js';
-import type { ClientChannel, Logger } from '../server.js';
+import type { ClientChannel, Logger } from '../../remoting/server.js';
 import { AclConfigError, checkRequest, parsePlainAcl, type PlainAcl } from './plain-acl.js';
 import { dataVersionOf, type AclDataVersion } from './plain-acl-edit.js';
 
 /** AclFileWatchService.WATCH_INTERVAL. */
-export const ACL_FILE_CHECK_INTERVAL_MS = 5_000;
+const ACL_FILE_CHECK_INTERVAL_MS = 5_000;
 /** plain_acl.yml larger than this is refused (a real one is a few KiB): reading it stays bounded. */
-export const ACL_FILE_MAX_BYTES = 1024 * 1024;
+const ACL_FILE_MAX_BYTES = 1024 * 1024;
 /** At most one log line per access key per this long about failed signatures (with the count since). */
-export const SIGNATURE_FAILURE_LOG_INTERVAL_MS = 10_000;
+const SIGNATURE_FAILURE_LOG_INTERVAL_MS = 10_000;
 /** The class name Java clients and scripts see in the remark, as Apache's exceptionSimpleDesc writes it. */
 const ACL_EXCEPTION = 'org.apache.rocketmq.acl.common.AclException';
 
@@ -31,7 +31,7 @@ export function plainAclPath(plainAclFile: string | undefined, env: NodeJS.Proce
   throw new ConfigError('aclEnable=true but no plain_acl.yml: set plainAclFile=PATH in broker.conf, or ROCKETMQ_HOME (the file is then $ROCKETMQ_HOME/conf/plain_acl.yml)');
 }
 
-export interface AclStats {
+interface AclStats {
   /** Requests refused for a signature that did not match (wrong secret, tampered request). */
   signatureFailures: number;
   /** Every refused request. */
@@ -174,7 +174,7 @@ function writeAtomically(file: string, text: string): void {
 }
 
 /** "ip:port" or "[v6]:port" → the ip, as PlainAccessValidator#parse cuts the port. */
-export function ipOf(remoteAddress: string): string {
+function ipOf(remoteAddress: string): string {
   const i = remoteAddress.lastIndexOf(':');
   const host = i > 0 ? remoteAddress.slice(0, i) : remoteAddress;
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;

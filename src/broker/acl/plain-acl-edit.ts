@@ -10,7 +10,7 @@ import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq 
 import { AclConfigError } from './plain-acl.js';
 
 /** PlainAccessConfig as UPDATE_AND_CREATE_ACL_CONFIG carries it (lists already split on ','). */
-export interface AccountUpdate {
+interface AccountUpdate {
   accessKey: string;
   secretKey: string;
   whiteRemoteAddress?: string;

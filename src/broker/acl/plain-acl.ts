@@ -12,13 +12,11 @@ import { decodeHeartbeatData } from '../../protocol/bodies.js';
 import { ACCESS_KEY, SIGNATURE, UNIQUE_MSG_QUERY_FLAG, sameSignature, signature, signedContent } from '../../protocol/acl-sign.js';
 import type { RemotingCommand } from '../../protocol/frame.js';
 import { addressMatcher, type AddressMatcher } from './remote-address.js';
+import { RETRY_GROUP_TOPIC_PREFIX, RMQ_SYS_TRACE_TOPIC } from '../../protocol/names.js';
 
 /** Permission bits (acl.common.Permission). */
-export const Perm = { DENY: 1, ANY: 2, PUB: 4, SUB: 8 } as const;
+const Perm = { DENY: 1, ANY: 2, PUB: 4, SUB: 8 } as const;
 
-const RETRY_PREFIX = '%RETRY%';
-/** TopicValidator.RMQ_SYS_TRACE_TOPIC: PUB to it is never refused (PlainPermissionManager#validate). */
-const TRACE_TOPIC = 'RMQ_SYS_TRACE_TOPIC';
 /** AclConstants.ACCESS_KEY_MIN_LENGTH / SECRET_KEY_MIN_LENGTH: keys must be longer than this. */
 const KEY_MIN_LENGTH = 6;
 /**
@@ -38,7 +36,7 @@ const ADMIN_CODES: ReadonlySet<number> = new Set([
   RequestCode.ROCKETCTL_QUERY_AUDIT_LOG,
 ]);
 
-export interface Account {
+interface Account {
   accessKey: string;
   secretKey: string;
   admin: boolean;
@@ -138,7 +136,7 @@ function buildAccount(raw: unknown, where: string, notes: string[]): Account {
       const items = entry.split('=').filter((s) => s !== '');
       if (items.length !== 2) throw new AclConfigError(`${at}: ${key} entry ${JSON.stringify(entry)} is not NAME=PERM (e.g. topicA=PUB|SUB)`);
       const name = items[0]!.trim();
-      perms.set(isTopic ? name : RETRY_PREFIX + name, parsePerm(items[1], `${at}: ${key} ${name}`, notes));
+      perms.set(isTopic ? name : RETRY_GROUP_TOPIC_PREFIX + name, parsePerm(items[1], `${at}: ${key} ${name}`, notes));
     }
   }
   return {
@@ -155,23 +153,23 @@ function buildAccount(raw: unknown, where: string, notes: string[]): Account {
 // ---- what a request needs ----------------------------------------------------------------------
 
 /** A refused request: `message` is AclException's text; `badSignature` for the failure counter. */
-export interface AclRefusal {
+interface AclRefusal {
   message: string;
   accessKey?: string;
   badSignature?: boolean;
 }
 
-const retry = (group: string | undefined) => (group === undefined ? undefined : RETRY_PREFIX + group);
+const retry = (group: string | undefined) => (group === undefined ? undefined : RETRY_GROUP_TOPIC_PREFIX + group);
 
 /** PlainAccessValidator#parse: resource → permission needed, by request code. */
-export function neededPerms(req: RemotingCommand): Map<string, number> {
+function neededPerms(req: RemotingCommand): Map<string, number> {
   const f = req.extFields ?? {};
   const need = new Map<string, number>();
   const add = (res: string | undefined, p: number) => {
     if (res !== undefined) need.set(res, p);
   };
   const send = (topic: string | undefined, group: string | undefined) => {
-    if (topic?.startsWith(RETRY_PREFIX)) add(retry(group), Perm.SUB);
+    if (topic?.startsWith(RETRY_GROUP_TOPIC_PREFIX)) add(retry(group), Perm.SUB);
     else add(topic, Perm.PUB);
   };
   switch (req.code) {
@@ -255,7 +253,7 @@ export function checkRequest(acl: PlainAcl, req: RemotingCommand, ip: string): A
   if (!signatureValid(req, owned.secretKey)) {
     return { message: `Check signature failed for accessKey=${accessKey}, the signature does not match the request (wrong secret key, or a changed request)`, accessKey, badSignature: true };
   }
-  if (need.get(TRACE_TOPIC) === Perm.PUB) return undefined;
+  if (need.get(RMQ_SYS_TRACE_TOPIC) === Perm.PUB) return undefined;
   return checkPerm(owned, req.code, need);
 }
 
@@ -267,10 +265,10 @@ function checkPerm(owned: Account, code: number, need: Map<string, number>): Acl
   // Apache: an admin whose account lists no topic or group perms may do anything.
   if (owned.admin && owned.perms.size === 0) return undefined;
   for (const [res, needed] of need) {
-    const isGroup = res.startsWith(RETRY_PREFIX);
+    const isGroup = res.startsWith(RETRY_GROUP_TOPIC_PREFIX);
     const has = owned.perms.get(res) ?? (isGroup ? owned.defaultGroupPerm : owned.defaultTopicPerm);
     if (!permits(needed, has)) {
-      const what = isGroup ? `group:${res.slice(RETRY_PREFIX.length)}` : `topic:${res}`;
+      const what = isGroup ? `group:${res.slice(RETRY_GROUP_TOPIC_PREFIX.length)}` : `topic:${res}`;
       return { message: `No default permission for ${what}, ${permName(needed)} needed, accessKey=${owned.accessKey} has ${permName(has)}`, accessKey: owned.accessKey };
     }
   }

@@ -14,6 +14,11 @@ import { isIP, isIPv4, isIPv6 } from 'node:net';
 
 export type AddressMatcher = (ip: string) => boolean;
 
+/** A host only this machine reaches (127.0.0.0/8, ::1, localhost); 0.0.0.0 and :: are every interface, not loopback. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 const NEVER: AddressMatcher = () => false;
 const ALWAYS: AddressMatcher = () => true;
 

@@ -3,15 +3,15 @@
  * before and after it. Every mutating admin request code the broker serves is here; sends, pulls
  * and consumers' oneway offset commits are not (they are traffic, not administration).
  */
-import { RequestCode, requestCodeName, responseCodeName } from '../../protocol/codes.js';
+import { RequestCode, requestCodeName, responseCodeName, COMMAND_FIELD } from '../../protocol/codes.js';
 import { bodyBuffer, isOneway, type RemotingCommand } from '../../protocol/frame.js';
 import { ACCESS_KEY } from '../../protocol/acl-sign.js';
-import { parseProperties } from '../broker-config.js';
+import { parseProperties } from '../../protocol/java-properties.js';
 import { brokerConfigProperties } from '../handlers/get-broker-config.js';
 import type { BrokerContext } from '../handlers/context.js';
 import { decodeGroupConfig } from '../handlers/update-and-create-subscriptiongroup.js';
-import type { ClientChannel, RequestHandler } from '../server.js';
-import type { AuditEntry } from './audit-log.js';
+import type { ClientChannel, RequestHandler } from '../../remoting/server.js';
+import type { AuditEntry } from '../../util/audit-log.js';
 
 type Target = AuditEntry['target'];
 
@@ -20,7 +20,7 @@ interface AuditSpec {
   /** The target's state as the broker knows it (undefined: the broker does not keep one). */
   state?(ctx: BrokerContext, t: Target): unknown;
   /** Requests of this code that are not administration. */
-  skip?(req: RemotingCommand): boolean;
+  skip?(req: RemotingCommand, ctx: BrokerContext, channel: ClientChannel): boolean;
   /** The change asked for, when the broker keeps no state to show (ACL edits; never a secret). */
   asked?(req: RemotingCommand): unknown;
 }
@@ -59,11 +59,16 @@ const aclState = (ctx: BrokerContext) => (ctx.acl ? { dataVersion: ctx.acl.dataV
 function aclAsked(req: RemotingCommand): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.extFields ?? {})) {
-    if (k === 'secretKey' || k === ACCESS_KEY || k === 'Signature' || k === 'OnsChannel') continue;
+    if (k === 'secretKey' || k === ACCESS_KEY || k === 'Signature' || k === 'OnsChannel' || k === COMMAND_FIELD) continue;
     out[k] = v;
   }
   if (req.extFields?.secretKey !== undefined) out.secretKey = '(set, not recorded)';
   return out;
+}
+
+/** The connection is one a consumer of `group` registered with (HEART_BEAT). */
+function ownConsumer(ctx: BrokerContext, group: string | undefined, channel: ClientChannel): boolean {
+  return group !== undefined && ctx.clients.consumerGroup(group)?.channels.has(channel.id) === true;
 }
 
 function groupOfBody(req: RemotingCommand): string | undefined {
@@ -74,7 +79,7 @@ function groupOfBody(req: RemotingCommand): string | undefined {
   }
 }
 
-export const AUDITED: Readonly<Record<number, AuditSpec>> = {
+const AUDITED: Readonly<Record<number, AuditSpec>> = {
   [RequestCode.UPDATE_AND_CREATE_TOPIC]: topicSpec,
   [RequestCode.DELETE_TOPIC_IN_BROKER]: topicSpec,
   [RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP]: { target: (req) => ({ group: groupOfBody(req) }), state: groupState },
@@ -83,9 +88,11 @@ export const AUDITED: Readonly<Record<number, AuditSpec>> = {
   [RequestCode.UPDATE_CONSUMER_OFFSET]: {
     target: (req) => ({ topic: field(req, 'topic'), group: field(req, 'consumerGroup'), queueId: Number(field(req, 'queueId')) }),
     state: offsetsState,
-    // Consumers persist their offsets oneway, every few seconds: traffic. A request that wants an
-    // answer is an admin write (resetOffset, migrateBacklog), as the broker persists it before answering.
-    skip: (req) => isOneway(req),
+    // A group's own consumers committing their progress is traffic: oneway every few seconds (as
+    // RemoteBrokerOffsetStore#persistAll), or acknowledged when a rocketctl consumer closes, on the
+    // connection it registered in the group with. An acknowledged write from any other connection is
+    // an admin write (resetOffset, migrateBacklog), as the broker persists it before answering.
+    skip: (req, ctx, channel) => isOneway(req) || ownConsumer(ctx, field(req, 'consumerGroup'), channel),
   },
   [RequestCode.UPDATE_BROKER_CONFIG]: { target: (req) => ({ keys: configKeys(req) }), state: configState },
   [RequestCode.DELETE_EXPIRED_COMMITLOG]: { target: () => ({}) },
@@ -100,7 +107,7 @@ export function audited(ctx: BrokerContext, code: number, handler: RequestHandle
   const log = ctx.audit;
   if (!spec || !log) return handler;
   return async (req, channel) => {
-    if (spec.skip?.(req)) return handler(req, channel);
+    if (spec.skip?.(req, ctx, channel)) return handler(req, channel);
     let target: Target;
     try {
       target = spec.target(req);
@@ -125,9 +132,15 @@ export function audited(ctx: BrokerContext, code: number, handler: RequestHandle
   };
 }
 
+/** The "who" of an entry; the rocketctl command that sent it when it named itself (bounded: a name, not a payload). */
 function whoOf(req: RemotingCommand, channel: ClientChannel): AuditEntry['who'] {
-  return { addr: channel.remoteAddress, accessKey: req.extFields?.[ACCESS_KEY] ?? null };
+  const who: AuditEntry['who'] = { addr: channel.remoteAddress, accessKey: req.extFields?.[ACCESS_KEY] ?? null };
+  const command = req.extFields?.[COMMAND_FIELD];
+  if (typeof command === 'string' && command !== '') who.command = command.slice(0, COMMAND_CHARS_MAX);
+  return who;
 }
+
+const COMMAND_CHARS_MAX = 64;
 
 function dropUndefined(t: Target): Target {
   return Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined && !(typeof v === 'number' && Number.isNaN(v)))) as Target;

@@ -1,6 +1,5 @@
 /**
- * CONSUMER_SEND_MSG_BACK (36), as SendMessageProcessor.asyncConsumerSendMsgBack (fact sheet §2.7,
- * §6.6): a message the consumer failed on is copied to `%RETRY%<group>` with a delay level
+ * CONSUMER_SEND_MSG_BACK (36), as SendMessageProcessor.asyncConsumerSendMsgBack: a message the consumer failed on is copied to `%RETRY%<group>` with a delay level
  * (delayLevel 0 → 3 + reconsumeTimes: 10 s, 30 s, 1 min ... with the default table), or to
  * `%DLQ%<group>` once it was retried maxReconsumeTimes times (or delayLevel < 0). The copy keeps
  * body, flag, tags, keys and born host/time, records RETRY_TOPIC and ORIGIN_MESSAGE_ID, sets
@@ -9,14 +8,15 @@
 import { Perm, ResponseCode } from '../../protocol/codes.js';
 import { createOffsetMsgId } from '../../protocol/message.js';
 import { JavaPropertiesMap, Prop } from '../../protocol/properties.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext, PutInput } from './context.js';
 import { applyDelayLevel } from './delay.js';
 import { DLQ_NUMS_PER_GROUP, putFailureResponse, randomInt } from './send-common.js';
-import { dlqTopic, fail, Header, ok, retryTopic } from './util.js';
+import { fail, Header, ok } from './util.js';
+import { dlqTopic, retryTopic } from '../../protocol/names.js';
 
 export function consumerSendMsgBack(ctx: BrokerContext): RequestHandler {
-  return async (req) => {
+  return async (req, channel) => {
     const h = new Header(req);
     const offset = h.int('offset');
     const group = h.str('group');
@@ -70,8 +70,12 @@ export function consumerSendMsgBack(ctx: BrokerContext): RequestHandler {
       preparedTransactionOffset: msg.preparedTransactionOffset,
     };
     applyDelayLevel(input, ctx.delayLevelCount, props);
+    const tracer = ctx.tracer;
+    const startMs = tracer ? Date.now() : 0;
     try {
-      await ctx.store.put(input);
+      const r = await ctx.store.put(input);
+      // The copy to %RETRY% / %DLQ%: a "retried" or "DLQ" step of the message's trace.
+      tracer?.onStored(input, r, group, channel.remoteAddress, Date.now() - startMs);
     } catch (err) {
       return putFailureResponse(req, err);
     }

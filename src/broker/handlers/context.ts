@@ -6,25 +6,18 @@ import type { BrokerConfig } from '../broker-config.js';
 import type { BrokerConfiguration } from '../configuration.js';
 import type { ClientManager } from '../client-manager.js';
 import type { PullRequestHoldService } from '../long-polling.js';
-import type { Logger } from '../server.js';
-import type { SubscriptionGroupConfig, TopicConfig, TopicConfigSerializeWrapper } from '../../protocol/bodies.js';
+import type { Logger } from '../../remoting/server.js';
+import type { DataVersion, SubscriptionGroupConfig, TopicConfig, TopicConfigSerializeWrapper } from '../../protocol/bodies.js';
 import type { MessageFields, MessageRecord, SocketAddr } from '../../protocol/message.js';
 import type { TransactionalMessageService } from '../transaction/transactional-service.js';
 import type { BrokerStats } from '../stats/broker-stats.js';
 import type { AclService } from '../acl/acl-service.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditLog } from '../../util/audit-log.js';
+import type { BrokerTracer } from '../trace/broker-tracer.js';
+import type { GetMessageStatus } from '../store/message-store.js';
 
-/** Store read statuses (DefaultMessageStore.getMessage; fact sheet §2.3). */
-export type GetMessageStatus =
-  | 'FOUND'
-  | 'NO_MATCHED_MESSAGE'
-  | 'MESSAGE_WAS_REMOVING'
-  | 'OFFSET_FOUND_NULL'
-  | 'OFFSET_OVERFLOW_BADLY'
-  | 'OFFSET_OVERFLOW_ONE'
-  | 'OFFSET_TOO_SMALL'
-  | 'NO_MATCHED_LOGIC_QUEUE'
-  | 'NO_MESSAGE_IN_QUEUE';
+/** Store read statuses: the store's own type (DefaultMessageStore.getMessage). */
+export type { GetMessageStatus };
 
 /** A message as handlers hand it to the store. */
 export type PutInput = MessageFields;
@@ -36,7 +29,7 @@ export interface PutOutput {
   storeTimestamp: number;
 }
 
-export interface GetOutput {
+interface GetOutput {
   status: GetMessageStatus;
   nextBeginOffset: number;
   minOffset: number;
@@ -44,7 +37,7 @@ export interface GetOutput {
   records: Buffer[];
 }
 
-export interface QueryOutput {
+interface QueryOutput {
   records: Buffer[];
   indexLastUpdateTimestamp: number;
   indexLastUpdatePhyoffset: number;
@@ -67,6 +60,33 @@ export interface StorePort {
   isFarBehind(topic: string, queueId: number, offset: number): Promise<boolean>;
 }
 
+/** What the group admin handlers need of SubscriptionGroupManager / ConsumerOffsetManager. */
+export interface GroupTable {
+  wrapper(): { dataVersion: DataVersion; subscriptionGroupTable: Record<string, SubscriptionGroupConfig> };
+  /**
+   * Remove the group's config (and its committed offsets when asked), on disk when it resolves;
+   * rejects when the config could not be written (nothing changed), or only the offsets.
+   */
+  delete(group: string, removeOffset: boolean): Promise<void>;
+}
+
+/** ConsumerOffsetManager.whichTopicByConsumer / whichGroupByTopic. */
+export interface OffsetIndex {
+  topicsOfGroup(group: string): string[];
+  groupsOfTopic(topic: string): string[];
+}
+
+/** What GET_BROKER_RUNTIME_INFO reports beyond `stats` (DefaultMessageStore / StoreStatsService). */
+export interface RuntimeFacts {
+  store: { putCount: number; putBytes: number; putFailures: number; commitLogMinOffset: number; commitLogMaxOffset: number; flushedOffset: number; dispatchBehindBytes: number };
+  /** Store time of the record at a commit-log offset. */
+  storeTimeAt(commitLogOffset: number): Promise<number>;
+  maxOffsetInQueue(topic: string, queueId: number): number;
+  addresses: { broker: string; fast?: string };
+  /** ScheduleMessageService's delivered offset per delay level. */
+  delayOffsets: Array<[level: number, offset: number]>;
+}
+
 export interface BrokerContext {
   readonly config: BrokerConfig;
   /** Run-time updates of `config` (UPDATE_BROKER_CONFIG) and its data version. */
@@ -85,8 +105,15 @@ export interface BrokerContext {
   readonly acl?: AclService;
   /** The audit log of admin changes (audit/audited.ts says which requests). */
   readonly audit?: AuditLog;
-  /** Half messages, END_TRANSACTION and check-back (§6.4); absent until the store is open. */
+  /** Broker-side tracing (brokerTraceEnable=true); undefined when off, so hot paths test one field. */
+  readonly tracer?: BrokerTracer;
+  /** Half messages, END_TRANSACTION and check-back; absent until the store is open. */
   readonly transactions?: TransactionalMessageService;
+  /** The subscription-group table and its groups' offsets (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, DELETE_SUBSCRIPTIONGROUP). */
+  readonly groupTable: GroupTable;
+  /** Which topics a group has offsets in, and which groups a topic (GET_CONSUME_STATS, QUERY_TOPIC_CONSUME_BY_WHO). */
+  readonly offsetIndex: OffsetIndex;
+  runtimeFacts(): RuntimeFacts;
 
   // topics (TopicConfigManager)
   topicConfig(topic: string): TopicConfig | undefined;
@@ -104,7 +131,7 @@ export interface BrokerContext {
   isSystemTopic(topic: string): boolean;
   /** TopicValidator.isNotAllowedSendTopic. */
   isNotAllowedSendTopic(topic: string): boolean;
-  /** Auto-create on send from the default topic (§6.9); undefined when not allowed. */
+  /** Auto-create on send from the default topic; undefined when not allowed. */
   createTopicInSendMessageMethod(topic: string, defaultTopic: string, defaultTopicQueueNums: number, topicSysFlag: number): Promise<TopicConfig | undefined>;
   /** Retry/DLQ topics are always created on demand. */
   createTopicInSendMessageBackMethod(topic: string, queueNums: number, perm: number, topicSysFlag: number): Promise<TopicConfig>;

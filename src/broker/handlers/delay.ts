@@ -1,12 +1,12 @@
 /**
- * Delay levels on the way in (CommitLog.asyncPutMessage, fact sheet §6.5): a normal or committed
+ * Delay levels on the way in (CommitLog.asyncPutMessage): a normal or committed
  * message with property DELAY > 0 is stored in SCHEDULE_TOPIC_XXXX, queue level-1, with its real
  * topic and queue kept in REAL_TOPIC / REAL_QID. The store then files it under its delivery time
  * (tagsCode), and the ScheduleMessageService moves it back when due.
  */
 import { SysFlag, transactionType } from '../../protocol/message.js';
 import { JavaPropertiesMap, Prop } from '../../protocol/properties.js';
-import { SCHEDULE_TOPIC } from '../store/types.js';
+import { SCHEDULE_TOPIC } from '../../protocol/names.js';
 import type { PutInput } from './context.js';
 
 /**

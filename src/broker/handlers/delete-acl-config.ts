@@ -3,7 +3,7 @@
  * plain_acl.yml (mqadmin deleteAclConfig); an unknown key is DELETE_ACL_CONFIG_FAILED.
  */
 import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import { removeAccount } from '../acl/plain-acl-edit.js';
 import type { BrokerContext } from './context.js';
 import { aclEdit } from './acl-edit.js';

@@ -4,7 +4,7 @@
  * (DefaultMessageStore.executeDeleteFilesManually); nothing younger than fileReservedTime goes.
  * Answers at once; the deletions follow on the retention timer (cleanResourceInterval).
  */
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { ok } from './util.js';
 

@@ -4,7 +4,7 @@
  * refused: deleting TBW102 or SCHEDULE_TOPIC_XXXX would break the broker.
  */
 import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { errMessage, fail, Header, ok } from './util.js';
 

@@ -1,5 +1,5 @@
 /**
- * END_TRANSACTION (37), as EndTransactionProcessor (fact sheet §2.8): normally oneway, from the
+ * END_TRANSACTION (37), as EndTransactionProcessor: normally oneway, from the
  * producer after its local transaction or as the answer to CHECK_TRANSACTION_STATE
  * (fromTransactionCheck=true). State 0 (unknown) and anything but commit (8) / rollback (12) get
  * no reply and change nothing: the check service will ask again. Commit writes the real message
@@ -10,7 +10,7 @@ import { ResponseCode } from '../../protocol/codes.js';
 import { makeResponse } from '../../protocol/frame.js';
 import { NotAHalfMessageError } from '../transaction/half-message.js';
 import { TransactionType, type EndTransactionRequest } from '../transaction/transactional-service.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { putFailureResponse } from './send-common.js';
 import { fail, Header } from './util.js';

@@ -1,6 +1,6 @@
-/** GET_ALL_TOPIC_CONFIG (21): TopicConfigSerializeWrapper {dataVersion, topicConfigTable} (fact sheet §2.10). */
+/** GET_ALL_TOPIC_CONFIG (21): TopicConfigSerializeWrapper {dataVersion, topicConfigTable}. */
 import { encodeJson } from '../../protocol/bodies.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { ok } from './util.js';
 

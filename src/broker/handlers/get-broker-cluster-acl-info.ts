@@ -5,7 +5,7 @@
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { formatSocketAddr } from '../../protocol/message.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { fail, ok } from './util.js';
 

@@ -11,7 +11,7 @@
  * nothing would read as a setting in force. Optional keys that are unset are left out too.
  */
 import type { BrokerConfig } from '../broker-config.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { ok } from './util.js';
 

@@ -27,10 +27,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { encodeJson } from '../../protocol/bodies.js';
 import { MQ_VERSION_V4_9_8 } from '../../protocol/codes.js';
-import { formatSocketAddr } from '../../protocol/message.js';
-import type { RequestHandler } from '../server.js';
-import type { BrokerContext } from './context.js';
+import type { RequestHandler } from '../../remoting/server.js';
+import type { BrokerContext, RuntimeFacts } from './context.js';
 import { ok } from './util.js';
+import { SCHEDULE_TOPIC } from '../../protocol/names.js';
 
 /** DefaultMessageStore#remainTransientStoreBufferNumbs without a transient store pool (Integer.MAX_VALUE). */
 const NO_TRANSIENT_STORE_POOL = '2147483647';
@@ -46,16 +46,6 @@ const MAX_SAMPLES = 4096;
 const DAY_MS = 86_400_000;
 
 /** What this handler reads of a BrokerController beyond BrokerContext (duck-typed, all optional). */
-interface RuntimeSource {
-  messageStore?: {
-    stats?(): { putCount: number; putBytes: number; putFailures: number; commitLogMinOffset: number; commitLogMaxOffset: number; flushedOffset: number; dispatchBehindBytes: number };
-    storeTimeAt?(commitLogOffset: number): Promise<number>;
-    getMaxOffsetInQueue?(topic: string, queueId: number): number;
-  };
-  addresses?: { broker?: string; fast?: string };
-  delayOffsets?: { all?(): Array<[number, number]> };
-}
-
 interface Sample {
   atMs: number;
   count: number;
@@ -133,7 +123,7 @@ export function getBrokerRuntimeInfo(ctx: BrokerContext): RequestHandler {
 
 async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: number): Promise<Record<string, string>> {
   const sampler = samplers.puts;
-  const src = ctx as unknown as RuntimeSource;
+  const facts = ctx.runtimeFacts();
   const t: Record<string, string> = {
     brokerVersionDesc: BROKER_VERSION_DESC,
     brokerVersion: String(MQ_VERSION_V4_9_8),
@@ -142,17 +132,17 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
     flushDiskType: ctx.config.flushDiskType,
     // The embedded broker is a master without replication.
     brokerRole: 'ASYNC_MASTER',
-    brokerAddr: src.addresses?.broker ?? formatSocketAddr(ctx.storeHost),
+    brokerAddr: facts.addresses.broker,
   };
-  if (src.addresses?.fast) t.brokerAddrFast = src.addresses.fast;
+  if (facts.addresses.fast) t.brokerAddrFast = facts.addresses.fast;
   if (ctx.acl) {
     t.aclRefusedTotal = String(ctx.acl.stats.refused);
     t.aclSignatureFailuresTotal = String(ctx.acl.stats.signatureFailures);
   }
   Object.assign(t, await requestQueueKeys());
 
-  const stats = src.messageStore?.stats?.();
-  if (stats) {
+  const stats = facts.store;
+  {
     sampler.observe(nowMs, stats.putCount);
     t.msgPutTotalTodayNow = String(stats.putCount);
     t.msgPutTotalTodayMorning = String(sampler.todayMorning);
@@ -166,8 +156,8 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
     t.commitLogMaxOffset = String(stats.commitLogMaxOffset);
     t.remainHowManyDataToFlush = humanReadableByteCount(Math.max(0, stats.commitLogMaxOffset - stats.flushedOffset));
     t.dispatchBehindBytes = String(stats.dispatchBehindBytes);
-    if (stats.commitLogMaxOffset > stats.commitLogMinOffset && src.messageStore?.storeTimeAt) {
-      const earliest = await src.messageStore.storeTimeAt(stats.commitLogMinOffset).catch(() => -1);
+    if (stats.commitLogMaxOffset > stats.commitLogMinOffset) {
+      const earliest = await facts.storeTimeAt(stats.commitLogMinOffset).catch(() => -1);
       if (earliest > 0) t.earliestMessageTimeStamp = String(earliest);
     }
   }
@@ -178,7 +168,7 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
   t.msgGetTotalYesterdayMorning = String(samplers.gets.yesterdayMorning);
   t.getTransferedTps = TPS_WINDOWS_MS.map((w) => javaDouble(samplers.gets.tps(nowMs, gets, w))).join(' ');
   Object.assign(t, diskKeys(ctx.config.storePathRootDir));
-  Object.assign(t, scheduleKeys(src, ctx.delayLevelCount));
+  Object.assign(t, scheduleKeys(facts, ctx.delayLevelCount));
   return t;
 }
 
@@ -237,26 +227,23 @@ function diskSpace(dir: string): { total: number; usable: number; usedRatio: num
 }
 
 /** scheduleMessageOffset_<level> = "<delivered offset>,<max offset>" of SCHEDULE_TOPIC_XXXX queue level-1. */
-function scheduleKeys(src: RuntimeSource, levels: number): Record<string, string> {
-  const all = src.delayOffsets?.all?.();
-  const maxOf = src.messageStore?.getMaxOffsetInQueue;
-  if (!all || !maxOf) return {};
+function scheduleKeys(facts: RuntimeFacts, levels: number): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [level, offset] of all) {
+  for (const [level, offset] of facts.delayOffsets) {
     if (level < 1 || level > levels) continue;
-    out[`scheduleMessageOffset_${level}`] = `${offset},${maxOf.call(src.messageStore, 'SCHEDULE_TOPIC_XXXX', level - 1)}`;
+    out[`scheduleMessageOffset_${level}`] = `${offset},${facts.maxOffsetInQueue(SCHEDULE_TOPIC, level - 1)}`;
   }
   return out;
 }
 
 /** StoreStatsService.getFormatRuntime. */
-export function formatRuntime(ms: number): string {
+function formatRuntime(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   return `[ ${Math.floor(s / 86400)} days, ${Math.floor((s % 86400) / 3600)} hours, ${Math.floor((s % 3600) / 60)} minutes, ${s % 60} seconds ]`;
 }
 
 /** MixAll.humanReadableByteCount(bytes, si=false): "512 B", "1.5 KiB", "10.0 GiB". */
-export function humanReadableByteCount(bytes: number): string {
+function humanReadableByteCount(bytes: number): string {
   const unit = 1024;
   if (bytes < unit) return `${bytes} B`;
   const exp = Math.min(6, Math.floor(Math.log(bytes) / Math.log(unit)));

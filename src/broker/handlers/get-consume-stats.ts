@@ -1,5 +1,5 @@
 /**
- * GET_CONSUME_STATS (208), as AdminBrokerProcessor.getConsumeStats (4.9.8; fact sheet §2.11): for
+ * GET_CONSUME_STATS (208), as AdminBrokerProcessor.getConsumeStats (4.9.8): for
  * the given topic, or every topic the group has committed offsets for, one OffsetWrapper per read
  * queue: brokerOffset = max offset, consumerOffset = committed offset (0 when none — Java clamps
  * -1 to 0, so callers that must tell "none" from 0 ask QUERY_CONSUMER_OFFSET), lastTimestamp =
@@ -11,11 +11,9 @@
  */
 import { encodeConsumeStats, type ConsumeStats, type OffsetWrapper } from '../../protocol/bodies.js';
 import type { MessageQueue } from '../../protocol/fastjson.js';
-import { readInt64 } from '../../protocol/long.js';
-import { storeTimestampPos } from '../../protocol/message.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
-import { Header, ok } from './util.js';
+import { Header, ok, storeTimestampAt } from './util.js';
 import { RESET_OFFSET_TABLE_CAPABILITY } from './invoke-broker-to-reset-offset.js';
 
 /** Bytes enough to read one record's store timestamp (a record header, not its body). */
@@ -26,7 +24,7 @@ export function getConsumeStats(ctx: BrokerContext): RequestHandler {
     const h = new Header(req);
     const group = h.str('consumerGroup');
     const topic = h.optStr('topic');
-    const topics = topic !== undefined ? [topic] : offsetIndex(ctx).topicsOfGroup(group);
+    const topics = topic !== undefined ? [topic] : ctx.offsetIndex.topicsOfGroup(group);
     const online = ctx.clients.consumerGroup(group);
     const stats: ConsumeStats = { consumeTps: 0, offsetTable: [] };
     for (const t of topics) {
@@ -49,63 +47,8 @@ async function offsetWrapper(ctx: BrokerContext, group: string, topic: string, q
   const brokerOffset = Math.max(0, ctx.store.maxOffset(topic, queueId));
   const consumerOffset = Math.max(0, ctx.queryOffset(group, topic, queueId));
   const w: OffsetWrapper = { brokerOffset, consumerOffset, lastTimestamp: 0 };
-  if (consumerOffset - 1 >= 0) w.lastTimestamp = await storeTimeAt(ctx, topic, queueId, consumerOffset - 1);
+  if (consumerOffset - 1 >= 0) w.lastTimestamp = await storeTimestampAt(ctx, topic, queueId, consumerOffset - 1);
   return w;
 }
 
-/** DefaultMessageStore.getMessageStoreTimeStamp: store time of the message at a queue offset, 0 if none. */
-export async function storeTimeAt(ctx: BrokerContext, topic: string, queueId: number, offset: number): Promise<number> {
-  if (offset < ctx.store.minOffset(topic, queueId) || offset >= ctx.store.maxOffset(topic, queueId)) return 0;
-  const got = await ctx.store.get(topic, queueId, offset, 1, undefined, ONE_RECORD_MAX_BYTES);
-  const rec = got.status === 'FOUND' ? got.records[0] : undefined;
-  if (!rec || rec.length < 64) return 0;
-  const sysFlag = rec.readInt32BE(36);
-  return readInt64(rec, storeTimestampPos(sysFlag));
-}
 
-/**
- * ConsumerOffsetManager.whichTopicByConsumer / whichGroupByTopic. BrokerContext does not expose
- * them; BrokerController has them on its `offsets` manager, which is used when present. Otherwise
- * (another BrokerContext) the topics are scanned queue by queue — correct, only slower.
- */
-export interface OffsetIndex {
-  topicsOfGroup(group: string): string[];
-  groupsOfTopic(topic: string): string[];
-}
-
-export function offsetIndex(ctx: BrokerContext): OffsetIndex {
-  const m = (ctx as { offsets?: Partial<OffsetIndex> }).offsets;
-  if (m && typeof m.topicsOfGroup === 'function' && typeof m.groupsOfTopic === 'function') {
-    return { topicsOfGroup: (g) => m.topicsOfGroup!(g), groupsOfTopic: (t) => m.groupsOfTopic!(t) };
-  }
-  return {
-    topicsOfGroup(group) {
-      const out: string[] = [];
-      for (const tc of Object.values(ctx.topicConfigWrapper().topicConfigTable)) {
-        const queues = Math.max(tc.readQueueNums, tc.writeQueueNums);
-        for (let q = 0; q < queues; q++) {
-          if (ctx.queryOffset(group, tc.topicName, q) >= 0) {
-            out.push(tc.topicName);
-            break;
-          }
-        }
-      }
-      return out.sort();
-    },
-    // Without the offset table a scan cannot enumerate groups that are offline: only online ones.
-    groupsOfTopic(topic) {
-      const tc = ctx.topicConfig(topic);
-      const queues = tc ? Math.max(tc.readQueueNums, tc.writeQueueNums) : 0;
-      const out: string[] = [];
-      for (const g of ctx.clients.consumerGroups()) {
-        for (let q = 0; q < queues; q++) {
-          if (ctx.queryOffset(g.groupName, topic, q) >= 0) {
-            out.push(g.groupName);
-            break;
-          }
-        }
-      }
-      return out.sort();
-    },
-  };
-}

@@ -1,11 +1,10 @@
 /**
- * GET_CONSUMER_CONNECTION_LIST (203), as AdminBrokerProcessor.getConsumerConnectionList (fact sheet
- * §2.11): the group's live channels with the subscriptions and consume settings their heartbeats
+ * GET_CONSUMER_CONNECTION_LIST (203), as AdminBrokerProcessor.getConsumerConnectionList: the group's live channels with the subscriptions and consume settings their heartbeats
  * carry. A group with no channel → CONSUMER_NOT_ONLINE "the consumer group[X] not online".
  */
 import { encodeJson } from '../../protocol/bodies.js';
 import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { fail, Header, ok } from './util.js';
 

@@ -1,18 +1,17 @@
 /**
- * GET_CONSUMER_RUNNING_INFO (307), as AdminBrokerProcessor.getConsumerRunningInfo (fact sheet
- * §2.12): relay the request — same code, extFields and body — to the client's channel and answer
+ * GET_CONSUMER_RUNNING_INFO (307), as AdminBrokerProcessor.getConsumerRunningInfo: relay the request — same code, extFields and body — to the client's channel and answer
  * with the client's response as it is. Client not connected → SYSTEM_ERROR; no answer within
  * 10 s → CONSUME_MSG_TIMEOUT.
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import { TimeoutError } from '../../errors/index.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { errMessage, fail, Header } from './util.js';
 
 /** Broker2Client.callClient timeout for relayed admin requests. */
-export const RELAY_TIMEOUT_MS = 10_000;
+const RELAY_TIMEOUT_MS = 10_000;
 
 export function getConsumerRunningInfo(ctx: BrokerContext): RequestHandler {
   return async (req) => {

@@ -1,5 +1,5 @@
 /** GET_EARLIEST_MSG_STORETIME (32): store time of the message at the queue's min offset, -1 if none. */
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { Header, ok } from './util.js';
 

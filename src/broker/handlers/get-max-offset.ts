@@ -1,5 +1,5 @@
 /** GET_MAX_OFFSET (30): the next offset to be written in a queue (0 for a queue that does not exist). */
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { Header, ok } from './util.js';
 

@@ -1,5 +1,5 @@
 /** GET_MIN_OFFSET (31): the smallest readable offset of a queue (0 when it does not exist, as Java, which creates it). */
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { Header, ok } from './util.js';
 

@@ -1,11 +1,10 @@
 /**
- * GET_PRODUCER_CONNECTION_LIST (204), as AdminBrokerProcessor.getProducerConnectionList (fact
- * sheet §2.11): the producer group's live channels. None → SYSTEM_ERROR
+ * GET_PRODUCER_CONNECTION_LIST (204), as AdminBrokerProcessor.getProducerConnectionList: the producer group's live channels. None → SYSTEM_ERROR
  * "the producer group[X] not exist" (Java's wording; it means "no producer connected").
  */
 import { encodeJson } from '../../protocol/bodies.js';
 import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { fail, Header, ok } from './util.js';
 

@@ -1,17 +1,17 @@
 /**
- * HEART_BEAT (34), as ClientManageProcessor.heartBeat (fact sheet §2.5): for each consumer group,
+ * HEART_BEAT (34), as ClientManageProcessor.heartBeat: for each consumer group,
  * find or auto-create its subscription group, create `%RETRY%<group>` (so the name server has a
  * route for it after the first heartbeat), and register the channel and subscriptions (which
  * notifies the group's consumers when they changed); register producer groups. The response
  * carries version 409: clients read the broker version from it.
  */
-import { Perm } from '../../protocol/codes.js';
+import { Perm, ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer } from '../../protocol/frame.js';
 import { decodeHeartbeatData, type HeartbeatData } from '../../protocol/bodies.js';
-import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
-import { errMessage, fail, ok, retryTopic } from './util.js';
+import { errMessage, fail, ok } from './util.js';
+import { retryTopic } from '../../protocol/names.js';
 
 export function heartBeat(ctx: BrokerContext): RequestHandler {
   return async (req, channel) => {

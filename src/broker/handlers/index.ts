@@ -5,7 +5,7 @@
  */
 import { RequestCode, ResponseCode } from '../../protocol/codes.js';
 import { makeResponse } from '../../protocol/frame.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { consumerSendMsgBack } from './consumer-send-msg-back.js';
 import { deleteTopicInBroker } from './delete-topic-in-broker.js';
@@ -32,12 +32,27 @@ import { updateAndCreateTopic } from './update-and-create-topic.js';
 import { updateConsumerOffset } from './update-consumer-offset.js';
 import { viewMessageById } from './view-message-by-id.js';
 import { queryAuditLog } from './query-audit-log.js';
-import { ADMIN_TABLE } from './admin-table.js';
-import { PROGRESS_TABLE } from './progress-table.js';
-import { CHECK_TABLE } from './check-table.js';
-import { ACL_TABLE } from './acl-table.js';
 import { audited } from '../audit/audited.js';
+import { deleteSubscriptionGroup } from './delete-subscriptiongroup.js';
+import { getAllSubscriptionGroupConfig } from './get-all-subscriptiongroup-config.js';
+import { getBrokerRuntimeInfo } from './get-broker-runtime-info.js';
+import { getConsumerConnectionList } from './get-consumer-connection-list.js';
+import { getProducerConnectionList } from './get-producer-connection-list.js';
+import { getTopicStatsInfo } from './get-topic-stats-info.js';
+import { getConsumeStats } from './get-consume-stats.js';
+import { getConsumerRunningInfo } from './get-consumer-running-info.js';
+import { invokeBrokerToGetConsumerStatus } from './invoke-broker-to-get-consumer-status.js';
+import { invokeBrokerToResetOffset } from './invoke-broker-to-reset-offset.js';
+import { queryTopicConsumeByWho } from './query-topic-consume-by-who.js';
+import { getBrokerConfig } from './get-broker-config.js';
+import { updateBrokerConfig } from './update-broker-config.js';
+import { viewBrokerStatsData } from './view-broker-stats-data.js';
+import { deleteAclConfig } from './delete-acl-config.js';
+import { getBrokerClusterAclInfo } from './get-broker-cluster-acl-info.js';
+import { updateAndCreateAclConfig } from './update-and-create-acl-config.js';
+import { updateGlobalWhiteAddrsConfig } from './update-global-white-addrs-config.js';
 
+/** One literal: a request code listed twice is a compile error (TS1117), not a silent override. */
 const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.SEND_MESSAGE]: sendMessage,
   [RequestCode.SEND_MESSAGE_V2]: sendMessageV2,
@@ -65,14 +80,31 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.END_TRANSACTION]: endTransaction,
   // rocketctl's own: the audit log of admin changes (README "Audit").
   [RequestCode.ROCKETCTL_QUERY_AUDIT_LOG]: queryAuditLog,
-  // Admin codes (mqadmin's requests): topic/broker/group administration, and backlog/offsets.
-  ...ADMIN_TABLE,
-  ...PROGRESS_TABLE,
-  ...CHECK_TABLE,
-  ...ACL_TABLE,
+  // Topic, broker and group administration (AdminBrokerProcessor).
+  [RequestCode.GET_TOPIC_STATS_INFO]: getTopicStatsInfo,
+  [RequestCode.GET_CONSUMER_CONNECTION_LIST]: getConsumerConnectionList,
+  [RequestCode.GET_PRODUCER_CONNECTION_LIST]: getProducerConnectionList,
+  [RequestCode.GET_BROKER_RUNTIME_INFO]: getBrokerRuntimeInfo,
+  [RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG]: getAllSubscriptionGroupConfig,
+  [RequestCode.DELETE_SUBSCRIPTIONGROUP]: deleteSubscriptionGroup,
+  // Backlog and offsets: consume stats, resets, client introspection.
+  [RequestCode.GET_CONSUME_STATS]: getConsumeStats,
+  [RequestCode.QUERY_TOPIC_CONSUME_BY_WHO]: queryTopicConsumeByWho,
+  [RequestCode.INVOKE_BROKER_TO_RESET_OFFSET]: invokeBrokerToResetOffset,
+  [RequestCode.INVOKE_BROKER_TO_GET_CONSUMER_STATUS]: invokeBrokerToGetConsumerStatus,
+  [RequestCode.GET_CONSUMER_RUNNING_INFO]: getConsumerRunningInfo,
+  // What the checks read.
+  [RequestCode.GET_BROKER_CONFIG]: getBrokerConfig,
+  [RequestCode.UPDATE_BROKER_CONFIG]: updateBrokerConfig,
+  [RequestCode.VIEW_BROKER_STATS_DATA]: viewBrokerStatsData,
+  // The ACL admin codes (without aclEnable=true they answer their *_FAILED code saying so).
+  [RequestCode.UPDATE_AND_CREATE_ACL_CONFIG]: updateAndCreateAclConfig,
+  [RequestCode.DELETE_ACL_CONFIG]: deleteAclConfig,
+  [RequestCode.GET_BROKER_CLUSTER_ACL_INFO]: getBrokerClusterAclInfo,
+  [RequestCode.UPDATE_GLOBAL_WHITE_ADDRS_CONFIG]: updateGlobalWhiteAddrsConfig,
 };
 
-export interface HandlerTableOptions {
+interface HandlerTableOptions {
   /** The fast port serves everything but PULL_MESSAGE. */
   fast?: boolean;
   /** False while starting or shutting down: requests are refused with SYSTEM_BUSY, never left unanswered. */

@@ -1,6 +1,5 @@
 /**
- * INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223), as Broker2Client.getConsumeStatus (fact sheet
- * §2.12): ask each online consumer of the group (or only `clientAddr`, a client id) for its
+ * INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223), as Broker2Client.getConsumeStatus: ask each online consumer of the group (or only `clientAddr`, a client id) for its
  * in-memory offsets of `topic` (GET_CONSUMER_STATUS_FROM_CLIENT, 5 s each, all at once) and answer
  * {"consumerTable":{clientId:{<MessageQueue>:offset}},"messageQueueTable":{}}. A client that fails
  * or times out is left out, as Java does.
@@ -9,12 +8,12 @@ import { ResponseCode, RequestCode } from '../../protocol/codes.js';
 import { bodyBuffer, makeRequest } from '../../protocol/frame.js';
 import { FjMap, messageQueueEntries, messageQueueMap, parseFastjson } from '../../protocol/fastjson.js';
 import { encodeJson } from '../../protocol/bodies.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { errMessage, fail, Header, ok } from './util.js';
 
 /** Broker2Client waits this long for each client (invokeSync 5000). */
-export const CONSUMER_STATUS_TIMEOUT_MS = 5_000;
+const CONSUMER_STATUS_TIMEOUT_MS = 5_000;
 
 export function invokeBrokerToGetConsumerStatus(ctx: BrokerContext): RequestHandler {
   return async (req) => {

@@ -1,7 +1,6 @@
 /**
  * INVOKE_BROKER_TO_RESET_OFFSET (222): move a consumer group's offsets on this broker and tell its
- * online consumers (RESET_CONSUMER_CLIENT_OFFSET, oneway), as Broker2Client.resetOffset (fact
- * sheet §2.12). Three forms, in this order:
+ * online consumers (RESET_CONSUMER_CLIENT_OFFSET, oneway), as Broker2Client.resetOffset. Three forms, in this order:
  *
  *  1. A ResetOffsetBody in the request (rocketctl's extension; Java brokers ignore request bodies
  *     here): exact per-queue offsets. rocketctl sends it only to brokers that advertise
@@ -23,7 +22,7 @@ import { RequestCode, ResponseCode } from '../../protocol/codes.js';
 import { FLAG_ONEWAY, bodyBuffer, makeRequest, type RemotingCommand } from '../../protocol/frame.js';
 import { decodeResetOffsetBody, encodeJson, encodeResetOffsetBody, type MessageQueue } from '../../protocol/bodies.js';
 import type { ClientChannelInfo } from '../client-manager.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { errMessage, fail, Header, notSaved, ok } from './util.js';
 

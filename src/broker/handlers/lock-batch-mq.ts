@@ -1,11 +1,11 @@
 /**
- * LOCK_BATCH_MQ (41), as AdminBrokerProcessor.lockBatchMQ for orderly consumers (fact sheet §2.9):
+ * LOCK_BATCH_MQ (41), as AdminBrokerProcessor.lockBatchMQ for orderly consumers:
  * lock the queues that are free (or already this client's), answer the set now held.
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer } from '../../protocol/frame.js';
 import { decodeLockBatchRequestBody, encodeJson, type LockBatchRequestBody } from '../../protocol/bodies.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { errMessage, fail, ok } from './util.js';
 

@@ -1,5 +1,5 @@
 /**
- * PULL_MESSAGE (11), as PullMessageProcessor (fact sheet §2.3, §6.7): permission and subscription
+ * PULL_MESSAGE (11), as PullMessageProcessor: permission and subscription
  * checks, one store read filtered by tag hash codes, the store status mapped to a response code,
  * the four offset headers on EVERY answer (Java clients unbox them; ali-ons reads them for each
  * message), the piggy-backed commit offset, and long polling when nothing is there yet.
@@ -7,12 +7,12 @@
 import { ResponseCode, Perm } from '../../protocol/codes.js';
 import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import type { SubscriptionData } from '../../protocol/bodies.js';
-import type { ClientChannel, RequestHandler } from '../server.js';
+import type { ClientChannel, RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext, GetMessageStatus } from './context.js';
 import { buildSubscriptionData, errMessage, fail, Header, tagFilter, topicNotExistRemark } from './util.js';
 
 /** PullSysFlag bits. */
-export const PullSysFlag = { COMMIT_OFFSET: 0x1, SUSPEND: 0x2, SUBSCRIPTION: 0x4, CLASS_FILTER: 0x8 } as const;
+const PullSysFlag = { COMMIT_OFFSET: 0x1, SUSPEND: 0x2, SUBSCRIPTION: 0x4, CLASS_FILTER: 0x8 } as const;
 
 interface PullHeader {
   consumerGroup: string;
@@ -53,7 +53,7 @@ export function pullMessage(ctx: BrokerContext): RequestHandler {
  * One pull. `allowSuspend` is false when a parked pull is re-run (PullRequestHoldService
  * executeRequestWhenWakeup): then the answer is sent whatever it is.
  */
-export async function processPull(ctx: BrokerContext, req: RemotingCommand, channel: ClientChannel, allowSuspend: boolean): Promise<RemotingCommand | undefined> {
+async function processPull(ctx: BrokerContext, req: RemotingCommand, channel: ClientChannel, allowSuspend: boolean): Promise<RemotingCommand | undefined> {
   const h = readPullHeader(req);
   const c = ctx.config;
   const hasSuspend = (h.sysFlag & PullSysFlag.SUSPEND) !== 0;
@@ -110,6 +110,7 @@ export async function processPull(ctx: BrokerContext, req: RemotingCommand, chan
 
   if (code === ResponseCode.SUCCESS) {
     ctx.stats.onMessagesPulled(h.consumerGroup, h.topic, got.records.length);
+    ctx.tracer?.onDelivered(h.consumerGroup, h.topic, h.queueId, channel.remoteAddress, got.records);
     return makeResponse(req, code, got.status, header, got.records);
   }
   if (code === ResponseCode.PULL_NOT_FOUND && allowSuspend && hasSuspend) {
@@ -132,8 +133,8 @@ export async function processPull(ctx: BrokerContext, req: RemotingCommand, chan
   return makeResponse(req, code, got.status, header);
 }
 
-/** Store status → response code (PullMessageProcessor's switch; fact sheet §2.3). */
-export function responseCodeFor(status: GetMessageStatus, requestOffset: number): number {
+/** Store status → response code (PullMessageProcessor's switch). */
+function responseCodeFor(status: GetMessageStatus, requestOffset: number): number {
   switch (status) {
     case 'FOUND':
       return ResponseCode.SUCCESS;

@@ -5,8 +5,8 @@
  * admin accounts may send it (acl/plain-acl.ts).
  */
 import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
-import { readAudit } from '../audit/audit-log.js';
+import type { RequestHandler } from '../../remoting/server.js';
+import { readAudit } from '../../util/audit-log.js';
 import type { BrokerContext } from './context.js';
 import { fail, ok } from './util.js';
 

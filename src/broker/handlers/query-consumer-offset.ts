@@ -1,5 +1,5 @@
 /**
- * QUERY_CONSUMER_OFFSET (14), as ConsumerManageProcessor.queryConsumerOffset (fact sheet §2.6): the
+ * QUERY_CONSUMER_OFFSET (14), as ConsumerManageProcessor.queryConsumerOffset: the
  * stored offset; for a group that never committed one, 0 while the queue still starts at 0 and its
  * first message is not far behind (so a new CONSUME_FROM_LAST_OFFSET group on a young broker reads
  * from the start, as with Java), else QUERY_NOT_FOUND (the client then asks GET_MAX_OFFSET).
@@ -8,7 +8,7 @@
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { makeResponse } from '../../protocol/frame.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { Header, ok } from './util.js';
 

@@ -1,11 +1,11 @@
 /**
- * QUERY_MESSAGE (12), as QueryMessageProcessor (fact sheet §2.4): messages of `topic` indexed under
+ * QUERY_MESSAGE (12), as QueryMessageProcessor: messages of `topic` indexed under
  * `key` (KEYS or UNIQ_KEY) stored within [beginTimestamp, endTimestamp]. Unique-key queries use
  * defaultQueryMaxNum; every query is capped at maxMsgsNumBatch.
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { makeResponse } from '../../protocol/frame.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { Header } from './util.js';
 

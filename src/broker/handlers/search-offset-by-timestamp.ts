@@ -1,5 +1,5 @@
-/** SEARCH_OFFSET_BY_TIMESTAMP (29): the offset whose store time is closest to `timestamp` (fact sheet §2.6). */
-import type { RequestHandler } from '../server.js';
+/** SEARCH_OFFSET_BY_TIMESTAMP (29): the offset whose store time is closest to `timestamp` (apache/rocketmq ConsumerManageProcessor). */
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { Header, ok } from './util.js';
 

@@ -1,6 +1,6 @@
 /**
  * SEND_BATCH_MESSAGE (320): a V2 header plus a body of encoded messages (MessageDecoder.encodeMessages
- * layout, fact sheet §2.2), stored contiguously in one queue. The batch's own properties (plus
+ * layout), stored contiguously in one queue. The batch's own properties (plus
  * CLUSTER) are appended to each inner message's, as MessageExtBatchEncoder does. Answered with the
  * comma-separated offsetMsgIds and the first queue offset.
  */
@@ -8,7 +8,7 @@ import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer, type RemotingCommand } from '../../protocol/frame.js';
 import { JavaPropertiesMap, Prop, PROPERTY_SEPARATOR } from '../../protocol/properties.js';
 import { PutFlushTimeoutError } from '../store/message-store.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext, PutInput } from './context.js';
 import {
   bornHostOf,
@@ -19,19 +19,20 @@ import {
   readSendHeaderV2,
 } from './send-common.js';
 import { sendResponse } from './send-message.js';
-import { fail, RETRY_GROUP_TOPIC_PREFIX } from './util.js';
+import { fail } from './util.js';
+import { RETRY_GROUP_TOPIC_PREFIX } from '../../protocol/names.js';
 
 /** Inner messages per batch: the body is bounded by the frame size, this bounds the loop anyway. */
-export const MAX_BATCH_MESSAGES = 10_000;
+const MAX_BATCH_MESSAGES = 10_000;
 
-export interface BatchItem {
+interface BatchItem {
   flag: number;
   body: Buffer;
   properties: string;
 }
 
 /** Decode `int32 totalSize | int32 magic | int32 bodyCRC | int32 flag | int32 bodyLen | body | int16 propsLen | props` repeated. */
-export function decodeBatchBody(buf: Buffer): BatchItem[] {
+function decodeBatchBody(buf: Buffer): BatchItem[] {
   const out: BatchItem[] = [];
   let p = 0;
   while (p < buf.length) {
@@ -67,7 +68,7 @@ function batchProperties(ctx: BrokerContext, raw: string | undefined): JavaPrope
  * separator unless the first already ends with one (CommitLog.MessageExtBatchEncoder, 4.9.8). Names
  * in both appear twice, as in Apache's record; readers take the last.
  */
-export function withBatchProperties(own: string, batch: string): string {
+function withBatchProperties(own: string, batch: string): string {
   if (own === '' || batch === '') return own + batch;
   return own.endsWith(PROPERTY_SEPARATOR) ? own + batch : own + PROPERTY_SEPARATOR + batch;
 }
@@ -107,14 +108,16 @@ export function sendBatchMessage(ctx: BrokerContext): RequestHandler {
         preparedTransactionOffset: 0,
       };
     });
+    const tracer = ctx.tracer;
+    const startMs = tracer ? Date.now() : 0;
     try {
       const rs = await ctx.store.putBatch(inputs);
+      if (tracer) for (const [i, m] of inputs.entries()) tracer.onStored(m, rs[i], h.producerGroup, channel.remoteAddress, Date.now() - startMs);
       return sendResponse(ctx, req, ResponseCode.SUCCESS, rs.map((r) => r.offsetMsgId).join(','), target.queueId, rs[0]!.queueOffset);
     } catch (err) {
-      if (err instanceof PutFlushTimeoutError && err.results.length > 0) {
-        const rs = err.results;
-        return sendResponse(ctx, req, ResponseCode.FLUSH_DISK_TIMEOUT, rs.map((r) => r.offsetMsgId).join(','), target.queueId, rs[0]!.queueOffset, err.message);
-      }
+      const rs = err instanceof PutFlushTimeoutError ? err.results : [];
+      if (tracer) for (const [i, m] of inputs.entries()) tracer.onStored(m, rs[i], h.producerGroup, channel.remoteAddress, Date.now() - startMs);
+      if (rs.length > 0) return sendResponse(ctx, req, ResponseCode.FLUSH_DISK_TIMEOUT, rs.map((r) => r.offsetMsgId).join(','), target.queueId, rs[0]!.queueOffset, (err as Error).message);
       return putFailureResponse(req, err);
     }
   };

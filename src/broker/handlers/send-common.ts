@@ -2,7 +2,7 @@
  * The part of SendMessageProcessor shared by SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and
  * SEND_BATCH_MESSAGE (320): header checks (AbstractSendMessageProcessor.msgCheck), auto-creating
  * the topic, retry → DLQ redirection, stored-property rewriting, delay levels, and mapping store
- * failures to response codes (fact sheet §2.2, §6.5, §6.9).
+ * failures to response codes.
  */
 import { ResponseCode, Perm } from '../../protocol/codes.js';
 import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
@@ -17,10 +17,11 @@ import {
   RocketError,
   StoreClosedError,
 } from '../../errors/index.js';
-import type { ClientChannel } from '../server.js';
+import type { ClientChannel } from '../../remoting/server.js';
 import type { BrokerContext, PutInput } from './context.js';
 import type { TopicConfig } from '../../protocol/bodies.js';
-import { Header, dlqTopic, fail, RETRY_GROUP_TOPIC_PREFIX, topicNotExistRemark } from './util.js';
+import { Header, fail, topicNotExistRemark } from './util.js';
+import { dlqTopic, RETRY_GROUP_TOPIC_PREFIX } from '../../protocol/names.js';
 
 /** SEND_MESSAGE's header, once V2's one-letter keys are mapped (SendMessageRequestHeaderV2.createSendMessageRequestHeaderV1). */
 export interface SendHeader {
@@ -58,7 +59,7 @@ export function readSendHeaderV1(req: RemotingCommand): SendHeader {
   };
 }
 
-/** V2 (and batch) headers use the letters a..n for the same fields (fact sheet §2.2). */
+/** V2 (and batch) headers use the letters a..n for the same fields (apache/rocketmq SendMessageProcessor, SendMessageRequestHeaderV2). */
 export function readSendHeaderV2(req: RemotingCommand): SendHeader {
   const h = new Header(req);
   return {
@@ -79,7 +80,7 @@ export function readSendHeaderV2(req: RemotingCommand): SendHeader {
 }
 
 /** Where the message will go once checks, auto-creation and retry/DLQ redirection are done. */
-export interface SendTarget {
+interface SendTarget {
   topic: string;
   queueId: number;
   topicConfig: TopicConfig;
@@ -141,7 +142,7 @@ export function randomInt(n: number): number {
 }
 
 /** A sent message's properties as SendMessageProcessor (4.9.8) handles them. */
-export interface StoredProperties {
+interface StoredProperties {
   /** The producer's, plus CLUSTER, in Apache's map: a later rewrite (delay level, half message) continues it. */
   map: JavaPropertiesMap;
   /** What is stored when nothing rewrites it: in Apache's order, without WAIT. */
@@ -207,8 +208,8 @@ export function buildInput(target: SendTarget, h: SendHeader, properties: string
 }
 
 /**
- * Map a store failure to the response SendMessageProcessor.handlePutMessageResult would give
- * (fact sheet §2.2). Anything unexpected is rethrown (the server answers SYSTEM_ERROR).
+ * Map a store failure to the response SendMessageProcessor.handlePutMessageResult would give.
+ * Anything unexpected is rethrown (the server answers SYSTEM_ERROR).
  */
 export function putFailureResponse(req: RemotingCommand, err: unknown): RemotingCommand {
   if (err instanceof MessageTooLargeError || err instanceof InvalidTopicError) {
@@ -216,7 +217,8 @@ export function putFailureResponse(req: RemotingCommand, err: unknown): Remoting
   }
   if (err instanceof FlushTimeoutError) return makeResponse(req, ResponseCode.FLUSH_DISK_TIMEOUT, err.message);
   // E_DISK_FULL: ENOSPC on a write, or the disk over diskSpaceWarningLevelRatio (clean-service.ts).
-  if (err instanceof DiskFullError || err instanceof StoreClosedError || (err instanceof RocketError && err.code === 'E_DISK_FULL')) {
+  // E_STORE_NOT_LEADER: a DLedger commit log on a node that is not the group's leader (DefaultMessageStore#checkStoreStatus answers a slave so).
+  if (err instanceof DiskFullError || err instanceof StoreClosedError || (err instanceof RocketError && (err.code === 'E_DISK_FULL' || err.code === 'E_STORE_NOT_LEADER'))) {
     return makeResponse(req, ResponseCode.SERVICE_NOT_AVAILABLE, `service not available now: ${err.message}`);
   }
   if (err instanceof RocketError && err.code === 'E_STORE_BUSY') {

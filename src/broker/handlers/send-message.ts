@@ -4,7 +4,7 @@
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer, makeResponse, type RemotingCommand } from '../../protocol/frame.js';
-import type { RequestHandler, ClientChannel } from '../server.js';
+import type { RequestHandler, ClientChannel } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { applyDelayLevel } from './delay.js';
 import {
@@ -29,7 +29,7 @@ export async function sendOne(ctx: BrokerContext, req: RemotingCommand, channel:
   const target = await checkAndRoute(ctx, req, h);
   if ('code' in target) return target;
   const props = storedProperties(ctx, h.properties);
-  // SendMessageProcessor: TRAN_MSG=true is stored as a half message (§6.4), or refused.
+  // SendMessageProcessor: TRAN_MSG=true is stored as a half message, or refused.
   const prepared = isTransactionPrepared(props.map, h.sysFlag);
   const tx = prepared ? ctx.transactions : undefined;
   if (prepared && (!tx || ctx.config.rejectTransactionMessage)) {
@@ -37,15 +37,17 @@ export async function sendOne(ctx: BrokerContext, req: RemotingCommand, channel:
   }
   const input = buildInput(target, h, props.text, bodyBuffer(req), bornHostOf(channel));
   if (!tx) applyDelayLevel(input, ctx.delayLevelCount, props.map);
+  const tracer = ctx.tracer;
+  const startMs = tracer ? Date.now() : 0;
   try {
     const r = await (tx ? tx.prepare(input, props.map) : ctx.store.put(input));
+    tracer?.onStored(input, r, h.producerGroup, channel.remoteAddress, Date.now() - startMs);
     return sendResponse(ctx, req, ResponseCode.SUCCESS, r.offsetMsgId, target.queueId, r.queueOffset);
   } catch (err) {
     // SYNC_FLUSH timed out but the message is stored: FLUSH_DISK_TIMEOUT with the header filled.
-    if (err instanceof PutFlushTimeoutError && err.results[0]) {
-      const r = err.results[0];
-      return sendResponse(ctx, req, ResponseCode.FLUSH_DISK_TIMEOUT, r.offsetMsgId, target.queueId, r.queueOffset, err.message);
-    }
+    const stored = err instanceof PutFlushTimeoutError ? err.results[0] : undefined;
+    tracer?.onStored(input, stored, h.producerGroup, channel.remoteAddress, Date.now() - startMs);
+    if (stored) return sendResponse(ctx, req, ResponseCode.FLUSH_DISK_TIMEOUT, stored.offsetMsgId, target.queueId, stored.queueOffset, (err as Error).message);
     return putFailureResponse(req, err);
   }
 }

@@ -2,7 +2,7 @@
 import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer } from '../../protocol/frame.js';
 import { decodeLockBatchRequestBody, type LockBatchRequestBody } from '../../protocol/bodies.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { errMessage, fail, ok } from './util.js';
 

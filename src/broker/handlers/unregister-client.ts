@@ -2,7 +2,7 @@
  * UNREGISTER_CLIENT (35), as ClientManageProcessor.unregisterClient: a client leaving a producer
  * and/or consumer group (one of each per call); the consumer group's peers are told to rebalance.
  */
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { Header, ok } from './util.js';
 

@@ -4,7 +4,7 @@
  * rocketctl lets only admin accounts send it (see acl/plain-acl.ts).
  */
 import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import { upsertAccount } from '../acl/plain-acl-edit.js';
 import type { BrokerContext } from './context.js';
 import { aclEdit, splitList } from './acl-edit.js';

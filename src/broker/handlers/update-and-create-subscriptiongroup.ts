@@ -1,13 +1,13 @@
 /**
  * UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): body = SubscriptionGroupConfig JSON; fields missing
- * from the body keep RocketMQ's defaults (fact sheet §2.10).
+ * from the body keep RocketMQ's defaults.
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer } from '../../protocol/frame.js';
 import { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig } from '../../protocol/bodies.js';
 import { parseFastjson } from '../../protocol/fastjson.js';
 import { groupNameProblem } from '../../protocol/validate.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { errMessage, fail, notSaved, ok } from './util.js';
 

@@ -1,17 +1,17 @@
 /**
- * UPDATE_AND_CREATE_TOPIC (17), as AdminBrokerProcessor.updateAndCreateTopic (fact sheet §2.10):
+ * UPDATE_AND_CREATE_TOPIC (17), as AdminBrokerProcessor.updateAndCreateTopic:
  * validate the name, refuse system topics, store the config, and re-register with the name servers
  * at once so routes reflect it.
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import type { TopicConfig } from '../../protocol/bodies.js';
 import { topicNameProblem } from '../../protocol/validate.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { fail, Header, notSaved, ok } from './util.js';
 
 /** Queues per topic we accept (each queue is a directory of files; BenchmarkTest, the largest system topic, has 1024). */
-export const MAX_QUEUE_NUMS = 1024;
+const MAX_QUEUE_NUMS = 1024;
 
 export function updateAndCreateTopic(ctx: BrokerContext): RequestHandler {
   return async (req) => {

@@ -7,9 +7,9 @@
  */
 import { ResponseCode } from '../../protocol/codes.js';
 import { bodyBuffer, makeResponse } from '../../protocol/frame.js';
-import { parseProperties } from '../broker-config.js';
+import { parseProperties } from '../../protocol/java-properties.js';
 import { ConfigUpdateError } from '../configuration.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { fail, ok } from './util.js';
 

@@ -9,7 +9,7 @@
  * when it cannot be written. Java answers SUCCESS and persists later.
  */
 import { isOneway } from '../../protocol/frame.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { Header, notSaved, ok } from './util.js';
 

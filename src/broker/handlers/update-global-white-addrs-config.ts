@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import { setGlobalWhiteAddrs } from '../acl/plain-acl-edit.js';
 import type { BrokerContext } from './context.js';
 import { aclEdit, splitList } from './acl-edit.js';

@@ -7,9 +7,11 @@ import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import { ResponseCode } from '../../protocol/codes.js';
 import { javaHashCode } from '../../protocol/hash.js';
 import type { SubscriptionData } from '../../protocol/bodies.js';
+import { recordStoreTimestamp } from '../../protocol/message.js';
+import type { BrokerContext } from './context.js';
 
 /** A required header field is missing or not a number: answered SYSTEM_ERROR, as Java's decoder does. */
-export class HeaderError extends Error {}
+class HeaderError extends Error {}
 
 export class Header {
   private readonly f: Record<string, string>;
@@ -70,7 +72,7 @@ function parseIntField(name: string, v: string): number {
   return n;
 }
 
-export const SUB_ALL = '*';
+const SUB_ALL = '*';
 
 /**
  * FilterAPI.buildSubscriptionData for TAG expressions: `*` (or empty) = all, else tags separated by
@@ -126,13 +128,17 @@ export function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export const RETRY_GROUP_TOPIC_PREFIX = '%RETRY%';
-export const DLQ_GROUP_TOPIC_PREFIX = '%DLQ%';
 
-export function retryTopic(group: string): string {
-  return RETRY_GROUP_TOPIC_PREFIX + group;
-}
+/** Enough for one record: the store returns at least one message whatever the limit. */
+const ONE_RECORD_MAX_BYTES = 4 * 1024 * 1024;
 
-export function dlqTopic(group: string): string {
-  return DLQ_GROUP_TOPIC_PREFIX + group;
+/**
+ * Store time of the message at a queue offset, 0 when there is none or it cannot be read
+ * (DefaultMessageStore#getMessageStoreTimeStamp, 4.9.8).
+ */
+export async function storeTimestampAt(ctx: BrokerContext, topic: string, queueId: number, offset: number): Promise<number> {
+  if (offset < ctx.store.minOffset(topic, queueId) || offset >= ctx.store.maxOffset(topic, queueId)) return 0;
+  const got = await ctx.store.get(topic, queueId, offset, 1, undefined, ONE_RECORD_MAX_BYTES);
+  const rec = got.status === 'FOUND' ? got.records[0] : undefined;
+  return (rec && recordStoreTimestamp(rec)) ?? 0;
 }

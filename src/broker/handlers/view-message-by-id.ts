@@ -3,7 +3,7 @@
  * offsetMsgId), as QueryMessageProcessor.viewMessageById.
  */
 import { ResponseCode } from '../../protocol/codes.js';
-import type { RequestHandler } from '../server.js';
+import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
 import { fail, Header, ok } from './util.js';
 

@@ -1,7 +1,7 @@
 /**
  * The name server's request handlers, one function per request code and one table at the end
- * (apache/rocketmq namesrv DefaultRequestProcessor; fact sheet §2.13). Codes not in the table are
- * answered REQUEST_CODE_NOT_SUPPORTED by the RemotingServer (§1.6).
+ * (apache/rocketmq namesrv DefaultRequestProcessor). Codes not in the table are
+ * answered REQUEST_CODE_NOT_SUPPORTED by the RemotingServer.
  *
  * Header checks come first. Java decodes headers leniently and then trips over the nulls
  * (SYSTEM_ERROR with an exception text); here a missing or malformed required field is answered
@@ -12,7 +12,7 @@ import { MQ_VERSION_V4_9_4, RequestCode, ResponseCode, requestCodeName } from '.
 import { parseFastjson } from '../../protocol/fastjson.js';
 import { bodyBuffer, makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import { decodeRegisterBrokerBody, registerBodyCrcMatches, type RegisterBrokerBody } from '../../protocol/register-broker.js';
-import type { ClientChannel, Logger, RequestHandler } from '../server.js';
+import type { ClientChannel, Logger, RequestHandler } from '../../remoting/server.js';
 import { ORDER_TOPIC_CONFIG_NAMESPACE, type KVConfigManager } from './kv-config.js';
 import type { RouteInfoManager } from './route-info-manager.js';
 
@@ -196,7 +196,7 @@ const addWritePerm: Handler = (ctx, req) => {
 /**
  * GET_ROUTEINFO_BY_TOPIC (105). Standard JSON (quoted numeric keys, non-ASCII escaped) for
  * requesters at V4_9_4 or later or that send acceptStandardJsonOnly=true; fastjson's bare numeric
- * keys otherwise (§2.13, §3, pitfall 10).
+ * keys otherwise.
  */
 const getRouteInfoByTopic: Handler = (ctx, req) => {
   const { topic } = need(req, 'topic');
@@ -305,9 +305,6 @@ const TABLE: ReadonlyArray<readonly [number, Handler]> = [
   [RequestCode.GET_TOPICS_BY_CLUSTER, getTopicsByCluster],
   [RequestCode.GET_SYSTEM_TOPIC_LIST_FROM_NS, getSystemTopicList],
 ];
-
-/** The request codes the name server serves. */
-export const NAMESRV_REQUEST_CODES: readonly number[] = TABLE.map(([code]) => code);
 
 /** One RemotingServer handler per code, bound to `ctx`; BadRequest becomes SYSTEM_ERROR with its message. */
 export function buildNamesrvHandlers(ctx: NamesrvContext): Record<number, RequestHandler> {

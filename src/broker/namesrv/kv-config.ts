@@ -1,5 +1,5 @@
 /**
- * The name server's KV config (apache/rocketmq namesrv KVConfigManager; fact sheet §2.13): tables
+ * The name server's KV config (apache/rocketmq namesrv KVConfigManager): tables
  * of string → string by namespace. The one namespace RocketMQ itself reads is ORDER_TOPIC_CONFIG
  * (topic → "brokerName:queueNums;..."), which becomes a route's orderTopicConf.
  *
@@ -21,7 +21,7 @@ import { NodeFileIO } from '../store/node-file-io.js';
 /** NamesrvUtil.NAMESPACE_ORDER_TOPIC_CONFIG. */
 export const ORDER_TOPIC_CONFIG_NAMESPACE = 'ORDER_TOPIC_CONFIG';
 /** A kvConfig.json larger than this is not a name server's KV file (guards the synchronous read). */
-export const MAX_KV_CONFIG_FILE_BYTES = 64 * 1024 * 1024;
+const MAX_KV_CONFIG_FILE_BYTES = 64 * 1024 * 1024;
 
 export interface KvLoadReport {
   path: string | undefined;

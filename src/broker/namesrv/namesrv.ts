@@ -1,6 +1,6 @@
 /**
  * The embedded name server, wire-compatible with Apache RocketMQ 4.x's (NamesrvController +
- * DefaultRequestProcessor + RouteInfoManager + KVConfigManager; fact sheet §2.13). It listens on
+ * DefaultRequestProcessor + RouteInfoManager + KVConfigManager). It listens on
  * its own address (`start`), and/or serves its codes on a RemotingServer it is attached to (the
  * broker's local socket, so admin commands need only that socket). Several brokers — different
  * broker names, or masters and slaves of one name — register with one name server.
@@ -10,17 +10,17 @@
  * at once when the connection it registered on closes.
  */
 import type { FileIO } from '../store/file-io.js';
-import { RemotingServer, silentLogger, type ClientChannel, type Logger, type RequestHandler } from '../server.js';
+import { RemotingServer, silentLogger, type ClientChannel, type Logger, type RequestHandler } from '../../remoting/server.js';
 import { buildNamesrvHandlers, type NamesrvContext } from './handlers.js';
 import { KVConfigManager, type KvLoadReport } from './kv-config.js';
 import { RouteInfoManager } from './route-info-manager.js';
 
 /** RouteInfoManager.BROKER_CHANNEL_EXPIRED_TIME. */
-export const DEFAULT_BROKER_EXPIRY_MS = 120_000;
+const DEFAULT_BROKER_EXPIRY_MS = 120_000;
 /** NamesrvController's scanNotActiveBroker period. */
-export const DEFAULT_SCAN_INTERVAL_MS = 10_000;
+const DEFAULT_SCAN_INTERVAL_MS = 10_000;
 /** Shortest accepted scan period (a 0 would spin). */
-export const MIN_SCAN_INTERVAL_MS = 10;
+const MIN_SCAN_INTERVAL_MS = 10;
 
 export interface NameServerOptions {
   logger?: Logger;

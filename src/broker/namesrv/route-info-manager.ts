@@ -1,6 +1,5 @@
 /**
- * The name server's routing tables, kept as apache/rocketmq 4.9.x RouteInfoManager keeps them
- * (fact sheet §2.13, pitfall 21):
+ * The name server's routing tables, kept as apache/rocketmq 4.9.x RouteInfoManager keeps them:
  *   clusterAddrTable   cluster → broker names
  *   brokerAddrTable    broker name → { cluster, brokerId → "host:port" }
  *   topicQueueTable    topic → broker name → QueueData
@@ -15,12 +14,12 @@ import type { BrokerData, ClusterInfo, DataVersion, QueueData, TopicConfigSerial
 import { Perm } from '../../protocol/codes.js';
 
 /** MixAll.MASTER_ID. */
-export const MASTER_ID = 0;
+const MASTER_ID = 0;
 
 /** Anything with identity: the RemotingServer's ClientChannel in practice. */
-export type ChannelRef = object;
+type ChannelRef = object;
 
-export interface BrokerLiveInfo {
+interface BrokerLiveInfo {
   lastUpdateMs: number;
   dataVersion: DataVersion;
   /** The connection the broker last registered on; its close forgets the broker (onChannelDestroy). */
@@ -34,7 +33,7 @@ interface BrokerAddrs {
   addrs: Map<number, string>;
 }
 
-export interface RegisterBrokerInput {
+interface RegisterBrokerInput {
   clusterName: string;
   brokerAddr: string;
   brokerName: string;
@@ -47,7 +46,7 @@ export interface RegisterBrokerInput {
   nowMs: number;
 }
 
-export interface RegisterBrokerResult {
+interface RegisterBrokerResult {
   /** For a slave: its master's address and HA address, when the master is live. */
   masterAddr?: string;
   haServerAddr?: string;

@@ -15,11 +15,11 @@
  * Deliberate difference: pulls by the tools group (TOOLS_CONSUMER, what `consumeMessage` uses by
  * default) are not counted, so reading a topic with the admin tools changes no statistic.
  */
-import { TOOLS_CONSUMER_GROUP } from '../store/config/system-topics.js';
+import { TOOLS_CONSUMER_GROUP } from '../../protocol/names.js';
 
 /** Java's minute statistics: samples every 10 s, rate over the last 60 s. */
-export const BUCKET_MS = 10_000;
-export const BUCKETS = 6;
+const BUCKET_MS = 10_000;
+const BUCKETS = 6;
 
 class MinuteRate {
   private readonly counts = new Array<number>(BUCKETS).fill(0);
@@ -61,7 +61,7 @@ class MinuteRate {
 }
 
 /** What VIEW_BROKER_STATS_DATA answers for one key (BrokerStatsData: only the minute is kept here). */
-export interface StatsMinute {
+interface StatsMinute {
   /** Count (or bytes) in the last minute. */
   sum: number;
   /** Per second over the last minute. */

@@ -1,61 +1,41 @@
 /**
  * The embedded broker's Prometheus endpoint (`metricsPort`, GET /metrics): the cluster metrics of
- * src/client/metrics.ts for this broker, collected over its own admin socket exactly as
- * `rocketctl exporter` collects any broker (so both show the same names, labels and values), plus
- * what only the broker process knows: connections, requests by code and result, puts per topic as
- * counters, and the commit log's flush latency histogram.
+ * this broker, as `rocketctl exporter` collects any broker (so both show the same names, labels and
+ * values), plus what only the broker process knows: connections, requests by code and result, puts
+ * per topic as counters, and the commit log's flush latency histogram.
+ *
+ * The cluster families are collected by the admin API (src/admin/metrics.ts
+ * collectOwnBrokerMetrics, over the broker's own admin socket), which the broker may not import:
+ * whoever starts the broker passes that collector in (BrokerStartOptions.clusterMetrics; `rocketctl
+ * broker start` does). Without one, the endpoint serves the process families only.
  *
  * Requests are counted on the TCP ports only: the collection's own requests over the admin socket
  * (and admin commands run on this host) are not client traffic.
  */
-import { withAdminSession } from '../../client/admin.js';
-import { openAdminSession, type AdminSession } from '../../client/admin-session.js';
-import { clusterFamilies, collectClusterMetrics, CachedCollector, DEFAULT_BROKER_TIMEOUT_MS } from '../../client/metrics.js';
+import { CachedCollector, type ClusterMetricsCollector, type OwnBroker } from '../../metrics/collector.js';
 import { requestCodeName, responseCodeName } from '../../protocol/codes.js';
 import { gauge, renderExposition, type MetricFamily, type Sample } from '../../metrics/exposition.js';
 import { serveMetrics, type MetricsServer } from '../../metrics/http.js';
-import { NOT_ANSWERED } from '../server.js';
+import { NOT_ANSWERED } from '../../remoting/server.js';
 import type { BrokerStats } from './broker-stats.js';
-import type { Histogram } from './histogram.js';
+import type { Histogram } from '../../metrics/histogram.js';
 
 /** Scrapes closer together than this share one collection (Prometheus' shortest usual interval is 5 s+). */
-export const BROKER_METRICS_CACHE_MS = 1_000;
+const BROKER_METRICS_CACHE_MS = 1_000;
 
-export interface BrokerMetricsSource {
-  brokerName: string;
-  socket: string;
-  /** The broker's advertised addresses (main and fast port): asked over the socket. */
-  brokerAddrs: string[];
-  /** Whether the embedded name server answers on the socket; else namesrvAddrs are asked. */
-  embeddedNamesrv: boolean;
-  namesrvAddrs: string[];
+interface BrokerMetricsSource extends OwnBroker {
   stats: BrokerStats;
   flushLatency: () => Histogram;
   /** Open connections per TCP listener. */
   connections: () => Array<{ listener: string; count: number }>;
 }
 
-export async function startBrokerMetrics(src: BrokerMetricsSource, host: string, port: number, onError: (err: unknown) => void): Promise<MetricsServer> {
-  const cluster = new CachedCollector(async () => clusterFamilies(await withOwnSession(src, (s) => collectClusterMetrics(s, { brokerName: src.brokerName }))), BROKER_METRICS_CACHE_MS);
-  return serveMetrics({ host, port, onError, render: async () => renderExposition([...(await cluster.get()), ...processFamilies(src)]) });
+export async function startBrokerMetrics(src: BrokerMetricsSource, clusterMetrics: ClusterMetricsCollector | undefined, host: string, port: number, onError: (err: unknown) => void): Promise<MetricsServer> {
+  const cluster = clusterMetrics ? new CachedCollector(() => clusterMetrics(src), BROKER_METRICS_CACHE_MS) : undefined;
+  return serveMetrics({ host, port, onError, render: async () => renderExposition([...((await cluster?.get()) ?? []), ...processFamilies(src)]) });
 }
 
-/**
- * An admin session whose broker requests go over the admin socket. Its name server requests go
- * there too when the embedded name server answers on it; otherwise to the external name servers.
- */
-async function withOwnSession<T>(src: BrokerMetricsSource, fn: (s: AdminSession) => Promise<T>): Promise<T> {
-  if (src.embeddedNamesrv) return withAdminSession({ socket: src.socket, timeoutMs: DEFAULT_BROKER_TIMEOUT_MS }, fn);
-  const s = await openAdminSession({ namesrvAddr: src.namesrvAddrs.join(';'), timeoutMs: DEFAULT_BROKER_TIMEOUT_MS });
-  for (const a of src.brokerAddrs) s.client.setAlias(a, src.socket);
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
-}
-
-export function processFamilies(src: BrokerMetricsSource): MetricFamily[] {
+function processFamilies(src: BrokerMetricsSource): MetricFamily[] {
   const broker = src.brokerName;
   const requests: MetricFamily = { name: 'rocketctl_requests_total', help: 'Requests handled on the TCP ports, by request code and response code (ONEWAY: not answered; SUSPENDED: a pull parked for long polling, answered later).', type: 'counter', samples: [] };
   const counted = [...src.stats.requests].flatMap(([req, byResult]) => [...byResult].map(([res, n]) => [req, res, n] as const));

@@ -3,7 +3,7 @@ import { readInt64, writeInt64 } from '../../protocol/long.js';
 import type { FileIO } from './file-io.js';
 
 /**
- * The `checkpoint` file (StoreCheckpoint, fact sheet §4.7): 4096 bytes, int64 physicMsgTimestamp @0
+ * The `checkpoint` file (StoreCheckpoint): 4096 bytes, int64 physicMsgTimestamp @0
  * (store time of the last flushed commit log record), logicsMsgTimestamp @8 (last flushed consume
  * queue unit), indexMsgTimestamp @16 (last flushed index entry). Abnormal recovery starts from the
  * commit log file whose first record is older than min(...) - 3 s.
@@ -12,9 +12,9 @@ import type { FileIO } from './file-io.js';
  * rename, fsync dir), falling back to `checkpoint.bak` when the main file is unreadable, so a torn
  * checkpoint can never push recovery's start point past unflushed data.
  */
-export const CHECKPOINT_FILE_BYTES = 4096;
+const CHECKPOINT_FILE_BYTES = 4096;
 
-export interface CheckpointTimes {
+interface CheckpointTimes {
   physicMsgTimestamp: number;
   logicsMsgTimestamp: number;
   indexMsgTimestamp: number;

@@ -33,7 +33,7 @@
  */
 import path from 'node:path';
 import { StoreError } from '../../errors/index.js';
-import type { CommitLog } from './commitlog.js';
+import type { CommitLogService } from './commitlog-service.js';
 import type { ConsumeQueueStore } from './consume-queue.js';
 import type { FileIO } from './file-io.js';
 import type { IndexService } from './index-service.js';
@@ -43,11 +43,11 @@ import type { RetentionConfig } from './types.js';
 /** MappedFileQueue.DELETE_FILES_BATCH_MAX: segments deleted per pass at most. */
 export const DELETE_FILES_BATCH_MAX = 10;
 /** CleanCommitLogService.MAX_MANUAL_DELETE_FILE_TIMES: passes a manual delete request lasts. */
-export const MAX_MANUAL_DELETE_FILE_TIMES = 20;
+const MAX_MANUAL_DELETE_FILE_TIMES = 20;
 /** rocketmq.broker.diskSpaceWarningLevelRatio default: over it the store refuses puts. */
-export const DISK_SPACE_WARNING_LEVEL_RATIO = 0.9;
+const DISK_SPACE_WARNING_LEVEL_RATIO = 0.9;
 /** rocketmq.broker.diskSpaceCleanForciblyRatio default: over it segments go before they expire. */
-export const DISK_SPACE_CLEAN_FORCIBLY_RATIO = 0.85;
+const DISK_SPACE_CLEAN_FORCIBLY_RATIO = 0.85;
 const HOUR_MS = 3_600_000;
 
 /** Puts refused because the store's disk is over diskSpaceWarningLevelRatio (runningFlags DISK_FULL). */
@@ -67,7 +67,7 @@ export class DiskSpaceFullError extends StoreError {
 }
 
 /** The retention settings of a store, in the units the service uses. */
-export interface RetentionSettings {
+interface RetentionSettings {
   /** fileReservedTime in ms (or testOnlyFileReservedTimeMs when set). */
   fileReservedMs: number;
   deleteWhenHours: number[];
@@ -79,7 +79,7 @@ export interface RetentionSettings {
   deleteConsumeQueueFilesIntervalMs: number;
 }
 
-export function retentionSettingsOf(c: RetentionConfig): RetentionSettings {
+function retentionSettingsOf(c: RetentionConfig): RetentionSettings {
   return {
     fileReservedMs: c.testOnlyFileReservedTimeMs > 0 ? c.testOnlyFileReservedTimeMs : c.fileReservedTime * HOUR_MS,
     deleteWhenHours: parseDeleteWhen(c.deleteWhen),
@@ -124,10 +124,10 @@ export interface CleanPassReport {
   commitLogMinOffset: number;
 }
 
-export interface CleanServiceParts {
+interface CleanServiceParts {
   io: FileIO;
   storePathRootDir: string;
-  commitLog: CommitLog;
+  commitLog: CommitLogService;
   consumeQueues: ConsumeQueueStore;
   index: IndexService | undefined;
 }
@@ -140,7 +140,7 @@ export interface CleanServiceOptions {
 }
 
 /** UtilAll.getDiskPartitionSpaceUsedPercent: used / (used + usable), rounded up to 1 %; −1 if unknown. */
-export function diskUsedRatio(totalBytes: number, freeBytes: number, availableBytes: number): number {
+function diskUsedRatio(totalBytes: number, freeBytes: number, availableBytes: number): number {
   if (!(totalBytes > 0)) return -1;
   const used = totalBytes - freeBytes;
   const entire = used + availableBytes;

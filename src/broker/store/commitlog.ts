@@ -9,25 +9,17 @@ import {
   StoreClosedError,
   StoreError,
 } from '../../errors/index.js';
-import { bodyCrc } from '../../protocol/hash.js';
-import {
-  BLANK_MAGIC_CODE,
-  hostFlags,
-  MESSAGE_MAGIC_CODE,
-  recordSize,
-  SysFlag,
-  transactionType,
-  type MessageFields,
-  type SocketAddr,
-} from '../../protocol/message.js';
+import { BLANK_MAGIC_CODE, prepareRecord, SysFlag, transactionType, writeRecord, type MessageFields, type MessageRecord, type PreparedRecord } from '../../protocol/message.js';
+import { FLUSH_LATENCY_BUCKETS_S, Histogram } from '../../metrics/histogram.js';
+import { COMMITLOG_DIR, dataExtent, END_FILE_MIN_BLANK_BYTES, firstStoreTimestamp, scanSegments, segmentFileName, type SegmentFiles } from './commitlog-files.js';
+import type { CommitLogOptions, CommitLogService, CommitLogStats, ScanOutcome } from './commitlog-service.js';
 import type { FileHandle, FileIO } from './file-io.js';
 import { WaiterQueue } from './group-commit.js';
-import { FLUSH_LATENCY_BUCKETS_S, Histogram } from '../stats/histogram.js';
 import type { DispatchRequest, FlushDiskType } from './types.js';
 
 /**
  * The commit log: every message of every topic, appended to fixed-size segment files under
- * `<root>/commitlog/`, each named by its start offset in 20 digits (fact sheet §4.5).
+ * `<root>/commitlog/`, each named by its start offset in 20 digits (apache/rocketmq MappedFileQueue, UtilAll.offset2FileName).
  *
  * Append path (CommitLog.asyncPutMessage + DefaultAppendMessageCallback, minus the mmap):
  *  - `append()` is synchronous, so the JS event loop is the put lock: it assigns physical offsets,
@@ -49,13 +41,10 @@ import type { DispatchRequest, FlushDiskType } from './types.js';
  * `chunks`; a record never spans two segments or two chunks; segments are contiguous.
  */
 
-export const COMMITLOG_DIR = 'commitlog';
-/** A record must leave room for the 8-byte end-of-file BLANK (CommitLog.END_FILE_MIN_BLANK_LENGTH). */
-export const END_FILE_MIN_BLANK_BYTES = 8;
 /** Write buffer arenas: records are copied here until written (big enough for one writer round). */
 const ARENA_BYTES = 4 * 1024 * 1024;
 /** Appends wait (backpressure) while this many bytes are appended but not yet written/flushed. */
-export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 /** ... for at most this long, then fail with StoreBusyError (RocketMQ: OS_PAGECACHE_BUSY). */
 const PENDING_ROOM_WAIT_MS = 10_000;
 /** drain()/close() wait at most this long for the writer to catch up. */
@@ -71,12 +60,8 @@ const MAX_WRITES_IN_FLIGHT = 3;
 /** Distinct topic names whose UTF-8 bytes are cached for encoding. */
 const TOPIC_BYTES_CACHE_MAX = 10_000;
 
-export function segmentFileName(startOffset: number): string {
-  return String(startOffset).padStart(20, '0');
-}
-
 /** Appends refused because too much data waits for the disk (RocketMQ's OS_PAGECACHE_BUSY). */
-export class StoreBusyError extends StoreError {
+class StoreBusyError extends StoreError {
   constructor(pendingBytes: number) {
     super(`the store is busy: ${pendingBytes} bytes wait for the disk`, {
       code: 'E_STORE_BUSY',
@@ -86,7 +71,7 @@ export class StoreBusyError extends StoreError {
 }
 
 /** The commit log hit an I/O error it cannot safely continue after (e.g. a failed fdatasync). */
-export class StoreIOError extends StoreError {
+class StoreIOError extends StoreError {
   constructor(what: string, cause: unknown) {
     const code = (cause as { code?: unknown } | undefined)?.code;
     super(`commit log ${what} failed${typeof code === 'string' ? ` (${code})` : ''}; the store refuses appends until it is reopened`, {
@@ -95,85 +80,6 @@ export class StoreIOError extends StoreError {
       actions: ['restart the broker; recovery keeps every acknowledged message'],
     });
   }
-}
-
-export interface CommitLogOptions {
-  storePathRootDir: string;
-  segmentBytes: number;
-  flushDiskType: FlushDiskType;
-  flushIntervalMs: number;
-  syncFlushTimeoutMs: number;
-  maxPendingBytes?: number;
-  /** This broker's address, written as STOREHOST into every record. */
-  storeHost: SocketAddr;
-  /** Called for each record, in log order, once it is written (ASYNC) or durable (SYNC). */
-  dispatch: (req: DispatchRequest) => void;
-}
-
-/** A message's fields as the commit log writes them (encodeRecord's input minus what it assigns). */
-export type RecordFields = MessageFields;
-
-export interface PreparedRecord {
-  fields: RecordFields;
-  topicBytes: Buffer;
-  propsBytes: number;
-  /** sysFlag with the host IPv6 bits set from the addresses. */
-  sysFlag: number;
-  size: number;
-}
-
-const TWO_32 = 4294967296;
-
-function setInt64(dv: DataView<ArrayBufferLike>, pos: number, value: number): void {
-  const hi = Math.floor(value / TWO_32);
-  dv.setInt32(pos, hi);
-  dv.setUint32(pos + 4, value - hi * TWO_32);
-}
-
-function writeHost(buf: Buffer, dv: DataView<ArrayBufferLike>, pos: number, host: SocketAddr): number {
-  host.ip.copy(buf, pos);
-  dv.setInt32(pos + host.ip.length, host.port);
-  return pos + host.ip.length + 4;
-}
-
-/**
- * Encode a record in place (the layout of fact sheet §4.1, byte-identical to protocol/message.ts
- * encodeRecord + patchRecord, which the tests check); this is the append hot path, so it writes
- * through a DataView into the write buffer instead of allocating and copying a record.
- */
-export function writeRecord(
-  buf: Buffer,
-  dv: DataView<ArrayBufferLike>,
-  at: number,
-  rec: PreparedRecord,
-  storeHost: SocketAddr,
-  queueOffset: number,
-  commitLogOffset: number,
-  storeTimestamp: number,
-): void {
-  const m = rec.fields;
-  let p = at;
-  dv.setInt32(p, rec.size);
-  dv.setInt32(p + 4, MESSAGE_MAGIC_CODE);
-  dv.setInt32(p + 8, bodyCrc(m.body));
-  dv.setInt32(p + 12, m.queueId);
-  dv.setInt32(p + 16, m.flag);
-  setInt64(dv, p + 20, queueOffset);
-  setInt64(dv, p + 28, commitLogOffset);
-  dv.setInt32(p + 36, rec.sysFlag);
-  setInt64(dv, p + 40, m.bornTimestamp);
-  p = writeHost(buf, dv, p + 48, m.bornHost);
-  setInt64(dv, p, storeTimestamp);
-  p = writeHost(buf, dv, p + 8, storeHost);
-  dv.setInt32(p, m.reconsumeTimes);
-  setInt64(dv, p + 4, m.preparedTransactionOffset);
-  dv.setInt32(p + 12, m.body.length);
-  p += 16;
-  p += m.body.copy(buf, p);
-  dv.setInt8(p, rec.topicBytes.length);
-  p += 1 + rec.topicBytes.copy(buf, p + 1);
-  dv.setInt16(p, rec.propsBytes);
-  if (rec.propsBytes > 0) buf.write(m.properties, p + 2, rec.propsBytes, 'utf8');
 }
 
 class Segment {
@@ -204,15 +110,7 @@ interface PendingRecord {
   queueKey: string | undefined;
 }
 
-export interface CommitLogStats {
-  putCount: number;
-  putBytes: number;
-  putFailures: number;
-  writeBatches: number;
-  fsyncs: number;
-}
-
-export class CommitLog {
+export class CommitLog implements CommitLogService {
   readonly dir: string;
   readonly segmentBytes: number;
   readonly flushDiskType: FlushDiskType;
@@ -366,6 +264,22 @@ export class CommitLog {
     this.lastAppendStoreTs = this.writtenStoreTs = this.flushedStoreTs = storeTimestampAtEnd;
   }
 
+  private get files(): SegmentFiles {
+    return { io: this.io, dir: this.dir, segmentBytes: this.segmentBytes };
+  }
+
+  scan(fromIndex: number, checkCrc: boolean, onRecord: (rec: MessageRecord) => void): Promise<ScanOutcome> {
+    return scanSegments(this.files, this.segmentStarts(), fromIndex, checkCrc, onRecord);
+  }
+
+  firstStoreTimestamp(start: number): Promise<number | undefined> {
+    return firstStoreTimestamp(this.files, start);
+  }
+
+  dataExtent(start: number, fromOffset: number): Promise<number> {
+    return dataExtent(this.files, start, fromOffset);
+  }
+
   /** Begin the periodic flush (ASYNC_FLUSH). Call once recovery has positioned the log. */
   start(): void {
     if (this.flushDiskType === 'ASYNC_FLUSH' && !this.flushTimer) {
@@ -433,15 +347,13 @@ export class CommitLog {
   }
 
   /** Size and encoded pieces of a record, computed before the put lock (see `append`). */
-  prepare(m: RecordFields): PreparedRecord {
+  prepare(m: MessageFields): PreparedRecord {
     let topicBytes = this.topicBytes.get(m.topic);
     if (!topicBytes) {
       topicBytes = Buffer.from(m.topic, 'utf8');
       if (this.topicBytes.size < TOPIC_BYTES_CACHE_MAX) this.topicBytes.set(m.topic, topicBytes);
     }
-    const propsBytes = Buffer.byteLength(m.properties, 'utf8');
-    const sysFlag = (m.sysFlag & ~(SysFlag.BORNHOST_V6 | SysFlag.STOREHOST_V6)) | hostFlags(m.bornHost, this.opts.storeHost);
-    return { fields: m, topicBytes, propsBytes, sysFlag, size: recordSize(m.body.length, topicBytes.length, propsBytes, sysFlag) };
+    return prepareRecord(m, this.opts.storeHost, topicBytes);
   }
 
   /**
@@ -718,6 +630,12 @@ export class CommitLog {
 
   /** Records up to `position` are written/durable: dispatch them in order, then resolve appends. */
   private advance(position: number): void {
+    const broken = this.positionsOutOfOrder();
+    if (broken) {
+      // A bug, not an I/O failure: stop taking appends (reopening recovers from the files).
+      this.fence(new CorruptStoreError(`internal: commit log positions out of order (${broken})`));
+      return;
+    }
     while (this.pendingHead < this.pending.length && this.pending[this.pendingHead]!.end <= position) {
       const p = this.pending[this.pendingHead++]!;
       this.opts.dispatch(p.req);
@@ -730,6 +648,13 @@ export class CommitLog {
     if (this.roomWaiters.length > 0 && this.pendingBytes() < this.maxPendingBytes) {
       for (const w of this.roomWaiters.splice(0)) w();
     }
+  }
+
+  /** The positions' invariant (see the class comment), or what breaks it. */
+  private positionsOutOfOrder(): string | undefined {
+    const min = this.minOffset();
+    if (min <= this.flushedPos && this.flushedPos <= this.writtenPos && this.writtenPos <= this.writePos) return undefined;
+    return `min ${min}, flushed ${this.flushedPos}, written ${this.writtenPos}, appended ${this.writePos}`;
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * Consume queues: per topic/queueId, an array of 20-byte units pointing into the commit log, in
- * RocketMQ's on-disk format (fact sheet §4.5; apache/rocketmq ConsumeQueue.java):
+ * RocketMQ's on-disk format (apache/rocketmq ConsumeQueue.java):
  *
  *   <root>/consumequeue/<topic>/<queueId>/<20-digit byte offset of the file's first unit>
  *   unit = int64 commitLogOffset, int32 size, int64 tagsCode   (big-endian; tagsCode sign-extended)
@@ -14,10 +14,11 @@
 import path from 'node:path';
 import { CorruptStoreError, StoreClosedError } from '../../errors/index.js';
 import { readInt64, writeInt64 } from '../../protocol/long.js';
+import { invariant } from '../../util/invariant.js';
 import type { FileIO } from './file-io.js';
 import type { ConsumeQueueLike, CqUnit } from './types.js';
 
-export const CQ_UNIT_SIZE_BYTES = 20;
+const CQ_UNIT_SIZE_BYTES = 20;
 
 /**
  * The unit RocketMQ writes in front of the first real unit when a queue's first file starts mid-way
@@ -54,7 +55,7 @@ function isFillerAt(buf: Buffer, pos: number): boolean {
 }
 
 /** What loading one queue found (torn tails are reported, not silently dropped). */
-export interface CqLoadResult {
+interface CqLoadResult {
   queue: string;
   units: number;
   /** Units (or partial units) cut from the tail: zeroed, torn or out of order. */
@@ -63,7 +64,7 @@ export interface CqLoadResult {
   filesDropped: string[];
 }
 
-export interface CqStoreLoadReport {
+interface CqStoreLoadReport {
   queues: number;
   units: number;
   /** Only the queues where something was dropped. */
@@ -156,7 +157,7 @@ export class ConsumeQueue implements ConsumeQueueLike {
   }
 
   /**
-   * The offset whose store time is closest to `timestampMs` (fact sheet §2.6, pitfall 15), as
+   * The offset whose store time is closest to `timestampMs`, as
    * ConsumeQueue.getOffsetInQueueByTime but over the whole queue rather than one file:
    *  - an exact match wins;
    *  - otherwise the nearer of the last unit before and the first unit after the timestamp; on a
@@ -262,6 +263,11 @@ export class ConsumeQueue implements ConsumeQueueLike {
   private newFile(startOffsetBytes: number): CqFile {
     // Re-creating a file that truncation cut off: its old bytes are still on disk until flushed over.
     const reused = this.pendingDeletes.delete(startOffsetBytes);
+    const prev = this.files[this.files.length - 1];
+    invariant(
+      prev === undefined || (prev.lenBytes === this.fileSizeBytes && prev.startOffsetBytes + this.fileSizeBytes === startOffsetBytes),
+      () => `${this.name}: a file starts at byte ${startOffsetBytes} after one at ${prev!.startOffsetBytes} holding ${prev!.lenBytes} of ${this.fileSizeBytes} bytes`,
+    );
     const f: CqFile = {
       startOffsetBytes,
       buf: Buffer.alloc(Math.min(MIN_BUFFER_BYTES, this.fileSizeBytes)),

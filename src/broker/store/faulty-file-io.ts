@@ -59,7 +59,7 @@ type DirOp =
   | { kind: 'unlink'; path: string; trash: string }
   | { kind: 'rename'; from: string; to: string; displacedTrash?: string };
 
-export interface CrashOutcome {
+interface CrashOutcome {
   path: string;
   /** What happened to the file's unsynced data: dropped, kept, torn (prefix + cut write), pages. */
   fate: 'dropped' | 'kept' | 'torn' | 'pages';
@@ -67,14 +67,14 @@ export interface CrashOutcome {
   opsKept: number;
 }
 
-export interface CrashReport {
+interface CrashReport {
   seed: number;
   files: CrashOutcome[];
   /** Directory entry changes undone because their directory was not fsynced. */
   dirOpsUndone: string[];
 }
 
-export interface FaultyFileIOOptions {
+interface FaultyFileIOOptions {
   seed: number;
   /** Fail writes with ENOSPC once this many bytes have been accepted in total. */
   enospcAfterBytes?: number;

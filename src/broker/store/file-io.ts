@@ -53,7 +53,7 @@ export interface FileIO {
   rmrf(path: string): Promise<void>;
   /**
    * Atomic small-file replace (config/*.json, checkpoint): write `<path>.tmp`, fsync, keep the
-   * previous content as `<path>.bak`, rename over `<path>`, fsync the dir (fact sheet §5).
+   * previous content as `<path>.bak`, rename over `<path>`, fsync the dir (apache/rocketmq MixAll.string2File, which keeps `.bak` the same way).
    * `data` may come in pieces (written in order, as one file).
    */
   writeFileAtomic(path: string, data: FileData): Promise<void>;

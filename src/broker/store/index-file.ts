@@ -1,5 +1,5 @@
 /**
- * One index file in RocketMQ's layout (fact sheet §4.6; apache/rocketmq index/IndexFile.java,
+ * One index file in RocketMQ's layout (apache/rocketmq index/IndexFile.java,
  * IndexHeader.java):
  *
  *   header  40 bytes: int64 beginTimestamp, int64 endTimestamp, int64 beginPhyOffset,
@@ -22,9 +22,9 @@ import { CorruptStoreError } from '../../errors/index.js';
 import { readInt64, writeInt64 } from '../../protocol/long.js';
 import type { FileHandle, FileIO } from './file-io.js';
 
-export const INDEX_HEADER_SIZE_BYTES = 40;
-export const INDEX_SLOT_SIZE_BYTES = 4;
-export const INDEX_ENTRY_SIZE_BYTES = 20;
+const INDEX_HEADER_SIZE_BYTES = 40;
+const INDEX_SLOT_SIZE_BYTES = 4;
+const INDEX_ENTRY_SIZE_BYTES = 20;
 const INT_MAX = 2147483647;
 
 /** Slot pages tracked dirty at 4 KiB granularity (1024 slots), the size of a page the OS writes. */
@@ -46,7 +46,7 @@ export interface IndexHeader {
   indexCount: number;
 }
 
-export interface IndexEntry {
+interface IndexEntry {
   keyHash: number;
   commitLogOffset: number;
   timeDiffSeconds: number;
@@ -67,7 +67,7 @@ export function validateIndexGeometry(g: IndexGeometry): void {
   }
 }
 
-export function encodeIndexHeader(h: IndexHeader): Buffer {
+function encodeIndexHeader(h: IndexHeader): Buffer {
   const b = Buffer.alloc(INDEX_HEADER_SIZE_BYTES);
   writeInt64(b, h.beginTimestamp, 0);
   writeInt64(b, h.endTimestamp, 8);
@@ -90,7 +90,7 @@ export function decodeIndexHeader(b: Buffer): IndexHeader {
   };
 }
 
-export function encodeIndexEntry(e: IndexEntry, b: Buffer = Buffer.alloc(INDEX_ENTRY_SIZE_BYTES), pos = 0): Buffer {
+function encodeIndexEntry(e: IndexEntry, b: Buffer = Buffer.alloc(INDEX_ENTRY_SIZE_BYTES), pos = 0): Buffer {
   b.writeInt32BE(e.keyHash, pos);
   writeInt64(b, e.commitLogOffset, pos + 4);
   b.writeInt32BE(e.timeDiffSeconds, pos + 12);

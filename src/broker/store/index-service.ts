@@ -1,5 +1,5 @@
 /**
- * The message index (fact sheet §4.6; apache/rocketmq index/IndexService.java): every message's
+ * The message index (apache/rocketmq index/IndexService.java): every message's
  * UNIQ_KEY and KEYS, as `topic#key`, into a chain of IndexFiles under `<root>/index/`, so
  * QUERY_MESSAGE and queryMsgByKey/queryMsgByUniqueKey can find commit log offsets by key.
  *
@@ -15,10 +15,10 @@ import type { FileIO } from './file-io.js';
 import { INDEX_FILE_NAME_PATTERN, IndexFile, type IndexGeometry, indexFileName, parseIndexFileName, validateIndexGeometry } from './index-file.js';
 import type { DispatchRequest } from './types.js';
 
-/** MessageSysFlag.TRANSACTION_ROLLBACK_TYPE: rollback markers are not indexed (§4.2). */
+/** MessageSysFlag.TRANSACTION_ROLLBACK_TYPE: rollback markers are not indexed. */
 const TRANSACTION_ROLLBACK_TYPE = 0xc;
 
-export interface IndexQueryResult {
+interface IndexQueryResult {
   /** Newest first; may include messages whose key only shares the hash: re-check the keys. */
   commitLogOffsets: number[];
   /** End timestamp / phy offset of the newest index file (QueryMessageResponseHeader fields). */
@@ -26,7 +26,7 @@ export interface IndexQueryResult {
   lastUpdatePhyOffset: number;
 }
 
-export interface IndexLoadReport {
+interface IndexLoadReport {
   files: number;
   /** Files deleted: they followed a file that was not full (a rollover the crash cut short). */
   filesDropped: string[];
@@ -46,6 +46,8 @@ export class IndexService {
     storePathRootDir: string,
     opts: { maxHashSlotNum: number; maxIndexNum: number },
     private readonly io: FileIO,
+    /** Wall clock in ms: an index file is named by the time it starts. */
+    private readonly now: () => number = Date.now,
   ) {
     this.geometry = { maxHashSlotNum: opts.maxHashSlotNum, maxIndexNum: opts.maxIndexNum };
     validateIndexGeometry(this.geometry);
@@ -110,7 +112,7 @@ export class IndexService {
   /** Start a new file after `prev` (in memory; the next flush creates it). */
   private roll(prev: IndexFile | undefined): IndexFile {
     prev?.deactivate();
-    let ms = Date.now();
+    let ms = this.now();
     // Names must sort after the previous one, even when files fill within one millisecond.
     if (prev !== undefined && indexFileName(ms) <= prev.name) ms = (parseIndexFileName(prev.name) ?? ms) + 1;
     for (let guard = 0; prev !== undefined && indexFileName(ms) <= prev.name && guard < 4; guard++) ms += 3_600_000; // DST fold

@@ -1,4 +1,4 @@
-import type { Histogram } from '../stats/histogram.js';
+import type { Histogram } from '../../metrics/histogram.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,21 +13,24 @@ import { javaHashCode } from '../../protocol/hash.js';
 import {
   createOffsetMsgId,
   decodeRecord,
+  isMessageMagic,
   MAX_PROPERTIES_BYTES,
-  MESSAGE_MAGIC_CODE,
-  MESSAGE_MAGIC_CODE_V2,
-  storeTimestampPos,
+  recordStoreTimestamp,
+  STORE_TIMESTAMP_HEAD_BYTES,
   SysFlag,
   transactionType,
   type MessageRecord,
   type MessageFields,
+  type PreparedRecord,
   type SocketAddr,
 } from '../../protocol/message.js';
-import { readInt64 } from '../../protocol/long.js';
+import { pickProperties } from '../../protocol/properties.js';
 import { topicNameProblem } from '../../protocol/validate.js';
 import { Checkpoint } from './checkpoint.js';
 import { CleanService, DiskSpaceFullError, type CleanServiceOptions } from './clean-service.js';
-import { COMMITLOG_DIR, CommitLog, END_FILE_MIN_BLANK_BYTES, type CommitLogStats, type PreparedRecord } from './commitlog.js';
+import { CommitLog } from './commitlog.js';
+import { COMMITLOG_DIR, END_FILE_MIN_BLANK_BYTES } from './commitlog-files.js';
+import type { CommitLogFactory, CommitLogService, CommitLogStats } from './commitlog-service.js';
 import { ConsumeQueueStore } from './consume-queue.js';
 import type { FileIO } from './file-io.js';
 import { IndexService } from './index-service.js';
@@ -36,7 +39,8 @@ import { recoverStore, type StoreRecoveryReport } from './recovery.js';
 import { StoreLock } from './store-lock.js';
 import { OverlayFileIO } from './overlay-file-io.js';
 import { defaultStoreConfig, inferStoreGeometry, validateStoreConfig } from './store-config.js';
-import { SCHEDULE_TOPIC, type CqUnit, type DispatchRequest, type StoreConfig } from './types.js';
+import { type CqUnit, type DispatchRequest, type StoreConfig } from './types.js';
+import { SCHEDULE_TOPIC } from '../../protocol/names.js';
 
 /**
  * The message store facade the broker calls (DefaultMessageStore): open = lock + recovery, put =
@@ -50,9 +54,9 @@ import { SCHEDULE_TOPIC, type CqUnit, type DispatchRequest, type StoreConfig } f
  * a pull after an acknowledged send always finds the message.
  */
 
-export const ABORT_FILE = 'abort';
+const ABORT_FILE = 'abort';
 
-/** PULL limits (fact sheet §2.3): maxTransferBytes/CountOnMessageInMemory and ...InDisk. */
+/** PULL limits (apache/rocketmq MessageStoreConfig, DefaultMessageStore.isTheBatchFull): maxTransferBytes/CountOnMessageInMemory and ...InDisk. */
 const MAX_TRANSFER_BYTES_IN_MEMORY = 256 * 1024;
 const MAX_TRANSFER_COUNT_IN_MEMORY = 32;
 const MAX_TRANSFER_BYTES_IN_DISK = 64 * 1024;
@@ -64,8 +68,6 @@ const MIN_FILTER_SCAN_BYTES = 16000;
 const CQ_UNIT_BYTES = 20;
 /** The filler unit size RocketMQ writes at the head of a queue that starts mid-way. */
 const CQ_FILLER_SIZE = 2147483647;
-/** Enough of a record to reach STORETIMESTAMP with an IPv6 born host. */
-const STORE_TIMESTAMP_PROBE_BYTES = 80;
 /** QUERY_MESSAGE cap (maxMsgsNumBatch). */
 const MAX_QUERY_NUM = 64;
 
@@ -73,7 +75,7 @@ const MAX_QUERY_NUM = 64;
 const VALID_TOPICS_CACHE_MAX = 10_000;
 
 /** A message invalid for reasons other than topic and size (queue id, mixed batch). */
-export class InvalidMessageError extends StoreError {
+class InvalidMessageError extends StoreError {
   constructor(message: string) {
     super(message, { code: 'E_INVALID_MESSAGE' });
   }
@@ -91,7 +93,7 @@ export class PutFlushTimeoutError extends FlushTimeoutError {
 
 export type PutMessageInput = MessageFields;
 
-export type PutStatus = 'PUT_OK';
+type PutStatus = 'PUT_OK';
 
 export interface PutResult {
   status: PutStatus;
@@ -102,8 +104,10 @@ export interface PutResult {
   wroteBytes: number;
 }
 
+/** Store read statuses (DefaultMessageStore.getMessage / GetMessageStatus). */
 export type GetMessageStatus =
   | 'FOUND'
+  | 'MESSAGE_WAS_REMOVING'
   | 'NO_MESSAGE_IN_QUEUE'
   | 'NO_MATCHED_LOGIC_QUEUE'
   | 'OFFSET_TOO_SMALL'
@@ -112,7 +116,7 @@ export type GetMessageStatus =
   | 'NO_MATCHED_MESSAGE'
   | 'OFFSET_FOUND_NULL';
 
-export interface GetMessageResult {
+interface GetMessageResult {
   status: GetMessageStatus;
   nextBeginOffset: number;
   minOffset: number;
@@ -123,13 +127,13 @@ export interface GetMessageResult {
   scanned: number;
 }
 
-export interface QueryMessageResult {
+interface QueryMessageResult {
   records: Buffer[];
   lastUpdateTimestamp: number;
   lastUpdatePhyOffset: number;
 }
 
-export interface StoreStats extends CommitLogStats {
+interface StoreStats extends CommitLogStats {
   dispatchErrors: number;
   lastDispatchError: string | null;
   commitLogMinOffset: number;
@@ -139,14 +143,18 @@ export interface StoreStats extends CommitLogStats {
   dispatchBehindBytes: number;
 }
 
-export interface OpenOptions {
+interface OpenOptions {
   io?: FileIO;
   /** Run recovery over `io` without starting timers (used by dry runs over an overlay FileIO). */
   dryRun?: boolean;
   /** Cap on bytes appended but not yet on disk before appends wait (default 64 MiB). */
   maxPendingBytes?: number;
-  /** Clock and pauses of the retention service (tests). */
+  /** Clock and pauses of the retention service (tests); its clock defaults to `now`. */
   retention?: CleanServiceOptions;
+  /** Wall clock in ms: store timestamps, index file names, retention (default Date.now; tests). */
+  now?: () => number;
+  /** The commit log under the store (default: the local CommitLog; a replicated one stands in here). */
+  commitLog?: CommitLogFactory;
 }
 
 /** Properties the dispatcher needs, found without building a full map (hot path). */
@@ -157,31 +165,18 @@ interface DispatchProps {
   delay: string | undefined;
 }
 
+const DISPATCH_PROPS = ['TAGS', 'KEYS', 'UNIQ_KEY', 'DELAY'] as const;
+
 function scanProps(s: string): DispatchProps {
-  const out: DispatchProps = { tags: undefined, keys: undefined, uniqKey: undefined, delay: undefined };
-  let start = 0;
-  // Bounded by the string length: each step moves past one \u0002-separated item.
-  while (start < s.length) {
-    let end = s.indexOf('\u0002', start);
-    if (end < 0) end = s.length;
-    const sep = s.indexOf('\u0001', start);
-    if (sep > start && sep < end - 1) {
-      const name = s.slice(start, sep);
-      if (name === 'TAGS') out.tags = s.slice(sep + 1, end);
-      else if (name === 'KEYS') out.keys = s.slice(sep + 1, end);
-      else if (name === 'UNIQ_KEY') out.uniqKey = s.slice(sep + 1, end);
-      else if (name === 'DELAY') out.delay = s.slice(sep + 1, end);
-    }
-    start = end + 1;
-  }
-  return out;
+  const p = pickProperties(s, DISPATCH_PROPS);
+  return { tags: p.TAGS, keys: p.KEYS, uniqKey: p.UNIQ_KEY, delay: p.DELAY };
 }
 
 /**
  * tagsCode of a unit: Java hashCode of TAGS (0 if none); for SCHEDULE_TOPIC_XXXX the delivery time
  * storeTimestamp + delay of the level (CommitLog.checkMessageAndReturnSize / computeDeliverTimestamp).
  */
-export function computeTagsCode(topic: string, props: DispatchProps, storeTimestamp: number, delayLevelMillis: number[]): number {
+function computeTagsCode(topic: string, props: DispatchProps, storeTimestamp: number, delayLevelMillis: number[]): number {
   if (topic === SCHEDULE_TOPIC && props.delay !== undefined) {
     let level = Number.parseInt(props.delay, 10);
     if (Number.isFinite(level) && level > 0 && delayLevelMillis.length > 0) {
@@ -219,7 +214,8 @@ export class MessageStore {
   /** What recovery found and did when this store was opened. */
   report!: StoreRecoveryReport;
   private readonly listeners: Array<(req: DispatchRequest) => void> = [];
-  private readonly commitLog: CommitLog;
+  private readonly commitLog: CommitLogService;
+  private readonly now: () => number;
   private dispatchErrors = 0;
   private lastDispatchError: string | null = null;
   private lastDispatchedStoreTs = 0;
@@ -243,25 +239,27 @@ export class MessageStore {
     private readonly checkpoint: Checkpoint,
     readonly consumeQueues: ConsumeQueueStore,
     readonly index: IndexService | undefined,
-    maxPendingBytes: number | undefined,
-    retentionOpts: CleanServiceOptions | undefined,
+    opts: OpenOptions,
   ) {
     this.config = config;
+    this.now = opts.now ?? Date.now;
     this.msgIdPrefix = createOffsetMsgId(config.storeHost, 0).slice(0, -16);
-    this.commitLog = new CommitLog(io, {
+    const makeCommitLog: CommitLogFactory = opts.commitLog ?? ((fileIO, o) => new CommitLog(fileIO, o));
+    this.commitLog = makeCommitLog(io, {
       storePathRootDir: config.storePathRootDir,
       segmentBytes: config.mappedFileSizeCommitLog,
       flushDiskType: config.flushDiskType,
       flushIntervalMs: config.flushIntervalCommitLog,
       syncFlushTimeoutMs: config.syncFlushTimeout,
-      maxPendingBytes,
+      maxPendingBytes: opts.maxPendingBytes,
       storeHost: config.storeHost,
       dispatch: (req) => this.dispatch(req),
+      toDispatchRequest: (rec) => this.requestFromRecord(rec),
     });
     this.retention = new CleanService(
       { io, storePathRootDir: config.storePathRootDir, commitLog: this.commitLog, consumeQueues, index },
       config,
-      retentionOpts,
+      { now: this.now, ...opts.retention },
     );
   }
 
@@ -289,13 +287,12 @@ export class MessageStore {
       const cqStore = new ConsumeQueueStore(root, config.mappedFileSizeConsumeQueue, io);
       const cqLoad = await cqStore.load();
       if (config.messageIndexEnable) {
-        index = new IndexService(root, { maxHashSlotNum: config.maxHashSlotNum, maxIndexNum: config.maxIndexNum }, io);
+        index = new IndexService(root, { maxHashSlotNum: config.maxHashSlotNum, maxIndexNum: config.maxIndexNum }, io, opts.now);
         await index.load();
       }
-      const store = new MessageStore(config, io, lock, checkpoint, cqStore, index, opts.maxPendingBytes, opts.retention);
+      const store = new MessageStore(config, io, lock, checkpoint, cqStore, index, opts);
       await store.commitLog.load();
       store.report = await recoverStore({
-        io,
         commitLog: store.commitLog,
         cqStore,
         index,
@@ -459,7 +456,7 @@ export class MessageStore {
 
   /** The put lock: nothing here awaits until the commit log has assigned offsets. */
   private appendOne(rec: PreparedRecord): Promise<PutResult> {
-    const now = Date.now();
+    const now = this.now();
     const req = this.requestFor(rec, now);
     let done: Promise<void>;
     try {
@@ -478,7 +475,7 @@ export class MessageStore {
   }
 
   private appendBatch(records: PreparedRecord[]): Promise<PutResult[]> {
-    const now = Date.now();
+    const now = this.now();
     const reqs = records.map((r) => this.requestFor(r, now));
     let done: Promise<void>;
     try {
@@ -518,7 +515,7 @@ export class MessageStore {
     }
   }
 
-  /** Consume queue, index, listeners: ReputMessageService's order (fact sheet §4.5). */
+  /** Consume queue, index, listeners: ReputMessageService's order. */
   private dispatch(req: DispatchRequest): void {
     const toQueue = goesToConsumeQueue(req.sysFlag);
     if (toQueue) {
@@ -573,7 +570,7 @@ export class MessageStore {
 
   /**
    * Read up to `maxMsgNums` messages from a queue (DefaultMessageStore.getMessage; statuses and
-   * nextBeginOffset as fact sheet §2.3). `filter` sees each unit's tagsCode (broker-side tag match).
+   * nextBeginOffset as DefaultMessageStore.getMessage does). `filter` sees each unit's tagsCode (broker-side tag match).
    */
   async getMessage(
     topic: string,
@@ -662,7 +659,7 @@ export class MessageStore {
     return this.consumeQueues.get(topic, queueId)?.minOffset() ?? -1;
   }
 
-  /** The offset whose store time is closest to `timestampMs` (SEARCH_OFFSET_BY_TIMESTAMP, §2.6). */
+  /** The offset whose store time is closest to `timestampMs` (SEARCH_OFFSET_BY_TIMESTAMP). */
   async getOffsetInQueueByTime(topic: string, queueId: number, timestampMs: number): Promise<number> {
     const cq = this.consumeQueues.get(topic, queueId);
     if (!cq) return 0;
@@ -685,11 +682,8 @@ export class MessageStore {
 
   /** STORETIMESTAMP of the record at `commitLogOffset`, -1 when unreadable. */
   async storeTimeAt(commitLogOffset: number): Promise<number> {
-    const head = await this.commitLog.read(commitLogOffset, STORE_TIMESTAMP_PROBE_BYTES);
-    if (!head) return -1;
-    const magic = head.readInt32BE(4);
-    if (magic !== MESSAGE_MAGIC_CODE && magic !== MESSAGE_MAGIC_CODE_V2) return -1;
-    return readInt64(head, storeTimestampPos(head.readInt32BE(36)));
+    const head = await this.commitLog.read(commitLogOffset, STORE_TIMESTAMP_HEAD_BYTES);
+    return (head && recordStoreTimestamp(head)) ?? -1;
   }
 
   /** One raw record by commit log offset (VIEW_MESSAGE_BY_ID), undefined if none starts there. */
@@ -698,8 +692,7 @@ export class MessageStore {
     if (!Number.isSafeInteger(commitLogOffset) || commitLogOffset < 0) return undefined;
     const rec = await this.commitLog.readRecord(commitLogOffset);
     if (!rec || rec.length < 8) return undefined;
-    const magic = rec.readInt32BE(4);
-    return magic === MESSAGE_MAGIC_CODE || magic === MESSAGE_MAGIC_CODE_V2 ? rec : undefined;
+    return isMessageMagic(rec.readInt32BE(4)) ? rec : undefined;
   }
 
   /** The decoded record at `commitLogOffset` (DefaultMessageStore.lookMessageByOffset). */

@@ -1,21 +1,11 @@
-import path from 'node:path';
-import {
-  BLANK_MAGIC_CODE,
-  decodeRecord,
-  MESSAGE_MAGIC_CODE,
-  MESSAGE_MAGIC_CODE_V2,
-  RecordFormatError,
-  SysFlag,
-  transactionType,
-  type MessageRecord,
-} from '../../protocol/message.js';
+import { SysFlag, transactionType, type MessageRecord } from '../../protocol/message.js';
 import type { Checkpoint } from './checkpoint.js';
-import { END_FILE_MIN_BLANK_BYTES, segmentFileName, type CommitLog } from './commitlog.js';
-import type { FileHandle, FileIO } from './file-io.js';
+import { segmentFileName } from './commitlog-files.js';
+import type { CommitLogService } from './commitlog-service.js';
 import type { ConsumeQueueLike, DispatchRequest, RecoveryReport } from './types.js';
 
 /**
- * Commit log recovery on open (fact sheet §4.7; CommitLog.recoverNormally / recoverAbnormally,
+ * Commit log recovery on open (apache/rocketmq DefaultMessageStore.load, CommitLog.recoverNormally / recoverAbnormally,
  * DefaultMessageStore.recover):
  *
  *  1. pick a safe start: clean shutdown → the third-to-last segment; abnormal (abort marker present)
@@ -33,25 +23,8 @@ import type { ConsumeQueueLike, DispatchRequest, RecoveryReport } from './types.
  * repeated once from the first segment, so every queue is rebuilt from what the log holds.
  */
 
-/** Smallest possible message record: fixed fields with empty body, topic and properties. */
-const MIN_RECORD_BYTES = 91;
-/** Reads while scanning. */
-const SCAN_WINDOW_BYTES = 4 * 1024 * 1024;
-/** When looking for what lies past the end, this many zero bytes in a row end the search. */
-const ZERO_RUN_BYTES = 64 * 1024;
-
-export type TruncateReason =
-  | 'torn'
-  | 'bad-crc'
-  | 'bad-magic'
-  | 'bad-size'
-  | 'bad-blank'
-  | 'bad-format'
-  | 'bad-offset'
-  | 'hole';
-
 /** The consume-queue side as recovery needs it (ConsumeQueueStore, consume-queue.ts). */
-export interface ConsumeQueueStoreLike {
+interface ConsumeQueueStoreLike {
   findOrCreate(topic: string, queueId: number): ConsumeQueueLike;
   queues(): Iterable<ConsumeQueueLike>;
   maxCommitLogEnd(): number;
@@ -61,7 +34,7 @@ export interface ConsumeQueueStoreLike {
 }
 
 /** The index side as recovery needs it (IndexService, index-service.ts). */
-export interface IndexServiceLike {
+interface IndexServiceLike {
   put(req: DispatchRequest): void;
   endPhyOffset(): number;
   truncateByCommitLogOffset(end: number): Promise<number>;
@@ -85,183 +58,8 @@ export interface StoreRecoveryReport extends RecoveryReport {
   consumeQueuesTornAtLoad: string[];
 }
 
-interface ScanProblem {
-  offset: number;
-  reason: TruncateReason;
-  detail: string;
-}
-
-interface ScanOutcome {
-  end: number;
-  lastStoreTimestamp: number;
-  recordsScanned: number;
-  problem: ScanProblem | null;
-}
-
-interface ScanInput {
-  io: FileIO;
-  dir: string;
-  segmentStarts: number[];
-  segmentBytes: number;
-  fromIndex: number;
-  checkCrc: boolean;
-  onRecord: (rec: MessageRecord) => void;
-}
-
-function isZero(buf: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
-  return true;
-}
-
-/** Sequential, windowed reader over one segment file. */
-class SegmentReader {
-  private win = Buffer.alloc(0);
-  private winPos = 0;
-  private winLen = 0;
-
-  constructor(
-    private readonly h: FileHandle,
-    private readonly segmentBytes: number,
-  ) {}
-
-  /** Make [pos, pos+n) readable; returns the window and the index of pos, or undefined past EOF. */
-  async view(pos: number, n: number): Promise<{ buf: Buffer; at: number } | undefined> {
-    if (pos + n > this.segmentBytes) return undefined;
-    if (pos < this.winPos || pos + n > this.winPos + this.winLen) {
-      const len = Math.min(Math.max(SCAN_WINDOW_BYTES, n), this.segmentBytes - pos);
-      if (this.win.length < len) this.win = Buffer.alloc(len);
-      this.winLen = await this.h.read(this.win, 0, len, pos);
-      this.winPos = pos;
-      if (pos + n > this.winPos + this.winLen) return undefined;
-    }
-    return { buf: this.win, at: pos - this.winPos };
-  }
-}
-
-/**
- * Position just past the last non-zero byte from `fromPos`, searching until ZERO_RUN_BYTES of
- * zeros in a row (or the end of the file). Equals `fromPos` when nothing follows.
- */
-async function dataExtent(h: FileHandle, fromPos: number, segmentBytes: number): Promise<number> {
-  const block = Buffer.alloc(ZERO_RUN_BYTES);
-  let extent = fromPos;
-  for (let pos = fromPos; pos < segmentBytes; pos += ZERO_RUN_BYTES) {
-    const n = await h.read(block, 0, Math.min(ZERO_RUN_BYTES, segmentBytes - pos), pos);
-    if (n === 0) break;
-    let last = -1;
-    for (let i = n - 1; i >= 0; i--) {
-      if (block[i] !== 0) {
-        last = i;
-        break;
-      }
-    }
-    if (last < 0) break;
-    extent = pos + last + 1;
-  }
-  return extent;
-}
-
-async function withSegment<T>(io: FileIO, dir: string, start: number, fn: (h: FileHandle) => Promise<T>): Promise<T> {
-  const h = await io.open(path.join(dir, segmentFileName(start)), 'r');
-  try {
-    return await fn(h);
-  } finally {
-    await h.close();
-  }
-}
-
-/** Scan segments from `fromIndex`, stopping at the first record that is not whole and valid. */
-export async function scanCommitLog(input: ScanInput): Promise<ScanOutcome> {
-  const { io, dir, segmentStarts, segmentBytes, checkCrc } = input;
-  const out: ScanOutcome = { end: segmentStarts[input.fromIndex] ?? 0, lastStoreTimestamp: 0, recordsScanned: 0, problem: null };
-  for (let idx = input.fromIndex; idx < segmentStarts.length; idx++) {
-    const segStart = segmentStarts[idx]!;
-    const stop = await withSegment(io, dir, segStart, async (h) => {
-      const reader = new SegmentReader(h, segmentBytes);
-      // Bounded: every iteration advances pos by >= MIN_RECORD_BYTES or returns.
-      for (let pos = 0; pos < segmentBytes; ) {
-        const offset = segStart + pos;
-        out.end = offset;
-        const head = await reader.view(pos, END_FILE_MIN_BLANK_BYTES);
-        if (!head) {
-          out.problem = { offset, reason: 'bad-size', detail: `segment ends ${segmentBytes - pos} bytes after the last record, leaving no room for an end-of-file marker` };
-          return true;
-        }
-        const size = head.buf.readInt32BE(head.at);
-        const magic = head.buf.readInt32BE(head.at + 4);
-        if (size === 0 && magic === 0) return true; // end of data (checked for holes by the caller)
-        if (magic === BLANK_MAGIC_CODE) {
-          if (size !== segmentBytes - pos) {
-            out.problem = { offset, reason: 'bad-blank', detail: `end-of-file marker says ${size} bytes remain, but ${segmentBytes - pos} do` };
-            return true;
-          }
-          // RocketMQ leaves the log end at a trailing BLANK when no later segment exists.
-          return idx === segmentStarts.length - 1;
-        }
-        if (magic !== MESSAGE_MAGIC_CODE && magic !== MESSAGE_MAGIC_CODE_V2) {
-          out.problem = { offset, reason: 'bad-magic', detail: `magic code 0x${(magic >>> 0).toString(16)} is neither a message nor an end-of-file marker` };
-          return true;
-        }
-        if (size < MIN_RECORD_BYTES || pos + size + END_FILE_MIN_BLANK_BYTES > segmentBytes) {
-          out.problem = { offset, reason: 'bad-size', detail: `record size ${size} is impossible here (${segmentBytes - pos} bytes left in the segment)` };
-          return true;
-        }
-        const whole = await reader.view(pos, size);
-        if (!whole) {
-          out.problem = { offset, reason: 'torn', detail: `record of ${size} bytes runs past the end of the file` };
-          return true;
-        }
-        let rec: MessageRecord;
-        try {
-          rec = decodeRecord(whole.buf, whole.at, { checkCrc, copyBody: false });
-        } catch (err) {
-          if (!(err instanceof RecordFormatError)) throw err;
-          // A write cut short leaves the record's tail zero; otherwise the bytes themselves changed.
-          const torn = isZero(whole.buf, whole.at + size - 8, whole.at + size);
-          const reason: TruncateReason = torn ? 'torn' : /CRC/.test(err.message) ? 'bad-crc' : 'bad-format';
-          out.problem = { offset, reason, detail: `${torn ? 'incomplete record: ' : ''}${err.message}` };
-          return true;
-        }
-        if (rec.commitLogOffset !== offset) {
-          out.problem = { offset, reason: 'bad-offset', detail: `record claims physical offset ${rec.commitLogOffset}` };
-          return true;
-        }
-        input.onRecord(rec);
-        out.recordsScanned++;
-        out.lastStoreTimestamp = rec.storeTimestamp;
-        pos += size;
-        out.end = segStart + pos;
-      }
-      return false;
-    });
-    if (stop) return out;
-    out.end = segStart + segmentBytes;
-  }
-  return out;
-}
-
-/** Store time of a segment's first record, or undefined when it does not start with one. */
-async function firstStoreTimestamp(io: FileIO, dir: string, start: number, segmentBytes: number): Promise<number | undefined> {
-  return withSegment(io, dir, start, async (h) => {
-    const reader = new SegmentReader(h, segmentBytes);
-    const head = await reader.view(0, 8);
-    if (!head) return undefined;
-    const size = head.buf.readInt32BE(head.at);
-    const magic = head.buf.readInt32BE(head.at + 4);
-    if ((magic !== MESSAGE_MAGIC_CODE && magic !== MESSAGE_MAGIC_CODE_V2) || size < MIN_RECORD_BYTES || size > segmentBytes) return undefined;
-    const whole = await reader.view(0, size);
-    if (!whole) return undefined;
-    try {
-      return decodeRecord(whole.buf, whole.at).storeTimestamp;
-    } catch {
-      return undefined;
-    }
-  });
-}
-
-export interface RecoverInput {
-  io: FileIO;
-  commitLog: CommitLog;
+interface RecoverInput {
+  commitLog: CommitLogService;
   cqStore: ConsumeQueueStoreLike;
   index: IndexServiceLike | undefined;
   checkpoint: Checkpoint;
@@ -275,7 +73,7 @@ export interface RecoverInput {
 /** Run recovery; the commit log is positioned at the recovered end when this returns. */
 export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryReport> {
   const started = performance.now();
-  const { io, commitLog, cqStore, index } = input;
+  const { commitLog, cqStore, index } = input;
   const segmentBytes = commitLog.segmentBytes;
   const starts = commitLog.segmentStarts();
   const queuesRebuilt = new Set<string>();
@@ -308,15 +106,14 @@ export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryRe
     if (touched) redispatched++;
   };
 
-  const scanInput: ScanInput = { io, dir: commitLog.dir, segmentStarts: starts, segmentBytes, fromIndex, checkCrc: input.checkCrc, onRecord };
-  let scan = await scanCommitLog(scanInput);
+  let scan = await commitLog.scan(fromIndex, input.checkCrc, onRecord);
   let fullRescan = false;
   if (gaps.size > 0 && fromIndex > 0) {
     // The queues end before the scan start: rebuild them from the whole log, once.
     fullRescan = true;
     fromLogStart = true;
     gaps.clear();
-    scan = await scanCommitLog({ ...scanInput, fromIndex: 0 });
+    scan = await commitLog.scan(0, input.checkCrc, onRecord);
   }
 
   const end = scan.end;
@@ -329,13 +126,12 @@ export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryRe
   const after = starts.filter((s) => s + segmentBytes > end);
   for (let k = 0; k < after.length; k++) {
     const s = after[k]!;
-    const from = Math.max(0, end - s);
     if (k > 0 && k < after.length - 1) {
       bytesDropped += segmentBytes;
       continue;
     }
-    const extent = await withSegment(io, commitLog.dir, s, (h) => dataExtent(h, from, segmentBytes));
-    bytesDropped += extent - from;
+    const from = Math.max(s, end);
+    bytesDropped += (await commitLog.dataExtent(s, from)) - from;
   }
   if (!problem && bytesDropped > 0) {
     problem = { offset: end, reason: 'hole', detail: `zeros at the log end, but ${bytesDropped} bytes of data lie beyond (lost or reordered writes)` };
@@ -348,15 +144,11 @@ export async function recoverStore(input: RecoverInput): Promise<StoreRecoveryRe
     const from = index.endPhyOffset();
     let segIdx = 0;
     for (let k = 0; k < starts.length; k++) if (starts[k]! <= from) segIdx = k;
-    await scanCommitLog({
-      ...scanInput,
-      fromIndex: segIdx,
-      onRecord: (rec) => {
-        if (rec.commitLogOffset < from || rec.commitLogOffset >= end) return;
-        if (transactionType(rec.sysFlag) === SysFlag.TRANSACTION_ROLLBACK_TYPE) return;
-        index.put(input.toDispatchRequest(rec));
-        indexed++;
-      },
+    await commitLog.scan(segIdx, input.checkCrc, (rec) => {
+      if (rec.commitLogOffset < from || rec.commitLogOffset >= end) return;
+      if (transactionType(rec.sysFlag) === SysFlag.TRANSACTION_ROLLBACK_TYPE) return;
+      index.put(input.toDispatchRequest(rec));
+      indexed++;
     });
   }
   for (const q of truncated.queuesTouched) queuesRebuilt.add(q);
@@ -441,7 +233,7 @@ async function chooseScanStart(input: RecoverInput, starts: number[]): Promise<n
     const safeMs = input.checkpoint.minTimestamp(input.index !== undefined);
     idx = 0;
     for (let i = n - 1; i >= 0; i--) {
-      const ts = await firstStoreTimestamp(input.io, input.commitLog.dir, starts[i]!, segmentBytes);
+      const ts = await input.commitLog.firstStoreTimestamp(starts[i]!);
       if (ts !== undefined && ts <= safeMs) {
         idx = i;
         break;

@@ -6,15 +6,15 @@ import { parseSocketAddr } from '../../protocol/message.js';
 import { DEFAULT_MESSAGE_DELAY_LEVEL, type RetentionConfig, type StoreConfig } from './types.js';
 
 /**
- * StoreConfig defaults: MessageStoreConfig 4.9.8 (fact sheet §6.1), except the root dir, which is
+ * StoreConfig defaults: MessageStoreConfig 4.9.8, except the root dir, which is
  * `~/.rocketctl/store` (RocketMQ uses `~/store`; the broker and `store verify` share ours).
  */
 export const DEFAULT_STORE_DIR = path.join(os.homedir(), '.rocketctl', 'store');
 
 /** 1 GiB commit log segments, as MessageStoreConfig.mappedFileSizeCommitLog. */
-export const DEFAULT_COMMITLOG_FILE_SIZE_BYTES = 1024 * 1024 * 1024;
+const DEFAULT_COMMITLOG_FILE_SIZE_BYTES = 1024 * 1024 * 1024;
 /** 300000 units of 20 bytes, as MessageStoreConfig.mappedFileSizeConsumeQueue. */
-export const DEFAULT_CONSUMEQUEUE_FILE_SIZE_BYTES = 300_000 * 20;
+const DEFAULT_CONSUMEQUEUE_FILE_SIZE_BYTES = 300_000 * 20;
 
 /** MessageStoreConfig 4.9.8's retention defaults (the broker config starts from these too). */
 export const DEFAULT_RETENTION: RetentionConfig = {

@@ -5,7 +5,7 @@ import { StoreDirError, StoreLockedError } from '../../errors/index.js';
 import { ensureDir } from '../../util/ensure-dir.js';
 
 /**
- * The store's `lock` file (fact sheet §4.7). RocketMQ holds a FileChannel.tryLock() on it; Node has
+ * The store's `lock` file (apache/rocketmq DefaultMessageStore's constructor and start()). RocketMQ holds a FileChannel.tryLock() on it; Node has
  * no flock, so the file itself is the lock: created O_EXCL with the owner's pid, its start time
  * (from /proc, to tell a live owner from a recycled pid) and host. A lock whose owner is dead is
  * stale and taken over, unless a live process holds a kernel lock on the file (/proc/locks): that

@@ -10,7 +10,7 @@ import type { SocketAddr } from '../../protocol/message.js';
 export type FlushDiskType = 'ASYNC_FLUSH' | 'SYNC_FLUSH';
 
 export interface StoreConfig extends RetentionConfig {
-  /** Root dir: commitlog/, consumequeue/, index/, config/, checkpoint, abort, lock (§4.5). */
+  /** Root dir: commitlog/, consumequeue/, index/, config/, checkpoint, abort, lock. */
   storePathRootDir: string;
   /** Commit log segment size in bytes (default 1 GiB; tests use tiny ones to force rollover). */
   mappedFileSizeCommitLog: number;
@@ -58,11 +58,6 @@ export interface RetentionConfig {
 }
 
 export const DEFAULT_MESSAGE_DELAY_LEVEL = '1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h';
-
-/** Topics with special dispatch rules (fact sheet §6.5, §6.4). */
-export const SCHEDULE_TOPIC = 'SCHEDULE_TOPIC_XXXX';
-export const TRANS_HALF_TOPIC = 'RMQ_SYS_TRANS_HALF_TOPIC';
-export const TRANS_OP_HALF_TOPIC = 'RMQ_SYS_TRANS_OP_HALF_TOPIC';
 
 /** One entry of a consume queue: where a message lives in the commit log. */
 export interface CqUnit {

@@ -1,7 +1,7 @@
 /**
  * Check-back of unresolved half messages, as Apache RocketMQ 4.9.8's
  * TransactionalMessageCheckService + TransactionalMessageServiceImpl.check +
- * (Default|Abstract)TransactionalMessageCheckListener (fact sheet §6.4 step 5, §2.8).
+ * (Default|Abstract)TransactionalMessageCheckListener.
  *
  * One pass, per half queue, from CID_RMQ_SYS_TRANS's half offset:
  * - op markers from CID_RMQ_SYS_TRANS's op offset are read first; a marker for a half offset below
@@ -27,7 +27,7 @@
  */
 import type { MessageRecord } from '../../protocol/message.js';
 import { decodeProperties, Prop, type Properties } from '../../protocol/properties.js';
-import type { ClientChannel } from '../server.js';
+import type { ClientChannel } from '../../remoting/server.js';
 import {
   checkTransactionStateRequest,
   discardedCopyOf,
@@ -41,23 +41,23 @@ import {
 import type { TransactionalMessageService, TransactionHost } from './transactional-service.js';
 
 /** TransactionalMessageServiceImpl.MAX_QUEUE_PROCESS_TIME: time budget of one queue in one pass. */
-export const MAX_QUEUE_PROCESS_TIME_MS = 60_000;
+const MAX_QUEUE_PROCESS_TIME_MS = 60_000;
 /** Half messages handled per queue per pass (the time budget usually ends a pass first). */
-export const MAX_HALF_MESSAGES_PER_PASS = 100_000;
+const MAX_HALF_MESSAGES_PER_PASS = 100_000;
 /** Op markers held in memory per queue per pass. */
-export const MAX_OPS_PER_PASS = 200_000;
+const MAX_OPS_PER_PASS = 200_000;
 /** MAX_RETRY_COUNT_WHEN_HALF_NULL: one unreadable half offset is skipped, the second ends the pass. */
-export const MAX_RETRY_COUNT_WHEN_HALF_NULL = 1;
+const MAX_RETRY_COUNT_WHEN_HALF_NULL = 1;
 /** fileReservedTime (72 h): a half message born longer ago is parked without a check (isNeedSkip). */
-export const FILE_RESERVED_TIME_MS = 72 * 3600 * 1000;
+const FILE_RESERVED_TIME_MS = 72 * 3600 * 1000;
 
-export interface CheckServiceOptions {
+interface CheckServiceOptions {
   /** Per-queue time budget of a pass (default MAX_QUEUE_PROCESS_TIME_MS). */
   queueProcessTimeMs?: number;
 }
 
 /** What one pass did (for logs and tests). */
-export interface CheckPassReport {
+interface CheckPassReport {
   checked: number;
   discarded: number;
   /** Half messages found committed or rolled back (by marker or through another copy). */
@@ -321,7 +321,7 @@ export class TransactionCheckService {
  * isNeedDiscard: a copy already checked transactionCheckMax times is discarded; otherwise
  * TRANSACTION_CHECK_TIMES is set (first check: 1) in `props`, which the copy then carries.
  */
-export function needDiscard(props: Properties, transactionCheckMax: number): boolean {
+function needDiscard(props: Properties, transactionCheckMax: number): boolean {
   const times = props[Prop.TRANSACTION_CHECK_TIMES];
   let checkTimes = 1;
   if (times !== undefined) {
@@ -334,7 +334,7 @@ export function needDiscard(props: Properties, transactionCheckMax: number): boo
 }
 
 /** calculateOpOffset: past the op offsets done contiguously from `oldOffset`. */
-export function calculateOpOffset(done: number[], oldOffset: number): number {
+function calculateOpOffset(done: number[], oldOffset: number): number {
   const sorted = [...new Set(done)].sort((a, b) => a - b);
   let next = oldOffset;
   for (const o of sorted) {

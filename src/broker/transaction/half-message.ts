@@ -1,5 +1,5 @@
 /**
- * The records of the transaction protocol (fact sheet §6.4), built as Apache RocketMQ 4.9.8's
+ * The records of the transaction protocol (apache/rocketmq TransactionalMessageServiceImpl), built as Apache RocketMQ 4.9.8's
  * TransactionalMessageBridge, EndTransactionProcessor and the check listeners build them:
  *
  * - half message: the producer's message moved to RMQ_SYS_TRANS_HALF_TOPIC queue 0, its real
@@ -19,21 +19,18 @@ import { RequestCode } from '../../protocol/codes.js';
 import { FLAG_ONEWAY, makeRequest, type RemotingCommand } from '../../protocol/frame.js';
 import { createOffsetMsgId, encodeRecord, formatSocketAddr, SysFlag, type MessageRecord, type SocketAddr } from '../../protocol/message.js';
 import { decodeProperties, encodeProperties, JavaPropertiesMap, Prop, type Properties } from '../../protocol/properties.js';
-import { TRANS_CHECK_MAX_TIME_TOPIC } from '../store/config/system-topics.js';
-import { TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from '../store/types.js';
+import { TRANS_CHECK_MAX_TIME_TOPIC, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC } from '../../protocol/names.js';
 import type { PutInput } from '../handlers/context.js';
 
 export { TRANS_CHECK_MAX_TIME_TOPIC, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC };
 
-/** TransactionalMessageUtil.buildConsumerGroup: whose offsets say how far half and op queues were checked. */
-export const CID_RMQ_SYS_TRANS = 'CID_RMQ_SYS_TRANS';
 /** TransactionalMessageUtil.REMOVETAG: the only op a 4.x broker writes ("delete the half message"). */
-export const REMOVE_TAG = 'd';
+const REMOVE_TAG = 'd';
 /** parseHalfMessageInner: every half message goes to queue 0 of the half topic. */
-export const HALF_QUEUE_ID = 0;
+const HALF_QUEUE_ID = 0;
 
 /** MessageSysFlag.resetTransactionValue. */
-export function withTransactionType(sysFlag: number, type: number): number {
+function withTransactionType(sysFlag: number, type: number): number {
   return (sysFlag & ~SysFlag.TRANSACTION_ROLLBACK_TYPE) | type;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Transactional messages on the broker, as Apache RocketMQ 4.9.8's TransactionalMessageServiceImpl
- * + TransactionalMessageBridge + EndTransactionProcessor (fact sheet §2.8, §6.4):
+ * + TransactionalMessageBridge + EndTransactionProcessor:
  *
  * - prepare: a TRAN_MSG send is stored as a half message (RMQ_SYS_TRANS_HALF_TOPIC queue 0);
  * - end: END_TRANSACTION finds the half message by commit log offset, verifies producer group and
@@ -22,17 +22,8 @@ import { decodeProperties, JavaPropertiesMap, Prop, type Properties } from '../.
 import type { BrokerContext, PutInput, PutOutput } from '../handlers/context.js';
 import { applyDelayLevel } from '../handlers/delay.js';
 import { PutFlushTimeoutError } from '../store/message-store.js';
-import {
-  CID_RMQ_SYS_TRANS,
-  committedMessageOf,
-  opMessageOf,
-  readOpMarker,
-  toHalfMessage,
-  transactionKey,
-  TRANS_HALF_TOPIC,
-  TRANS_OP_HALF_TOPIC,
-  type OpMarker,
-} from './half-message.js';
+import { committedMessageOf, opMessageOf, readOpMarker, toHalfMessage, transactionKey, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC, type OpMarker } from './half-message.js';
+import { CID_RMQ_SYS_TRANS } from '../../protocol/names.js';
 
 /** What the transaction service needs of the broker (BrokerController provides it). */
 export type TransactionHost = Pick<
@@ -50,15 +41,15 @@ export type TransactionHost = Pick<
 >;
 
 /** Resolutions remembered (oldest forgotten first); ~200 bytes each. */
-export const RESOLVED_TRANSACTIONS_MAX = 65_536;
+const RESOLVED_TRANSACTIONS_MAX = 65_536;
 /** At start, the newest op markers read back to rebuild the resolutions (bounded start-up work). */
-export const RESOLVED_REBUILD_OPS_MAX = 2048;
+const RESOLVED_REBUILD_OPS_MAX = 2048;
 /** ... and the time that rebuild may take. */
-export const RESOLVED_REBUILD_BUDGET_MS = 5_000;
+const RESOLVED_REBUILD_BUDGET_MS = 5_000;
 /** How often a duplicate END_TRANSACTION waits for the one in flight before answering SYSTEM_BUSY. */
 const MAX_RESOLVE_WAITS = 3;
 /** TransactionalMessageServiceImpl.fillOpRemoveMap pulls op markers 32 at a time. */
-export const OP_PULL_BATCH = 32;
+const OP_PULL_BATCH = 32;
 /** Bytes per op pull (op records are ~130 bytes; this only bounds a corrupt queue). */
 const OP_PULL_MAX_BYTES = 256 * 1024;
 /** One half message per read (PULL_MSG_RETRY_NUMBER = 1); the first record of a read always comes whole. */
@@ -80,7 +71,7 @@ export interface EndTransactionRequest {
   fromTransactionCheck: boolean;
 }
 
-export interface EndTransactionResult {
+interface EndTransactionResult {
   code: number;
   remark?: string;
 }
@@ -94,14 +85,14 @@ interface Resolution {
   opHalfOffsets: number[];
 }
 
-export interface HalfRead {
+interface HalfRead {
   record?: MessageRecord;
   /** The queue has nothing at or after the offset (PullStatus.NO_NEW_MSG). */
   noNewMessage: boolean;
   nextBeginOffset: number;
 }
 
-export interface OpRead {
+interface OpRead {
   markers: OpMarker[];
   /** Nothing more to read now. */
   end: boolean;

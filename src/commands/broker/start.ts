@@ -3,10 +3,12 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../output/base-command.js';
 import { colors } from '../../output/colors.js';
 import { ConfigError, ExitCode, RocketError } from '../../errors/index.js';
-import { buildBrokerConfig, parseProperties, type BrokerConfig } from '../../broker/broker-config.js';
+import { buildBrokerConfig, type BrokerConfig } from '../../broker/broker-config.js';
+import { parseProperties } from '../../protocol/java-properties.js';
 import { BrokerController, type BrokerAddresses, type BrokerCloseReport } from '../../broker/broker.js';
-import type { Logger } from '../../broker/server.js';
-import { waitForSignal } from '../../output/signals.js';
+import type { Logger } from '../../remoting/server.js';
+import { collectOwnBrokerMetrics } from '../../admin/metrics.js';
+import { serverLogger, waitForSignal } from '../../output/signals.js';
 
 export interface BrokerStartResult {
   addresses: BrokerAddresses;
@@ -37,6 +39,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     'When ready it prints one line: "broker ready: broker=HOST:PORT fast=HOST:PORT namesrv=HOST:PORT socket=PATH store=DIR". It runs until SIGINT or SIGTERM, then stops accepting, answers suspended pulls, persists offsets and topics, and closes the store cleanly ("store closed cleanly"). When that cannot be done (a full disk), it says what failed and exits 1; the next start recovers the store.',
     '-c reads a RocketMQ broker.conf (properties, RocketMQ\'s key names: brokerClusterName, brokerName, listenPort, namesrvAddr, storePathRootDir, flushDiskType, autoCreateTopicEnable, messageDelayLevel, ...; rocketctl adds embeddedNamesrv and namesrvListenPort). Unknown keys are warned about; invalid values stop the start with one line. Flags override the file. Port 0 picks a free port (the ready line says which).',
     '--metrics-port P (metricsPort) serves Prometheus text metrics at http://127.0.0.1:P/metrics (metricsHost / --metrics-host to bind elsewhere): rocketmq-exporter\'s metric names and labels for topics, groups and the broker runtime, and rocketctl_* for connections, requests and flush latency (README "Metrics").',
+    '--broker-trace (brokerTraceEnable=true) makes the broker write trace records itself, in Apache\'s trace format, into the trace topic (msgTraceTopicName, created at start): when each message was stored, delivered by a pull and passed by its group\'s committed offset, so `rocketctl queryMsgTrace` (and mqadmin queryMsgTraceById) find traces of messages from clients that never enabled tracing. Its records have groups prefixed %BROKER% (docs/broker-trace.md).',
     'Everything listens on loopback unless brokerIP1 or --bind says otherwise. -n names external name servers and then no embedded one is started, unless embeddedNamesrv=true.',
     'mqadmin updateBrokerConfig (UPDATE_BROKER_CONFIG) changes these keys while the broker runs: autoCreateTopicEnable, autoCreateSubscriptionGroup, brokerPermission, traceOn, rejectTransactionMessage, regionId, defaultQueryMaxNum, maxMsgsNumBatch, maxTransferCountOnMessageInMemory, maxTransferBytesOnMessageInMemory, transactionTimeOut, transactionCheckMax. Each change is saved in the -c file (its line replaced or appended, the old file kept as .bak) or, without -c, in <store dir>/config/broker.properties (read at start only when given with -c). Other keys are ignored, as Apache ignores keys it does not know.',
   ].join('\n\n');
@@ -46,6 +49,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     { description: 'Use a RocketMQ broker.conf, with another store dir.', command: '<%= config.bin %> broker start -c broker.conf --store-dir /data/store' },
     { description: 'Serve Prometheus metrics on a free loopback port (the ready line ends with metrics=http://127.0.0.1:PORT/metrics).', command: '<%= config.bin %> broker start --metrics-port 0' },
     { description: 'Free ports, for tests: the ready line says which were chosen.', command: '<%= config.bin %> broker start --listen-port 0 --namesrv-port 0 --store-dir /tmp/store' },
+    { description: 'Trace every message on the broker (find traces with: rocketctl queryMsgTrace -i MSGID or -k KEY).', command: '<%= config.bin %> broker start --broker-trace' },
     { description: 'Register with an existing name server instead of running one.', command: '<%= config.bin %> broker start -n 10.0.0.5:9876' },
   ];
 
@@ -61,6 +65,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     'broker-ip': Flags.string({ summary: 'Address advertised to clients and written into messages (brokerIP1, default 127.0.0.1).' }),
     bind: Flags.string({ summary: 'Address to listen on (default: the advertised address). 0.0.0.0 accepts remote clients.' }),
     'embedded-namesrv': Flags.boolean({ summary: 'Run the embedded name server (embeddedNamesrv).', allowNo: true }),
+    'broker-trace': Flags.boolean({ summary: 'Write trace records of every message (stored, delivered, committed) into the trace topic, for clients that do not trace (brokerTraceEnable; default off).', allowNo: true }),
   };
 
   async run(): Promise<BrokerStartResult> {
@@ -79,6 +84,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     set('brokerIP1', flags['broker-ip']);
     set('bindAddress', flags.bind);
     set('embeddedNamesrv', flags['embedded-namesrv']);
+    set('brokerTraceEnable', flags['broker-trace']);
 
     const { config, warnings } = buildBrokerConfig({ file: flags.config ? readConfigFile(flags.config) : undefined, overrides });
     for (const w of warnings) this.warnNow(w);
@@ -86,7 +92,7 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     // Listen for signals before anything is printed: a supervisor may signal as soon as it reads
     // the ready line, and a signal during start-up must still lead to a clean close.
     const signalled = waitForSignal();
-    const broker = await startBroker(config, this.logger(), flags.config);
+    const broker = await startBroker(config, serverLogger(), flags.config);
     const r = broker.recovery;
     if (r.mode === 'abnormal') {
       const cut = r.truncatedFromOffset === null ? 'nothing was cut' : `${r.bytesDropped} bytes cut from commit log offset ${r.truncatedFromOffset}`;
@@ -146,17 +152,6 @@ export default class BrokerStart extends BaseCommand<BrokerStartResult> {
     if (this.jsonEnabled()) this.warnUser(w);
     else process.stderr.write(colors.warn(`warning: ${w}`) + '\n');
   }
-
-  private logger(): Logger {
-    const debug = Boolean(process.env.ROCKETCTL_DEBUG);
-    return {
-      info: (m) => {
-        if (debug) process.stderr.write(`${m}\n`);
-      },
-      warn: (m) => process.stderr.write(colors.warn(`warning: ${m}`) + '\n'),
-      error: (m) => process.stderr.write(colors.fail(`error: ${m}`) + '\n'),
-    };
-  }
 }
 
 function readConfigFile(file: string): { path: string; entries: ReturnType<typeof parseProperties> } {
@@ -173,7 +168,7 @@ function readConfigFile(file: string): { path: string; entries: ReturnType<typeo
 /** Start, turning file-system failures on the store dir into one-line errors. */
 async function startBroker(config: BrokerConfig, logger: Logger, configFile: string | undefined): Promise<BrokerController> {
   try {
-    return await BrokerController.start(config, { logger, configFile });
+    return await BrokerController.start(config, { logger, configFile, clusterMetrics: collectOwnBrokerMetrics });
   } catch (err) {
     if (err instanceof RocketError) throw err;
     const code = (err as NodeJS.ErrnoException).code;

@@ -9,7 +9,7 @@
 /** Names per chunk after a split; a chunk splits when it grows past twice this. */
 export const CHUNK_NAMES = 256;
 
-export interface Chunk<D> {
+interface Chunk<D> {
   readonly names: string[];
   /** Derived from `names` (and their entries); undefined once any of them changed. */
   derived: D | undefined;

@@ -1,6 +1,6 @@
 /**
- * The shared machinery of the broker's JSON config files (`<root>/config/*.json`, fact sheet §5;
- * apache/rocketmq common/ConfigManager.java, MixAll.string2File):
+ * The shared machinery of the broker's JSON config files (`<root>/config/*.json`,
+ * as apache/rocketmq common/ConfigManager.java, MixAll.string2File):
  *  - load reads `<file>`; when it is missing, empty or unreadable, `<file>.bak`;
  *  - persist writes through FileIO.writeFileAtomic (tmp + fsync, previous content kept as .bak,
  *    rename, fsync dir), one write at a time per file, and only when something changed;
@@ -249,7 +249,7 @@ export function decodeIntKeyedLongs(v: Record<string, unknown>, where: string): 
 /**
  * fastjson's PrettyFormat for a map with non-String keys (MapSerializer): entries are not put on
  * lines of their own, only the closing brace is (`{0:250,1:249\n\t\t}`), as in consumerOffset.json
- * and delayOffset.json (§5). `depth` = nesting level of the map itself. Keys ascending.
+ * and delayOffset.json. `depth` = nesting level of the map itself. Keys ascending.
  */
 export function prettyIntKeyedMap(m: ReadonlyMap<number, number>, depth: number): string {
   if (m.size === 0) return '{}';

@@ -1,6 +1,6 @@
 /**
  * `config/consumerOffset.json`: committed consume offsets, key `topic@group`, inner map
- * queueId → next offset to consume (fact sheet §5; apache/rocketmq ConsumerOffsetManager.java).
+ * queueId → next offset to consume (apache/rocketmq ConsumerOffsetManager.java).
  * The file has only `offsetTable`; its inner maps have bare Integer keys.
  */
 import { FjMap, toFastjson } from '../../../protocol/fastjson.js';
@@ -37,7 +37,7 @@ export class ConsumerOffsetManager extends ConfigFileManager {
     this.table = table;
   }
 
-  /** Pretty fastjson as the broker writes it (§5): `"T@G":{0:250,1:249\n\t\t}`. */
+  /** Pretty fastjson as the broker writes it: `"T@G":{0:250,1:249\n\t\t}`. */
   encode(): string {
     const keys = [...this.table.keys()].sort();
     if (keys.length === 0) return '{\n\t"offsetTable":{}\n}';

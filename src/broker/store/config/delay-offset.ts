@@ -1,6 +1,6 @@
 /**
  * `config/delayOffset.json`: per delay level, the next SCHEDULE_TOPIC_XXXX queue offset to deliver
- * (fact sheet §5, §6.5; apache/rocketmq ScheduleMessageService, DelayOffsetSerializeWrapper).
+ * (apache/rocketmq ScheduleMessageService, DelayOffsetSerializeWrapper).
  * `{"offsetTable":{1:12,2:0}}` with bare Integer keys; level n is queue n-1.
  */
 import type { FileIO } from '../file-io.js';

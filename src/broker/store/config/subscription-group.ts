@@ -1,27 +1,14 @@
 /**
- * `config/subscriptionGroup.json`: {dataVersion, subscriptionGroupTable} (fact sheet §5, §2.10;
- * apache/rocketmq broker/subscription/SubscriptionGroupManager.java, SubscriptionGroupConfig.java).
+ * `config/subscriptionGroup.json`: {dataVersion, subscriptionGroupTable}
+ * (apache/rocketmq broker/subscription/SubscriptionGroupManager.java, SubscriptionGroupConfig.java).
  */
 import { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig } from '../../../protocol/bodies.js';
+import { DEFAULT_SUBSCRIPTION_GROUPS } from '../../../protocol/names.js';
 import type { FileIO } from '../file-io.js';
 import { type ConfigLoadReport, type DataVersion, boolField, intField, isObject } from './config-file.js';
 import { VersionedTableManager } from './versioned-table.js';
 
 export { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig } from '../../../protocol/bodies.js';
-
-/**
- * Groups SubscriptionGroupManager always has (its init()): present even when the file lacks
- * them. The last four set consumeBroadcastEnable explicitly, which is the default anyway.
- */
-export const DEFAULT_SUBSCRIPTION_GROUPS: readonly string[] = [
-  'TOOLS_CONSUMER',
-  'FILTERSRV_CONSUMER',
-  'SELF_TEST_C_GROUP',
-  'CID_ONS-HTTP-PROXY',
-  'CID_ONSAPI_PULL',
-  'CID_ONSAPI_PERMISSION',
-  'CID_ONSAPI_OWNER',
-];
 
 function decodeGroupStrict(name: string, v: unknown): SubscriptionGroupConfig {
   const where = `subscriptionGroupTable.${name}`;

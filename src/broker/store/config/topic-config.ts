@@ -1,6 +1,5 @@
 /**
- * `config/topics.json`: TopicConfigSerializeWrapper {dataVersion, topicConfigTable} (fact sheet
- * §5, §2.10; apache/rocketmq broker/topic/TopicConfigManager.java, common/TopicConfig.java).
+ * `config/topics.json`: TopicConfigSerializeWrapper {dataVersion, topicConfigTable} (apache/rocketmq broker/topic/TopicConfigManager.java, common/TopicConfig.java).
  */
 import type { TopicConfig, TopicConfigSerializeWrapper, TopicFilterType } from '../../../protocol/bodies.js';
 import { toFastjson } from '../../../protocol/fastjson.js';
@@ -16,7 +15,7 @@ export const PERM_READ = 4;
 export const PERM_WRITE = 2;
 export const PERM_INHERIT = 1;
 
-/** TopicConfig's Java field defaults: 16/16 queues, perm RW, SINGLE_TAG (§6.8). */
+/** TopicConfig's Java field defaults: 16/16 queues, perm RW, SINGLE_TAG. */
 export const DEFAULT_TOPIC_QUEUE_NUMS = 16;
 
 export function defaultTopicConfig(topicName: string, queueNums: number = DEFAULT_TOPIC_QUEUE_NUMS): TopicConfig {

@@ -75,7 +75,7 @@ export abstract class VersionedTableManager<T extends object> extends ConfigFile
     this.version = version;
   }
 
-  /** Pretty fastjson, byte for byte the §5 layout; entries sorted by name. */
+  /** Pretty fastjson, byte for byte as ConfigManager.persist writes it; entries sorted by name. */
   encode(): string {
     return fileDataBytes(this.encodeBytes()).toString('utf8');
   }

@@ -1,0 +1,776 @@
+/**
+ * The commit log on DLedger entries: apache/rocketmq 4.9.8 DLedgerCommitLog behind our
+ * CommitLogService (src/broker/store/commitlog-service.ts), so MessageStore, recovery, consume
+ * queues and the index run unchanged over a replicated log.
+ *
+ *  - Every message record (protocol/message.ts layout) is the body of one DLedger entry; a batch
+ *    is one entry per record (DLedgerCommitLog#asyncPutMessages sends a BatchAppendEntryRequest).
+ *  - A record's PHYSICALOFFSET is its entry's pos + BODY_OFFSET (48): the byte where the record
+ *    lies in `dledger-<selfId>/data`, so message ids and consume-queue units point into the DLedger
+ *    data files (DLedgerCommitLog's AppendHook writes it; `physicalOffsetHook` here).
+ *  - Offsets are assigned synchronously (the event loop is the put lock, as in CommitLog): the
+ *    entry's pos is predicted with MmapFileList#preAppend's rule while appends are in flight,
+ *    and checked against the pos the log reports (a mismatch fences the log: ids already
+ *    handed out would be wrong).
+ *  - Records reach `dispatch` (consume queues, index) only once their entry is committed, and an
+ *    append resolves then (SYNC_FLUSH: once also durable here). Reads see committed data only
+ *    (DLedgerCommitLog#getData returns nothing at or past getCommittedPos).
+ *
+ * The replication layer is reached through `ReplicatedLog`, a narrow interface: the 3-node server
+ * (server.ts) adapts to it; `SingleNodeLog` below is a group of one over DLedgerFileStore.
+ */
+import { performance } from 'node:perf_hooks';
+import { CorruptStoreError, MessageTooLargeError, StoreClosedError, StoreError, type RocketError } from '../../errors/index.js';
+import { FLUSH_LATENCY_BUCKETS_S, Histogram } from '../../metrics/histogram.js';
+import {
+  decodeRecord,
+  prepareRecord,
+  RecordFormatError,
+  recordStoreTimestamp,
+  STORE_TIMESTAMP_HEAD_BYTES,
+  SysFlag,
+  transactionType,
+  writeRecord,
+  type MessageFields,
+  type MessageRecord,
+  type PreparedRecord,
+} from '../../protocol/message.js';
+import { writeInt64 } from '../../protocol/long.js';
+import type { CommitLogFactory, CommitLogOptions, CommitLogService, CommitLogStats, ScanOutcome, TruncateReason } from '../store/commitlog-service.js';
+import type { FileIO } from '../store/file-io.js';
+import { WaiterQueue } from '../store/group-commit.js';
+import type { DispatchRequest, FlushDiskType } from '../store/types.js';
+import { BLANK_MAGIC_CODE, BODY_OFFSET, DLEDGER_MAGIC, MIN_BLANK_LEN, readEntryHeader } from './entry.js';
+import { DLedgerFileStore, type AppendHook, type DLedgerRecoveryReport, type DLedgerTruncateReason } from './file-store.js';
+
+/** Where PHYSICALOFFSET sits in a record (MessageDecoder.PHY_POS_POSITION). */
+const PHYSICAL_OFFSET_IN_RECORD = 28;
+/**
+ * An append not committed after this long fails with QuorumAckTimeoutError (a backstop: the
+ * server answers WAIT_QUORUM_ACK_TIMEOUT after DLedgerConfig.maxWaitAckTimeMs, 2500 ms, itself).
+ * Its entry stays in the log and is dispatched if it commits later, as in DLedger.
+ */
+const DEFAULT_COMMIT_WAIT_MS = 2500;
+/** Appends wait while this many bytes are appended but not committed (DLedger: maxPendingRequestsNum). */
+const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/** ... for at most this long, then fail busy (LEADER_PENDING_FULL → OS_PAGECACHE_BUSY). */
+const PENDING_ROOM_WAIT_MS = 10_000;
+
+// ---- the replication layer, as this commit log needs it ---------------------------------------
+
+/** A committed entry, in index order. */
+export interface CommittedEntry {
+  index: number;
+  pos: number;
+  /** Whole entry in bytes (BODY_OFFSET + body). */
+  size: number;
+}
+
+/** What the commit log needs from the DLedger server (DLedgerServer + DLedgerMmapFileStore). */
+export interface ReplicatedLog {
+  /** DLedgerConfig.mappedFileSizeForEntryData (RocketMQ sets it to mappedFileSizeCommitLog). */
+  readonly dataFileBytes: number;
+  /** MemberState#isLeader. */
+  isLeader(): boolean;
+  /** Data position the next entry goes to (MmapFileList#getMaxWrotePosition). */
+  endPos(): number;
+  /** Data position just past the last committed entry (DLedgerMmapFileStore#getCommittedPos). */
+  committedPos(): number;
+  dataFileStarts(): number[];
+  /** Bytes of the data files (within one file; fewer at its end); undefined outside the data. */
+  readData(pos: number, length: number): Promise<Buffer | undefined>;
+  /**
+   * DLedgerServer#handleAppend: append each body as one entry, in order; resolves with each
+   * entry's index and pos once they are in the local log (the commit arrives through
+   * onCommitted). Rejects with NotLeaderError when this node is not the leader.
+   */
+  appendAsLeader(bodies: Buffer[]): Promise<Array<{ index: number; pos: number }>>;
+  /** Called for every newly committed entry, in index order. Returns the unsubscribe. */
+  onCommitted(listener: (e: CommittedEntry) => void): () => void;
+  /** Everything appended locally made durable (DLedgerMmapFileStore#flush). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the replicated log when the store loads; `report` is its file recovery (null if none ran). */
+export type ReplicatedLogOpener = (io: FileIO) => Promise<{ log: ReplicatedLog; report: DLedgerRecoveryReport | null }>;
+
+/** An append refused because this node is not the leader (DLedgerResponseCode.NOT_LEADER). */
+export class NotLeaderError extends StoreError {
+  constructor(detail = 'this broker is not the leader of its DLedger group') {
+    // DLedgerCommitLog#asyncPutMessage maps NOT_LEADER to SERVICE_NOT_AVAILABLE.
+    super(`${detail}; it takes no messages`, {
+      code: 'E_STORE_NOT_LEADER',
+      actions: ['send to the group\'s leader (the name server routes to it once it has registered as master)'],
+    });
+  }
+}
+
+/**
+ * An append whose entry was not committed in time (WAIT_QUORUM_ACK_TIMEOUT). Coded as E_STORE_BUSY,
+ * which the broker answers as SYSTEM_BUSY: DLedgerCommitLog#asyncPutMessage maps it to
+ * OS_PAGECACHE_BUSY ("Do not return flush_slave_timeout to the client").
+ */
+export class QuorumAckTimeoutError extends StoreError {
+  constructor(waitMs: number) {
+    super(`no quorum acknowledged the message within ${waitMs} ms`, {
+      code: 'E_STORE_BUSY',
+      actions: ['retry; check that a majority of the DLedger group is up and reachable'],
+    });
+  }
+}
+
+/** The AppendHook DLedgerCommitLog installs: the record's PHYSICALOFFSET becomes pos + bodyOffset. */
+export const physicalOffsetHook: AppendHook = (entry, bytes, bodyOffset) => {
+  writeInt64(bytes, entry.pos + bodyOffset, bodyOffset + PHYSICAL_OFFSET_IN_RECORD);
+};
+
+/**
+ * MmapFileList#preAppend: the pos of an entry of `size` bytes appended at `writePos`. When it
+ * would not leave MIN_BLANK_LEN in the current file, the file's tail becomes a BLANK and the entry
+ * starts the next file (DLedgerFileStore#placeEntry does the same on the write side).
+ */
+export function entryPosAfter(writePos: number, size: number, fileBytes: number): number {
+  const used = writePos % fileBytes;
+  return used !== 0 && size + MIN_BLANK_LEN > fileBytes - used ? writePos + (fileBytes - used) : writePos;
+}
+
+// ---- the commit log -------------------------------------------------------------------------------
+
+interface PendingRecord {
+  /** Predicted entry pos; the entry ends at pos + BODY_OFFSET + req.size. */
+  pos: number;
+  req: DispatchRequest;
+}
+
+export interface DLedgerCommitLogOptions {
+  open: ReplicatedLogOpener;
+  /** Bound on the wait for a commit (default DEFAULT_COMMIT_WAIT_MS). */
+  commitWaitMs?: number;
+}
+
+export class DLedgerCommitLog implements CommitLogService {
+  readonly segmentBytes: number;
+  readonly flushDiskType: FlushDiskType;
+  readonly topicQueueTable = new Map<string, number>();
+  readonly stats: CommitLogStats = { putCount: 0, putBytes: 0, putFailures: 0, writeBatches: 0, fsyncs: 0 };
+  readonly flushLatency = new Histogram(FLUSH_LATENCY_BUCKETS_S);
+  /** DLedger's own file recovery on load (what it cut from the data files). */
+  dledgerReport: DLedgerRecoveryReport | null = null;
+
+  private log: ReplicatedLog | undefined;
+  private unsubscribe: (() => void) | undefined;
+  /** Position just past the last committed entry whose record was dispatched. */
+  private committedEnd = 0;
+  private flushedPos = 0;
+  private committedStoreTs = 0;
+  private flushedStoreTs = 0;
+  /** Next entry pos while appends are in flight (undefined: ask the log). */
+  private nextPos: number | undefined;
+  private appendsInFlight = 0;
+  private readonly pending: PendingRecord[] = [];
+  private readonly waiters: WaiterQueue;
+  private readonly commitWaitMs: number;
+  private readonly maxPendingBytes: number;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
+  /** Committed entries being applied, in order. */
+  private committing: Promise<void> = Promise.resolve();
+  private fenced: RocketError | undefined;
+  private closed = false;
+  private closing = false;
+
+  constructor(
+    private readonly io: FileIO,
+    private readonly opts: CommitLogOptions,
+    private readonly dlOpts: DLedgerCommitLogOptions,
+  ) {
+    this.segmentBytes = opts.segmentBytes;
+    this.flushDiskType = opts.flushDiskType;
+    this.commitWaitMs = dlOpts.commitWaitMs ?? DEFAULT_COMMIT_WAIT_MS;
+    this.maxPendingBytes = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    this.waiters = new WaiterQueue(this.commitWaitMs, () => new QuorumAckTimeoutError(this.commitWaitMs));
+  }
+
+  private get rlog(): ReplicatedLog {
+    if (!this.log) throw new StoreClosedError();
+    return this.log;
+  }
+
+  // ---- opening and recovery -----------------------------------------------------------------
+
+  /** Open the replicated log (DLedgerCommitLog#recover: dLedgerFileStore.load + recover). */
+  async load(): Promise<void> {
+    const { log, report } = await this.dlOpts.open(this.io);
+    if (log.dataFileBytes !== this.segmentBytes) {
+      await log.close();
+      throw new CorruptStoreError(`DLedger data files are ${log.dataFileBytes} bytes, the store's mappedFileSizeCommitLog is ${this.segmentBytes}; RocketMQ makes them equal`);
+    }
+    this.log = log;
+    this.dledgerReport = report;
+    this.committedEnd = this.flushedPos = log.committedPos();
+    this.unsubscribe = log.onCommitted((e) => this.onCommitted(e));
+  }
+
+  /** The DLedger data files: recovery walks them as it walks commit log segments. */
+  segmentStarts(): number[] {
+    return this.log?.dataFileStarts() ?? [];
+  }
+
+  /**
+   * Committed entries' records from data file `fromIndex` on, checked as recovery checks a
+   * record (layout, CRC when asked, PHYSICALOFFSET = pos + 48, size = body). Ends at the committed
+   * position: uncommitted entries are the replication layer's (it may still cut them), so they
+   * are neither dispatched nor counted. When every committed record is good, the problem reported
+   * is the one DLedger's own recovery cut its tail for (so the store's report shows it).
+   */
+  async scan(fromIndex: number, checkCrc: boolean, onRecord: (rec: MessageRecord) => void): Promise<ScanOutcome> {
+    const log = this.rlog;
+    const fileBytes = this.segmentBytes;
+    const end = this.committedEnd;
+    let pos = this.segmentStarts()[fromIndex] ?? end;
+    const out: ScanOutcome = { end: pos, lastStoreTimestamp: 0, recordsScanned: 0, problem: null };
+    // Bounded: each pass moves pos forward by an entry or to the next file, or returns.
+    while (pos < end) {
+      const head = await log.readData(pos, BODY_OFFSET);
+      if (head && head.length >= MIN_BLANK_LEN && head.readInt32BE(0) === BLANK_MAGIC_CODE) {
+        pos += fileBytes - (pos % fileBytes);
+        out.end = Math.min(pos, end);
+        continue;
+      }
+      const bad = await this.readCommittedRecord(log, pos, head, checkCrc);
+      if ('reason' in bad) {
+        out.problem = { offset: pos, ...bad };
+        return out;
+      }
+      onRecord(bad.rec);
+      out.recordsScanned++;
+      out.lastStoreTimestamp = bad.rec.storeTimestamp;
+      pos += BODY_OFFSET + bad.rec.storeSize;
+      out.end = pos;
+    }
+    out.problem = this.dledgerProblem();
+    return out;
+  }
+
+  private async readCommittedRecord(log: ReplicatedLog, pos: number, head: Buffer | undefined, checkCrc: boolean): Promise<{ rec: MessageRecord } | { reason: TruncateReason; detail: string }> {
+    if (!head || head.length < BODY_OFFSET) return { reason: 'torn', detail: `committed entry at ${pos} has no whole header` };
+    const h = readEntryHeader(head);
+    if (h.magic !== DLEDGER_MAGIC) return { reason: 'bad-magic', detail: `entry magic ${h.magic} at ${pos}` };
+    if (h.pos !== pos || h.size !== BODY_OFFSET + h.bodyLen) return { reason: 'bad-offset', detail: `entry at ${pos} claims pos ${h.pos}, size ${h.size}, body ${h.bodyLen}` };
+    const body = await log.readData(pos + BODY_OFFSET, h.bodyLen);
+    if (!body || body.length < h.bodyLen) return { reason: 'torn', detail: `entry body at ${pos} is not whole` };
+    let rec: MessageRecord;
+    try {
+      rec = decodeRecord(body, 0, { checkCrc });
+    } catch (err) {
+      if (!(err instanceof RecordFormatError)) throw err;
+      return { reason: /CRC/.test(err.message) ? 'bad-crc' : 'bad-format', detail: `entry ${h.index}'s body is not a message record: ${err.message}` };
+    }
+    if (rec.storeSize !== h.bodyLen) return { reason: 'bad-size', detail: `entry ${h.index}: record of ${rec.storeSize} bytes in a body of ${h.bodyLen}` };
+    if (rec.commitLogOffset !== pos + BODY_OFFSET) return { reason: 'bad-offset', detail: `entry ${h.index}: record claims physical offset ${rec.commitLogOffset}, it lies at ${pos + BODY_OFFSET}` };
+    return { rec };
+  }
+
+  /** DLedger's recovery problem in the store's vocabulary (pos and index/term checks have no twin). */
+  private dledgerProblem(): ScanOutcome['problem'] {
+    const p = this.dledgerReport?.problem;
+    if (!p) return null;
+    const reasons: Record<DLedgerTruncateReason, TruncateReason> = {
+      torn: 'torn',
+      'bad-crc': 'bad-crc',
+      'bad-magic': 'bad-magic',
+      'bad-size': 'bad-size',
+      'bad-blank': 'bad-blank',
+      hole: 'hole',
+      'bad-pos': 'bad-offset',
+      'bad-index': 'bad-format',
+      'bad-term': 'bad-format',
+    };
+    return { offset: p.pos, reason: reasons[p.reason], detail: `DLedger entry: ${p.detail}` };
+  }
+
+  /** Store time of the first record of data file `start`, when it begins with a committed entry. */
+  async firstStoreTimestamp(start: number): Promise<number | undefined> {
+    if (start >= this.committedEnd) return undefined;
+    const head = await this.rlog.readData(start, BODY_OFFSET + STORE_TIMESTAMP_HEAD_BYTES);
+    if (!head || head.length < BODY_OFFSET || head.readInt32BE(0) !== DLEDGER_MAGIC) return undefined;
+    return recordStoreTimestamp(head, BODY_OFFSET);
+  }
+
+  /**
+   * DLedger's recovery has already cut and zeroed its bad tail, and what lies past the committed
+   * end is the replication layer's (uncommitted entries), not lost commit log data: so nothing
+   * past `fromOffset` counts, except that the bytes DLedger's recovery dropped are reported
+   * against the file holding the committed end, for the store's report (bytesDropped).
+   */
+  dataExtent(start: number, fromOffset: number): Promise<number> {
+    const holder = this.committedEnd - (this.committedEnd % this.segmentBytes);
+    return Promise.resolve(fromOffset + (start === holder ? (this.dledgerReport?.bytesDropped ?? 0) : 0));
+  }
+
+  /**
+   * Recovery ends the commit log at the committed end. The DLedger log is never cut from here:
+   * only the replication layer truncates, and only uncommitted entries (DLedgerMmapFileStore#
+   * truncate). A committed entry that is not a valid record cannot be cut away, so opening stops.
+   */
+  truncateAndStartAt(end: number, storeTimestampAtEnd: number, _opts: { zeroTail: boolean }): Promise<void> {
+    if (end !== this.committedEnd) {
+      const err = new CorruptStoreError(`DLedger commit log: committed entries end at ${this.committedEnd}, but the records end at ${end}; committed entries cannot be cut (run: rocketctl store verify)`);
+      // The store does not open, so nothing else would close the DLedger files.
+      this.closed = true;
+      return this.releaseLog().then(() => Promise.reject(err));
+    }
+    this.flushedPos = end;
+    this.committedStoreTs = this.flushedStoreTs = storeTimestampAtEnd;
+    return Promise.resolve();
+  }
+
+  /** ASYNC_FLUSH: flush the local log every flushIntervalMs (DLedger's FlushDataService). */
+  start(): void {
+    if (this.flushDiskType === 'ASYNC_FLUSH' && !this.flushTimer) {
+      this.flushTimer = setInterval(() => void this.flush().catch(() => undefined), this.opts.flushIntervalMs);
+      this.flushTimer.unref();
+    }
+  }
+
+  // ---- positions ----------------------------------------------------------------------------
+
+  /** DLedgerCommitLog#getMinOffset: the first data file's start. */
+  minOffset(): number {
+    return this.segmentStarts()[0] ?? this.committedEnd;
+  }
+  /** DLedgerCommitLog#getMaxOffset: the committed position. */
+  maxOffset(): number {
+    return this.committedEnd;
+  }
+  writtenOffset(): number {
+    return this.committedEnd;
+  }
+  flushedOffset(): number {
+    return Math.min(this.flushedPos, this.committedEnd);
+  }
+  flushedStoreTimestamp(): number {
+    return this.flushedStoreTs;
+  }
+  /** Bytes appended and not yet committed. */
+  pendingBytes(): number {
+    return this.nextPos === undefined ? 0 : this.nextPos - this.committedEnd;
+  }
+
+  // ---- append -------------------------------------------------------------------------------
+
+  checkWritable(): void {
+    if (this.closed || this.closing || !this.log) throw new StoreClosedError();
+    if (this.fenced) throw this.fenced;
+    if (!this.log.isLeader()) throw new NotLeaderError();
+  }
+
+  hasRoom(): boolean {
+    return this.pendingBytes() < this.maxPendingBytes;
+  }
+
+  async waitForRoom(): Promise<void> {
+    const deadline = performance.now() + PENDING_ROOM_WAIT_MS;
+    // Bounded by PENDING_ROOM_WAIT_MS in steps of at most 10 ms.
+    while (!this.hasRoom()) {
+      this.checkWritable();
+      const left = deadline - performance.now();
+      if (left <= 0) throw new StoreError(`the DLedger leader has ${this.pendingBytes()} bytes waiting for a quorum`, { code: 'E_STORE_BUSY', actions: ['retry later'] });
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 10)));
+    }
+  }
+
+  prepare(m: MessageFields): PreparedRecord {
+    const rec = prepareRecord(m, this.opts.storeHost);
+    // The entry (header + record) must fit one data file with room for a BLANK.
+    const max = this.segmentBytes - BODY_OFFSET - MIN_BLANK_LEN;
+    if (rec.size > max) throw new MessageTooLargeError(rec.size, max, 'stored record (in a DLedger entry)');
+    return rec;
+  }
+
+  append(records: PreparedRecord[], reqs: DispatchRequest[], storeTimestamp: number): Promise<void> {
+    this.checkWritable();
+    const bodies = records.map((r, i) => this.encode(r, reqs[i]!, storeTimestamp));
+    return this.submit(bodies, reqs);
+  }
+
+  appendOne(record: PreparedRecord, req: DispatchRequest, storeTimestamp: number): Promise<void> {
+    return this.append([record], [req], storeTimestamp);
+  }
+
+  /** Assign queue offset, predicted entry pos and store time; encode the record as the entry's body. */
+  private encode(rec: PreparedRecord, req: DispatchRequest, storeTimestamp: number): Buffer {
+    const type = transactionType(rec.sysFlag);
+    let queueOffset = 0;
+    // As CommitLog: prepared and rollback records take no queue offset.
+    if (type === SysFlag.TRANSACTION_NOT_TYPE || type === SysFlag.TRANSACTION_COMMIT_TYPE) {
+      const key = `${req.topic}-${req.queueId}`;
+      queueOffset = this.topicQueueTable.get(key) ?? 0;
+      this.topicQueueTable.set(key, queueOffset + 1);
+    }
+    const pos = entryPosAfter(this.nextPos ?? this.rlog.endPos(), BODY_OFFSET + rec.size, this.segmentBytes);
+    this.nextPos = pos + BODY_OFFSET + rec.size;
+    const body = Buffer.allocUnsafe(rec.size);
+    writeRecord(body, new DataView(body.buffer, body.byteOffset, body.length), 0, rec, this.opts.storeHost, queueOffset, pos + BODY_OFFSET, storeTimestamp);
+    req.queueOffset = queueOffset;
+    req.commitLogOffset = pos + BODY_OFFSET;
+    req.size = rec.size;
+    req.storeTimestamp = storeTimestamp;
+    this.pending.push({ pos, req });
+    return body;
+  }
+
+  private submit(bodies: Buffer[], reqs: DispatchRequest[]): Promise<void> {
+    const last = reqs[reqs.length - 1]!;
+    const done = this.waiters.wait(last.commitLogOffset + last.size);
+    this.stats.putCount += reqs.length;
+    this.stats.putBytes += bodies.reduce((n, b) => n + b.length, 0);
+    this.stats.writeBatches++;
+    this.appendsInFlight++;
+    this.rlog.appendAsLeader(bodies).then(
+      (placed) => {
+        this.appendsInFlight--;
+        const wrong = placed.findIndex((p, i) => p.pos + BODY_OFFSET !== reqs[i]!.commitLogOffset);
+        if (placed.length !== reqs.length || wrong >= 0) {
+          this.fence(new CorruptStoreError(`internal: DLedger placed entry ${wrong} at ${placed[wrong]?.pos}, the commit log predicted ${reqs[wrong]?.commitLogOffset ?? -1} - ${BODY_OFFSET}`));
+        }
+        this.idle();
+      },
+      (err: unknown) => {
+        this.appendsInFlight--;
+        this.fence(err instanceof StoreError ? err : new StoreError(`DLedger append failed: ${String(err)}`, { code: 'E_STORE_IO', cause: err }));
+        this.idle();
+      },
+    );
+    return done;
+  }
+
+  /** With nothing in flight, the next pos comes from the log again (it may have moved as a follower). */
+  private idle(): void {
+    if (this.appendsInFlight === 0 && this.pending.length === 0) this.nextPos = undefined;
+  }
+
+  /**
+   * An append failed after offsets were handed out: later predicted positions are void, so the
+   * log takes no more appends until the store is reopened (and recovers from what committed).
+   * The role-change path that re-positions without a reopen (DLedgerRoleChangeHandler) is phase 2c.
+   */
+  private fence(err: RocketError): void {
+    if (this.fenced) return;
+    this.fenced = err;
+    this.stats.putFailures += this.pending.length;
+    this.pending.length = 0;
+    this.waiters.rejectAll(err);
+  }
+
+  // ---- commit -------------------------------------------------------------------------------
+
+  /**
+   * A committed entry: dispatch its record, then complete appends (after a flush under
+   * SYNC_FLUSH). Entries are handled one at a time, in commit order: one this log did not append
+   * is read back first.
+   */
+  private onCommitted(e: CommittedEntry): void {
+    this.committing = this.committing
+      .then(() => this.applyCommitted(e))
+      .catch((err: unknown) => this.fence(err instanceof StoreError ? err : new StoreError(`DLedger dispatch failed: ${String(err)}`, { code: 'E_STORE_IO', cause: err })));
+  }
+
+  private async applyCommitted(e: CommittedEntry): Promise<void> {
+    if (this.fenced || this.closed) return;
+    const p = this.pending[0];
+    let req: DispatchRequest;
+    if (p && p.pos === e.pos) {
+      this.pending.shift();
+      req = p.req;
+    } else if (p) {
+      // Another entry committed where ours was to go: the replication layer must fail our append first.
+      throw new CorruptStoreError(`DLedger entry ${e.index} committed at ${e.pos}, where this log's next append was at ${p.pos}`);
+    } else {
+      req = await this.foreignRequest(e);
+    }
+    this.committedEnd = e.pos + e.size;
+    this.committedStoreTs = req.storeTimestamp;
+    this.opts.dispatch(req);
+    this.idle();
+    if (this.flushDiskType === 'SYNC_FLUSH') void this.syncCommitted();
+    else this.waiters.resolveUpTo(this.committedEnd);
+  }
+
+  /**
+   * The dispatch request of an entry appended elsewhere (a follower's entries, or a previous
+   * run's tail committed later). Its queue offset also moves topicQueueTable on, so that this
+   * node continues each queue if it becomes the leader.
+   */
+  private async foreignRequest(e: CommittedEntry): Promise<DispatchRequest> {
+    const build = this.opts.toDispatchRequest;
+    if (!build) throw new CorruptStoreError(`DLedger entry ${e.index} at ${e.pos} committed, but this commit log did not append it and was given no toDispatchRequest`);
+    const body = await this.rlog.readData(e.pos + BODY_OFFSET, e.size - BODY_OFFSET);
+    if (!body || body.length !== e.size - BODY_OFFSET) throw new CorruptStoreError(`committed DLedger entry ${e.index} at ${e.pos} cannot be read`);
+    const rec = decodeRecord(body, 0, { checkCrc: true });
+    if (rec.commitLogOffset !== e.pos + BODY_OFFSET) throw new CorruptStoreError(`committed DLedger entry ${e.index}: record claims physical offset ${rec.commitLogOffset}, it lies at ${e.pos + BODY_OFFSET}`);
+    const type = transactionType(rec.sysFlag);
+    if (type === SysFlag.TRANSACTION_NOT_TYPE || type === SysFlag.TRANSACTION_COMMIT_TYPE) {
+      const key = `${rec.topic}-${rec.queueId}`;
+      this.topicQueueTable.set(key, Math.max(this.topicQueueTable.get(key) ?? 0, rec.queueOffset + 1));
+    }
+    return build(rec);
+  }
+
+  /** One flush at a time; each completes every append it covers (group commit). */
+  private syncCommitted(): Promise<void> {
+    if (this.syncing) return this.syncing;
+    this.syncing = (async () => {
+      // Bounded: each round makes progress (flushedPos moves up) or ends.
+      while (!this.fenced && this.flushedPos < this.committedEnd) {
+        await this.flushOnce();
+        this.waiters.resolveUpTo(this.flushedPos);
+      }
+    })()
+      .catch((err: unknown) => this.fence(new StoreError(`DLedger flush failed: ${String(err)}`, { code: 'E_STORE_IO', cause: err })))
+      .finally(() => {
+        this.syncing = undefined;
+      });
+    return this.syncing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    const target = this.committedEnd;
+    const ts = this.committedStoreTs;
+    const t0 = performance.now();
+    await this.rlog.flush();
+    this.stats.fsyncs++;
+    this.flushLatency.observe((performance.now() - t0) / 1000);
+    if (target > this.flushedPos) {
+      this.flushedPos = target;
+      this.flushedStoreTs = ts;
+    }
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  /** Committed bytes only (DLedgerCommitLog#getData refuses at or past getCommittedPos). */
+  async read(offset: number, size: number): Promise<Buffer | undefined> {
+    if (!this.log || size <= 0 || offset < this.minOffset() || offset + size > this.committedEnd) return undefined;
+    const buf = await this.log.readData(offset, size);
+    return buf && buf.length === size ? buf : undefined;
+  }
+
+  async readRecord(offset: number): Promise<Buffer | undefined> {
+    const head = await this.read(offset, 4);
+    if (!head) return undefined;
+    const size = head.readInt32BE(0);
+    return size < 8 ? undefined : this.read(offset, size);
+  }
+
+  /** One read per range (the local log coalesces nearby ranges; not needed yet here). */
+  readMany(ranges: Array<{ offset: number; size: number }>): Promise<Array<Buffer | undefined>> {
+    return Promise.all(ranges.map((r) => this.read(r.offset, r.size)));
+  }
+
+  // ---- retention ----------------------------------------------------------------------------
+
+  /** DLedger data files are the replication layer's to delete (DLedgerMmapFileStore's clean service): none here. */
+  cleanableSegments(): Array<{ start: number; path: string }> {
+    return [];
+  }
+  deleteOldestSegment(_start: number): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  // ---- ending -------------------------------------------------------------------------------
+
+  async flush(): Promise<void> {
+    if (this.fenced || !this.log) return;
+    await this.flushOnce();
+  }
+
+  /**
+   * Wait (bounded by the commit wait) until what is appended now has committed and every entry
+   * committed so far is dispatched, then flush.
+   */
+  async drain(): Promise<void> {
+    const target = this.nextPos ?? this.committedEnd;
+    const deadline = performance.now() + this.commitWaitMs;
+    while (!this.fenced && this.committedEnd < target && this.pending.length > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await this.committing;
+    if (this.flushDiskType === 'SYNC_FLUSH') await this.syncing;
+    await this.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.stopFlushTimer();
+    this.closing = true;
+    try {
+      await this.drain().catch(() => undefined);
+    } finally {
+      this.closed = true;
+      this.waiters.rejectAll(new StoreClosedError());
+      await this.releaseLog();
+    }
+  }
+
+  /**
+   * Stop taking appends and answering at once. The replicated log is closed in the background
+   * (DLedgerFileStore has no crash stop; crashes are simulated below it, with FaultyFileIO).
+   */
+  halt(): void {
+    this.stopFlushTimer();
+    this.closed = true;
+    this.fenced ??= new StoreClosedError();
+    this.waiters.rejectAll(new StoreClosedError());
+    void this.releaseLog().catch(() => undefined);
+  }
+
+  /** Stop listening and close the replicated log (this commit log opened it). */
+  private async releaseLog(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    const log = this.log;
+    this.log = undefined;
+    await log?.close();
+  }
+
+  private stopFlushTimer(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
+  isFenced(): RocketError | undefined {
+    return this.fenced;
+  }
+}
+
+// ---- a group of one ---------------------------------------------------------------------------
+
+export interface SingleNodeLogOptions {
+  storeBaseDir: string;
+  selfId: string;
+  dataFileBytes: number;
+  indexFileBytes?: number;
+  /** False: a node that is not the leader (appends refused). Default true. */
+  leader?: boolean;
+  /** Tests: appends are not committed until commitThrough(); the checkpoint's committed index is kept on open. */
+  holdCommits?: boolean;
+}
+
+/**
+ * A DLedger group of one over DLedgerFileStore: its own majority, so an entry commits once it is
+ * durable here (appended, then flushed). On open every recovered entry is committed: the one node
+ * that holds it is the majority (unless `holdCommits`, which keeps the checkpoint's index). The
+ * term is the log's last term (no elections in a group of one).
+ */
+export class SingleNodeLog implements ReplicatedLog {
+  readonly dataFileBytes: number;
+  private readonly listeners = new Set<(e: CommittedEntry) => void>();
+  /** Entries appended in this run, by index (for commit notices without a read). */
+  private readonly placed = new Map<number, CommittedEntry>();
+  private notifiedIndex: number;
+  private committedEnd: number;
+  private notifying: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly store: DLedgerFileStore,
+    private readonly opts: SingleNodeLogOptions,
+    committedEnd: number,
+  ) {
+    this.dataFileBytes = store.dataFileBytes;
+    this.notifiedIndex = store.getCommittedIndex();
+    this.committedEnd = committedEnd;
+  }
+
+  static async open(io: FileIO, opts: SingleNodeLogOptions): Promise<{ log: SingleNodeLog; report: DLedgerRecoveryReport }> {
+    const { store, report } = await DLedgerFileStore.open(io, { storeBaseDir: opts.storeBaseDir, selfId: opts.selfId, dataFileBytes: opts.dataFileBytes, indexFileBytes: opts.indexFileBytes });
+    if (!opts.holdCommits) store.updateCommittedIndex(store.getLedgerEndIndex());
+    const committed = store.getCommittedIndex();
+    let end = store.dataFileStarts()[0] ?? store.getWritePos();
+    if (committed >= 0) {
+      const e = await store.get(committed);
+      end = e.pos + e.size;
+    }
+    return { log: new SingleNodeLog(store, opts, end), report };
+  }
+
+  isLeader(): boolean {
+    return this.opts.leader ?? true;
+  }
+  endPos(): number {
+    return this.store.getWritePos();
+  }
+  committedPos(): number {
+    return this.committedEnd;
+  }
+  dataFileStarts(): number[] {
+    return this.store.dataFileStarts();
+  }
+  readData(pos: number, length: number): Promise<Buffer | undefined> {
+    return this.store.readData(pos, length);
+  }
+
+  /** Append, flush, commit (a group of one): DLedgerServer#handleAppend with a quorum of itself. */
+  async appendAsLeader(bodies: Buffer[]): Promise<Array<{ index: number; pos: number }>> {
+    if (!this.isLeader()) throw new NotLeaderError();
+    const term = Math.max(0, this.store.getLedgerEndTerm());
+    const written = await Promise.all(bodies.map((body) => this.store.append({ term, body }, physicalOffsetHook)));
+    for (const e of written) this.placed.set(e.index, { index: e.index, pos: e.pos, size: e.size });
+    await this.store.flush();
+    if (!this.opts.holdCommits) this.commitThrough(written[written.length - 1]!.index);
+    return written.map((e) => ({ index: e.index, pos: e.pos }));
+  }
+
+  /** Commit up to `index` and tell the listeners about each newly committed entry, in order. */
+  commitThrough(index: number): Promise<void> {
+    this.store.updateCommittedIndex(index);
+    const upTo = this.store.getCommittedIndex();
+    this.notifying = this.notifying.then(async () => {
+      // Bounded by upTo - notifiedIndex entries.
+      while (this.notifiedIndex < upTo) {
+        const i = this.notifiedIndex + 1;
+        const e = this.placed.get(i) ?? (await this.store.get(i));
+        this.placed.delete(i);
+        this.notifiedIndex = i;
+        this.committedEnd = e.pos + e.size;
+        const c = { index: i, pos: e.pos, size: e.size };
+        for (const l of this.listeners) l(c);
+      }
+    });
+    return this.notifying;
+  }
+
+  onCommitted(listener: (e: CommittedEntry) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  flush(): Promise<void> {
+    return this.store.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.notifying.catch(() => undefined);
+    await this.store.close();
+  }
+}
+
+/**
+ * MessageStore's `commitLog` option for a group of one: the DLedger files go to
+ * `<storePathRootDir>/dledger-<selfId>/` with data files of mappedFileSizeCommitLog, as
+ * DLedgerCommitLog configures DLedger.
+ */
+export function singleNodeCommitLog(
+  opts: Pick<SingleNodeLogOptions, 'selfId' | 'indexFileBytes' | 'leader' | 'holdCommits'> & { commitWaitMs?: number; onOpen?: (log: SingleNodeLog) => void },
+): CommitLogFactory {
+  return (io, clOpts) =>
+    new DLedgerCommitLog(io, clOpts, {
+      commitWaitMs: opts.commitWaitMs,
+      open: async (fio) => {
+        const { log, report } = await SingleNodeLog.open(fio, { storeBaseDir: clOpts.storePathRootDir, selfId: opts.selfId, dataFileBytes: clOpts.segmentBytes, indexFileBytes: opts.indexFileBytes, leader: opts.leader, holdCommits: opts.holdCommits });
+        opts.onOpen?.(log);
+        return { log, report };
+      },
+    });
+}

@@ -1,0 +1,498 @@
+/**
+ * DLedger's entry store in DLedger's own files (openmessaging/dledger 0.3.1.2,
+ * DLedgerMmapFileStore), so a node can be an Apache node's peer and either can read the other's
+ * directory:
+ *
+ *   <storeBaseDir>/dledger-<selfId>/            DLedgerConfig#getDefaultPath
+ *     data/<20-digit offset>    entries (entry.ts), files of dataFileBytes, a BLANK filling each tail
+ *     index/<20-digit offset>   one 32-byte unit per entry index, at index * 32
+ *     checkpoint                Java properties endIndex / committedIndex (#persistCheckPoint)
+ *     currterm                  currTerm / voteLeader (member-state.ts, MemberState#persistTerm)
+ *
+ * What differs from Java, and why: writes go through FileIO (fault-injection tests); appends are
+ * written, and made durable by flush() (Java's FlushDataService flushes every 10 ms); recovery
+ * scans every entry from where it starts (as #recover) and also checks our body CRC, then zeroes
+ * what it cut instead of only moving the write position, and returns a report of what it dropped.
+ * The data is the truth: the index is checked against it and rewritten where it disagrees.
+ *
+ * Operations run one at a time (a queue): positions are assigned in order and a truncate never
+ * interleaves with an append or a read.
+ */
+import path from 'node:path';
+import { parseProperties } from '../../protocol/java-properties.js';
+import { dataExtent } from '../store/commitlog-files.js';
+import type { FileIO } from '../store/file-io.js';
+import { invariant } from '../../util/invariant.js';
+import {
+  BLANK_MAGIC_CODE,
+  BODY_OFFSET,
+  bodyCrcMatches,
+  decodeEntry,
+  decodeIndexUnit,
+  DLEDGER_MAGIC,
+  encodeEntry,
+  encodeIndexUnit,
+  entryBodyCrc,
+  HEADER_SIZE,
+  INDEX_UNIT_SIZE,
+  indexUnitOf,
+  MIN_BLANK_LEN,
+  readEntryHeader,
+  type DLedgerEntry,
+  type IndexUnit,
+} from './entry.js';
+import { DLedgerError, DLedgerResponseCode } from './protocol.js';
+import { SegmentList } from './segments.js';
+
+/** DLedgerConfig.mappedFileSizeForEntryData (RocketMQ passes its mappedFileSizeCommitLog, also 1 GiB). */
+export const DEFAULT_DATA_FILE_BYTES = 1024 * 1024 * 1024;
+/** DLedgerConfig.mappedFileSizeForEntryIndex: 5 Mi units of 32 bytes. */
+export const DEFAULT_INDEX_FILE_BYTES = INDEX_UNIT_SIZE * 5 * 1024 * 1024;
+/** DLedgerMmapFileStore.CHECK_POINT_FILE and its keys. */
+export const CHECKPOINT_FILE = 'checkpoint';
+const END_INDEX_KEY = 'endIndex';
+const COMMITTED_INDEX_KEY = 'committedIndex';
+/** DLedgerMmapFileStore#recover starts this many data files from the end (then checks each entry). */
+const RECOVER_FROM_LAST_FILES = 3;
+
+/** DLedgerConfig#getDefaultPath. */
+export function dledgerDir(storeBaseDir: string, selfId: string): string {
+  return path.join(storeBaseDir, `dledger-${selfId}`);
+}
+
+export interface DLedgerFileStoreOptions {
+  /** RocketMQ's storePathRootDir (DLedgerCommitLog sets storeBaseDir to it). */
+  storeBaseDir: string;
+  selfId: string;
+  dataFileBytes?: number;
+  indexFileBytes?: number;
+}
+
+/** Why recovery ended the log where it did ('hole': zeros where an entry should be, data after them). */
+export type DLedgerTruncateReason = 'torn' | 'bad-crc' | 'bad-magic' | 'bad-size' | 'bad-pos' | 'bad-index' | 'bad-term' | 'bad-blank' | 'hole';
+
+export interface ScanProblem {
+  pos: number;
+  reason: DLedgerTruncateReason;
+  detail: string;
+}
+
+export interface DLedgerRecoveryReport {
+  ledgerBeginIndex: number;
+  ledgerEndIndex: number;
+  ledgerEndTerm: number;
+  committedIndex: number;
+  entriesScanned: number;
+  /** Where the log was cut because of `problem`; null when it ended cleanly (zeros after the last entry). */
+  truncatedFromPos: number | null;
+  problem: ScanProblem | null;
+  /** Non-zero bytes past the end that were cut (a torn or bad tail, or data after a hole). */
+  bytesDropped: number;
+  /** First entry index whose index unit was rewritten from the data; null when the index agreed. */
+  indexRebuiltFrom: number | null;
+}
+
+/** A new entry before the store places it (DLedgerMmapFileStore#appendAsLeader assigns the rest). */
+export interface NewEntry {
+  term: number;
+  body: Buffer;
+}
+
+/**
+ * Called with the entry's bytes once its index and pos are known, before they are written
+ * (DLedgerMmapFileStore.AppendHook: DLedgerCommitLog rewrites the message's PHYSICALOFFSET to
+ * pos + BODY_OFFSET). The body CRC is computed after it.
+ */
+export type AppendHook = (entry: Omit<DLedgerEntry, 'body'>, bytes: Buffer, bodyOffset: number) => void;
+
+export class DLedgerFileStore {
+  private ledgerBeginIndex = -1;
+  private ledgerEndIndex = -1;
+  private ledgerEndTerm = -1;
+  private committedIndex = -1;
+  /** Next data position (MmapFileList#getMaxWrotePosition). */
+  private writePos = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  readonly dir: string;
+  private readonly data: SegmentList;
+  private readonly index: SegmentList;
+
+  private constructor(
+    private readonly io: FileIO,
+    opts: DLedgerFileStoreOptions,
+  ) {
+    this.dir = dledgerDir(opts.storeBaseDir, opts.selfId);
+    this.data = new SegmentList(io, path.join(this.dir, 'data'), opts.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES);
+    this.index = new SegmentList(io, path.join(this.dir, 'index'), opts.indexFileBytes ?? DEFAULT_INDEX_FILE_BYTES);
+    invariant(this.index.fileBytes % INDEX_UNIT_SIZE === 0, () => `index file size ${this.index.fileBytes} is not a multiple of ${INDEX_UNIT_SIZE}`);
+  }
+
+  /** Load the files and recover (DLedgerMmapFileStore#startup: #load then #recover). */
+  static async open(io: FileIO, opts: DLedgerFileStoreOptions): Promise<{ store: DLedgerFileStore; report: DLedgerRecoveryReport }> {
+    const store = new DLedgerFileStore(io, opts);
+    try {
+      await io.mkdirp(store.dir);
+      await store.data.load();
+      await store.index.load();
+      const report = await store.recover();
+      return { store, report };
+    } catch (err) {
+      await store.data.close().catch(() => undefined);
+      await store.index.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  getLedgerBeginIndex(): number {
+    return this.ledgerBeginIndex;
+  }
+  getLedgerEndIndex(): number {
+    return this.ledgerEndIndex;
+  }
+  getLedgerEndTerm(): number {
+    return this.ledgerEndTerm;
+  }
+  getCommittedIndex(): number {
+    return this.committedIndex;
+  }
+  /** Next entry position in the data files. */
+  getWritePos(): number {
+    return this.writePos;
+  }
+
+  // ---- append ---------------------------------------------------------------------------------
+
+  /** DLedgerMmapFileStore#appendAsLeader: index = end + 1, pos = the next position; the entry as written. */
+  append(e: NewEntry, hook?: AppendHook): Promise<DLedgerEntry> {
+    return this.serial(async () => {
+      invariant(e.term >= this.ledgerEndTerm, () => `append in term ${e.term} after term ${this.ledgerEndTerm}`);
+      const size = BODY_OFFSET + e.body.length;
+      const pos = await this.placeEntry(size);
+      const entry: DLedgerEntry = { magic: DLEDGER_MAGIC, size, index: this.ledgerEndIndex + 1, term: e.term, pos, channel: 0, chainCrc: 0, bodyCrc: 0, body: e.body };
+      const bytes = encodeEntry(entry);
+      if (hook) {
+        const { body: _body, ...header } = entry;
+        hook(header, bytes, BODY_OFFSET);
+      }
+      const body = bytes.subarray(BODY_OFFSET);
+      const bodyCrc = entryBodyCrc(body);
+      bytes.writeInt32BE(bodyCrc, 40);
+      await this.writeEntry(bytes, { ...entry, bodyCrc });
+      return { ...entry, bodyCrc, body: Buffer.from(body) };
+    });
+  }
+
+  /**
+   * DLedgerMmapFileStore#appendAsFollower: the leader's entry, as it came. Its index must be
+   * end + 1 (INCONSISTENT_INDEX) and its pos the next position here (DISK_ERROR), as Java checks.
+   */
+  appendAsFollower(entry: DLedgerEntry): Promise<void> {
+    return this.serial(async () => {
+      if (entry.index !== this.ledgerEndIndex + 1) throw new DLedgerError(DLedgerResponseCode.INCONSISTENT_INDEX, `entry ${entry.index} does not follow ${this.ledgerEndIndex}`);
+      invariant(entry.term >= this.ledgerEndTerm, () => `entry term ${entry.term} after term ${this.ledgerEndTerm}`);
+      const bytes = encodeEntry(entry);
+      const pos = await this.placeEntry(bytes.length);
+      if (pos !== entry.pos) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry ${entry.index} is for pos ${entry.pos}, the next pos here is ${pos}`);
+      await this.writeEntry(bytes, { ...entry, size: bytes.length });
+    });
+  }
+
+  /**
+   * MmapFileList#preAppend: the position an entry of `size` bytes goes to. When it would not
+   * leave MIN_BLANK_LEN in the current file, the file's tail becomes a BLANK and the entry starts
+   * the next file.
+   */
+  private async placeEntry(size: number): Promise<number> {
+    const fileBytes = this.data.fileBytes;
+    if (size + MIN_BLANK_LEN > fileBytes) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry of ${size} bytes does not fit a data file of ${fileBytes}`);
+    const used = this.writePos % fileBytes;
+    if (used !== 0 && size + MIN_BLANK_LEN > fileBytes - used) {
+      const blank = Buffer.alloc(8);
+      blank.writeInt32BE(BLANK_MAGIC_CODE, 0);
+      blank.writeInt32BE(fileBytes - used, 4);
+      await this.data.write(this.writePos, blank);
+      this.writePos += fileBytes - used;
+    }
+    await this.data.ensure(this.writePos);
+    return this.writePos;
+  }
+
+  /** Data, then its index unit (a crash between them is repaired by recovery from the data). */
+  private async writeEntry(bytes: Buffer, e: Omit<DLedgerEntry, 'body'>): Promise<void> {
+    await this.data.write(e.pos, bytes);
+    this.writePos = e.pos + bytes.length;
+    await this.writeIndexUnit(indexUnitOf(e));
+    this.ledgerEndIndex = e.index;
+    this.ledgerEndTerm = e.term;
+    if (this.ledgerBeginIndex === -1) this.ledgerBeginIndex = e.index;
+  }
+
+  private async writeIndexUnit(u: IndexUnit): Promise<void> {
+    const at = u.index * INDEX_UNIT_SIZE;
+    await this.index.ensure(at);
+    await this.index.write(at, encodeIndexUnit(u));
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** DLedgerMmapFileStore#get (with #indexCheck's refusals). */
+  get(index: number): Promise<DLedgerEntry> {
+    return this.serial(async () => {
+      const u = await this.indexUnit(index);
+      const buf = await this.data.read(u.pos, u.size);
+      if (!buf || buf.length < u.size) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `no data for entry ${index} at ${u.pos}`);
+      const e = decodeEntry(buf);
+      if (e.pos !== u.pos || e.index !== index) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry ${index}: data says index ${e.index} pos ${e.pos}, index file pos ${u.pos}`);
+      return e;
+    });
+  }
+
+  private async indexUnit(index: number): Promise<IndexUnit> {
+    if (!Number.isSafeInteger(index) || index < 0 || index > this.ledgerEndIndex) throw new DLedgerError(DLedgerResponseCode.INDEX_OUT_OF_RANGE, `index ${index} is not in ${this.ledgerBeginIndex}..${this.ledgerEndIndex}`);
+    if (index < this.ledgerBeginIndex) throw new DLedgerError(DLedgerResponseCode.INDEX_LESS_THAN_LOCAL_BEGIN, `index ${index} is before the first entry kept, ${this.ledgerBeginIndex}`);
+    const buf = await this.index.read(index * INDEX_UNIT_SIZE, INDEX_UNIT_SIZE);
+    if (!buf || buf.length < INDEX_UNIT_SIZE) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `no index unit for entry ${index}`);
+    return decodeIndexUnit(buf);
+  }
+
+  /** Start offsets of the data files, oldest first (MmapFileList#getMappedFiles). */
+  dataFileStarts(): number[] {
+    return this.data.starts();
+  }
+
+  get dataFileBytes(): number {
+    return this.data.fileBytes;
+  }
+
+  /**
+   * Up to `length` bytes of the data files at `pos`, within one file (fewer at a file's end);
+   * undefined when no file holds `pos` or it is at or past the write position. Not queued behind
+   * appends (a pread of bytes already written; DLedgerCommitLog#getData reads the mapped files
+   * the same way); the caller keeps to entries it knows are whole.
+   */
+  readData(pos: number, length: number): Promise<Buffer | undefined> {
+    if (this.closed || pos < 0 || pos >= this.writePos) return Promise.resolve(undefined);
+    return this.data.read(pos, Math.min(length, this.writePos - pos));
+  }
+
+  // ---- truncate and commit ----------------------------------------------------------------------
+
+  /**
+   * Keep entries up to `lastKept` and cut the rest, data and index (what DLedgerMmapFileStore#truncate
+   * does before it appends the leader's entry). Committed entries are never cut: that would be a
+   * bug in the caller, so it is an invariant, not a refusal.
+   */
+  truncate(lastKept: number): Promise<void> {
+    return this.serial(async () => {
+      if (lastKept >= this.ledgerEndIndex) return;
+      invariant(lastKept >= this.committedIndex, () => `truncate after ${lastKept} would cut committed entries up to ${this.committedIndex}`);
+      invariant(lastKept >= this.ledgerBeginIndex - 1, () => `truncate after ${lastKept}, before the first entry ${this.ledgerBeginIndex}`);
+      const cutPos = (await this.indexUnit(lastKept + 1)).pos;
+      const kept = lastKept >= this.ledgerBeginIndex ? await this.indexUnit(lastKept) : undefined;
+      await this.data.cutAt(cutPos);
+      await this.index.cutAt((lastKept + 1) * INDEX_UNIT_SIZE);
+      this.writePos = cutPos;
+      this.ledgerEndIndex = lastKept;
+      this.ledgerEndTerm = kept ? kept.term : -1;
+      if (!kept) this.ledgerBeginIndex = -1;
+    });
+  }
+
+  /**
+   * DLedgerMmapFileStore#updateCommittedIndex: only forward, never past the end, never before
+   * the first entry. Persisted by persistCheckpoint().
+   */
+  updateCommittedIndex(newCommittedIndex: number): void {
+    if (newCommittedIndex === -1 || this.ledgerEndIndex === -1) return;
+    if (newCommittedIndex <= this.committedIndex || newCommittedIndex < this.ledgerBeginIndex) return;
+    this.committedIndex = Math.min(newCommittedIndex, this.ledgerEndIndex);
+  }
+
+  /** DLedgerMmapFileStore#persistCheckPoint (written atomically, with fsync: ours). */
+  persistCheckpoint(): Promise<void> {
+    return this.serial(() => this.io.writeFileAtomic(path.join(this.dir, CHECKPOINT_FILE), `${END_INDEX_KEY}=${this.ledgerEndIndex}\n${COMMITTED_INDEX_KEY}=${this.committedIndex}\n`));
+  }
+
+  /** Everything appended so far durable: data files, then index files (FlushDataService). */
+  flush(): Promise<void> {
+    return this.serial(async () => {
+      await this.data.sync();
+      await this.index.sync();
+    });
+  }
+
+  /** DLedgerMmapFileStore#shutdown: flush, checkpoint, close the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    await this.persistCheckpoint();
+    this.closed = true;
+    await this.queue.catch(() => undefined);
+    await this.data.close();
+    await this.index.close();
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new DLedgerError(DLedgerResponseCode.DISK_ERROR, `DLedger store ${this.dir} is closed`));
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- recovery -------------------------------------------------------------------------------
+
+  private async recover(): Promise<DLedgerRecoveryReport> {
+    const scan = await this.scanData();
+    const bytesDropped = await this.bytesPast(scan.end);
+    if (bytesDropped > 0 && !scan.problem) scan.problem = { pos: scan.end, reason: 'hole', detail: `${bytesDropped} non-zero bytes after the zeros that end the log` };
+    await this.data.cutAt(scan.end);
+    await this.index.cutAt((scan.lastIndex + 1) * INDEX_UNIT_SIZE);
+    if (bytesDropped > 0 || scan.indexRebuiltFrom !== null) {
+      await this.data.sync();
+      await this.index.sync();
+    }
+    this.writePos = scan.end;
+    this.ledgerEndIndex = scan.lastIndex;
+    this.ledgerEndTerm = scan.lastTerm;
+    this.ledgerBeginIndex = scan.lastIndex === -1 ? -1 : await this.firstIndex();
+    this.committedIndex = -1;
+    this.updateCommittedIndex(await this.checkpointCommittedIndex());
+    return {
+      ledgerBeginIndex: this.ledgerBeginIndex,
+      ledgerEndIndex: this.ledgerEndIndex,
+      ledgerEndTerm: this.ledgerEndTerm,
+      committedIndex: this.committedIndex,
+      entriesScanned: scan.entries,
+      truncatedFromPos: scan.problem ? scan.end : null,
+      problem: scan.problem,
+      bytesDropped,
+      indexRebuiltFrom: scan.indexRebuiltFrom,
+    };
+  }
+
+  /**
+   * DLedgerMmapFileStore#recover's scan: start at the third data file from the end (going back
+   * while that file's first entry disagrees with the index), then check every entry: magic,
+   * size = 48 + body, pos = where it lies, index = previous + 1, term not going back, and (ours)
+   * a complete body whose CRC matches. The first that fails ends the log.
+   */
+  private async scanData(): Promise<ScanState> {
+    const st: ScanState = { end: this.data.firstStart(), lastIndex: -1, lastTerm: -1, entries: 0, problem: null, indexRebuiltFrom: null };
+    const starts = this.data.starts();
+    if (starts.length === 0) return st;
+    let fileIdx = await this.scanStartFile(starts);
+    let pos = starts[fileIdx]!;
+    st.end = pos;
+    // Bounded: each round moves pos forward by an entry or to the next file, or stops.
+    for (;;) {
+      const fileEnd = starts[fileIdx]! + this.data.fileBytes;
+      const head = await this.data.read(pos, Math.min(BODY_OFFSET, fileEnd - pos));
+      const magic = head && head.length >= 4 ? head.readInt32BE(0) : 0;
+      if (magic === BLANK_MAGIC_CODE) {
+        const size = head!.length >= 8 ? head!.readInt32BE(4) : -1;
+        if (size !== fileEnd - pos) return stop(st, pos, 'bad-blank', `blank of ${size} bytes, ${fileEnd - pos} left in the file`);
+        if (fileIdx + 1 >= starts.length) return { ...st, end: fileEnd };
+        fileIdx++;
+        pos = starts[fileIdx]!;
+        st.end = pos;
+        continue;
+      }
+      if (!head || head.length < BODY_OFFSET || (magic === 0 && head.readInt32BE(4) === 0)) {
+        // Zeros where the next entry would be: the clean end, unless something follows (bytesPast).
+        if (head && head.length >= BODY_OFFSET && !head.equals(Buffer.alloc(BODY_OFFSET))) return stop(st, pos, 'torn', 'an entry header with no magic or size');
+        return st;
+      }
+      const checked = await this.checkEntryAt(pos, fileEnd, head, st);
+      if ('reason' in checked) return stop(st, pos, checked.reason, checked.detail);
+      if (st.indexRebuiltFrom === null && !(await this.indexAgrees(checked))) st.indexRebuiltFrom = checked.index;
+      if (st.indexRebuiltFrom !== null) await this.writeIndexUnit(checked);
+      st.lastIndex = checked.index;
+      st.lastTerm = checked.term;
+      st.entries++;
+      pos += checked.size;
+      st.end = pos;
+    }
+  }
+
+  /** The entry at `pos` as an index unit when it passes every check; else why not. */
+  private async checkEntryAt(pos: number, fileEnd: number, head: Buffer, st: ScanState): Promise<IndexUnit | ScanProblem> {
+    const h = readEntryHeader(head);
+    const fail = (reason: DLedgerTruncateReason, detail: string): ScanProblem => ({ pos, reason, detail });
+    if (h.magic !== DLEDGER_MAGIC) return fail('bad-magic', `magic ${h.magic}`);
+    if (h.size <= HEADER_SIZE || h.size !== BODY_OFFSET + h.bodyLen) return fail(h.size === 0 ? 'torn' : 'bad-size', `size ${h.size}, body ${h.bodyLen}`);
+    if (h.size > fileEnd - pos) return fail('bad-size', `entry of ${h.size} bytes at ${pos} crosses the file end ${fileEnd}`);
+    if (h.pos !== pos) return fail('bad-pos', `entry says pos ${h.pos}, lies at ${pos}`);
+    if (st.lastIndex !== -1 && h.index !== st.lastIndex + 1) return fail('bad-index', `index ${h.index} after ${st.lastIndex}`);
+    if (h.term < st.lastTerm) return fail('bad-term', `term ${h.term} after term ${st.lastTerm}`);
+    const buf = await this.data.read(pos, h.size);
+    if (!buf || buf.length < h.size) return fail('torn', `entry ${h.index} of ${h.size} bytes is cut short`);
+    const e = decodeEntry(buf);
+    if (!bodyCrcMatches(e)) return fail(bodyLooksTorn(e.body) ? 'torn' : 'bad-crc', `entry ${h.index}: body CRC ${e.bodyCrc} != ${entryBodyCrc(e.body)}`);
+    return indexUnitOf(e);
+  }
+
+  /** Does the index file hold exactly this unit (DLedgerMmapFileStore#recover compares all five fields)? */
+  private async indexAgrees(u: IndexUnit): Promise<boolean> {
+    const buf = await this.index.read(u.index * INDEX_UNIT_SIZE, INDEX_UNIT_SIZE);
+    if (!buf || buf.length < INDEX_UNIT_SIZE) return false;
+    const got = decodeIndexUnit(buf);
+    return got.magic === u.magic && got.pos === u.pos && got.size === u.size && got.index === u.index && got.term === u.term;
+  }
+
+  /** Index of the data file to scan from: the third from the end whose first entry the index confirms. */
+  private async scanStartFile(starts: number[]): Promise<number> {
+    for (let i = Math.max(0, starts.length - RECOVER_FROM_LAST_FILES); i > 0; i--) {
+      const head = await this.data.read(starts[i]!, BODY_OFFSET);
+      if (!head || head.length < BODY_OFFSET) continue;
+      const h = readEntryHeader(head);
+      if (h.magic === DLEDGER_MAGIC && h.pos === starts[i] && h.size === BODY_OFFSET + h.bodyLen && (await this.indexAgrees(indexUnitOf(h)))) return i;
+    }
+    return 0;
+  }
+
+  /** Index of the first entry kept (DLedgerMmapFileStore#reviseLedgerBeginIndex: the first data file's first entry). */
+  private async firstIndex(): Promise<number> {
+    const head = await this.data.read(this.data.firstStart(), BODY_OFFSET);
+    invariant(head && head.length === BODY_OFFSET, () => 'first data file has no entry header');
+    return readEntryHeader(head).index;
+  }
+
+  /** Non-zero bytes from `end` on (this file's tail until a long run of zeros, and every later file). */
+  private async bytesPast(end: number): Promise<number> {
+    const files = { io: this.io, dir: this.data.dir, segmentBytes: this.data.fileBytes };
+    let dropped = 0;
+    for (const start of this.data.starts()) {
+      if (start + this.data.fileBytes <= end) continue;
+      const from = Math.max(start, end);
+      dropped += (await dataExtent(files, start, from)) - from;
+    }
+    return dropped;
+  }
+
+  private async checkpointCommittedIndex(): Promise<number> {
+    const p = path.join(this.dir, CHECKPOINT_FILE);
+    if (!(await this.io.exists(p))) return -1;
+    const props = parseProperties((await this.io.readFile(p)).toString('utf8'));
+    const v = props.filter((x) => x.key === COMMITTED_INDEX_KEY).pop()?.value;
+    return v !== undefined && /^-?\d+$/.test(v) ? Number(v) : -1;
+  }
+}
+
+interface ScanState {
+  end: number;
+  lastIndex: number;
+  lastTerm: number;
+  entries: number;
+  problem: ScanProblem | null;
+  indexRebuiltFrom: number | null;
+}
+
+function stop(st: ScanState, pos: number, reason: DLedgerTruncateReason, detail: string): ScanState {
+  return { ...st, end: pos, problem: { pos, reason, detail } };
+}
+
+/** A body that ends in zeros where a CRC disagrees was most likely cut by a crash mid-write. */
+function bodyLooksTorn(body: Buffer): boolean {
+  return body.length > 0 && body[body.length - 1] === 0;
+}

@@ -1,0 +1,289 @@
+/**
+ * One DLedger node (openmessaging/dledger 0.3.1.2, DLedgerServer): member state, file store,
+ * elector and entry pusher, answering its peers on a RemotingServer and reaching them through a
+ * RemotingClient.
+ *
+ * In-process API (what a commit log built on DLedger uses, as RocketMQ's DLedgerCommitLog uses
+ * DLedgerServer#handleAppend and the dispatch of committed entries):
+ *  - appendAsLeader(bodies): appended here as leader, resolved with each entry's index and pos
+ *    only once all are committed; rejected with a DLedgerError (NOT_LEADER, LEADER_PENDING_FULL,
+ *    WAIT_QUORUM_ACK_TIMEOUT, TERM_CHANGED) otherwise. A rejected append may still be in the log
+ *    and may commit later (as in Java): rejected means "not known to be committed", never "lost".
+ *  - onCommitted(listener): every entry after the committed index at registration, in index order,
+ *    as it commits; on every node.
+ */
+import type { RemotingClient } from '../../remoting/client.js';
+import { silentLogger, type Logger, type RemotingServer } from '../../remoting/server.js';
+import type { FileIO } from '../store/file-io.js';
+import type { DLedgerEntry } from './entry.js';
+import { DEFAULT_ELECTOR_CONFIG, DLedgerLeaderElector, systemClock, type ElectorClock, type ElectorConfig } from './elector.js';
+import { DEFAULT_PUSHER_CONFIG, DLedgerEntryPusher, type AppendResult, type PusherConfig } from './entry-pusher.js';
+import { DLedgerFileStore, type AppendHook, type DLedgerRecoveryReport } from './file-store.js';
+import { MemberState } from './member-state.js';
+import {
+  baseDefaults,
+  DLedgerError,
+  DLedgerResponseCode,
+  type AppendEntryRequest,
+  type AppendEntryResponse,
+  type GetEntriesRequest,
+  type GetEntriesResponse,
+  type PushEntryRequest,
+  type PushEntryResponse,
+  type RequestOrResponse,
+} from './protocol.js';
+import { DLEDGER_RPC_TIMEOUT_MS, registerDLedgerHandlers, RemotingPeerTransport, type DLedgerReplicationHandlers } from './transport.js';
+
+export interface DLedgerServerOptions {
+  io: FileIO;
+  storeBaseDir: string;
+  group: string;
+  selfId: string;
+  /** `n0-host:port;n1-host:port;...` */
+  peers: string;
+  /** Listening on this node's peer address; the DLedger codes are registered on it. */
+  remotingServer: RemotingServer;
+  /** For calls to peers (owned by the caller, as the server is). */
+  remotingClient: RemotingClient;
+  rpcTimeoutMs?: number;
+  clock?: ElectorClock;
+  electorConfig?: ElectorConfig;
+  pusherConfig?: PusherConfig;
+  /** DLedgerConfig#flushFileInterval: appends are fsynced this often. */
+  flushIntervalMs?: number;
+  /** DLedgerConfig#checkPointInterval: the checkpoint is written this often. */
+  checkpointIntervalMs?: number;
+  dataFileBytes?: number;
+  indexFileBytes?: number;
+  appendHook?: AppendHook;
+  logger?: Logger;
+}
+
+/** DLedgerConfig: flushFileInterval 10 ms, checkPointInterval 3000 ms. */
+export const DEFAULT_FLUSH_INTERVAL_MS = 10;
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 3000;
+/** Bodies one appendAsLeader call takes at most (a bound, not a Java limit). */
+export const MAX_BODIES_PER_APPEND = 1024;
+
+export type CommittedListener = (entry: DLedgerEntry) => void;
+
+export class DLedgerServer implements DLedgerReplicationHandlers {
+  readonly elector: DLedgerLeaderElector;
+  readonly pusher: DLedgerEntryPusher;
+  private readonly listeners: Array<{ after: number; fn: CommittedListener }> = [];
+  /** The last committed index handed to the listeners. */
+  private appliedIndex: number;
+  private applying: Promise<void> | undefined;
+  private applyRunning = false;
+  private readonly stopping = new AbortController();
+  private maintenance: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly state: MemberState,
+    readonly store: DLedgerFileStore,
+    readonly recovery: DLedgerRecoveryReport,
+    private readonly opts: DLedgerServerOptions,
+    private readonly clock: ElectorClock,
+    private readonly logger: Logger,
+  ) {
+    const transport = new RemotingPeerTransport(opts.remotingClient, state.peerMap, opts.rpcTimeoutMs ?? DLEDGER_RPC_TIMEOUT_MS);
+    state.updateLedgerIndexAndTerm(store.getLedgerEndIndex(), store.getLedgerEndTerm());
+    this.elector = new DLedgerLeaderElector(state, transport, clock, opts.electorConfig ?? DEFAULT_ELECTOR_CONFIG, logger);
+    this.pusher = new DLedgerEntryPusher(state, store, transport, clock, opts.pusherConfig ?? DEFAULT_PUSHER_CONFIG, logger);
+    this.appliedIndex = store.getCommittedIndex();
+    this.pusher.onCommittedIndexMoved(() => this.apply());
+    // A role change may end a leadership with appends waiting: let the checker answer them now.
+    this.elector.addRoleChangeHandler(() => this.pusher.wakeUp());
+  }
+
+  /** Open the store (recovering it) and the member state; start nothing yet. */
+  static async open(opts: DLedgerServerOptions): Promise<DLedgerServer> {
+    const state = await MemberState.open(opts.io, { storeBaseDir: opts.storeBaseDir, group: opts.group, selfId: opts.selfId, peers: opts.peers });
+    const { store, report } = await DLedgerFileStore.open(opts.io, { storeBaseDir: opts.storeBaseDir, selfId: opts.selfId, dataFileBytes: opts.dataFileBytes, indexFileBytes: opts.indexFileBytes });
+    return new DLedgerServer(state, store, report, opts, opts.clock ?? systemClock, opts.logger ?? silentLogger);
+  }
+
+  /** DLedgerServer#startup: handlers, elector, pusher, and the flush/checkpoint loop. */
+  start(): void {
+    registerDLedgerHandlers(this.opts.remotingServer, this.elector, this);
+    this.elector.start();
+    this.pusher.start();
+    this.maintenance ??= this.runMaintenance();
+  }
+
+  /** DLedgerServer#shutdown: stop the loops, then flush and checkpoint the store and close it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopping.abort();
+    await this.elector.stop();
+    await this.pusher.stop();
+    await this.maintenance;
+    await this.applying;
+    await this.store.close();
+  }
+
+  // ---- the in-process API ---------------------------------------------------------------------
+
+  /**
+   * Append `bodies` as leader (DLedgerServer#handleAppend's checks first) and resolve once every
+   * one is committed. Appends of one call are consecutive entries.
+   */
+  async appendAsLeader(bodies: Buffer[]): Promise<AppendResult[]> {
+    if (bodies.length === 0 || bodies.length > MAX_BODIES_PER_APPEND) throw new DLedgerError(DLedgerResponseCode.UNEXPECTED_ARGUMENT, `${bodies.length} bodies (1..${MAX_BODIES_PER_APPEND})`);
+    this.checkLeader();
+    if (this.pusher.config.maxPendingRequestsNum - this.pusher.pendingCount() < bodies.length) throw new DLedgerError(DLedgerResponseCode.LEADER_PENDING_FULL, `more than ${this.pusher.config.maxPendingRequestsNum} appends wait for a quorum`);
+    const term = this.state.currTerm();
+    const waits: Array<Promise<AppendResult>> = [];
+    for (const body of bodies) {
+      const entry = await this.appendOne(term, body);
+      this.state.updateLedgerIndexAndTerm(this.store.getLedgerEndIndex(), this.store.getLedgerEndTerm());
+      waits.push(this.pusher.waitAck(entry));
+      // Leadership may have gone while we wrote; the waits already made will be failed for it.
+      if (!this.state.isLeader() || this.state.currTerm() !== term) break;
+    }
+    const results = await Promise.allSettled(waits);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (waits.length < bodies.length) throw new DLedgerError(DLedgerResponseCode.TERM_CHANGED, `leadership of term ${term} ended during the append`);
+    return results.map((r) => (r as PromiseFulfilledResult<AppendResult>).value);
+  }
+
+  /**
+   * One entry in `term`. Leadership can end while the write waits its turn in the store (a new
+   * leader's entries may even come first); the store then refuses an entry of an older term, and
+   * that is a lost leadership, not a bug.
+   */
+  private async appendOne(term: number, body: Buffer): Promise<DLedgerEntry> {
+    try {
+      return await this.store.append({ term, body }, this.opts.appendHook);
+    } catch (err) {
+      if (err instanceof DLedgerError || (this.state.isLeader() && this.state.currTerm() === term)) throw err;
+      throw new DLedgerError(DLedgerResponseCode.TERM_CHANGED, `leadership of term ${term} ended before the entry was written`);
+    }
+  }
+
+  /** Entries committed after the committed index now, in order, as they commit. */
+  onCommitted(listener: CommittedListener): void {
+    this.listeners.push({ after: this.store.getCommittedIndex(), fn: listener });
+  }
+
+  getCommittedIndex(): number {
+    return this.store.getCommittedIndex();
+  }
+
+  getEntry(index: number): Promise<DLedgerEntry> {
+    return this.store.get(index);
+  }
+
+  // ---- requests from peers and clients ------------------------------------------------------
+
+  /** DLedgerServer#handleAppend. */
+  async handleAppend(req: AppendEntryRequest): Promise<AppendEntryResponse> {
+    const s = this.state;
+    const answer = (code: number, index = -1, pos = -1): AppendEntryResponse => ({ ...baseDefaults(), group: s.group, code, term: s.currTerm(), leaderId: s.getLeaderId(), index, pos });
+    const refused = this.memberRefusal(req);
+    if (refused !== undefined) return answer(refused);
+    if (!req.body) return answer(DLedgerResponseCode.REQUEST_WITH_EMPTY_BODYS);
+    try {
+      const [r] = await this.appendAsLeader([req.body]);
+      return answer(DLedgerResponseCode.SUCCESS, r!.index, r!.pos);
+    } catch (err) {
+      if (err instanceof DLedgerError) return answer(err.dledgerCode);
+      throw err;
+    }
+  }
+
+  /** DLedgerServer#handleGet: the leader answers with the entry at beginIndex. */
+  async handleGet(req: GetEntriesRequest): Promise<GetEntriesResponse> {
+    const s = this.state;
+    const answer = (code: number, entries: DLedgerEntry[] = []): GetEntriesResponse => ({ ...baseDefaults(), group: s.group, code, term: s.currTerm(), leaderId: s.getLeaderId(), entries });
+    const refused = this.memberRefusal(req) ?? (s.isLeader() ? undefined : DLedgerResponseCode.NOT_LEADER);
+    if (refused !== undefined) return answer(refused);
+    try {
+      return answer(DLedgerResponseCode.SUCCESS, [await this.store.get(req.beginIndex ?? 0)]);
+    } catch (err) {
+      if (err instanceof DLedgerError) return answer(err.dledgerCode);
+      throw err;
+    }
+  }
+
+  /** DLedgerServer#handlePush: member and group, then the pusher's follower side. */
+  async handlePush(req: PushEntryRequest): Promise<PushEntryResponse> {
+    const refused = this.memberRefusal(req);
+    if (refused !== undefined) return { ...baseDefaults(), group: req.group, term: req.term, code: refused, leaderId: this.state.getLeaderId(), beginIndex: -1, endIndex: -1, count: 0 };
+    return this.pusher.handlePush(req);
+  }
+
+  private memberRefusal(req: RequestOrResponse): number | undefined {
+    if (req.remoteId !== this.state.selfId) return DLedgerResponseCode.UNKNOWN_MEMBER;
+    if (req.group !== this.state.group) return DLedgerResponseCode.UNKNOWN_GROUP;
+    return undefined;
+  }
+
+  private checkLeader(): void {
+    if (this.closed) throw new DLedgerError(DLedgerResponseCode.LEADER_NOT_READY, `DLedger ${this.state.selfId} is closed`);
+    if (!this.state.isLeader()) throw new DLedgerError(DLedgerResponseCode.NOT_LEADER, `${this.state.selfId} is not the leader (leader: ${this.state.getLeaderId() ?? 'unknown'})`);
+  }
+
+  // ---- committed entries to the listeners, flush and checkpoint -----------------------------
+
+  /** Hand every newly committed entry to the listeners, in order; one run at a time. */
+  private apply(): void {
+    if (this.applyRunning || this.closed) return;
+    this.applyRunning = true;
+    this.applying = this.applyCommitted().finally(() => {
+      this.applyRunning = false;
+      // The committed index may have moved while the last read was under way.
+      if (this.appliedIndex < this.store.getCommittedIndex() && !this.closed) this.apply();
+    });
+  }
+
+  private async applyCommitted(): Promise<void> {
+    try {
+      // Bounded: each round moves appliedIndex up by one towards a committed index that only grows.
+      while (this.appliedIndex < this.store.getCommittedIndex() && !this.closed) {
+        const entry = await this.store.get(this.appliedIndex + 1);
+        this.appliedIndex = entry.index;
+        for (const l of this.listeners) if (entry.index > l.after) this.deliver(l.fn, entry);
+      }
+    } catch (err) {
+      this.logger.warn(`dledger ${this.state.selfId}: handing committed entries on: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private deliver(fn: CommittedListener, entry: DLedgerEntry): void {
+    try {
+      fn(entry);
+    } catch (err) {
+      this.logger.warn(`dledger ${this.state.selfId}: committed listener failed at ${entry.index}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** FlushDataService and the checkpoint thread of DLedgerMmapFileStore, as one bounded loop. */
+  private async runMaintenance(): Promise<void> {
+    const flushMs = this.opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+    const checkpointMs = this.opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
+    let flushedEnd = this.store.getLedgerEndIndex();
+    let lastCheckpointAt = this.clock.now();
+    let checkpointed = `${this.store.getLedgerEndIndex()}/${this.store.getCommittedIndex()}`;
+    while (!this.stopping.signal.aborted) {
+      try {
+        if (this.store.getLedgerEndIndex() !== flushedEnd) {
+          flushedEnd = this.store.getLedgerEndIndex();
+          await this.store.flush();
+        }
+        const now = `${this.store.getLedgerEndIndex()}/${this.store.getCommittedIndex()}`;
+        if (now !== checkpointed && this.clock.now() - lastCheckpointAt >= checkpointMs) {
+          checkpointed = now;
+          lastCheckpointAt = this.clock.now();
+          await this.store.persistCheckpoint();
+        }
+      } catch (err) {
+        this.logger.warn(`dledger ${this.state.selfId}: flush/checkpoint: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      await this.clock.sleep(flushMs, this.stopping.signal);
+    }
+  }
+}
