@@ -68,11 +68,28 @@ export async function sendBacklog(ns: string, brokerName: string, t: string, n: 
   return ids;
 }
 
-/** Every message of `t` on `brokerName`, per queue id, in offset order. */
-export async function readTopic(ns: string, brokerName: string, t: string, queues: number): Promise<MessageExt[][]> {
+/**
+ * Every message of `t` on `brokerName`, per queue id, in offset order. `expect`: how many the topic
+ * should hold; the read starts once its queues' max offsets add up to that (bounded wait). An
+ * Apache broker answers a send once the message is in its commit log and writes the consume-queue
+ * unit later (DefaultMessageStore.ReputMessageService#doReput), so right after a migration its
+ * queues can lag what it acknowledged, by thousands of messages on a loaded machine.
+ */
+export async function readTopic(ns: string, brokerName: string, t: string, queues: number, expect_?: number): Promise<MessageExt[][]> {
   const pc = new PullConsumer({ namesrvAddr: ns, instanceName: uniq('reader') });
   await pc.start();
   try {
+    const maxes = () => Promise.all(Array.from({ length: queues }, (_, queueId) => pc.maxOffset({ topic: t, brokerName, queueId })));
+    if (expect_ !== undefined) {
+      const deadline = Date.now() + 60_000;
+      let total = 0;
+      for (;;) {
+        total = (await maxes()).reduce((s, n) => s + n, 0);
+        if (total >= expect_ || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(total, `${t} on ${brokerName}: the queues' max offsets add up to ${total} after 60 s, not ${expect_}`).toBeGreaterThanOrEqual(expect_);
+    }
     return await Promise.all(
       Array.from({ length: queues }, async (_, queueId) => {
         const mq = { topic: t, brokerName, queueId };
