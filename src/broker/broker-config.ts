@@ -58,6 +58,23 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   /** rocketctl's: the broker writes trace records of every message itself (trace/broker-tracer.ts); off by default. */
   brokerTraceEnable: boolean;
   brokerPermission: number;
+  /** MessageStoreConfig#enableDLegerCommitLog: the commit log is a DLedger group's replicated log (docs/dledger.md). */
+  enableDLegerCommitLog: boolean;
+  /** MessageStoreConfig#dLegerGroup (default: the broker name, which every member of a group shares). */
+  dLegerGroup: string;
+  /** MessageStoreConfig#dLegerPeers: `n0-host:port;n1-host:port;...`, the group's DLedger addresses. */
+  dLegerPeers: string;
+  /** MessageStoreConfig#dLegerSelfId: this node's id among dLegerPeers. */
+  dLegerSelfId: string;
+  /**
+   * DLedgerConfig's election timing (rocketctl's keys; RocketMQ does not expose them in broker.conf):
+   * the leader's heartbeat period, how many missed heartbeats end a leadership, and the random
+   * pause range between vote rounds. Defaults are DLedgerConfig's: 2000, 3, 300, 1000.
+   */
+  dLegerHeartBeatTimeIntervalMs: number;
+  dLegerMaxHeartBeatLeak: number;
+  dLegerMinVoteIntervalMs: number;
+  dLegerMaxVoteIntervalMs: number;
   longPollingEnable: boolean;
   shortPollingTimeMills: number;
   notifyConsumerIdsChangedEnable: boolean;
@@ -198,6 +215,14 @@ const SPECS: Record<string, KeySpec> = {
       return n;
     },
   },
+  enableDLegerCommitLog: { parse: bool },
+  dLegerGroup: { parse: (v) => topicLike(nonEmpty(v)) },
+  dLegerPeers: { parse: dledgerPeers },
+  dLegerSelfId: { parse: nonEmpty },
+  dLegerHeartBeatTimeIntervalMs: { parse: int(10, 60_000) },
+  dLegerMaxHeartBeatLeak: { parse: int(1, 100) },
+  dLegerMinVoteIntervalMs: { parse: int(1, 60_000) },
+  dLegerMaxVoteIntervalMs: { parse: int(1, 60_000) },
   brokerIP1: { parse: ipAddress },
   bindAddress: { parse: ipAddress },
   // Fast port = listenPort - 2 (apache/rocketmq BrokerController.initialize), so ports 1 and 2 cannot work; 0 = pick free ports.
@@ -364,7 +389,6 @@ const NO_EFFECT_KEYS = new Set([
   'flushCommitLogThoroughInterval',
   'flushConsumeQueueLeastPages',
   'osPageCacheBusyTimeOutMills',
-  'enableDLegerCommitLog',
 ]);
 
 export function defaultBrokerConfig(): BrokerConfig {
@@ -373,6 +397,14 @@ export function defaultBrokerConfig(): BrokerConfig {
     // Java defaults to the host name; host names may contain dots, which cannot name the broker topic.
     brokerName: 'broker-a',
     brokerId: 0,
+    enableDLegerCommitLog: false,
+    dLegerGroup: '',
+    dLegerPeers: '',
+    dLegerSelfId: '',
+    dLegerHeartBeatTimeIntervalMs: 2000,
+    dLegerMaxHeartBeatLeak: 3,
+    dLegerMinVoteIntervalMs: 300,
+    dLegerMaxVoteIntervalMs: 1000,
     brokerIP1: '127.0.0.1',
     bindAddress: '127.0.0.1',
     listenPort: 10911,
@@ -467,10 +499,6 @@ export function buildBrokerConfig(src: ConfigSource): LoadedConfig {
         if (key === 'brokerRole' && value.toUpperCase() === 'SLAVE') {
           throw new ConfigError(`${where}: brokerRole=SLAVE is not supported: the embedded broker is a master only`);
         }
-        // Asked for replication: running with one copy instead would break the promise silently.
-        if (key === 'enableDLegerCommitLog' && value.trim() === 'true') {
-          throw new ConfigError(`${where}: enableDLegerCommitLog=true is not supported yet: the embedded broker keeps one copy of each message (DLedger groups: docs/dledger.md; run Apache RocketMQ for one today)`);
-        }
         warnings.push(`${where}: ${key} has no effect in rocketctl's embedded broker (ignored)`);
       } else {
         warnings.push(`${where}: unknown key ${key} (ignored)`);
@@ -504,6 +532,14 @@ export function buildBrokerConfig(src: ConfigSource): LoadedConfig {
   if (!config.embeddedNamesrv && config.namesrvAddr.length === 0) {
     warnings.push('embeddedNamesrv=false and no namesrvAddr: clients will find this broker only by its address');
   }
+  if (config.enableDLegerCommitLog) {
+    // DLedgerCommitLog's constructor: a group needs its peers and this node's place among them.
+    if (!config.dLegerPeers) throw new ConfigError('enableDLegerCommitLog=true needs dLegerPeers (n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913)');
+    const ids = config.dLegerPeers.split(';').map((p) => p.slice(0, p.indexOf('-')));
+    if (!ids.includes(config.dLegerSelfId)) throw new ConfigError(`dLegerSelfId=${config.dLegerSelfId || '(unset)'} is not one of the ids in dLegerPeers (${ids.join(', ')})`);
+    if (!set.has('dLegerGroup')) config.dLegerGroup = config.brokerName;
+    if (config.dLegerMinVoteIntervalMs > config.dLegerMaxVoteIntervalMs) throw new ConfigError(`dLegerMinVoteIntervalMs=${config.dLegerMinVoteIntervalMs} is above dLegerMaxVoteIntervalMs=${config.dLegerMaxVoteIntervalMs}`);
+  }
   if (config.brokerClusterName === config.brokerName) {
     throw new ConfigError(`brokerClusterName and brokerName are both ${config.brokerName}: they name two different system topics`);
   }
@@ -522,6 +558,22 @@ function advertisedFor(bind: string): string {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
+}
+
+/** dLegerPeers: `id-host:port` entries separated by ';', ids unique (DLedgerConfig#getPeers, MemberState's parsing). */
+function dledgerPeers(v: string): string {
+  const peers = v.split(';').map((p) => p.trim()).filter((p) => p !== '');
+  if (peers.length === 0) throw new Error('expected id-host:port;id-host:port;...');
+  const ids = new Set<string>();
+  for (const p of peers) {
+    const dash = p.indexOf('-');
+    if (dash <= 0) throw new Error(`${p}: expected id-host:port`);
+    hostPortList(p.slice(dash + 1));
+    const id = p.slice(0, dash);
+    if (ids.has(id)) throw new Error(`id ${id} appears twice`);
+    ids.add(id);
+  }
+  return peers.join(';');
 }
 
 /** Map the rocketctl-side flag name used in messages for a RocketMQ key. */

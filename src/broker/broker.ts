@@ -65,6 +65,8 @@ import type { SocketAddr } from '../protocol/message.js';
 import { RemotingClient } from '../remoting/client.js';
 import { DiskFullError, RocketError } from '../errors/index.js';
 import { listenTcp, withoutListenErrors } from './listen.js';
+import { DLedgerMember } from './dledger/broker-member.js';
+import { SLAVE_SYNC_INTERVAL_MS, SlaveSynchronize } from './slave-sync.js';
 export { PortInUseError } from './listen.js';
 
 /** accessMessageInMemoryMaxRatio: a message further behind the log end than this share of RAM is "in disk". */
@@ -102,6 +104,8 @@ interface BrokerStartOptions {
    * process families only (connections, requests, puts per topic, flush latency).
    */
   clusterMetrics?: ClusterMetricsCollector;
+  /** How often a slave takes its master's tables (SlaveSynchronize; default SLAVE_SYNC_INTERVAL_MS). */
+  slaveSyncIntervalMs?: number;
 }
 
 /** How close() went: clean only when every step succeeded and the store removed its `abort`. */
@@ -146,6 +150,8 @@ export class BrokerController implements BrokerContext {
   private accepting = false;
   private closing: Promise<BrokerCloseReport> | undefined;
   private readonly remoting = new RemotingClient({ requestTimeoutMs: 3000 });
+  /** This broker as a member of a DLedger group (enableDLegerCommitLog=true). */
+  dledger: DLedgerMember | undefined;
   /** Topics created on the fly whose topics.json write is still running (see addTopic). */
   private readonly creating = new Map<string, Promise<void>>();
 
@@ -212,7 +218,23 @@ export class BrokerController implements BrokerContext {
 
     const storeConfig = toStoreConfig(c, actualPort);
     this.storeHost = storeConfig.storeHost;
-    this.messageStore = await MessageStore.open(storeConfig, { io: this.opts.storeIO });
+    if (c.enableDLegerCommitLog) {
+      // BrokerStartup: a DLedger member registers only once its role is known (brokerId -1 until then).
+      c.brokerId = -1;
+      this.dledger = new DLedgerMember({
+        config: c,
+        client: this.remoting,
+        newServer: () => this.newServer('dledger'),
+        electorConfig: { heartBeatTimeIntervalMs: c.dLegerHeartBeatTimeIntervalMs, maxHeartBeatLeak: c.dLegerMaxHeartBeatLeak, minVoteIntervalMs: c.dLegerMinVoteIntervalMs, maxVoteIntervalMs: c.dLegerMaxVoteIntervalMs },
+        logger: this.logger,
+        onBrokerId: (id) => {
+          c.brokerId = id;
+          void this.registerBrokerAll({ force: true });
+        },
+      });
+      await this.dledger.listen();
+    }
+    this.messageStore = await MessageStore.open(storeConfig, { io: this.opts.storeIO, commitLog: this.dledger?.commitLogFactory() });
     this.recovery = this.messageStore.report;
     this.store = storeAdapter(this.messageStore, this.stats);
 
@@ -275,7 +297,30 @@ export class BrokerController implements BrokerContext {
     this.every(c.registerNameServerPeriod, () => this.registerBrokerAll({ force: c.forceRegister }));
     this.accepting = true;
     // As BrokerController.start: register once now, body and all (failures are logged; the period retries).
-    await this.registerBrokerAll({ force: true });
+    // A DLedger member registers when its role is known (DLedgerRoleChangeHandler).
+    if (this.dledger) {
+      const sync = new SlaveSynchronize({
+        client: this.remoting,
+        masterAddr: () => {
+          if (c.brokerId <= 0 || !this.namesrv) return undefined;
+          const m = this.namesrv.registration.masterAddr;
+          // Registered before the master had (or the master changed): the next answer names it.
+          if (!m) void this.registerBrokerAll({ force: true });
+          return m;
+        },
+        onFailure: () => {
+          if (this.namesrv) this.namesrv.registration.masterAddr = undefined;
+        },
+        topics: this.topics,
+        groups: this.groups,
+        offsets: this.offsets,
+        logger: this.logger,
+      });
+      this.every(this.opts.slaveSyncIntervalMs ?? SLAVE_SYNC_INTERVAL_MS, () => sync.syncAll());
+      this.dledger.start();
+    } else {
+      await this.registerBrokerAll({ force: true });
+    }
     if (c.metricsPort >= 0) await this.startMetrics(c.metricsHost, c.metricsPort);
   }
 
@@ -615,6 +660,10 @@ export class BrokerController implements BrokerContext {
 
   async updateSubscriptionGroup(cfg: SubscriptionGroupConfig): Promise<void> {
     await this.groups.upsertDurably(cfg);
+  }
+
+  consumerOffsetsBody(): string {
+    return this.offsets.encodeBody();
   }
 
   queryOffset(group: string, topic: string, queueId: number): number {

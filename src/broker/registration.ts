@@ -86,6 +86,9 @@ export class BrokerRegistration {
   private readonly failing = new Set<string>();
   private warnedSize = false;
 
+  /** For a slave: its master, as the last registration's answer named it. */
+  masterAddr: string | undefined;
+
   constructor(private readonly o: BrokerRegistrationOptions) {}
 
   /**
@@ -122,6 +125,14 @@ export class BrokerRegistration {
       try {
         // Bounded: every round empties the full-registration queue or takes >= 1 pending topic.
         for (;;) {
+          if (this.o.identity().brokerId < 0) {
+            // A DLedger member without a role yet does not register (BrokerController#start); the
+            // full registration made when it gets one carries every topic.
+            for (const w of this.fullWaiters.splice(0)) w();
+            for (const p of this.pending.values()) for (const d of p.done) d();
+            this.pending.clear();
+            break;
+          }
           if (this.fullWaiters.length > 0) await this.sendFull();
           else if (this.pending.size > 0) await this.sendIncrement();
           else break;
@@ -210,7 +221,10 @@ export class BrokerRegistration {
     const id = this.o.identity();
     try {
       // No HA here: haServerAddr is the broker's own address (Java: brokerIP2:haListenPort).
-      await registerBroker(this.o.client, addr, { ...id, haServerAddr: id.brokerAddr, body, compressed: this.o.compressed }, NAMESRV_REQUEST_TIMEOUT_MS);
+      const r = await registerBroker(this.o.client, addr, { ...id, haServerAddr: id.brokerAddr, body, compressed: this.o.compressed }, NAMESRV_REQUEST_TIMEOUT_MS);
+      // BrokerController#registerBrokerAll: a slave learns its master from the answer (SlaveSynchronize reads from it).
+      if (id.brokerId !== 0) this.masterAddr = r.masterAddr;
+      else this.masterAddr = undefined;
       if (this.failing.delete(addr)) this.o.logger.info(`registered with name server ${addr} again`);
     } catch (err) {
       if (!this.failing.has(addr)) {

@@ -485,8 +485,15 @@ export class Producer implements ProducerMember {
       if (leftMs <= 0) break;
       let mq: MessageQueue;
       try {
+        let cached = instance.cachedPublishInfo(p.topic);
+        // tryToFindTopicPublishInfo: a route without a writable queue (no master registered, e.g.
+        // during a DLedger failover) is asked for again before the send, not kept until the next poll.
+        if (cached && cached.queues.length === 0) {
+          await instance.updateRoute(p.topic, leftMs).catch(() => undefined);
+          cached = instance.cachedPublishInfo(p.topic);
+        }
         const info =
-          instance.cachedPublishInfo(p.topic) ??
+          cached ??
           (await instance.publishInfo(p.topic, {
             defaultTopicQueueNums: this.opts.defaultTopicQueueNums ?? DEFAULT_TOPIC_QUEUE_NUMS,
             createTopicKey: this.opts.createTopicKey ?? AUTO_CREATE_TOPIC_KEY_TOPIC,

@@ -43,6 +43,8 @@ export interface PullOptions {
   /** Hold the request on the broker until a message arrives (up to 20 s). */
   block?: boolean;
   timeoutMs?: number;
+  /** Pull from this broker (e.g. a slave of the queue's broker name) instead of the one the route picks. */
+  brokerAddr?: string;
 }
 
 export interface PullConsumerOptions extends ClientOptions {
@@ -149,7 +151,7 @@ export class PullConsumer {
   async pull(mq: MessageQueue, offset: number, maxNums: number, opts: PullOptions = {}): Promise<PullResult> {
     const instance = this.inst();
     const sub = buildSubscriptionData(mq.topic, opts.expression ?? '*', 0);
-    const addr = await this.addrOf(mq);
+    const addr = opts.brokerAddr ?? (await this.addrOf(mq));
     const block = opts.block ?? false;
     const req = makeRequest(RequestCode.PULL_MESSAGE, {
       consumerGroup: this.group,

@@ -168,7 +168,10 @@ describe('buildBrokerConfig', () => {
     ['namesrvAddr=localhost', /invalid namesrvAddr: expected host:port/],
     ['brokerId=1', /only a master \(brokerId=0\)/],
     ['brokerRole=SLAVE', /brokerRole=SLAVE is not supported/],
-    ['enableDLegerCommitLog=true', /enableDLegerCommitLog=true is not supported yet: the embedded broker keeps one copy/],
+    ['enableDLegerCommitLog=true', /enableDLegerCommitLog=true needs dLegerPeers/],
+    ['enableDLegerCommitLog=true\ndLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912\ndLegerSelfId=n5', /dLegerSelfId=n5 is not one of the ids in dLegerPeers \(n0, n1\)/],
+    ['dLegerPeers=n0-127.0.0.1:40911;n0-127.0.0.1:40912', /invalid dLegerPeers: id n0 appears twice/],
+    ['dLegerPeers=127.0.0.1:40911', /invalid dLegerPeers: 127\.0\.0\.1:40911: expected id-host:port/],
     ['brokerName=a.b', /invalid brokerName/],
     ['brokerName=DefaultCluster', /name two different system topics/],
   ];

@@ -90,7 +90,20 @@ export interface ReplicatedLog {
   /** Everything appended locally made durable (DLedgerMmapFileStore#flush). */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A log whose node can gain and lose leadership (DLedgerLeaderElector's role changes). Without
+   * it the log's leadership never changes (a group of one).
+   */
+  onRoleChange?(listener: (leader: boolean) => void): () => void;
 }
+
+/**
+ * The topic of the record a new leader appends first (see DLedgerCommitLog#takeLeadership). It is a
+ * TRANSACTION_ROLLBACK_TYPE record: it takes no queue offset and goes to no consume queue and not to
+ * the index (CommitLogDispatcherBuildConsumeQueue, IndexService#buildIndex skip that type), so an
+ * Apache node of the group dispatches it as the no-op it is.
+ */
+export const LEADER_MARKER_TOPIC = 'RMQ_SYS_DLEDGER_LEADER';
 
 /** Opens the replicated log when the store loads; `report` is its file recovery (null if none ran). */
 export type ReplicatedLogOpener = (io: FileIO) => Promise<{ log: ReplicatedLog; report: DLedgerRecoveryReport | null }>;
@@ -177,6 +190,17 @@ export class DLedgerCommitLog implements CommitLogService {
   /** Committed entries being applied, in order. */
   private committing: Promise<void> = Promise.resolve();
   private fenced: RocketError | undefined;
+  /**
+   * Whether this node takes appends as leader: false from a role change until the new leader's
+   * marker has committed and the committed entries are dispatched (DLedgerRoleChangeHandler waits
+   * for the same before changeToMaster). Always true for a log without role changes.
+   */
+  private ready = true;
+  /** Bumped at every role change: a takeover that is overtaken by another change stops. */
+  private roleEpoch = 0;
+  private takeover: Promise<void> | undefined;
+  private unsubscribeRole: (() => void) | undefined;
+  private readonly roleListeners = new Set<(writable: boolean) => void>();
   private closed = false;
   private closing = false;
 
@@ -210,6 +234,103 @@ export class DLedgerCommitLog implements CommitLogService {
     this.dledgerReport = report;
     this.committedEnd = this.flushedPos = log.committedPos();
     this.unsubscribe = log.onCommitted((e) => this.onCommitted(e));
+    if (log.onRoleChange) {
+      this.ready = false;
+      this.unsubscribeRole = log.onRoleChange((leader) => (leader ? this.takeLeadership() : this.stepDown()));
+    }
+  }
+
+  // ---- leadership ---------------------------------------------------------------------------
+
+  /** Whether appends are taken now (leader, and caught up as leader). */
+  isWritable(): boolean {
+    return !!this.log && !this.closed && !this.closing && !this.fenced && this.ready && this.log.isLeader();
+  }
+
+  /** Told each time the commit log starts or stops taking appends (the broker re-registers as master or slave). */
+  onWritableChange(listener: (writable: boolean) => void): () => void {
+    this.roleListeners.add(listener);
+    return () => this.roleListeners.delete(listener);
+  }
+
+  private tellWritable(): void {
+    const w = this.isWritable();
+    for (const l of this.roleListeners) {
+      try {
+        l(w);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+
+  /**
+   * This node lost leadership: appends still waiting for their commit fail (NotLeaderError, which
+   * the broker answers SERVICE_NOT_AVAILABLE: "not known to be stored", as DLedger's TERM_CHANGED).
+   * Their entries may still commit under the next leader; they then arrive as committed entries of
+   * another node and are dispatched as such. Offsets handed out for them are void: the next
+   * takeover rebuilds topicQueueTable from what was dispatched.
+   */
+  private stepDown(): void {
+    this.roleEpoch++;
+    const wasReady = this.ready;
+    this.ready = false;
+    this.dropPending(new NotLeaderError('this broker lost the leadership of its DLedger group before the message was committed; it may or may not be stored'));
+    if (wasReady) this.tellWritable();
+  }
+
+  private dropPending(err: RocketError): void {
+    this.stats.putFailures += this.pending.length;
+    this.pending.length = 0;
+    this.waiters.rejectAll(err);
+    if (this.appendsInFlight === 0) this.nextPos = undefined;
+  }
+
+  /**
+   * DLedgerRoleChangeHandler#handle(LEADER): become writable once every entry of the log is
+   * committed and dispatched, then rebuild topicQueueTable from the consume queues
+   * (DefaultMessageStore#recoverTopicQueueTable). A new leader commits what it inherited only
+   * together with an entry of its own term (docs/dledger.md), so it first appends a marker record
+   * (LEADER_MARKER_TOPIC) and waits for that commit.
+   */
+  private takeLeadership(): void {
+    const epoch = ++this.roleEpoch;
+    this.ready = false;
+    const run = async () => {
+      if (this.closed || this.closing || !this.log) return;
+      // Appends of an earlier leadership that are still in flight are void (their offsets may be reused).
+      this.dropPending(new NotLeaderError('the leadership of this broker changed before the message was committed; it may or may not be stored'));
+      const marker = this.prepare({
+        topic: LEADER_MARKER_TOPIC,
+        queueId: 0,
+        flag: 0,
+        sysFlag: SysFlag.TRANSACTION_ROLLBACK_TYPE,
+        bornTimestamp: Date.now(),
+        bornHost: this.opts.storeHost,
+        body: Buffer.from(`leader of epoch ${epoch}`),
+        properties: '',
+        reconsumeTimes: 0,
+        preparedTransactionOffset: 0,
+      });
+      const req: DispatchRequest = { topic: LEADER_MARKER_TOPIC, queueId: 0, queueOffset: 0, commitLogOffset: 0, size: 0, tagsCode: 0, storeTimestamp: 0, sysFlag: SysFlag.TRANSACTION_ROLLBACK_TYPE, keys: [] };
+      const bodies = [this.encode(marker, req, Date.now())];
+      await this.submit(bodies, [req]);
+      await this.committing;
+      if (epoch !== this.roleEpoch || !this.log?.isLeader() || this.fenced) return;
+      const ends = this.opts.queueEnds?.();
+      if (ends) {
+        this.topicQueueTable.clear();
+        for (const [key, next] of ends) this.topicQueueTable.set(key, next);
+      }
+      this.ready = true;
+      this.tellWritable();
+    };
+    const t = run().catch(() => {
+      // Not committed in time, or leadership lost again: the next role change tries again; a
+      // leader that stays unready takes no appends (clients go to the master the name server lists).
+      if (epoch === this.roleEpoch && this.log?.isLeader() && !this.closed && !this.closing) setTimeout(() => epoch === this.roleEpoch && this.takeLeadership(), 200).unref();
+    });
+    this.takeover = t;
   }
 
   /** The DLedger data files: recovery walks them as it walks commit log segments. */
@@ -364,6 +485,7 @@ export class DLedgerCommitLog implements CommitLogService {
     if (this.closed || this.closing || !this.log) throw new StoreClosedError();
     if (this.fenced) throw this.fenced;
     if (!this.log.isLeader()) throw new NotLeaderError();
+    if (!this.ready) throw new NotLeaderError('this broker was just elected leader of its DLedger group and is still committing what it inherited');
   }
 
   hasRoom(): boolean {
@@ -439,7 +561,12 @@ export class DLedgerCommitLog implements CommitLogService {
       },
       (err: unknown) => {
         this.appendsInFlight--;
-        this.fence(err instanceof StoreError ? err : new StoreError(`DLedger append failed: ${String(err)}`, { code: 'E_STORE_IO', cause: err }));
+        if (err instanceof NotLeaderError && this.log?.onRoleChange) {
+          // Leadership ended under the append: what is pending is void, not corrupt (stepDown fails it too).
+          this.dropPending(err);
+        } else {
+          this.fence(err instanceof StoreError ? err : new StoreError(`DLedger append failed: ${String(err)}`, { code: 'E_STORE_IO', cause: err }));
+        }
         this.idle();
       },
     );
@@ -484,10 +611,11 @@ export class DLedgerCommitLog implements CommitLogService {
     if (p && p.pos === e.pos) {
       this.pending.shift();
       req = p.req;
-    } else if (p) {
+    } else if (p && e.pos > p.pos) {
       // Another entry committed where ours was to go: the replication layer must fail our append first.
       throw new CorruptStoreError(`DLedger entry ${e.index} committed at ${e.pos}, where this log's next append was at ${p.pos}`);
     } else {
+      // Appended elsewhere, or before our pending ones (a new leader's inherited entries commit first).
       req = await this.foreignRequest(e);
     }
     this.committedEnd = e.pos + e.size;
@@ -605,6 +733,7 @@ export class DLedgerCommitLog implements CommitLogService {
     if (this.closed) return;
     this.stopFlushTimer();
     this.closing = true;
+    this.roleEpoch++;
     try {
       await this.drain().catch(() => undefined);
     } finally {
@@ -630,6 +759,9 @@ export class DLedgerCommitLog implements CommitLogService {
   private async releaseLog(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unsubscribeRole?.();
+    this.unsubscribeRole = undefined;
+    this.roleListeners.clear();
     const log = this.log;
     this.log = undefined;
     await log?.close();

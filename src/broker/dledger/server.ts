@@ -19,7 +19,7 @@ import type { DLedgerEntry } from './entry.js';
 import { DEFAULT_ELECTOR_CONFIG, DLedgerLeaderElector, systemClock, type ElectorClock, type ElectorConfig } from './elector.js';
 import { DEFAULT_PUSHER_CONFIG, DLedgerEntryPusher, type AppendResult, type PusherConfig } from './entry-pusher.js';
 import { DLedgerFileStore, type AppendHook, type DLedgerRecoveryReport } from './file-store.js';
-import { MemberState } from './member-state.js';
+import { MemberState, type Role } from './member-state.js';
 import {
   baseDefaults,
   DLedgerError,
@@ -164,9 +164,42 @@ export class DLedgerServer implements DLedgerReplicationHandlers {
     }
   }
 
-  /** Entries committed after the committed index now, in order, as they commit. */
-  onCommitted(listener: CommittedListener): void {
-    this.listeners.push({ after: this.store.getCommittedIndex(), fn: listener });
+  /**
+   * Append `bodies` as leader and resolve once they are in the local log, with each entry's index
+   * and pos; their commit comes through onCommitted. This is how RocketMQ's DLedgerCommitLog
+   * appends (DLedgerCommitLog#asyncPutMessage waits on the AppendFuture itself): the quorum checker
+   * learns of each entry (waitAck), and the caller bounds its own wait for the commit.
+   */
+  async appendLocal(bodies: Buffer[]): Promise<AppendResult[]> {
+    if (bodies.length === 0 || bodies.length > MAX_BODIES_PER_APPEND) throw new DLedgerError(DLedgerResponseCode.UNEXPECTED_ARGUMENT, `${bodies.length} bodies (1..${MAX_BODIES_PER_APPEND})`);
+    this.checkLeader();
+    if (this.pusher.config.maxPendingRequestsNum - this.pusher.pendingCount() < bodies.length) throw new DLedgerError(DLedgerResponseCode.LEADER_PENDING_FULL, `more than ${this.pusher.config.maxPendingRequestsNum} appends wait for a quorum`);
+    const term = this.state.currTerm();
+    const placed: AppendResult[] = [];
+    for (const body of bodies) {
+      if (!this.state.isLeader() || this.state.currTerm() !== term) throw new DLedgerError(DLedgerResponseCode.TERM_CHANGED, `leadership of term ${term} ended during the append`);
+      const entry = await this.appendOne(term, body);
+      this.state.updateLedgerIndexAndTerm(this.store.getLedgerEndIndex(), this.store.getLedgerEndTerm());
+      // The outcome is the caller's to wait for (through onCommitted); a failure here is not lost data.
+      this.pusher.waitAck(entry).catch(() => undefined);
+      placed.push({ index: entry.index, pos: entry.pos });
+    }
+    return placed;
+  }
+
+  /** Entries committed after the committed index now, in order, as they commit. Returns the unsubscribe. */
+  onCommitted(listener: CommittedListener): () => void {
+    const l = { after: this.store.getCommittedIndex(), fn: listener };
+    this.listeners.push(l);
+    return () => {
+      const i = this.listeners.indexOf(l);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Called with the term and the new role whenever this node's role changes (DLedgerLeaderElector#addRoleChangeHandler). */
+  onRoleChange(handler: (term: number, role: Role) => void): void {
+    this.elector.addRoleChangeHandler(handler);
   }
 
   getCommittedIndex(): number {

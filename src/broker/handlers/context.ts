@@ -145,6 +145,8 @@ export interface BrokerContext {
   updateSubscriptionGroup(cfg: SubscriptionGroupConfig): Promise<void>;
 
   // consumer offsets (ConsumerOffsetManager)
+  /** GET_ALL_CONSUMER_OFFSET's body: ConsumerOffsetSerializeWrapper as fastjson. */
+  consumerOffsetsBody(): string;
   queryOffset(group: string, topic: string, queueId: number): number;
   commitOffset(clientHost: string, group: string, topic: string, queueId: number, offset: number): void;
   /**

@@ -32,7 +32,8 @@ export function getBrokerConfig(ctx: BrokerContext): RequestHandler {
  */
 export function brokerConfigProperties(config: BrokerConfig): string {
   const entries: Array<[string, string]> = Object.entries(config as unknown as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
+    // The DLedger keys only in DLedger mode (Java leaves its null dLeger* keys out).
+    .filter(([k, v]) => v !== undefined && (config.enableDLegerCommitLog || !k.startsWith('dLeger')))
     .map(([k, v]) => [k, Array.isArray(v) ? v.join(';') : String(v)]);
   for (const [k, v] of Object.entries(FIXED_KEYS)) if (!(k in config)) entries.push([k, v]);
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -11,6 +11,7 @@ import { consumerSendMsgBack } from './consumer-send-msg-back.js';
 import { deleteTopicInBroker } from './delete-topic-in-broker.js';
 import { deleteExpiredCommitLog } from './delete-expired-commitlog.js';
 import { endTransaction } from './end-transaction.js';
+import { getAllConsumerOffset } from './get-all-consumer-offset.js';
 import { getAllTopicConfig } from './get-all-topic-config.js';
 import { getConsumerListByGroup } from './get-consumer-list-by-group.js';
 import { getEarliestMsgStoretime } from './get-earliest-msg-storetime.js';
@@ -71,6 +72,7 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.DELETE_TOPIC_IN_BROKER]: deleteTopicInBroker,
   [RequestCode.DELETE_EXPIRED_COMMITLOG]: deleteExpiredCommitLog,
   [RequestCode.GET_ALL_TOPIC_CONFIG]: getAllTopicConfig,
+  [RequestCode.GET_ALL_CONSUMER_OFFSET]: getAllConsumerOffset,
   [RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP]: updateAndCreateSubscriptionGroup,
   [RequestCode.QUERY_MESSAGE]: queryMessage,
   [RequestCode.VIEW_MESSAGE_BY_ID]: viewMessageById,

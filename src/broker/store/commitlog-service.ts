@@ -28,6 +28,11 @@ export interface CommitLogOptions {
    * from another leader: DLedgerCommitLog's follower side), as recovery builds it.
    */
   toDispatchRequest?: (rec: MessageRecord) => DispatchRequest;
+  /**
+   * Each consume queue's next offset (`topic-queueId` → max offset): what a replicated log's new
+   * leader rebuilds topicQueueTable from (DefaultMessageStore#recoverTopicQueueTable).
+   */
+  queueEnds?: () => Iterable<[string, number]>;
 }
 
 export interface CommitLogStats {

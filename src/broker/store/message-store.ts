@@ -255,6 +255,9 @@ export class MessageStore {
       storeHost: config.storeHost,
       dispatch: (req) => this.dispatch(req),
       toDispatchRequest: (rec) => this.requestFromRecord(rec),
+      queueEnds: function* () {
+        for (const cq of consumeQueues.queues()) yield [`${cq.topic}-${cq.queueId}`, cq.maxOffset()];
+      },
     });
     this.retention = new CleanService(
       { io, storePathRootDir: config.storePathRootDir, commitLog: this.commitLog, consumeQueues, index },

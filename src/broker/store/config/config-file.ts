@@ -67,6 +67,16 @@ export abstract class ConfigFileManager {
     return this.encode();
   }
 
+  /**
+   * Replace the whole state with `text`, in this file's format, and persist it: a slave taking its
+   * master's table (SlaveSynchronize). Throws, changing nothing, when the text is not valid.
+   */
+  async replaceWith(text: string): Promise<void> {
+    this.decode(text);
+    this.markChanged();
+    await this.persist();
+  }
+
   /** Call after every mutation: the next persist() writes. */
   protected markChanged(): void {
     this.changeSeq++;
