@@ -28,6 +28,35 @@ export interface ClusterBrokerRow {
   outTotalYesterday: number | null;
   inTotalToday: number | null;
   outTotalToday: number | null;
+  /** A DLedger member's state as rocketctl's broker reports it (dLeger* runtime keys); null otherwise. */
+  dledger: ClusterDLedgerState | null;
+}
+
+export interface ClusterDLedgerState {
+  group: string;
+  selfId: string;
+  /** LEADER, FOLLOWER, CANDIDATE. */
+  role: string;
+  term: number;
+  leaderId: string | null;
+  /** Leader and caught up: takes sends. */
+  writable: boolean;
+  committedIndex: number;
+  ledgerEndIndex: number;
+}
+
+function dledgerState(kv: Record<string, string>): ClusterDLedgerState | null {
+  if (kv.dLegerRole === undefined) return null;
+  return {
+    group: kv.dLegerGroup ?? '',
+    selfId: kv.dLegerSelfId ?? '',
+    role: kv.dLegerRole,
+    term: numOrNull(kv.dLegerTerm) ?? -1,
+    leaderId: kv.dLegerLeaderId || null,
+    writable: kv.dLegerWritable === 'true',
+    committedIndex: numOrNull(kv.dLegerCommittedIndex) ?? -1,
+    ledgerEndIndex: numOrNull(kv.dLegerLedgerEndIndex) ?? -1,
+  };
 }
 
 export function clusterRow(t: { clusterName: string; brokerName: string; brokerId: number; addr: string }, kv: Record<string, string>, nowMs: number): ClusterBrokerRow {
@@ -58,6 +87,7 @@ export function clusterRow(t: { clusterName: string; brokerName: string; brokerI
     outTotalYesterday: diff(kv.msgGetTotalTodayMorning, kv.msgGetTotalYesterdayMorning),
     inTotalToday: diff(kv.msgPutTotalTodayNow, kv.msgPutTotalTodayMorning),
     outTotalToday: diff(kv.msgGetTotalTodayNow, kv.msgGetTotalTodayMorning),
+    dledger: dledgerState(kv),
   };
 }
 

@@ -506,6 +506,7 @@ export class BrokerController implements BrokerContext {
       maxOffsetInQueue: (topic, queueId) => this.messageStore.getMaxOffsetInQueue(topic, queueId),
       addresses: { broker: this.addresses.broker, fast: this.addresses.fast },
       delayOffsets: this.delayOffsets.all(),
+      dledger: this.dledger?.status(),
     };
   }
 

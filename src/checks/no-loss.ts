@@ -405,7 +405,7 @@ function judgeFlush(brokers: BrokerFacts[]): Omit<NoLossItem, 'required' | 'pric
 type Replication = { mode: 'none' | 'master-slave-sync' | 'master-slave-async' | 'majority'; status: NoLossStatus; text: string } | { mode: 'unknown'; status: 'unknown'; text: string };
 
 export function replicationOf(b: BrokerFacts): Replication {
-  if (b.config?.enableDLegerCommitLog === 'true') return { mode: 'majority', status: 'pass', text: `DLedger (majority), ${b.slaveIds.length + 1} node(s) registered` };
+  if (b.config?.enableDLegerCommitLog === 'true') return dledgerReplication(b);
   const role = setting(b, 'brokerRole');
   if (isRocketctlBroker(b)) return { mode: 'none', status: 'warn', text: 'none (rocketctl\'s embedded broker has no slave or DLedger mode)' };
   if (b.slaveIds.length === 0) {
@@ -417,6 +417,21 @@ export function replicationOf(b: BrokerFacts): Replication {
   return { mode: 'unknown', status: 'unknown', text: `slave id(s) ${b.slaveIds.join(',')}, brokerRole ${role ?? 'not reported'}` };
 }
 
+/**
+ * A DLedger group acknowledges a send once a majority of dLegerPeers holds it. Healthy: the members
+ * registered (master + slaves) can lose one more and still form a majority. Registered members are
+ * the live ones (the name server drops a broker whose connection closes or that stops registering).
+ */
+function dledgerReplication(b: BrokerFacts): Replication {
+  const peers = (b.config?.dLegerPeers ?? '').split(';').filter((p) => p.trim() !== '').length;
+  const live = b.slaveIds.length + 1;
+  if (peers === 0) return { mode: 'unknown', status: 'unknown', text: `DLedger, ${live} member(s) registered; dLegerPeers not reported` };
+  const majority = Math.floor(peers / 2) + 1;
+  const text = `DLedger (majority of ${peers}: ${majority}), ${live} of ${peers} member(s) registered`;
+  if (live - 1 >= majority) return { mode: 'majority', status: 'pass', text };
+  return { mode: 'majority', status: 'warn', text: `${text}: one more failure leaves no majority, and sends stop (nothing acknowledged is lost, but nothing more is acknowledged)` };
+}
+
 function judgeReplication(brokers: BrokerFacts[]): Omit<NoLossItem, 'required' | 'price'> {
   const per = brokers.map((b) => ({ b, r: replicationOf(b) }));
   const status = worst(per.map((p) => p.r.status));
@@ -425,7 +440,9 @@ function judgeReplication(brokers: BrokerFacts[]): Omit<NoLossItem, 'required' |
   const fix = weak.map((p) =>
     isRocketctlBroker(p.b)
       ? `${p.b.brokerName}: rocketctl's broker cannot replicate; for a copy on another machine run Apache RocketMQ with brokerRole=SYNC_MASTER and a slave, or DLedger`
-      : p.r.mode === 'master-slave-async'
+      : p.r.mode === 'majority'
+        ? `${p.b.brokerName}: start the DLedger members that are down (${p.r.text})`
+        : p.r.mode === 'master-slave-async'
         ? `${p.b.brokerName}: set brokerRole=SYNC_MASTER on the master and restart it`
         : `${p.b.brokerName}: add a slave (brokerId=1, brokerRole=SLAVE) and set brokerRole=SYNC_MASTER on the master, or run a DLedger group of 3 (enableDLegerCommitLog=true)`,
   );

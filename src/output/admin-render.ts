@@ -43,9 +43,13 @@ export function renderClusterList(r: ClusterListResult, moreStats: boolean): str
     fixed(b.hoursSinceEarliestMessage, 2),
     fixed(b.commitLogDiskRatio, 4),
   ]);
-  return renderTable(['#Cluster Name', '#Broker Name', '#BID', '#Addr', '#Version', '#InTPS(LOAD)', '#OutTPS(LOAD)', '#PCWait(ms)', '#Hour', '#SPACE'], rows, {
-    align: [2, 5, 6, 7, 8, 9],
-  });
+  const head = ['#Cluster Name', '#Broker Name', '#BID', '#Addr', '#Version', '#InTPS(LOAD)', '#OutTPS(LOAD)', '#PCWait(ms)', '#Hour', '#SPACE'];
+  // DLedger members: their id, role, term and committed index (a column only when there is one).
+  if (r.brokers.some((b) => b.dledger)) {
+    head.push('#DLedger');
+    r.brokers.forEach((b, i) => rows[i]!.push(b.dledger ? `${b.dledger.selfId} ${b.dledger.role} term ${b.dledger.term} commit ${b.dledger.committedIndex}` : '-'));
+  }
+  return renderTable(head, rows, { align: [2, 5, 6, 7, 8, 9] });
 }
 
 /** One broker: "key: value" lines (mqadmin -b); several: one row per broker and key (mqadmin -c). */

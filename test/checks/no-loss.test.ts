@@ -34,7 +34,13 @@ describe('checkNoLoss verdicts', () => {
 
   it('ASYNC_MASTER with a slave warns; DLedger passes as majority; no slave warns', () => {
     expect(replicationOf(apache('a', {}, [1]))).toMatchObject({ mode: 'master-slave-async', status: 'warn' });
-    expect(replicationOf(apache('a', { enableDLegerCommitLog: 'true' }, [1, 2]))).toMatchObject({ mode: 'majority', status: 'pass' });
+    const peers = 'n0-10.0.0.1:40911;n1-10.0.0.2:40911;n2-10.0.0.3:40911';
+    expect(replicationOf(apache('a', { enableDLegerCommitLog: 'true', dLegerPeers: peers }, [1, 2]))).toMatchObject({ mode: 'majority', status: 'pass' });
+    // Two of three: one more failure leaves no majority.
+    const degraded = replicationOf(apache('a', { enableDLegerCommitLog: 'true', dLegerPeers: peers }, [2]));
+    expect(degraded).toMatchObject({ mode: 'majority', status: 'warn' });
+    expect(degraded.text).toContain('2 of 3 member(s) registered: one more failure leaves no majority');
+    expect(replicationOf(apache('a', { enableDLegerCommitLog: 'true' }, [1, 2]))).toMatchObject({ mode: 'unknown', status: 'unknown' });
     expect(replicationOf(apache('a', { brokerRole: 'SYNC_MASTER' }))).toMatchObject({ mode: 'none', status: 'warn' });
     const i = byId(facts([apache('a', {}, [1])]));
     expect(i.replication!.fix[0]).toContain('brokerRole=SYNC_MASTER');

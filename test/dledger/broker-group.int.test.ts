@@ -18,6 +18,7 @@ import { RemotingClient } from '../../src/remoting/client.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { createTopic, eventually, tempDir } from '../helpers/broker.js';
+import { runCli } from '../helpers/cli.js';
 import { freePort, uniq } from '../client/support.js';
 
 /** Election timing shortened (heartbeats every 200 ms). */
@@ -173,5 +174,37 @@ describe('a DLedger group of three brokers in one process', () => {
     // The survivor that is not leader holds them too.
     const other = g.members.find((m) => m.broker && m !== leader)!;
     await eventually(() => (storedCount(other, topic) === bodies.length ? true : undefined), `${other.id} holds ${bodies.length}`, 20_000, 50);
+  });
+
+  it('clusterList shows each member\'s role, term and committed index; checkNoLoss --require replication passes with 3 of 3 and exits 4 with 2 of 3', async () => {
+    const g = await startGroup();
+    const leader = await masterOf(g.members, g.ns);
+    for (const f of g.members.filter((m) => m !== leader)) {
+      await eventually(() => (f.broker!.dledger!.brokerId() > 0 ? true : undefined), `${f.id} a slave`, 20_000, 50);
+    }
+    const list = await runCli(['clusterList', '-n', g.namesrv, '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    const rows = list.json.result.brokers as Array<{ brokerName: string; brokerId: number; addr: string; dledger: { selfId: string; role: string; term: number; writable: boolean } | null }>;
+    expect(rows.map((r) => [r.brokerId, r.dledger?.selfId, r.dledger?.role]).sort()).toEqual(
+      g.members.map((m) => (m === leader ? [0, m.id, 'LEADER'] : [Number(m.id.slice(1)) + 1, m.id, 'FOLLOWER'])).sort(),
+    );
+    expect(new Set(rows.map((r) => r.dledger!.term)).size).toBe(1);
+    const table = await runCli(['clusterList', '-n', g.namesrv]);
+    expect(table.stdout).toMatch(new RegExp(`${leader.id} LEADER term \\d+ commit`));
+
+    const healthy = await runCli(['checkNoLoss', '-n', g.namesrv, '--require', 'replication', '--json']);
+    const item = (r: typeof healthy) => (r.json.result.items as Array<{ id: string; status: string; current: string }>).find((i) => i.id === 'replication')!;
+    expect(item(healthy)).toMatchObject({ status: 'pass' });
+    expect(item(healthy).current).toContain('3 of 3 member(s) registered');
+    expect(healthy.code, healthy.stdout + healthy.stderr).toBe(0);
+
+    // One follower stops (and unregisters): one more failure would leave no majority.
+    const down = g.members.find((m) => m !== leader)!;
+    await down.broker!.close();
+    down.broker = undefined;
+    await eventually(() => (Object.keys(g.ns.routeInfo.getAllClusterInfo().brokerAddrTable[BROKER_NAME]?.brokerAddrs ?? {}).length === 2 ? true : undefined), 'two members registered', 20_000, 50);
+    const degraded = await runCli(['checkNoLoss', '-n', g.namesrv, '--require', 'replication', '--json']);
+    expect(degraded.code, degraded.stdout + degraded.stderr).toBe(4);
+    expect(item(degraded).current).toContain('2 of 3 member(s) registered: one more failure leaves no majority');
   });
 });

@@ -85,6 +85,18 @@ export interface RuntimeFacts {
   addresses: { broker: string; fast?: string };
   /** ScheduleMessageService's delivered offset per delay level. */
   delayOffsets: Array<[level: number, offset: number]>;
+  /** The DLedger member state (enableDLegerCommitLog=true), else undefined. */
+  dledger?: {
+    group: string;
+    selfId: string;
+    peers: string;
+    role: string;
+    term: number;
+    leaderId: string | null;
+    writable: boolean;
+    committedIndex: number;
+    ledgerEndIndex: number;
+  };
 }
 
 export interface BrokerContext {

@@ -19,8 +19,10 @@
  * distributions, found/miss TPS (a made-up value would read as a measurement).
  *
  * Extra rocketctl keys: `brokerAddr` / `brokerAddrFast` (advertised TCP addresses; the admin
- * session aliases them to the local socket), `flushDiskType`, `brokerRole`, and with ACL on
- * `aclRefusedTotal` / `aclSignatureFailuresTotal` (requests refused; of those, bad signatures).
+ * session aliases them to the local socket), `flushDiskType`, `brokerRole`, with ACL on
+ * `aclRefusedTotal` / `aclSignatureFailuresTotal` (requests refused; of those, bad signatures),
+ * and on a DLedger member `dLeger*` (group, self id, peers, role, term, leader, writable,
+ * committed and end index).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -49,6 +51,21 @@ const DAY_MS = 86_400_000;
 interface Sample {
   atMs: number;
   count: number;
+}
+
+/** rocketctl's DLedger keys (docs/dledger.md "Admin"): the member's group, role, term and log positions. */
+function dledgerKeys(d: NonNullable<RuntimeFacts['dledger']>): Record<string, string> {
+  return {
+    dLegerGroup: d.group,
+    dLegerSelfId: d.selfId,
+    dLegerPeers: d.peers,
+    dLegerRole: d.role,
+    dLegerTerm: String(d.term),
+    dLegerLeaderId: d.leaderId ?? '',
+    dLegerWritable: String(d.writable),
+    dLegerCommittedIndex: String(d.committedIndex),
+    dLegerLedgerEndIndex: String(d.ledgerEndIndex),
+  };
 }
 
 /**
@@ -130,10 +147,12 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
     bootTimestamp: String(sampler.bootMs),
     runtime: formatRuntime(nowMs - sampler.bootMs),
     flushDiskType: ctx.config.flushDiskType,
-    // The embedded broker is a master without replication.
-    brokerRole: 'ASYNC_MASTER',
+    // Without DLedger a master without replication; a DLedger member is SYNC_MASTER as leader and
+    // SLAVE otherwise (DLedgerRoleChangeHandler: changeToMaster(SYNC_MASTER) / changeToSlave).
+    brokerRole: facts.dledger ? (facts.dledger.writable ? 'SYNC_MASTER' : 'SLAVE') : 'ASYNC_MASTER',
     brokerAddr: facts.addresses.broker,
   };
+  if (facts.dledger) Object.assign(t, dledgerKeys(facts.dledger));
   if (facts.addresses.fast) t.brokerAddrFast = facts.addresses.fast;
   if (ctx.acl) {
     t.aclRefusedTotal = String(ctx.acl.stats.refused);
