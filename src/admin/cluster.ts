@@ -3,6 +3,7 @@
 import { BrokerFailure, mapBounded, BROKER_PARALLELISM, partition } from './fanout.js';
 import { getBrokerRuntimeInfo, sortedRecord, numOrNull, firstNumber } from './requests.js';
 import { AdminSession } from './session.js';
+import { dledgerStateOf, type DLedgerState } from '../protocol/dledger-state.js';
 import { clusterInfo, BrokerTarget, allAddrsOfCluster, TargetOptions, resolveTargets } from './targets.js';
 
 export interface ClusterBrokerRow {
@@ -29,34 +30,7 @@ export interface ClusterBrokerRow {
   inTotalToday: number | null;
   outTotalToday: number | null;
   /** A DLedger member's state as rocketctl's broker reports it (dLeger* runtime keys); null otherwise. */
-  dledger: ClusterDLedgerState | null;
-}
-
-export interface ClusterDLedgerState {
-  group: string;
-  selfId: string;
-  /** LEADER, FOLLOWER, CANDIDATE. */
-  role: string;
-  term: number;
-  leaderId: string | null;
-  /** Leader and caught up: takes sends. */
-  writable: boolean;
-  committedIndex: number;
-  ledgerEndIndex: number;
-}
-
-function dledgerState(kv: Record<string, string>): ClusterDLedgerState | null {
-  if (kv.dLegerRole === undefined) return null;
-  return {
-    group: kv.dLegerGroup ?? '',
-    selfId: kv.dLegerSelfId ?? '',
-    role: kv.dLegerRole,
-    term: numOrNull(kv.dLegerTerm) ?? -1,
-    leaderId: kv.dLegerLeaderId || null,
-    writable: kv.dLegerWritable === 'true',
-    committedIndex: numOrNull(kv.dLegerCommittedIndex) ?? -1,
-    ledgerEndIndex: numOrNull(kv.dLegerLedgerEndIndex) ?? -1,
-  };
+  dledger: DLedgerState | null;
 }
 
 export function clusterRow(t: { clusterName: string; brokerName: string; brokerId: number; addr: string }, kv: Record<string, string>, nowMs: number): ClusterBrokerRow {
@@ -87,7 +61,7 @@ export function clusterRow(t: { clusterName: string; brokerName: string; brokerI
     outTotalYesterday: diff(kv.msgGetTotalTodayMorning, kv.msgGetTotalYesterdayMorning),
     inTotalToday: diff(kv.msgPutTotalTodayNow, kv.msgPutTotalTodayMorning),
     outTotalToday: diff(kv.msgGetTotalTodayNow, kv.msgGetTotalTodayMorning),
-    dledger: dledgerState(kv),
+    dledger: dledgerStateOf(kv),
   };
 }
 

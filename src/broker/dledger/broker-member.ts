@@ -8,6 +8,7 @@
  * Before the first role, a member does not register at all (BrokerController#start registers only
  * outside DLedger mode; the role handler does it): brokerId() is -1 then.
  */
+import type { DLedgerState } from '../../protocol/dledger-state.js';
 import type { RemotingClient } from '../../remoting/client.js';
 import type { Logger, RemotingServer } from '../../remoting/server.js';
 import type { BrokerConfig } from '../broker-config.js';
@@ -20,18 +21,7 @@ import { DLedgerServer } from './server.js';
 import { ServerLog } from './server-log.js';
 
 /** What clusterList, brokerStatus and the metrics show of a member. */
-export interface DLedgerMemberStatus {
-  group: string;
-  selfId: string;
-  peers: string;
-  role: Role;
-  term: number;
-  leaderId: string | null;
-  /** Whether this member takes messages now (leader, caught up). */
-  writable: boolean;
-  committedIndex: number;
-  ledgerEndIndex: number;
-}
+export type DLedgerMemberStatus = DLedgerState & { peers: string };
 
 export interface DLedgerMemberOptions {
   config: BrokerConfig;

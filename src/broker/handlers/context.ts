@@ -2,6 +2,7 @@
  * What handlers see of the broker. BrokerController implements it over the store and the config
  * managers; handlers hold no state of their own beyond what is passed here.
  */
+import type { DLedgerState } from '../../protocol/dledger-state.js';
 import type { BrokerConfig } from '../broker-config.js';
 import type { BrokerConfiguration } from '../configuration.js';
 import type { ClientManager } from '../client-manager.js';
@@ -86,17 +87,7 @@ export interface RuntimeFacts {
   /** ScheduleMessageService's delivered offset per delay level. */
   delayOffsets: Array<[level: number, offset: number]>;
   /** The DLedger member state (enableDLegerCommitLog=true), else undefined. */
-  dledger?: {
-    group: string;
-    selfId: string;
-    peers: string;
-    role: string;
-    term: number;
-    leaderId: string | null;
-    writable: boolean;
-    committedIndex: number;
-    ledgerEndIndex: number;
-  };
+  dledger?: DLedgerState & { peers: string };
 }
 
 export interface BrokerContext {

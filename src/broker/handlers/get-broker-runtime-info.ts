@@ -33,6 +33,7 @@ import type { RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext, RuntimeFacts } from './context.js';
 import { ok } from './util.js';
 import { SCHEDULE_TOPIC } from '../../protocol/names.js';
+import { dledgerRuntimeKeys } from '../../protocol/dledger-state.js';
 
 /** DefaultMessageStore#remainTransientStoreBufferNumbs without a transient store pool (Integer.MAX_VALUE). */
 const NO_TRANSIENT_STORE_POOL = '2147483647';
@@ -51,21 +52,6 @@ const DAY_MS = 86_400_000;
 interface Sample {
   atMs: number;
   count: number;
-}
-
-/** rocketctl's DLedger keys (docs/dledger.md "Admin"): the member's group, role, term and log positions. */
-function dledgerKeys(d: NonNullable<RuntimeFacts['dledger']>): Record<string, string> {
-  return {
-    dLegerGroup: d.group,
-    dLegerSelfId: d.selfId,
-    dLegerPeers: d.peers,
-    dLegerRole: d.role,
-    dLegerTerm: String(d.term),
-    dLegerLeaderId: d.leaderId ?? '',
-    dLegerWritable: String(d.writable),
-    dLegerCommittedIndex: String(d.committedIndex),
-    dLegerLedgerEndIndex: String(d.ledgerEndIndex),
-  };
 }
 
 /**
@@ -152,7 +138,7 @@ async function runtimeTable(ctx: BrokerContext, samplers: Samplers, nowMs: numbe
     brokerRole: facts.dledger ? (facts.dledger.writable ? 'SYNC_MASTER' : 'SLAVE') : 'ASYNC_MASTER',
     brokerAddr: facts.addresses.broker,
   };
-  if (facts.dledger) Object.assign(t, dledgerKeys(facts.dledger));
+  if (facts.dledger) Object.assign(t, dledgerRuntimeKeys(facts.dledger));
   if (facts.addresses.fast) t.brokerAddrFast = facts.addresses.fast;
   if (ctx.acl) {
     t.aclRefusedTotal = String(ctx.acl.stats.refused);
