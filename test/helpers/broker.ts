@@ -189,6 +189,14 @@ export async function spawnNamesrv(args: string[] = ['--listen-port', '0'], opts
   return { ...p, addr: p.ready };
 }
 
+/** Start `rocketctl broker start --dledger-group N ARGS` and wait for its "dledger group ready" line. */
+export async function spawnDLedgerGroup(size: number, args: string[], opts: { timeoutMs?: number } = {}): Promise<Omit<BrokerProcess, 'ready'> & { namesrv: string; members: Array<{ selfId: string; addr: string }> }> {
+  const parse = (line: string) => /^dledger group ready: namesrv=(\S+) members=(\S+)/.exec(line) ?? undefined;
+  const p = await spawnServer(['broker', 'start', '--dledger-group', String(size), ...args], parse, opts);
+  const members = p.ready[2]!.split(',').map((m) => ({ selfId: m.slice(0, m.indexOf('@')), addr: m.slice(m.indexOf('@') + 1) }));
+  return { ...p, namesrv: p.ready[1]!, members };
+}
+
 /**
  * Start `rocketctl ARGV` and wait until `parse` accepts a line of its output (the ready line); if it
  * exits first, reject with an ExitedProcess-carrying error.
