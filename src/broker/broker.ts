@@ -63,7 +63,7 @@ import { defaultSubscriptionGroupConfig, type SubscriptionGroupConfig, type Topi
 import { Perm } from '../protocol/codes.js';
 import type { SocketAddr } from '../protocol/message.js';
 import { RemotingClient } from '../remoting/client.js';
-import { DiskFullError, RocketError } from '../errors/index.js';
+import { ConfigError, DiskFullError, RocketError } from '../errors/index.js';
 import { listenTcp, withoutListenErrors } from './listen.js';
 import { DLedgerMember } from './dledger/broker-member.js';
 import { SLAVE_SYNC_INTERVAL_MS, SlaveSynchronize } from './slave-sync.js';
@@ -218,6 +218,7 @@ export class BrokerController implements BrokerContext {
 
     const storeConfig = toStoreConfig(c, actualPort);
     this.storeHost = storeConfig.storeHost;
+    checkCommitLogKind(c);
     if (c.enableDLegerCommitLog) {
       // BrokerStartup: a DLedger member registers only once its role is known (brokerId -1 until then).
       c.brokerId = -1;
@@ -817,6 +818,37 @@ interface NamesrvLinkOptions {
  * The broker's side of the name servers: runs the embedded one (if configured) and registers with
  * all of them (BrokerRegistration: full registrations on the period, changed topics in between).
  */
+/**
+ * A store holds one kind of commit log. Switching kinds would hide its messages: the consume queues
+ * point into the other kind's files, and recovery would cut them. Apache's DLedgerCommitLog can
+ * read an old commit log before its DLedger part; this broker does not, so it refuses and says how
+ * to move on (docs/dledger.md "Converting a store").
+ */
+function checkCommitLogKind(c: BrokerConfig): void {
+  const root = c.storePathRootDir;
+  const hasFiles = (dir: string) => {
+    try {
+      return fs.readdirSync(dir).some((f) => /^\d{20}$/.test(f));
+    } catch {
+      return false;
+    }
+  };
+  if (c.enableDLegerCommitLog && hasFiles(path.join(root, 'commitlog'))) {
+    throw new ConfigError(`${root} holds a commit log written without DLedger (commitlog/): enableDLegerCommitLog=true cannot serve it`, [
+      'drain it first (let consumers catch up, or migrateBacklog to the group), then start the DLedger member on a new --store-dir',
+    ]);
+  }
+  let others: string[] = [];
+  try {
+    others = fs.readdirSync(root).filter((d) => d.startsWith('dledger-') && hasFiles(path.join(root, d, 'data')));
+  } catch {
+    // no store yet
+  }
+  if (!c.enableDLegerCommitLog && others.length > 0) {
+    throw new ConfigError(`${root} holds a DLedger commit log (${others.join(', ')}): start it with enableDLegerCommitLog=true and its dLegerPeers/dLegerSelfId`, ['or use another --store-dir']);
+  }
+}
+
 class BrokerNamesrvLink {
   private embedded: { close(): Promise<void> } | undefined;
   private embeddedAddr: string | undefined;
