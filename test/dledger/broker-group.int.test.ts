@@ -219,6 +219,11 @@ describe('a DLedger group of three brokers in one process', () => {
     expect((await p.send({ topic, body: Buffer.from('x') })).status).toBe('SEND_OK');
     await leader.broker!.close();
     leader.broker = undefined;
+    // store verify reads it as the member would: its commit log is the DLedger data files.
+    const verify = await runCli(['store', 'verify', '--store-dir', leader.dir, '--json']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.json.result).toMatchObject({ mode: 'clean', problem: null, queueUnitsDropped: 0 });
+    expect(verify.json.result.recordsScanned).toBeGreaterThanOrEqual(2);
     const plain = buildBrokerConfig({ overrides: { storePathRootDir: leader.dir, listenPort: '0', embeddedNamesrv: 'false' } }).config;
     await expect(BrokerController.start(plain)).rejects.toThrow(/holds a DLedger commit log \(dledger-n\d\): start it with enableDLegerCommitLog=true/);
 

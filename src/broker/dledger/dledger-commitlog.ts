@@ -19,6 +19,8 @@
  * The replication layer is reached through `ReplicatedLog`, a narrow interface: the 3-node server
  * (server.ts) adapts to it; `SingleNodeLog` below is a group of one over DLedgerFileStore.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CorruptStoreError, MessageTooLargeError, StoreClosedError, StoreError, type RocketError } from '../../errors/index.js';
 import { FLUSH_LATENCY_BUCKETS_S, Histogram } from '../../metrics/histogram.js';
@@ -905,4 +907,29 @@ export function singleNodeCommitLog(
         return { log, report };
       },
     });
+}
+
+/**
+ * The DLedger member whose files a store dir holds (`dledger-<selfId>/data`), with the data file
+ * size: what `store verify` needs to read a DLedger store as the broker would. Undefined when the
+ * store has no DLedger files; an error when it has several members' files (not a broker's store).
+ */
+export function dledgerFilesOf(storeDir: string): { selfId: string; dataFileBytes: number } | undefined {
+  let dirs: string[] = [];
+  try {
+    dirs = fs.readdirSync(storeDir).filter((d) => d.startsWith('dledger-') && fs.existsSync(path.join(storeDir, d, 'data')));
+  } catch {
+    return undefined;
+  }
+  if (dirs.length === 0) return undefined;
+  if (dirs.length > 1) throw new CorruptStoreError(`${storeDir} holds the DLedger files of ${dirs.length} members (${dirs.join(', ')}); a broker's store holds one`);
+  const dataDir = path.join(storeDir, dirs[0]!, 'data');
+  const files = fs.readdirSync(dataDir).filter((f) => /^\d{20}$/.test(f)).sort();
+  if (files.length === 0) return undefined;
+  return { selfId: dirs[0]!.slice('dledger-'.length), dataFileBytes: fs.statSync(path.join(dataDir, files[0]!)).size };
+}
+
+/** `store verify` of a DLedger store: a group of one that is not leader and keeps the checkpoint's committed index, as a member reopening it finds it. */
+export function verifyCommitLog(files: { selfId: string }): CommitLogFactory {
+  return singleNodeCommitLog({ selfId: files.selfId, leader: false, holdCommits: true });
 }

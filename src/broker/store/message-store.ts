@@ -868,11 +868,14 @@ function holdsStore(dir: string): boolean {
  * recovery is applied for real and the store closed cleanly. Takes the store's lock for the run, so
  * it fails with StoreLockedError while a broker uses the store.
  */
-export async function verifyStore(storeDir: string, opts: { repair?: boolean } = {}): Promise<StoreVerifyResult> {
+export async function verifyStore(storeDir: string, opts: { repair?: boolean; replicated?: { commitLog: CommitLogFactory; mappedFileSizeCommitLog: number } } = {}): Promise<StoreVerifyResult> {
   if (!fs.existsSync(storeDir) || !fs.statSync(storeDir).isDirectory() || !holdsStore(storeDir)) throw new StoreNotFoundError(storeDir);
   const geometry = await inferStoreGeometry(storeDir);
+  // A DLedger store: its commit log is the DLedger data files (the caller opens them read-only).
+  if (opts.replicated) geometry.mappedFileSizeCommitLog = opts.replicated.mappedFileSizeCommitLog;
   const config = defaultStoreConfig({ storePathRootDir: storeDir, ...geometry, checkCRCOnRecover: true });
-  const store = await MessageStore.open(config, opts.repair ? {} : { io: new OverlayFileIO(), dryRun: true });
+  const commitLog = opts.replicated?.commitLog;
+  const store = await MessageStore.open(config, opts.repair ? { commitLog } : { io: new OverlayFileIO(), dryRun: true, commitLog });
   const report = store.report;
   // Under a dry run, close() flushes into the overlay only; the real lock file is released.
   await store.close();

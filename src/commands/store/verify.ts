@@ -4,6 +4,7 @@ import { BaseCommand } from '../../output/base-command.js';
 import { renderKeyValues } from '../../output/table.js';
 import { verifyStore, type StoreVerifyResult } from '../../broker/store/message-store.js';
 import { DEFAULT_STORE_DIR } from '../../broker/store/store-config.js';
+import { dledgerFilesOf, verifyCommitLog } from '../../broker/dledger/dledger-commitlog.js';
 
 export default class StoreVerify extends BaseCommand<StoreVerifyResult> {
   static override summary = 'Check a broker store the way recovery would, without changing it.';
@@ -27,7 +28,9 @@ export default class StoreVerify extends BaseCommand<StoreVerifyResult> {
 
   async run(): Promise<StoreVerifyResult> {
     const { flags } = await this.parse(StoreVerify);
-    const result = await verifyStore(flags['store-dir'], { repair: flags.repair });
+    const dledger = dledgerFilesOf(flags['store-dir']);
+    const replicated = dledger && { commitLog: verifyCommitLog(dledger), mappedFileSizeCommitLog: dledger.dataFileBytes };
+    const result = await verifyStore(flags['store-dir'], { repair: flags.repair, replicated });
     if (result.truncatedFromOffset !== null) {
       const what = `${result.bytesDropped} bytes from commit log offset ${result.truncatedFromOffset} (${result.truncateReason})`;
       if (result.repaired) this.warnUser(`cut ${what}`);
