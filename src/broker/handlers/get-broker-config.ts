@@ -23,19 +23,24 @@ const FIXED_KEYS: Record<string, string> = {
 
 export function getBrokerConfig(ctx: BrokerContext): RequestHandler {
   // The version moves with every UPDATE_BROKER_CONFIG (Configuration's DataVersion).
-  return (req) => ok(req, { version: ctx.configuration.dataVersionJson() }, Buffer.from(brokerConfigProperties(ctx.config), 'utf8'));
+  return (req) => {
+    // A DLedger member's role is live: SYNC_MASTER as leader, SLAVE otherwise (DLedgerRoleChangeHandler).
+    const d = ctx.config.enableDLegerCommitLog ? ctx.runtimeFacts().dledger : undefined;
+    const live: Record<string, string> = d ? { brokerRole: d.writable ? 'SYNC_MASTER' : 'SLAVE' } : {};
+    return ok(req, { version: ctx.configuration.dataVersionJson() }, Buffer.from(brokerConfigProperties(ctx.config, live), 'utf8'));
+  };
 }
 
 /**
  * `key=value\n` for every config key, sorted: MixAll.properties2String, which writes keys and values
  * as they are (no Properties escaping), so a reader's Properties.load sees the same text Java sends.
  */
-export function brokerConfigProperties(config: BrokerConfig): string {
+export function brokerConfigProperties(config: BrokerConfig, live: Record<string, string> = {}): string {
   const entries: Array<[string, string]> = Object.entries(config as unknown as Record<string, unknown>)
     // The DLedger keys only in DLedger mode (Java leaves its null dLeger* keys out).
     .filter(([k, v]) => v !== undefined && (config.enableDLegerCommitLog || !k.startsWith('dLeger')))
     .map(([k, v]) => [k, Array.isArray(v) ? v.join(';') : String(v)]);
-  for (const [k, v] of Object.entries(FIXED_KEYS)) if (!(k in config)) entries.push([k, v]);
+  for (const [k, v] of Object.entries({ ...FIXED_KEYS, ...live })) if (!(k in config)) entries.push([k, v]);
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return entries.map(([k, v]) => `${k}=${v}\n`).join('');
 }
