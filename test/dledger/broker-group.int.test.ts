@@ -8,88 +8,17 @@
  * every wait is a bounded poll; nothing is asserted about durations.
  */
 import fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BrokerController } from '../../src/broker/broker.js';
 import { buildBrokerConfig } from '../../src/broker/broker-config.js';
-import { NameServer } from '../../src/broker/namesrv/namesrv.js';
 import { Producer } from '../../src/client/producer.js';
 import { PullConsumer } from '../../src/client/pull-consumer.js';
-import { RemotingClient } from '../../src/remoting/client.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { createTopic, eventually, tempDir } from '../helpers/broker.js';
+import { BROKER_NAME, cleanups, masterOf, QUEUES, startGroup, storedCount } from '../helpers/dledger-group.js';
 import { runCli } from '../helpers/cli.js';
-import { freePort, uniq } from '../client/support.js';
-
-/** Election timing shortened (heartbeats every 200 ms). */
-const ELECTOR = { dLegerHeartBeatTimeIntervalMs: '200', dLegerMaxHeartBeatLeak: '3', dLegerMinVoteIntervalMs: '50', dLegerMaxVoteIntervalMs: '150' };
-const BROKER_NAME = 'dl-a';
-const QUEUES = 4;
-
-interface Member {
-  id: string;
-  dir: string;
-  broker: BrokerController | undefined;
-}
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function startGroup(size = 3) {
-  const ns = new NameServer();
-  const namesrv = await ns.start({ host: '127.0.0.1', port: 0 });
-  cleanups.push(() => ns.close());
-  const ports: number[] = [];
-  for (let i = 0; i < size; i++) ports.push(await freePort());
-  const peers = ports.map((p, i) => `n${i}-127.0.0.1:${p}`).join(';');
-  const members: Member[] = ports.map((_, i) => ({ id: `n${i}`, dir: tempDir('rocketctl-dledger-broker-'), broker: undefined }));
-  for (const m of members) cleanups.push(async () => fs.rmSync(m.dir, { recursive: true, force: true }));
-  const start = async (m: Member) => {
-    const { config } = buildBrokerConfig({
-      overrides: {
-        storePathRootDir: m.dir,
-        listenPort: '0',
-        embeddedNamesrv: 'false',
-        namesrvAddr: namesrv,
-        brokerName: BROKER_NAME,
-        flushDiskType: 'SYNC_FLUSH',
-        enableDLegerCommitLog: 'true',
-        dLegerPeers: peers,
-        dLegerSelfId: m.id,
-        mappedFileSizeCommitLog: String(4 * 1024 * 1024),
-        mappedFileSizeConsumeQueue: String(1000 * 20),
-        maxHashSlotNum: '1000',
-        maxIndexNum: '4000',
-        ...ELECTOR,
-      },
-    });
-    m.broker = await BrokerController.start(config, { slaveSyncIntervalMs: 300 });
-    cleanups.push(() => m.broker?.close() ?? Promise.resolve());
-  };
-  await Promise.all(members.map(start));
-  const client = new RemotingClient({ requestTimeoutMs: 5000 });
-  cleanups.push(() => client.close());
-  return { ns, namesrv, members, client, start };
-}
-
-/** The one member that is master now (writable, brokerId 0), once the name server routes `dl-a`'s master to it. */
-async function masterOf(members: Member[], ns: NameServer): Promise<Member> {
-  return eventually(() => {
-    const masters = members.filter((m) => m.broker && m.broker.dledger?.brokerId() === 0);
-    if (masters.length !== 1) return undefined;
-    const m = masters[0]!;
-    return ns.routeInfo.getAllClusterInfo().brokerAddrTable[BROKER_NAME]?.brokerAddrs['0'] === m.broker!.addresses.broker ? m : undefined;
-  }, 'one master registered', 20_000, 50);
-}
-
-/** Messages of `topic` in every queue of member `m`'s store, in order. */
-function storedCount(m: Member, topic: string): number {
-  let n = 0;
-  for (let q = 0; q < QUEUES; q++) n += m.broker!.messageStore.getMaxOffsetInQueue(topic, q);
-  return n;
-}
+import { uniq } from '../client/support.js';
 
 describe('a DLedger group of three brokers in one process', () => {
   it('elects a master, replicates every acknowledged send to all, refuses sends on a slave, and fails over with nothing acknowledged lost', async () => {

@@ -22,6 +22,8 @@ import org.apache.rocketmq.common.message.MessageQueue;
  *   [props=k1:v1,k2:v2] [delay=LEVEL] [order=true] (queue chosen by index % queues, ordered sends)
  *   [trace=true] [traceTopic=T] [vip=true|false] [timeoutMs=5000] [compressOver=4096] [apiTimeoutMs=15000]
  *   [lingerMs=0] (wait before shutdown; 3000 with trace=true, so the trace records get sent)
+ *   [keepGoing=true] (sync: report a failed send and go on) [pauseMs=N] (sync: between sends)
+ *   [pollMs=N] (pollNameServerInterval: how often routes are fetched; Java's default 30000)
  *   [accessKey=AK secretKey=SK] (sign requests with AclClientRPCHook, for brokers with ACL on)
  */
 public class Produce {
@@ -39,6 +41,8 @@ public class Produce {
     p.setSendMsgTimeout(Integer.parseInt(a.getOrDefault("timeoutMs", "5000")));
     p.setCompressMsgBodyOverHowmuch(Integer.parseInt(a.getOrDefault("compressOver", "4096")));
     p.setInstanceName(a.getOrDefault("instance", "kit-" + System.nanoTime()));
+    // ClientConfig#pollNameServerInterval (30 s): how soon a changed route (a new master) is seen.
+    if (a.containsKey("pollMs")) p.setPollNameServerInterval(Integer.parseInt(a.get("pollMs")));
     p.start();
     try {
       Json.awaitRoute(p, topic);
@@ -92,11 +96,20 @@ public class Produce {
       }
     } else {
       boolean order = Boolean.parseBoolean(a.getOrDefault("order", "false"));
+      boolean keepGoing = Boolean.parseBoolean(a.getOrDefault("keepGoing", "false"));
+      long pauseMs = Long.parseLong(a.getOrDefault("pauseMs", "0"));
       for (int i = 0; i < count; i++) {
-        SendResult r = order
-            ? p.send(msgs.get(i), (List<MessageQueue> mqs, Message m, Object arg) -> mqs.get((Integer) arg % mqs.size()), base + i)
-            : p.send(msgs.get(i));
-        Json.emit(result(base + i, r, msgs.get(i)));
+        try {
+          SendResult r = order
+              ? p.send(msgs.get(i), (List<MessageQueue> mqs, Message m, Object arg) -> mqs.get((Integer) arg % mqs.size()), base + i)
+              : p.send(msgs.get(i));
+          Json.emit(result(base + i, r, msgs.get(i)));
+        } catch (Exception e) {
+          // keepGoing=true: a failed send is reported and the next one tried (a failover under way).
+          if (!keepGoing) throw e;
+          Json.emit(Json.obj("i", base + i, "error", String.valueOf(e)));
+        }
+        if (pauseMs > 0) Thread.sleep(pauseMs);
       }
     }
   }
