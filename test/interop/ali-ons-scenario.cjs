@@ -10,6 +10,8 @@
  *  - "retry": send one message; the handler fails on its first delivery, so ali-ons sends it back
  *    (CONSUMER_SEND_MSG_BACK) and it must come again via %RETRY%<group>.
  *  - "produce-only": send `count` messages as produce-consume does (for our consumer to read).
+ *  - "produce-failover": send `count` messages `pauseMs` apart, going on after failed sends (errors
+ *    listed); {"ready":true} after the first success (a DLedger failover is made meanwhile).
  *  - "consume-only": subscribe "*" and wait until `expect` messages arrived (our producer sent them).
  *  - "consume-hold": as consume-only, then print {"ready":true} once its offsets are committed and
  *    stay online (committing every second, as ali-ons does) for `holdMs` before the result line.
@@ -115,6 +117,20 @@ async function main() {
       msg.keys = [`k${i}`, `run-${input.runId}`];
       const r = await producer.send(msg);
       sent.push({ i, msgId: r.msgId, sendStatus: r.sendStatus, queueId: r.messageQueue.queueId, queueOffset: r.queueOffset, tags, keys: msg.keys, bodySha1: sha1(bodyFor(i)), bodyLength: bodyFor(i).length });
+    }
+  } else if (input.scenario === 'produce-failover') {
+    // One message every pauseMs; a send that fails (a DLedger failover under way) is recorded as
+    // an error and the next one tried. Prints {"ready":true} after the first success.
+    for (let i = 0; i < input.count; i++) {
+      const msg = new Message(input.topic, 'TagF', bodyFor(i));
+      try {
+        const r = await producer.send(msg);
+        sent.push({ i, msgId: r.msgId, sendStatus: r.sendStatus, queueId: r.messageQueue.queueId, tags: 'TagF', keys: '', bodySha1: sha1(bodyFor(i)) });
+        if (sent.length === 1) process.stdout.write(JSON.stringify({ ready: true }) + '\n');
+      } catch (err) {
+        errors.push(`send ${i}: ${err && err.message}`);
+      }
+      await sleep(input.pauseMs);
     }
   } else if (input.scenario === 'consume-only') {
     // Messages our producer sent: consume everything until `expect` arrived.

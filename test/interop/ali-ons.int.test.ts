@@ -13,7 +13,10 @@ import { bodyBuffer, makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { decodeRecords, SysFlag } from '../../src/protocol/message.js';
 import { decodeTopicRouteData } from '../../src/protocol/bodies.js';
+import { decodeProperties } from '../../src/protocol/properties.js';
 import { createTopic, eventually, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { BROKER_NAME, masterOf, QUEUES, startGroup } from '../helpers/dledger-group.js';
+import { PullConsumer } from '../../src/client/pull-consumer.js';
 import { expectSuccessEnvelope, ROOT, runCli, type CliResult } from '../helpers/cli.js';
 
 const SCRIPT = path.join(ROOT, 'test/interop/ali-ons-scenario.cjs');
@@ -366,4 +369,41 @@ describe('interop: broker-side traces of ali-ons clients (brokerTraceEnable=true
     const byId = await traceSteps(b, ['-i', s.msgId], ['retried']);
     expect(byId.steps.map((x) => x.step)).toEqual(names);
   });
+});
+
+describe('interop: ali-ons 3.12.0 against a DLedger group of our brokers', () => {
+  it('an ali-ons producer goes on after the leader goes; every SEND_OK message is on the new master', async () => {
+    const g = await startGroup();
+    const leader = await masterOf(g.members, g.ns);
+    const topic = `DlAliOns${Date.now()}`;
+    expect((await createTopic(g.client, leader.broker!.addresses.broker, topic, QUEUES)).code).toBe(0);
+    for (const m of g.members) await eventually(() => (m.broker!.topicConfig(topic) ? true : undefined), `${m.id} knows ${topic}`, 20_000, 50);
+    // 80 sends 50 ms apart; the leader closes once the first is acknowledged.
+    const r = await runScenario({ scenario: 'produce-failover', nameSrv: g.namesrv, topic, group: 'DlAliOnsG', producerGroup: 'DlAliOnsPG', count: 80, pauseMs: 50, runId: 'dl' }, 60_000, async () => {
+      await leader.broker!.close();
+      leader.broker = undefined;
+    });
+    const next = await masterOf(g.members, g.ns);
+    const acked = r.sent.filter((s) => s.sendStatus === 'SEND_OK');
+    // Sends after the failover were acknowledged by the new master.
+    expect(acked.filter((s) => (s as unknown as { i: number }).i >= 70).length, JSON.stringify(r.errors.slice(0, 5))).toBeGreaterThan(0);
+    const pc = new PullConsumer({ namesrvAddr: g.namesrv, instanceName: `reader${Date.now()}` });
+    await pc.start();
+    const stored = new Set<string>();
+    try {
+      for (let q = 0; q < QUEUES; q++) {
+        let offset = 0;
+        // Bounded: 100 pulls per queue.
+        for (let round = 0; round < 100; round++) {
+          const pull = await pc.pull({ topic, brokerName: BROKER_NAME, queueId: q }, offset, 32, { brokerAddr: next.broker!.addresses.broker });
+          if (pull.status !== 'FOUND') break;
+          for (const m of pull.msgs) stored.add(m.msgId);
+          offset = pull.nextBeginOffset;
+        }
+      }
+    } finally {
+      await pc.close();
+    }
+    expect(acked.map((s) => s.msgId).filter((id) => !stored.has(id))).toEqual([]);
+  }, 90_000);
 });
