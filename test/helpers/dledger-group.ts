@@ -11,7 +11,9 @@ import { buildBrokerConfig } from '../../src/broker/broker-config.js';
 import { NameServer } from '../../src/broker/namesrv/namesrv.js';
 import { RemotingClient } from '../../src/remoting/client.js';
 import { eventually, tempDir } from './broker.js';
-import { freePort } from '../client/support.js';
+import { freePort, uniq } from '../client/support.js';
+import { PullConsumer } from '../../src/client/pull-consumer.js';
+import type { MessageExt } from '../../src/client/message.js';
 
 /** Election timing shortened (heartbeats every 200 ms). */
 const ELECTOR = { dLegerHeartBeatTimeIntervalMs: '200', dLegerMaxHeartBeatLeak: '3', dLegerMinVoteIntervalMs: '50', dLegerMaxVoteIntervalMs: '150' };
@@ -83,3 +85,24 @@ export function storedCount(m: Member, topic: string): number {
   return n;
 }
 
+/** Every message of `topic`'s queues on the member at `addr` (a master or a slave), from offset 0, queue by queue. */
+export async function readAllFrom(namesrv: string, addr: string, topic: string): Promise<MessageExt[]> {
+  const pc = new PullConsumer({ namesrvAddr: namesrv, instanceName: uniq('reader') });
+  await pc.start();
+  const out: MessageExt[] = [];
+  try {
+    for (let q = 0; q < QUEUES; q++) {
+      let offset = 0;
+      // Bounded: 1000 pulls per queue.
+      for (let round = 0; round < 1000; round++) {
+        const r = await pc.pull({ topic, brokerName: BROKER_NAME, queueId: q }, offset, 32, { brokerAddr: addr });
+        if (r.status !== 'FOUND') break;
+        out.push(...r.msgs);
+        offset = r.nextBeginOffset;
+      }
+    }
+  } finally {
+    await pc.close();
+  }
+  return out;
+}
