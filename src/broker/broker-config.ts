@@ -67,6 +67,12 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   /** MessageStoreConfig#dLegerSelfId: this node's id among dLegerPeers. */
   dLegerSelfId: string;
   /**
+   * MessageStoreConfig#preferredLeaderId (DLedgerConfig#preferredLeaderIds): when set, the leader
+   * hands leadership to this member whenever it is live and caught up; '' (default) = none. Must
+   * be one of the ids in dLegerPeers.
+   */
+  preferredLeaderId: string;
+  /**
    * DLedgerConfig's election timing (rocketctl's keys; RocketMQ does not expose them in broker.conf):
    * the leader's heartbeat period, how many missed heartbeats end a leadership, and the random
    * pause range between vote rounds. Defaults: 1000, 3, 300, 1000 (DLedgerConfig's heartbeat is
@@ -220,6 +226,7 @@ const SPECS: Record<string, KeySpec> = {
   dLegerGroup: { parse: (v) => topicLike(nonEmpty(v)) },
   dLegerPeers: { parse: dledgerPeers },
   dLegerSelfId: { parse: nonEmpty },
+  preferredLeaderId: { parse: (v) => v.trim() },
   dLegerHeartBeatTimeIntervalMs: { parse: int(10, 60_000) },
   dLegerMaxHeartBeatLeak: { parse: int(1, 100) },
   dLegerMinVoteIntervalMs: { parse: int(1, 60_000) },
@@ -402,6 +409,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     dLegerGroup: '',
     dLegerPeers: '',
     dLegerSelfId: '',
+    preferredLeaderId: '',
     dLegerHeartBeatTimeIntervalMs: 1000,
     dLegerMaxHeartBeatLeak: 3,
     dLegerMinVoteIntervalMs: 300,
@@ -538,6 +546,7 @@ export function buildBrokerConfig(src: ConfigSource): LoadedConfig {
     if (!config.dLegerPeers) throw new ConfigError('enableDLegerCommitLog=true needs dLegerPeers (n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913)');
     const ids = config.dLegerPeers.split(';').map((p) => p.slice(0, p.indexOf('-')));
     if (!ids.includes(config.dLegerSelfId)) throw new ConfigError(`dLegerSelfId=${config.dLegerSelfId || '(unset)'} is not one of the ids in dLegerPeers (${ids.join(', ')})`);
+    if (config.preferredLeaderId && !ids.includes(config.preferredLeaderId)) throw new ConfigError(`preferredLeaderId=${config.preferredLeaderId} is not one of the ids in dLegerPeers (${ids.join(', ')})`);
     if (!set.has('dLegerGroup')) config.dLegerGroup = config.brokerName;
     if (config.dLegerMinVoteIntervalMs > config.dLegerMaxVoteIntervalMs) throw new ConfigError(`dLegerMinVoteIntervalMs=${config.dLegerMinVoteIntervalMs} is above dLegerMaxVoteIntervalMs=${config.dLegerMaxVoteIntervalMs}`);
   }

@@ -170,6 +170,7 @@ describe('buildBrokerConfig', () => {
     ['brokerRole=SLAVE', /brokerRole=SLAVE is not supported/],
     ['enableDLegerCommitLog=true', /enableDLegerCommitLog=true needs dLegerPeers/],
     ['enableDLegerCommitLog=true\ndLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912\ndLegerSelfId=n5', /dLegerSelfId=n5 is not one of the ids in dLegerPeers \(n0, n1\)/],
+    ['enableDLegerCommitLog=true\ndLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912\ndLegerSelfId=n0\npreferredLeaderId=n7', /preferredLeaderId=n7 is not one of the ids in dLegerPeers \(n0, n1\)/],
     ['dLegerPeers=n0-127.0.0.1:40911;n0-127.0.0.1:40912', /invalid dLegerPeers: id n0 appears twice/],
     ['dLegerPeers=127.0.0.1:40911', /invalid dLegerPeers: 127\.0\.0\.1:40911: expected id-host:port/],
     ['brokerName=a.b', /invalid brokerName/],
@@ -188,6 +189,12 @@ describe('buildBrokerConfig', () => {
       expect((err as Error).message).not.toContain('\n');
     });
   }
+
+  it('preferredLeaderId: one of the dLegerPeers ids, unset by default', () => {
+    const base = 'enableDLegerCommitLog=true\ndLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913\ndLegerSelfId=n0';
+    expect(buildBrokerConfig({ file: file(base) }).config.preferredLeaderId).toBe('');
+    expect(buildBrokerConfig({ file: file(`${base}\npreferredLeaderId=n2`) }).config.preferredLeaderId).toBe('n2');
+  });
 
   it('names the flag when a flag value is invalid', () => {
     expect(() => buildBrokerConfig({ overrides: { listenPort: 'x' } })).toThrow(/--listen-port: invalid listenPort/);

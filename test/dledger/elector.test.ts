@@ -17,6 +17,7 @@ const CONFIG: ElectorConfig = { heartBeatTimeIntervalMs: 2000, maxHeartBeatLeak:
 const nobody: DLedgerPeerTransport = {
   vote: async () => ({ ...baseDefaults(), voteResult: 'UNKNOWN' }),
   heartBeat: async () => ({ ...baseDefaults(), code: DLedgerResponseCode.NETWORK_ERROR }),
+  leadershipTransfer: async () => ({ ...baseDefaults(), code: DLedgerResponseCode.NETWORK_ERROR }),
 };
 
 function voteReq(over: Partial<VoteRequest>): VoteRequest {
@@ -146,6 +147,10 @@ async function group(clock: FakeClock) {
     async heartBeat(id, req) {
       if (down.has(id) || down.has(from)) return { ...baseDefaults(), code: DLedgerResponseCode.NETWORK_ERROR };
       return nodes.get(id)!.handleHeartBeatRequest(req);
+    },
+    async leadershipTransfer(id, req) {
+      if (down.has(id) || down.has(from)) return { ...baseDefaults(), code: DLedgerResponseCode.NETWORK_ERROR };
+      return nodes.get(id)!.handleTakeLeadership(req);
     },
   });
   for (const id of ['n0', 'n1', 'n2']) nodes.set(id, new DLedgerLeaderElector(await memberState(dir, id), transport(id), clock, CONFIG));

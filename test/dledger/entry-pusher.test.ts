@@ -14,7 +14,7 @@ import { DLedgerServer } from '../../src/broker/dledger/server.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { RemotingClient } from '../../src/remoting/client.js';
 import { RemotingServer } from '../../src/remoting/server.js';
-import { FakeClock, memberState, PEERS3, tempStoreDir } from './helpers.js';
+import { FakeClock, memberState, PEERS3, tempStoreDir, track } from './helpers.js';
 
 const io = new NodeFileIO();
 const noNetwork: PushTransport = { push: () => Promise.reject(new Error('no pushes in this test')) };
@@ -36,15 +36,6 @@ async function followerOf(state: MemberState, term: number, leaderId: string): P
   state.changeToFollower(term, leaderId);
 }
 
-/** A settled-or-not view of a promise, for checking what the checker has answered so far. */
-function track<T>(p: Promise<T>): { value?: T; error?: unknown; done: boolean } {
-  const t: { value?: T; error?: unknown; done: boolean } = { done: false };
-  p.then(
-    (v) => Object.assign(t, { value: v, done: true }),
-    (e: unknown) => Object.assign(t, { error: e, done: true }),
-  );
-  return t;
-}
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('quorum index (QuorumAckChecker#doWork)', () => {

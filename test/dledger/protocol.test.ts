@@ -21,6 +21,7 @@ import {
   GET_ENTRIES_RESPONSE_SCHEMA,
   HEART_BEAT_RESPONSE_SCHEMA,
   LEADERSHIP_TRANSFER_REQUEST_SCHEMA,
+  LEADERSHIP_TRANSFER_RESPONSE_SCHEMA,
   METADATA_RESPONSE_SCHEMA,
   PUSH_ENTRY_REQUEST_SCHEMA,
   PUSH_ENTRY_RESPONSE_SCHEMA,
@@ -117,6 +118,26 @@ describe('DLedger bodies as fastjson writes them', () => {
   it('LeadershipTransferRequest as DLedgerLeaderElector#handleLeadershipTransfer forwards it', () => {
     const json = '{"code":200,"group":"g","leaderId":"n0","localId":"n0","remoteId":"n2","takeLeadershipLedgerIndex":41,"term":5,"transferId":"n0","transfereeId":"n2"}';
     expect(text(encodeBody(LEADERSHIP_TRANSFER_REQUEST_SCHEMA, decodeBody(LEADERSHIP_TRANSFER_REQUEST_SCHEMA, Buffer.from(json))))).toBe(json);
+  });
+
+  it('LeadershipTransferRequest as DLedgerClient#leadershipTransfer fills it (no localId, leaderId; index 0)', () => {
+    const req = { ...baseDefaults(), group: 'g', remoteId: 'n0', transferId: 'n0', transfereeId: 'n1', term: 3, takeLeadershipLedgerIndex: 0 };
+    const json = '{"code":200,"group":"g","remoteId":"n0","takeLeadershipLedgerIndex":0,"term":3,"transferId":"n0","transfereeId":"n1"}';
+    expect(text(encodeBody(LEADERSHIP_TRANSFER_REQUEST_SCHEMA, req))).toBe(json);
+    expect(decodeBody(LEADERSHIP_TRANSFER_REQUEST_SCHEMA, Buffer.from(json))).toEqual(req);
+    // Missing members take the Java defaults (takeLeadershipLedgerIndex a primitive long: 0).
+    expect(decodeBody(LEADERSHIP_TRANSFER_REQUEST_SCHEMA, Buffer.from('{"transfereeId":"n2"}'))).toEqual({ ...baseDefaults(), transfereeId: 'n2', takeLeadershipLedgerIndex: 0 });
+  });
+
+  it('LeadershipTransferResponse: only the base getters; TakeLeadershipTask and a refusal (copyBaseInfo)', () => {
+    // new LeadershipTransferResponse().term(5).code(SUCCESS)
+    expect(text(encodeBody(LEADERSHIP_TRANSFER_RESPONSE_SCHEMA, { ...baseDefaults(), term: 5, code: DLedgerResponseCode.SUCCESS }))).toBe('{"code":200,"term":5}');
+    // DLedgerServer#handleLeadershipTransfer's catch: copyBaseInfo(request), code, leaderId.
+    const refusal = { group: 'g', remoteId: 'n0', term: 3, code: DLedgerResponseCode.FALL_BEHIND_TOO_MUCH, leaderId: 'n0' };
+    const json = '{"code":417,"group":"g","leaderId":"n0","remoteId":"n0","term":3}';
+    expect(text(encodeBody(LEADERSHIP_TRANSFER_RESPONSE_SCHEMA, refusal))).toBe(json);
+    expect(decodeBody(LEADERSHIP_TRANSFER_RESPONSE_SCHEMA, Buffer.from(json))).toEqual(refusal);
+    expect([DLedgerResponseCode.FALL_BEHIND_TOO_MUCH, DLedgerResponseCode.TAKE_LEADERSHIP_FAILED, DLedgerResponseCode.LEADER_TRANSFERRING]).toEqual([417, 418, 506]);
   });
 
   it('bodies that are not the object are BodyFormatError, never a half-read object', () => {

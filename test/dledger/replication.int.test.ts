@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ElectorConfig } from '../../src/broker/dledger/elector.js';
-import { DEFAULT_PUSHER_CONFIG, type PusherConfig } from '../../src/broker/dledger/entry-pusher.js';
+import type { PusherConfig } from '../../src/broker/dledger/entry-pusher.js';
 import {
   APPEND_ENTRY_REQUEST_SCHEMA,
   APPEND_ENTRY_RESPONSE_SCHEMA,
@@ -24,11 +24,10 @@ import { DLedgerServer } from '../../src/broker/dledger/server.js';
 import { RemotingClient } from '../../src/remoting/client.js';
 import { RemotingServer } from '../../src/remoting/server.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
-import { tempStoreDir } from './helpers.js';
+import { INT_ELECTOR, INT_PUSHER, tempStoreDir, waitFor } from './helpers.js';
 
-const ELECTOR: ElectorConfig = { heartBeatTimeIntervalMs: 200, maxHeartBeatLeak: 3, minVoteIntervalMs: 50, maxVoteIntervalMs: 150 };
-const PUSHER: PusherConfig = { ...DEFAULT_PUSHER_CONFIG, maxWaitAckTimeMs: 3000, pushRetryMs: 50, commitPushIntervalMs: 200, maxOutOfOrderWaitMs: 300, idleCheckMs: 20 };
-const WAIT_MS = 20_000;
+const ELECTOR = INT_ELECTOR;
+const PUSHER = INT_PUSHER;
 const IDS = ['n0', 'n1', 'n2'];
 
 interface Node {
@@ -122,15 +121,6 @@ class Group {
     const ok = live.every((n) => n.dledger!.state.isLeader() || (n.dledger!.state.isFollower() && n.dledger!.state.getLeaderId() === l.selfId && n.dledger!.state.currTerm() === l.currTerm()));
     return ok ? leaders[0] : undefined;
   }
-}
-
-async function waitFor<T>(what: string, check: () => T | undefined | false): Promise<T> {
-  for (let waited = 0; waited < WAIT_MS; waited += 20) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 function decodeAppend(body: Buffer): { code: number; index: number; pos: number; leaderId?: string } {

@@ -78,6 +78,8 @@ export class DLedgerMember {
             dataFileBytes: clOpts.segmentBytes,
             appendHook: physicalOffsetHook,
             electorConfig: this.o.electorConfig,
+            // MessageStoreConfig#preferredLeaderId → DLedgerConfig#setPreferredLeaderId (DLedgerCommitLog's constructor).
+            preferredLeaderIds: c.preferredLeaderId || undefined,
             logger: this.o.logger,
           });
           this.server = server;

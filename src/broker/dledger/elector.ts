@@ -13,13 +13,28 @@
  *    others; the term goes up only after a round that ended WAIT_TO_VOTE_NEXT or when a larger term
  *    was seen, which keeps terms from climbing while peers are down.
  *
- * Not in phase 1: leadership transfer (TakeLeadershipTask, preferredLeaderIds), so
- * REJECT_TAKING_LEADERSHIP is never answered.
+ * Leadership transfer (DLedgerLeaderElector#handleLeadershipTransfer / #handleTakeLeadership and
+ * TakeLeadershipTask): the leader marks the transferee (no appends meanwhile) and asks it to take
+ * over; the transferee becomes a candidate of the next term at once and answers when it has won
+ * (SUCCESS) or lost (TAKE_LEADERSHIP_FAILED, EXPIRED_TERM). A preferred leader taking over votes
+ * sooner (min/maxTakeLeadershipVoteIntervalMs) and refuses a rival's vote
+ * (REJECT_TAKING_LEADERSHIP). The checks before the elector's part are DLedgerServer's (server.ts).
  */
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../../remoting/server.js';
 import type { MemberState, Role } from './member-state.js';
-import { baseDefaults, DLedgerResponseCode, type HeartBeatRequest, type HeartBeatResponse, type RequestOrResponse, type VoteRequest, type VoteResponse, type VoteResult } from './protocol.js';
+import {
+  baseDefaults,
+  DLedgerResponseCode,
+  type HeartBeatRequest,
+  type HeartBeatResponse,
+  type LeadershipTransferRequest,
+  type LeadershipTransferResponse,
+  type RequestOrResponse,
+  type VoteRequest,
+  type VoteResponse,
+  type VoteResult,
+} from './protocol.js';
 
 export interface ElectorClock {
   now(): number;
@@ -41,6 +56,8 @@ export interface DLedgerPeerTransport {
   vote(peerId: string, req: VoteRequest): Promise<VoteResponse>;
   /** DLedgerRpcNettyService#heartBeat: no answer is code NETWORK_ERROR. */
   heartBeat(peerId: string, req: HeartBeatRequest): Promise<HeartBeatResponse>;
+  /** DLedgerRpcNettyService#leadershipTransfer: no answer is the request's base with code NETWORK_ERROR. */
+  leadershipTransfer(peerId: string, req: LeadershipTransferRequest): Promise<LeadershipTransferResponse>;
 }
 
 export interface ElectorConfig {
@@ -48,6 +65,20 @@ export interface ElectorConfig {
   maxHeartBeatLeak: number;
   minVoteIntervalMs: number;
   maxVoteIntervalMs: number;
+  /** DLedgerConfig#preferredLeaderIds: `;`-separated ids; unset by default. */
+  preferredLeaderIds?: string;
+  /** DLedgerConfig#minTakeLeadershipVoteIntervalMs / #maxTakeLeadershipVoteIntervalMs (30, 100). */
+  minTakeLeadershipVoteIntervalMs?: number;
+  maxTakeLeadershipVoteIntervalMs?: number;
+}
+
+/** DLedgerConfig#minTakeLeadershipVoteIntervalMs, #maxTakeLeadershipVoteIntervalMs. */
+export const DEFAULT_MIN_TAKE_LEADERSHIP_VOTE_INTERVAL_MS = 30;
+export const DEFAULT_MAX_TAKE_LEADERSHIP_VOTE_INTERVAL_MS = 100;
+
+/** DLedgerConfig#preferredLeaderIds split as Java splits it (`;`), empty items dropped. */
+export function preferredLeaderIdList(ids: string | undefined): string[] {
+  return ids === undefined ? [] : ids.split(';').filter((x) => x !== '');
 }
 
 /** DLedgerConfig's defaults. */
@@ -69,6 +100,8 @@ export class DLedgerLeaderElector {
   private nextTimeToRequestVote = -1;
   private needIncreaseTermImmediately = false;
   private lastParseResult: ParseResult = 'WAIT_TO_REVOTE';
+  /** TakeLeadershipTask: the take-leadership request this node answers once its role settles. */
+  private takeLeadership: { request: LeadershipTransferRequest; resolve: (r: LeadershipTransferResponse) => void } | undefined;
   private readonly roleChangeHandlers: RoleChangeHandler[] = [];
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
@@ -183,6 +216,8 @@ export class DLedgerLeaderElector {
     const votedFor = s.currVoteFor();
     if (votedFor !== undefined && votedFor !== req.leaderId) return answer(s.getLeaderId() !== undefined ? 'REJECT_ALREADY_HAS_LEADER' : 'REJECT_ALREADY_VOTED');
     if (req.term < s.getLedgerEndTerm()) return answer('REJECT_TERM_SMALL_THAN_LEDGER', s.getLedgerEndTerm());
+    // A preferred leader taking over does not give its vote away to a rival whose log is no longer.
+    if (!self && this.isTakingLeadership() && req.ledgerEndTerm === s.getLedgerEndTerm() && s.getLedgerEndIndex() >= req.ledgerEndIndex) return answer('REJECT_TAKING_LEADERSHIP');
     try {
       await s.setCurrVoteFor(req.leaderId!);
     } catch (err) {
@@ -215,6 +250,11 @@ export class DLedgerLeaderElector {
   }
 
   private roleChanged(term: number, role: Role): void {
+    try {
+      this.checkTakeLeadership(term, role);
+    } catch (err) {
+      this.logger.error(`dledger ${this.state.selfId}: take-leadership check failed in term ${term} as ${role}: ${err instanceof Error ? err.message : String(err)}`);
+    }
     this.logger.info(`dledger ${this.state.selfId}: ${role} in term ${term}${role === 'FOLLOWER' ? ` of ${this.state.getLeaderId()}` : ''}`);
     for (const h of this.roleChangeHandlers) {
       try {
@@ -257,6 +297,8 @@ export class DLedgerLeaderElector {
     let inconsistentLeader = false;
     const asks = this.others().map((id) =>
       this.transport.heartBeat(id, { ...baseDefaults(), group: s.group, localId: s.selfId, remoteId: id, leaderId, term }).then((x) => {
+        // DLedgerLeaderElector#sendHeartbeats: anything but NETWORK_ERROR is a live peer.
+        s.peersLiveTable.set(id, x.code !== DLedgerResponseCode.NETWORK_ERROR);
         if (x.code === DLedgerResponseCode.SUCCESS) succ++;
         else if (x.code === DLedgerResponseCode.EXPIRED_TERM) maxTerm = x.term;
         else if (x.code === DLedgerResponseCode.INCONSISTENT_LEADER) inconsistentLeader = true;
@@ -274,8 +316,13 @@ export class DLedgerLeaderElector {
     else if (this.since(this.lastSuccHeartBeatTime) > this.config.maxHeartBeatLeak * this.config.heartBeatTimeIntervalMs) this.changeRoleToCandidate(term);
   }
 
-  /** DLedgerLeaderElector#getNextTimeToRequestVote (no take-leadership intervals in phase 1). */
+  /** DLedgerLeaderElector#getNextTimeToRequestVote: sooner for a preferred leader taking over. */
   private nextVoteTime(): number {
+    if (this.isTakingLeadership()) {
+      const min = this.config.minTakeLeadershipVoteIntervalMs ?? DEFAULT_MIN_TAKE_LEADERSHIP_VOTE_INTERVAL_MS;
+      const max = this.config.maxTakeLeadershipVoteIntervalMs ?? DEFAULT_MAX_TAKE_LEADERSHIP_VOTE_INTERVAL_MS;
+      return this.clock.now() + min + Math.floor(this.clock.random() * (max - min));
+    }
     const { minVoteIntervalMs, maxVoteIntervalMs } = this.config;
     return this.clock.now() + minVoteIntervalMs + Math.floor(this.clock.random() * (maxVoteIntervalMs - minVoteIntervalMs));
   }
@@ -342,6 +389,85 @@ export class DLedgerLeaderElector {
     if (s.isQuorum(t.accepted + t.notReady)) return 'REVOTE_IMMEDIATELY';
     this.nextTimeToRequestVote = this.nextVoteTime();
     return 'WAIT_TO_VOTE_NEXT';
+  }
+
+  // ---- leadership transfer ------------------------------------------------------------------
+
+  /** DLedgerLeaderElector#isTakingLeadership: a preferred leader asked to take over in this very term. */
+  private isTakingLeadership(): boolean {
+    const ids = preferredLeaderIdList(this.config.preferredLeaderIds);
+    return ids.length > 0 && this.state.getTermToTakeLeadership() === this.state.currTerm() && ids.includes(this.state.selfId);
+  }
+
+  /**
+   * DLedgerLeaderElector#handleLeadershipTransfer, the leader's part once DLedgerServer has checked
+   * the transferee (a member, caught up): mark it (appends are refused while it is set), ask it to
+   * take leadership with our log end as takeLeadershipLedgerIndex, and relay its answer. The mark
+   * is cleared when the answer is a failure, or when we are still in the request's term.
+   */
+  async handleLeadershipTransfer(req: LeadershipTransferRequest): Promise<LeadershipTransferResponse> {
+    const s = this.state;
+    const answer = (code: number): LeadershipTransferResponse => ({ ...baseDefaults(), term: s.currTerm(), code });
+    if (s.currTerm() !== req.term) return answer(DLedgerResponseCode.INCONSISTENT_TERM);
+    if (!s.isLeader()) return answer(DLedgerResponseCode.NOT_LEADER);
+    if (s.getTransferee() !== undefined) return answer(DLedgerResponseCode.LEADER_TRANSFERRING);
+    const transfereeId = req.transfereeId!;
+    s.setTransferee(transfereeId);
+    const take: LeadershipTransferRequest = {
+      ...baseDefaults(),
+      group: s.group,
+      leaderId: s.getLeaderId(),
+      localId: s.selfId,
+      remoteId: transfereeId,
+      term: req.term,
+      takeLeadershipLedgerIndex: s.getLedgerEndIndex(),
+      transferId: s.selfId,
+      transfereeId,
+    };
+    this.logger.info(`dledger ${s.selfId}: handing leadership of term ${req.term} to ${transfereeId} (log end ${take.takeLeadershipLedgerIndex})`);
+    const res = await this.transport.leadershipTransfer(transfereeId, take);
+    if (res.code !== DLedgerResponseCode.SUCCESS || (s.currTerm() === req.term && s.getTransferee() !== undefined)) s.setTransferee(undefined);
+    this.logger.info(`dledger ${s.selfId}: leadership transfer to ${transfereeId}: code ${res.code}, term ${res.term}`);
+    return res;
+  }
+
+  /**
+   * DLedgerLeaderElector#handleTakeLeadership, the transferee's part (DLedgerServer waited for its
+   * log to reach takeLeadershipLedgerIndex): become a candidate of the next term at once; the
+   * answer comes when the role settles in that term (#checkTakeLeadership).
+   */
+  handleTakeLeadership(req: LeadershipTransferRequest): Promise<LeadershipTransferResponse> {
+    const s = this.state;
+    if (s.currTerm() !== req.term) return Promise.resolve({ ...baseDefaults(), term: s.currTerm(), code: DLedgerResponseCode.INCONSISTENT_TERM });
+    const targetTerm = req.term + 1;
+    s.setTermToTakeLeadership(targetTerm);
+    const answer = new Promise<LeadershipTransferResponse>((resolve) => {
+      this.takeLeadership = { request: req, resolve };
+    });
+    this.changeRoleToCandidate(targetTerm);
+    this.needIncreaseTermImmediately = true;
+    return answer;
+  }
+
+  /** TakeLeadershipTask#check: answer the pending take-leadership once the role in that term is known. */
+  private checkTakeLeadership(term: number, role: Role): void {
+    const task = this.takeLeadership;
+    const target = this.state.getTermToTakeLeadership();
+    if (target === -1 || task === undefined) return;
+    let code: number;
+    if (term > target) code = DLedgerResponseCode.EXPIRED_TERM;
+    else if (term === target) {
+      if (role === 'LEADER') code = DLedgerResponseCode.SUCCESS;
+      else if (role === 'FOLLOWER') code = DLedgerResponseCode.TAKE_LEADERSHIP_FAILED;
+      else return;
+    } else {
+      // A heartbeat of the old term may make us a follower before the term moves up.
+      code = role === 'FOLLOWER' ? DLedgerResponseCode.TAKE_LEADERSHIP_FAILED : DLedgerResponseCode.INTERNAL_ERROR;
+    }
+    this.state.setTermToTakeLeadership(-1);
+    this.takeLeadership = undefined;
+    this.logger.info(`dledger ${this.state.selfId}: take leadership of term ${target}: code ${code} (now ${role} in term ${term})`);
+    task.resolve({ ...baseDefaults(), term, code });
   }
 
   // ---- helpers ------------------------------------------------------------------------------

@@ -57,6 +57,15 @@ export class MemberState {
   private ledgerEndTerm = -1;
   /** The largest term seen from others while a candidate; nextTerm jumps to it (MemberState#nextTerm). */
   private knownMaxTermInGroup = -1;
+  /** The node leadership is being handed to; while set, the leader takes no appends (MemberState#transferee). */
+  private transferee: string | undefined;
+  /** The term this node was asked to take leadership in, or -1 (MemberState#termToTakeLeadership). */
+  private termToTakeLeadership = -1;
+  /**
+   * Whether each peer answered the leader's last heartbeat (MemberState#peersLiveTable): filled by
+   * the leader's heartbeats, cleared when a leadership starts; checkPreferredLeader reads it.
+   */
+  readonly peersLiveTable = new Map<string, boolean>();
   private readonly file: string;
   private writing: Promise<void> = Promise.resolve();
 
@@ -160,6 +169,7 @@ export class MemberState {
     invariant(term === this.term, () => `leader of term ${term} in term ${this.term}`);
     this.role = 'LEADER';
     this.leaderId = this.selfId;
+    this.peersLiveTable.clear();
   }
 
   /** MemberState#changeToFollower. */
@@ -167,6 +177,7 @@ export class MemberState {
     invariant(term === this.term, () => `follower in term ${term} in term ${this.term}`);
     this.role = 'FOLLOWER';
     this.leaderId = leaderId;
+    this.transferee = undefined;
   }
 
   /** MemberState#changeToCandidate: the term is only noted; the candidate loop moves to it (nextTerm). */
@@ -175,6 +186,20 @@ export class MemberState {
     if (term > this.knownMaxTermInGroup) this.knownMaxTermInGroup = term;
     this.role = 'CANDIDATE';
     this.leaderId = undefined;
+    this.transferee = undefined;
+  }
+
+  getTransferee(): string | undefined {
+    return this.transferee;
+  }
+  setTransferee(id: string | undefined): void {
+    this.transferee = id;
+  }
+  getTermToTakeLeadership(): number {
+    return this.termToTakeLeadership;
+  }
+  setTermToTakeLeadership(term: number): void {
+    this.termToTakeLeadership = term;
   }
 
   /** MemberState#updateLedgerIndexAndTerm (the store tells it after each append or truncate). */

@@ -75,6 +75,9 @@ export class ServerLog implements ReplicatedLog {
         case DLedgerResponseCode.LEADER_NOT_READY:
           throw new NotLeaderError(`this broker stopped being the leader of its DLedger group (${err.message})`);
         case DLedgerResponseCode.LEADER_PENDING_FULL:
+        // Leadership is being handed over (DLedgerServer#handleAppend refuses LEADER_TRANSFERRING):
+        // busy for now; the new leader takes the retry.
+        case DLedgerResponseCode.LEADER_TRANSFERRING:
           // DLedgerCommitLog#asyncPutMessage: LEADER_PENDING_FULL → OS_PAGECACHE_BUSY.
           throw new StoreError(err.message, { code: 'E_STORE_BUSY', actions: ['retry later'] });
         default:

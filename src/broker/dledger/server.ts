@@ -11,12 +11,18 @@
  *    and may commit later (as in Java): rejected means "not known to be committed", never "lost".
  *  - onCommitted(listener): every entry after the committed index at registration, in index order,
  *    as it commits; on every node.
+ *  - transferLeadership(transfereeId): hand leadership to a caught-up follower (what a
+ *    LEADERSHIP_TRANSFER from DLedgerClient#leadershipTransfer asks of the leader); resolves with
+ *    the LeadershipTransferResponse, SUCCESS once the transferee is leader of a higher term.
+ *
+ * With preferredLeaderIds set, the leader hands leadership to a live, caught-up preferred node
+ * (DLedgerServer#checkPreferredLeader, every checkPreferredLeaderIntervalMs).
  */
 import type { RemotingClient } from '../../remoting/client.js';
 import { silentLogger, type Logger, type RemotingServer } from '../../remoting/server.js';
 import type { FileIO } from '../store/file-io.js';
 import type { DLedgerEntry } from './entry.js';
-import { DEFAULT_ELECTOR_CONFIG, DLedgerLeaderElector, systemClock, type ElectorClock, type ElectorConfig } from './elector.js';
+import { DEFAULT_ELECTOR_CONFIG, DLedgerLeaderElector, preferredLeaderIdList, systemClock, type ElectorClock, type ElectorConfig } from './elector.js';
 import { DEFAULT_PUSHER_CONFIG, DLedgerEntryPusher, type AppendResult, type PusherConfig } from './entry-pusher.js';
 import { DLedgerFileStore, type AppendHook, type DLedgerRecoveryReport } from './file-store.js';
 import { MemberState, type Role } from './member-state.js';
@@ -28,6 +34,8 @@ import {
   type AppendEntryResponse,
   type GetEntriesRequest,
   type GetEntriesResponse,
+  type LeadershipTransferRequest,
+  type LeadershipTransferResponse,
   type PushEntryRequest,
   type PushEntryResponse,
   type RequestOrResponse,
@@ -57,7 +65,29 @@ export interface DLedgerServerOptions {
   indexFileBytes?: number;
   appendHook?: AppendHook;
   logger?: Logger;
+  /**
+   * DLedgerConfig#preferredLeaderIds (`;`-separated; RocketMQ sets one, MessageStoreConfig#preferredLeaderId):
+   * the leader hands leadership to one of these when it can. Overrides electorConfig's.
+   */
+  preferredLeaderIds?: string;
+  transferConfig?: TransferConfig;
 }
+
+export interface TransferConfig {
+  /** DLedgerConfig#maxLeadershipTransferWaitIndex: a transferee further behind than this is refused (FALL_BEHIND_TOO_MUCH). */
+  maxLeadershipTransferWaitIndex: number;
+  /** DLedgerConfig#leadershipTransferWaitTimeout: how long a transferee waits for its log to reach the leader's end. */
+  leadershipTransferWaitTimeoutMs: number;
+  /** DLedgerServer#startup schedules checkPreferredLeader at this fixed rate (1000 ms). */
+  checkPreferredLeaderIntervalMs: number;
+  /** The LEADERSHIP_TRANSFER RPC's timeout (DLedgerRpcNettyService: 3000 ms, as every RPC). */
+  rpcTimeoutMs: number;
+}
+
+/** DLedgerConfig's defaults and DLedgerServer#startup's schedule. */
+export const DEFAULT_TRANSFER_CONFIG: TransferConfig = { maxLeadershipTransferWaitIndex: 1000, leadershipTransferWaitTimeoutMs: 1000, checkPreferredLeaderIntervalMs: 1000, rpcTimeoutMs: DLEDGER_RPC_TIMEOUT_MS };
+/** DLedgerServer#handleLeadershipTransfer polls the transferee's log end this often while it waits. */
+const TAKE_LEADERSHIP_POLL_MS = 10;
 
 /** DLedgerConfig: flushFileInterval 10 ms, checkPointInterval 3000 ms. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 10;
@@ -77,7 +107,10 @@ export class DLedgerServer implements DLedgerReplicationHandlers {
   private applyRunning = false;
   private readonly stopping = new AbortController();
   private maintenance: Promise<void> | undefined;
+  private preferredLeaderLoop: Promise<void> | undefined;
   private closed = false;
+  readonly transferConfig: TransferConfig;
+  private readonly preferredLeaderIds: string[];
 
   private constructor(
     readonly state: MemberState,
@@ -87,9 +120,13 @@ export class DLedgerServer implements DLedgerReplicationHandlers {
     private readonly clock: ElectorClock,
     private readonly logger: Logger,
   ) {
-    const transport = new RemotingPeerTransport(opts.remotingClient, state.peerMap, opts.rpcTimeoutMs ?? DLEDGER_RPC_TIMEOUT_MS);
+    this.transferConfig = opts.transferConfig ?? DEFAULT_TRANSFER_CONFIG;
+    const transport = new RemotingPeerTransport(opts.remotingClient, state.peerMap, opts.rpcTimeoutMs ?? DLEDGER_RPC_TIMEOUT_MS, this.transferConfig.rpcTimeoutMs);
     state.updateLedgerIndexAndTerm(store.getLedgerEndIndex(), store.getLedgerEndTerm());
-    this.elector = new DLedgerLeaderElector(state, transport, clock, opts.electorConfig ?? DEFAULT_ELECTOR_CONFIG, logger);
+    const electorConfig = { ...(opts.electorConfig ?? DEFAULT_ELECTOR_CONFIG) };
+    if (opts.preferredLeaderIds !== undefined) electorConfig.preferredLeaderIds = opts.preferredLeaderIds;
+    this.preferredLeaderIds = preferredLeaderIdList(electorConfig.preferredLeaderIds);
+    this.elector = new DLedgerLeaderElector(state, transport, clock, electorConfig, logger);
     this.pusher = new DLedgerEntryPusher(state, store, transport, clock, opts.pusherConfig ?? DEFAULT_PUSHER_CONFIG, logger);
     this.appliedIndex = store.getCommittedIndex();
     this.pusher.onCommittedIndexMoved(() => this.apply());
@@ -110,6 +147,7 @@ export class DLedgerServer implements DLedgerReplicationHandlers {
     this.elector.start();
     this.pusher.start();
     this.maintenance ??= this.runMaintenance();
+    this.preferredLeaderLoop ??= this.runPreferredLeaderCheck();
   }
 
   /** DLedgerServer#shutdown: stop the loops, then flush and checkpoint the store and close it. */
@@ -120,6 +158,7 @@ export class DLedgerServer implements DLedgerReplicationHandlers {
     await this.elector.stop();
     await this.pusher.stop();
     await this.maintenance;
+    await this.preferredLeaderLoop;
     await this.applying;
     await this.store.close();
   }
@@ -242,6 +281,107 @@ export class DLedgerServer implements DLedgerReplicationHandlers {
     }
   }
 
+  /**
+   * Hand leadership to `transfereeId` as a LEADERSHIP_TRANSFER from a client would
+   * (DLedgerClient#leadershipTransfer fills the request: this node as transferId, its current
+   * term). Resolves with the answer: SUCCESS once the transferee leads a higher term, otherwise
+   * the refusal (NOT_LEADER, UNKNOWN_MEMBER, FALL_BEHIND_TOO_MUCH, LEADER_TRANSFERRING,
+   * TAKE_LEADERSHIP_FAILED, NETWORK_ERROR, ...). Never rejects for a DLedger refusal.
+   */
+  transferLeadership(transfereeId: string): Promise<LeadershipTransferResponse> {
+    const s = this.state;
+    return this.handleLeadershipTransfer({ ...baseDefaults(), group: s.group, remoteId: s.selfId, transferId: s.selfId, transfereeId, term: s.currTerm(), takeLeadershipLedgerIndex: 0 });
+  }
+
+  /**
+   * DLedgerServer#handleLeadershipTransfer. At the leader (transferId is us): the transferee must
+   * be a member, the term ours, we the leader, and the transferee less than
+   * maxLeadershipTransferWaitIndex entries behind; then the elector hands over. At the transferee:
+   * the request must come from our leader; wait (at most leadershipTransferWaitTimeoutMs) for our
+   * log to reach takeLeadershipLedgerIndex, then take leadership. A refusal copies the request's
+   * base with the code and our leader (the DLedgerException catch).
+   */
+  async handleLeadershipTransfer(req: LeadershipTransferRequest): Promise<LeadershipTransferResponse> {
+    const s = this.state;
+    const refuse = (code: number, why: string): LeadershipTransferResponse => {
+      this.logger.warn(`dledger ${s.selfId}: leadership transfer ${req.transferId ?? '?'} -> ${req.transfereeId ?? '?'} refused: ${why}`);
+      const { group, term, localId, remoteId } = req;
+      return { group, term, localId, remoteId, code, leaderId: s.getLeaderId() };
+    };
+    const member = this.memberRefusal(req);
+    if (member !== undefined) return refuse(member, `request for ${req.remoteId} of group ${req.group}`);
+    if (req.transferId === s.selfId) {
+      if (!s.isPeerMember(req.transfereeId)) return refuse(DLedgerResponseCode.UNKNOWN_MEMBER, `transferee ${req.transfereeId} is not a peer member`);
+      // Java would send the take-leadership to itself and answer LEADER_TRANSFERRING; say what it is.
+      if (req.transfereeId === s.selfId) return refuse(DLedgerResponseCode.UNEXPECTED_ARGUMENT, `transferee ${req.transfereeId} is the transferer`);
+      if (s.currTerm() !== req.term) return refuse(DLedgerResponseCode.INCONSISTENT_TERM, `currTerm ${s.currTerm()} != request term ${req.term}`);
+      if (!s.isLeader()) return refuse(DLedgerResponseCode.NOT_LEADER, `${s.selfId} is not the leader (leader: ${s.getLeaderId() ?? 'unknown'})`);
+      const behind = this.fallBehind(req.transfereeId!);
+      if (behind >= this.transferConfig.maxLeadershipTransferWaitIndex) return refuse(DLedgerResponseCode.FALL_BEHIND_TOO_MUCH, `transferee is ${behind} entries behind (max ${this.transferConfig.maxLeadershipTransferWaitIndex})`);
+      return this.elector.handleLeadershipTransfer(req);
+    }
+    if (req.transfereeId === s.selfId) {
+      if (req.transferId === undefined || req.transferId !== s.getLeaderId()) return refuse(DLedgerResponseCode.INCONSISTENT_LEADER, `transferer ${req.transferId} is not our leader ${s.getLeaderId() ?? '(none)'}`);
+      const start = this.clock.now();
+      // Bounded by leadershipTransferWaitTimeoutMs of the clock (and by close()).
+      while (req.takeLeadershipLedgerIndex - s.getLedgerEndIndex() > 0) {
+        if (this.clock.now() - start > this.transferConfig.leadershipTransferWaitTimeoutMs || this.closed) {
+          return refuse(DLedgerResponseCode.TAKE_LEADERSHIP_FAILED, `log end ${s.getLedgerEndIndex()} did not reach ${req.takeLeadershipLedgerIndex} within ${this.transferConfig.leadershipTransferWaitTimeoutMs} ms`);
+        }
+        await this.clock.sleep(TAKE_LEADERSHIP_POLL_MS, this.stopping.signal);
+      }
+      return this.elector.handleTakeLeadership(req);
+    }
+    const { group, localId, remoteId, leaderId } = req;
+    return { group, localId, remoteId, leaderId, term: s.currTerm(), code: DLedgerResponseCode.UNEXPECTED_ARGUMENT };
+  }
+
+  /** How far `peerId` is behind our log end (DLedgerEntryPusher#getPeerWaterMark of the current term). */
+  private fallBehind(peerId: string): number {
+    return this.store.getLedgerEndIndex() - this.pusher.getPeerWaterMark(peerId);
+  }
+
+  /**
+   * DLedgerServer#checkPreferredLeader: as leader, not already handing over, and not preferred
+   * ourselves, pick among the preferred ids that are members and answered our last heartbeat the
+   * one least behind, and hand over to it if it is less than maxLeadershipTransferWaitIndex behind.
+   * Resolves with the transfer's answer, or undefined when there was nothing to do.
+   */
+  async checkPreferredLeader(): Promise<LeadershipTransferResponse | undefined> {
+    const s = this.state;
+    if (!s.isLeader() || this.preferredLeaderIds.length === 0 || s.getTransferee() !== undefined) return undefined;
+    if (this.preferredLeaderIds.includes(s.selfId)) return undefined;
+    const candidates = this.preferredLeaderIds.filter((id) => s.isPeerMember(id) && s.peersLiveTable.get(id) === true);
+    if (candidates.length === 0) return undefined;
+    let best = candidates[0]!;
+    let minBehind = Number.POSITIVE_INFINITY;
+    for (const id of candidates) {
+      const behind = this.fallBehind(id);
+      if (behind < minBehind) {
+        minBehind = behind;
+        best = id;
+      }
+    }
+    if (minBehind >= this.transferConfig.maxLeadershipTransferWaitIndex) return undefined;
+    this.logger.info(`dledger ${s.selfId}: preferred leader ${best} is ${minBehind} entries behind: transferring leadership`);
+    // Java calls the elector directly (no DLedgerServer checks) with only the term and transferee.
+    return this.elector.handleLeadershipTransfer({ ...baseDefaults(), term: s.currTerm(), transfereeId: best, takeLeadershipLedgerIndex: 0 });
+  }
+
+  /** DLedgerServer#startup: checkPreferredLeader at a fixed rate; one check at a time (Java waits on each). */
+  private async runPreferredLeaderCheck(): Promise<void> {
+    if (this.preferredLeaderIds.length === 0) return;
+    while (!this.stopping.signal.aborted) {
+      await this.clock.sleep(this.transferConfig.checkPreferredLeaderIntervalMs, this.stopping.signal);
+      if (this.stopping.signal.aborted) break;
+      try {
+        await this.checkPreferredLeader();
+      } catch (err) {
+        this.logger.warn(`dledger ${this.state.selfId}: checkPreferredLeader: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
   /** DLedgerServer#handlePush: member and group, then the pusher's follower side. */
   async handlePush(req: PushEntryRequest): Promise<PushEntryResponse> {
     const refused = this.memberRefusal(req);
@@ -258,6 +398,9 @@ export class DLedgerServer implements DLedgerReplicationHandlers {
   private checkLeader(): void {
     if (this.closed) throw new DLedgerError(DLedgerResponseCode.LEADER_NOT_READY, `DLedger ${this.state.selfId} is closed`);
     if (!this.state.isLeader()) throw new DLedgerError(DLedgerResponseCode.NOT_LEADER, `${this.state.selfId} is not the leader (leader: ${this.state.getLeaderId() ?? 'unknown'})`);
+    // DLedgerServer#handleAppend: no appends while leadership is being handed over.
+    const transferee = this.state.getTransferee();
+    if (transferee !== undefined) throw new DLedgerError(DLedgerResponseCode.LEADER_TRANSFERRING, `${this.state.selfId} is handing leadership to ${transferee}`);
   }
 
   // ---- committed entries to the listeners, flush and checkpoint -----------------------------

@@ -22,6 +22,8 @@ import {
   GET_ENTRIES_RESPONSE_SCHEMA,
   HEART_BEAT_REQUEST_SCHEMA,
   HEART_BEAT_RESPONSE_SCHEMA,
+  LEADERSHIP_TRANSFER_REQUEST_SCHEMA,
+  LEADERSHIP_TRANSFER_RESPONSE_SCHEMA,
   METADATA_REQUEST_SCHEMA,
   METADATA_RESPONSE_SCHEMA,
   PUSH_ENTRY_REQUEST_SCHEMA,
@@ -34,6 +36,8 @@ import {
   type GetEntriesResponse,
   type HeartBeatRequest,
   type HeartBeatResponse,
+  type LeadershipTransferRequest,
+  type LeadershipTransferResponse,
   type PushEntryRequest,
   type PushEntryResponse,
   type VoteRequest,
@@ -49,6 +53,11 @@ export class RemotingPeerTransport implements DLedgerPeerTransport, PushTranspor
     /** Peer id → "host:port" (MemberState#getPeerMap). */
     private readonly peers: ReadonlyMap<string, string>,
     private readonly timeoutMs = DLEDGER_RPC_TIMEOUT_MS,
+    /**
+     * For LEADERSHIP_TRANSFER, whose answer waits for the transferee to catch up and win an
+     * election (Java uses its one RPC timeout, 3000 ms, for every code).
+     */
+    private readonly transferTimeoutMs = DLEDGER_RPC_TIMEOUT_MS,
   ) {}
 
   async vote(peerId: string, req: VoteRequest): Promise<VoteResponse> {
@@ -68,12 +77,19 @@ export class RemotingPeerTransport implements DLedgerPeerTransport, PushTranspor
     return (res && tryDecode(() => decodeBody(PUSH_ENTRY_RESPONSE_SCHEMA, bodyOf(res)))) ?? { ...baseDefaults(), code: DLedgerResponseCode.NETWORK_ERROR, beginIndex: -1, endIndex: -1, count: 0 };
   }
 
+  /** DLedgerRpcNettyService#leadershipTransfer: no answer is the request's base (copyBaseInfo) with NETWORK_ERROR. */
+  async leadershipTransfer(peerId: string, req: LeadershipTransferRequest): Promise<LeadershipTransferResponse> {
+    const res = await this.call(peerId, DLedgerRequestCode.LEADERSHIP_TRANSFER, encodeBody(LEADERSHIP_TRANSFER_REQUEST_SCHEMA, req), this.transferTimeoutMs);
+    const { group, term, localId, remoteId, leaderId } = req;
+    return (res && tryDecode(() => decodeBody(LEADERSHIP_TRANSFER_RESPONSE_SCHEMA, bodyOf(res)))) ?? { group, term, localId, remoteId, leaderId, code: DLedgerResponseCode.NETWORK_ERROR };
+  }
+
   /** The answer, or undefined when the peer is unknown, unreachable or too slow. */
-  private async call(peerId: string, code: number, body: Buffer): Promise<RemotingCommand | undefined> {
+  private async call(peerId: string, code: number, body: Buffer, timeoutMs = this.timeoutMs): Promise<RemotingCommand | undefined> {
     const addr = this.peers.get(peerId);
     if (addr === undefined) return undefined;
     try {
-      return await this.client.invoke(addr, dledgerRequestCommand(code, body), this.timeoutMs);
+      return await this.client.invoke(addr, dledgerRequestCommand(code, body), timeoutMs);
     } catch {
       return undefined;
     }
@@ -92,18 +108,18 @@ function tryDecode<T>(fn: () => T): T | undefined {
   }
 }
 
-/** What a DLedger server answers besides the elector's codes (DLedgerServer#handleAppend, #handleGet, #handlePush). */
+/** What a DLedger server answers besides the elector's codes (DLedgerServer#handleAppend, #handleGet, #handlePush, #handleLeadershipTransfer). */
 export interface DLedgerReplicationHandlers {
   handleAppend(req: AppendEntryRequest): Promise<AppendEntryResponse>;
   handleGet(req: GetEntriesRequest): Promise<GetEntriesResponse>;
   handlePush(req: PushEntryRequest): Promise<PushEntryResponse>;
+  handleLeadershipTransfer(req: LeadershipTransferRequest): Promise<LeadershipTransferResponse>;
 }
 
 /**
  * DLedgerRpcNettyService#registerProcessor: every DLedger code gets a handler. VOTE, HEART_BEAT and
- * METADATA are answered by the elector; APPEND, GET and PUSH by `replication` (DLedgerServer) when
- * given. What is not served yet (PULL, LEADERSHIP_TRANSFER; the replication codes without
- * `replication`) is answered UNSUPPORTED in its own response shape, so a peer gets a DLedger
+ * METADATA are answered by the elector; APPEND, GET, PUSH and LEADERSHIP_TRANSFER by `replication`
+ * (DLedgerServer) when given. What is not served (PULL; the other codes without `replication`) is answered UNSUPPORTED in its own response shape, so a peer gets a DLedger
  * answer rather than a remoting error. A body that does not decode throws, which the server answers SYSTEM_ERROR, as Netty does
  * when fastjson throws in processRequest.
  */
@@ -132,6 +148,9 @@ export function registerDLedgerHandlers(server: RemotingServer, elector: DLedger
     table[DLedgerRequestCode.APPEND] = async (req) => answer(req, encodeBody(APPEND_ENTRY_RESPONSE_SCHEMA, await r.handleAppend(decodeBody(APPEND_ENTRY_REQUEST_SCHEMA, bodyOf(req)))));
     table[DLedgerRequestCode.GET] = async (req) => answer(req, encodeBody(GET_ENTRIES_RESPONSE_SCHEMA, await r.handleGet(decodeBody(GET_ENTRIES_REQUEST_SCHEMA, bodyOf(req)))));
     table[DLedgerRequestCode.PUSH] = async (req) => answer(req, encodeBody(PUSH_ENTRY_RESPONSE_SCHEMA, await r.handlePush(decodeBody(PUSH_ENTRY_REQUEST_SCHEMA, bodyOf(req)))));
+    // From a peer leader (take leadership) or from a client of the leader (DLedgerClient#leadershipTransfer).
+    table[DLedgerRequestCode.LEADERSHIP_TRANSFER] = async (req) =>
+      answer(req, encodeBody(LEADERSHIP_TRANSFER_RESPONSE_SCHEMA, await r.handleLeadershipTransfer(decodeBody(LEADERSHIP_TRANSFER_REQUEST_SCHEMA, bodyOf(req)))));
   }
   server.registerAll(table);
 }
