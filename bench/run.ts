@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { benchAdmin } from './admin.js';
+import { benchDLedger } from './dledger.js';
 import { benchE2e } from './e2e.js';
 import { benchMigrate } from './migrate.js';
 import { benchStore } from './store.js';
@@ -31,6 +32,8 @@ const PARTS: BenchPart[] = [
   { name: 'migrate', run: () => benchMigrate() },
   // produce throughput with broker-side tracing (brokerTraceEnable) off vs on, alternated rounds; aim: at most 15 % slower
   { name: 'trace', run: () => benchTrace({ phaseMs }) },
+  // SYNC_FLUSH produce into one broker vs a 3-node DLedger group, and master failover with default election timing (ROCKETCTL_BENCH_DLEDGER_MS)
+  { name: 'dledger', run: () => benchDLedger() },
 ];
 
 async function main(): Promise<void> {

@@ -18,7 +18,7 @@
  *   import { benchTopics } from './topics.js';
  *   PARTS.push({ name: 'topics', run: () => benchTopics() });
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +30,7 @@ import { makeRequest } from '../src/protocol/frame.js';
 import { encodeProperties } from '../src/protocol/properties.js';
 import { encodeRegisterBrokerBody } from '../src/protocol/register-broker.js';
 import { repoRoot } from './admin.js';
+import { spawnReady } from './spawn.js';
 
 export interface TopicsBenchOptions {
   /** Topics created through the protocol (default 10,000). */
@@ -84,47 +85,10 @@ export interface BrokerChild {
 }
 
 /** `broker start` until its ready line; resolves with the addresses and the spawn-to-ready time. */
-export function startBroker(root: string, storeDir: string): Promise<BrokerChild> {
-  const { NODE_ENV: _drop, ...env } = process.env;
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), 'broker', 'start', '--store-dir', storeDir, '--listen-port', '0', '--namesrv-port', '0'], {
-    cwd: root,
-    env: { ...env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`broker start: no ready line within ${START_TIMEOUT_MS} ms: ${err.slice(-500)}`));
-    }, START_TIMEOUT_MS);
-    child.stderr!.on('data', (d) => (err += d));
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /broker ready: broker=(\S+).* namesrv=(\S+)/.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      const startMs = performance.now() - t0;
-      resolve({
-        child,
-        broker: m[1]!,
-        namesrv: m[2]!,
-        startMs,
-        async stop() {
-          child.kill('SIGTERM');
-          const t = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT_MS);
-          await exited;
-          clearTimeout(t);
-        },
-      });
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`broker start exited before it was ready: ${err.slice(-500)}`));
-    });
-  });
+export async function startBroker(root: string, storeDir: string): Promise<BrokerChild> {
+  const argv = ['broker', 'start', '--store-dir', storeDir, '--listen-port', '0', '--namesrv-port', '0'];
+  const s = await spawnReady(root, argv, (out) => /broker ready: broker=(\S+).* namesrv=(\S+)/.exec(out) ?? undefined, START_TIMEOUT_MS);
+  return { child: s.child, broker: s.ready[1]!, namesrv: s.ready[2]!, startMs: s.startMs, stop: () => s.stop() };
 }
 
 const CLK_TCK = 100;

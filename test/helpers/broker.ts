@@ -117,21 +117,8 @@ export async function createTopic(client: RemotingClient, addr: string, topic: s
   );
 }
 
-/** Poll until `check` returns a value (not undefined), at most `timeoutMs`. No timing assertions. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 20_000, stepMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
+/** Poll until `check` returns a value (not undefined), at most `timeoutMs` (shared with the bench parts). */
+export { eventually } from '../../bench/spawn.js';
 
 // ---- child process ----------------------------------------------------------------------------
 
