@@ -46,6 +46,11 @@ export interface PusherConfig {
   pushRetryMs: number;
   /** How long an idle dispatcher or the quorum checker sleeps when nothing wakes it. */
   idleCheckMs: number;
+  /**
+   * APPEND pushes a dispatcher has in flight to one follower at most (Java's EntryDispatcher keeps
+   * up to maxPendingSize, 1000, in its pendingMap). Must not exceed the follower's out-of-order hold.
+   */
+  maxPushesInFlight: number;
 }
 
 /** DLedgerConfig's defaults. */
@@ -57,6 +62,7 @@ export const DEFAULT_PUSHER_CONFIG: PusherConfig = {
   commitPushIntervalMs: 1000,
   pushRetryMs: 500,
   idleCheckMs: 50,
+  maxPushesInFlight: 64,
 };
 
 /** DLedgerRpcNettyService#push. Never rejects: no answer is code NETWORK_ERROR. */
@@ -345,10 +351,15 @@ class EntryDispatcher {
     return false;
   }
 
-  /** EntryDispatcher#doAppend (one entry per push), or #doCommit when there is nothing to send. */
+  /**
+   * EntryDispatcher#doAppend: the entries from writeIndex on, each in its own push, up to
+   * maxPushesInFlight at once (Java pipelines them the same way; the follower holds an early one
+   * until its turn); the answers are taken in index order. #doCommit when there is nothing to send.
+   */
   private async doAppend(): Promise<boolean> {
     const { store, transport, clock } = this.pusher.internals;
-    if (this.writeIndex > store.getLedgerEndIndex()) {
+    const end = store.getLedgerEndIndex();
+    if (this.writeIndex > end) {
       const committed = store.getCommittedIndex();
       const due = clock.now() - this.lastCommitPushAt >= this.pusher.config.commitPushIntervalMs;
       if (committed > this.lastCommitIndexSent || due) {
@@ -358,20 +369,25 @@ class EntryDispatcher {
       }
       return false;
     }
-    const entry = await store.get(this.writeIndex);
-    const req = this.request('APPEND', entry);
-    const res = await transport.push(this.peerId, req);
-    if (!this.stillCurrent()) return true;
-    if (res.code === DLedgerResponseCode.SUCCESS) {
-      this.lastCommitIndexSent = Math.max(this.lastCommitIndexSent, req.commitIndex);
-      this.changeState(entry.index, 'APPEND');
-      return true;
+    const window = Math.max(1, Math.min(this.pusher.config.maxPushesInFlight, end - this.writeIndex + 1));
+    const entries = await Promise.all(Array.from({ length: window }, (_, k) => store.get(this.writeIndex + k)));
+    const reqs = entries.map((entry) => this.request('APPEND', entry));
+    const answers = await Promise.all(reqs.map((req) => transport.push(this.peerId, req)));
+    for (let k = 0; k < answers.length; k++) {
+      if (!this.stillCurrent()) return true;
+      const res = answers[k]!;
+      if (res.code === DLedgerResponseCode.SUCCESS) {
+        this.lastCommitIndexSent = Math.max(this.lastCommitIndexSent, reqs[k]!.commitIndex);
+        this.changeState(entries[k]!.index, 'APPEND');
+        continue;
+      }
+      if (res.code === DLedgerResponseCode.INCONSISTENT_STATE) {
+        this.changeState(-1, 'COMPARE');
+        return true;
+      }
+      return this.pushFailed(res);
     }
-    if (res.code === DLedgerResponseCode.INCONSISTENT_STATE) {
-      this.changeState(-1, 'COMPARE');
-      return true;
-    }
-    return this.pushFailed(res);
+    return true;
   }
 
   /** The term we push for is still ours (a push may have taken a while). */

@@ -105,6 +105,9 @@ export interface NewEntry {
  */
 export type AppendHook = (entry: Omit<DLedgerEntry, 'body'>, bytes: Buffer, bodyOffset: number) => void;
 
+/** Entries DLedgerFileStore keeps in memory after writing them (see #remember). */
+const RECENT_ENTRIES = 4096;
+
 export class DLedgerFileStore {
   private ledgerBeginIndex = -1;
   private ledgerEndIndex = -1;
@@ -179,8 +182,22 @@ export class DLedgerFileStore {
       const bodyCrc = entryBodyCrc(body);
       bytes.writeInt32BE(bodyCrc, 40);
       await this.writeEntry(bytes, { ...entry, bodyCrc });
-      return { ...entry, bodyCrc, body: Buffer.from(body) };
+      const written = { ...entry, bodyCrc, body: Buffer.from(body) };
+      this.remember(written);
+      return written;
     });
+  }
+
+  /**
+   * The newest entries, by index, for reads that come right after the write (the leader's pushes,
+   * the commit's hand-over): served from memory instead of queueing behind appends and going to
+   * the file. Bounded by RECENT_ENTRIES; dropped from the cut point on a truncate.
+   */
+  private readonly recent = new Map<number, DLedgerEntry>();
+
+  private remember(e: DLedgerEntry): void {
+    this.recent.set(e.index, e);
+    if (this.recent.size > RECENT_ENTRIES) this.recent.delete(this.recent.keys().next().value!);
   }
 
   /**
@@ -195,6 +212,7 @@ export class DLedgerFileStore {
       const pos = await this.placeEntry(bytes.length);
       if (pos !== entry.pos) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry ${entry.index} is for pos ${entry.pos}, the next pos here is ${pos}`);
       await this.writeEntry(bytes, { ...entry, size: bytes.length });
+      this.remember({ ...entry, size: bytes.length });
     });
   }
 
@@ -238,6 +256,8 @@ export class DLedgerFileStore {
 
   /** DLedgerMmapFileStore#get (with #indexCheck's refusals). */
   get(index: number): Promise<DLedgerEntry> {
+    const hit = this.recent.get(index);
+    if (hit && index >= this.ledgerBeginIndex && index <= this.ledgerEndIndex) return Promise.resolve(hit);
     return this.serial(async () => {
       const u = await this.indexUnit(index);
       const buf = await this.data.read(u.pos, u.size);
@@ -286,6 +306,7 @@ export class DLedgerFileStore {
   truncate(lastKept: number): Promise<void> {
     return this.serial(async () => {
       if (lastKept >= this.ledgerEndIndex) return;
+      for (const i of [...this.recent.keys()]) if (i > lastKept) this.recent.delete(i);
       invariant(lastKept >= this.committedIndex, () => `truncate after ${lastKept} would cut committed entries up to ${this.committedIndex}`);
       invariant(lastKept >= this.ledgerBeginIndex - 1, () => `truncate after ${lastKept}, before the first entry ${this.ledgerBeginIndex}`);
       const cutPos = (await this.indexUnit(lastKept + 1)).pos;
@@ -316,10 +337,17 @@ export class DLedgerFileStore {
 
   /** Everything appended so far durable: data files, then index files (FlushDataService). */
   flush(): Promise<void> {
-    return this.serial(async () => {
+    // Every write queued before this call is finished first (a barrier in the write queue); the
+    // fsyncs then run outside it, so appends and reads go on meanwhile instead of waiting behind
+    // them. Flushes run one after another: a segment a running flush took off the dirty list is
+    // synced before the next flush can return (Segments#sync).
+    const barrier = this.serial(() => Promise.resolve());
+    const run = this.syncChain.then(() => barrier).then(async () => {
       await this.data.sync();
       await this.index.sync();
     });
+    this.syncChain = run.catch(() => undefined);
+    return run;
   }
 
   /** DLedgerMmapFileStore#shutdown: flush, checkpoint, close the files. */
@@ -329,9 +357,13 @@ export class DLedgerFileStore {
     await this.persistCheckpoint();
     this.closed = true;
     await this.queue.catch(() => undefined);
+    await this.syncChain;
     await this.data.close();
     await this.index.close();
   }
+
+  /** Flushes, one after another (see flush). */
+  private syncChain: Promise<unknown> = Promise.resolve();
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new DLedgerError(DLedgerResponseCode.DISK_ERROR, `DLedger store ${this.dir} is closed`));
