@@ -82,7 +82,8 @@ async function run(): Promise<void> {
   const apacheMember = (id: string): Member => {
     let server: ApacheServer | undefined;
     let running = false;
-    cleanups.push(() => server?.cleanup() ?? Promise.resolve());
+    // ROCKETCTL_KEEP_APACHE_DIR=1 keeps its dir (logs/broker.log, store/dledger-<id>) to read after the run.
+    cleanups.push(() => (process.env.ROCKETCTL_KEEP_APACHE_DIR ? server?.stop() : server?.cleanup()) ?? Promise.resolve());
     return {
       id, apache: true,
       addr: () => (running ? server?.broker : undefined),
