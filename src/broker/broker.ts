@@ -233,7 +233,6 @@ export class BrokerController implements BrokerContext {
           void this.registerBrokerAll({ force: true });
         },
       });
-      await this.dledger.listen();
     }
     this.messageStore = await MessageStore.open(storeConfig, { io: this.opts.storeIO, commitLog: this.dledger?.commitLogFactory() });
     this.recovery = this.messageStore.report;
@@ -318,7 +317,11 @@ export class BrokerController implements BrokerContext {
         logger: this.logger,
       });
       this.every(this.opts.slaveSyncIntervalMs ?? SLAVE_SYNC_INTERVAL_MS, () => sync.syncAll());
+      // The DLedger port opens only now, with its handlers registered (as DLedgerServer#startup starts
+      // its RPC service after the store has recovered): a Java peer reading an answer without a body
+      // (REQUEST_CODE_NOT_SUPPORTED) fails in its callback and waits out the RPC timeout.
       this.dledger.start();
+      await this.dledger.listen();
     } else {
       await this.registerBrokerAll({ force: true });
     }
@@ -666,6 +669,10 @@ export class BrokerController implements BrokerContext {
 
   consumerOffsetsBody(): string {
     return this.offsets.encodeBody();
+  }
+
+  delayOffsetsBody(): string {
+    return this.delayOffsets.encodeBody();
   }
 
   queryOffset(group: string, topic: string, queueId: number): number {

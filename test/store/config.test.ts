@@ -89,6 +89,14 @@ describe('config files in fastjson format', () => {
     expect(new DelayOffsetManager(root, io).encode()).toBe('{\n\t"offsetTable":{}\n}');
   });
 
+  it('GET_ALL_DELAY_OFFSET body: compact, bare Integer keys by level (ScheduleMessageService#encode() is encode(false))', async () => {
+    const m = new DelayOffsetManager(root, io);
+    expect(m.encodeBody()).toBe('{"offsetTable":{}}');
+    m.set(3, 7);
+    m.set(1, 12);
+    expect(m.encodeBody()).toBe('{"offsetTable":{1:12,3:7}}');
+  });
+
   it('subscriptionGroup.json: the golden file loads, default groups are always present', async () => {
     await place('subscriptionGroup.json', golden('config-subscriptionGroup.json'));
     const m = new SubscriptionGroupManager(root, io);

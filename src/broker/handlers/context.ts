@@ -150,6 +150,8 @@ export interface BrokerContext {
   // consumer offsets (ConsumerOffsetManager)
   /** GET_ALL_CONSUMER_OFFSET's body: ConsumerOffsetSerializeWrapper as fastjson. */
   consumerOffsetsBody(): string;
+  /** GET_ALL_DELAY_OFFSET's body: DelayOffsetSerializeWrapper as fastjson. */
+  delayOffsetsBody(): string;
   queryOffset(group: string, topic: string, queueId: number): number;
   commitOffset(clientHost: string, group: string, topic: string, queueId: number, offset: number): void;
   /**

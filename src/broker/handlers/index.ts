@@ -12,6 +12,7 @@ import { deleteTopicInBroker } from './delete-topic-in-broker.js';
 import { deleteExpiredCommitLog } from './delete-expired-commitlog.js';
 import { endTransaction } from './end-transaction.js';
 import { getAllConsumerOffset } from './get-all-consumer-offset.js';
+import { getAllDelayOffset } from './get-all-delay-offset.js';
 import { getAllTopicConfig } from './get-all-topic-config.js';
 import { getConsumerListByGroup } from './get-consumer-list-by-group.js';
 import { getEarliestMsgStoretime } from './get-earliest-msg-storetime.js';
@@ -73,6 +74,7 @@ const TABLE: Record<number, (ctx: BrokerContext) => RequestHandler> = {
   [RequestCode.DELETE_EXPIRED_COMMITLOG]: deleteExpiredCommitLog,
   [RequestCode.GET_ALL_TOPIC_CONFIG]: getAllTopicConfig,
   [RequestCode.GET_ALL_CONSUMER_OFFSET]: getAllConsumerOffset,
+  [RequestCode.GET_ALL_DELAY_OFFSET]: getAllDelayOffset,
   [RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP]: updateAndCreateSubscriptionGroup,
   [RequestCode.QUERY_MESSAGE]: queryMessage,
   [RequestCode.VIEW_MESSAGE_BY_ID]: viewMessageById,

@@ -3,6 +3,7 @@
  * (apache/rocketmq ScheduleMessageService, DelayOffsetSerializeWrapper).
  * `{"offsetTable":{1:12,2:0}}` with bare Integer keys; level n is queue n-1.
  */
+import { FjMap, toFastjson } from '../../../protocol/fastjson.js';
 import type { FileIO } from '../file-io.js';
 import { ConfigFileManager, decodeIntKeyedLongs, objectField, parseConfigObject, prettyIntKeyedMap } from './config-file.js';
 
@@ -21,6 +22,15 @@ export class DelayOffsetManager extends ConfigFileManager {
   /** `{\n\t"offsetTable":{1:12,2:0,3:7\n\t}\n}`, as fastjson pretty-prints it. */
   encode(): string {
     return `{\n\t"offsetTable":${prettyIntKeyedMap(this.table, 1)}\n}`;
+  }
+
+  /**
+   * GET_ALL_DELAY_OFFSET's body, compact (ScheduleMessageService#encode() is encode(false)):
+   * `{"offsetTable":{1:12,2:0}}`. An Apache slave writes it as its delayOffset.json
+   * (SlaveSynchronize#syncDelayOffset).
+   */
+  encodeBody(): string {
+    return toFastjson({ offsetTable: new FjMap(this.all()) });
   }
 
   get(level: number): number | undefined {
