@@ -58,6 +58,7 @@ export const COMMANDS: Record<string, CommandClass> = {
   get topicList() { return require('./commands/topicList.js').default; },
   get topicRoute() { return require('./commands/topicRoute.js').default; },
   get topicStatus() { return require('./commands/topicStatus.js').default; },
+  get transferLeadership() { return require('./commands/transferLeadership.js').default; },
   get updateAclConfig() { return require('./commands/updateAclConfig.js').default; },
   get updateGlobalWhiteAddr() { return require('./commands/updateGlobalWhiteAddr.js').default; },
   get updateSubGroup() { return require('./commands/updateSubGroup.js').default; },

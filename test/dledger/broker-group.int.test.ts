@@ -16,7 +16,7 @@ import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
 import { createTopic, eventually, tempDir } from '../helpers/broker.js';
 import { BROKER_NAME, cleanups, masterOf, QUEUES, readAllFrom, startGroup, storedCount } from '../helpers/dledger-group.js';
-import { runCli } from '../helpers/cli.js';
+import { expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 import { uniq } from '../client/support.js';
 
 describe('a DLedger group of three brokers in one process', () => {
@@ -154,5 +154,20 @@ describe('a DLedger group of three brokers in one process', () => {
     await b.close();
     const dledger = buildBrokerConfig({ overrides: { storePathRootDir: other, listenPort: '0', embeddedNamesrv: 'false', enableDLegerCommitLog: 'true', dLegerPeers: 'n0-127.0.0.1:1', dLegerSelfId: 'n0' } }).config;
     await expect(BrokerController.start(dledger)).rejects.toThrow(/holds a commit log written without DLedger \(commitlog\/\)/);
+  });
+
+  it('transferLeadership moves the leadership and the master role to the named member; an unknown member is a usage error', async () => {
+    const g = await startGroup();
+    const leader = await masterOf(g.members, g.ns);
+    const target = g.members.find((m) => m !== leader)!;
+    await eventually(() => (target.broker!.dledger!.brokerId() > 0 ? true : undefined), `${target.id} a slave`, 20_000, 50);
+    const r = await runCli(['transferLeadership', '-n', g.namesrv, '-b', BROKER_NAME, '--to', target.id, '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expectSuccessEnvelope('transferLeadership', r.json);
+    expect(r.json.result).toMatchObject({ brokerName: BROKER_NAME, from: leader.id, to: target.id, transferred: true, masterAddr: target.broker!.addresses.broker });
+    expect(await masterOf(g.members, g.ns)).toBe(target);
+    const unknown = await runCli(['transferLeadership', '-n', g.namesrv, '-b', BROKER_NAME, '--to', 'n9']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/n9 is not a live member of dl-a/);
   });
 });

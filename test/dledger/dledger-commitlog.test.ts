@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { NotLeaderError, singleNodeCommitLog, type SingleNodeLog } from '../../src/broker/dledger/dledger-commitlog.js';
-import { BODY_OFFSET, readEntryHeader } from '../../src/broker/dledger/entry.js';
+import { BODY_OFFSET, readEntryHeader } from '../../src/protocol/dledger/entry.js';
 import { segmentFileName } from '../../src/broker/store/commitlog-files.js';
 import { MessageStore, type PutResult } from '../../src/broker/store/message-store.js';
 import type { StoreConfig } from '../../src/broker/store/types.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DLedgerLeaderElector, type DLedgerPeerTransport, type ElectorConfig } from '../../src/broker/dledger/elector.js';
 import { MemberState } from '../../src/broker/dledger/member-state.js';
-import { baseDefaults, decodeBody, DLedgerResponseCode, encodeBody, HEART_BEAT_RESPONSE_SCHEMA, VOTE_REQUEST_SCHEMA, VOTE_RESPONSE_SCHEMA, type HeartBeatRequest, type VoteRequest } from '../../src/broker/dledger/protocol.js';
+import { baseDefaults, decodeBody, DLedgerResponseCode, encodeBody, HEART_BEAT_RESPONSE_SCHEMA, VOTE_REQUEST_SCHEMA, VOTE_RESPONSE_SCHEMA, type HeartBeatRequest, type VoteRequest } from '../../src/protocol/dledger/protocol.js';
 import type { FileData } from '../../src/broker/store/file-io.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { FakeClock, memberState, PEERS3, tempStoreDir } from './helpers.js';

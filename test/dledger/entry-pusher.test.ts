@@ -5,11 +5,12 @@
  * APPEND, COMPARE, TRUNCATE and COMMIT. Time is a FakeClock; stores are real, in temp dirs.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { DLedgerEntry } from '../../src/broker/dledger/entry.js';
+import type { DLedgerEntry } from '../../src/protocol/dledger/entry.js';
 import { DEFAULT_PUSHER_CONFIG, DLedgerEntryPusher, quorumIndexOf, type PushTransport } from '../../src/broker/dledger/entry-pusher.js';
 import { DLedgerFileStore } from '../../src/broker/dledger/file-store.js';
 import type { MemberState } from '../../src/broker/dledger/member-state.js';
-import { baseDefaults, DLedgerError, DLedgerResponseCode, type PushEntryRequest, type PushEntryType } from '../../src/broker/dledger/protocol.js';
+import { baseDefaults, DLedgerResponseCode, type PushEntryRequest, type PushEntryType } from '../../src/protocol/dledger/protocol.js';
+import { DLedgerError } from '../../src/broker/dledger/errors.js';
 import { DLedgerServer } from '../../src/broker/dledger/server.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { RemotingClient } from '../../src/remoting/client.js';

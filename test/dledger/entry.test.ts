@@ -19,7 +19,7 @@ import {
   POS_OFFSET,
   sameEntry,
   type DLedgerEntry,
-} from '../../src/broker/dledger/entry.js';
+} from '../../src/protocol/dledger/entry.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { BodyFormatError } from '../../src/protocol/fastjson.js';
 import { decodeFrame, encodeFrame, FLAG_RESPONSE } from '../../src/protocol/frame.js';
-import { encodeEntry, decodeEntry, type DLedgerEntry } from '../../src/broker/dledger/entry.js';
+import { encodeEntry, decodeEntry, type DLedgerEntry } from '../../src/protocol/dledger/entry.js';
 import {
   APPEND_ENTRY_REQUEST_SCHEMA,
   baseDefaults,
@@ -29,7 +29,7 @@ import {
   VOTE_RESPONSE_SCHEMA,
   type PushEntryRequest,
   type VoteRequest,
-} from '../../src/broker/dledger/protocol.js';
+} from '../../src/protocol/dledger/protocol.js';
 
 const text = (b: Buffer): string => b.toString('utf8');
 

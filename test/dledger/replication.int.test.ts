@@ -7,19 +7,8 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ElectorConfig } from '../../src/broker/dledger/elector.js';
 import type { PusherConfig } from '../../src/broker/dledger/entry-pusher.js';
-import {
-  APPEND_ENTRY_REQUEST_SCHEMA,
-  APPEND_ENTRY_RESPONSE_SCHEMA,
-  baseDefaults,
-  decodeBody,
-  DLedgerError,
-  DLedgerRequestCode,
-  dledgerRequestCommand,
-  DLedgerResponseCode,
-  encodeBody,
-  GET_ENTRIES_REQUEST_SCHEMA,
-  GET_ENTRIES_RESPONSE_SCHEMA,
-} from '../../src/broker/dledger/protocol.js';
+import { APPEND_ENTRY_REQUEST_SCHEMA, APPEND_ENTRY_RESPONSE_SCHEMA, baseDefaults, decodeBody, DLedgerRequestCode, dledgerRequestCommand, DLedgerResponseCode, encodeBody, GET_ENTRIES_REQUEST_SCHEMA, GET_ENTRIES_RESPONSE_SCHEMA } from '../../src/protocol/dledger/protocol.js';
+import { DLedgerError } from '../../src/broker/dledger/errors.js';
 import { DLedgerServer } from '../../src/broker/dledger/server.js';
 import { RemotingClient } from '../../src/remoting/client.js';
 import { RemotingServer } from '../../src/remoting/server.js';

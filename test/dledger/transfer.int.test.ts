@@ -15,7 +15,7 @@ import {
   encodeBody,
   LEADERSHIP_TRANSFER_REQUEST_SCHEMA,
   LEADERSHIP_TRANSFER_RESPONSE_SCHEMA,
-} from '../../src/broker/dledger/protocol.js';
+} from '../../src/protocol/dledger/protocol.js';
 import { DEFAULT_TRANSFER_CONFIG, DLedgerServer } from '../../src/broker/dledger/server.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { RemotingClient } from '../../src/remoting/client.js';

@@ -9,16 +9,8 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { DLedgerLeaderElector, type DLedgerPeerTransport } from '../../src/broker/dledger/elector.js';
-import {
-  baseDefaults,
-  DLedgerError,
-  DLedgerResponseCode,
-  encodeBody,
-  LEADERSHIP_TRANSFER_RESPONSE_SCHEMA,
-  type LeadershipTransferRequest,
-  type LeadershipTransferResponse,
-  type VoteRequest,
-} from '../../src/broker/dledger/protocol.js';
+import { baseDefaults, DLedgerResponseCode, encodeBody, LEADERSHIP_TRANSFER_RESPONSE_SCHEMA, type LeadershipTransferRequest, type LeadershipTransferResponse, type VoteRequest } from '../../src/protocol/dledger/protocol.js';
+import { DLedgerError } from '../../src/broker/dledger/errors.js';
 import { DEFAULT_TRANSFER_CONFIG, DLedgerServer, type TransferConfig } from '../../src/broker/dledger/server.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import type { RemotingClient } from '../../src/remoting/client.js';

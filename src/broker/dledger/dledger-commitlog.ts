@@ -42,7 +42,7 @@ import type { CommitLogFactory, CommitLogOptions, CommitLogService, CommitLogSta
 import type { FileIO } from '../store/file-io.js';
 import { WaiterQueue } from '../store/group-commit.js';
 import type { DispatchRequest, FlushDiskType } from '../store/types.js';
-import { BLANK_MAGIC_CODE, BODY_OFFSET, DLEDGER_MAGIC, MIN_BLANK_LEN, readEntryHeader } from './entry.js';
+import { BLANK_MAGIC_CODE, BODY_OFFSET, DLEDGER_MAGIC, MIN_BLANK_LEN, readEntryHeader } from '../../protocol/dledger/entry.js';
 import { DLedgerFileStore, type AppendHook, type DLedgerRecoveryReport, type DLedgerTruncateReason } from './file-store.js';
 
 /** Where PHYSICALOFFSET sits in a record (MessageDecoder.PHY_POS_POSITION). */

@@ -34,7 +34,7 @@ import {
   type VoteRequest,
   type VoteResponse,
   type VoteResult,
-} from './protocol.js';
+} from '../../protocol/dledger/protocol.js';
 
 export interface ElectorClock {
   now(): number;

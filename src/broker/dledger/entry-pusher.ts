@@ -25,11 +25,12 @@
  */
 import { silentLogger, type Logger } from '../../remoting/server.js';
 import { invariant } from '../../util/invariant.js';
-import { sameEntry, type DLedgerEntry } from './entry.js';
+import { sameEntry, type DLedgerEntry } from '../../protocol/dledger/entry.js';
 import type { ElectorClock } from './elector.js';
 import type { DLedgerFileStore } from './file-store.js';
 import type { MemberState } from './member-state.js';
-import { baseDefaults, DLedgerError, DLedgerResponseCode, type PushEntryRequest, type PushEntryResponse, type PushEntryType } from './protocol.js';
+import { baseDefaults, DLedgerResponseCode, type PushEntryRequest, type PushEntryResponse, type PushEntryType } from '../../protocol/dledger/protocol.js';
+import { DLedgerError } from './errors.js';
 
 export interface PusherConfig {
   /** DLedgerConfig#maxWaitAckTimeMs: an append not committed by then completes WAIT_QUORUM_ACK_TIMEOUT. */

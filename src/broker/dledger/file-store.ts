@@ -40,8 +40,9 @@ import {
   readEntryHeader,
   type DLedgerEntry,
   type IndexUnit,
-} from './entry.js';
-import { DLedgerError, DLedgerResponseCode } from './protocol.js';
+} from '../../protocol/dledger/entry.js';
+import { DLedgerResponseCode } from '../../protocol/dledger/protocol.js';
+import { DLedgerError } from './errors.js';
 import { SegmentList } from './segments.js';
 
 /** DLedgerConfig.mappedFileSizeForEntryData (RocketMQ passes its mappedFileSizeCommitLog, also 1 GiB). */

@@ -13,7 +13,8 @@ import { parseProperties } from '../../protocol/java-properties.js';
 import type { FileIO } from '../store/file-io.js';
 import { invariant } from '../../util/invariant.js';
 import { dledgerDir } from './file-store.js';
-import { DLedgerError, DLedgerResponseCode } from './protocol.js';
+import { DLedgerResponseCode } from '../../protocol/dledger/protocol.js';
+import { DLedgerError } from './errors.js';
 
 /** MemberState.Role. */
 export type Role = 'UNKNOWN' | 'CANDIDATE' | 'LEADER' | 'FOLLOWER';

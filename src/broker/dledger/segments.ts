@@ -9,7 +9,8 @@ import path from 'node:path';
 import { segmentFileName } from '../store/commitlog-files.js';
 import type { FileHandle, FileIO } from '../store/file-io.js';
 import { invariant } from '../../util/invariant.js';
-import { DLedgerError, DLedgerResponseCode } from './protocol.js';
+import { DLedgerResponseCode } from '../../protocol/dledger/protocol.js';
+import { DLedgerError } from './errors.js';
 
 interface Segment {
   start: number;

@@ -9,7 +9,8 @@
 import { StoreError } from '../../errors/index.js';
 import type { CommittedEntry, ReplicatedLog } from './dledger-commitlog.js';
 import { NotLeaderError } from './dledger-commitlog.js';
-import { DLedgerError, DLedgerResponseCode } from './protocol.js';
+import { DLedgerResponseCode } from '../../protocol/dledger/protocol.js';
+import { DLedgerError } from './errors.js';
 import type { DLedgerServer } from './server.js';
 
 export class ServerLog implements ReplicatedLog {

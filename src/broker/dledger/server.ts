@@ -21,25 +21,13 @@
 import type { RemotingClient } from '../../remoting/client.js';
 import { silentLogger, type Logger, type RemotingServer } from '../../remoting/server.js';
 import type { FileIO } from '../store/file-io.js';
-import type { DLedgerEntry } from './entry.js';
+import type { DLedgerEntry } from '../../protocol/dledger/entry.js';
 import { DEFAULT_ELECTOR_CONFIG, DLedgerLeaderElector, preferredLeaderIdList, systemClock, type ElectorClock, type ElectorConfig } from './elector.js';
 import { DEFAULT_PUSHER_CONFIG, DLedgerEntryPusher, type AppendResult, type PusherConfig } from './entry-pusher.js';
 import { DLedgerFileStore, type AppendHook, type DLedgerRecoveryReport } from './file-store.js';
 import { MemberState, type Role } from './member-state.js';
-import {
-  baseDefaults,
-  DLedgerError,
-  DLedgerResponseCode,
-  type AppendEntryRequest,
-  type AppendEntryResponse,
-  type GetEntriesRequest,
-  type GetEntriesResponse,
-  type LeadershipTransferRequest,
-  type LeadershipTransferResponse,
-  type PushEntryRequest,
-  type PushEntryResponse,
-  type RequestOrResponse,
-} from './protocol.js';
+import { baseDefaults, DLedgerResponseCode, type AppendEntryRequest, type AppendEntryResponse, type GetEntriesRequest, type GetEntriesResponse, type LeadershipTransferRequest, type LeadershipTransferResponse, type PushEntryRequest, type PushEntryResponse, type RequestOrResponse } from '../../protocol/dledger/protocol.js';
+import { DLedgerError } from './errors.js';
 import { DLEDGER_RPC_TIMEOUT_MS, registerDLedgerHandlers, RemotingPeerTransport, type DLedgerReplicationHandlers } from './transport.js';
 
 export interface DLedgerServerOptions {

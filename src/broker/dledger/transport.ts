@@ -42,7 +42,7 @@ import {
   type PushEntryResponse,
   type VoteRequest,
   type VoteResponse,
-} from './protocol.js';
+} from '../../protocol/dledger/protocol.js';
 
 /** DLedgerRpcNettyService invokes every peer RPC with this timeout. */
 export const DLEDGER_RPC_TIMEOUT_MS = 3000;

@@ -16,8 +16,8 @@
  * computed" and is not checked: entries replicated from Apache nodes carry 0. DLedgerEntry#equals
  * ignores both CRCs, so the value never makes two nodes disagree about an entry.
  */
-import { bodyCrc } from '../../protocol/hash.js';
-import { readInt64, writeInt64 } from '../../protocol/long.js';
+import { bodyCrc } from '../hash.js';
+import { readInt64, writeInt64 } from '../long.js';
 
 /** DLedgerMmapFileStore.MAGIC_1 = CURRENT_MAGIC. */
 export const DLEDGER_MAGIC = 1;

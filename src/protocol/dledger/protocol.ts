@@ -14,11 +14,10 @@
  * field behind them (PushEntryRequest#getCount, #isBatch, ...), written as Java writes them and
  * ignored when read (fastjson finds no setter for them either).
  */
-import type { RemotingCommand } from '../../protocol/frame.js';
-import { FLAG_RESPONSE } from '../../protocol/frame.js';
-import { BodyFormatError, parseFastjson, toFastjson } from '../../protocol/fastjson.js';
-import { MQ_VERSION_V4_9_8 } from '../../protocol/codes.js';
-import { StoreError } from '../../errors/index.js';
+import type { RemotingCommand } from '../frame.js';
+import { FLAG_RESPONSE } from '../frame.js';
+import { BodyFormatError, parseFastjson, toFastjson } from '../fastjson.js';
+import { MQ_VERSION_V4_9_8 } from '../codes.js';
 import type { DLedgerEntry } from './entry.js';
 
 /** DLedgerRequestCode. */
@@ -404,19 +403,4 @@ export function dledgerResponseCommand(req: RemotingCommand, body: Buffer): Remo
     serializeType: req.serializeType,
     body,
   };
-}
-
-// ---- errors -------------------------------------------------------------------------------------
-
-/**
- * DLedgerException: a refusal carrying a DLedgerResponseCode (PreConditions#check throws these;
- * DLedgerServer answers with the code). Our code is `E_DLEDGER_<NAME>`.
- */
-export class DLedgerError extends StoreError {
-  constructor(
-    readonly dledgerCode: number,
-    message: string,
-  ) {
-    super(message, { code: `E_DLEDGER_${dledgerCodeName(dledgerCode)}`, data: { dledgerCode } });
-  }
 }
