@@ -55,7 +55,9 @@ export class FakeClock implements ElectorClock {
 
 export async function tempStoreDir(): Promise<string> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'rocketctl-dledger-'));
-  onTestFinished(() => fsp.rm(dir, { recursive: true, force: true }));
+  // A vote or term still being written when the test ends (electors on a fake clock are not
+  // stopped) can add a file while the dir is removed: ENOTEMPTY, so retry (bounded).
+  onTestFinished(() => fsp.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }));
   return dir;
 }
 

@@ -39,7 +39,7 @@ export async function startGroup(size = 3) {
   for (let i = 0; i < size; i++) ports.push(await freePort());
   const peers = ports.map((p, i) => `n${i}-127.0.0.1:${p}`).join(';');
   const members: Member[] = ports.map((_, i) => ({ id: `n${i}`, dir: tempDir('rocketctl-dledger-broker-'), broker: undefined }));
-  for (const m of members) cleanups.push(async () => fs.rmSync(m.dir, { recursive: true, force: true }));
+  for (const m of members) cleanups.push(async () => fs.rmSync(m.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }));
   const start = async (m: Member) => {
     const { config } = buildBrokerConfig({
       overrides: {
