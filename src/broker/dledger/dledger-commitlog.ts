@@ -200,7 +200,6 @@ export class DLedgerCommitLog implements CommitLogService {
   private ready = true;
   /** Bumped at every role change: a takeover that is overtaken by another change stops. */
   private roleEpoch = 0;
-  private takeover: Promise<void> | undefined;
   private unsubscribeRole: (() => void) | undefined;
   private readonly roleListeners = new Set<(writable: boolean) => void>();
   private closed = false;
@@ -327,12 +326,11 @@ export class DLedgerCommitLog implements CommitLogService {
       this.ready = true;
       this.tellWritable();
     };
-    const t = run().catch(() => {
+    void run().catch(() => {
       // Not committed in time, or leadership lost again: the next role change tries again; a
       // leader that stays unready takes no appends (clients go to the master the name server lists).
       if (epoch === this.roleEpoch && this.log?.isLeader() && !this.closed && !this.closing) setTimeout(() => epoch === this.roleEpoch && this.takeLeadership(), 200).unref();
     });
-    this.takeover = t;
   }
 
   /** The DLedger data files: recovery walks them as it walks commit log segments. */

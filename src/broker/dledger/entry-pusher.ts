@@ -76,26 +76,33 @@ export interface AppendResult {
   pos: number;
 }
 
-/** A one-shot wake-up: waiters resolve on wake(), on their timeout, or when `stop` aborts. */
+/**
+ * A one-shot wake-up: waiters resolve on wake(), on their timeout, or when `stop` aborts. The
+ * waiters of one round share one AbortController (wake() runs per append: one abort, not one per
+ * waiter), created only when someone waits.
+ */
 class Wakeup {
-  private waiters = new Set<AbortController>();
+  private current: AbortController | undefined;
   constructor(
     private readonly clock: ElectorClock,
     private readonly stop: AbortSignal,
   ) {}
   wake(): void {
-    for (const w of this.waiters) w.abort();
-    this.waiters.clear();
+    const c = this.current;
+    this.current = undefined;
+    c?.abort();
   }
   async wait(ms: number): Promise<void> {
     if (this.stop.aborted) return;
-    const c = new AbortController();
-    const onStop = (): void => c.abort();
-    this.stop.addEventListener('abort', onStop, { once: true });
-    this.waiters.add(c);
+    let c = this.current;
+    if (!c) {
+      const fresh = new AbortController();
+      const onStop = (): void => fresh.abort();
+      this.stop.addEventListener('abort', onStop, { once: true });
+      fresh.signal.addEventListener('abort', () => this.stop.removeEventListener('abort', onStop), { once: true });
+      this.current = c = fresh;
+    }
     await this.clock.sleep(ms, c.signal);
-    this.waiters.delete(c);
-    this.stop.removeEventListener('abort', onStop);
   }
 }
 
