@@ -12,6 +12,15 @@
 /** Nesting limit: bodies come from the network, so recursion must be bounded. */
 const MAX_DEPTH = 256;
 
+/**
+ * Text the writer puts out as it is: a value already rendered (a base64 string, which needs no
+ * escaping; an object written once and sent to several peers). The caller vouches that it is
+ * what the writer would have produced (compact form).
+ */
+export class RawJson {
+  constructor(readonly json: string) {}
+}
+
 /** A body that is not the RocketMQ JSON expected of it: bad syntax, or not the shape decoded. */
 export class BodyFormatError extends Error {}
 
@@ -228,6 +237,7 @@ export function toFastjson(v: unknown, opts: WriteOptions = {}): string {
 function write(v: unknown, o: WriteOptions, depth: number): string {
   if (depth > MAX_DEPTH) throw new Error('fastjson writer: nesting too deep');
   if (v === null || v === undefined) return 'null';
+  if (v instanceof RawJson) return v.json;
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'string') return fjString(v);

@@ -66,6 +66,8 @@ export interface CommittedEntry {
   pos: number;
   /** Whole entry in bytes (BODY_OFFSET + body). */
   size: number;
+  /** The entry's body (the stored record) when the replication layer has it at hand; else it is read from the log. */
+  body?: Buffer;
 }
 
 /** What the commit log needs from the DLedger server (DLedgerServer + DLedgerMmapFileStore). */
@@ -634,7 +636,7 @@ export class DLedgerCommitLog implements CommitLogService {
   private async foreignRequest(e: CommittedEntry): Promise<DispatchRequest> {
     const build = this.opts.toDispatchRequest;
     if (!build) throw new CorruptStoreError(`DLedger entry ${e.index} at ${e.pos} committed, but this commit log did not append it and was given no toDispatchRequest`);
-    const body = await this.rlog.readData(e.pos + BODY_OFFSET, e.size - BODY_OFFSET);
+    const body = e.body ?? (await this.rlog.readData(e.pos + BODY_OFFSET, e.size - BODY_OFFSET));
     if (!body || body.length !== e.size - BODY_OFFSET) throw new CorruptStoreError(`committed DLedger entry ${e.index} at ${e.pos} cannot be read`);
     const rec = decodeRecord(body, 0, { checkCrc: true });
     if (rec.commitLogOffset !== e.pos + BODY_OFFSET) throw new CorruptStoreError(`committed DLedger entry ${e.index}: record claims physical offset ${rec.commitLogOffset}, it lies at ${e.pos + BODY_OFFSET}`);

@@ -20,7 +20,6 @@
  * sooner (min/maxTakeLeadershipVoteIntervalMs) and refuses a rival's vote
  * (REJECT_TAKING_LEADERSHIP). The checks before the elector's part are DLedgerServer's (server.ts).
  */
-import { setTimeout as sleepTimer } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../../remoting/server.js';
 import type { MemberState, Role } from './member-state.js';
 import {
@@ -46,7 +45,19 @@ export interface ElectorClock {
 
 export const systemClock: ElectorClock = {
   now: () => Date.now(),
-  sleep: (ms, signal) => sleepTimer(ms, undefined, { signal }).catch(() => undefined),
+  // A timer and an abort listener, not timers/promises: an abort there rejects with a fresh
+  // AbortError, and DLedger's loops are woken (aborted) for every append.
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    }),
   random: () => Math.random(),
 };
 

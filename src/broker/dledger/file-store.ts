@@ -167,26 +167,12 @@ export class DLedgerFileStore {
 
   // ---- append ---------------------------------------------------------------------------------
 
-  /** DLedgerMmapFileStore#appendAsLeader: index = end + 1, pos = the next position; the entry as written. */
+  /**
+   * DLedgerMmapFileStore#appendAsLeader: index = end + 1, pos = the next position; the entry as
+   * written. Appends made while a write is under way are written together after it (see #enqueue).
+   */
   append(e: NewEntry, hook?: AppendHook): Promise<DLedgerEntry> {
-    return this.serial(async () => {
-      invariant(e.term >= this.ledgerEndTerm, () => `append in term ${e.term} after term ${this.ledgerEndTerm}`);
-      const size = BODY_OFFSET + e.body.length;
-      const pos = await this.placeEntry(size);
-      const entry: DLedgerEntry = { magic: DLEDGER_MAGIC, size, index: this.ledgerEndIndex + 1, term: e.term, pos, channel: 0, chainCrc: 0, bodyCrc: 0, body: e.body };
-      const bytes = encodeEntry(entry);
-      if (hook) {
-        const { body: _body, ...header } = entry;
-        hook(header, bytes, BODY_OFFSET);
-      }
-      const body = bytes.subarray(BODY_OFFSET);
-      const bodyCrc = entryBodyCrc(body);
-      bytes.writeInt32BE(bodyCrc, 40);
-      await this.writeEntry(bytes, { ...entry, bodyCrc });
-      const written = { ...entry, bodyCrc, body: Buffer.from(body) };
-      this.remember(written);
-      return written;
-    });
+    return this.enqueue({ leader: e, hook });
   }
 
   /**
@@ -206,51 +192,142 @@ export class DLedgerFileStore {
    * end + 1 (INCONSISTENT_INDEX) and its pos the next position here (DISK_ERROR), as Java checks.
    */
   appendAsFollower(entry: DLedgerEntry): Promise<void> {
-    return this.serial(async () => {
-      if (entry.index !== this.ledgerEndIndex + 1) throw new DLedgerError(DLedgerResponseCode.INCONSISTENT_INDEX, `entry ${entry.index} does not follow ${this.ledgerEndIndex}`);
-      invariant(entry.term >= this.ledgerEndTerm, () => `entry term ${entry.term} after term ${this.ledgerEndTerm}`);
-      const bytes = encodeEntry(entry);
-      const pos = await this.placeEntry(bytes.length);
-      if (pos !== entry.pos) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry ${entry.index} is for pos ${entry.pos}, the next pos here is ${pos}`);
-      await this.writeEntry(bytes, { ...entry, size: bytes.length });
-      this.remember({ ...entry, size: bytes.length });
-    });
+    return this.enqueue({ follower: entry }).then(() => undefined);
   }
 
   /**
-   * MmapFileList#preAppend: the position an entry of `size` bytes goes to. When it would not
-   * leave MIN_BLANK_LEN in the current file, the file's tail becomes a BLANK and the entry starts
-   * the next file.
+   * Group write: an append joins the batch that is waiting its turn in the operation queue, as
+   * long as nothing else (a read, a truncate, a flush's barrier) was queued after that batch, so
+   * the order of operations is the order of the calls. A batch is one data write per data file
+   * it touches and one index write per index file, instead of two writes per entry; each entry is
+   * still checked on its own and fails on its own.
    */
-  private async placeEntry(size: number): Promise<number> {
-    const fileBytes = this.data.fileBytes;
-    if (size + MIN_BLANK_LEN > fileBytes) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry of ${size} bytes does not fit a data file of ${fileBytes}`);
-    const used = this.writePos % fileBytes;
-    if (used !== 0 && size + MIN_BLANK_LEN > fileBytes - used) {
-      const blank = Buffer.alloc(8);
-      blank.writeInt32BE(BLANK_MAGIC_CODE, 0);
-      blank.writeInt32BE(fileBytes - used, 4);
-      await this.data.write(this.writePos, blank);
-      this.writePos += fileBytes - used;
-    }
-    await this.data.ensure(this.writePos);
-    return this.writePos;
+  private enqueue(a: Omit<QueuedAppend, 'resolve' | 'reject'>): Promise<DLedgerEntry> {
+    if (this.closed) return Promise.reject(new DLedgerError(DLedgerResponseCode.DISK_ERROR, `DLedger store ${this.dir} is closed`));
+    return new Promise<DLedgerEntry>((resolve, reject) => {
+      let batch = this.openBatch;
+      if (!batch) {
+        const fresh: QueuedAppend[] = [];
+        batch = fresh;
+        // serial() closes the open batch; it is opened again right after for this one.
+        this.serial(() => {
+          if (this.openBatch === fresh) this.openBatch = undefined;
+          return this.writeBatch(fresh);
+        }).catch(() => undefined);
+        this.openBatch = fresh;
+      }
+      batch.push({ ...a, resolve, reject });
+    });
   }
 
-  /** Data, then its index unit (a crash between them is repaired by recovery from the data). */
-  private async writeEntry(bytes: Buffer, e: Omit<DLedgerEntry, 'body'>): Promise<void> {
-    await this.data.write(e.pos, bytes);
-    this.writePos = e.pos + bytes.length;
-    await this.writeIndexUnit(indexUnitOf(e));
-    this.ledgerEndIndex = e.index;
-    this.ledgerEndTerm = e.term;
-    if (this.ledgerBeginIndex === -1) this.ledgerBeginIndex = e.index;
+  /** The batch appends may still join (queued last, not started). */
+  private openBatch: QueuedAppend[] | undefined;
+
+  private async writeBatch(batch: QueuedAppend[]): Promise<void> {
+    const fileBytes = this.data.fileBytes;
+    let pos = this.writePos;
+    let end = this.ledgerEndIndex;
+    let term = this.ledgerEndTerm;
+    /** Contiguous data to write: BLANKs and entries, split where a data file ends. */
+    const runs: Array<{ at: number; parts: Buffer[] }> = [];
+    const placed: Array<{ q: QueuedAppend; entry: DLedgerEntry }> = [];
+    const put = (at: number, buf: Buffer): void => {
+      const run = runs[runs.length - 1];
+      const runEnd = run ? run.at + run.parts.reduce((n, b) => n + b.length, 0) : -1;
+      if (run && runEnd === at && Math.floor(run.at / fileBytes) === Math.floor(at / fileBytes)) run.parts.push(buf);
+      else runs.push({ at, parts: [buf] });
+    };
+    for (const q of batch) {
+      try {
+        const { entry, bytes } = this.place(q, pos, end, term);
+        if (entry.pos !== pos) {
+          // The tail of the file becomes a BLANK (MmapFileList#preAppend); the entry starts the next file.
+          const blank = Buffer.alloc(8);
+          blank.writeInt32BE(BLANK_MAGIC_CODE, 0);
+          blank.writeInt32BE(entry.pos - pos, 4);
+          put(pos, blank);
+        }
+        put(entry.pos, bytes);
+        pos = entry.pos + bytes.length;
+        end = entry.index;
+        term = entry.term;
+        placed.push({ q, entry });
+      } catch (err) {
+        q.reject(err);
+      }
+    }
+    if (placed.length === 0) return;
+    try {
+      for (const run of runs) {
+        await this.data.ensure(run.at);
+        await this.data.write(run.at, run.parts.length === 1 ? run.parts[0]! : Buffer.concat(run.parts));
+      }
+      await this.writeIndexUnits(placed.map((p) => indexUnitOf(p.entry)));
+    } catch (err) {
+      for (const p of placed) p.q.reject(err);
+      return;
+    }
+    this.writePos = pos;
+    this.ledgerEndIndex = end;
+    this.ledgerEndTerm = term;
+    if (this.ledgerBeginIndex === -1) this.ledgerBeginIndex = placed[0]!.entry.index;
+    for (const p of placed) {
+      this.remember(p.entry);
+      p.q.resolve(p.entry);
+    }
+  }
+
+  /**
+   * One queued append after `end` (of `term`) at `pos`: its entry (pos moved to the next file when
+   * it does not fit this one with room for a BLANK) and its bytes, or why not.
+   */
+  private place(q: QueuedAppend, writePos: number, end: number, term: number): { entry: DLedgerEntry; bytes: Buffer } {
+    const fileBytes = this.data.fileBytes;
+    const fits = (size: number): number => {
+      if (size + MIN_BLANK_LEN > fileBytes) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry of ${size} bytes does not fit a data file of ${fileBytes}`);
+      const used = writePos % fileBytes;
+      return used !== 0 && size + MIN_BLANK_LEN > fileBytes - used ? writePos + fileBytes - used : writePos;
+    };
+    if (q.follower) {
+      const e = q.follower;
+      if (e.index !== end + 1) throw new DLedgerError(DLedgerResponseCode.INCONSISTENT_INDEX, `entry ${e.index} does not follow ${end}`);
+      invariant(e.term >= term, () => `entry term ${e.term} after term ${term}`);
+      const bytes = encodeEntry(e);
+      const pos = fits(bytes.length);
+      if (pos !== e.pos) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry ${e.index} is for pos ${e.pos}, the next pos here is ${pos}`);
+      return { entry: { ...e, size: bytes.length }, bytes };
+    }
+    const n = q.leader!;
+    invariant(n.term >= term, () => `append in term ${n.term} after term ${term}`);
+    const size = BODY_OFFSET + n.body.length;
+    const entry: DLedgerEntry = { magic: DLEDGER_MAGIC, size, index: end + 1, term: n.term, pos: fits(size), channel: 0, chainCrc: 0, bodyCrc: 0, body: n.body };
+    const bytes = encodeEntry(entry);
+    if (q.hook) {
+      const { body: _body, ...header } = entry;
+      q.hook(header, bytes, BODY_OFFSET);
+    }
+    const body = bytes.subarray(BODY_OFFSET);
+    const bodyCrc = entryBodyCrc(body);
+    bytes.writeInt32BE(bodyCrc, 40);
+    return { entry: { ...entry, bodyCrc, body }, bytes };
+  }
+
+  /** Index units of consecutive entries: one write per index file they fall in. */
+  private async writeIndexUnits(units: IndexUnit[]): Promise<void> {
+    const perFile = this.index.fileBytes / INDEX_UNIT_SIZE;
+    for (let i = 0; i < units.length; ) {
+      const first = units[i]!.index;
+      const n = Math.min(units.length - i, perFile - (first % perFile));
+      const buf = Buffer.alloc(n * INDEX_UNIT_SIZE);
+      for (let k = 0; k < n; k++) encodeIndexUnit(units[i + k]!, buf, k * INDEX_UNIT_SIZE);
+      await this.index.ensure(first * INDEX_UNIT_SIZE);
+      await this.index.write(first * INDEX_UNIT_SIZE, buf);
+      i += n;
+    }
   }
 
   private async writeIndexUnit(u: IndexUnit): Promise<void> {
-    const at = u.index * INDEX_UNIT_SIZE;
-    await this.index.ensure(at);
-    await this.index.write(at, encodeIndexUnit(u));
+    await this.writeIndexUnits([u]);
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -368,6 +445,8 @@ export class DLedgerFileStore {
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new DLedgerError(DLedgerResponseCode.DISK_ERROR, `DLedger store ${this.dir} is closed`));
+    // What is queued after the open batch must run after it: later appends start a new batch.
+    this.openBatch = undefined;
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;
@@ -510,6 +589,15 @@ export class DLedgerFileStore {
     const v = props.filter((x) => x.key === COMMITTED_INDEX_KEY).pop()?.value;
     return v !== undefined && /^-?\d+$/.test(v) ? Number(v) : -1;
   }
+}
+
+/** An append waiting for its batch: a leader's new entry (with its hook) or a follower's copy. */
+interface QueuedAppend {
+  leader?: NewEntry;
+  hook?: AppendHook;
+  follower?: DLedgerEntry;
+  resolve(e: DLedgerEntry): void;
+  reject(err: unknown): void;
 }
 
 interface ScanState {

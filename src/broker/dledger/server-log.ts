@@ -28,7 +28,7 @@ export class ServerLog implements ReplicatedLog {
     this.committedEnd = committedEnd;
     server.onCommitted((e) => {
       this.committedEnd = e.pos + e.size;
-      const c = { index: e.index, pos: e.pos, size: e.size };
+      const c = { index: e.index, pos: e.pos, size: e.size, body: e.body };
       for (const l of this.listeners) l(c);
     });
     server.onRoleChange((_term, role) => {

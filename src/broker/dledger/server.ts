@@ -202,15 +202,17 @@ export class DLedgerServer implements DLedgerReplicationHandlers {
     this.checkLeader();
     if (this.pusher.config.maxPendingRequestsNum - this.pusher.pendingCount() < bodies.length) throw new DLedgerError(DLedgerResponseCode.LEADER_PENDING_FULL, `more than ${this.pusher.config.maxPendingRequestsNum} appends wait for a quorum`);
     const term = this.state.currTerm();
+    // All bodies are queued at once, so they are consecutive entries and one group write.
+    const settled = await Promise.allSettled(bodies.map((body) => this.appendOne(term, body)));
     const placed: AppendResult[] = [];
-    for (const body of bodies) {
-      if (!this.state.isLeader() || this.state.currTerm() !== term) throw new DLedgerError(DLedgerResponseCode.TERM_CHANGED, `leadership of term ${term} ended during the append`);
-      const entry = await this.appendOne(term, body);
-      this.state.updateLedgerIndexAndTerm(this.store.getLedgerEndIndex(), this.store.getLedgerEndTerm());
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason;
+      const entry = r.value;
       // The outcome is the caller's to wait for (through onCommitted); a failure here is not lost data.
       this.pusher.waitAck(entry).catch(() => undefined);
       placed.push({ index: entry.index, pos: entry.pos });
     }
+    this.state.updateLedgerIndexAndTerm(this.store.getLedgerEndIndex(), this.store.getLedgerEndTerm());
     return placed;
   }
 

@@ -16,7 +16,7 @@
  */
 import type { RemotingCommand } from '../frame.js';
 import { FLAG_RESPONSE } from '../frame.js';
-import { BodyFormatError, parseFastjson, toFastjson } from '../fastjson.js';
+import { BodyFormatError, parseFastjsonLarge, RawJson, toFastjson } from '../fastjson.js';
 import { MQ_VERSION_V4_9_8 } from '../codes.js';
 import type { DLedgerEntry } from './entry.js';
 
@@ -202,17 +202,25 @@ const string: Member<string> = {
   write: (v) => v,
 };
 
-/** byte[]: fastjson writes base64 (standard alphabet, padded); it also reads a number array. */
+/**
+ * byte[]: fastjson writes base64 (standard alphabet, padded); it also reads a number array.
+ * Node's decoder skips characters outside the alphabet, so a string that is not whole base64
+ * decodes to fewer bytes than its length promises: that is the check (a regular expression over
+ * every body cost more than the decoding).
+ */
 const bytes: Member<Buffer> = {
   read(raw, name) {
     if (typeof raw === 'string') {
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(raw)) return bad(name, 'is not base64', raw);
-      return Buffer.from(raw, 'base64');
+      const buf = Buffer.from(raw, 'base64');
+      const pad = raw.endsWith('==') ? 2 : raw.endsWith('=') ? 1 : 0;
+      if (raw.length % 4 !== 0 || buf.length !== (raw.length / 4) * 3 - pad || raw.includes('-') || raw.includes('_')) return bad(name, 'is not base64', raw);
+      return buf;
     }
     if (Array.isArray(raw) && raw.every((b) => Number.isInteger(b) && (b as number) >= -128 && (b as number) <= 255)) return Buffer.from(raw.map((b) => (b as number) & 0xff));
     return bad(name, 'is not a byte[]', raw);
   },
-  write: (v) => v.toString('base64'),
+  // Base64 needs no JSON escaping.
+  write: (v) => new RawJson(`"${v.toString('base64')}"`),
 };
 
 /** An enum by name (WriteEnumUsingName); fastjson also reads the ordinal. */
@@ -305,7 +313,20 @@ export const ENTRY_SCHEMA: Schema<DLedgerEntry> = {
     write: (v) => bytes.write(v),
   },
 };
-const entryMember = object(ENTRY_SCHEMA);
+/**
+ * An entry is written once per object: the leader pushes the same entry (the store's object) to
+ * every follower, and its body dominates the cost of a push.
+ */
+const writtenEntries = new WeakMap<DLedgerEntry, RawJson>();
+const entryObject = object(ENTRY_SCHEMA);
+const entryMember: Member<DLedgerEntry> = {
+  read: entryObject.read,
+  write(v) {
+    let w = writtenEntries.get(v);
+    if (!w) writtenEntries.set(v, (w = new RawJson(toFastjson(entryObject.write(v)))));
+    return w;
+  },
+};
 
 export const VOTE_REQUEST_SCHEMA: Schema<VoteRequest> = { ...BASE, ledgerEndIndex: long(-1), ledgerEndTerm: long(-1) };
 /** VoteResponse: `voteResult` (a public field with a getter; one member). */
@@ -369,7 +390,8 @@ export function encodeBody<T>(schema: Schema<T>, v: T): Buffer {
 /** JSON.parseObject(body, Class): members not in the schema are ignored, missing ones take the defaults. */
 export function decodeBody<T>(schema: Schema<T>, body: Buffer | undefined): T {
   if (!body || body.length === 0) throw new BodyFormatError('DLedger body: empty');
-  const raw = parseFastjson(body.toString('utf8'));
+  // Java writes standard JSON here: V8's parser first (readObject walks by schema, so depth is bounded).
+  const raw = parseFastjsonLarge(body.toString('utf8'));
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new BodyFormatError('DLedger body: not a JSON object');
   return readObject(schema, raw as Record<string, unknown>, 'body');
 }
