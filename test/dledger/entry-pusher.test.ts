@@ -269,6 +269,8 @@ describe('follower: EntryHandler', () => {
     expect((await pusher.handlePush(push('APPEND', mine[1], 2, 3))).code).toBe(DLedgerResponseCode.SUCCESS);
     expect(store.getLedgerEndIndex()).toBe(3);
     expect((await store.get(3)).body.toString()).toBe('Y');
+    // An APPEND's commit index is taken right after the answer (EntryHandler#appendNext).
+    await new Promise((r) => setImmediate(r));
     expect(store.getCommittedIndex()).toBe(3);
 
     // Committed entries are never cut, whoever asks.

@@ -180,6 +180,14 @@ export class DLedgerCommitLog implements CommitLogService {
   /** Position just past the last committed entry whose record was dispatched. */
   private committedEnd = 0;
   private flushedPos = 0;
+  /**
+   * SYNC_FLUSH on the leader: the log is made durable as soon as it is written, while the entries
+   * travel to the followers, not only after their commit. This is how far such a flush reached in
+   * the current leadership (roleEpoch); -1 when none did. Only the leader's own entries count: they
+   * cannot be cut while it leads, and a role change forgets it.
+   */
+  private durableAhead = -1;
+  private durableAheadEpoch = -1;
   private committedStoreTs = 0;
   private flushedStoreTs = 0;
   /** Next entry pos while appends are in flight (undefined: ask the log). */
@@ -560,6 +568,8 @@ export class DLedgerCommitLog implements CommitLogService {
           this.fence(new CorruptStoreError(`internal: DLedger placed entry ${wrong} at ${placed[wrong]?.pos}, the commit log predicted ${reqs[wrong]?.commitLogOffset ?? -1} - ${BODY_OFFSET}`));
         }
         this.idle();
+        // SYNC_FLUSH: to disk while the followers take it (see durableAhead).
+        if (this.flushDiskType === 'SYNC_FLUSH') void this.syncCommitted();
       },
       (err: unknown) => {
         this.appendsInFlight--;
@@ -624,8 +634,15 @@ export class DLedgerCommitLog implements CommitLogService {
     this.committedStoreTs = req.storeTimestamp;
     this.opts.dispatch(req);
     this.idle();
-    if (this.flushDiskType === 'SYNC_FLUSH') void this.syncCommitted();
-    else this.waiters.resolveUpTo(this.committedEnd);
+    if (this.flushDiskType === 'SYNC_FLUSH') {
+      if (this.durableAheadEpoch === this.roleEpoch && this.durableAhead >= this.committedEnd && this.committedEnd > this.flushedPos) {
+        // Already on disk here (flushed ahead): answered at once.
+        this.flushedPos = this.committedEnd;
+        this.flushedStoreTs = this.committedStoreTs;
+        this.waiters.resolveUpTo(this.flushedPos);
+      }
+      void this.syncCommitted();
+    } else this.waiters.resolveUpTo(this.committedEnd);
   }
 
   /**
@@ -653,7 +670,7 @@ export class DLedgerCommitLog implements CommitLogService {
     if (this.syncing) return this.syncing;
     this.syncing = (async () => {
       // Bounded: each round makes progress (flushedPos moves up) or ends.
-      while (!this.fenced && this.flushedPos < this.committedEnd) {
+      while (!this.fenced && (this.flushedPos < this.committedEnd || this.aheadToFlush())) {
         await this.flushOnce();
         this.waiters.resolveUpTo(this.flushedPos);
       }
@@ -665,9 +682,18 @@ export class DLedgerCommitLog implements CommitLogService {
     return this.syncing;
   }
 
+  /** SYNC_FLUSH leader: written entries of this leadership not yet flushed ahead of their commit. */
+  private aheadToFlush(): boolean {
+    if (this.flushDiskType !== 'SYNC_FLUSH' || !this.ready || !this.log?.isLeader()) return false;
+    const durable = this.durableAheadEpoch === this.roleEpoch ? this.durableAhead : -1;
+    return this.rlog.endPos() > Math.max(durable, this.committedEnd);
+  }
+
   private async flushOnce(): Promise<void> {
     const target = this.committedEnd;
     const ts = this.committedStoreTs;
+    const epoch = this.roleEpoch;
+    const ahead = this.ready && this.log?.isLeader() ? this.rlog.endPos() : -1;
     const t0 = performance.now();
     await this.rlog.flush();
     this.stats.fsyncs++;
@@ -675,6 +701,17 @@ export class DLedgerCommitLog implements CommitLogService {
     if (target > this.flushedPos) {
       this.flushedPos = target;
       this.flushedStoreTs = ts;
+    }
+    if (ahead >= 0 && epoch === this.roleEpoch) {
+      if (this.durableAheadEpoch !== epoch || ahead > this.durableAhead) {
+        this.durableAhead = ahead;
+        this.durableAheadEpoch = epoch;
+      }
+      // What committed while the flush ran is covered when it lies within what was flushed.
+      if (ahead >= this.committedEnd && this.committedEnd > this.flushedPos) {
+        this.flushedPos = this.committedEnd;
+        this.flushedStoreTs = this.committedStoreTs;
+      }
     }
   }
 

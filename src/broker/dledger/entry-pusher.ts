@@ -44,6 +44,12 @@ export interface PusherConfig {
   maxOutOfOrderPushes: number;
   /** EntryDispatcher#doCommit: an idle follower gets a COMMIT push at least this often. */
   commitPushIntervalMs: number;
+  /**
+   * A COMMIT push for a committed index that moved goes out once no APPEND was sent for this long
+   * (under load the next APPEND carries the committed index anyway; Java sends COMMIT only every
+   * commitPushIntervalMs).
+   */
+  commitPushDelayMs: number;
   /** EntryDispatcher#doWork sleeps 500 ms after an error; we wait this long after a failed push. */
   pushRetryMs: number;
   /** How long an idle dispatcher or the quorum checker sleeps when nothing wakes it. */
@@ -68,6 +74,7 @@ export const DEFAULT_PUSHER_CONFIG: PusherConfig = {
   maxOutOfOrderWaitMs: 1000,
   maxOutOfOrderPushes: 1000,
   commitPushIntervalMs: 1000,
+  commitPushDelayMs: 5,
   pushRetryMs: 500,
   idleCheckMs: 50,
   maxPushesInFlight: 64,
@@ -85,7 +92,8 @@ export interface AppendResult {
 }
 
 /**
- * A one-shot wake-up: waiters resolve on wake(), on their timeout, or when `stop` aborts. The
+ * A one-shot wake-up: waiters resolve on wake(), on their timeout, or when `stop` aborts; a wake()
+ * while nobody waits makes the next wait return at once. The
  * waiters of one round share one AbortController (wake() runs per append: one abort, not one per
  * waiter), created only when someone waits.
  */
@@ -97,14 +105,24 @@ class Wakeup {
     private readonly clock: ElectorClock,
     private readonly stop: AbortSignal,
   ) {}
+  /** A wake-up with nobody waiting is kept for the next wait (the loop was busy, not asleep). */
+  private woken = false;
   wake(): void {
     const c = this.current;
     this.current = undefined;
+    if (!c) {
+      this.woken = true;
+      return;
+    }
     // A reason of our own: abort() without one builds a DOMException each time.
-    c?.abort(WOKEN);
+    c.abort(WOKEN);
   }
   async wait(ms: number): Promise<void> {
     if (this.stop.aborted) return;
+    if (this.woken) {
+      this.woken = false;
+      return;
+    }
     let c = this.current;
     if (!c) {
       const fresh = new AbortController();
@@ -137,7 +155,8 @@ export function quorumIndexOf(waterMarks: readonly number[]): number {
 export class DLedgerEntryPusher {
   private readonly stopping = new AbortController();
   private readonly ackWake: Wakeup;
-  private readonly dispatchWake: Wakeup;
+  /** One per dispatcher: a wake-up one of them is too busy to take must not be lost to another. */
+  private readonly dispatchWakes: Wakeup[] = [];
   private loops: Array<Promise<void>> = [];
   /** Water marks of the term `waterMarkTerm` (peerWaterMarksByTerm, kept for one term only). */
   private waterMarks = new Map<string, number>();
@@ -157,7 +176,6 @@ export class DLedgerEntryPusher {
     private readonly logger: Logger = silentLogger,
   ) {
     this.ackWake = new Wakeup(clock, this.stopping.signal);
-    this.dispatchWake = new Wakeup(clock, this.stopping.signal);
     this.handler = new EntryHandler(state, store, clock, config, () => this.committedMoved(), logger);
   }
 
@@ -203,7 +221,7 @@ export class DLedgerEntryPusher {
 
   /** Something to push or to check (a local append, a new ack). */
   wakeUp(): void {
-    this.dispatchWake.wake();
+    this.wakeDispatchers();
     this.ackWake.wake();
   }
 
@@ -269,7 +287,7 @@ export class DLedgerEntryPusher {
   }
 
   private committedMoved(): void {
-    this.dispatchWake.wake();
+    this.wakeDispatchers();
     for (const l of this.commitListeners) l();
   }
 
@@ -296,8 +314,18 @@ export class DLedgerEntryPusher {
   /** @internal */ get stopSignal(): AbortSignal {
     return this.stopping.signal;
   }
-  /** @internal */ get internals(): { state: MemberState; store: DLedgerFileStore; transport: PushTransport; clock: ElectorClock; logger: Logger; wake: Wakeup } {
-    return { state: this.state, store: this.store, transport: this.transport, clock: this.clock, logger: this.logger, wake: this.dispatchWake };
+  private wakeDispatchers(): void {
+    for (const w of this.dispatchWakes) w.wake();
+  }
+
+  /** @internal A dispatcher's own wake-up. */ newDispatchWake(): Wakeup {
+    const w = new Wakeup(this.clock, this.stopping.signal);
+    this.dispatchWakes.push(w);
+    return w;
+  }
+
+  /** @internal */ get internals(): { state: MemberState; store: DLedgerFileStore; transport: PushTransport; clock: ElectorClock; logger: Logger } {
+    return { state: this.state, store: this.store, transport: this.transport, clock: this.clock, logger: this.logger };
   }
 }
 
@@ -312,6 +340,9 @@ class EntryDispatcher {
   private writeIndex = -1;
   private compareIndex = -1;
   private lastCommitPushAt = -1;
+  private lastAppendPushAt = -1;
+  /** How long the next idle wait may last at most (a COMMIT push waiting for its delay). */
+  private waitMs: number | undefined;
   private lastCommitIndexSent = -1;
 
   constructor(
@@ -320,7 +351,8 @@ class EntryDispatcher {
   ) {}
 
   async run(): Promise<void> {
-    const { state, clock, logger, wake } = this.pusher.internals;
+    const { state, clock, logger } = this.pusher.internals;
+    const wake = this.pusher.newDispatchWake();
     const stop = this.pusher.stopSignal;
     while (!stop.aborted) {
       let busy = false;
@@ -332,7 +364,11 @@ class EntryDispatcher {
         await clock.sleep(this.pusher.config.pushRetryMs, stop);
         continue;
       }
-      if (!busy) await wake.wait(this.pusher.config.idleCheckMs);
+      if (!busy) {
+        const ms = Math.min(this.waitMs ?? Infinity, this.pusher.config.idleCheckMs);
+        this.waitMs = undefined;
+        await wake.wait(ms);
+      }
     }
   }
 
@@ -381,7 +417,13 @@ class EntryDispatcher {
     const end = store.getLedgerEndIndex();
     if (this.writeIndex > end) {
       const committed = store.getCommittedIndex();
-      const due = clock.now() - this.lastCommitPushAt >= this.pusher.config.commitPushIntervalMs;
+      const now = clock.now();
+      const due = now - this.lastCommitPushAt >= this.pusher.config.commitPushIntervalMs;
+      const quietFor = now - this.lastAppendPushAt;
+      if (committed > this.lastCommitIndexSent && quietFor < this.pusher.config.commitPushDelayMs) {
+        this.waitMs = this.pusher.config.commitPushDelayMs - quietFor;
+        return false;
+      }
       if (committed > this.lastCommitIndexSent || due) {
         this.lastCommitPushAt = clock.now();
         const res = await transport.push(this.peerId, this.request('COMMIT'));
@@ -404,6 +446,7 @@ class EntryDispatcher {
       }
     }
     const reqs = batches.map((b) => (b.length === 1 ? this.request('APPEND', b[0]) : { ...this.request('APPEND'), batchEntry: b }));
+    this.lastAppendPushAt = clock.now();
     const answers = await Promise.all(reqs.map((req) => transport.push(this.peerId, req)));
     for (let k = 0; k < answers.length; k++) {
       if (!this.stillCurrent()) return true;
@@ -577,7 +620,9 @@ class EntryHandler {
     }
     this.ledgerChanged();
     this.verified(req.term, entries[entries.length - 1]!.index);
-    this.commit(req.term, req.commitIndex);
+    // The answer goes out first: the leader waits for it, and the commit's work (consume queues,
+    // index) can follow.
+    setImmediate(() => this.commit(req.term, req.commitIndex));
     this.releaseNext();
     return this.response(req, DLedgerResponseCode.SUCCESS);
   }

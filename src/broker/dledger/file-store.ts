@@ -9,8 +9,9 @@
  *     checkpoint                Java properties endIndex / committedIndex (#persistCheckPoint)
  *     currterm                  currTerm / voteLeader (member-state.ts, MemberState#persistTerm)
  *
- * What differs from Java, and why: writes go through FileIO (fault-injection tests); appends are
- * written, and made durable by flush() (Java's FlushDataService flushes every 10 ms); recovery
+ * What differs from Java, and why: writes go through FileIO (fault-injection tests); appends that
+ * queue behind a write are written together (#enqueue), data and index at once; they are
+ * made durable by flush() (Java's FlushDataService flushes every 10 ms); recovery
  * scans every entry from where it starts (as #recover) and also checks our body CRC, then zeroes
  * what it cut instead of only moving the write position, and returns a report of what it dropped.
  * The data is the truth: the index is checked against it and rewritten where it disagrees.
@@ -258,11 +259,16 @@ export class DLedgerFileStore {
     }
     if (placed.length === 0) return;
     try {
-      for (const run of runs) {
-        await this.data.ensure(run.at);
-        await this.data.write(run.at, run.parts.length === 1 ? run.parts[0]! : Buffer.concat(run.parts));
-      }
-      await this.writeIndexUnits(placed.map((p) => indexUnitOf(p.entry)));
+      // Data and index are written at once: recovery checks the index against the data and cuts
+      // or rewrites what a crash left of either (#recover).
+      const writeData = async (): Promise<void> => {
+        for (const run of runs) {
+          await this.data.ensure(run.at);
+          await this.data.write(run.at, run.parts.length === 1 ? run.parts[0]! : Buffer.concat(run.parts));
+        }
+      };
+      const results = await Promise.allSettled([writeData(), this.writeIndexUnits(placed.map((p) => indexUnitOf(p.entry)))]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
     } catch (err) {
       for (const p of placed) p.q.reject(err);
       return;

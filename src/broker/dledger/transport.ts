@@ -16,6 +16,7 @@ import {
   DLedgerResponseCode,
   dledgerResponseCommand,
   encodeBody,
+  encodePushEntryRequest,
   APPEND_ENTRY_REQUEST_SCHEMA,
   APPEND_ENTRY_RESPONSE_SCHEMA,
   GET_ENTRIES_REQUEST_SCHEMA,
@@ -73,7 +74,7 @@ export class RemotingPeerTransport implements DLedgerPeerTransport, PushTranspor
 
   /** DLedgerRpcNettyService#push: no answer (or one we cannot read) is NETWORK_ERROR. */
   async push(peerId: string, req: PushEntryRequest): Promise<PushEntryResponse> {
-    const res = await this.call(peerId, DLedgerRequestCode.PUSH, encodeBody(PUSH_ENTRY_REQUEST_SCHEMA, req));
+    const res = await this.call(peerId, DLedgerRequestCode.PUSH, encodePushEntryRequest(req));
     return (res && tryDecode(() => decodeBody(PUSH_ENTRY_RESPONSE_SCHEMA, bodyOf(res)))) ?? { ...baseDefaults(), code: DLedgerResponseCode.NETWORK_ERROR, beginIndex: -1, endIndex: -1, count: 0 };
   }
 
@@ -85,7 +86,7 @@ export class RemotingPeerTransport implements DLedgerPeerTransport, PushTranspor
   }
 
   /** The answer, or undefined when the peer is unknown, unreachable or too slow. */
-  private async call(peerId: string, code: number, body: Buffer, timeoutMs = this.timeoutMs): Promise<RemotingCommand | undefined> {
+  private async call(peerId: string, code: number, body: Buffer | Buffer[], timeoutMs = this.timeoutMs): Promise<RemotingCommand | undefined> {
     const addr = this.peers.get(peerId);
     if (addr === undefined) return undefined;
     try {
