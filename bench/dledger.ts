@@ -18,6 +18,8 @@
  *     master, brokerId 0 as DLedgerRoleChangeHandler#handle registers it). The killed member is
  *     started again on its store and waited for until it is registered as a slave; `failovers`
  *     times. The aim is a median under 5 s.
+ *  3. The reference (bench/dledger-apache.ts): part 1 against Apache RocketMQ 4.9.7, one broker and
+ *     a 3-node DLedger group, after ours are stopped.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,6 +35,7 @@ import { freePort } from './compare-servers.js';
 import { producePhase, round2, type ProducePhase } from './e2e.js';
 import { eventually, spawnReady, type ServerChild } from './spawn.js';
 import { median } from './trace.js';
+import { apacheDLedgerReference, type ApacheDLedgerReference } from './dledger-apache.js';
 
 export interface DLedgerBenchOptions {
   /** Each timed produce phase (default ROCKETCTL_BENCH_DLEDGER_MS, else 5000). */
@@ -78,6 +81,12 @@ export interface DLedgerBenchResult {
   ratio: number;
   failover: { electionTiming: 'default'; runs: FailoverRun[]; medianMs: number | null };
   aimMet: { throughput: boolean; failover: boolean };
+  /**
+   * The same throughput measurement against Apache RocketMQ 4.9.7 (bench/dledger-apache.ts): one
+   * SYNC_FLUSH broker and a 3-node DLedger group, same client, same machine, same run; or why it
+   * was not measured (ROCKETCTL_BENCH_DLEDGER_APACHE=0, or no Java kit).
+   */
+  apache: ApacheDLedgerReference | { skipped: string };
   /** os.loadavg() (1, 5, 15 min) at the start and at the end: the machine is shared. */
   loadAvg: { start: number[]; end: number[] };
   cpus: number;
@@ -246,11 +255,20 @@ export async function benchDLedger(o: DLedgerBenchOptions = {}): Promise<DLedger
       }
     }
     const medianMs = runs.length > 0 ? Math.round(median(runs.map((r) => r.failoverMs))) : null;
+    // Our servers are stopped first: the JVMs get the machine as ours had it.
+    for (const p of producers.splice(0)) await p.close().catch(() => undefined);
+    for (const p of procs.splice(0)) await p()?.stop('SIGKILL');
+    const apache =
+      process.env.ROCKETCTL_BENCH_DLEDGER_APACHE === '0'
+        ? { skipped: 'ROCKETCTL_BENCH_DLEDGER_APACHE=0' }
+        : await apacheDLedgerReference(root, { phaseMs: options.phaseMs, rounds: options.rounds, concurrency: options.concurrency, bodyBytes: options.bodyBytes, queues: options.queues }).catch((err: unknown) => ({
+            skipped: `the Apache reference failed: ${err instanceof Error ? err.message.split('\n')[0]! : String(err)}`,
+          }));
     notes.push(
       'failoverMs includes the client side: the producer learns the new master from the name server after a failed send (route refresh at most once a second, DefaultMQProducerImpl#tryToFindTopicPublishInfo when no queue is writable), and a failed caller pauses ' +
         `${FAILED_SEND_PAUSE_MS} ms before its next send`,
       'p50/p99 are exact percentiles of every acknowledged send of a phase (bench/e2e.ts#producePhase), medians over the rounds',
-      'the leader pushes one entry at a time to each follower (docs/dledger.md, phase 2a: "One push in flight per follower"; Java pipelines up to 1000): the likely bound on the replicated rate (not profiled here)',
+      'all three members, the name server and the client share this machine\'s cores: the group is bound by them (every member does the work a single broker does); apache.ratio is Apache RocketMQ\'s own ratio on the same machine in the same run',
     );
     return {
       options,
@@ -260,6 +278,7 @@ export async function benchDLedger(o: DLedgerBenchOptions = {}): Promise<DLedger
       ratio,
       failover: { electionTiming: 'default', runs, medianMs },
       aimMet: { throughput: ratio >= AIM_RATIO, failover: medianMs !== null && runs.length === options.failovers && medianMs < AIM_FAILOVER_MS },
+      apache,
       loadAvg: { start: loadStart, end: os.loadavg().map(round2) },
       cpus: os.cpus().length,
       notes,
