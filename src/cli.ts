@@ -43,6 +43,7 @@ export const COMMANDS: Record<string, CommandClass> = {
   get deleteAclConfig() { return require('./commands/deleteAclConfig.js').default; },
   get deleteSubGroup() { return require('./commands/deleteSubGroup.js').default; },
   get deleteTopic() { return require('./commands/deleteTopic.js').default; },
+  get dledgerGroup() { return require('./commands/dledgerGroup.js').default; },
   get exporter() { return require('./commands/exporter.js').default; },
   get migrateBacklog() { return require('./commands/migrateBacklog.js').default; },
   get 'namesrv:start'() { return require('./commands/namesrv/start.js').default; },

@@ -58,10 +58,19 @@ export async function dledgerMembers(s: AdminSession, brokerName: string): Promi
     const kv = await getBrokerRuntimeInfo(s, addr).catch(() => undefined);
     const state = kv && dledgerStateOf(kv);
     if (!kv || !state) continue;
-    const peers = new Map((kv.dLegerPeers ?? '').split(';').filter(Boolean).map((p) => [p.slice(0, p.indexOf('-')), p.slice(p.indexOf('-') + 1)] as const));
-    members.push({ brokerId: Number(id), addr, state, dledgerAddr: peers.get(state.selfId) ?? '' });
+    members.push({ brokerId: Number(id), addr, state, dledgerAddr: parseDLedgerPeers(kv.dLegerPeers).get(state.selfId) ?? '' });
   }
   return members;
+}
+
+/** dLegerPeers ("n0-host:port;n1-host:port") as self id -> DLedger address, in the order given. */
+export function parseDLedgerPeers(peers: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of (peers ?? '').split(';')) {
+    const dash = p.indexOf('-');
+    if (dash > 0) out.set(p.slice(0, dash).trim(), p.slice(dash + 1).trim());
+  }
+  return out;
 }
 
 /** Refusals that a second try can get past (an election or another transfer under way, a slow take-over). */

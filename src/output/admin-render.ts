@@ -5,6 +5,7 @@
  * these tables: commands report them as warnings (stderr) and exit 3.
  */
 import type { BrokerStatusResult, ClusterListResult } from '../admin/cluster.js';
+import type { DLedgerGroupResult } from '../admin/dledger-group.js';
 import type { ConnectionInfo, ConsumerConnectionResult, ProducerConnectionResult } from '../admin/connections.js';
 import type { DeleteSubGroupResult, UpdateSubGroupResult } from '../admin/groups.js';
 import type { DeleteTopicResult, TopicListResult, TopicRouteResult, TopicStatusResult, UpdateTopicResult } from '../admin/topics.js';
@@ -176,4 +177,20 @@ export function renderProducerConnection(r: ProducerConnectionResult): string {
 
 function brokerLabel(b: { addr: string; brokerName: string | null }): string {
   return b.brokerName ? `${b.brokerName} (${b.addr})` : b.addr;
+}
+
+/** dledgerGroup: per group a summary line, then one row per member (unknown values '-'). */
+export function renderDLedgerGroups(r: DLedgerGroupResult): string {
+  if (r.groups.length === 0) {
+    return r.failed.length > 0 ? 'No DLedger group found among the brokers that answered (see the warnings).' : 'No DLedger group is registered with the name server (rocketctl brokers with enableDLegerCommitLog=true report one).';
+  }
+  return r.groups
+    .map((g) => {
+      const leader = g.leader ? `leader ${g.leader}, term ${dash(g.term)}` : 'no leader (an election under way?)';
+      const health = `${g.up} of ${g.size} member(s) up, majority (${g.majority}) ${g.majorityOk ? 'ok' : 'LOST'}`;
+      const rows = g.members.map((m) => [m.selfId, dash(m.addr), dash(m.brokerId), m.dledgerAddr, m.role, dash(m.term), dash(m.ledgerEndIndex), dash(m.committedIndex), dash(m.lag), m.error ?? '']);
+      const table = renderTable(['#Id', '#Addr', '#BID', '#DLedger Addr', '#Role', '#Term', '#End', '#Commit', '#Lag', '#Note'], rows, { align: [2, 5, 6, 7, 8] });
+      return `${g.brokerName} (group ${g.group}): ${leader}; ${health}\n${table}`;
+    })
+    .join('\n\n');
 }
