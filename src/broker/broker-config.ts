@@ -84,6 +84,15 @@ export interface BrokerConfig extends Omit<RetentionConfig, 'testOnlyFileReserve
   dLegerMaxVoteIntervalMs: number;
   longPollingEnable: boolean;
   shortPollingTimeMills: number;
+  /**
+   * BrokerConfig#slaveReadEnable (default false): pulls may be sent to a slave. With it, a pull
+   * that ends far behind the log's end (accessMessageInMemoryMaxRatio) answers with the group's
+   * whichBrokerWhenConsumeSlowly as suggestWhichBrokerId, else with the group's brokerId; without
+   * it every answer suggests the master (PullMessageProcessor#processRequest).
+   */
+  slaveReadEnable: boolean;
+  /** MessageStoreConfig#accessMessageInMemoryMaxRatio: percent of RAM (default 40; StoreConfig says what it decides). */
+  accessMessageInMemoryMaxRatio: number;
   notifyConsumerIdsChangedEnable: boolean;
   registerNameServerPeriod: number;
   /** REGISTER_BROKER bodies zlib-compressed (Apache's compressedRegister; the body drops topicSysFlag/order). */
@@ -276,6 +285,8 @@ const SPECS: Record<string, KeySpec> = {
   brokerPermission: { parse: int(0, 7) },
   longPollingEnable: { parse: bool },
   shortPollingTimeMills: { parse: int(1, 60_000) },
+  slaveReadEnable: { parse: bool },
+  accessMessageInMemoryMaxRatio: { parse: int(0, 100) },
   notifyConsumerIdsChangedEnable: { parse: bool },
   // BrokerController clamps the period to [10 s, 60 s]; we refuse values outside instead of clamping.
   registerNameServerPeriod: { parse: int(10_000, 60_000) },
@@ -357,6 +368,7 @@ export const RUNTIME_KEYS: ReadonlySet<string> = new Set([
   'maxTransferBytesOnMessageInMemory',
   'transactionTimeOut',
   'transactionCheckMax',
+  'slaveReadEnable',
   ...RETENTION_RUNTIME_KEYS_LIST,
 ]);
 
@@ -389,7 +401,6 @@ const NO_EFFECT_KEYS = new Set([
   'transientStorePoolEnable',
   'waitTimeMillsInSendQueue',
   'enablePropertyFilter',
-  'slaveReadEnable',
   'transferMsgByHeap',
   'serverWorkerThreads',
   'serverSelectorThreads',
@@ -446,6 +457,8 @@ export function defaultBrokerConfig(): BrokerConfig {
     brokerPermission: 6,
     longPollingEnable: true,
     shortPollingTimeMills: 1000,
+    slaveReadEnable: false,
+    accessMessageInMemoryMaxRatio: 40,
     notifyConsumerIdsChangedEnable: true,
     registerNameServerPeriod: 30_000,
     compressedRegister: false,
@@ -625,6 +638,7 @@ export function toStoreConfig(c: BrokerConfig, actualListenPort: number): StoreC
     checkCRCOnRecover: c.checkCRCOnRecover,
     storeHost: parseSocketAddr(`${c.brokerIP1.includes(':') ? `[${c.brokerIP1}]` : c.brokerIP1}:${actualListenPort}`),
     delayLevelMillis: parseDelayLevels(c.messageDelayLevel),
+    accessMessageInMemoryMaxRatio: c.accessMessageInMemoryMaxRatio,
     ...retentionOf(c),
   });
 }

@@ -18,7 +18,6 @@
  * groups that had not consumed them (retention-log.ts).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { isIPv6 } from 'node:net';
 import type { BrokerConfig } from './broker-config.js';
@@ -69,8 +68,6 @@ import { DLedgerMember } from './dledger/broker-member.js';
 import { SLAVE_SYNC_INTERVAL_MS, SlaveSynchronize } from './slave-sync.js';
 export { PortInUseError } from './listen.js';
 
-/** accessMessageInMemoryMaxRatio: a message further behind the log end than this share of RAM is "in disk". */
-const ACCESS_MESSAGE_IN_MEMORY_MAX_RATIO = 0.4;
 /** Bound on the shutdown of each part, so a stuck peer cannot keep the process alive. */
 const CLOSE_STEP_TIMEOUT_MS = 5_000;
 
@@ -146,6 +143,10 @@ export class BrokerController implements BrokerContext {
   private metrics: MetricsServer | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private schedule: ScheduleMessageService | undefined;
+  /** A DLedger member's SlaveSynchronize (runs while it is a slave). */
+  private slaveSync: SlaveSynchronize | undefined;
+  /** The role-dependent steps (followRole), in order. */
+  private roleSteps: Promise<void> = Promise.resolve();
   private namesrv: BrokerNamesrvLink | undefined;
   private accepting = false;
   private closing: Promise<BrokerCloseReport> | undefined;
@@ -231,6 +232,7 @@ export class BrokerController implements BrokerContext {
         onBrokerId: (id) => {
           c.brokerId = id;
           void this.registerBrokerAll({ force: true });
+          this.followRole();
         },
       });
     }
@@ -290,7 +292,8 @@ export class BrokerController implements BrokerContext {
       persistIntervalMs: c.flushDelayOffsetInterval,
       logger: this.logger,
     });
-    this.schedule.start();
+    // A DLedger member starts delivering delayed messages when it becomes master (followRole).
+    if (!this.dledger) this.schedule.start();
     this.every(c.flushConsumerOffsetInterval, () => this.persist(this.offsets));
     // TransactionalMessageCheckService: a pass every transactionCheckInterval (passes never overlap).
     this.every(c.transactionCheckInterval, () => this.transactionCheck?.run());
@@ -301,6 +304,7 @@ export class BrokerController implements BrokerContext {
     if (this.dledger) {
       const sync = new SlaveSynchronize({
         client: this.remoting,
+        isSlave: () => c.brokerId > 0,
         masterAddr: () => {
           if (c.brokerId <= 0 || !this.namesrv) return undefined;
           const m = this.namesrv.registration.masterAddr;
@@ -314,8 +318,10 @@ export class BrokerController implements BrokerContext {
         topics: this.topics,
         groups: this.groups,
         offsets: this.offsets,
+        delayOffsets: this.delayOffsets,
         logger: this.logger,
       });
+      this.slaveSync = sync;
       this.every(this.opts.slaveSyncIntervalMs ?? SLAVE_SYNC_INTERVAL_MS, () => sync.syncAll());
       // The DLedger port opens only now, with its handlers registered (as DLedgerServer#startup starts
       // its RPC service after the store has recovered): a Java peer reading an answer without a body
@@ -342,6 +348,22 @@ export class BrokerController implements BrokerContext {
     };
     this.metrics = await startBrokerMetrics(source, this.opts.clusterMetrics, host, port, (err) => this.logger.warn(`metrics: ${errText(err)}`));
     this.addresses.metrics = this.metrics.address;
+  }
+
+  /**
+   * BrokerController#changeToMaster / #changeToSlave for what depends on the role: delayed messages
+   * are delivered by the master only, from the offsets it took from its old master; the last sync
+   * round finishes first, so its offsets are the ones delivery starts from. Steps run one after
+   * another, each for the role current when it runs.
+   */
+  private followRole(): void {
+    this.roleSteps = this.roleSteps
+      .then(async () => {
+        if (this.config.brokerId !== 0) return this.schedule?.stop();
+        await this.slaveSync?.idle();
+        if (this.config.brokerId === 0 && !this.closing) this.schedule?.start();
+      })
+      .catch((err) => this.logger.warn(`following the DLedger role: ${errText(err)}`));
   }
 
   /** A full registration with every name server (BrokerController#registerBrokerAll); never throws. */
@@ -772,7 +794,6 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 
 /** The handlers' view of MessageStore. */
 function storeAdapter(s: MessageStore, stats: BrokerStats): StorePort {
-  const totalMemBytes = os.totalmem();
   return {
     // TOPIC_PUT_NUMS / TOPIC_PUT_SIZE count stored messages (SendMessageProcessor, after a PUT_OK).
     async put(input: PutInput) {
@@ -787,7 +808,7 @@ function storeAdapter(s: MessageStore, stats: BrokerStats): StorePort {
     },
     async get(topic, queueId, offset, maxMsgNums, filter, maxBytes) {
       const r = await s.getMessage(topic, queueId, offset, maxMsgNums, filter, maxBytes);
-      return { status: r.status as GetMessageStatus, nextBeginOffset: r.nextBeginOffset, minOffset: r.minOffset, maxOffset: r.maxOffset, records: r.records };
+      return { status: r.status as GetMessageStatus, nextBeginOffset: r.nextBeginOffset, minOffset: r.minOffset, maxOffset: r.maxOffset, records: r.records, suggestPullingFromSlave: r.suggestPullingFromSlave };
     },
     maxOffset: (topic, queueId) => s.getMaxOffsetInQueue(topic, queueId),
     minOffset: (topic, queueId) => s.getMinOffsetInQueue(topic, queueId),
@@ -803,7 +824,7 @@ function storeAdapter(s: MessageStore, stats: BrokerStats): StorePort {
     async isFarBehind(topic, queueId, offset) {
       const unit = s.consumeQueues.get(topic, queueId)?.get(offset, 1)[0];
       if (!unit) return false;
-      return s.commitLogMaxOffset() - unit.commitLogOffset > totalMemBytes * ACCESS_MESSAGE_IN_MEMORY_MAX_RATIO;
+      return s.inDisk(unit.commitLogOffset);
     },
   };
 }

@@ -8,6 +8,10 @@
  *
  * Bounds: one tick every DELAY_FOR_A_WHILE_MS, at most MAX_DELIVER_PER_TICK messages per level and
  * tick; after a failed re-put the level pauses DELAY_FOR_A_PERIOD_MS; the timer is cleared on close.
+ *
+ * Runs on a master only (DefaultMessageStore#handleScheduleMessageService): a DLedger member stops
+ * it when it becomes a slave and starts it again when it becomes master, from the offsets table as
+ * it is then (a slave's is its master's, SlaveSynchronize#syncDelayOffset).
  */
 import { decodeProperties, Prop } from '../protocol/properties.js';
 import { SysFlag, transactionType } from '../protocol/message.js';
@@ -44,6 +48,9 @@ export class ScheduleMessageService {
   private timer: NodeJS.Timeout | undefined;
   private persistTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private started = false;
+  /** Bumped by every start and stop: a tick of an earlier run does not schedule the next one. */
+  private generation = 0;
   private closed = false;
   /** Per level: do not try before this time (after an error). */
   private readonly pausedUntil = new Map<number, number>();
@@ -53,20 +60,33 @@ export class ScheduleMessageService {
     this.logger = opts.logger ?? silentLogger;
   }
 
+  get isStarted(): boolean {
+    return this.started;
+  }
+
+  /** ScheduleMessageService#start: deliver from each level's offset in the table, the first tick FIRST_DELAY_MS from now. */
   start(): void {
-    if (this.timer || this.closed) return;
-    this.schedule(FIRST_DELAY_MS);
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.schedule(FIRST_DELAY_MS, ++this.generation);
     this.persistTimer = setInterval(() => void this.opts.offsets.persist().catch((err) => this.warn('persisting delay offsets', err)), this.opts.persistIntervalMs);
     this.persistTimer.unref();
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
+  /** ScheduleMessageService#shutdown: no more ticks; resolves once a running tick is done and the offsets are persisted. */
+  async stop(): Promise<void> {
+    this.started = false;
+    this.generation++;
     if (this.timer) clearTimeout(this.timer);
     if (this.persistTimer) clearInterval(this.persistTimer);
     this.timer = this.persistTimer = undefined;
     await this.running;
     await this.opts.offsets.persist();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.stop();
   }
 
   /** One pass over all levels (exposed for tests). */
@@ -82,12 +102,12 @@ export class ScheduleMessageService {
     }
   }
 
-  private schedule(ms: number): void {
-    if (this.closed) return;
+  private schedule(ms: number, generation: number): void {
+    if (this.closed || generation !== this.generation) return;
     this.timer = setTimeout(() => {
       this.running = this.tick().finally(() => {
         this.running = undefined;
-        this.schedule(DELAY_FOR_A_WHILE_MS);
+        this.schedule(DELAY_FOR_A_WHILE_MS, generation);
       });
     }, ms);
     this.timer.unref();

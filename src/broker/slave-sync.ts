@@ -1,13 +1,15 @@
 /**
  * SlaveSynchronize (apache/rocketmq 4.9.8): a slave takes its master's topic configs, consumer
- * offsets and subscription groups (syncTopicConfig, syncConsumerOffset, syncSubscriptionGroupConfig),
- * so that when it becomes master (a DLedger failover) it serves the same topics, and consumers go on
- * from where they had committed, less at most one sync interval (they then consume a few messages
- * again: at least once). Delayed-message progress (syncDelayOffset) is not taken: a new master
- * starts delayed delivery from its own delayOffset.json.
+ * offsets, delayed-message offsets and subscription groups (syncTopicConfig, syncConsumerOffset,
+ * syncDelayOffset, syncSubscriptionGroupConfig), so that when it becomes master (a DLedger
+ * failover) it serves the same topics, consumers go on from where they had committed, and delayed
+ * messages are delivered from where the old master had got to, each less at most one sync
+ * interval (what the old master did in that interval is done again: at least once).
  *
  * Tables with a dataVersion are replaced only when the master's differs, as Java does; the offsets
- * are taken every time. Failures are logged once per streak and retried on the next round.
+ * are taken every time. A round that finds this broker no longer a slave changes nothing more (a
+ * new master's own commits are not overwritten by its old master's tables). Failures are logged
+ * once per streak and retried on the next round.
  */
 import { RequestCode, ResponseCode } from '../protocol/codes.js';
 import { makeRequest } from '../protocol/frame.js';
@@ -26,9 +28,13 @@ export interface SlaveSyncOptions {
   client: RemotingClient;
   /** The master's address (the name server's answer to this slave's registration); undefined: none known. */
   masterAddr: () => string | undefined;
+  /** Still a slave: checked before each table is replaced. */
+  isSlave: () => boolean;
   topics: Versioned;
   groups: Versioned;
   offsets: ConfigFileManager;
+  /** delayOffset.json (ScheduleMessageService's offsets). */
+  delayOffsets: ConfigFileManager;
   logger: Logger;
   /** A round failed (the master may have changed: forget it, learn it again). */
   onFailure?: () => void;
@@ -47,12 +53,18 @@ export class SlaveSynchronize {
     return this.running;
   }
 
+  /** Resolves when no round is running (a broker becoming master waits for this before it uses the tables). */
+  async idle(): Promise<void> {
+    await this.running;
+  }
+
   private async round(): Promise<void> {
     const master = this.o.masterAddr();
     if (!master) return;
     try {
       await this.syncVersioned(master, RequestCode.GET_ALL_TOPIC_CONFIG, this.o.topics, 'topic configs');
       await this.take(master, RequestCode.GET_ALL_CONSUMER_OFFSET, this.o.offsets, 'consumer offsets');
+      await this.take(master, RequestCode.GET_ALL_DELAY_OFFSET, this.o.delayOffsets, 'delay offsets');
       await this.syncVersioned(master, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, this.o.groups, 'subscription groups');
       if (this.failing) this.o.logger.info(`slave sync from master ${master} works again`);
       this.failing = false;
@@ -73,10 +85,11 @@ export class SlaveSynchronize {
     const text = await this.fetch(master, code, what);
     const dv = (JSON.parse(text) as { dataVersion?: DataVersion }).dataVersion;
     if (dv && dv.counter === table.dataVersion.counter && dv.timestamp === table.dataVersion.timestamp) return;
-    await table.replaceWith(text);
+    if (this.o.isSlave()) await table.replaceWith(text);
   }
 
   private async take(master: string, code: number, table: ConfigFileManager, what: string): Promise<void> {
-    await table.replaceWith(await this.fetch(master, code, what));
+    const text = await this.fetch(master, code, what);
+    if (this.o.isSlave()) await table.replaceWith(text);
   }
 }

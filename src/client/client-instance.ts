@@ -541,12 +541,19 @@ export class ClientInstance {
     return this.brokerAddrTable.get(brokerName)?.get(0);
   }
 
-  /** Address of `brokerId` (else the master, else any) of a broker. */
+  /**
+   * Address of `brokerId` of a broker, else for a slave id the next id up, else the master, else
+   * any (MQClientInstance#findBrokerAddressInSubscribe; its "any" is the master when there is one).
+   * In a DLedger group the slave ids are the members' (self id digits + 1), so a suggested id that
+   * is the leader's own is served by the member after it.
+   */
   findBrokerAddrInSubscribe(brokerName: string, brokerId = 0): { addr: string; slave: boolean } | undefined {
     const ids = this.brokerAddrTable.get(brokerName);
     if (!ids || ids.size === 0) return undefined;
     const exact = ids.get(brokerId);
     if (exact) return { addr: exact, slave: brokerId !== 0 };
+    const next = brokerId !== 0 ? ids.get(brokerId + 1) : undefined;
+    if (next) return { addr: next, slave: true };
     const master = ids.get(0);
     if (master) return { addr: master, slave: false };
     const [id, addr] = [...ids.entries()][0]!;

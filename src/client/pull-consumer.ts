@@ -14,7 +14,7 @@ import { RemoteError, RocketError } from '../errors/index.js';
 import { ClientClosedError, ClientInstance, ClientStateError, type ClientOptions } from './client-instance.js';
 import { decodeMessages, type MessageExt } from './message.js';
 import { buildSubscriptionData, matchesSubscription } from './tag-expression.js';
-import { sortMessageQueues } from './allocate.js';
+import { mqKey, sortMessageQueues } from './allocate.js';
 import { TOOLS_CONSUMER_GROUP } from '../protocol/names.js';
 
 /** Blocking pull: broker hold time and client wait (DefaultMQPullConsumer: 20000 / 30000). */
@@ -35,6 +35,10 @@ export interface PullResult {
   maxOffset: number;
   /** FOUND: the messages matching the expression (may be fewer than were read). */
   msgs: MessageExt[];
+  /** The broker id the answer suggests for the next pull of this queue (0 = master). */
+  suggestWhichBrokerId: number;
+  /** The answer came from a slave. */
+  fromSlave: boolean;
 }
 
 export interface PullOptions {
@@ -43,7 +47,10 @@ export interface PullOptions {
   /** Hold the request on the broker until a message arrives (up to 20 s). */
   block?: boolean;
   timeoutMs?: number;
-  /** Pull from this broker (e.g. a slave of the queue's broker name) instead of the one the route picks. */
+  /**
+   * Pull from this broker (e.g. a slave of the queue's broker name) instead of the one the route
+   * picks; its suggestWhichBrokerId is then not followed.
+   */
   brokerAddr?: string;
 }
 
@@ -65,6 +72,8 @@ export class PullConsumer {
   private readonly opts: PullConsumerOptions;
   private instance: ClientInstance | undefined;
   private state: 'created' | 'running' | 'closed' = 'created';
+  /** Per queue, the broker id the last answer suggested (PullAPIWrapper's pullFromWhichNodeTable). */
+  private readonly pullFromWhichNode = new Map<string, number>();
 
   constructor(opts: PullConsumerOptions) {
     this.opts = opts;
@@ -132,11 +141,16 @@ export class PullConsumer {
   }
 
   private async addrOf(mq: MessageQueue): Promise<string> {
+    return (await this.targetOf(mq, 0)).addr;
+  }
+
+  /** `brokerId` of the queue's broker, or the one that stands in for it (PullAPIWrapper#pullKernelImpl). */
+  private async targetOf(mq: MessageQueue, brokerId: number): Promise<{ addr: string; slave: boolean }> {
     const instance = this.inst();
-    if (!instance.findBrokerAddrInSubscribe(mq.brokerName)) await instance.updateRoute(mq.topic);
-    const t = instance.findBrokerAddrInSubscribe(mq.brokerName);
+    if (!instance.findBrokerAddrInSubscribe(mq.brokerName, brokerId)) await instance.updateRoute(mq.topic);
+    const t = instance.findBrokerAddrInSubscribe(mq.brokerName, brokerId);
     if (!t) throw new RocketError(`broker ${mq.brokerName} is not in the route of ${mq.topic}`, { code: 'E_BROKER_NOT_IN_ROUTE' });
-    return t.addr;
+    return t;
   }
 
   private async offsetCall(mq: MessageQueue, code: number, extra: Record<string, number>): Promise<number> {
@@ -147,11 +161,17 @@ export class PullConsumer {
     return Number(res.extFields?.offset ?? 0);
   }
 
-  /** One PULL_MESSAGE at `offset` (messages are tag-filtered again client-side). */
+  /**
+   * One PULL_MESSAGE at `offset` (messages are tag-filtered again client-side), to the broker the
+   * queue's last answer suggested (a slave when the group reads far behind and the broker has
+   * slaveReadEnable), as PullAPIWrapper#processPullResult / #recalculatePullFromWhichNode.
+   */
   async pull(mq: MessageQueue, offset: number, maxNums: number, opts: PullOptions = {}): Promise<PullResult> {
     const instance = this.inst();
     const sub = buildSubscriptionData(mq.topic, opts.expression ?? '*', 0);
-    const addr = opts.brokerAddr ?? (await this.addrOf(mq));
+    const key = mqKey(mq);
+    const target = opts.brokerAddr !== undefined ? { addr: opts.brokerAddr, slave: false } : await this.targetOf(mq, this.pullFromWhichNode.get(key) ?? 0);
+    const addr = target.addr;
     const block = opts.block ?? false;
     const req = makeRequest(RequestCode.PULL_MESSAGE, {
       consumerGroup: this.group,
@@ -170,10 +190,14 @@ export class PullConsumer {
     const timeoutMs = opts.timeoutMs ?? (block ? PULL_CONSUMER_TIMEOUT_WHEN_SUSPEND_MS : instance.requestTimeoutMs);
     const res = await instance.remoting.invoke(addr, req, timeoutMs);
     const h = res.extFields ?? {};
+    const suggestWhichBrokerId = Number(h.suggestWhichBrokerId ?? 0) || 0;
+    if (opts.brokerAddr === undefined) this.pullFromWhichNode.set(key, suggestWhichBrokerId);
     const base = {
       nextBeginOffset: Number(h.nextBeginOffset ?? offset),
       minOffset: Number(h.minOffset ?? 0),
       maxOffset: Number(h.maxOffset ?? 0),
+      suggestWhichBrokerId,
+      fromSlave: target.slave,
     };
     switch (res.code) {
       case ResponseCode.SUCCESS: {
@@ -205,8 +229,16 @@ export class PullConsumer {
     const batch = Math.max(1, Math.min(MAX_PULL_NUMS, opts.batchSize ?? MAX_PULL_NUMS));
     let offset = Math.max(fromOffset, 0);
     let left = opts.maxMessages ?? Number.POSITIVE_INFINITY;
+    let askedMaster = false;
     while (offset < end && left > 0) {
       const r = await this.pull(mq, offset, Math.min(batch, end - offset, left), { expression: opts.expression });
+      if (r.fromSlave && !askedMaster && (r.status === 'NO_NEW_MSG' || r.nextBeginOffset <= offset)) {
+        // A slave may not hold yet what its master does: the same offset once more, on the master.
+        this.pullFromWhichNode.set(mqKey(mq), 0);
+        askedMaster = true;
+        continue;
+      }
+      askedMaster = false;
       if (r.status === 'OFFSET_ILLEGAL') {
         if (r.nextBeginOffset <= offset) return;
         offset = r.nextBeginOffset; // below the queue's min offset: skip to what still exists

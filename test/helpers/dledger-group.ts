@@ -31,7 +31,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-export async function startGroup(size = 3) {
+/** `overrides`: more broker keys for every member (e.g. slaveReadEnable). */
+export async function startGroup(size = 3, overrides: Record<string, string> = {}) {
   const ns = new NameServer();
   const namesrv = await ns.start({ host: '127.0.0.1', port: 0 });
   cleanups.push(() => ns.close());
@@ -57,6 +58,7 @@ export async function startGroup(size = 3) {
         maxHashSlotNum: '1000',
         maxIndexNum: '4000',
         ...ELECTOR,
+        ...overrides,
       },
     });
     m.broker = await BrokerController.start(config, { slaveSyncIntervalMs: 300 });

@@ -95,6 +95,10 @@ describe('config files in fastjson format', () => {
     m.set(3, 7);
     m.set(1, 12);
     expect(m.encodeBody()).toBe('{"offsetTable":{1:12,3:7}}');
+    // A slave takes the body as its own table (SlaveSynchronize#syncDelayOffset writes it as delayOffset.json).
+    const slave = new DelayOffsetManager(path.join(root, 'slave'), io);
+    await slave.replaceWith(m.encodeBody());
+    expect(slave.all()).toEqual([[1, 12], [3, 7]]);
   });
 
   it('subscriptionGroup.json: the golden file loads, default groups are always present', async () => {

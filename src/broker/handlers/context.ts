@@ -36,6 +36,8 @@ interface GetOutput {
   minOffset: number;
   maxOffset: number;
   records: Buffer[];
+  /** The pull ended far behind the log's end (accessMessageInMemoryMaxRatio): a slave may serve the next. */
+  suggestPullingFromSlave: boolean;
 }
 
 interface QueryOutput {

@@ -2,17 +2,25 @@
  * PULL_MESSAGE (11), as PullMessageProcessor: permission and subscription
  * checks, one store read filtered by tag hash codes, the store status mapped to a response code,
  * the four offset headers on EVERY answer (Java clients unbox them; ali-ons reads them for each
- * message), the piggy-backed commit offset, and long polling when nothing is there yet.
+ * message), the broker the next pull should go to (suggestWhichBrokerId), the piggy-backed commit
+ * offset (masters only), and long polling when nothing is there yet.
+ *
+ * A slave (a DLedger follower, brokerId other than 0) serves pulls from its replicated store, as
+ * an Apache 4.9.8 slave does with or without slaveReadEnable: processRequest sets
+ * PULL_RETRY_IMMEDIATELY for a slave without it, but the status switch that follows overwrites the
+ * code, so only the suggestion (the master) differs.
  */
 import { ResponseCode, Perm } from '../../protocol/codes.js';
 import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
-import type { SubscriptionData } from '../../protocol/bodies.js';
+import type { SubscriptionData, SubscriptionGroupConfig } from '../../protocol/bodies.js';
 import type { ClientChannel, RequestHandler } from '../../remoting/server.js';
 import type { BrokerContext, GetMessageStatus } from './context.js';
 import { buildSubscriptionData, errMessage, fail, Header, tagFilter, topicNotExistRemark } from './util.js';
 
 /** PullSysFlag bits. */
 const PullSysFlag = { COMMIT_OFFSET: 0x1, SUSPEND: 0x2, SUBSCRIPTION: 0x4, CLASS_FILTER: 0x8 } as const;
+/** MixAll.MASTER_ID. */
+const MASTER_ID = 0;
 
 interface PullHeader {
   consumerGroup: string;
@@ -99,12 +107,24 @@ async function processPull(ctx: BrokerContext, req: RemotingCommand, channel: Cl
   const filter = tagFilter(sub);
   const maxMsgNums = Math.max(1, Math.min(h.maxMsgNums, c.maxTransferCountOnMessageInMemory));
   const got = await ctx.store.get(h.topic, h.queueId, h.queueOffset, maxMsgNums, filter, c.maxTransferBytesOnMessageInMemory);
-  const code = responseCodeFor(got.status, h.queueOffset);
-  // suggestWhichBrokerId is always the master: there are no slaves to suggest.
-  const header = { suggestWhichBrokerId: 0, nextBeginOffset: got.nextBeginOffset, minOffset: got.minOffset, maxOffset: got.maxOffset };
+  // A DLedger member is a slave whenever it is not the writable leader (brokerId -1 before its first role).
+  const slave = c.brokerId !== MASTER_ID;
+  let code = responseCodeFor(got.status, h.queueOffset);
+  let suggestWhichBrokerId = suggestBroker(c.slaveReadEnable, got.suggestPullingFromSlave, groupCfg);
+  // DefaultMessageStore#nextOffsetCorrection with offsetCheckInSlave=false (its default): a slave
+  // never moves a consumer's offset. Its queue may only lag the master's (replication), so an
+  // offset it does not hold yet is retried at once on the group's broker (the master).
+  let nextBeginOffset = got.nextBeginOffset;
+  if (slave && !READ_STATUSES.has(got.status)) nextBeginOffset = h.queueOffset;
+  if (slave && code === ResponseCode.PULL_OFFSET_MOVED) {
+    code = ResponseCode.PULL_RETRY_IMMEDIATELY;
+    suggestWhichBrokerId = groupCfg.brokerId;
+  }
+  const header = { suggestWhichBrokerId, nextBeginOffset, minOffset: got.minOffset, maxOffset: got.maxOffset };
 
-  // Stored on the first processing only (not when a parked pull is re-run), on masters.
-  if (allowSuspend && hasCommitOffset) {
+  // Stored on the first processing only (not when a parked pull is re-run), on masters: a slave's
+  // offsets are its master's, taken by SlaveSynchronize.
+  if (allowSuspend && hasCommitOffset && !slave) {
     ctx.commitOffset(channel.remoteAddress, h.consumerGroup, h.topic, h.queueId, h.commitOffset);
   }
 
@@ -132,6 +152,22 @@ async function processPull(ctx: BrokerContext, req: RemotingCommand, channel: Cl
   }
   return makeResponse(req, code, got.status, header);
 }
+
+/**
+ * PullMessageProcessor#processRequest: with slaveReadEnable, a consumer that has fallen far behind
+ * is sent to the group's whichBrokerWhenConsumeSlowly (default 1) and any other to the group's
+ * brokerId (default 0, the master); without it, always to the master. In a DLedger group the ids
+ * are the slaves' registered ones (self id digits + 1); when the suggested id is not in the route
+ * (it is the leader's own), the client takes the next id up or the master
+ * (MQClientInstance#findBrokerAddressInSubscribe), as Apache's DLedger mode does.
+ */
+function suggestBroker(slaveReadEnable: boolean, fromSlave: boolean, group: SubscriptionGroupConfig): number {
+  if (!slaveReadEnable) return MASTER_ID;
+  return fromSlave ? group.whichBrokerWhenConsumeSlowly : group.brokerId;
+}
+
+/** Statuses whose nextBeginOffset comes from reading the queue, not from a correction. */
+const READ_STATUSES: ReadonlySet<GetMessageStatus> = new Set(['FOUND', 'NO_MATCHED_MESSAGE', 'MESSAGE_WAS_REMOVING']);
 
 /** Store status → response code (PullMessageProcessor's switch). */
 function responseCodeFor(status: GetMessageStatus, requestOffset: number): number {

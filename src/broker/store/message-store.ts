@@ -61,8 +61,6 @@ const MAX_TRANSFER_BYTES_IN_MEMORY = 256 * 1024;
 const MAX_TRANSFER_COUNT_IN_MEMORY = 32;
 const MAX_TRANSFER_BYTES_IN_DISK = 64 * 1024;
 const MAX_TRANSFER_COUNT_IN_DISK = 8;
-/** accessMessageInMemoryMaxRatio: data further behind the log end than this share of RAM is "in disk". */
-const IN_MEMORY_RATIO = 0.4;
 /** At least this many bytes of consume queue (16000 / 20 units) are scanned per pull for filtering. */
 const MIN_FILTER_SCAN_BYTES = 16000;
 const CQ_UNIT_BYTES = 20;
@@ -125,6 +123,12 @@ interface GetMessageResult {
   records: Buffer[];
   /** Consume queue units looked at (matched or not). */
   scanned: number;
+  /**
+   * The last unit looked at lies further behind the commit log's end than
+   * accessMessageInMemoryMaxRatio of RAM (DefaultMessageStore#getMessage): the consumer is slow,
+   * a slave may serve it. False when no unit was looked at.
+   */
+  suggestPullingFromSlave: boolean;
 }
 
 interface QueryMessageResult {
@@ -592,6 +596,7 @@ export class MessageStore {
       maxOffset: max,
       records: [],
       scanned: 0,
+      suggestPullingFromSlave: false,
     });
     if (!cq) return result('NO_MATCHED_LOGIC_QUEUE', 0);
     const min = cq.minOffset();
@@ -611,6 +616,8 @@ export class MessageStore {
     let bytes = 0;
     let i = 0;
     let full = false;
+    /** Commit log offset of the last unit looked at (DefaultMessageStore#getMessage's maxPhyOffsetPulling). */
+    let lastPulledPos: number | undefined;
     // Bounded by scanUnits: every pass consumes at least one unit or stops.
     while (!full && i < scanUnits) {
       const units = cq.get(offset + i, Math.min(fetchUnits, scanUnits - i));
@@ -619,6 +626,7 @@ export class MessageStore {
       for (; k < units.length; k++) {
         const u = units[k]!;
         if (u.size === CQ_FILLER_SIZE || u.commitLogOffset < logMin) continue; // filler / file deleted
+        lastPulledPos = u.commitLogOffset;
         if (this.batchFull(u, wanted.length, bytes, maxMsgNums, logMax, maxBytes)) {
           full = true;
           break;
@@ -639,14 +647,20 @@ export class MessageStore {
       maxOffset: max,
       records,
       scanned: i,
+      suggestPullingFromSlave: lastPulledPos !== undefined && this.inDisk(lastPulledPos, logMax),
     };
+  }
+
+  /** DefaultMessageStore#checkInDiskByCommitOffset: further behind the log end than accessMessageInMemoryMaxRatio of RAM. */
+  inDisk(commitLogOffset: number, logMaxOffset = this.commitLog.maxOffset()): boolean {
+    return logMaxOffset - commitLogOffset > this.totalMemBytes * (this.config.accessMessageInMemoryMaxRatio / 100);
   }
 
   /** DefaultMessageStore.isTheBatchFull: the first message always goes; then count/byte limits. */
   private batchFull(u: CqUnit, count: number, bytes: number, maxMsgNums: number, logMax: number, maxBytes?: number): boolean {
     if (count === 0) return false;
     if (count >= maxMsgNums) return true;
-    const inDisk = logMax - u.commitLogOffset > this.totalMemBytes * IN_MEMORY_RATIO;
+    const inDisk = this.inDisk(u.commitLogOffset, logMax);
     const byteLimit = maxBytes ?? (inDisk ? MAX_TRANSFER_BYTES_IN_DISK : MAX_TRANSFER_BYTES_IN_MEMORY);
     const countLimit = inDisk ? MAX_TRANSFER_COUNT_IN_DISK : MAX_TRANSFER_COUNT_IN_MEMORY;
     return bytes + u.size > byteLimit || count >= countLimit;

@@ -44,6 +44,7 @@ export function defaultStoreConfig(overrides: Partial<StoreConfig> = {}): StoreC
     checkCRCOnRecover: true,
     storeHost: parseSocketAddr('127.0.0.1:10911'),
     delayLevelMillis: parseDelayLevels(DEFAULT_MESSAGE_DELAY_LEVEL),
+    accessMessageInMemoryMaxRatio: 40,
     ...DEFAULT_RETENTION,
     ...overrides,
   };
@@ -79,6 +80,9 @@ export function validateStoreConfig(c: StoreConfig): void {
     if (!Number.isSafeInteger(v) || v < 0) problems.push(`${name} must be an integer >= 0 (got ${v})`);
   }
   if (!Number.isSafeInteger(c.cleanResourceInterval) || c.cleanResourceInterval <= 0) problems.push(`cleanResourceInterval must be a positive integer (got ${c.cleanResourceInterval})`);
+  if (!Number.isSafeInteger(c.accessMessageInMemoryMaxRatio) || c.accessMessageInMemoryMaxRatio < 0 || c.accessMessageInMemoryMaxRatio > 100) {
+    problems.push(`accessMessageInMemoryMaxRatio must be an integer in 0..100 (got ${c.accessMessageInMemoryMaxRatio})`);
+  }
   if (!Number.isFinite(c.diskMaxUsedSpaceRatio)) problems.push(`diskMaxUsedSpaceRatio must be a number (got ${c.diskMaxUsedSpaceRatio})`);
   const when = deleteWhenProblem(c.deleteWhen);
   if (when) problems.push(when);

@@ -35,6 +35,12 @@ export interface StoreConfig extends RetentionConfig {
   storeHost: SocketAddr;
   /** Delay per level in ms, index 0 = level 1 (from messageDelayLevel). */
   delayLevelMillis: number[];
+  /**
+   * Percent of RAM (MessageStoreConfig#accessMessageInMemoryMaxRatio, default 40): data further
+   * behind the commit log's end than this is "in disk" (smaller pull batches), and a pull that
+   * ends further behind suggests reading from a slave.
+   */
+  accessMessageInMemoryMaxRatio: number;
 }
 
 /** Retention settings (clean-service.ts), MessageStoreConfig 4.9.8's names; defaults in store-config.ts. */
