@@ -88,12 +88,21 @@ describe('a DLedger follower of a group of three broker processes', () => {
 
       await g.start(follower);
       await eventually(() => caughtUp(follower), `${follower.id} caught up with the leader`, 120_000, 200);
-      const check = (bodies: string[], where: string) => {
-        const r = book.check(bodies);
-        expect(r.missing.length, `acknowledged messages missing on ${where}`).toBe(0);
-        expect(r.twiceUnretried, `copies twice on ${where}`).toEqual([]);
-      };
-      check(await g.readAll(follower.proc!.ready, topic, QUEUES), `${follower.id} after catching up`);
+      // A member fills its consume queues from committed entries after its committed index moves
+      // (and the third member may trail: a commit needs only two), so reading waits, bounded.
+      const holdsAll = (m: GroupMember, where: string) =>
+        eventually(
+          async () => {
+            const r = book.check(await g.readAll(m.proc!.ready, topic, QUEUES));
+            expect(r.missing.length, `acknowledged messages missing on ${where}`).toBe(0);
+            expect(r.twiceUnretried, `copies twice on ${where}`).toEqual([]);
+            return true;
+          },
+          `${where} holds every acknowledged message`,
+          60_000,
+          200,
+        );
+      await holdsAll(follower, `${follower.id} after catching up`);
 
       // Far behind again, and killed while it catches up.
       await g.kill(follower);
@@ -105,13 +114,7 @@ describe('a DLedger follower of a group of three broker processes', () => {
       await g.start(follower);
       await eventually(() => caughtUp(follower), `${follower.id} caught up after a kill while catching up`, 120_000, 200);
       expect(await g.master(), 'the leader stayed master throughout').toBe(leader);
-      // Every member holds them (the third member may trail: a commit needs only two).
-      for (const m of g.members) {
-        await eventually(async () => {
-          check(await g.readAll(m.proc!.ready, topic, QUEUES), m.id);
-          return true;
-        }, `${m.id} holds every acknowledged message`, 60_000, 200);
-      }
+      for (const m of g.members) await holdsAll(m, m.id);
     } finally {
       await producer.close();
     }
