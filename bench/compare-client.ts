@@ -15,14 +15,16 @@
  *
  * Usage: node dist/bench/compare-client.js '<ClientSpec as JSON>'
  */
+import { createRequire } from 'node:module';
 import readline from 'node:readline';
-import { Producer, PushConsumer } from '../src/index.js';
+import { Producer, PushConsumer, topicRoute, updateTopic, withAdminSession } from '../src/index.js';
 
-export type ClientSystem = 'rocketmq' | 'redis' | 'nats' | 'rabbitmq';
+/** rocketmq: our client; ali-ons: the third-party ali-ons 3.12 client, against a RocketMQ name server. */
+export type ClientSystem = 'rocketmq' | 'ali-ons' | 'redis' | 'nats' | 'rabbitmq';
 
 export interface ClientSpec {
   system: ClientSystem;
-  /** rocketmq: the name server; others: the server's host:port. */
+  /** rocketmq, ali-ons: the name server; others: the server's host:port. */
   addr: string;
   /** Topic, stream key, JetStream stream (subject `<topic>.x`) or queue name. */
   topic: string;
@@ -31,7 +33,7 @@ export interface ClientSpec {
   inflight: number;
   warmup: number;
   phaseTimeoutMs: number;
-  /** rocketmq: write queues of the auto-created topic. */
+  /** rocketmq, ali-ons: write queues of the auto-created topic. */
   queues: number;
   /** rabbitmq: 'classic' or 'quorum'. */
   queueType?: 'classic' | 'quorum';
@@ -150,6 +152,67 @@ function rocketmqAdapter(spec: ClientSpec): Adapter {
       const done = new Promise<void>((resolve) => (all = resolve));
       consumer.subscribe(spec.topic, '*');
       await consumer.start(() => {
+        if (++received >= expect) all();
+      });
+      await withDeadline(done, deadline);
+      return received;
+    },
+    async close() {
+      await consumer?.close();
+      await producer.close();
+    },
+  };
+}
+
+/** The parts of ali-ons 3.12 (CommonJS, no types) this client uses; see test/interop/ali-ons-scenario.cjs. */
+interface AliOns {
+  Producer: new (o: Record<string, unknown>) => { ready(): Promise<void>; send(m: unknown): Promise<{ sendStatus: string }>; close(): Promise<void>; on(e: 'error', f: (err: Error) => void): void };
+  Consumer: new (o: Record<string, unknown>) => { ready(): Promise<void>; subscribe(topic: string, expr: string, handler: (msg: unknown) => Promise<void>): void; close(): Promise<void>; on(e: 'error', f: (err: Error) => void): void };
+  Message: new (topic: string, tags: string, body: Buffer) => unknown;
+}
+
+/**
+ * ali-ons with its defaults (one connection per address, pullBatchSize 32, parallelConsumeLimit 1)
+ * except what the workload needs: the name server, the topic's queue count, and the same 30 s send
+ * timeout as our client (its 3 s default would count a slow ack on a loaded machine as a failure).
+ * Its timers outlive close(); main() ends the process with process.exit.
+ */
+function aliOnsAdapter(spec: ClientSpec): Adapter {
+  const ons = createRequire(import.meta.url)('ali-ons') as AliOns;
+  const quiet = { info() {}, debug() {}, warn() {}, error() {} };
+  const common = { nameSrv: spec.addr, httpclient: {}, clientIP: '127.0.0.1', logger: quiet };
+  const producer = new ons.Producer({ ...common, producerGroup: 'bench_compare_pg', defaultTopicQueueNums: spec.queues, sendMsgTimeout: 30_000 });
+  producer.on('error', () => undefined);
+  let consumer: InstanceType<AliOns['Consumer']> | undefined;
+  return {
+    async setup() {
+      // ali-ons does not fall back to the default topic's route (TBW102) when the name server has
+      // none (its TOPIC_NOT_EXIST falls through to an error), so the topic is made first, as
+      // mqadmin updateTopic would, and its route awaited (bounded).
+      await withAdminSession({ namesrvAddr: spec.addr, timeoutMs: 5000 }, async (s) => {
+        await updateTopic(s, { topic: spec.topic, clusterName: 'DefaultCluster', readQueueNums: spec.queues, writeQueueNums: spec.queues });
+        const until = performance.now() + 30_000;
+        for (;;) {
+          const found = await topicRoute(s, spec.topic).then(() => true, () => false);
+          if (found) break;
+          if (performance.now() > until) throw new Error(`no route for ${spec.topic} within 30 s of creating it`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      });
+      await producer.ready();
+    },
+    send: async (body) => {
+      const r = await producer.send(new ons.Message(spec.topic, '', body));
+      if (r.sendStatus !== 'SEND_OK') throw new Error(`ali-ons: ${r.sendStatus}`);
+    },
+    async consume(expect, deadline) {
+      consumer = new ons.Consumer({ ...common, consumerGroup: 'bench_compare_cg', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET' });
+      consumer.on('error', () => undefined);
+      await consumer.ready();
+      let received = 0;
+      let all!: () => void;
+      const done = new Promise<void>((resolve) => (all = resolve));
+      consumer.subscribe(spec.topic, '*', async () => {
         if (++received >= expect) all();
       });
       await withDeadline(done, deadline);
@@ -282,6 +345,7 @@ async function rabbitmqAdapter(spec: ClientSpec): Promise<Adapter> {
 function adapterFor(spec: ClientSpec): Adapter | Promise<Adapter> {
   switch (spec.system) {
     case 'rocketmq': return rocketmqAdapter(spec);
+    case 'ali-ons': return aliOnsAdapter(spec);
     case 'redis': return redisAdapter(spec);
     case 'nats': return natsAdapter(spec);
     case 'rabbitmq': return rabbitmqAdapter(spec);

@@ -95,6 +95,13 @@ const TARGETS: Target[] = [
     start: servers.startRocketctl,
   },
   {
+    // The third-party JavaScript client (ali-ons 3.12, JSON headers) against our broker.
+    name: 'rocketctl-alions', server: 'rocketctl broker start', client: 'node', system: 'ali-ons',
+    modes: { async: { config: 'ASYNC_FLUSH' }, sync: { config: 'SYNC_FLUSH' } },
+    missing: (root) => firstMissing(servers.missingRocketctl(root), nodeModule('ali-ons')),
+    start: servers.startRocketctl,
+  },
+  {
     name: 'apache', server: 'Apache RocketMQ 4.9.7', client: 'java', system: 'rocketmq',
     modes: { async: { config: 'ASYNC_FLUSH' }, sync: { config: 'SYNC_FLUSH' } },
     missing: (root) => servers.missingKit(root),
@@ -360,7 +367,7 @@ async function startWithRetry(root: string, dir: string, target: Target, mode: M
 }
 
 function clientLabel(system: ClientSystem): string {
-  return { rocketmq: 'rocketctl', redis: 'node-redis', nats: '@nats-io/jetstream', rabbitmq: 'amqplib' }[system];
+  return { rocketmq: 'rocketctl', 'ali-ons': 'ali-ons 3.12', redis: 'node-redis', nats: '@nats-io/jetstream', rabbitmq: 'amqplib' }[system];
 }
 
 function installSignalHandlers(): void {
