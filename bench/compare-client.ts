@@ -129,6 +129,18 @@ async function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T | und
   }
 }
 
+/** Starts a push consumer through `start` and counts its deliveries until `expect` or `deadline`. */
+async function countDeliveries(expect: number, deadline: number, start: (onMessage: () => void) => Promise<void>): Promise<number> {
+  let received = 0;
+  let all!: () => void;
+  const done = new Promise<void>((resolve) => (all = resolve));
+  await start(() => {
+    if (++received >= expect) all();
+  });
+  await withDeadline(done, deadline);
+  return received;
+}
+
 function rocketmqAdapter(spec: ClientSpec): Adapter {
   const producer = new Producer({
     namesrvAddr: spec.addr,
@@ -147,15 +159,9 @@ function rocketmqAdapter(spec: ClientSpec): Adapter {
     async consume(expect, deadline) {
       await producer.close();
       consumer = new PushConsumer({ namesrvAddr: spec.addr, consumerGroup: 'bench_compare_cg', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', instanceName: `bench-c-${process.pid}` });
-      let received = 0;
-      let all!: () => void;
-      const done = new Promise<void>((resolve) => (all = resolve));
-      consumer.subscribe(spec.topic, '*');
-      await consumer.start(() => {
-        if (++received >= expect) all();
-      });
-      await withDeadline(done, deadline);
-      return received;
+      const c = consumer;
+      c.subscribe(spec.topic, '*');
+      return countDeliveries(expect, deadline, (onMessage) => c.start(onMessage));
     },
     async close() {
       await consumer?.close();
@@ -209,14 +215,8 @@ function aliOnsAdapter(spec: ClientSpec): Adapter {
       consumer = new ons.Consumer({ ...common, consumerGroup: 'bench_compare_cg', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET' });
       consumer.on('error', () => undefined);
       await consumer.ready();
-      let received = 0;
-      let all!: () => void;
-      const done = new Promise<void>((resolve) => (all = resolve));
-      consumer.subscribe(spec.topic, '*', async () => {
-        if (++received >= expect) all();
-      });
-      await withDeadline(done, deadline);
-      return received;
+      const c = consumer;
+      return countDeliveries(expect, deadline, async (onMessage) => c.subscribe(spec.topic, '*', async () => onMessage()));
     },
     async close() {
       await consumer?.close();
