@@ -17,22 +17,14 @@ import type { StoreConfig } from '../../src/broker/store/types.js';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
 import { DLEDGER_MAGIC } from '../../src/protocol/dledger/entry.js';
 import { decodeRecord } from '../../src/protocol/message.js';
-import { bodyFor, message, removeDir, smallConfig, tempDir } from '../store/message-store.helpers.js';
+import { bodyFor, message, removeDir, smallConfig, storeDirForTest, tempDir } from '../store/message-store.helpers.js';
 
 /** Small files: the old log spans several, and so may the DLedger log. */
 const FILE_BYTES = 16 * 1024;
 const SELF = 'n0';
 const HOUR_MS = 3_600_000;
 
-async function storeDir(): Promise<{ dir: string; current: { store?: MessageStore } }> {
-  const dir = await tempDir('rocketctl-convert-');
-  const current: { store?: MessageStore } = {};
-  onTestFinished(async () => {
-    await current.store?.close().catch(() => undefined);
-    await removeDir(dir);
-  });
-  return { dir, current };
-}
+const storeDir = () => storeDirForTest('rocketctl-convert-');
 
 function config(dir: string, overrides: Partial<StoreConfig> = {}): StoreConfig {
   return smallConfig(dir, { mappedFileSizeCommitLog: FILE_BYTES, flushDiskType: 'SYNC_FLUSH', messageIndexEnable: true, cleanResourceInterval: 3_600_000, ...overrides });
