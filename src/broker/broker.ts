@@ -240,7 +240,8 @@ export class BrokerController implements BrokerContext {
     this.recovery = this.messageStore.report;
     const conversion = this.dledger?.commitLog?.conversion;
     if (conversion) {
-      this.logger.info(`store converted to DLedger: the commit log written without it ends at ${conversion.oldLogEnd} and stays readable; DLedger entries begin at ${conversion.dividedCommitlogOffset} (dividedCommitlogOffset)`);
+      // A warning: printed without ROCKETCTL_DEBUG, as the change to the store cannot be undone.
+      this.logger.warn(`store converted to DLedger: the commit log written without it ends at ${conversion.oldLogEnd} and stays readable; DLedger entries begin at ${conversion.dividedCommitlogOffset} (dividedCommitlogOffset)`);
     }
     this.store = storeAdapter(this.messageStore, this.stats);
 
