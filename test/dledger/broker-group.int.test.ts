@@ -7,14 +7,13 @@
  * acknowledged message is read back from the new leader, once. Election timing is shortened;
  * every wait is a bounded poll; nothing is asserted about durations.
  */
-import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BrokerController } from '../../src/broker/broker.js';
 import { buildBrokerConfig } from '../../src/broker/broker-config.js';
 import { Producer } from '../../src/client/producer.js';
 import { makeRequest } from '../../src/protocol/frame.js';
 import { RequestCode, ResponseCode } from '../../src/protocol/codes.js';
-import { createTopic, eventually, tempDir } from '../helpers/broker.js';
+import { createTopic, eventually } from '../helpers/broker.js';
 import { BROKER_NAME, cleanups, masterOf, QUEUES, readAllFrom, startGroup, storedCount } from '../helpers/dledger-group.js';
 import { expectSuccessEnvelope, runCli } from '../helpers/cli.js';
 import { uniq } from '../client/support.js';

@@ -296,13 +296,13 @@ export class DLedgerCommitLog implements CommitLogService {
       throw err;
     }
     const { log, report } = opened;
-    const fail = async (message: string) => {
+    const fail = async (message: string): Promise<never> => {
       await log.close();
       await old.close();
       throw new CorruptStoreError(message);
     };
     if (log.dataFileBytes !== this.segmentBytes) {
-      await fail(`DLedger data files are ${log.dataFileBytes} bytes, the store's mappedFileSizeCommitLog is ${this.segmentBytes}; RocketMQ makes them equal`);
+      return fail(`DLedger data files are ${log.dataFileBytes} bytes, the store's mappedFileSizeCommitLog is ${this.segmentBytes}; RocketMQ makes them equal`);
     }
     const first = log.dataFileStarts()[0];
     if (old.segmentStarts().length === 0) {
@@ -312,7 +312,7 @@ export class DLedgerCommitLog implements CommitLogService {
       this.converting = true;
     } else {
       const oldEnd = (await old.seal(false))!;
-      if (oldEnd > first) await fail(`the commit log written without DLedger ends at ${oldEnd}, past the start of the DLedger log (${first}); the two overlap`);
+      if (oldEnd > first) return fail(`the commit log written without DLedger ends at ${oldEnd}, past the start of the DLedger log (${first}); the two overlap`);
       this.old = old;
       this.divide = first;
       if (this.dlOpts.checkOldLog) this.dlOpts.checkOldLog(await this.checkOldLog(old, first));
