@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { singleNodeCommitLog } from '../../src/broker/dledger/dledger-commitlog.js';
 import { DLedgerFileStore } from '../../src/broker/dledger/file-store.js';
+import { CommitLog } from '../../src/broker/store/commitlog.js';
 import { segmentFileName } from '../../src/broker/store/commitlog-files.js';
 import { MessageStore, type PutResult } from '../../src/broker/store/message-store.js';
 import type { StoreConfig } from '../../src/broker/store/types.js';
@@ -106,6 +107,22 @@ describe('a store written without DLedger, opened on the DLedger commit log', ()
     expect(store.report.mode).toBe('abnormal');
     for (const q of [0, 1]) expect(await bodiesIn(store, q)).toEqual(Array.from({ length: 60 }, (_, i) => i).filter((i) => i % 2 === q).map(hex));
     expect((await putMany(store, 2, 60)).map((p) => p.queueOffset)).toEqual([30, 30]);
+  });
+
+  it('a conversion stopped by a crash after the seal, before the DLedger log began, is done again on the next start, nothing reported lost', async () => {
+    const { dir, current } = await storeDir();
+    await plainStore(dir, 30);
+    const cfg = config(dir);
+    const old = new CommitLog(new NodeFileIO(), { storePathRootDir: dir, segmentBytes: FILE_BYTES, flushDiskType: 'SYNC_FLUSH', flushIntervalMs: 50, syncFlushTimeoutMs: 1000, storeHost: cfg.storeHost, dispatch: () => undefined });
+    await old.load();
+    // What the first DLedger start does up to the seal: the old log positioned at its records' end, then sealed.
+    await old.truncateAndStartAt((await old.scan(0, true, () => undefined)).end, 0, { zeroTail: false });
+    const divide = (await old.seal(true))!;
+    await old.close();
+    const store = (current.store = await MessageStore.open(cfg, { commitLog: dledger() }));
+    expect(store.report).toMatchObject({ problem: null, bytesDropped: 0, truncatedFromOffset: null });
+    expect(await fsp.readdir(path.join(dir, `dledger-${SELF}`, 'data'))).toEqual([segmentFileName(divide)]);
+    for (const q of [0, 1]) expect(await bodiesIn(store, q)).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 2 === q).map(hex));
   });
 
   it('retention deletes the old log files first, its last one too; then the DLedger log is the whole log', async () => {

@@ -28,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { CorruptStoreError, MessageTooLargeError, StoreClosedError, StoreError, type RocketError } from '../../errors/index.js';
 import { FLUSH_LATENCY_BUCKETS_S, Histogram } from '../../metrics/histogram.js';
 import {
+  BLANK_MAGIC_CODE as COMMITLOG_BLANK_MAGIC_CODE,
   decodeRecord,
   prepareRecord,
   RecordFormatError,
@@ -42,6 +43,7 @@ import {
 } from '../../protocol/message.js';
 import { writeInt64 } from '../../protocol/long.js';
 import { CommitLog } from '../store/commitlog.js';
+import { END_FILE_MIN_BLANK_BYTES, segmentFileName } from '../store/commitlog-files.js';
 import type { CommitLogFactory, CommitLogOptions, CommitLogService, CommitLogStats, ScanOutcome, TruncateReason } from '../store/commitlog-service.js';
 import type { FileIO } from '../store/file-io.js';
 import { WaiterQueue } from '../store/group-commit.js';
@@ -450,6 +452,26 @@ export class DLedgerCommitLog implements CommitLogService {
     this.committedStoreTs = this.flushedStoreTs = storeTimestampAtEnd;
   }
 
+  /**
+   * The old log's data extent, where an end-of-file BLANK right at the end of its records is not
+   * data past the end: it is the seal of a conversion that stopped (a crash) before the DLedger log
+   * began, and the conversion seals again.
+   */
+  private async oldDataExtent(old: CommitLog, start: number, fromOffset: number): Promise<number> {
+    const fileEnd = start + this.segmentBytes;
+    if (fromOffset < start || fromOffset + END_FILE_MIN_BLANK_BYTES > fileEnd) return old.dataExtent(start, fromOffset);
+    const h = await this.io.open(path.join(old.dir, segmentFileName(start)), 'r');
+    const head = Buffer.alloc(END_FILE_MIN_BLANK_BYTES);
+    try {
+      await h.read(head, 0, head.length, fromOffset - start);
+    } finally {
+      await h.close();
+    }
+    if (head.readInt32BE(0) !== fileEnd - fromOffset || head.readInt32BE(4) !== COMMITLOG_BLANK_MAGIC_CODE) return old.dataExtent(start, fromOffset);
+    const after = await old.dataExtent(start, fromOffset + END_FILE_MIN_BLANK_BYTES);
+    return after === fromOffset + END_FILE_MIN_BLANK_BYTES ? fromOffset : after;
+  }
+
   /** The DLedger data files: recovery walks them as it walks commit log segments (the old log's while converting). */
   segmentStarts(): number[] {
     if (this.converting) return this.old!.segmentStarts();
@@ -546,7 +568,7 @@ export class DLedgerCommitLog implements CommitLogService {
    * against the file holding the committed end, for the store's report (bytesDropped).
    */
   dataExtent(start: number, fromOffset: number): Promise<number> {
-    if (this.converting) return this.old!.dataExtent(start, fromOffset);
+    if (this.converting) return this.oldDataExtent(this.old!, start, fromOffset);
     const holder = this.committedEnd - (this.committedEnd % this.segmentBytes);
     return Promise.resolve(fromOffset + (start === holder ? (this.dledgerReport?.bytesDropped ?? 0) : 0));
   }
