@@ -160,7 +160,7 @@ function collectingLogger(): Logger & { lines: string[] } {
 }
 
 describe('converting a store written without DLedger', () => {
-  it('a group of one: old messages are pulled from the group\'s old offsets, new ones continue the queues, both readable by offset, across restarts; store verify passes; a plain broker then refuses it', async () => {
+  it('a group of one: old messages are pulled from the group\'s old offsets, new ones continue the queues, both readable by offset, across restarts; store verify passes (and fails on a bad old record); a plain broker then refuses it', async () => {
     const e = await env();
     const dir = storeDir();
     const topic = uniq('ConvT');
@@ -222,6 +222,17 @@ describe('converting a store written without DLedger', () => {
     expect(verify.json.result).toMatchObject({ mode: 'clean', problem: null, queueUnitsDropped: 0, queueGaps: [] });
     expect(verify.json.result.oldCommitLog).toMatchObject({ files: 1, minOffset: 0, dividedCommitlogOffset: SEGMENT_BYTES, problem: null });
     expect(verify.json.result.oldCommitLog.recordsChecked).toBeGreaterThanOrEqual(old.length);
+
+    // A bad record in the old log fails the check (exit 4): nothing below the divide is ever cut or rewritten.
+    const oldFile = path.join(dir, 'commitlog', segmentFileName(0));
+    const at = fs.readFileSync(oldFile).indexOf('old-5', old[5]!.commitLogOffset);
+    expect(at).toBeGreaterThan(old[5]!.commitLogOffset);
+    const wfd = fs.openSync(oldFile, 'r+');
+    fs.writeSync(wfd, Buffer.from('X'), 0, 1, at);
+    fs.closeSync(wfd);
+    const bad = await runCli(['store', 'verify', '--store-dir', dir, '--json']);
+    expect(bad.code, bad.stdout + bad.stderr).toBe(4);
+    expect(bad.json.result.oldCommitLog.problem).toMatch(new RegExp(`^bad-crc at offset ${old[5]!.commitLogOffset}`));
 
     // The reverse stays refused, with one line.
     await expect(startBroker(e, dir)).rejects.toThrow(/holds a DLedger commit log \(dledger-n0\): start it with enableDLegerCommitLog=true/);
