@@ -238,6 +238,11 @@ export class BrokerController implements BrokerContext {
     }
     this.messageStore = await MessageStore.open(storeConfig, { io: this.opts.storeIO, commitLog: this.dledger?.commitLogFactory() });
     this.recovery = this.messageStore.report;
+    const conversion = this.dledger?.commitLog?.conversion;
+    if (conversion) {
+      // A warning: printed without ROCKETCTL_DEBUG, as the change to the store cannot be undone.
+      this.logger.warn(`store converted to DLedger: the commit log written without it ends at ${conversion.oldLogEnd} and stays readable; DLedger entries begin at ${conversion.dividedCommitlogOffset} (dividedCommitlogOffset)`);
+    }
     this.store = storeAdapter(this.messageStore, this.stats);
 
     const io = this.opts.storeIO ?? new NodeFileIO();
@@ -847,10 +852,10 @@ interface NamesrvLinkOptions {
  * all of them (BrokerRegistration: full registrations on the period, changed topics in between).
  */
 /**
- * A store holds one kind of commit log. Switching kinds would hide its messages: the consume queues
- * point into the other kind's files, and recovery would cut them. Apache's DLedgerCommitLog can
- * read an old commit log before its DLedger part; this broker does not, so it refuses and says how
- * to move on (docs/dledger.md "Converting a store").
+ * A store written without DLedger may become a DLedger member's: the member's first start seals the
+ * old commit log and continues after it (DLedgerCommitLog#recover; docs/dledger.md "Converting a
+ * store"). The reverse is refused: a commit log without DLedger cannot read the DLedger data files,
+ * so the consume queues would point into files it does not know, and recovery would cut them.
  */
 function checkCommitLogKind(c: BrokerConfig): void {
   const root = c.storePathRootDir;
@@ -861,11 +866,8 @@ function checkCommitLogKind(c: BrokerConfig): void {
       return false;
     }
   };
-  if (c.enableDLegerCommitLog && hasFiles(path.join(root, 'commitlog'))) {
-    throw new ConfigError(`${root} holds a commit log written without DLedger (commitlog/): enableDLegerCommitLog=true cannot serve it`, [
-      'drain it first (let consumers catch up, or migrateBacklog to the group), then start the DLedger member on a new --store-dir',
-    ]);
-  }
+  // A commit log written without DLedger (commitlog/) is converted by the DLedger member's first
+  // start (DLedgerCommitLog#recover): it stays below the DLedger log, read-only. Not the reverse.
   let others: string[] = [];
   try {
     others = fs.readdirSync(root).filter((d) => d.startsWith('dledger-') && hasFiles(path.join(root, d, 'data')));

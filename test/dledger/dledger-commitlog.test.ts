@@ -5,14 +5,14 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotLeaderError, singleNodeCommitLog, type SingleNodeLog } from '../../src/broker/dledger/dledger-commitlog.js';
 import { BODY_OFFSET, readEntryHeader } from '../../src/protocol/dledger/entry.js';
 import { segmentFileName } from '../../src/broker/store/commitlog-files.js';
 import { MessageStore, type PutResult } from '../../src/broker/store/message-store.js';
 import type { StoreConfig } from '../../src/broker/store/types.js';
 import { decodeOffsetMsgId, decodeRecord } from '../../src/protocol/message.js';
-import { bodyFor, message, removeDir, smallConfig, tempDir } from '../store/message-store.helpers.js';
+import { bodyFor, message, smallConfig, storeDirForTest } from '../store/message-store.helpers.js';
 
 /** Small data files, so entries cross file ends and files end in a BLANK. */
 const DATA_FILE_BYTES = 16 * 1024;
@@ -20,15 +20,7 @@ const DATA_FILE_BYTES = 16 * 1024;
 const INDEX_FILE_BYTES = 32 * 1024;
 const SELF = 'n0';
 
-async function storeDir(): Promise<{ dir: string; current: { store?: MessageStore } }> {
-  const dir = await tempDir('rocketctl-dlc-');
-  const current: { store?: MessageStore } = {};
-  onTestFinished(async () => {
-    await current.store?.close().catch(() => undefined);
-    await removeDir(dir);
-  });
-  return { dir, current };
-}
+const storeDir = () => storeDirForTest('rocketctl-dlc-');
 
 function config(dir: string, overrides: Partial<StoreConfig> = {}): StoreConfig {
   return smallConfig(dir, { mappedFileSizeCommitLog: DATA_FILE_BYTES, flushDiskType: 'SYNC_FLUSH', messageIndexEnable: true, ...overrides });

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseSocketAddr } from '../../src/protocol/message.js';
 import { encodeProperties } from '../../src/protocol/properties.js';
-import type { PutMessageInput } from '../../src/broker/store/message-store.js';
+import { onTestFinished } from 'vitest';
+import type { MessageStore, PutMessageInput } from '../../src/broker/store/message-store.js';
 import { defaultStoreConfig } from '../../src/broker/store/store-config.js';
 import type { StoreConfig } from '../../src/broker/store/types.js';
 
@@ -16,6 +17,17 @@ export async function tempDir(prefix = 'rocketctl-store-'): Promise<string> {
 
 export async function removeDir(dir: string): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
+}
+
+/** A temp store dir for one test, with a slot for the store open in it: closed, then removed, when the test ends. */
+export async function storeDirForTest(prefix: string): Promise<{ dir: string; current: { store?: MessageStore } }> {
+  const dir = await tempDir(prefix);
+  const current: { store?: MessageStore } = {};
+  onTestFinished(async () => {
+    await current.store?.close().catch(() => undefined);
+    await removeDir(dir);
+  });
+  return { dir, current };
 }
 
 /** Tiny segments (rollover every few dozen messages), tiny consume-queue files and index. */

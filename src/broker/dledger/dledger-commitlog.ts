@@ -16,6 +16,9 @@
  *    append resolves then (SYNC_FLUSH: once also durable here). Reads see committed data only
  *    (DLedgerCommitLog#getData returns nothing at or past getCommittedPos).
  *
+ * A store that was written without DLedger keeps its old commit log (`commitlog/`) below the DLedger
+ * log, read-only: DLedgerCommitLog#recover's "mixed commitlog" (see `load` and `convert`).
+ *
  * The replication layer is reached through `ReplicatedLog`, a narrow interface: the 3-node server
  * (server.ts) adapts to it; `SingleNodeLog` below is a group of one over DLedgerFileStore.
  */
@@ -25,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { CorruptStoreError, MessageTooLargeError, StoreClosedError, StoreError, type RocketError } from '../../errors/index.js';
 import { FLUSH_LATENCY_BUCKETS_S, Histogram } from '../../metrics/histogram.js';
 import {
+  BLANK_MAGIC_CODE as COMMITLOG_BLANK_MAGIC_CODE,
   decodeRecord,
   prepareRecord,
   RecordFormatError,
@@ -38,6 +42,8 @@ import {
   type PreparedRecord,
 } from '../../protocol/message.js';
 import { writeInt64 } from '../../protocol/long.js';
+import { CommitLog } from '../store/commitlog.js';
+import { END_FILE_MIN_BLANK_BYTES, segmentFileName } from '../store/commitlog-files.js';
 import type { CommitLogFactory, CommitLogOptions, CommitLogService, CommitLogStats, ScanOutcome, TruncateReason } from '../store/commitlog-service.js';
 import type { FileIO } from '../store/file-io.js';
 import { WaiterQueue } from '../store/group-commit.js';
@@ -81,6 +87,11 @@ export interface ReplicatedLog {
   /** Data position just past the last committed entry (DLedgerMmapFileStore#getCommittedPos). */
   committedPos(): number;
   dataFileStarts(): number[];
+  /**
+   * Begin the empty log at `pos` (its first data file is named by it), so entry positions continue
+   * after an old commit log: MmapFileList#getLastMappedFile(dividedCommitlogOffset).
+   */
+  startDataAt(pos: number): Promise<void>;
   /** Bytes of the data files (within one file; fewer at its end); undefined outside the data. */
   readData(pos: number, length: number): Promise<Buffer | undefined>;
   /**
@@ -164,6 +175,27 @@ export interface DLedgerCommitLogOptions {
   open: ReplicatedLogOpener;
   /** Bound on the wait for a commit (default DEFAULT_COMMIT_WAIT_MS). */
   commitWaitMs?: number;
+  /** `store verify`: every record of the old commit log below the DLedger log is checked on load, and the result handed here. */
+  checkOldLog?: (check: OldCommitLogCheck) => void;
+}
+
+/** The old commit log of a converted store, as `store verify` checks it (CRC on every record). */
+export interface OldCommitLogCheck {
+  files: number;
+  minOffset: number;
+  /** DLedgerCommitLog's dividedCommitlogOffset: the old log ends here, the DLedger log starts here. */
+  dividedCommitlogOffset: number;
+  recordsChecked: number;
+  /** The first bad record, or null. */
+  problem: string | null;
+}
+
+/** What the first DLedger start over a store with an old commit log did (DLedgerCommitLog#recover). */
+export interface StoreConversion {
+  /** Where the old log's records end (the end-of-file BLANK went there). */
+  oldLogEnd: number;
+  /** dividedCommitlogOffset: the end of the old log's last file, where the DLedger log begins. */
+  dividedCommitlogOffset: number;
 }
 
 export class DLedgerCommitLog implements CommitLogService {
@@ -175,7 +207,19 @@ export class DLedgerCommitLog implements CommitLogService {
   /** DLedger's own file recovery on load (what it cut from the data files). */
   dledgerReport: DLedgerRecoveryReport | null = null;
 
+  /** Set when this start converted the store (sealed the old commit log). */
+  conversion: StoreConversion | undefined;
+
   private log: ReplicatedLog | undefined;
+  /**
+   * The commit log written before DLedger (`commitlog/`), sealed and read below `divide`; undefined
+   * when the store has none. Retention deletes its files first (DLedgerCommitLog#deleteExpiredFile).
+   */
+  private old: CommitLog | undefined;
+  /** dividedCommitlogOffset (-1 with no old log): offsets below it are the old log's. */
+  private divide = -1;
+  /** The first DLedger start over an old commit log: recovery runs over the old log, then it is sealed. */
+  private converting = false;
   private unsubscribe: (() => void) | undefined;
   /** Position just past the last committed entry whose record was dispatched. */
   private committedEnd = 0;
@@ -234,12 +278,46 @@ export class DLedgerCommitLog implements CommitLogService {
 
   // ---- opening and recovery -----------------------------------------------------------------
 
-  /** Open the replicated log (DLedgerCommitLog#recover: dLedgerFileStore.load + recover). */
+  /**
+   * Open the replicated log (DLedgerCommitLog#recover: dLedgerFileStore.load + recover) and the old
+   * commit log, if the store has one. With DLedger data files, the old log ends where they begin
+   * (dividedCommitlogOffset = the first data file's start) and is not scanned again. Without them,
+   * this is the store's first DLedger start: recovery runs over the old log as it would without
+   * DLedger (CommitLog#recoverNormally / #recoverAbnormally, repairing queues and index), and
+   * truncateAndStartAt then seals it and starts the DLedger log after it (`convert`).
+   */
   async load(): Promise<void> {
-    const { log, report } = await this.dlOpts.open(this.io);
-    if (log.dataFileBytes !== this.segmentBytes) {
+    // Only a store that has one: a DLedger store has no commitlog/ (CommitLog#load would create it).
+    const old = new CommitLog(this.io, this.opts);
+    if (await this.io.exists(old.dir)) await old.load();
+    let opened: Awaited<ReturnType<ReplicatedLogOpener>>;
+    try {
+      opened = await this.dlOpts.open(this.io);
+    } catch (err) {
+      await old.close();
+      throw err;
+    }
+    const { log, report } = opened;
+    const fail = async (message: string): Promise<never> => {
       await log.close();
-      throw new CorruptStoreError(`DLedger data files are ${log.dataFileBytes} bytes, the store's mappedFileSizeCommitLog is ${this.segmentBytes}; RocketMQ makes them equal`);
+      await old.close();
+      throw new CorruptStoreError(message);
+    };
+    if (log.dataFileBytes !== this.segmentBytes) {
+      return fail(`DLedger data files are ${log.dataFileBytes} bytes, the store's mappedFileSizeCommitLog is ${this.segmentBytes}; RocketMQ makes them equal`);
+    }
+    const first = log.dataFileStarts()[0];
+    if (old.segmentStarts().length === 0) {
+      await old.close();
+    } else if (first === undefined) {
+      this.old = old;
+      this.converting = true;
+    } else {
+      const oldEnd = (await old.seal(false))!;
+      if (oldEnd > first) return fail(`the commit log written without DLedger ends at ${oldEnd}, past the start of the DLedger log (${first}); the two overlap`);
+      this.old = old;
+      this.divide = first;
+      if (this.dlOpts.checkOldLog) this.dlOpts.checkOldLog(await this.checkOldLog(old, first));
     }
     this.log = log;
     this.dledgerReport = report;
@@ -343,8 +421,60 @@ export class DLedgerCommitLog implements CommitLogService {
     });
   }
 
-  /** The DLedger data files: recovery walks them as it walks commit log segments. */
+  /** Every record of the old log, CRC included (`store verify`). */
+  private async checkOldLog(old: CommitLog, divide: number): Promise<OldCommitLogCheck> {
+    const scan = await old.scan(0, true, () => undefined);
+    const p = scan.problem;
+    return {
+      files: old.segmentStarts().length,
+      minOffset: old.minOffset(),
+      dividedCommitlogOffset: divide,
+      recordsChecked: scan.recordsScanned,
+      problem: p ? `${p.reason} at offset ${p.offset}: ${p.detail}` : null,
+    };
+  }
+
+  /**
+   * The first DLedger start over an old commit log, once recovery has positioned it at `end`
+   * (DLedgerCommitLog#recover after super.recoverNormally): the old log's last file gets its
+   * end-of-file BLANK at `end` (needWriteMagicCode), dividedCommitlogOffset is that file's end, and
+   * the DLedger log begins there. Records keep their physical offsets below it; new ones continue
+   * after it, and the consume queues and the index keep every unit.
+   */
+  private async convert(old: CommitLog, end: number, storeTimestampAtEnd: number, opts: { zeroTail: boolean }): Promise<void> {
+    await old.truncateAndStartAt(end, storeTimestampAtEnd, opts);
+    const divide = (await old.seal(true))!;
+    await this.rlog.startDataAt(divide);
+    this.converting = false;
+    this.divide = divide;
+    this.conversion = { oldLogEnd: end, dividedCommitlogOffset: divide };
+    this.committedEnd = this.flushedPos = divide;
+    this.committedStoreTs = this.flushedStoreTs = storeTimestampAtEnd;
+  }
+
+  /**
+   * The old log's data extent, where an end-of-file BLANK right at the end of its records is not
+   * data past the end: it is the seal of a conversion that stopped (a crash) before the DLedger log
+   * began, and the conversion seals again.
+   */
+  private async oldDataExtent(old: CommitLog, start: number, fromOffset: number): Promise<number> {
+    const fileEnd = start + this.segmentBytes;
+    if (fromOffset < start || fromOffset + END_FILE_MIN_BLANK_BYTES > fileEnd) return old.dataExtent(start, fromOffset);
+    const h = await this.io.open(path.join(old.dir, segmentFileName(start)), 'r');
+    const head = Buffer.alloc(END_FILE_MIN_BLANK_BYTES);
+    try {
+      await h.read(head, 0, head.length, fromOffset - start);
+    } finally {
+      await h.close();
+    }
+    if (head.readInt32BE(0) !== fileEnd - fromOffset || head.readInt32BE(4) !== COMMITLOG_BLANK_MAGIC_CODE) return old.dataExtent(start, fromOffset);
+    const after = await old.dataExtent(start, fromOffset + END_FILE_MIN_BLANK_BYTES);
+    return after === fromOffset + END_FILE_MIN_BLANK_BYTES ? fromOffset : after;
+  }
+
+  /** The DLedger data files: recovery walks them as it walks commit log segments (the old log's while converting). */
   segmentStarts(): number[] {
+    if (this.converting) return this.old!.segmentStarts();
     return this.log?.dataFileStarts() ?? [];
   }
 
@@ -356,6 +486,7 @@ export class DLedgerCommitLog implements CommitLogService {
    * is the one DLedger's own recovery cut its tail for (so the store's report shows it).
    */
   async scan(fromIndex: number, checkCrc: boolean, onRecord: (rec: MessageRecord) => void): Promise<ScanOutcome> {
+    if (this.converting) return this.old!.scan(fromIndex, checkCrc, onRecord);
     const log = this.rlog;
     const fileBytes = this.segmentBytes;
     const end = this.committedEnd;
@@ -423,6 +554,7 @@ export class DLedgerCommitLog implements CommitLogService {
 
   /** Store time of the first record of data file `start`, when it begins with a committed entry. */
   async firstStoreTimestamp(start: number): Promise<number | undefined> {
+    if (this.converting) return this.old!.firstStoreTimestamp(start);
     if (start >= this.committedEnd) return undefined;
     const head = await this.rlog.readData(start, BODY_OFFSET + STORE_TIMESTAMP_HEAD_BYTES);
     if (!head || head.length < BODY_OFFSET || head.readInt32BE(0) !== DLEDGER_MAGIC) return undefined;
@@ -436,6 +568,7 @@ export class DLedgerCommitLog implements CommitLogService {
    * against the file holding the committed end, for the store's report (bytesDropped).
    */
   dataExtent(start: number, fromOffset: number): Promise<number> {
+    if (this.converting) return this.oldDataExtent(this.old!, start, fromOffset);
     const holder = this.committedEnd - (this.committedEnd % this.segmentBytes);
     return Promise.resolve(fromOffset + (start === holder ? (this.dledgerReport?.bytesDropped ?? 0) : 0));
   }
@@ -445,7 +578,8 @@ export class DLedgerCommitLog implements CommitLogService {
    * only the replication layer truncates, and only uncommitted entries (DLedgerMmapFileStore#
    * truncate). A committed entry that is not a valid record cannot be cut away, so opening stops.
    */
-  truncateAndStartAt(end: number, storeTimestampAtEnd: number, _opts: { zeroTail: boolean }): Promise<void> {
+  truncateAndStartAt(end: number, storeTimestampAtEnd: number, opts: { zeroTail: boolean }): Promise<void> {
+    if (this.converting) return this.convert(this.old!, end, storeTimestampAtEnd, opts);
     if (end !== this.committedEnd) {
       const err = new CorruptStoreError(`DLedger commit log: committed entries end at ${this.committedEnd}, but the records end at ${end}; committed entries cannot be cut (run: rocketctl store verify)`);
       // The store does not open, so nothing else would close the DLedger files.
@@ -467,9 +601,10 @@ export class DLedgerCommitLog implements CommitLogService {
 
   // ---- positions ----------------------------------------------------------------------------
 
-  /** DLedgerCommitLog#getMinOffset: the first data file's start. */
+  /** DLedgerCommitLog#getMinOffset: the old log's while it has files, else the first data file's start. */
   minOffset(): number {
-    return this.segmentStarts()[0] ?? this.committedEnd;
+    if (this.old && this.old.segmentStarts().length > 0) return this.old.minOffset();
+    return this.log?.dataFileStarts()[0] ?? this.committedEnd;
   }
   /** DLedgerCommitLog#getMaxOffset: the committed position. */
   maxOffset(): number {
@@ -717,33 +852,47 @@ export class DLedgerCommitLog implements CommitLogService {
 
   // ---- reads --------------------------------------------------------------------------------
 
-  /** Committed bytes only (DLedgerCommitLog#getData refuses at or past getCommittedPos). */
+  /**
+   * Committed bytes only (DLedgerCommitLog#getData refuses at or past getCommittedPos); below
+   * dividedCommitlogOffset, the old commit log's (getData's `offset < dividedCommitlogOffset`).
+   */
   async read(offset: number, size: number): Promise<Buffer | undefined> {
+    if (this.old && offset < this.divide) return offset + size <= this.divide ? this.old.read(offset, size) : undefined;
     if (!this.log || size <= 0 || offset < this.minOffset() || offset + size > this.committedEnd) return undefined;
     const buf = await this.log.readData(offset, size);
     return buf && buf.length === size ? buf : undefined;
   }
 
   async readRecord(offset: number): Promise<Buffer | undefined> {
+    if (this.old && offset < this.divide) return this.old.readRecord(offset);
     const head = await this.read(offset, 4);
     if (!head) return undefined;
     const size = head.readInt32BE(0);
     return size < 8 ? undefined : this.read(offset, size);
   }
 
-  /** One read per range (the local log coalesces nearby ranges; not needed yet here). */
-  readMany(ranges: Array<{ offset: number; size: number }>): Promise<Array<Buffer | undefined>> {
-    return Promise.all(ranges.map((r) => this.read(r.offset, r.size)));
+  /** One read per range above the divide (the local log coalesces nearby ranges; not needed yet here); the old log's below. */
+  async readMany(ranges: Array<{ offset: number; size: number }>): Promise<Array<Buffer | undefined>> {
+    const old = this.old;
+    if (!old || ranges.every((r) => r.offset >= this.divide)) return Promise.all(ranges.map((r) => this.read(r.offset, r.size)));
+    const below = ranges.filter((r) => r.offset < this.divide && r.offset + r.size <= this.divide);
+    const fromOld = await old.readMany(below);
+    let k = 0;
+    return Promise.all(ranges.map((r) => (r.offset < this.divide && r.offset + r.size <= this.divide ? fromOld[k++] : this.read(r.offset, r.size))));
   }
 
   // ---- retention ----------------------------------------------------------------------------
 
-  /** DLedger data files are the replication layer's to delete (DLedgerMmapFileStore's clean service): none here. */
+  /**
+   * The old commit log's files, all of them, its last one too (DLedgerCommitLog#deleteExpiredFile);
+   * DLedger data files are the replication layer's to delete (DLedgerMmapFileStore's clean
+   * service): none here.
+   */
   cleanableSegments(): Array<{ start: number; path: string }> {
-    return [];
+    return this.old && !this.converting ? this.old.cleanableSegments() : [];
   }
-  deleteOldestSegment(_start: number): Promise<boolean> {
-    return Promise.resolve(false);
+  deleteOldestSegment(start: number): Promise<boolean> {
+    return this.old && !this.converting ? this.old.deleteOldestSegment(start) : Promise.resolve(false);
   }
 
   // ---- ending -------------------------------------------------------------------------------
@@ -778,6 +927,7 @@ export class DLedgerCommitLog implements CommitLogService {
     } finally {
       this.closed = true;
       this.waiters.rejectAll(new StoreClosedError());
+      await this.old?.close();
       await this.releaseLog();
     }
   }
@@ -791,6 +941,7 @@ export class DLedgerCommitLog implements CommitLogService {
     this.closed = true;
     this.fenced ??= new StoreClosedError();
     this.waiters.rejectAll(new StoreClosedError());
+    this.old?.halt();
     void this.releaseLog().catch(() => undefined);
   }
 
@@ -878,6 +1029,10 @@ export class SingleNodeLog implements ReplicatedLog {
   dataFileStarts(): number[] {
     return this.store.dataFileStarts();
   }
+  async startDataAt(pos: number): Promise<void> {
+    await this.store.startAt(pos);
+    this.committedEnd = pos;
+  }
   readData(pos: number, length: number): Promise<Buffer | undefined> {
     return this.store.readData(pos, length);
   }
@@ -933,11 +1088,12 @@ export class SingleNodeLog implements ReplicatedLog {
  * DLedgerCommitLog configures DLedger.
  */
 export function singleNodeCommitLog(
-  opts: Pick<SingleNodeLogOptions, 'selfId' | 'indexFileBytes' | 'leader' | 'holdCommits'> & { commitWaitMs?: number; onOpen?: (log: SingleNodeLog) => void },
+  opts: Pick<SingleNodeLogOptions, 'selfId' | 'indexFileBytes' | 'leader' | 'holdCommits'> & { commitWaitMs?: number; onOpen?: (log: SingleNodeLog) => void; checkOldLog?: (check: OldCommitLogCheck) => void },
 ): CommitLogFactory {
   return (io, clOpts) =>
     new DLedgerCommitLog(io, clOpts, {
       commitWaitMs: opts.commitWaitMs,
+      checkOldLog: opts.checkOldLog,
       open: async (fio) => {
         const { log, report } = await SingleNodeLog.open(fio, { storeBaseDir: clOpts.storePathRootDir, selfId: opts.selfId, dataFileBytes: clOpts.segmentBytes, indexFileBytes: opts.indexFileBytes, leader: opts.leader, holdCommits: opts.holdCommits });
         opts.onOpen?.(log);
@@ -967,6 +1123,6 @@ export function dledgerFilesOf(storeDir: string): { selfId: string; dataFileByte
 }
 
 /** `store verify` of a DLedger store: a group of one that is not leader and keeps the checkpoint's committed index, as a member reopening it finds it. */
-export function verifyCommitLog(files: { selfId: string }): CommitLogFactory {
-  return singleNodeCommitLog({ selfId: files.selfId, leader: false, holdCommits: true });
+export function verifyCommitLog(files: { selfId: string }, checkOldLog?: (check: OldCommitLogCheck) => void): CommitLogFactory {
+  return singleNodeCommitLog({ selfId: files.selfId, leader: false, holdCommits: true, checkOldLog });
 }

@@ -344,6 +344,7 @@ class EntryDispatcher {
   /** How long the next idle wait may last at most (a COMMIT push waiting for its delay). */
   private waitMs: number | undefined;
   private lastCommitIndexSent = -1;
+  private lastFailure: string | undefined;
 
   constructor(
     private readonly peerId: string,
@@ -358,8 +359,12 @@ class EntryDispatcher {
       let busy = false;
       try {
         if (this.checkAndFreshState()) busy = this.type === 'APPEND' ? await this.doAppend() : await this.doCompare();
+        this.lastFailure = undefined;
       } catch (err) {
-        logger.warn(`dledger ${state.selfId} → ${this.peerId}: ${this.type}: ${errText(err)}`);
+        // The same failure again (a peer that keeps refusing) is logged once.
+        const text = `dledger ${state.selfId} → ${this.peerId}: ${this.type}: ${errText(err)}`;
+        if (text !== this.lastFailure) logger.warn(text);
+        this.lastFailure = text;
         this.changeState(-1, 'COMPARE');
         await clock.sleep(this.pusher.config.pushRetryMs, stop);
         continue;
@@ -614,7 +619,7 @@ class EntryHandler {
     const results = await Promise.allSettled(entries.map((e) => this.store.appendAsFollower(e)));
     const failed = results.findIndex((r) => r.status === 'rejected');
     if (failed >= 0) {
-      this.logger.warn(`dledger ${this.state.selfId}: append ${entries[failed]!.index} as follower: ${errText((results[failed] as PromiseRejectedResult).reason)}`);
+      this.warnOnce(`dledger ${this.state.selfId}: append ${entries[failed]!.index} as follower: ${errText((results[failed] as PromiseRejectedResult).reason)}`);
       this.ledgerChanged();
       return this.response(req, DLedgerResponseCode.INCONSISTENT_STATE);
     }
@@ -681,7 +686,7 @@ class EntryHandler {
         await s.appendAsFollower(entry);
       }
     } catch (err) {
-      this.logger.warn(`dledger ${this.state.selfId}: truncate at ${entry.index}: ${errText(err)}`);
+      this.warnOnce(`dledger ${this.state.selfId}: truncate at ${entry.index}: ${errText(err)}`);
       this.ledgerChanged();
       return this.response(req, DLedgerResponseCode.INCONSISTENT_STATE);
     }
@@ -689,6 +694,14 @@ class EntryHandler {
     this.verified(req.term, entry.index);
     this.commit(req.term, req.commitIndex);
     return this.response(req, DLedgerResponseCode.SUCCESS);
+  }
+
+  /** A refusal the leader will provoke again every push retry is logged once, until the log moves. */
+  private lastWarning: string | undefined;
+
+  private warnOnce(text: string): void {
+    if (text !== this.lastWarning) this.logger.warn(text);
+    this.lastWarning = text;
   }
 
   private verified(term: number, index: number): void {
@@ -708,6 +721,7 @@ class EntryHandler {
   }
 
   private ledgerChanged(): void {
+    if (this.store.getLedgerEndIndex() !== this.state.getLedgerEndIndex()) this.lastWarning = undefined;
     this.state.updateLedgerIndexAndTerm(this.store.getLedgerEndIndex(), this.store.getLedgerEndTerm());
   }
 }

@@ -300,6 +300,7 @@ export class DLedgerFileStore {
       invariant(e.term >= term, () => `entry term ${e.term} after term ${term}`);
       const bytes = encodeEntry(e);
       const pos = fits(bytes.length);
+      if (pos !== e.pos && end === -1) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, firstPosMismatch(e.index, e.pos, pos));
       if (pos !== e.pos) throw new DLedgerError(DLedgerResponseCode.DISK_ERROR, `entry ${e.index} is for pos ${e.pos}, the next pos here is ${pos}`);
       return { entry: { ...e, size: bytes.length }, bytes };
     }
@@ -378,6 +379,22 @@ export class DLedgerFileStore {
   readData(pos: number, length: number): Promise<Buffer | undefined> {
     if (this.closed || pos < 0 || pos >= this.writePos) return Promise.resolve(undefined);
     return this.data.read(pos, Math.min(length, this.writePos - pos));
+  }
+
+  /**
+   * Begin an empty log at `pos` instead of 0: its first data file is created there, named by it
+   * (DLedgerCommitLog#recover calls MmapFileList#getLastMappedFile(dividedCommitlogOffset) once the
+   * old commit log is sealed). Entry positions, and so the records' physical offsets, continue
+   * after the old log. Later opens find that file and start there (recovery scans from the first
+   * data file).
+   */
+  startAt(pos: number): Promise<void> {
+    return this.serial(async () => {
+      invariant(this.data.isEmpty() && this.ledgerEndIndex === -1, () => `DLedger log ${this.dir} is not empty; it cannot start at ${pos}`);
+      invariant(pos >= 0 && pos % this.data.fileBytes === 0, () => `DLedger log start ${pos} is not a multiple of the data file size ${this.data.fileBytes}`);
+      await this.data.ensure(pos);
+      this.writePos = pos;
+    });
   }
 
   // ---- truncate and commit ----------------------------------------------------------------------
@@ -617,6 +634,15 @@ interface ScanState {
 
 function stop(st: ScanState, pos: number, reason: DLedgerTruncateReason, detail: string): ScanState {
   return { ...st, end: pos, problem: { pos, reason, detail } };
+}
+
+/**
+ * The refusal of a member whose DLedger log begins elsewhere than the leader's: each member's log
+ * starts where its old commit log ended (dividedCommitlogOffset, DLedgerCommitLog#recover), so
+ * members converted from different commit logs cannot hold the same entries. Nothing is written.
+ */
+export function firstPosMismatch(index: number, leaderPos: number, ownPos: number): string {
+  return `refusing the leader's entry ${index} at pos ${leaderPos}: this member's DLedger log begins at ${ownPos} (its dividedCommitlogOffset differs from the leader's; convert every member from the same old store, docs/dledger.md "Converting a store")`;
 }
 
 /** A body that ends in zeros where a CRC disagrees was most likely cut by a crash mid-write. */

@@ -63,6 +63,10 @@ export class ServerLog implements ReplicatedLog {
   readData(pos: number, length: number): Promise<Buffer | undefined> {
     return this.server.store.readData(pos, length);
   }
+  async startDataAt(pos: number): Promise<void> {
+    await this.server.store.startAt(pos);
+    this.committedEnd = pos;
+  }
 
   /** DLedgerServer#handleAppend as DLedgerCommitLog#asyncPutMessage calls it; the commit arrives through onCommitted. */
   async appendAsLeader(bodies: Buffer[]): Promise<Array<{ index: number; pos: number }>> {

@@ -156,6 +156,8 @@ export class CommitLog implements CommitLogService {
   private closing = false;
   private useSeq = 0;
   private readonly maxPendingBytes: number;
+  /** Ended for good below a DLedger log (seal): read-only, and its last file may be deleted too. */
+  private sealed = false;
 
   constructor(
     private readonly io: FileIO,
@@ -211,7 +213,7 @@ export class CommitLog implements CommitLogService {
    * written (MappedFileQueue.deleteExpiredFileByTime stops at mfs.length - 1).
    */
   cleanableSegments(): Array<{ start: number; path: string }> {
-    return this.segments.slice(0, -1).map((s) => ({ start: s.start, path: s.path }));
+    return (this.sealed ? this.segments : this.segments.slice(0, -1)).map((s) => ({ start: s.start, path: s.path }));
   }
 
   /**
@@ -223,7 +225,8 @@ export class CommitLog implements CommitLogService {
    */
   async deleteOldestSegment(start: number): Promise<boolean> {
     const seg = this.segments[0];
-    if (!seg || seg.start !== start || this.segments.length < 2 || this.closed || this.closing) return false;
+    // A sealed log has no file being written: its last one goes too (DLedgerCommitLog#deleteExpiredFile).
+    if (!seg || seg.start !== start || (this.segments.length < 2 && !this.sealed) || this.closed || this.closing) return false;
     if (seg.start + this.segmentBytes > this.flushedPos || this.dirty.has(seg)) return false;
     this.segments.shift();
     seg.deleted = true;
@@ -262,6 +265,36 @@ export class CommitLog implements CommitLogService {
     }
     this.writePos = this.writtenPos = this.flushedPos = this.emptyLogStart = end;
     this.lastAppendStoreTs = this.writtenStoreTs = this.flushedStoreTs = storeTimestampAtEnd;
+  }
+
+  /**
+   * End the log for good at the end of its last file: the old commit log of a store that is now
+   * a DLedger member's (DLedgerCommitLog#recover). With `writeMarker` (the first such start,
+   * after this log's own recovery positioned it) an end-of-file BLANK goes at the write position,
+   * as Java's needWriteMagicCode; on later starts the log is only positioned there, unscanned.
+   * Returns that end (dividedCommitlogOffset), or undefined when the log has no file. No appends
+   * afterwards; reads and retention go on.
+   */
+  async seal(writeMarker: boolean): Promise<number | undefined> {
+    const last = this.segments[this.segments.length - 1];
+    if (!last) return undefined;
+    const end = last.start + this.segmentBytes;
+    const pos = this.writePos;
+    if (writeMarker && pos >= last.start && end - pos >= END_FILE_MIN_BLANK_BYTES) {
+      const blank = Buffer.alloc(END_FILE_MIN_BLANK_BYTES);
+      blank.writeInt32BE(end - pos, 0);
+      blank.writeInt32BE(BLANK_MAGIC_CODE, 4);
+      const h = await this.acquire(last);
+      try {
+        await h.write(blank, 0, blank.length, pos - last.start);
+        await h.datasync();
+      } finally {
+        this.release(last);
+      }
+    }
+    this.writePos = this.writtenPos = this.flushedPos = this.emptyLogStart = end;
+    this.sealed = true;
+    return end;
   }
 
   private get files(): SegmentFiles {
@@ -323,6 +356,7 @@ export class CommitLog implements CommitLogService {
   checkWritable(): void {
     if (this.closed || this.closing) throw new StoreClosedError();
     if (this.fenced) throw this.fenced;
+    if (this.sealed) throw new StoreError('internal: append to the commit log that was sealed below the DLedger log', { code: 'E_STORE_IO' });
   }
 
   hasRoom(): boolean {

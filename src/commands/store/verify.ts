@@ -4,14 +4,18 @@ import { BaseCommand } from '../../output/base-command.js';
 import { renderKeyValues } from '../../output/table.js';
 import { verifyStore, type StoreVerifyResult } from '../../broker/store/message-store.js';
 import { DEFAULT_STORE_DIR } from '../../broker/store/store-config.js';
-import { dledgerFilesOf, verifyCommitLog } from '../../broker/dledger/dledger-commitlog.js';
+import { dledgerFilesOf, verifyCommitLog, type OldCommitLogCheck } from '../../broker/dledger/dledger-commitlog.js';
 
-export default class StoreVerify extends BaseCommand<StoreVerifyResult> {
+/** The report, plus the old commit log of a store converted to DLedger (null for any other store). */
+export type StoreVerifyCommandResult = StoreVerifyResult & { oldCommitLog: OldCommitLogCheck | null };
+
+export default class StoreVerify extends BaseCommand<StoreVerifyCommandResult> {
   static override summary = 'Check a broker store the way recovery would, without changing it.';
 
   static override description = [
     'Runs the store\'s real recovery over a copy-on-write view of the files: every commit log record from the safe start point is checked (size, magic, layout, offset, body CRC), consume queues and the index are compared with the log, and the report says what the next broker start would cut and rebuild. Nothing on disk changes unless --repair is given.',
-    'The store must not be in use: while a broker holds its lock this fails at once. Exits 4 when recovery would cut data from the commit log.',
+    'A store converted to DLedger also has its old commit log (below dividedCommitlogOffset, read-only) checked record by record.',
+    'The store must not be in use: while a broker holds its lock this fails at once. Exits 4 when recovery would cut data from the commit log, or a record of the old commit log is bad.',
   ].join('\n\n');
 
   static override examples = [
@@ -26,23 +30,35 @@ export default class StoreVerify extends BaseCommand<StoreVerifyResult> {
     repair: Flags.boolean({ summary: 'Write what recovery does (truncate the bad tail, rebuild queues and index) instead of a dry run.' }),
   };
 
-  async run(): Promise<StoreVerifyResult> {
+  async run(): Promise<StoreVerifyCommandResult> {
     const { flags } = await this.parse(StoreVerify);
     const dledger = dledgerFilesOf(flags['store-dir']);
-    const replicated = dledger && { commitLog: verifyCommitLog(dledger), mappedFileSizeCommitLog: dledger.dataFileBytes };
-    const result = await verifyStore(flags['store-dir'], { repair: flags.repair, replicated });
+    let oldCommitLog: OldCommitLogCheck | null = null;
+    const replicated = dledger && { commitLog: verifyCommitLog(dledger, (c) => (oldCommitLog = c)), mappedFileSizeCommitLog: dledger.dataFileBytes };
+    const result: StoreVerifyCommandResult = { ...(await verifyStore(flags['store-dir'], { repair: flags.repair, replicated })), oldCommitLog };
     if (result.truncatedFromOffset !== null) {
       const what = `${result.bytesDropped} bytes from commit log offset ${result.truncatedFromOffset} (${result.truncateReason})`;
       if (result.repaired) this.warnUser(`cut ${what}`);
       else this.setStatus(ExitCode.CHECK_FAILED, `recovery would cut ${what}; run with --repair or start the broker to apply it`);
     }
+    const oldProblem = result.oldCommitLog?.problem;
+    // Never cut: the old log is read-only below the DLedger log, and nothing repairs it.
+    if (oldProblem) this.setStatus(ExitCode.CHECK_FAILED, `the old commit log (below the DLedger log) has a bad record: ${oldProblem}`);
     this.render(render(result));
     return result;
   }
 }
 
-function render(r: StoreVerifyResult): string {
+function render(r: StoreVerifyCommandResult): string {
   const list = (xs: string[]) => (xs.length > 0 ? xs.join(', ') : '-');
+  const old = r.oldCommitLog;
+  const oldRows: Array<[string, string | number]> = old
+    ? [
+        ['old commit log', `${old.files} file(s) from offset ${old.minOffset}, read-only below dividedCommitlogOffset ${old.dividedCommitlogOffset}`],
+        ['old records checked', old.recordsChecked],
+        ['old log problem', old.problem ?? 'none'],
+      ]
+    : [];
   return renderKeyValues([
     ['store dir', r.storeDir],
     ['run', r.repaired ? 'repair (changes written)' : 'dry run (nothing changed)'],
@@ -63,6 +79,7 @@ function render(r: StoreVerifyResult): string {
     ['queue gaps', list(r.queueGaps)],
     ['records re-dispatched', r.recordsRedispatched],
     ['index', r.indexChecked ? (r.indexRebuilt ? 'rebuilt from the log' : 'ok') : 'not checked (geometry unknown)'],
+    ...oldRows,
     ['duration', `${r.durationMs} ms`],
   ]);
 }
