@@ -121,6 +121,8 @@ export interface SummaryRow {
   ackP99Ms: number;
   consumeMsgsPerSec: number;
   serverCpuUsPerProduced: number;
+  /** The client processes' CPU (the fan scenario's P producers together) per message sent: on a small machine they compete with the server. */
+  clientCpuUsPerProduced: number;
   serverRssMbPeak: number;
   /** Sends refused or unanswered over all runs, warm-up included, and the first one's message. */
   failedSends: number;
@@ -169,6 +171,7 @@ export function summarise(records: RunRecord[], reference: string): SummaryRow[]
       ackP99Ms: med((r) => r.produce.p99Ms, 2),
       consumeMsgsPerSec: med((r) => r.consume.msgsPerSec, 0),
       serverCpuUsPerProduced: med((r) => r.serverCpuUsPerProduced, 1),
+      clientCpuUsPerProduced: med((r) => r.clientCpuUsPerProduced, 1),
       serverRssMbPeak: med((r) => r.serverRssMbPeak, 0),
       failedSends: rs.reduce((n, r) => n + r.produce.failed + r.produce.warmupFailed, 0),
       firstError: rs.find((r) => r.produce.firstError)?.produce.firstError ?? null,
@@ -217,7 +220,7 @@ function tableCells(r: SummaryRow): string[] {
 }
 
 const FAN_HEAD = ['target', 'mode', 'P×G', 'produce msg/s', '× single', 'per producer min–max', 'fairness', 'ack p99 ms',
-  'consume msg/s', '× single', 'per group min–max', 'fairness', 'srv CPU µs/msg', 'srv RSS MB'];
+  'consume msg/s', '× single', 'per group min–max', 'fairness', 'srv CPU µs/msg', 'client CPU µs/msg', 'srv RSS MB'];
 
 function fanCells(r: SummaryRow): string[] {
   const n = (x: number) => x.toLocaleString('en-US');
@@ -228,7 +231,7 @@ function fanCells(r: SummaryRow): string[] {
     r.target, r.mode === 'sync' ? 'fsync' : 'no fsync', `${f.producers}×${f.groups}`,
     `${n(r.produceMsgsPerSec)}${flags}`, ratio(r.vsSingle?.produce), `${n(f.producerMinMsgsPerSec)}–${n(f.producerMaxMsgsPerSec)}`, f.produceFairness.toFixed(3), r.ackP99Ms.toFixed(1),
     `${n(r.consumeMsgsPerSec)}${r.consumeComplete ? '' : ' (incomplete)'}`, ratio(r.vsSingle?.consume), `${n(f.groupMinMsgsPerSec)}–${n(f.groupMaxMsgsPerSec)}`, f.consumeFairness.toFixed(3),
-    r.serverCpuUsPerProduced.toFixed(1), String(r.serverRssMbPeak),
+    r.serverCpuUsPerProduced.toFixed(1), r.clientCpuUsPerProduced.toFixed(1), String(r.serverRssMbPeak),
   ];
 }
 
@@ -260,7 +263,7 @@ export function render(o: Workload, rows: SummaryRow[], skips: Skip[], failures:
   lines.push(...table(o, HEAD, single.map(tableCells), [4, 5, 6, 7, 8, 9, 10, 11]));
   if (fan.length > 0) {
     lines.push(`Fan: ${o.producers ?? fan[0]!.fan!.producers} producer processes share the messages and the ${o.inflight} in flight, all started by one "go"; then ${o.groups ?? fan[0]!.fan!.groups} consumer groups (one process each) read the whole topic at once.`);
-    lines.push(...table(o, FAN_HEAD, fan.map(fanCells), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]));
+    lines.push(...table(o, FAN_HEAD, fan.map(fanCells), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]));
   }
   for (const s of skips) lines.push(`skipped ${s.target}${s.mode ? ` ${s.mode}` : ''}${s.scenario === 'fan' ? ' fan' : ''}: ${s.reason}`);
   for (const r of sorted) if (r.failedSends > 0) lines.push(`${r.target} ${r.mode}${r.scenario === 'fan' ? ' fan' : ''}: ${r.failedSends} send(s) failed, first: ${r.firstError}`);

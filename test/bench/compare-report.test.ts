@@ -72,7 +72,7 @@ describe('bench:compare report', () => {
   });
 
   const fanRec = (target: string, run: number, produce: number, consume: number, fan: Partial<FanShares>): RunRecord => ({
-    ...rec(target, 'async', run, produce, consume, 40), scenario: 'fan',
+    ...rec(target, 'async', run, produce, consume, 40), scenario: 'fan', clientCpuUsPerProduced: 95.5,
     fan: { producers: 8, groups: 4, producerMsgsPerSec: [], groupMsgsPerSec: [], produceFairness: 1, consumeFairness: 1, ...fan },
   });
 
@@ -108,8 +108,8 @@ describe('bench:compare report', () => {
     expect(tables).toEqual([
       '| target | mode | config | client | produce msg/s | × ours | ack p50 ms | ack p99 ms | consume msg/s | × ours | srv CPU µs/msg | srv RSS MB |',
       '| rocketctl | no fsync | ASYNC_FLUSH | c | 10,000 | 1.00× | 1.0 | 10.0 | 14,000 | 1.00× | 60.0 | 101 |',
-      '| target | mode | P×G | produce msg/s | × single | per producer min–max | fairness | ack p99 ms | consume msg/s | × single | per group min–max | fairness | srv CPU µs/msg | srv RSS MB |',
-      '| rocketctl | no fsync | 8×4 | 8,000 | 0.80× | 894–962 | 0.999 | 10.0 | 15,400 | 1.10× | 3,752–3,799 | 1.000 | 40.0 | 101 |',
+      '| target | mode | P×G | produce msg/s | × single | per producer min–max | fairness | ack p99 ms | consume msg/s | × single | per group min–max | fairness | srv CPU µs/msg | client CPU µs/msg | srv RSS MB |',
+      '| rocketctl | no fsync | 8×4 | 8,000 | 0.80× | 894–962 | 0.999 | 10.0 | 15,400 | 1.10× | 3,752–3,799 | 1.000 | 40.0 | 95.5 | 101 |',
     ]);
     expect(text).toContain('8 producer processes share the messages and the 256 in flight');
     expect(text).toContain('skipped nats async fan: not wired');
