@@ -8,7 +8,8 @@
  *   {"event":"ready","phase":"produce"}  <- go   then  {"event":"result","phase":"produce",...}
  *   {"event":"ready","phase":"consume"}  <- go   then  {"event":"result","phase":"consume",...}
  *   {"event":"done"}
- * A fan-scenario client (spec.role) runs only one of the two phases, with the same handshake.
+ * A fan-scenario client (spec.role) runs only one of the two phases, with the same handshake; a
+ * producer then waits for one more line before it closes, so the driver reads its CPU time first.
  * The driver reads the server's /proc counters between "ready" and "go" and at "result", so
  * each phase's server CPU is exactly the work of that phase. Warm-up sends (connections, route
  * look-ups, topic creation, JIT of the client) come before the first "ready" and are not timed;
@@ -331,6 +332,8 @@ async function main(): Promise<void> {
   await adapter.setup();
   // Every message the server acked, warm-up included, is read back.
   const expect = spec.role === 'consume' ? spec.expect ?? 0 : await producePhase(spec, adapter, nextLine);
+  // A fan producer stays up until the driver has read its CPU time: one more line on stdin.
+  if (spec.role === 'produce') await nextLine(spec.phaseTimeoutMs);
   if (spec.role !== 'produce') {
     emit({ event: 'ready', phase: 'consume' });
     await nextLine(spec.phaseTimeoutMs);

@@ -421,6 +421,7 @@ function runOnceFan(root: string, o: Options, target: Target, mode: Mode, config
       const ps = (await all(producers, (c) => c.next('result', 'produce', phaseBoundMs))) as unknown as (ProducerResult & ProduceResult)[];
       const [s1, c1] = [servers.cpuMicros(pids), servers.cpuMicros(producerPids)];
       const rssAfterProduceBytes = servers.rssBytes(pids);
+      producers.forEach((c) => c.go()); // CPU read: they may close now
       await all(producers, (c) => c.next('done', undefined, 30_000));
       await all(producers, (c) => c.stop());
 

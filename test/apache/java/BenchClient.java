@@ -30,7 +30,8 @@ import org.apache.rocketmq.common.message.Message;
  * {"event":"result","phase":"produce",...}; then the same for "consume" (a push consumer from the
  * first offset until warmup+count messages arrived); then {"event":"done"}.
  * The fan scenario runs it as one producer (produceOnly=true, latencies=true: every acknowledged
- * send's latency in the result, so the driver merges percentiles over all producers) or as one
+ * send's latency in the result, so the driver merges percentiles over all producers; after the
+ * result it waits for one more stdin line, so the driver reads its CPU time while it lives) or as one
  * consumer group (consumeOnly=true: no producer; reads expect messages as consumerGroup).
  */
 public class BenchClient {
@@ -86,6 +87,8 @@ public class BenchClient {
         result.put("latenciesMs", ms);
       }
       Json.emit(result);
+      // A fan producer stays up until the driver has read its CPU time (one more line on stdin).
+      if (Boolean.parseBoolean(a.getOrDefault("produceOnly", "false"))) stdin.readLine();
     } finally {
       p.shutdown();
     }
