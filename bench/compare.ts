@@ -9,6 +9,15 @@
  * (fsync before the ack). With --runs R every target runs R times, interleaved, and the table
  * shows medians; ratios to our broker (our client, same mode) are the headline.
  *
+ * --scenario fan (issue 14: several producers and consumers at once): per target and mode the
+ * single run above, then a fan run in a fresh server: --producers P client processes, each with
+ * its share of --messages, --inflight and --warmup (so the load offered equals the single run's,
+ * spread over P connections), all timed from one "go"; then --groups G consumer-group processes
+ * read the whole topic at once. A process per client, as users' services run; on 2 cores they
+ * compete with the server, which is why the fan table shows the clients' CPU too. Reported:
+ * totals, each producer's and group's rate with Jain's fairness index, and the fan totals over
+ * the single run's ("no collapse").
+ *
  * Prints one table (or, with --json, one JSON document on stdout) and appends JSON lines (every
  * run, every median row, every skip) to --out (default .bench-results/compare-<time>.jsonl).
  * Progress goes to stderr. A target whose server or client is missing is skipped with a reason.
