@@ -8,6 +8,8 @@
  *   {"event":"ready","phase":"produce"}  <- go   then  {"event":"result","phase":"produce",...}
  *   {"event":"ready","phase":"consume"}  <- go   then  {"event":"result","phase":"consume",...}
  *   {"event":"done"}
+ * A fan-scenario client (spec.role) runs only one of the two phases, with the same handshake; a
+ * producer then waits for one more line before it closes, so the driver reads its CPU time first.
  * The driver reads the server's /proc counters between "ready" and "go" and at "result", so
  * each phase's server CPU is exactly the work of that phase. Warm-up sends (connections, route
  * look-ups, topic creation, JIT of the client) come before the first "ready" and are not timed;
@@ -39,6 +41,16 @@ export interface ClientSpec {
   queueType?: 'classic' | 'quorum';
   /** rabbitmq: delivery mode 2 (persistent; confirmed once fsynced) instead of 1 (transient). */
   persistent?: boolean;
+  /**
+   * Absent: produce, then consume (the single scenario). 'produce': only the produce phase (one of
+   * the fan scenario's producers). 'consume': only the consume phase, reading `expect` messages
+   * as consumer group `consumerGroup` (one of the fan scenario's groups).
+   */
+  role?: 'produce' | 'consume';
+  expect?: number;
+  consumerGroup?: string;
+  /** Put every acknowledged send's latency in the produce result, so the driver can merge percentiles. */
+  latencies?: boolean;
 }
 
 export interface ProduceResult {
@@ -55,6 +67,8 @@ export interface ProduceResult {
   warmupFailed: number;
   /** The first failed send's message, warm-up included. */
   firstError: string | null;
+  /** With spec.latencies: each acknowledged send's latency, ms, sorted. */
+  latenciesMs?: number[];
 }
 
 export interface ConsumeResult {
@@ -152,13 +166,13 @@ function rocketmqAdapter(spec: ClientSpec): Adapter {
   });
   let consumer: PushConsumer | undefined;
   return {
-    setup: () => producer.start(),
+    setup: () => (spec.role === 'consume' ? Promise.resolve() : producer.start()),
     send: async (body) => {
       await producer.send({ topic: spec.topic, body });
     },
     async consume(expect, deadline) {
       await producer.close();
-      consumer = new PushConsumer({ namesrvAddr: spec.addr, consumerGroup: 'bench_compare_cg', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', instanceName: `bench-c-${process.pid}` });
+      consumer = new PushConsumer({ namesrvAddr: spec.addr, consumerGroup: spec.consumerGroup ?? 'bench_compare_cg', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', instanceName: `bench-c-${process.pid}` });
       const c = consumer;
       c.subscribe(spec.topic, '*');
       return countDeliveries(expect, deadline, (onMessage) => c.start(onMessage));
@@ -212,7 +226,7 @@ function aliOnsAdapter(spec: ClientSpec): Adapter {
       if (r.sendStatus !== 'SEND_OK') throw new Error(`ali-ons: ${r.sendStatus}`);
     },
     async consume(expect, deadline) {
-      consumer = new ons.Consumer({ ...common, consumerGroup: 'bench_compare_cg', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET' });
+      consumer = new ons.Consumer({ ...common, consumerGroup: spec.consumerGroup ?? 'bench_compare_cg', consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET' });
       consumer.on('error', () => undefined);
       await consumer.ready();
       const c = consumer;
@@ -229,11 +243,12 @@ async function redisAdapter(spec: ClientSpec): Promise<Adapter> {
   const { createClient } = await import('redis');
   const [host, port] = spec.addr.split(':');
   const client = createClient({ socket: { host, port: Number(port) } });
-  const group = 'bench_compare_cg';
+  const group = spec.consumerGroup ?? 'bench_compare_cg';
   return {
     async setup() {
       await client.connect();
-      await client.xGroupCreate(spec.topic, group, '0', { MKSTREAM: true });
+      // A fan producer leaves the groups to the consumers (a second XGROUP CREATE would fail BUSYGROUP).
+      if (spec.role !== 'produce') await client.xGroupCreate(spec.topic, group, '0', { MKSTREAM: true });
     },
     send: async (body) => {
       await client.xAdd(spec.topic, '*', { b: body });
@@ -377,11 +392,28 @@ function stdinLines(): (timeoutMs: number) => Promise<string> {
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '') as ClientSpec;
   const nextLine = stdinLines();
-  const body = Buffer.alloc(spec.sizeBytes, 'x');
   const adapter = await adapterFor(spec);
   await adapter.setup();
-  const warmupFailed = await sendWindow(spec.warmup, spec.inflight, performance.now() + spec.phaseTimeoutMs, () => adapter.send(body));
+  // Every message the server acked, warm-up included, is read back.
+  const expect = spec.role === 'consume' ? spec.expect ?? 0 : await producePhase(spec, adapter, nextLine);
+  // A fan producer stays up until the driver has read its CPU time: one more line on stdin.
+  if (spec.role === 'produce') await nextLine(spec.phaseTimeoutMs);
+  if (spec.role !== 'produce') {
+    emit({ event: 'ready', phase: 'consume' });
+    await nextLine(spec.phaseTimeoutMs);
+    const c0 = performance.now();
+    const received = await adapter.consume(expect, c0 + spec.phaseTimeoutMs);
+    const consume: ConsumeResult = { event: 'result', phase: 'consume', received, seconds: round3((performance.now() - c0) / 1000), complete: received >= expect };
+    emit(consume);
+  }
+  await withDeadline(adapter.close(), performance.now() + 10_000);
+  emit({ event: 'done' });
+}
 
+/** Warm-up, "ready", "go", the timed sends and their result; returns how many the server acked. */
+async function producePhase(spec: ClientSpec, adapter: Adapter, nextLine: (timeoutMs: number) => Promise<string>): Promise<number> {
+  const body = Buffer.alloc(spec.sizeBytes, 'x');
+  const warmupFailed = await sendWindow(spec.warmup, spec.inflight, performance.now() + spec.phaseTimeoutMs, () => adapter.send(body));
   emit({ event: 'ready', phase: 'produce' });
   await nextLine(spec.phaseTimeoutMs);
   const latenciesMs: number[] = [];
@@ -393,19 +425,10 @@ async function main(): Promise<void> {
     event: 'result', phase: 'produce', sent: latenciesMs.length, failed, seconds: round3(seconds),
     p50Ms: round3(percentile(latenciesMs, 50)), p99Ms: round3(percentile(latenciesMs, 99)), maxMs: round3(latenciesMs.at(-1) ?? 0),
     warmupSent: spec.warmup - warmupFailed, warmupFailed, firstError,
+    ...(spec.latencies ? { latenciesMs: latenciesMs.map(round3) } : {}),
   };
   emit(produce);
-
-  emit({ event: 'ready', phase: 'consume' });
-  await nextLine(spec.phaseTimeoutMs);
-  // Every message the server acked, warm-up included, is read back.
-  const expect = produce.warmupSent + produce.sent;
-  const c0 = performance.now();
-  const received = await adapter.consume(expect, c0 + spec.phaseTimeoutMs);
-  const consume: ConsumeResult = { event: 'result', phase: 'consume', received, seconds: round3((performance.now() - c0) / 1000), complete: received >= expect };
-  emit(consume);
-  await withDeadline(adapter.close(), performance.now() + 10_000);
-  emit({ event: 'done' });
+  return produce.warmupSent + produce.sent;
 }
 
 main().then(

@@ -9,6 +9,15 @@
  * (fsync before the ack). With --runs R every target runs R times, interleaved, and the table
  * shows medians; ratios to our broker (our client, same mode) are the headline.
  *
+ * --scenario fan (issue 14: several producers and consumers at once): per target and mode the
+ * single run above, then a fan run in a fresh server: --producers P client processes, each with
+ * its share of --messages, --inflight and --warmup (so the load offered equals the single run's,
+ * spread over P connections), all timed from one "go"; then --groups G consumer-group processes
+ * read the whole topic at once. A process per client, as users' services run; on 2 cores they
+ * compete with the server, which is why the fan table shows the clients' CPU too. Reported:
+ * totals, each producer's and group's rate with Jain's fairness index, and the fan totals over
+ * the single run's ("no collapse").
+ *
  * Prints one table (or, with --json, one JSON document on stdout) and appends JSON lines (every
  * run, every median row, every skip) to --out (default .bench-results/compare-<time>.jsonl).
  * Progress goes to stderr. A target whose server or client is missing is skipped with a reason.
@@ -21,11 +30,14 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ClientSpec, ClientSystem, ConsumeResult, ProduceResult } from './compare-client.js';
-import { render, round, summarise, type Failure, type RunRecord, type Skip } from './compare-report.js';
+import { fanTotals, render, round, share, summarise, type Failure, type GroupResult, type ProducerResult, type FanShares, type RunRecord, type Scenario, type Skip } from './compare-report.js';
 import * as servers from './compare-servers.js';
 import type { Mode, RunningServer } from './compare-servers.js';
 
 interface Options {
+  scenario: Scenario;
+  producers: number;
+  groups: number;
   messages: number;
   sizeBytes: number;
   inflight: number;
@@ -52,6 +64,8 @@ interface Target {
   missing(root: string): Promise<string | null>;
   start(root: string, dir: string, mode: Mode): Promise<RunningServer>;
   clientSpec?: Partial<ClientSpec> | ((mode: Mode) => Partial<ClientSpec>);
+  /** Why the fan scenario does not run this target (absent: it does). */
+  fanSkip?: string;
 }
 
 const nodeModule = async (name: string): Promise<string | null> => {
@@ -121,6 +135,7 @@ const TARGETS: Target[] = [
     },
     missing: () => firstMissing(servers.missingNats(), nodeModule('@nats-io/transport-node'), nodeModule('@nats-io/jetstream')),
     start: (_root, dir) => servers.startNats(dir),
+    fanSkip: 'fan not wired for NATS yet (a durable consumer per group; not measured)',
   },
   {
     name: 'rabbitmq-classic', server: 'RabbitMQ classic queue', client: 'node', system: 'rabbitmq',
@@ -128,6 +143,7 @@ const TARGETS: Target[] = [
     missing: () => firstMissing(servers.missingRabbitmq(), nodeModule('amqplib')),
     start: (_root, dir) => servers.startRabbitmq(dir),
     clientSpec: (mode) => ({ queueType: 'classic', persistent: mode === 'sync' }),
+    fanSkip: 'fan not wired for RabbitMQ (groups each reading everything need a fanout exchange and a queue per group)',
   },
   {
     name: 'rabbitmq-quorum', server: 'RabbitMQ quorum queue', client: 'node', system: 'rabbitmq',
@@ -138,6 +154,7 @@ const TARGETS: Target[] = [
     missing: () => firstMissing(servers.missingRabbitmq(), nodeModule('amqplib')),
     start: (_root, dir) => servers.startRabbitmq(dir),
     clientSpec: { queueType: 'quorum', persistent: true },
+    fanSkip: 'fan not wired for RabbitMQ (groups each reading everything need a fanout exchange and a queue per group)',
   },
 ];
 
@@ -153,6 +170,9 @@ function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
+      scenario: { type: 'string', default: 'single' },
+      producers: { type: 'string', default: '8' },
+      groups: { type: 'string', default: '4' },
       messages: { type: 'string', default: '200000' },
       size: { type: 'string', default: '1024' },
       inflight: { type: 'string', default: '256' },
@@ -169,7 +189,7 @@ function parseOptions(argv: string[]): Options {
     },
   });
   if (values.help) {
-    process.stdout.write(`usage: npm run bench:compare -- [--messages N] [--size BYTES] [--inflight W] [--warmup N] [--runs R]
+    process.stdout.write(`usage: npm run bench:compare -- [--scenario single|fan] [--producers P] [--groups G] [--messages N] [--size BYTES] [--inflight W] [--warmup N] [--runs R]
   [--targets ${TARGETS.map((t) => t.name).join(',')}] [--modes async,sync]
   [--phase-timeout-ms MS] [--dir DIR] [--out FILE|none] [--json] [--markdown]\n`);
     process.exit(0);
@@ -184,8 +204,12 @@ function parseOptions(argv: string[]): Options {
   if (unknown.length > 0) throw new Error(`unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}`);
   const modes = values.modes.split(',').filter(Boolean);
   if (modes.some((m) => m !== 'async' && m !== 'sync')) throw new Error(`--modes takes async and/or sync, got ${values.modes}`);
+  if (values.scenario !== 'single' && values.scenario !== 'fan') throw new Error(`--scenario takes single or fan, got ${values.scenario}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return {
+    scenario: values.scenario,
+    producers: int('producers', values.producers, 1),
+    groups: int('groups', values.groups, 1),
     messages: int('messages', values.messages, 1),
     sizeBytes: int('size', values.size, 1),
     inflight: int('inflight', values.inflight, 1),
@@ -275,77 +299,165 @@ class ClientProcess {
   }
 
   async stop(): Promise<void> {
-    this.child.stdin!.end();
+    if (!this.child.stdin!.writableEnded) this.child.stdin!.end();
     await servers.stopChild(this.child);
   }
 }
+
+/** Heap of a fan scenario's Java client: up to 8 + 4 of them share the machine with the broker. */
+const FAN_JAVA_HEAP_MB = 256;
 
 async function clientFor(root: string, target: Target, spec: ClientSpec): Promise<ClientProcess> {
   if (target.client === 'java') {
     const k = await servers.kit(root);
     const args = [`namesrv=${spec.addr}`, `topic=${spec.topic}`, `count=${spec.count}`, `size=${spec.sizeBytes}`, `inflight=${spec.inflight}`,
       `warmup=${spec.warmup}`, `queues=${spec.queues}`, `phaseTimeoutMs=${spec.phaseTimeoutMs}`];
-    const cmd = k.driverCommand('BenchClient', args, { heapMb: 1024, c1Only: false });
+    if (spec.role === 'produce') args.push('produceOnly=true', 'latencies=true', 'group=bench_fan');
+    if (spec.role === 'consume') args.push('consumeOnly=true', `expect=${spec.expect}`, `consumerGroup=${spec.consumerGroup}`);
+    const cmd = k.driverCommand('BenchClient', args, { heapMb: spec.role ? FAN_JAVA_HEAP_MB : 1024, c1Only: false });
     return new ClientProcess(cmd.command, cmd.args, cmd.env);
   }
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'compare-client.js');
   return new ClientProcess(process.execPath, [script, JSON.stringify(spec)], process.env);
 }
 
-/** One target, one mode, one run: fresh dir, server, client, measurements, everything stopped. */
-async function runOnce(root: string, o: Options, target: Target, mode: Mode, config: string, run: number): Promise<RunRecord> {
-  const dir = fs.mkdtempSync(path.join(o.dir, `rocketctl-compare-${target.name}-${mode}-`));
+/** What a run's clients need: the server's pids, a client spec for this target, the server's RSS peak so far. */
+interface Bench {
+  pids: number[];
+  spec: ClientSpec;
+  rssPeakBytes(): number;
+}
+
+/** Fresh dir, the server, its RSS sampled; `body` runs the clients (and stops them); then the server stopped and the dir removed. */
+async function withServer<T>(root: string, o: Options, target: Target, mode: Mode, prefix: string, body: (b: Bench) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(o.dir, `${prefix}-${target.name}-${mode}-`));
   dirs.add(dir);
   let server: RunningServer | undefined;
-  let client: ClientProcess | undefined;
   let rssTimer: NodeJS.Timeout | undefined;
   try {
     server = await startWithRetry(root, dir, target, mode);
     const pids = server.pids;
-    let rssPeak = servers.rssBytes(pids);
-    rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, servers.rssBytes(pids))), RSS_SAMPLE_MS);
+    let peak = servers.rssBytes(pids);
+    const sample = () => (peak = Math.max(peak, servers.rssBytes(pids)));
+    rssTimer = setInterval(sample, RSS_SAMPLE_MS);
     const extra = typeof target.clientSpec === 'function' ? target.clientSpec(mode) : target.clientSpec;
     const spec: ClientSpec = {
       system: target.system, addr: server.clientAddr, topic: 'bench_compare', count: o.messages, sizeBytes: o.sizeBytes,
       inflight: o.inflight, warmup: o.warmup, phaseTimeoutMs: o.phaseTimeoutMs, queues: QUEUES, ...extra,
     };
-    client = await clientFor(root, target, spec);
-    const clientPid = [client.child.pid!];
-    const phaseBoundMs = o.phaseTimeoutMs + 30_000; // the client bounds itself; this is the backstop
-
-    await client.next('ready', 'produce', CLIENT_READY_TIMEOUT_MS);
-    const [sCpu0, cCpu0] = [servers.cpuMicros(pids), servers.cpuMicros(clientPid)];
-    client.go();
-    const p = (await client.next('result', 'produce', phaseBoundMs)) as unknown as ProduceResult;
-    const [sCpu1, cCpu1] = [servers.cpuMicros(pids), servers.cpuMicros(clientPid)];
-    const rssAfterProduce = servers.rssBytes(pids);
-
-    await client.next('ready', 'consume', phaseBoundMs);
-    const sCpu2 = servers.cpuMicros(pids);
-    client.go();
-    const c = (await client.next('result', 'consume', phaseBoundMs)) as unknown as ConsumeResult;
-    const sCpu3 = servers.cpuMicros(pids);
-    rssPeak = Math.max(rssPeak, servers.rssBytes(pids));
-    await client.next('done', undefined, 30_000);
-
-    return {
-      type: 'run', target: target.name, mode, config, server: target.server, client: target.client === 'java' ? 'Java 4.9.8' : clientLabel(target.system),
-      run, at: new Date().toISOString(), loadAvg1: round(os.loadavg()[0]!, 2),
-      produce: { sent: p.sent, failed: p.failed, seconds: p.seconds, msgsPerSec: Math.round(p.sent / p.seconds), p50Ms: round(p.p50Ms, 2), p99Ms: round(p.p99Ms, 2), maxMs: round(p.maxMs, 2), warmupFailed: p.warmupFailed, firstError: p.firstError },
-      consume: { received: c.received, seconds: c.seconds, msgsPerSec: Math.round(c.received / c.seconds), complete: c.complete },
-      serverCpuUsPerProduced: round((sCpu1 - sCpu0) / Math.max(1, p.sent), 1),
-      serverCpuUsPerConsumed: round((sCpu3 - sCpu2) / Math.max(1, c.received), 1),
-      clientCpuUsPerProduced: round((cCpu1 - cCpu0) / Math.max(1, p.sent), 1),
-      serverRssMbAfterProduce: round(rssAfterProduce / MIB, 0),
-      serverRssMbPeak: round(rssPeak / MIB, 0),
-    };
+    return await body({ pids, spec, rssPeakBytes: sample });
   } finally {
     clearInterval(rssTimer);
-    await client?.stop();
     await server?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
     dirs.delete(dir);
   }
+}
+
+/** CPU µs read around the two phases: server before/after produce and consume, client before/after produce. */
+interface CpuReadings { s0: number; s1: number; s2: number; s3: number; c0: number; c1: number }
+
+function runRecord(
+  target: Target, mode: Mode, config: string, run: number, scenario: Scenario,
+  m: { produce: RunRecord['produce']; consume: RunRecord['consume']; cpu: CpuReadings; rssAfterProduceBytes: number; rssPeakBytes: number; fan?: FanShares },
+): RunRecord {
+  const { produce, consume, cpu } = m;
+  return {
+    type: 'run', scenario, target: target.name, mode, config, server: target.server, client: target.client === 'java' ? 'Java 4.9.8' : clientLabel(target.system),
+    run, at: new Date().toISOString(), loadAvg1: round(os.loadavg()[0]!, 2),
+    produce, consume,
+    serverCpuUsPerProduced: round((cpu.s1 - cpu.s0) / Math.max(1, produce.sent), 1),
+    serverCpuUsPerConsumed: round((cpu.s3 - cpu.s2) / Math.max(1, consume.received), 1),
+    clientCpuUsPerProduced: round((cpu.c1 - cpu.c0) / Math.max(1, produce.sent), 1),
+    serverRssMbAfterProduce: round(m.rssAfterProduceBytes / MIB, 0),
+    serverRssMbPeak: round(m.rssPeakBytes / MIB, 0),
+    ...(m.fan ? { fan: m.fan } : {}),
+  };
+}
+
+/** One target, one mode, one run: fresh dir, server, client, measurements, everything stopped. */
+function runOnce(root: string, o: Options, target: Target, mode: Mode, config: string, run: number): Promise<RunRecord> {
+  return withServer(root, o, target, mode, 'rocketctl-compare', async ({ pids, spec, rssPeakBytes }) => {
+    const client = await clientFor(root, target, spec);
+    try {
+      const clientPid = [client.child.pid!];
+      const phaseBoundMs = o.phaseTimeoutMs + 30_000; // the client bounds itself; this is the backstop
+
+      await client.next('ready', 'produce', CLIENT_READY_TIMEOUT_MS);
+      const [s0, c0] = [servers.cpuMicros(pids), servers.cpuMicros(clientPid)];
+      client.go();
+      const p = (await client.next('result', 'produce', phaseBoundMs)) as unknown as ProduceResult;
+      const [s1, c1] = [servers.cpuMicros(pids), servers.cpuMicros(clientPid)];
+      const rssAfterProduceBytes = servers.rssBytes(pids);
+
+      await client.next('ready', 'consume', phaseBoundMs);
+      const s2 = servers.cpuMicros(pids);
+      client.go();
+      const c = (await client.next('result', 'consume', phaseBoundMs)) as unknown as ConsumeResult;
+      const s3 = servers.cpuMicros(pids);
+      const peak = rssPeakBytes();
+      await client.next('done', undefined, 30_000);
+
+      return runRecord(target, mode, config, run, 'single', {
+        produce: { sent: p.sent, failed: p.failed, seconds: p.seconds, msgsPerSec: Math.round(p.sent / p.seconds), p50Ms: round(p.p50Ms, 2), p99Ms: round(p.p99Ms, 2), maxMs: round(p.maxMs, 2), warmupFailed: p.warmupFailed, firstError: p.firstError },
+        consume: { received: c.received, seconds: c.seconds, msgsPerSec: Math.round(c.received / c.seconds), complete: c.complete },
+        cpu: { s0, s1, s2, s3, c0, c1 }, rssAfterProduceBytes, rssPeakBytes: peak,
+      });
+    } finally {
+      await client.stop();
+    }
+  });
+}
+
+/**
+ * One target, one mode, one run of the fan scenario: P producer processes (each with its share of
+ * --messages, --inflight and --warmup) get one "go" together; when all are done, G consumer-group
+ * processes (one each) read the whole topic at once, again after one "go". Server CPU is read
+ * around each phase as in runOnce; client CPU is the producers' sum.
+ */
+function runOnceFan(root: string, o: Options, target: Target, mode: Mode, config: string, run: number): Promise<RunRecord> {
+  return withServer(root, o, target, mode, 'rocketctl-compare-fan', async ({ pids, spec, rssPeakBytes }) => {
+    const started: ClientProcess[] = [];
+    const launch = async (s: ClientSpec) => {
+      const c = await clientFor(root, target, s);
+      started.push(c);
+      return c;
+    };
+    const all = <T>(cs: ClientProcess[], f: (c: ClientProcess) => Promise<T>) => Promise.all(cs.map(f));
+    const phaseBoundMs = o.phaseTimeoutMs + 30_000;
+    try {
+      const producers = await Promise.all(Array.from({ length: o.producers }, (_, i) => launch({
+        ...spec, role: 'produce', latencies: true, count: share(o.messages, o.producers, i),
+        inflight: Math.max(1, share(o.inflight, o.producers, i)), warmup: share(o.warmup, o.producers, i),
+      })));
+      const producerPids = producers.map((c) => c.child.pid!);
+      await all(producers, (c) => c.next('ready', 'produce', CLIENT_READY_TIMEOUT_MS));
+      const [s0, c0] = [servers.cpuMicros(pids), servers.cpuMicros(producerPids)];
+      producers.forEach((c) => c.go());
+      const ps = (await all(producers, (c) => c.next('result', 'produce', phaseBoundMs))) as unknown as (ProducerResult & ProduceResult)[];
+      const [s1, c1] = [servers.cpuMicros(pids), servers.cpuMicros(producerPids)];
+      const rssAfterProduceBytes = servers.rssBytes(pids);
+      producers.forEach((c) => c.go()); // CPU read: they may close now
+      await all(producers, (c) => c.next('done', undefined, 30_000));
+      await all(producers, (c) => c.stop());
+
+      // Every group reads everything the producers had acknowledged, warm-up included.
+      const expect = ps.reduce((n, p) => n + p.warmupSent + p.sent, 0);
+      const groups = await Promise.all(Array.from({ length: o.groups }, (_, i) => launch({ ...spec, role: 'consume', expect, consumerGroup: `bench_fan_g${i + 1}` })));
+      await all(groups, (c) => c.next('ready', 'consume', CLIENT_READY_TIMEOUT_MS));
+      const s2 = servers.cpuMicros(pids);
+      groups.forEach((c) => c.go());
+      const gs = (await all(groups, (c) => c.next('result', 'consume', phaseBoundMs))) as unknown as GroupResult[];
+      const s3 = servers.cpuMicros(pids);
+      const peak = rssPeakBytes();
+      await all(groups, (c) => c.next('done', undefined, 30_000));
+
+      const t = fanTotals(ps, gs);
+      return runRecord(target, mode, config, run, 'fan', { ...t, cpu: { s0, s1, s2, s3, c0, c1 }, rssAfterProduceBytes, rssPeakBytes: peak });
+    } finally {
+      await all(started, (c) => c.stop());
+    }
+  });
 }
 
 /**
@@ -388,7 +500,7 @@ async function main(): Promise<void> {
   const root = repoRoot();
   installSignalHandlers();
   const skips: Skip[] = [];
-  const plan: { target: Target; mode: Mode; config: string }[] = [];
+  const plan: { target: Target; mode: Mode; config: string; scenario: Scenario }[] = [];
   for (const name of o.targets) {
     const target = TARGETS.find((t) => t.name === name)!;
     const why = await target.missing(root);
@@ -398,11 +510,17 @@ async function main(): Promise<void> {
     }
     for (const mode of o.modes) {
       const m = target.modes[mode];
-      if ('skip' in m) skips.push({ type: 'skip', target: name, mode, reason: m.skip });
-      else plan.push({ target, mode, config: m.config });
+      if ('skip' in m) {
+        skips.push({ type: 'skip', target: name, mode, reason: m.skip });
+        continue;
+      }
+      // The fan scenario runs the single one first: "no collapse" is the fan total over it, same target, same run.
+      plan.push({ target, mode, config: m.config, scenario: 'single' });
+      if (o.scenario === 'fan' && target.fanSkip) skips.push({ type: 'skip', target: name, mode, scenario: 'fan', reason: target.fanSkip });
+      else if (o.scenario === 'fan') plan.push({ target, mode, config: m.config, scenario: 'fan' });
     }
   }
-  for (const s of skips) log(`skip ${s.target}${s.mode ? ` ${s.mode}` : ''}: ${s.reason}`);
+  for (const s of skips) log(`skip ${s.target}${s.mode ? ` ${s.mode}` : ''}${s.scenario === 'fan' ? ' fan' : ''}: ${s.reason}`);
 
   const out = o.out;
   if (out) fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -416,15 +534,16 @@ async function main(): Promise<void> {
   // Runs interleaved (run 1 of every target, then run 2...) so drift in the machine's load
   // spreads over all targets instead of landing on one.
   for (let run = 1; run <= o.runs; run++) {
-    for (const { target, mode, config } of plan) {
-      log(`run ${run}/${o.runs}: ${target.name} ${mode} (${config}) ...`);
+    for (const { target, mode, config, scenario } of plan) {
+      log(`run ${run}/${o.runs}: ${target.name} ${mode} (${config})${scenario === 'fan' ? ` fan ${o.producers}×${o.groups}` : ''} ...`);
       try {
-        const rec = await runOnce(root, o, target, mode, config, run);
+        const rec = await (scenario === 'fan' ? runOnceFan : runOnce)(root, o, target, mode, config, run);
         records.push(rec);
         write(rec);
         log(`  produce ${rec.produce.msgsPerSec}/s p99 ${rec.produce.p99Ms} ms, consume ${rec.consume.msgsPerSec}/s, server ${rec.serverCpuUsPerProduced} µs/msg, ${rec.serverRssMbPeak} MB`);
+        if (rec.fan) log(`  per producer ${rec.fan.producerMsgsPerSec.join(' ')} (fairness ${rec.fan.produceFairness}), per group ${rec.fan.groupMsgsPerSec.join(' ')} (fairness ${rec.fan.consumeFairness})`);
       } catch (e) {
-        const f: Failure = { type: 'error', target: target.name, mode, run, message: e instanceof Error ? e.message : String(e) };
+        const f: Failure = { type: 'error', target: target.name, mode, run, ...(scenario === 'fan' ? { scenario } : {}), message: e instanceof Error ? e.message : String(e) };
         failures.push(f);
         write(f);
         log(`  FAILED: ${f.message}`);

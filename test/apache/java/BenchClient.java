@@ -1,7 +1,9 @@
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -22,11 +24,15 @@ import org.apache.rocketmq.common.message.Message;
  * same stdin/stdout handshake as bench/compare-client.ts, so the driver samples the server's CPU
  * exactly around each timed phase.
  *   namesrv=H:P topic=T count=N size=BYTES inflight=W [warmup=1000] [group=G] [queues=8]
- *   [phaseTimeoutMs=300000] [produceOnly=false]
+ *   [phaseTimeoutMs=300000] [produceOnly=false] [latencies=false] [consumeOnly=false expect=N consumerGroup=G]
  * Protocol: prints {"event":"ready","phase":"produce"}, reads one line ("go") from stdin, sends
  * count messages with at most inflight unanswered (async sends, default client settings), prints
  * {"event":"result","phase":"produce",...}; then the same for "consume" (a push consumer from the
  * first offset until warmup+count messages arrived); then {"event":"done"}.
+ * The fan scenario runs it as one producer (produceOnly=true, latencies=true: every acknowledged
+ * send's latency in the result, so the driver merges percentiles over all producers; after the
+ * result it waits for one more stdin line, so the driver reads its CPU time while it lives) or as one
+ * consumer group (consumeOnly=true: no producer; reads expect messages as consumerGroup).
  */
 public class BenchClient {
   private static int warmupSent;
@@ -45,6 +51,11 @@ public class BenchClient {
     BufferedReader stdin = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     byte[] body = new byte[size];
     Arrays.fill(body, (byte) 'x');
+    if (Boolean.parseBoolean(a.getOrDefault("consumeOnly", "false"))) {
+      consume(a.get("namesrv"), a.getOrDefault("consumerGroup", group + "_cg"), topic, Integer.parseInt(a.get("expect")), phaseTimeoutMs, stdin);
+      Json.emit(Json.obj("event", "done"));
+      return;
+    }
 
     DefaultMQProducer p = new DefaultMQProducer(group + "_pg");
     p.setNamesrvAddr(a.get("namesrv"));
@@ -67,9 +78,17 @@ public class BenchClient {
       long[] lat = Arrays.copyOfRange(r, 1, r.length);
       Arrays.sort(lat);
       sent = lat.length;
-      Json.emit(Json.obj("event", "result", "phase", "produce", "sent", (long) lat.length, "failed", r[0],
+      Map<String, Object> result = Json.obj("event", "result", "phase", "produce", "sent", (long) lat.length, "failed", r[0],
           "warmupSent", (long) warmupSent, "warmupFailed", warm[0], "firstError", firstError.get(),
-          "seconds", seconds, "p50Ms", pct(lat, 50), "p99Ms", pct(lat, 99), "maxMs", lat.length == 0 ? 0.0 : lat[lat.length - 1] / 1e6));
+          "seconds", seconds, "p50Ms", pct(lat, 50), "p99Ms", pct(lat, 99), "maxMs", lat.length == 0 ? 0.0 : lat[lat.length - 1] / 1e6);
+      if (Boolean.parseBoolean(a.getOrDefault("latencies", "false"))) {
+        List<Double> ms = new ArrayList<>(lat.length);
+        for (long ns : lat) ms.add(Math.round(ns / 1e3) / 1e3);
+        result.put("latenciesMs", ms);
+      }
+      Json.emit(result);
+      // A fan producer stays up until the driver has read its CPU time (one more line on stdin).
+      if (Boolean.parseBoolean(a.getOrDefault("produceOnly", "false"))) stdin.readLine();
     } finally {
       p.shutdown();
     }
