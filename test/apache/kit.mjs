@@ -115,11 +115,33 @@ async function ephemeralPort() {
   return port;
 }
 
-/** A free port P whose neighbours P-2 (the broker's VIP channel) and P+1 (HA) are free too. */
+/**
+ * The low end of the kernel's ephemeral port range (net.ipv4.ip_local_port_range): ports below it
+ * are never handed out for an outgoing connection or a listen on port 0, so another test's
+ * connection cannot take them between our probe and the broker's bind.
+ */
+function ephemeralLow() {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 20_000) return low;
+  } catch {
+    // not Linux: Linux's default below
+  }
+  return 32768;
+}
+
+/**
+ * A free port P whose neighbours P-2 (the broker's VIP channel) and P+1 (HA) are free too, picked
+ * at random below the ephemeral range: an Apache broker binds P+1 only once its store has started,
+ * and a port in the ephemeral range could meanwhile be taken by any outgoing connection on the
+ * machine (a CI run once failed so: BindException in HAService$AcceptSocketService#beginAccept).
+ * 11000 and up stays clear of the RocketMQ defaults (9876, 10909, 10911, 10912).
+ */
 export async function freeBrokerPort() {
+  const low = 11_000;
+  const high = ephemeralLow() - 2;
   for (let i = 0; i < 100; i++) {
-    const p = await ephemeralPort();
-    if (p < 1100 || p > 65000) continue;
+    const p = low + Math.floor(Math.random() * (high - low));
     if ((await listenProbe(p - 2)) && (await listenProbe(p + 1)) && (await listenProbe(p))) return p;
   }
   throw new Error('kit: no free port with free neighbours after 100 tries');
