@@ -110,6 +110,8 @@ export class FaultyFileIO implements FileIO {
   private readonly rng: () => number;
   private readonly real = new NodeFileIO();
   private readonly pending = new Map<string, DataOp[]>();
+  /** The datasync running per path (applyPending), so two of one path never apply the same ops. */
+  private readonly applying = new Map<string, Promise<void>>();
   private readonly dirOps = new Map<string, DirOp[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private crashed = false;
@@ -369,16 +371,35 @@ export class FaultyFileIO implements FileIO {
     }
   }
 
-  /** Apply a file's pending ops to the real file (datasync). */
+  /**
+   * Apply a file's pending ops to the real file (datasync), one datasync of a path at a time. An op
+   * leaves the pending list only once the real file holds it: a read while a datasync runs (it
+   * overlays the pending ops on the real file) must see the data, as the page cache shows it; when
+   * the list was dropped first, such a read saw zeros where the ops were not yet applied.
+   */
   async applyPending(p: string, real: FileHandle): Promise<void> {
+    const prev = this.applying.get(p) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.applyNow(p, real));
+    this.applying.set(p, run);
+    try {
+      await run;
+    } finally {
+      if (this.applying.get(p) === run) this.applying.delete(p);
+    }
+  }
+
+  private async applyNow(p: string, real: FileHandle): Promise<void> {
     const ops = this.pending.get(p);
     if (!ops || ops.length === 0) return;
-    this.pending.delete(p);
-    for (const op of ops) {
+    const n = ops.length; // ops written meanwhile wait for the next datasync
+    for (let i = 0; i < n; i++) {
+      const op = ops[i]!;
       this.checkAlive(); // a crash during fsync: the rest never reached the disk
       if (op.kind === 'write') await this.track(real.write(op.data, 0, op.data.length, op.pos));
       else await this.track(real.truncate(op.length));
     }
+    ops.splice(0, n);
+    if (ops.length === 0 && this.pending.get(p) === ops) this.pending.delete(p);
   }
 
   /** Size as the program sees it: the real size with pending ops folded in. */
@@ -500,6 +521,9 @@ class FaultyHandle implements FileHandle {
 
   async read(buf: Buffer, bufOffset: number, length: number, position: number): Promise<number> {
     this.io.checkAlive();
+    // The unsynced ops as of now: a datasync that applies some of them while the real file is read
+    // below still leaves them here, so replaying them gives what the program wrote either way.
+    const ops = [...this.io.opsFor(this.path)];
     const size = await this.io.visibleSize(this.path, this.real);
     const want = Math.max(0, Math.min(length, size - position));
     if (want === 0) return 0;
@@ -507,7 +531,7 @@ class FaultyHandle implements FileHandle {
     const got = await this.real.read(view, 0, want, position);
     view.fill(0, got); // past the real end (sparse extension by a pending truncate) reads zeros
     // Replay the unsynced ops over what the disk holds, in order.
-    for (const op of this.io.opsFor(this.path)) {
+    for (const op of ops) {
       if (op.kind === 'truncate') {
         if (op.length < position + want) view.fill(0, Math.max(0, op.length - position));
         continue;
