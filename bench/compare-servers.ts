@@ -137,7 +137,9 @@ export function missingRocketctl(root: string): string | null {
 export async function startRocketctl(root: string, dir: string, mode: Mode, extraArgs: readonly string[] = []): Promise<RunningServer> {
   const flush = mode === 'sync' ? 'SYNC_FLUSH' : 'ASYNC_FLUSH';
   const { NODE_ENV: _drop, ...env } = process.env;
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), 'broker', 'start', '--store-dir', path.join(dir, 'store'), '--listen-port', '0', '--namesrv-port', '0', '--flush-disk-type', flush, ...extraArgs], {
+  // ROCKETCTL_BENCH_CPU_PROF=DIR: the broker writes a V8 CPU profile (.cpuprofile) to DIR when stopped.
+  const prof = process.env.ROCKETCTL_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ROCKETCTL_BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, path.join(root, 'bin', 'run.js'), 'broker', 'start', '--store-dir', path.join(dir, 'store'), '--listen-port', '0', '--namesrv-port', '0', '--flush-disk-type', flush, ...extraArgs], {
     cwd: dir,
     env: { ...env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -118,42 +118,62 @@ function encodeBinaryHeader(cmd: RemotingCommand): Buffer {
 /**
  * RocketMQSerializable's header, written into one buffer after `offset` spare bytes (the frame
  * prefix goes there): fixed fields, remark, then each extField as int16 key length, key, int32
- * value length, value. Lengths are measured first, so nothing is allocated per field; ASCII text
- * (nearly every key and value) is copied by a JS loop rather than a native call per string.
+ * value length, value.
  */
 function writeBinaryHeader(cmd: RemotingCommand, offset: number): Buffer {
-  const remark = cmd.remark ?? '';
-  const remarkLen = remark === '' ? 0 : Buffer.byteLength(remark, 'utf8');
-  const fields = cmd.extFields ?? {};
-  let extLen = 0;
-  for (const k in fields) {
-    const v = fields[k];
-    if (v === undefined || v === null) continue;
-    extLen += 6 + utf8Length(k) + utf8Length(typeof v === 'string' ? v : String(v));
+  const len = binaryHeaderLength(cmd);
+  const out = Buffer.allocUnsafe(offset + len);
+  writeBinaryHeaderAt(cmd, out, offset, len);
+  return out;
+}
+
+/** The byte length of cmd's binary header. */
+function binaryHeaderLength(cmd: RemotingCommand): number {
+  const remark = cmd.remark;
+  let n = 21 + (remark ? utf8Length(remark) : 0);
+  const fields = cmd.extFields;
+  if (fields) {
+    for (const k in fields) {
+      const v = fields[k];
+      if (v === undefined || v === null) continue;
+      n += 6 + utf8Length(k) + utf8Length(typeof v === 'string' ? v : String(v));
+    }
   }
-  const out = Buffer.allocUnsafe(offset + 17 + remarkLen + 4 + extLen);
-  let p = offset;
+  return n;
+}
+
+/**
+ * Write cmd's binary header (`len` bytes, from binaryHeaderLength) into `out` at `p`. Lengths are
+ * measured first, so nothing is allocated per field; ASCII text (nearly every key and value) is
+ * copied by a JS loop rather than a native call per string.
+ */
+function writeBinaryHeaderAt(cmd: RemotingCommand, out: Buffer, p: number, len: number): void {
+  const end = p + len;
+  const remark = cmd.remark;
   out.writeInt16BE(cmd.code, p);
   out.writeInt8(Math.max(0, LANGUAGES.indexOf(cmd.language)), p + 2);
   out.writeInt16BE(cmd.version, p + 3);
   out.writeInt32BE(cmd.opaque, p + 5);
   out.writeInt32BE(cmd.flag, p + 9);
+  const remarkLen = remark ? writeText(out, p + 17, remark) : 0;
   out.writeInt32BE(remarkLen, p + 13);
-  p += 17;
-  if (remarkLen > 0) p += out.write(remark, p, remarkLen, 'utf8');
-  out.writeInt32BE(extLen, p);
+  p += 17 + remarkLen;
+  out.writeInt32BE(end - p - 4, p);
   p += 4;
-  for (const k in fields) {
-    const v = fields[k];
-    if (v === undefined || v === null) continue;
-    const kl = writeText(out, p + 2, k);
-    out.writeInt16BE(kl, p);
-    p += 2 + kl;
-    const vl = writeText(out, p + 4, typeof v === 'string' ? v : String(v));
-    out.writeInt32BE(vl, p);
-    p += 4 + vl;
+  const fields = cmd.extFields;
+  if (fields) {
+    for (const k in fields) {
+      const v = fields[k];
+      if (v === undefined || v === null) continue;
+      const kl = writeText(out, p + 2, k);
+      out.writeInt16BE(kl, p);
+      p += 2 + kl;
+      const vl = writeText(out, p + 4, typeof v === 'string' ? v : String(v));
+      out.writeInt32BE(vl, p);
+      p += 4 + vl;
+    }
   }
-  return out;
+  if (p !== end) throw new FrameError('binary header length changed while it was written');
 }
 
 /** UTF-8 length of `s`: its length when ASCII (checked by a loop), else Buffer.byteLength. */
@@ -173,20 +193,44 @@ function writeText(out: Buffer, p: number, s: string): number {
   return s.length;
 }
 
-/** The UTF-8 text of h[start, end): short ASCII runs decoded by a JS loop, the rest natively. */
+/**
+ * The UTF-8 text of h[start, end). Short ASCII runs are decoded by a JS loop and interned: most
+ * header values repeat from request to request (group, topic, flags, broker name), so a small
+ * direct-mapped table of recent strings, checked char by char, returns the same string without
+ * allocating. Longer or non-ASCII text is decoded natively.
+ */
 function readText(h: Buffer, start: number, end: number): string {
   const n = end - start;
   if (n === 0) return '';
   if (n === 1 && h[start]! < 0x80) return ONE_CHAR[h[start]!]!;
-  if (n > 32) return h.toString('utf8', start, end);
-  let s = '';
+  if (n > INTERN_MAX_CHARS) return h.toString('utf8', start, end);
+  let hash = n;
   for (let i = start; i < end; i++) {
     const c = h[i]!;
     if (c > 0x7f) return h.toString('utf8', start, end);
-    s += ONE_CHAR[c]!;
+    hash = (Math.imul(hash, 31) + c) | 0;
   }
+  const slot = (hash ^ (hash >>> 13)) & (INTERN_SLOTS - 1);
+  const seen = interned[slot];
+  if (seen !== undefined && seen.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (seen.charCodeAt(i) !== h[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return seen;
+  }
+  let s = '';
+  for (let i = start; i < end; i++) s += ONE_CHAR[h[i]!]!;
+  interned[slot] = s;
   return s;
 }
+
+const INTERN_MAX_CHARS = 32;
+const INTERN_SLOTS = 1024;
+const interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
 
 const ONE_CHAR: readonly string[] = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c));
 
@@ -202,7 +246,7 @@ interface DecodeLimits {
  */
 export function decodeFrame(frame: Buffer, limits: DecodeLimits = {}): RemotingCommand {
   if (frame.length < 4) throw new FrameError('frame shorter than its header length field');
-  const word = frame.readUInt32BE(0);
+  const word = i32(frame, 0);
   const type = word >>> 24;
   const headerLen = word & 0xffffff;
   if (headerLen > frame.length - 4) throw new FrameError(`header length ${headerLen} exceeds frame`);
@@ -263,31 +307,39 @@ function int(v: unknown, name: string): number {
   return n;
 }
 
+/** Big-endian int32 / int16 at p (bounds checked by the caller: Buffer's readers validate again per call). */
+function i32(h: Buffer, p: number): number {
+  return (h[p]! << 24) | (h[p + 1]! << 16) | (h[p + 2]! << 8) | h[p + 3]!;
+}
+function i16(h: Buffer, p: number): number {
+  return ((h[p]! << 24) | (h[p + 1]! << 16)) >> 16;
+}
+
 function decodeBinaryHeader(h: Buffer): RemotingCommand {
   if (h.length < 17) throw new FrameError('binary header too short');
-  const code = h.readInt16BE(0);
-  const language = LANGUAGES[h.readInt8(2)] ?? 'OTHER';
-  const version = h.readInt16BE(3);
-  const opaque = h.readInt32BE(5);
-  const flag = h.readInt32BE(9);
-  const remarkLen = h.readInt32BE(13);
+  const code = i16(h, 0);
+  const language = LANGUAGES[(h[2]! << 24) >> 24] ?? 'OTHER';
+  const version = i16(h, 3);
+  const opaque = i32(h, 5);
+  const flag = i32(h, 9);
+  const remarkLen = i32(h, 13);
   let p = 17;
   if (remarkLen < 0 || p + remarkLen + 4 > h.length) throw new FrameError('binary header remark overruns');
   const remark = remarkLen > 0 ? h.toString('utf8', p, p + remarkLen) : undefined;
   p += remarkLen;
-  const extLen = h.readInt32BE(p);
+  const extLen = i32(h, p);
   p += 4;
   if (extLen < 0 || p + extLen > h.length) throw new FrameError('binary header extFields overrun');
   const end = p + extLen;
   const ext: Record<string, string> = {};
   while (p < end) {
     if (p + 2 > end) throw new FrameError('binary extFields key length overruns');
-    const kl = h.readInt16BE(p);
+    const kl = i16(h, p);
     p += 2;
     if (kl < 0 || p + kl + 4 > end) throw new FrameError('binary extFields key overruns');
     const k = readText(h, p, p + kl);
     p += kl;
-    const vl = h.readInt32BE(p);
+    const vl = i32(h, p);
     p += 4;
     if (vl < 0 || p + vl > end) throw new FrameError('binary extFields value overruns');
     // A plain object (fast property access later); "__proto__" would set its prototype instead.
@@ -393,14 +445,15 @@ export class FrameWriter {
     const body = cmd.body;
     const bodyLen = bodyLength(body);
     if (cmd.serializeType === 'ROCKETMQ') {
-      const header = encodeBinaryHeader(cmd);
-      if (header.length > 0xffffff) throw new FrameError('header too large');
-      const at = this.reserve(8 + header.length, bodyLen);
+      // Measured, then written straight into the stage (no buffer of its own, no copy).
+      const headerLen = binaryHeaderLength(cmd);
+      if (headerLen > 0xffffff) throw new FrameError('header too large');
+      const at = this.reserve(8 + headerLen, bodyLen);
       const st = this.stage!;
-      st.writeInt32BE(4 + header.length + bodyLen, at);
-      st.writeInt32BE((1 << 24) | header.length, at + 4);
-      header.copy(st, at + 8);
-      this.stagePos = at + 8 + header.length;
+      writeBinaryHeaderAt(cmd, st, at + 8, headerLen);
+      st.writeInt32BE(4 + headerLen + bodyLen, at);
+      st.writeInt32BE((1 << 24) | headerLen, at + 4);
+      this.stagePos = at + 8 + headerLen;
     } else {
       const json = jsonHeaderText(cmd);
       // UTF-16 units * 3 bounds the UTF-8 length: reserve that, write, then use the real length.

@@ -106,6 +106,8 @@ export function splitKeys(keys: string | undefined): string[] {
 
 /** java.util.HashMap: first table size, load factor, and the bucket length that forces growth. */
 const JAVA_MAP_FIRST_TABLE = 16;
+/** Sort key of an entry in toString: bucket * this + put sequence (sequences stay far below it). */
+const JAVA_MAP_SEQ_SPAN = 2 ** 24;
 const JAVA_MAP_LOAD_FACTOR = 0.75;
 /** A put that makes a bucket this long resizes a table smaller than 64 (HashMap.treeifyBin). */
 const JAVA_MAP_LONG_BUCKET = 9;
@@ -170,12 +172,23 @@ export class JavaPropertiesMap {
   /** MessageDecoder.messageProperties2String. */
   toString(): string {
     const mask = this.tableSize - 1;
-    const items = [...this.entries].sort((a, b) => (a[1].hash & mask) - (b[1].hash & mask) || a[1].seq - b[1].seq);
-    let out = '';
-    for (const [k, e] of items) {
-      if (out) out += PROPERTY_SEPARATOR;
-      out += k + NAME_VALUE_SEPARATOR + e.value;
+    // Bucket order, then put order within a bucket: an insertion sort of the few names (a send
+    // has a handful), without the pair arrays and comparator calls of [...entries].sort().
+    const items: string[] = [];
+    const keys: number[] = [];
+    for (const [k, e] of this.entries) {
+      const key = (e.hash & mask) * JAVA_MAP_SEQ_SPAN + e.seq;
+      let i = items.length;
+      while (i > 0 && keys[i - 1]! > key) {
+        items[i] = items[i - 1]!;
+        keys[i] = keys[i - 1]!;
+        i--;
+      }
+      items[i] = k + NAME_VALUE_SEPARATOR + e.value;
+      keys[i] = key;
     }
+    let out = items.length > 0 ? items[0]! : '';
+    for (let i = 1; i < items.length; i++) out += PROPERTY_SEPARATOR + items[i]!;
     return out;
   }
 

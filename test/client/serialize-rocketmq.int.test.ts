@@ -1,7 +1,8 @@
 /**
- * serializeType ROCKETMQ (binary headers) from our clients against a real broker: messages keep
- * tags, keys and properties both ways, and the frames on the wire are binary — checked by a TCP
- * relay in front of the name server that reads each frame's serialize-type byte.
+ * serializeType ROCKETMQ (binary headers, our clients' default) and JSON (Java's default) from our
+ * clients against a real broker: messages keep tags, keys and properties both ways, and the frames
+ * on the wire are of the chosen type — checked by a TCP relay in front of the name server that
+ * reads each frame's serialize-type byte.
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -39,18 +40,21 @@ async function relay(target: string): Promise<{ addr: string; types: { up: numbe
   return { addr: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, types };
 }
 
-describe("serializeType 'ROCKETMQ' (binary remoting headers)", () => {
-  it('sends and consumes with tags, keys and properties intact; every frame is binary both ways', async () => {
+describe('serializeType (remoting header encoding)', () => {
+  it.each([
+    ['ROCKETMQ', 1],
+    ['JSON', 0],
+  ] as const)('%s: sends and consumes with tags, keys and properties intact; every frame is of that type both ways', async (serializeType, typeByte) => {
     const b = await broker();
     const t = await topic(b, uniq('SB'), 2);
     const r = await relay(namesrvOf(b));
-    const p = new Producer({ namesrvAddr: r.addr, producerGroup: uniq('PG'), serializeType: 'ROCKETMQ', instanceName: uniq('bin') });
+    const p = new Producer({ namesrvAddr: r.addr, producerGroup: uniq('PG'), serializeType, instanceName: uniq('bin') });
     await p.start();
     defer(() => p.close());
     const sent = [];
     for (let i = 0; i < 6; i++) sent.push(await p.send({ topic: t, body: `bin-${i}`, tags: i % 2 ? 'odd' : 'even', keys: [`k${i}`, 'shared'], properties: { 'x-n': String(i), 'ünï': 'cödé' } }));
     const got: MessageExt[] = [];
-    const c = new PushConsumer({ namesrvAddr: r.addr, consumerGroup: uniq('CG'), consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', serializeType: 'ROCKETMQ', instanceName: uniq('binc'), rebalanceIntervalMs: 1000 });
+    const c = new PushConsumer({ namesrvAddr: r.addr, consumerGroup: uniq('CG'), consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', serializeType, instanceName: uniq('binc'), rebalanceIntervalMs: 1000 });
     c.subscribe(t, 'odd');
     defer(() => c.close());
     await c.start((m) => void got.push(m));
@@ -64,12 +68,13 @@ describe("serializeType 'ROCKETMQ' (binary remoting headers)", () => {
       expect(m.properties).toMatchObject({ 'x-n': String(i), 'ünï': 'cödé' });
     }
     expect(r.types.up.length).toBeGreaterThan(0);
-    expect(new Set(r.types.up)).toEqual(new Set([1]));
-    expect(new Set(r.types.down)).toEqual(new Set([1]));
+    expect(new Set(r.types.up)).toEqual(new Set([typeByte]));
+    expect(new Set(r.types.down)).toEqual(new Set([typeByte]));
   });
 
-  it('ROCKETMQ_SERIALIZE_TYPE sets the default; anything else is refused', () => {
-    expect(serializeTypeFromEnv({})).toBe('JSON');
+  it('ROCKETMQ_SERIALIZE_TYPE sets the default (unset: ROCKETMQ); anything else is refused', () => {
+    expect(serializeTypeFromEnv({})).toBe('ROCKETMQ');
+    expect(serializeTypeFromEnv({ ROCKETMQ_SERIALIZE_TYPE: 'JSON' })).toBe('JSON');
     expect(serializeTypeFromEnv({ ROCKETMQ_SERIALIZE_TYPE: 'ROCKETMQ' })).toBe('ROCKETMQ');
     expect(() => serializeTypeFromEnv({ ROCKETMQ_SERIALIZE_TYPE: 'XML' })).toThrow(/expected JSON or ROCKETMQ/);
   });

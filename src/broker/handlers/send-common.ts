@@ -88,9 +88,10 @@ interface SendTarget {
 
 /**
  * AbstractSendMessageProcessor.msgCheck + SendMessageProcessor.handleRetryAndDLQ. Returns the
- * target, or the error response to send.
+ * target, or the error response to send; a promise only when a topic must be created first (the
+ * usual send, to an existing topic, costs no promise here).
  */
-export async function checkAndRoute(ctx: BrokerContext, req: RemotingCommand, h: SendHeader): Promise<SendTarget | RemotingCommand> {
+export function checkAndRoute(ctx: BrokerContext, req: RemotingCommand, h: SendHeader): SendTarget | RemotingCommand | Promise<SendTarget | RemotingCommand> {
   const c = ctx.config;
   if ((c.brokerPermission & Perm.WRITE) === 0) {
     return fail(req, ResponseCode.NO_PERMISSION, `the broker[${c.brokerName}] sending message is forbidden`);
@@ -100,16 +101,24 @@ export async function checkAndRoute(ctx: BrokerContext, req: RemotingCommand, h:
   if (ctx.isNotAllowedSendTopic(h.topic)) {
     return fail(req, ResponseCode.NO_PERMISSION, `Sending message to topic[${h.topic}] is forbidden.`);
   }
-  let tc = ctx.topicConfig(h.topic);
-  if (!tc) {
-    const sysFlag = h.unitMode ? 1 : 0;
-    tc = await ctx.createTopicInSendMessageMethod(h.topic, h.defaultTopic, h.defaultTopicQueueNums, sysFlag);
-    // A producer may resend a failed retry directly to %RETRY%group: always create those.
-    if (!tc && h.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) {
-      tc = await ctx.createTopicInSendMessageBackMethod(h.topic, 1, Perm.READ | Perm.WRITE, sysFlag);
-    }
-    if (!tc) return fail(req, ResponseCode.TOPIC_NOT_EXIST, topicNotExistRemark(h.topic));
+  const tc = ctx.topicConfig(h.topic);
+  if (!tc) return createThenRoute(ctx, req, h);
+  return route(ctx, req, h, tc);
+}
+
+/** The topic does not exist: create it as SendMessageProcessor does (or refuse), then route. */
+async function createThenRoute(ctx: BrokerContext, req: RemotingCommand, h: SendHeader): Promise<SendTarget | RemotingCommand> {
+  const sysFlag = h.unitMode ? 1 : 0;
+  let tc = await ctx.createTopicInSendMessageMethod(h.topic, h.defaultTopic, h.defaultTopicQueueNums, sysFlag);
+  // A producer may resend a failed retry directly to %RETRY%group: always create those.
+  if (!tc && h.topic.startsWith(RETRY_GROUP_TOPIC_PREFIX)) {
+    tc = await ctx.createTopicInSendMessageBackMethod(h.topic, 1, Perm.READ | Perm.WRITE, sysFlag);
   }
+  if (!tc) return fail(req, ResponseCode.TOPIC_NOT_EXIST, topicNotExistRemark(h.topic));
+  return route(ctx, req, h, tc);
+}
+
+function route(ctx: BrokerContext, req: RemotingCommand, h: SendHeader, tc: TopicConfig): SendTarget | RemotingCommand | Promise<SendTarget | RemotingCommand> {
   const idValid = Math.max(tc.readQueueNums, tc.writeQueueNums);
   if (h.queueId >= idValid) {
     return fail(req, ResponseCode.SYSTEM_ERROR, `request queueId[${h.queueId}] is illegal, topic ${h.topic} has ${idValid} queues; producer: ${h.producerGroup}`);
@@ -129,6 +138,10 @@ export async function checkAndRoute(ctx: BrokerContext, req: RemotingCommand, h:
   // Clients from V3_4_9 on send their own limit in the header; older ones use the group's.
   const maxReconsumeTimes = h.maxReconsumeTimes ?? groupCfg.retryMaxTimes;
   if (h.reconsumeTimes < maxReconsumeTimes) return { topic: h.topic, queueId, topicConfig: tc };
+  return toDlq(ctx, group);
+}
+
+async function toDlq(ctx: BrokerContext, group: string): Promise<SendTarget> {
   const dlq = dlqTopic(group);
   const dlqConfig = await ctx.createTopicInSendMessageBackMethod(dlq, DLQ_NUMS_PER_GROUP, Perm.READ | Perm.WRITE, 0);
   return { topic: dlq, queueId: 0, topicConfig: dlqConfig };

@@ -26,7 +26,8 @@ export function sendMessage(ctx: BrokerContext): RequestHandler {
 
 export async function sendOne(ctx: BrokerContext, req: RemotingCommand, channel: ClientChannel, h: SendHeader): Promise<RemotingCommand> {
   if (h.batch) return fail(req, ResponseCode.MESSAGE_ILLEGAL, 'batch messages must be sent with SEND_BATCH_MESSAGE (320)');
-  const target = await checkAndRoute(ctx, req, h);
+  const routed = checkAndRoute(ctx, req, h);
+  const target = routed instanceof Promise ? await routed : routed;
   if ('code' in target) return target;
   const props = storedProperties(ctx, h.properties);
   // SendMessageProcessor: TRAN_MSG=true is stored as a half message, or refused.

@@ -63,9 +63,20 @@ export class Header {
 }
 
 function parseIntField(name: string, v: string): number {
-  // Fast path: a canonical decimal integer (what clients send) reads as itself.
-  const n0 = Number(v);
-  if (Number.isSafeInteger(n0) && String(n0) === v) return n0;
+  // Fast path: an optional '-' and up to 15 digits (what clients send), read without a regex or
+  // a string per field; always a safe integer, the same value Number(v) gives.
+  const len = v.length;
+  const neg = len > 1 && v.charCodeAt(0) === 45;
+  if (len > 0 && len <= 16 - (neg ? 0 : 1)) {
+    let x = 0;
+    let i = neg ? 1 : 0;
+    for (; i < len; i++) {
+      const d = v.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      x = x * 10 + d;
+    }
+    if (i === len) return neg ? -x : x;
+  }
   if (!/^-?\d+$/.test(v.trim())) throw new HeaderError(`the custom field <${name}> is not a number: ${v}`);
   const n = Number(v.trim());
   if (!Number.isSafeInteger(n)) throw new HeaderError(`the custom field <${name}> is out of range: ${v}`);
