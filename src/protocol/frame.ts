@@ -111,54 +111,47 @@ function jsonHeaderText(cmd: RemotingCommand): string {
   return JSON.stringify(h);
 }
 
-function encodeBinaryHeader(cmd: RemotingCommand): Buffer {
-  return writeBinaryHeader(cmd, 0);
-}
-
 /**
- * RocketMQSerializable's header, written into one buffer after `offset` spare bytes (the frame
- * prefix goes there): fixed fields, remark, then each extField as int16 key length, key, int32
- * value length, value.
+ * RocketMQSerializable's header in a buffer of its own after `offset` spare bytes (the frame
+ * prefix goes there); the result is cut to the bytes written.
  */
 function writeBinaryHeader(cmd: RemotingCommand, offset: number): Buffer {
-  const len = binaryHeaderLength(cmd);
-  const out = Buffer.allocUnsafe(offset + len);
-  writeBinaryHeaderAt(cmd, out, offset, len);
-  return out;
+  const out = Buffer.allocUnsafe(offset + binaryHeaderMaxLength(cmd));
+  return out.subarray(0, offset + writeBinaryHeaderAt(cmd, out, offset));
 }
 
-/** The byte length of cmd's binary header. */
-function binaryHeaderLength(cmd: RemotingCommand): number {
-  const remark = cmd.remark;
-  let n = 21 + (remark ? utf8Length(remark) : 0);
+/** An upper bound of cmd's binary header length: every UTF-16 unit counted as 3 UTF-8 bytes. */
+function binaryHeaderMaxLength(cmd: RemotingCommand): number {
+  let n = 21 + (cmd.remark ? 3 * cmd.remark.length : 0);
   const fields = cmd.extFields;
   if (fields) {
     for (const k in fields) {
       const v = fields[k];
       if (v === undefined || v === null) continue;
-      n += 6 + utf8Length(k) + utf8Length(typeof v === 'string' ? v : String(v));
+      n += 6 + 3 * (k.length + (typeof v === 'string' ? v : String(v)).length);
     }
   }
   return n;
 }
 
 /**
- * Write cmd's binary header (`len` bytes, from binaryHeaderLength) into `out` at `p`. Lengths are
- * measured first, so nothing is allocated per field; ASCII text (nearly every key and value) is
- * copied by a JS loop rather than a native call per string.
+ * Write cmd's binary header (RocketMQSerializable: fixed fields, remark, then each extField as
+ * int16 key length, key, int32 value length, value) into `out` at `p`, which has room for
+ * binaryHeaderMaxLength; returns the bytes written. One pass, nothing allocated per field: ASCII
+ * text (nearly every key and value) is copied by a JS loop, each length written once known.
  */
-function writeBinaryHeaderAt(cmd: RemotingCommand, out: Buffer, p: number, len: number): void {
-  const end = p + len;
+function writeBinaryHeaderAt(cmd: RemotingCommand, out: Buffer, p: number): number {
+  const start = p;
   const remark = cmd.remark;
-  out.writeInt16BE(cmd.code, p);
-  out.writeInt8(Math.max(0, LANGUAGES.indexOf(cmd.language)), p + 2);
-  out.writeInt16BE(cmd.version, p + 3);
-  out.writeInt32BE(cmd.opaque, p + 5);
-  out.writeInt32BE(cmd.flag, p + 9);
+  w16(out, p, cmd.code);
+  out[p + 2] = Math.max(0, LANGUAGES.indexOf(cmd.language));
+  w16(out, p + 3, cmd.version);
+  w32(out, p + 5, cmd.opaque);
+  w32(out, p + 9, cmd.flag);
   const remarkLen = remark ? writeText(out, p + 17, remark) : 0;
-  out.writeInt32BE(remarkLen, p + 13);
+  w32(out, p + 13, remarkLen);
   p += 17 + remarkLen;
-  out.writeInt32BE(end - p - 4, p);
+  const extAt = p;
   p += 4;
   const fields = cmd.extFields;
   if (fields) {
@@ -166,20 +159,27 @@ function writeBinaryHeaderAt(cmd: RemotingCommand, out: Buffer, p: number, len: 
       const v = fields[k];
       if (v === undefined || v === null) continue;
       const kl = writeText(out, p + 2, k);
-      out.writeInt16BE(kl, p);
+      w16(out, p, kl);
       p += 2 + kl;
       const vl = writeText(out, p + 4, typeof v === 'string' ? v : String(v));
-      out.writeInt32BE(vl, p);
+      w32(out, p, vl);
       p += 4 + vl;
     }
   }
-  if (p !== end) throw new FrameError('binary header length changed while it was written');
+  w32(out, extAt, p - extAt - 4);
+  return p - start;
 }
 
-/** UTF-8 length of `s`: its length when ASCII (checked by a loop), else Buffer.byteLength. */
-function utf8Length(s: string): number {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8');
-  return s.length;
+function w32(out: Buffer, p: number, v: number): void {
+  out[p] = v >>> 24;
+  out[p + 1] = v >>> 16;
+  out[p + 2] = v >>> 8;
+  out[p + 3] = v;
+}
+
+function w16(out: Buffer, p: number, v: number): void {
+  out[p] = v >>> 8;
+  out[p + 1] = v;
 }
 
 /** Write `s` as UTF-8 at `p`; returns the bytes written. */
@@ -445,14 +445,13 @@ export class FrameWriter {
     const body = cmd.body;
     const bodyLen = bodyLength(body);
     if (cmd.serializeType === 'ROCKETMQ') {
-      // Measured, then written straight into the stage (no buffer of its own, no copy).
-      const headerLen = binaryHeaderLength(cmd);
-      if (headerLen > 0xffffff) throw new FrameError('header too large');
-      const at = this.reserve(8 + headerLen, bodyLen);
+      // Written straight into the stage (room for its upper bound reserved), then the prefix.
+      const at = this.reserve(8 + binaryHeaderMaxLength(cmd), bodyLen);
       const st = this.stage!;
-      writeBinaryHeaderAt(cmd, st, at + 8, headerLen);
-      st.writeInt32BE(4 + headerLen + bodyLen, at);
-      st.writeInt32BE((1 << 24) | headerLen, at + 4);
+      const headerLen = writeBinaryHeaderAt(cmd, st, at + 8);
+      if (headerLen > 0xffffff) throw new FrameError('header too large');
+      w32(st, at, 4 + headerLen + bodyLen);
+      w32(st, at + 4, (1 << 24) | headerLen);
       this.stagePos = at + 8 + headerLen;
     } else {
       const json = jsonHeaderText(cmd);
