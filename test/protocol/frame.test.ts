@@ -173,6 +173,17 @@ describe('ROCKETMQ binary header: text of every shape', () => {
     expect(back.body?.toString()).toBe('body');
   });
 
+  it('repeated and same-length values decode to their own text (short values are interned)', () => {
+    // 3,000 distinct values of one length across 1,024 intern slots: collisions must not return a neighbour's text.
+    const values = Array.from({ length: 3000 }, (_, i) => `v${String(i).padStart(5, '0')}`);
+    for (let round = 0; round < 2; round++) {
+      for (const v of values) {
+        const back = decodeFrame(encodeFrame({ ...makeRequest(310, { a: 'PG', b: v, c: v.slice(0, 3) }), serializeType: 'ROCKETMQ' }).subarray(4));
+        expect(back.extFields).toEqual({ a: 'PG', b: v, c: v.slice(0, 3) });
+      }
+    }
+  });
+
   it('a "__proto__" field name does not change the decoded object', () => {
     const frame = encodeFrame({ ...makeRequest(310, { a: 'x' }), serializeType: 'ROCKETMQ', extFields: { ['__proto__']: 'p', a: 'x' } as Record<string, string> });
     const back = decodeFrame(frame.subarray(4));
