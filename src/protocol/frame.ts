@@ -222,8 +222,10 @@ function readText(h: Buffer, start: number, end: number): string {
     }
     if (same) return seen;
   }
+  // Built by concatenation when very short; beyond that one native slice is cheaper (ASCII: Latin-1 is the same text).
   let s = '';
-  for (let i = start; i < end; i++) s += ONE_CHAR[h[i]!]!;
+  if (n <= 8) for (let i = start; i < end; i++) s += ONE_CHAR[h[i]!]!;
+  else s = h.toString('latin1', start, end);
   interned[slot] = s;
   return s;
 }
