@@ -30,7 +30,7 @@ export interface E2eBenchOptions {
   namesrvAddr?: string;
   /** Also run the produce phase against a SYNC_FLUSH broker (default true). */
   syncFlush?: boolean;
-  /** Remoting header encoding of the producer and consumer (default: ROCKETMQ_SERIALIZE_TYPE, else JSON). */
+  /** Remoting header encoding of the producer and consumer (default: ROCKETMQ_SERIALIZE_TYPE, else ROCKETMQ). */
   serializeType?: SerializeType;
 }
 
