@@ -108,6 +108,8 @@ export function splitKeys(keys: string | undefined): string[] {
 const JAVA_MAP_FIRST_TABLE = 16;
 /** Sort key of an entry in toString: bucket * this + put sequence (sequences stay far below it). */
 const JAVA_MAP_SEQ_SPAN = 2 ** 24;
+/** toString sorts this many names or fewer by insertion (quadratic), more with Array.prototype.sort. */
+const JAVA_MAP_INSERTION_SORT_MAX = 32;
 const JAVA_MAP_LOAD_FACTOR = 0.75;
 /** A put that makes a bucket this long resizes a table smaller than 64 (HashMap.treeifyBin). */
 const JAVA_MAP_LONG_BUCKET = 9;
@@ -172,6 +174,11 @@ export class JavaPropertiesMap {
   /** MessageDecoder.messageProperties2String. */
   toString(): string {
     const mask = this.tableSize - 1;
+    if (this.entries.size > JAVA_MAP_INSERTION_SORT_MAX) {
+      // Many names (a producer may send thousands within the 32 KiB limit): an O(n log n) sort.
+      const all = [...this.entries].sort((a, b) => (a[1].hash & mask) - (b[1].hash & mask) || a[1].seq - b[1].seq);
+      return all.map(([k, e]) => k + NAME_VALUE_SEPARATOR + e.value).join(PROPERTY_SEPARATOR);
+    }
     // Bucket order, then put order within a bucket: an insertion sort of the few names (a send
     // has a handful), without the pair arrays and comparator calls of [...entries].sort().
     const items: string[] = [];

@@ -4,6 +4,7 @@
  * MessageDecoder.string2messageProperties / messageProperties2String on JDK 17 for the same steps.
  */
 import { describe, expect, it } from 'vitest';
+import { javaHashCode } from '../../src/protocol/hash.js';
 import { decodeProperties, JavaPropertiesMap, pickProperties } from '../../src/protocol/properties.js';
 
 const j = (s: string): string => s.replace(/\\u0001/g, '\u0001').replace(/\\u0002/g, '\u0002');
@@ -35,6 +36,21 @@ describe('JavaPropertiesMap', () => {
     names.slice(0, 10).forEach((n, i) => m.set(n, `v${i}`));
     m.set('TAGS', 't');
     expect(m.toString()).toBe(names.slice(0, 10).map((n, i) => `${n}\u0001v${i}`).join('\u0002') + '\u0002TAGS\u0001t');
+  });
+
+  it.each([
+    [30, 64],
+    [3000, 4096],
+  ])('%i names (insertion sort below 33, Array sort above) are written in HashMap order: by bucket of a %i-bucket table, then put order', (count, table) => {
+    const names = Array.from({ length: count }, (_, i) => `p${i}`);
+    const m = new JavaPropertiesMap();
+    for (const n of names) m.set(n, 'v');
+    const bucket = (n: string) => {
+      const h = javaHashCode(n);
+      return (h ^ (h >>> 16)) & (table - 1);
+    };
+    const expected = names.map((n, i) => ({ n, b: bucket(n), i })).sort((a, b) => a.b - b.b || a.i - b.i).map((e) => `${e.n}\u0001v`);
+    expect(m.toString()).toBe(expected.join('\u0002'));
   });
 
   it('a name removed and put again is written where its bucket puts it; a present name keeps its place', () => {
