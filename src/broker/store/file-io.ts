@@ -13,6 +13,12 @@ export interface FileHandle {
   readonly path: string;
   /** Positional read; returns bytes read (short at end of file). */
   read(buf: Buffer, bufOffset: number, length: number, position: number): Promise<number>;
+  /**
+   * Synchronous positional read, for data the page cache holds (the store's equivalent of reading
+   * a mapped file, as RocketMQ's MappedFile does). Optional: a FileIO without it (the fault-injecting
+   * and dry-run layers) makes the store keep such data in memory or read it asynchronously.
+   */
+  readSync?(buf: Buffer, bufOffset: number, length: number, position: number): number;
   /** Positional write of the whole range (loops on short writes). */
   write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void>;
   /** Positional gather write of all buffers back to back starting at `position`. */

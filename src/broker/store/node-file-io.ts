@@ -125,6 +125,16 @@ class NodeFileHandle implements FileHandle {
     return done;
   }
 
+  readSync(buf: Buffer, bufOffset: number, length: number, position: number): number {
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fh.fd, buf, bufOffset + done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
   async write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void> {
     let done = 0;
     while (done < length) {
