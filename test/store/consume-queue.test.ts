@@ -427,3 +427,98 @@ describe('searchOffsetByTimestamp (closest store time)', () => {
     }
   });
 });
+
+describe('resident window (older units read back from the files)', () => {
+  /** 100 units per file; each file keeps 8 flushed units behind its tail. */
+  const BIG_FILE_BYTES = 2000;
+  const WINDOW_UNITS = 8;
+
+  /** NodeFileIO without readRangeSync: the store must keep every unit in memory. */
+  function asyncOnlyIO(): FileIO {
+    const real = new NodeFileIO();
+    const { readRangeSync: _omit, ...rest } = Object.fromEntries(
+      Object.getOwnPropertyNames(NodeFileIO.prototype)
+        .filter((k) => k !== 'constructor')
+        .map((k) => [k, (real as unknown as Record<string, (...a: unknown[]) => unknown>)[k]!.bind(real)]),
+    ) as unknown as FileIO & { readRangeSync?: unknown };
+    return rest as FileIO;
+  }
+
+  async function fill(cq: ConsumeQueue, from: number, to: number, flushEvery: number): Promise<void> {
+    for (let i = from; i < to; i++) {
+      cq.put(i, unitFor(i));
+      if ((i + 1) % flushEvery === 0) await cq.flush();
+    }
+    await cq.flush();
+  }
+
+  /** Every single unit, every run crossing the resident boundary, and runs across files read right. */
+  function expectReadsRight(cq: ConsumeQueue, min: number, max: number): void {
+    for (let o = min; o < max; o++) expect(cq.unitAt(o), `unit ${o}`).toEqual(unitFor(o));
+    for (let o = min; o < max; o += 7) {
+      const n = Math.min(33, max - o);
+      expect(cq.get(o, 33), `get(${o}, 33)`).toEqual(Array.from({ length: n }, (_, i) => unitFor(o + i)));
+    }
+    expect(cq.get(min, max - min)).toEqual(Array.from({ length: max - min }, (_, i) => unitFor(min + i)));
+    for (const target of [0, 1, 50 * 100, 50 * 100 + 1, (max - 1) * 100, max * 100]) {
+      const want = Math.min(max, Math.max(min, Math.ceil(target / 100)));
+      expect(cq.offsetOfCommitLogOffset(target), `offsetOfCommitLogOffset(${target})`).toBe(want);
+    }
+    expect(cq.maxCommitLogEnd()).toBe((max - 1) * 100 + 100);
+  }
+
+  it('keeps only the tail of the last file in memory and reads older units from disk', async () => {
+    const cq = new ConsumeQueue('T', 0, root, BIG_FILE_BYTES, io, WINDOW_UNITS);
+    await fill(cq, 0, 350, 5);
+    // Files 0-2 are full and not last: nothing resident. File 3 (50 units) keeps at most its
+    // unflushed units plus 2 windows before a trim, in a power-of-two buffer.
+    expect(cq.residentBytes()).toBeLessThanOrEqual(64 * 20);
+    expectReadsRight(cq, 0, 350);
+    // New units go on being readable at once, before any flush.
+    for (let i = 350; i < 357; i++) cq.put(i, unitFor(i));
+    expectReadsRight(cq, 0, 357);
+    await cq.close();
+
+    // Reopened: the same, with the same small memory.
+    const again = new ConsumeQueue('T', 0, root, BIG_FILE_BYTES, io, WINDOW_UNITS);
+    expect((await again.load()).units).toBe(357);
+    expect(again.residentBytes()).toBeLessThanOrEqual(64 * 20);
+    expectReadsRight(again, 0, 357);
+    await again.close();
+  });
+
+  it('a truncation below the resident part cuts the right units; later puts and a reopen agree', async () => {
+    const cq = new ConsumeQueue('T', 0, root, BIG_FILE_BYTES, io, WINDOW_UNITS);
+    await fill(cq, 0, 290, 5);
+    // Cut at unit 130 (commit log offset 13000): inside file 1, far below file 2's resident tail.
+    expect(cq.truncateByCommitLogOffset(13_000)).toBe(160);
+    expect(cq.maxOffset()).toBe(130);
+    expectReadsRight(cq, 0, 130);
+    await fill(cq, 130, 260, 5);
+    expectReadsRight(cq, 0, 260);
+    await cq.close();
+    const again = new ConsumeQueue('T', 0, root, BIG_FILE_BYTES, io, WINDOW_UNITS);
+    const loaded = await again.load();
+    expect(loaded.units).toBe(260);
+    expect(loaded.unitsDropped).toBe(0);
+    expectReadsRight(again, 0, 260);
+    await again.close();
+  });
+
+  it('deleting expired files and moving min work on units that are only on disk', async () => {
+    const cq = new ConsumeQueue('T', 0, root, BIG_FILE_BYTES, io, WINDOW_UNITS);
+    await fill(cq, 0, 250, 5);
+    expect(await cq.deleteExpiredFiles(150 * 100 + 50)).toBe(1);
+    expect(cq.minOffset()).toBe(151);
+    expectReadsRight(cq, 151, 250);
+    await cq.close();
+  });
+
+  it('without synchronous reads (fault-injecting and dry-run layers) every unit stays in memory', async () => {
+    const cq = new ConsumeQueue('T', 0, root, BIG_FILE_BYTES, asyncOnlyIO(), WINDOW_UNITS);
+    await fill(cq, 0, 350, 5);
+    expect(cq.residentBytes()).toBeGreaterThanOrEqual(350 * 20);
+    expectReadsRight(cq, 0, 350);
+    await cq.close();
+  });
+});

@@ -6,10 +6,18 @@
  *   unit = int64 commitLogOffset, int32 size, int64 tagsCode   (big-endian; tagsCode sign-extended)
  *
  * Files are created at their full size (sparse), as RocketMQ's mapped files are, so a Java broker
- * can open our store. Every unit also lives in memory (20 bytes each, the same bytes as on disk):
- * `get` is synchronous and must see unflushed units, and put must not touch the disk. `flush()`
- * writes what changed since the last flush in one write per file (the facade calls it every
+ * can open our store. Recent units also live in memory (the same bytes as on disk): `get` is
+ * synchronous and must see unflushed units, and put must not touch the disk. `flush()` writes what
+ * changed since the last flush in one write per file (the facade calls it every
  * flushIntervalConsumeQueue and on close).
+ *
+ * Older units are read back from the file when the FileIO can read synchronously (the real one):
+ * after a flush, a file keeps in memory only the last `residentUnits` flushed units and what is not
+ * flushed yet, and a full file that is not the queue's last keeps nothing. So memory stays flat as
+ * a backlog grows (20 bytes per message otherwise: 44 MB for 2.2 million), as RocketMQ's consume
+ * queues live in mapped files rather than the heap (ConsumeQueue.getIndexBuffer reads a
+ * MappedFile). A read below the resident part is one small positional read of the file, which the
+ * page cache usually holds.
  */
 import path from 'node:path';
 import { CorruptStoreError, StoreClosedError } from '../../errors/index.js';
@@ -31,6 +39,11 @@ const FLUSH_CONCURRENCY = 4;
 
 /** Smallest in-memory capacity of a file's buffer; it doubles up to the file size. */
 const MIN_BUFFER_BYTES = 64 * CQ_UNIT_SIZE_BYTES;
+
+/** Flushed units a file keeps in memory behind its tail (80 KiB): consumers near the tail read memory. */
+export const DEFAULT_RESIDENT_UNITS = 4096;
+
+const EMPTY = Buffer.alloc(0);
 
 const FILE_NAME_PATTERN = /^\d{20}$/;
 
@@ -74,10 +87,14 @@ interface CqStoreLoadReport {
 /** One file of a queue. Invariant: every file but the last holds `fileSizeBytes` of units. */
 interface CqFile {
   readonly startOffsetBytes: number;
-  /** The file's units as on disk; `lenBytes` of it are valid. */
+  /**
+   * The file's bytes [base, base + buf.length) as on disk (plus units not flushed yet); bytes
+   * [0, lenBytes) are valid. Below `base` they are only on disk (base <= flushedBytes, always).
+   */
   buf: Buffer;
+  base: number;
   lenBytes: number;
-  /** Bytes [0, flushedBytes) are on disk and equal to `buf`. */
+  /** Bytes [0, flushedBytes) are on disk and equal to what the queue holds. */
   flushedBytes: number;
   /** On disk, bytes at or beyond this are zero (we zero a cut tail before reusing the space). */
   diskHighBytes: number;
@@ -104,10 +121,13 @@ export class ConsumeQueue implements ConsumeQueueLike {
     storePathRootDir: string,
     readonly fileSizeBytes: number,
     private readonly io: FileIO,
+    /** Flushed units each file keeps in memory behind its tail (when the FileIO can read synchronously). */
+    private readonly residentUnits = DEFAULT_RESIDENT_UNITS,
   ) {
     if (!Number.isSafeInteger(fileSizeBytes) || fileSizeBytes <= 0 || fileSizeBytes % CQ_UNIT_SIZE_BYTES !== 0) {
       throw new Error(`consume queue file size must be a positive multiple of 20 (got ${fileSizeBytes})`);
     }
+    invariant(Number.isSafeInteger(residentUnits) && residentUnits >= 0, () => `residentUnits must be >= 0 (got ${residentUnits})`);
     this.dir = path.join(storePathRootDir, 'consumequeue', topic, String(queueId));
   }
 
@@ -128,21 +148,28 @@ export class ConsumeQueue implements ConsumeQueueLike {
   }
 
   get(offset: number, max: number): CqUnit[] {
+    const out: CqUnit[] = [];
+    // A topic being deleted: its files are going away.
+    if (this.abandoned) return out;
     const from = Math.max(offset, this.minOffsetUnits);
     const to = Math.min(offset + Math.max(0, max), this.maxOffset());
-    const out: CqUnit[] = [];
-    for (let o = from; o < to; o++) {
+    // One read per file touched (from memory, or one positional read below the resident part).
+    for (let o = from; o < to; ) {
       const [f, pos] = this.locate(o);
-      out.push(readCqUnit(f.buf, pos));
+      const n = Math.min(to - o, (f.lenBytes - pos) / CQ_UNIT_SIZE_BYTES);
+      const [b, at] = this.bytesAt(f, pos, n * CQ_UNIT_SIZE_BYTES);
+      for (let i = 0; i < n; i++) out.push(readCqUnit(b, at + i * CQ_UNIT_SIZE_BYTES));
+      o += n;
     }
     return out;
   }
 
   /** The unit at `offset`, or undefined outside [minOffset, maxOffset). */
   unitAt(offset: number): CqUnit | undefined {
-    if (offset < this.minOffsetUnits || offset >= this.maxOffset()) return undefined;
+    if (this.abandoned || offset < this.minOffsetUnits || offset >= this.maxOffset()) return undefined;
     const [f, pos] = this.locate(offset);
-    return readCqUnit(f.buf, pos);
+    const [b, at] = this.bytesAt(f, pos, CQ_UNIT_SIZE_BYTES);
+    return readCqUnit(b, at);
   }
 
   maxCommitLogEnd(): number {
@@ -150,10 +177,19 @@ export class ConsumeQueue implements ConsumeQueueLike {
       const f = this.files[i]!;
       if (f.lenBytes === 0) continue;
       const pos = f.lenBytes - CQ_UNIT_SIZE_BYTES;
-      if (f.startOffsetBytes + pos < this.minOffsetUnits * CQ_UNIT_SIZE_BYTES || isFillerAt(f.buf, pos)) return -1;
-      return readInt64(f.buf, pos) + f.buf.readInt32BE(pos + 8);
+      if (f.startOffsetBytes + pos < this.minOffsetUnits * CQ_UNIT_SIZE_BYTES) return -1;
+      const [b, at] = this.bytesAt(f, pos, CQ_UNIT_SIZE_BYTES);
+      if (isFillerAt(b, at)) return -1;
+      return readInt64(b, at) + b.readInt32BE(at + 8);
     }
     return -1;
+  }
+
+  /** Bytes in memory for this queue's units (what the resident window keeps; for tests and stats). */
+  residentBytes(): number {
+    let n = 0;
+    for (const f of this.files) n += f.buf.length;
+    return n;
   }
 
   /**
@@ -218,6 +254,54 @@ export class ConsumeQueue implements ConsumeQueueLike {
     return [f, bytes % this.fileSizeBytes];
   }
 
+  /**
+   * Bytes [pos, pos + length) of file `f` (within [0, lenBytes)), as [buffer, index of pos in it]:
+   * the resident buffer itself, or a new buffer read from the file for a range below `base`.
+   */
+  private bytesAt(f: CqFile, pos: number, length: number): [Buffer, number] {
+    if (pos >= f.base) return [f.buf, pos - f.base];
+    const out = Buffer.allocUnsafe(length);
+    const coldEnd = Math.min(pos + length, f.base);
+    const filePath = path.join(this.dir, cqFileName(f.startOffsetBytes));
+    // Only a FileIO with readRangeSync ever moves `base` above 0.
+    const got = this.io.readRangeSync!(filePath, out, 0, coldEnd - pos, pos);
+    if (got !== coldEnd - pos) {
+      throw new CorruptStoreError(`consume queue file ${filePath} ends at byte ${pos + got}, before the ${coldEnd} it was flushed to (changed outside the broker?)`);
+    }
+    if (coldEnd < pos + length) f.buf.copy(out, coldEnd - pos, 0, pos + length - f.base);
+    return [out, 0];
+  }
+
+  /** The commit log offset of the unit at queue offset `offset`. */
+  private commitLogOffsetAt(offset: number): number {
+    const [f, pos] = this.locate(offset);
+    const [b, at] = this.bytesAt(f, pos, 8);
+    return readInt64(b, at);
+  }
+
+  /**
+   * After a flush: keep in memory only what readers near the tail need. A full file that is not the
+   * last keeps nothing; the last keeps its unflushed units and `residentUnits` flushed ones behind
+   * them, trimmed once twice that many have piled up (so the copy is amortized). Only for a FileIO
+   * that can read synchronously (the fault-injecting and dry-run layers keep everything).
+   */
+  private trimResident(f: CqFile): void {
+    if (this.io.readRangeSync === undefined || !f.onDisk) return;
+    const last = f === this.files[this.files.length - 1];
+    if (!last && f.lenBytes === this.fileSizeBytes && f.flushedBytes === f.lenBytes) {
+      f.base = f.lenBytes;
+      f.buf = EMPTY;
+      return;
+    }
+    const windowBytes = this.residentUnits * CQ_UNIT_SIZE_BYTES;
+    const newBase = f.flushedBytes - windowBytes;
+    if (newBase - f.base < windowBytes || newBase <= 0) return;
+    const next = Buffer.alloc(Math.min(nextPow2Units(f.lenBytes - newBase, this.fileSizeBytes), this.fileSizeBytes - newBase));
+    f.buf.copy(next, 0, newBase - f.base, f.lenBytes - f.base);
+    f.buf = next;
+    f.base = newBase;
+  }
+
   // ---- writes ------------------------------------------------------------------------------
 
   /**
@@ -244,7 +328,7 @@ export class ConsumeQueue implements ConsumeQueueLike {
       f = this.newFile(f === undefined ? queueOffset * CQ_UNIT_SIZE_BYTES : f.startOffsetBytes + this.fileSizeBytes);
     }
     this.ensureCapacity(f, f.lenBytes + CQ_UNIT_SIZE_BYTES);
-    writeCqUnit(f.buf, f.lenBytes, unit);
+    writeCqUnit(f.buf, f.lenBytes - f.base, unit);
     f.lenBytes += CQ_UNIT_SIZE_BYTES;
   }
 
@@ -271,6 +355,7 @@ export class ConsumeQueue implements ConsumeQueueLike {
     const f: CqFile = {
       startOffsetBytes,
       buf: Buffer.alloc(Math.min(MIN_BUFFER_BYTES, this.fileSizeBytes)),
+      base: 0,
       lenBytes: 0,
       flushedBytes: 0,
       diskHighBytes: reused ? this.fileSizeBytes : 0,
@@ -280,12 +365,14 @@ export class ConsumeQueue implements ConsumeQueueLike {
     return f;
   }
 
+  /** Room in `f.buf` for the file's bytes up to `bytes`. */
   private ensureCapacity(f: CqFile, bytes: number): void {
-    if (f.buf.length >= bytes) return;
-    let cap = f.buf.length;
-    while (cap < bytes) cap *= 2;
-    const next = Buffer.alloc(Math.min(cap, this.fileSizeBytes));
-    f.buf.copy(next, 0, 0, f.lenBytes);
+    const need = bytes - f.base;
+    if (f.buf.length >= need) return;
+    let cap = Math.max(f.buf.length, MIN_BUFFER_BYTES);
+    while (cap < need) cap *= 2;
+    const next = Buffer.alloc(Math.min(cap, this.fileSizeBytes - f.base));
+    f.buf.copy(next, 0, 0, f.lenBytes - f.base);
     f.buf = next;
   }
 
@@ -296,14 +383,9 @@ export class ConsumeQueue implements ConsumeQueueLike {
    */
   truncateByCommitLogOffset(commitLogOffset: number): number {
     const max = this.maxOffset();
-    let cut = max;
-    // Units are in commit log order, so walk back from the tail.
-    while (cut > this.minOffsetUnits) {
-      const [f, pos] = this.locate(cut - 1);
-      if (readInt64(f.buf, pos) < commitLogOffset) break;
-      cut--;
-    }
-    if (cut === max) return 0;
+    // Units are in commit log order: the cut is the first unit at or past the offset.
+    const cut = this.offsetOfCommitLogOffset(commitLogOffset);
+    if (cut >= max) return 0;
     this.cutAt(cut);
     return max - cut;
   }
@@ -319,7 +401,12 @@ export class ConsumeQueue implements ConsumeQueueLike {
     for (const gone of this.files.splice(keep + 1)) this.pendingDeletes.add(gone.startOffsetBytes);
     const f = this.files[keep]!;
     f.lenBytes = bytes - keep * this.fileSizeBytes;
-    f.buf.fill(0, f.lenBytes);
+    if (f.lenBytes < f.base) {
+      // Cut below what is in memory: everything before the cut is on disk, so memory starts there.
+      f.base = f.lenBytes;
+      f.buf = Buffer.alloc(Math.min(MIN_BUFFER_BYTES, this.fileSizeBytes - f.base));
+    }
+    f.buf.fill(0, f.lenBytes - f.base);
     f.flushedBytes = Math.min(f.flushedBytes, f.lenBytes);
   }
 
@@ -343,7 +430,8 @@ export class ConsumeQueue implements ConsumeQueueLike {
     const doomed: CqFile[] = [];
     while (this.files.length > 1) {
       const f = this.files[0]!;
-      if (readInt64(f.buf, f.lenBytes - CQ_UNIT_SIZE_BYTES) >= minCommitLogOffset) break;
+      const [b, at] = this.bytesAt(f, f.lenBytes - CQ_UNIT_SIZE_BYTES, 8);
+      if (readInt64(b, at) >= minCommitLogOffset) break;
       doomed.push(this.files.shift()!);
     }
     this.correctMinOffset(minCommitLogOffset);
@@ -375,8 +463,7 @@ export class ConsumeQueue implements ConsumeQueueLike {
     // Each pass halves [lo, hi): at most 53 passes for any safe-integer range.
     for (let guard = 0; lo < hi && guard < 64; guard++) {
       const mid = lo + Math.floor((hi - lo) / 2);
-      const [f, pos] = this.locate(mid);
-      if (readInt64(f.buf, pos) >= commitLogOffset) hi = mid;
+      if (this.commitLogOffsetAt(mid) >= commitLogOffset) hi = mid;
       else lo = mid + 1;
     }
     return lo;
@@ -401,7 +488,11 @@ export class ConsumeQueue implements ConsumeQueueLike {
       await this.io.fsyncDir(this.dir).catch(() => undefined);
     }
     for (const f of [...this.files]) {
-      if (f.onDisk && f.flushedBytes === f.lenBytes && f.diskHighBytes <= f.lenBytes) continue;
+      if (f.onDisk && f.flushedBytes === f.lenBytes && f.diskHighBytes <= f.lenBytes) {
+        // Nothing to write; a file that stopped being the last can now drop its resident part.
+        this.trimResident(f);
+        continue;
+      }
       await this.flushFile(f);
     }
   }
@@ -412,7 +503,7 @@ export class ConsumeQueue implements ConsumeQueueLike {
     const end = f.lenBytes;
     const zeroTo = f.diskHighBytes;
     // Copy now: a truncation plus new puts while we await may rewrite these bytes in place.
-    const data = Buffer.from(f.buf.subarray(start, end));
+    const data = Buffer.from(f.buf.subarray(start - f.base, end - f.base));
     const filePath = path.join(this.dir, cqFileName(f.startOffsetBytes));
     let created = false;
     if (!f.onDisk) {
@@ -434,6 +525,7 @@ export class ConsumeQueue implements ConsumeQueueLike {
     if (epoch === this.truncateEpoch) {
       f.flushedBytes = end;
       f.diskHighBytes = end;
+      this.trimResident(f);
     } else {
       // The tail was cut while we wrote: what we wrote beyond the cut must be zeroed next time.
       f.diskHighBytes = Math.max(f.diskHighBytes, end);
@@ -501,6 +593,7 @@ export class ConsumeQueue implements ConsumeQueueLike {
       this.files.push({
         startOffsetBytes: start,
         buf,
+        base: 0,
         lenBytes: len,
         flushedBytes: len,
         diskHighBytes: tailDirty ? raw.length : len,
@@ -510,6 +603,8 @@ export class ConsumeQueue implements ConsumeQueueLike {
       if (len < this.fileSizeBytes) cut = true;
     }
     if (this.files.length === 0) this.minOffsetUnits = 0;
+    // Files with nothing to rewrite keep only their resident part, as after a flush.
+    for (const f of this.files) if (f.diskHighBytes <= f.lenBytes) this.trimResident(f);
     result.units = this.maxOffset() - this.minOffsetUnits;
     return result;
   }

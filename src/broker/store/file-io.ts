@@ -55,6 +55,13 @@ export interface FileIO {
   lastModifiedMs(path: string): Promise<number>;
   /** The file system's space where `path` lives (the store's disk use for retention). */
   diskSpace(path: string): Promise<DiskSpace>;
+  /**
+   * Synchronous positional read of `length` bytes of the file at `path` (opened and closed for the
+   * call); returns bytes read (short at end of file). For small reads of data already flushed, which
+   * the store would otherwise keep in memory (RocketMQ reads such data from mapped files). Optional:
+   * without it the store keeps that data in memory.
+   */
+  readRangeSync?(path: string, buf: Buffer, bufOffset: number, length: number, position: number): number;
   /** Remove a directory tree (missing is fine). */
   rmrf(path: string): Promise<void>;
   /**

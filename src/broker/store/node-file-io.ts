@@ -53,6 +53,15 @@ export class NodeFileIO implements FileIO {
     }
   }
 
+  readRangeSync(p: string, buf: Buffer, bufOffset: number, length: number, position: number): number {
+    const fd = fs.openSync(p, 'r');
+    try {
+      return readFullySync(fd, buf, bufOffset, length, position);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   async lastModifiedMs(p: string): Promise<number> {
     return (await fsp.stat(p)).mtimeMs;
   }
@@ -126,13 +135,7 @@ class NodeFileHandle implements FileHandle {
   }
 
   readSync(buf: Buffer, bufOffset: number, length: number, position: number): number {
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(this.fh.fd, buf, bufOffset + done, length - done, position + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return done;
+    return readFullySync(this.fh.fd, buf, bufOffset, length, position);
   }
 
   async write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void> {
@@ -174,4 +177,15 @@ class NodeFileHandle implements FileHandle {
   close(): Promise<void> {
     return this.fh.close();
   }
+}
+
+/** Positional read looping on short reads; stops at end of file. Returns bytes read. */
+function readFullySync(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): number {
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, bufOffset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
