@@ -25,6 +25,8 @@ interface Counts {
 /** NodeFileIO whose handles count commit-log reads; with `sync` false they have no readSync (as FaultyFileIO's). */
 class CountingIO extends NodeFileIO {
   readonly counts: Counts = { asyncReads: 0, syncReads: 0, maxSyncBytes: 0 };
+  /** Commit-log reads (both kinds) throw, as on an I/O error. */
+  failReads = false;
   constructor(private readonly sync: boolean) {
     super();
   }
@@ -33,8 +35,9 @@ class CountingIO extends NodeFileIO {
     const counts = p.includes('commitlog') ? this.counts : undefined;
     const h: FileHandle = {
       path: real.path,
-      read: (buf, off, len, pos) => {
+      read: async (buf, off, len, pos) => {
         if (counts) counts.asyncReads++;
+        if (counts && this.failReads) throw new Error('injected read error');
         return real.read(buf, off, len, pos);
       },
       write: (buf, off, len, pos) => real.write(buf, off, len, pos),
@@ -49,6 +52,7 @@ class CountingIO extends NodeFileIO {
         if (counts) {
           counts.syncReads++;
           counts.maxSyncBytes = Math.max(counts.maxSyncBytes, len);
+          if (this.failReads) throw new Error('injected read error');
         }
         return real.readSync!(buf, off, len, pos);
       };
@@ -196,5 +200,21 @@ describe('pull reads inside the in-memory window', () => {
     const readSync = vi.spyOn(fs, 'readSync');
     checkRecords(await pullAll(store));
     expect(readSync).toHaveBeenCalled();
+  });
+
+  it('a synchronous read that throws fails the pull; an asynchronous read of the same pull failing too is handled', async () => {
+    const io = new CountingIO(true);
+    store = await MessageStore.open(config(), { io });
+    await store.putMessage(message('Big', 0, bodyFor(6000, BIG))); // over the budget: asynchronous
+    await store.putMessage(message('Big', 0, bodyFor(6001, 300))); // its own span: synchronous
+    io.reset();
+    io.failReads = true;
+    await expect(store.getMessage('Big', 0, 0, 32, undefined, 4 * 1024 * 1024)).rejects.toThrow('injected read error');
+    expect(io.counts).toMatchObject({ asyncReads: 1, syncReads: 1 });
+    // The asynchronous read's rejection lands after the pull failed: an unhandled one fails the run.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    io.failReads = false;
+    const got = await store.getMessage('Big', 0, 0, 32, undefined, 4 * 1024 * 1024);
+    expect(got.records.map((r) => decodeRecord(r, 0, { checkCrc: true }).body.readUInt32BE(0))).toEqual([6000, 6001]);
   });
 });

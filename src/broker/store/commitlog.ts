@@ -941,6 +941,10 @@ export class CommitLog implements CommitLogService {
             this.spread(ranges, from, to, whole, copy, out);
             continue;
           }
+        } catch (err) {
+          // Fail the pull through Promise.all, which also takes the rejections of reads already started.
+          reads.push(Promise.reject(err));
+          break;
         } finally {
           this.putScratch(scratch);
         }
