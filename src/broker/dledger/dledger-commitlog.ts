@@ -44,7 +44,7 @@ import {
 import { writeInt64 } from '../../protocol/long.js';
 import { CommitLog } from '../store/commitlog.js';
 import { END_FILE_MIN_BLANK_BYTES, segmentFileName } from '../store/commitlog-files.js';
-import type { CommitLogFactory, CommitLogOptions, CommitLogService, CommitLogStats, ScanOutcome, TruncateReason } from '../store/commitlog-service.js';
+import type { CommitLogFactory, CommitLogOptions, CommitLogService, CommitLogStats, ReadManyOptions, ScanOutcome, TruncateReason } from '../store/commitlog-service.js';
 import type { FileIO } from '../store/file-io.js';
 import { WaiterQueue } from '../store/group-commit.js';
 import type { DispatchRequest, FlushDiskType } from '../store/types.js';
@@ -871,12 +871,12 @@ export class DLedgerCommitLog implements CommitLogService {
     return size < 8 ? undefined : this.read(offset, size);
   }
 
-  /** One read per range above the divide (the local log coalesces nearby ranges; not needed yet here); the old log's below. */
-  async readMany(ranges: Array<{ offset: number; size: number }>): Promise<Array<Buffer | undefined>> {
+  /** One read per range above the divide (the local log coalesces nearby ranges; not needed yet here); the old log's below, with `opts` (it may read them synchronously). */
+  async readMany(ranges: Array<{ offset: number; size: number }>, opts?: ReadManyOptions): Promise<Array<Buffer | undefined>> {
     const old = this.old;
     if (!old || ranges.every((r) => r.offset >= this.divide)) return Promise.all(ranges.map((r) => this.read(r.offset, r.size)));
     const below = ranges.filter((r) => r.offset < this.divide && r.offset + r.size <= this.divide);
-    const fromOld = await old.readMany(below);
+    const fromOld = await old.readMany(below, opts);
     let k = 0;
     return Promise.all(ranges.map((r) => (r.offset < this.divide && r.offset + r.size <= this.divide ? fromOld[k++] : this.read(r.offset, r.size))));
   }

@@ -115,7 +115,7 @@ export interface CommitLogService {
   read(offset: number, size: number): Promise<Buffer | undefined>;
   /** The whole record starting at `offset`, or undefined when none does. */
   readRecord(offset: number): Promise<Buffer | undefined>;
-  readMany(ranges: Array<{ offset: number; size: number }>): Promise<Array<Buffer | undefined>>;
+  readMany(ranges: Array<{ offset: number; size: number }>, opts?: ReadManyOptions): Promise<Array<Buffer | undefined>>;
 
   // ---- retention ----------------------------------------------------------------------------
   /** Segments retention may delete (all but the one being written), oldest first. */
@@ -131,6 +131,15 @@ export interface CommitLogService {
   halt(): void;
   /** The error that fenced the log after an I/O failure, if any. */
   isFenced(): Error | undefined;
+}
+
+/** How a pull's ranges may be read (the store decides; a log may ignore it). */
+export interface ReadManyOptions {
+  /**
+   * Every range lies within the in-memory window (DefaultMessageStore#checkInDiskByCommitOffset
+   * at 4.9.8 says not in disk), so its pages are likely cached: a log may read them synchronously.
+   */
+  inMemory?: boolean;
 }
 
 /** Builds the commit log a store runs on (the local CommitLog by default). */

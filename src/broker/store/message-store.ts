@@ -638,7 +638,14 @@ export class MessageStore {
       i += k;
     }
     if (i === 0 && !full) return result('OFFSET_FOUND_NULL', offset, min, max);
-    const reads = await this.commitLog.readMany(wanted.map((u) => ({ offset: u.commitLogOffset, size: u.size })));
+    // Within the in-memory window (its lowest record counts), the log may read synchronously:
+    // DefaultMessageStore#getMessage at 4.9.8 reads such data straight from the mapped file.
+    let lowest = Infinity;
+    const ranges = wanted.map((u) => {
+      if (u.commitLogOffset < lowest) lowest = u.commitLogOffset;
+      return { offset: u.commitLogOffset, size: u.size };
+    });
+    const reads = await this.commitLog.readMany(ranges, { inMemory: ranges.length > 0 && !this.inDisk(lowest, logMax) });
     const records = reads.filter((b): b is Buffer => b !== undefined);
     return {
       status: records.length > 0 ? 'FOUND' : 'NO_MATCHED_MESSAGE',
