@@ -525,6 +525,24 @@ export class CommitLog implements CommitLogService {
       if (this.writePos > submitted && inflight.length < MAX_WRITES_IN_FLIGHT) {
         const from = submitted;
         submitted = this.writePos;
+        if (inflight.length === 0) {
+          let wrote: boolean;
+          try {
+            wrote = this.writeOutSync(from, submitted);
+          } catch (err) {
+            await this.onWriteError(err);
+            submitted = this.writtenPos;
+            continue;
+          }
+          if (wrote) {
+            this.writtenPos = submitted;
+            this.writtenStoreTs = this.lastAppendStoreTs;
+            this.dropWrittenChunks();
+            this.advance(submitted);
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            continue;
+          }
+        }
         const done = this.writeOut(from, submitted).then(
           () => undefined,
           (err: unknown) => err ?? new Error('write failed'),
@@ -598,7 +616,7 @@ export class CommitLog implements CommitLogService {
     const target = this.writePos;
     const targetTs = this.lastAppendStoreTs;
     try {
-      await this.writeOut(this.writtenPos, target);
+      if (!this.writeOutSync(this.writtenPos, target)) await this.writeOut(this.writtenPos, target);
     } catch (err) {
       await this.onWriteError(err);
       return false;
@@ -619,15 +637,8 @@ export class CommitLog implements CommitLogService {
     while (i < mine.length) {
       const first = mine[i]!;
       const seg = await this.segmentForWrite(first.pos);
-      const bufs: Buffer[] = [];
-      let expect = first.pos;
-      while (i < mine.length) {
-        const c = mine[i]!;
-        if (c.pos !== expect || c.pos >= seg.start + this.segmentBytes) break;
-        bufs.push(c.buf.subarray(c.start, c.end));
-        expect = c.pos + (c.end - c.start);
-        i++;
-      }
+      const { bufs, next } = this.chunkRun(mine, i, seg);
+      i = next;
       const h = await this.acquire(seg);
       try {
         await h.writev(bufs, first.pos - seg.start);
@@ -637,6 +648,51 @@ export class CommitLog implements CommitLogService {
       this.dirty.add(seg); // after the write completed: a concurrent flush must not claim it early
       this.stats.writeBatches++;
     }
+  }
+
+  /** The contiguous chunks of `mine` from index `i` that lie in `seg`, and the index after them. */
+  private chunkRun(mine: Chunk[], i: number, seg: Segment): { bufs: Buffer[]; next: number } {
+    const bufs: Buffer[] = [];
+    let expect = mine[i]!.pos;
+    while (i < mine.length) {
+      const c = mine[i]!;
+      if (c.pos !== expect || c.pos >= seg.start + this.segmentBytes) break;
+      bufs.push(c.buf.subarray(c.start, c.end));
+      expect = c.pos + (c.end - c.start);
+      i++;
+    }
+    return { bufs, next: i };
+  }
+
+  /**
+   * Write [from, target) synchronously when every segment it touches is open with a
+   * handle that can (the real FileIO; both flush types, SYNC_FLUSH then fdatasyncs as before): the bytes are in the page cache when this returns, as after
+   * RocketMQ's copy into the mapped file (DefaultAppendMessageCallback#doAppend), with no
+   * thread-pool round trip before the append completes. False (nothing written) when a segment
+   * still has to be created or opened, or the FileIO has no synchronous write; the caller then
+   * writes asynchronously. Throws what the write throws (ENOSPC is rolled back by the caller).
+   */
+  private writeOutSync(from: number, target: number): boolean {
+    const mine = this.chunks.filter((c) => c.pos >= from && c.pos < target);
+    const groups: Array<{ seg: Segment; h: FileHandle & Required<Pick<FileHandle, 'writevSync'>>; pos: number; bufs: Buffer[] }> = [];
+    let i = 0;
+    while (i < mine.length) {
+      const first = mine[i]!;
+      const seg = this.segmentAt(first.pos);
+      const h = seg?.handle;
+      if (seg === undefined || h === undefined || h.writevSync === undefined) return false;
+      const { bufs, next } = this.chunkRun(mine, i, seg);
+      i = next;
+      groups.push({ seg, h: h as FileHandle & Required<Pick<FileHandle, 'writevSync'>>, pos: first.pos - seg.start, bufs });
+    }
+    this.current = undefined; // seal: later appends start a new chunk (same arena)
+    for (const g of groups) {
+      g.seg.lastUse = ++this.useSeq;
+      g.h.writevSync(g.bufs, g.pos);
+      this.dirty.add(g.seg);
+      this.stats.writeBatches++;
+    }
+    return true;
   }
 
   private dropWrittenChunks(): void {

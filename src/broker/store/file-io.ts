@@ -23,6 +23,11 @@ export interface FileHandle {
   write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void>;
   /** Positional gather write of all buffers back to back starting at `position`. */
   writev(bufs: Buffer[], position: number): Promise<void>;
+  /**
+   * Synchronous positional gather write (loops on short writes): the bytes reach the page cache
+   * before it returns, as a copy into a mapped file does. Optional, as readSync.
+   */
+  writevSync?(bufs: Buffer[], position: number): void;
   /** fdatasync: data written before this call is durable when it resolves. */
   datasync(): Promise<void>;
   /** Set the file length (extends sparse, or cuts). */

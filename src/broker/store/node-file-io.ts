@@ -138,6 +138,16 @@ class NodeFileHandle implements FileHandle {
     return readFullySync(this.fh.fd, buf, bufOffset, length, position);
   }
 
+  writevSync(bufs: Buffer[], position: number): void {
+    let pos = position;
+    let rest = bufs.filter((b) => b.length > 0);
+    while (rest.length > 0) {
+      const n = fs.writevSync(this.fh.fd, rest, pos);
+      pos += n;
+      rest = unwritten(rest, n);
+    }
+  }
+
   async write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void> {
     let done = 0;
     while (done < length) {
@@ -153,12 +163,7 @@ class NodeFileHandle implements FileHandle {
     while (rest.length > 0) {
       const { bytesWritten } = await this.fh.writev(rest, pos);
       pos += bytesWritten;
-      let n = bytesWritten;
-      while (rest.length > 0 && n >= rest[0]!.length) {
-        n -= rest[0]!.length;
-        rest = rest.slice(1);
-      }
-      if (n > 0) rest = [rest[0]!.subarray(n), ...rest.slice(1)];
+      rest = unwritten(rest, bytesWritten);
     }
   }
 
@@ -188,4 +193,13 @@ function readFullySync(fd: number, buf: Buffer, bufOffset: number, length: numbe
     done += n;
   }
   return done;
+}
+
+/** What is left of `bufs` after a gather write of `n` bytes: whole buffers dropped, then a head. */
+function unwritten(bufs: Buffer[], n: number): Buffer[] {
+  let k = 0;
+  while (k < bufs.length && n >= bufs[k]!.length) n -= bufs[k++]!.length;
+  const rest = bufs.slice(k);
+  if (n > 0) rest[0] = rest[0]!.subarray(n);
+  return rest;
 }

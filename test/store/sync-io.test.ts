@@ -1,4 +1,11 @@
 /**
+ * Synchronous commit-log I/O where the FileIO offers it (issue 14), asynchronous otherwise.
+ *
+ * Appends are written synchronously once their segment is open (writevSync): the bytes are in the
+ * page cache when the append completes, as after Apache's copy into the mapped file
+ * (DefaultAppendMessageCallback#doAppend at 4.9.8); a segment being created, or a FileIO without
+ * writevSync, is written asynchronously as before.
+ *
  * Pulls inside the in-memory window read the commit log synchronously when the FileIO offers
  * `readSync` (issue 14; Apache reads such data from its mapped commit log:
  * DefaultMessageStore#getMessage -> CommitLog#getMessage at 4.9.8), and asynchronously otherwise:
@@ -14,19 +21,34 @@ import type { StoreConfig } from '../../src/broker/store/types.js';
 import { decodeRecord } from '../../src/protocol/message.js';
 import { bodyFor, message, removeDir, smallConfig, tempDir } from './message-store.helpers.js';
 
-/** Commit-log reads seen by a CountingIO. */
+/** Commit-log reads and writes seen by a CountingIO. */
 interface Counts {
   asyncReads: number;
   syncReads: number;
   /** Largest single synchronous read, bytes. */
   maxSyncBytes: number;
+  asyncWrites: number;
+  syncWrites: number;
 }
 
-/** NodeFileIO whose handles count commit-log reads; with `sync` false they have no readSync (as FaultyFileIO's). */
+const ZERO_COUNTS: Counts = { asyncReads: 0, syncReads: 0, maxSyncBytes: 0, asyncWrites: 0, syncWrites: 0 };
+
+function enospc(): NodeJS.ErrnoException {
+  const err = new Error('ENOSPC: no space left on device, write') as NodeJS.ErrnoException;
+  err.code = 'ENOSPC';
+  return err;
+}
+
+/**
+ * NodeFileIO whose handles count commit-log reads and writes; with `sync` false they have neither
+ * readSync nor writevSync (as FaultyFileIO's).
+ */
 class CountingIO extends NodeFileIO {
-  readonly counts: Counts = { asyncReads: 0, syncReads: 0, maxSyncBytes: 0 };
+  readonly counts: Counts = { ...ZERO_COUNTS };
   /** Commit-log reads (both kinds) throw, as on an I/O error. */
   failReads = false;
+  /** The next commit-log write (either kind) fails with ENOSPC, writing nothing. */
+  failNextWrite = false;
   constructor(private readonly sync: boolean) {
     super();
   }
@@ -41,7 +63,13 @@ class CountingIO extends NodeFileIO {
         return real.read(buf, off, len, pos);
       },
       write: (buf, off, len, pos) => real.write(buf, off, len, pos),
-      writev: (bufs, pos) => real.writev(bufs, pos),
+      writev: async (bufs, pos) => {
+        if (counts) {
+          counts.asyncWrites++;
+          this.injectWriteFailure();
+        }
+        return real.writev(bufs, pos);
+      },
       datasync: () => real.datasync(),
       truncate: (len) => real.truncate(len),
       size: () => real.size(),
@@ -56,11 +84,23 @@ class CountingIO extends NodeFileIO {
         }
         return real.readSync!(buf, off, len, pos);
       };
+      h.writevSync = (bufs, pos) => {
+        if (counts) {
+          counts.syncWrites++;
+          this.injectWriteFailure();
+        }
+        real.writevSync!(bufs, pos);
+      };
     }
     return h;
   }
+  private injectWriteFailure(): void {
+    if (!this.failNextWrite) return;
+    this.failNextWrite = false;
+    throw enospc();
+  }
   reset(): void {
-    Object.assign(this.counts, { asyncReads: 0, syncReads: 0, maxSyncBytes: 0 });
+    Object.assign(this.counts, ZERO_COUNTS);
   }
 }
 
@@ -143,41 +183,47 @@ async function reopen(sync: boolean): Promise<CountingIO> {
   return io;
 }
 
+/** A store over `io` holding fill()'s records, with the counts reset after the appends. */
+async function openFilled(io: CountingIO, overrides: Partial<StoreConfig> = {}): Promise<MessageStore> {
+  const s = await MessageStore.open(config(overrides), { io });
+  store = s;
+  await fill(s);
+  io.reset();
+  return s;
+}
+
 describe('pull reads inside the in-memory window', () => {
   it('are synchronous with readSync and return what the asynchronous path returns', async () => {
     const withSync = new CountingIO(true);
-    store = await MessageStore.open(config(), { io: withSync });
-    await fill(store);
-
-    withSync.reset();
-    const first = await pullAll(store);
+    await openFilled(withSync);
+    const first = await pullAll(store!);
     checkRecords(first);
     expect(withSync.counts.syncReads).toBeGreaterThan(0);
     expect(withSync.counts.asyncReads).toBe(0);
     // Records handed out are copies or fresh buffers: pulling again (through the same scratch
     // buffers) leaves them as they were.
     const sync = hex(first);
-    expect(hex(await pullAll(store))).toEqual(sync);
+    expect(hex(await pullAll(store!))).toEqual(sync);
     expect(hex(first)).toEqual(sync);
 
     // Larger than one pull's synchronous budget (1 MiB): read asynchronously.
     withSync.reset();
-    const big = await store.getMessage('Big', 0, 0, 32);
+    const big = await store!.getMessage('Big', 0, 0, 32);
     expect(decodeRecord(big.records[0]!, 0, { checkCrc: true }).body.equals(bodyFor(6000, BIG))).toBe(true);
-    expect(withSync.counts).toEqual({ asyncReads: 1, syncReads: 0, maxSyncBytes: 0 });
+    expect(withSync.counts).toMatchObject({ asyncReads: 1, syncReads: 0, maxSyncBytes: 0 });
 
     // The same store through handles without readSync: every read asynchronous, the same records.
     const noSync = await reopen(false);
-    expect(hex(await pullAll(store))).toEqual(sync);
+    expect(hex(await pullAll(store!))).toEqual(sync);
     expect(noSync.counts.syncReads).toBe(0);
     expect(noSync.counts.asyncReads).toBeGreaterThan(0);
 
     // Reopened with readSync again: a segment not yet open for reading is opened (await) by its
     // first pull; after that its pulls are synchronous, and no single read exceeds the budget.
     const again = await reopen(true);
-    expect(hex(await pullAll(store))).toEqual(sync);
+    expect(hex(await pullAll(store!))).toEqual(sync);
     again.reset();
-    expect(hex(await pullAll(store))).toEqual(sync);
+    expect(hex(await pullAll(store!))).toEqual(sync);
     expect(again.counts.asyncReads).toBe(0);
     expect(again.counts.syncReads).toBeGreaterThan(0);
     expect(again.counts.maxSyncBytes).toBeLessThanOrEqual(1024 * 1024);
@@ -185,10 +231,7 @@ describe('pull reads inside the in-memory window', () => {
 
   it('are asynchronous behind the window (accessMessageInMemoryMaxRatio 0: everything is "in disk")', async () => {
     const io = new CountingIO(true);
-    store = await MessageStore.open(config({ accessMessageInMemoryMaxRatio: 0 }), { io });
-    await fill(store);
-    io.reset();
-    const got = await pullAll(store);
+    const got = await pullAll(await openFilled(io, { accessMessageInMemoryMaxRatio: 0 }));
     checkRecords(got);
     expect(io.counts.syncReads).toBe(0);
     expect(io.counts.asyncReads).toBeGreaterThan(0);
@@ -216,5 +259,56 @@ describe('pull reads inside the in-memory window', () => {
     io.failReads = false;
     const got = await store.getMessage('Big', 0, 0, 32, undefined, 4 * 1024 * 1024);
     expect(got.records.map((r) => decodeRecord(r, 0, { checkCrc: true }).body.readUInt32BE(0))).toEqual([6000, 6001]);
+  });
+});
+
+describe('commit log writes', () => {
+  for (const flushDiskType of ['ASYNC_FLUSH', 'SYNC_FLUSH'] as const) {
+    it(`${flushDiskType}: synchronous once the segment is open, the same records as asynchronous writes`, async () => {
+      const withSync = new CountingIO(true);
+      store = await MessageStore.open(config({ flushDiskType }), { io: withSync });
+      await fill(store);
+      // Only the write that reaches the new segment waits for it to be created.
+      expect(withSync.counts.syncWrites).toBeGreaterThan(0);
+      expect(withSync.counts.asyncWrites).toBeLessThanOrEqual(1);
+      const sync = hex(await pullAll(store));
+      checkRecords(await pullAll(store));
+
+      // Written without writevSync (a fresh store): every write asynchronous; after a reopen
+      // both stores hold the same records.
+      await store.close();
+      store = undefined;
+      const other = await tempDir('rocketctl-sync-writes-');
+      try {
+        const noSync = new CountingIO(false);
+        const s2 = await MessageStore.open(smallConfig(other, { mappedFileSizeCommitLog: 4 * 1024 * 1024, flushDiskType }), { io: noSync });
+        await fill(s2);
+        expect(noSync.counts.syncWrites).toBe(0);
+        expect(noSync.counts.asyncWrites).toBeGreaterThan(1);
+        checkRecords(await pullAll(s2));
+        await s2.close();
+      } finally {
+        await removeDir(other);
+      }
+      await reopen(true);
+      const again = hex(await pullAll(store!));
+      expect(again).toEqual(sync);
+    });
+  }
+
+  it('ENOSPC on a synchronous write fails those appends, hands their queue offsets out again, and appends work after', async () => {
+    const io = new CountingIO(true);
+    store = await MessageStore.open(config(), { io });
+    for (let n = 0; n < 5; n++) await store.putMessage(message('Full', 0, bodyFor(n, 500)));
+    io.reset();
+    io.failNextWrite = true;
+    await expect(store.putMessage(message('Full', 0, bodyFor(100, 500)))).rejects.toMatchObject({ name: 'DiskFullError' });
+    expect(io.counts.syncWrites).toBe(1);
+    for (let n = 5; n < 8; n++) await store.putMessage(message('Full', 0, bodyFor(n, 500)));
+    await reopen(true);
+    const got = await store!.getMessage('Full', 0, 0, 32);
+    const recs = got.records.map((b) => decodeRecord(b, 0, { checkCrc: true }));
+    expect(recs.map((r) => r.queueOffset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(recs.map((r) => r.body.readUInt32BE(0))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 });
