@@ -415,10 +415,21 @@ const STAGE_MAX_BYTES = 64 * 1024;
 const STAGE_MIN_BYTES = 1024;
 /** Body pieces at least this big are queued by reference instead of copied into the stage. */
 const COPY_BODY_MAX_BYTES = 64 * 1024;
+/**
+ * Queued bytes at which a write flushes at once instead of waiting for the tick's end. Without it
+ * a peer answering a burst of requests (or a client sending one per response) holds the whole burst
+ * until it has handled all of it, and the two sides take turns: each waits while the other works
+ * through one big batch. Flushing every ~16 KiB lets the other side start on the first part, so
+ * both run at once. Measured with bench:compare (200k x 1 KiB sends, 256 in flight, broker and
+ * client in their own processes; alternated): produce 56-58k -> 72-74k msgs/s under ASYNC_FLUSH,
+ * 48k -> 55-56k under SYNC_FLUSH, with no more CPU per message; 4 KiB cost more client CPU, and
+ * 32-64 KiB gained less.
+ */
+export const EARLY_FLUSH_BYTES = 16 * 1024;
 
 /**
  * Queues frames and writes everything queued in one tick with one socket write (one syscall for
- * many frames, instead of a cork/uncork per frame). Frames are encoded straight into a staging
+ * many frames, instead of a cork/uncork per frame), or earlier once EARLY_FLUSH_BYTES are queued. Frames are encoded straight into a staging
  * buffer (no buffer per frame), sized from the previous tick's volume and dropped at each flush
  * (an idle connection holds none); large bodies are passed by reference. Frames keep their order;
  * the flush runs on process.nextTick, so a frame is on the socket before any timer or I/O callback.
@@ -470,6 +481,10 @@ export class FrameWriter {
     if (body) {
       if (Buffer.isBuffer(body)) this.appendBody(body);
       else for (const b of body) this.appendBody(b);
+    }
+    if (this.partsBytes + (this.stagePos - this.stageStart) >= EARLY_FLUSH_BYTES) {
+      this.flush();
+      return;
     }
     if (!this.scheduled) {
       this.scheduled = true;

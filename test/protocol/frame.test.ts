@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, FrameDecoder, FrameError, FrameWriter, makeRequest, makeResponse, type RemotingCommand } from '../../src/protocol/frame.js';
+import { decodeFrame, EARLY_FLUSH_BYTES, encodeFrame, FrameDecoder, FrameError, FrameWriter, makeRequest, makeResponse, type RemotingCommand } from '../../src/protocol/frame.js';
 
 describe('remoting frames (RemotingCommand.encode)', () => {
   it('JSON request code 106: golden bytes written by hand', () => {
@@ -108,21 +108,43 @@ describe('JSON header text', () => {
 });
 
 describe('FrameWriter', () => {
+  /** A socket stand-in recording each flush: the writes between cork and uncork, or one write. */
   function sink() {
     const writes: Buffer[] = [];
+    const flushes: Buffer[] = [];
+    let corked: Buffer[] | undefined;
     return {
       writes,
+      flushes,
       destroyed: false,
       write(b: Buffer) {
         writes.push(Buffer.from(b));
+        if (corked) corked.push(Buffer.from(b));
+        else flushes.push(Buffer.from(b));
         return true;
       },
-      cork() {},
-      uncork() {},
+      cork() {
+        corked = [];
+      },
+      uncork() {
+        flushes.push(Buffer.concat(corked!));
+        corked = undefined;
+      },
     };
   }
 
-  it('writes the same bytes as encodeFrame, frames of one tick in one write, in order', async () => {
+  it('frames of one tick go out in one write at its end when they are small', async () => {
+    const s = sink();
+    const w = new FrameWriter(s);
+    const cmds = Array.from({ length: 10 }, (_, i) => ({ ...makeRequest(310, { i }, Buffer.alloc(100 * i, i)), opaque: i }));
+    for (const c of cmds) w.write(c);
+    expect(s.writes).toHaveLength(0);
+    await new Promise((r) => process.nextTick(r));
+    expect(s.flushes).toHaveLength(1);
+    expect(s.flushes[0]!.equals(Buffer.concat(cmds.map((c) => encodeFrame(c))))).toBe(true);
+  });
+
+  it('writes the same bytes as encodeFrame, in order; the frames of a tick are flushed early each time EARLY_FLUSH_BYTES are queued', async () => {
     const s = sink();
     const w = new FrameWriter(s);
     const cmds: RemotingCommand[] = [];
@@ -136,11 +158,16 @@ describe('FrameWriter', () => {
       if (i % 13 === 4) cmd.remark = 'ünïcødé '.repeat(i);
       cmds.push(cmd);
       w.write(cmd);
+      // Never more than the threshold left queued after a write.
+      expect(w.queuedBytes).toBeLessThan(EARLY_FLUSH_BYTES);
     }
-    expect(s.writes).toHaveLength(0);
-    expect(w.queuedBytes).toBe(cmds.reduce((n, c) => n + encodeFrame(c).length, 0));
+    const early = s.flushes.length;
+    expect(early).toBeGreaterThan(1);
+    // Each early flush carried at least the threshold (whole frames, so usually a bit more).
+    for (const f of s.flushes) expect(f.length).toBeGreaterThanOrEqual(EARLY_FLUSH_BYTES);
     await new Promise((r) => process.nextTick(r));
     expect(w.queuedBytes).toBe(0);
+    expect(s.flushes.length).toBeLessThanOrEqual(early + 1);
     expect(Buffer.concat(s.writes).equals(Buffer.concat(cmds.map((c) => encodeFrame(c))))).toBe(true);
     // The next tick starts fresh.
     w.write(cmds[1]!);
