@@ -39,6 +39,16 @@ for (const major of [4, 5] as const) {
       return d;
     };
 
+    /**
+     * mqadmin updateTopic on one broker, then wait until the name server routes the topic: a 5.x
+     * broker registers a new topic with the name server a moment after answering, and a send
+     * before that finds no route (nor TBW102's, when that broker has not registered it either).
+     */
+    const createTopic = async (broker: string, topic: string, queues: number): Promise<void> => {
+      await mq(ns, ['updateTopic', '-b', broker, '-t', topic, '-r', String(queues), '-w', String(queues)]);
+      await until(`the name server routes ${topic}`, async () => ((await runCli(['topicRoute', '-t', topic, '-n', ns, '--json'])).code === 0 ? true : undefined), 60_000);
+    };
+
     beforeAll(async () => {
       const conf = { traceTopicEnable: 'true', transactionTimeOut: '1000', transactionCheckInterval: '1000', messageDelayLevel: DELAY_LEVELS };
       a = await startApache(major, { ...conf, brokerName: 'apache-a' });
@@ -56,7 +66,7 @@ for (const major of [4, 5] as const) {
 
     it('Producer: sync and batch sends are stored as mqadmin shows them and reach a Java consumer intact', async () => {
       const topic = 'VsClientSend';
-      await mq(ns, ['updateTopic', '-b', a.broker, '-t', topic, '-r', '4', '-w', '4']);
+      await createTopic(a.broker, topic, 4);
       const p = later(new Producer({ namesrvAddr: ns, producerGroup: 'PG_vs_send' }));
       await p.start();
       const one = await p.send({ topic, body: 'hello apache', tags: 'TagA', keys: ['k1', 'k2'], properties: { color: 'red' } });
@@ -75,11 +85,9 @@ for (const major of [4, 5] as const) {
 
     it('Producer outbox: with the Apache broker stopped, sends are OUTBOXED; started again on the same ports and store, they are resent once, in order', async () => {
       const topic = 'VsClientOutbox';
-      await mq(ns, ['updateTopic', '-b', b.broker, '-t', topic, '-r', '1', '-w', '1']);
+      await createTopic(b.broker, topic, 1);
       const p = later(new Producer({ namesrvAddr: ns, producerGroup: 'PG_vs_outbox', outboxDir: tmp(), sendMsgTimeoutMs: 1000, outboxMaxBackoffMs: 300 }));
       await p.start();
-      // A 5.x broker registers a new topic with the name server a moment later.
-      await until('the name server routes the topic to apache-b', async () => ((await runCli(['topicRoute', '-t', topic, '-n', ns, '--json'])).code === 0 ? true : undefined), 60_000);
       expect((await p.send({ topic, body: 'before' })).status).toBe('SEND_OK');
       await b.stop();
       const down: SendResult[] = [];
@@ -107,7 +115,7 @@ for (const major of [4, 5] as const) {
 
     it('TransactionProducer: commit is delivered, rollback never; an UNKNOW outcome is settled by the Apache broker\'s check-back', async () => {
       const topic = 'VsClientTx';
-      await mq(ns, ['updateTopic', '-b', a.broker, '-t', topic, '-r', '1', '-w', '1']);
+      await createTopic(a.broker, topic, 1);
       const checked: string[] = [];
       const p = later(new TransactionProducer({
         namesrvAddr: ns,
@@ -133,7 +141,7 @@ for (const major of [4, 5] as const) {
 
     it('PushConsumer: consumes what the Java client sent, a failed message comes back through %RETRY%, and mqadmin sees the group caught up', async () => {
       const topic = 'VsClientPush';
-      await mq(ns, ['updateTopic', '-b', a.broker, '-t', topic, '-r', '4', '-w', '4']);
+      await createTopic(a.broker, topic, 4);
       const sent = await produce({ namesrv: ns, topic, count: 10, tags: 'TagA', keys: 'p-' });
       const group = 'CG_vs_push';
       const c = later(new PushConsumer({ namesrvAddr: ns, consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', ...FAST }));
@@ -155,7 +163,7 @@ for (const major of [4, 5] as const) {
 
     it('PullConsumer: queue ranges are mqadmin\'s topicStatus, reads return every stored message, a committed offset is mqadmin\'s and a never-committed one is null', async () => {
       const topic = 'VsClientPull';
-      await mq(ns, ['updateTopic', '-b', a.broker, '-t', topic, '-r', '2', '-w', '2']);
+      await createTopic(a.broker, topic, 2);
       const sent = await produce({ namesrv: ns, topic, count: 6, keys: 'q-' });
       await consume({ namesrv: ns, group: 'CG_vs_pull', topic, expect: 6 });
       const pc = later(new PullConsumer({ namesrvAddr: ns }));
@@ -176,7 +184,7 @@ for (const major of [4, 5] as const) {
 
     it('traces: our producer\'s Pub and our push consumer\'s Sub records are what mqadmin queryMsgTraceById shows', async () => {
       const topic = 'VsClientTrace';
-      await mq(ns, ['updateTopic', '-b', a.broker, '-t', topic, '-r', '1', '-w', '1']);
+      await createTopic(a.broker, topic, 1);
       const p = later(new Producer({ namesrvAddr: ns, producerGroup: 'PG_vs_trace', enableMsgTrace: true }));
       await p.start();
       const sent = await p.send({ topic, body: 'traced', tags: 'TagT', keys: 'trace-1' });
