@@ -429,8 +429,8 @@ export const EARLY_FLUSH_BYTES = 16 * 1024;
 
 /**
  * Queues frames and writes everything queued in one tick with one socket write (one syscall for
- * many frames, instead of a cork/uncork per frame), or earlier once EARLY_FLUSH_BYTES are queued. Frames are encoded straight into a staging
- * buffer (no buffer per frame), sized from the previous tick's volume and dropped at each flush
+ * many frames, instead of a cork/uncork per frame), or earlier once EARLY_FLUSH_BYTES are queued.
+ * Frames are encoded straight into a staging buffer (no buffer per frame), sized from the previous tick's volume and dropped at each flush
  * (an idle connection holds none); large bodies are passed by reference. Frames keep their order;
  * the flush runs on process.nextTick, so a frame is on the socket before any timer or I/O callback.
  */
@@ -482,7 +482,7 @@ export class FrameWriter {
       if (Buffer.isBuffer(body)) this.appendBody(body);
       else for (const b of body) this.appendBody(b);
     }
-    if (this.partsBytes + (this.stagePos - this.stageStart) >= EARLY_FLUSH_BYTES) {
+    if (this.queuedBytes >= EARLY_FLUSH_BYTES) {
       this.flush();
       return;
     }

@@ -254,8 +254,9 @@ describe('pull reads inside the in-memory window', () => {
     io.failReads = true;
     await expect(store.getMessage('Big', 0, 0, 32, undefined, 4 * 1024 * 1024)).rejects.toThrow('injected read error');
     expect(io.counts).toMatchObject({ asyncReads: 1, syncReads: 1 });
-    // The asynchronous read's rejection lands after the pull failed: an unhandled one fails the run.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The asynchronous read's rejection lands after the pull failed (the injected error rejects at
+    // once, so it has landed once the microtasks have run): an unhandled one fails the run.
+    await new Promise((resolve) => setImmediate(resolve));
     io.failReads = false;
     const got = await store.getMessage('Big', 0, 0, 32, undefined, 4 * 1024 * 1024);
     expect(got.records.map((r) => decodeRecord(r, 0, { checkCrc: true }).body.readUInt32BE(0))).toEqual([6000, 6001]);

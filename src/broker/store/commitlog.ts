@@ -674,7 +674,7 @@ export class CommitLog implements CommitLogService {
    */
   private writeOutSync(from: number, target: number): boolean {
     const mine = this.chunks.filter((c) => c.pos >= from && c.pos < target);
-    const groups: Array<{ seg: Segment; h: FileHandle & Required<Pick<FileHandle, 'writevSync'>>; pos: number; bufs: Buffer[] }> = [];
+    const groups: Array<{ seg: Segment; h: FileHandle; pos: number; bufs: Buffer[] }> = [];
     let i = 0;
     while (i < mine.length) {
       const first = mine[i]!;
@@ -683,12 +683,12 @@ export class CommitLog implements CommitLogService {
       if (seg === undefined || h === undefined || h.writevSync === undefined) return false;
       const { bufs, next } = this.chunkRun(mine, i, seg);
       i = next;
-      groups.push({ seg, h: h as FileHandle & Required<Pick<FileHandle, 'writevSync'>>, pos: first.pos - seg.start, bufs });
+      groups.push({ seg, h, pos: first.pos - seg.start, bufs });
     }
     this.current = undefined; // seal: later appends start a new chunk (same arena)
     for (const g of groups) {
       g.seg.lastUse = ++this.useSeq;
-      g.h.writevSync(g.bufs, g.pos);
+      g.h.writevSync!(g.bufs, g.pos); // checked above
       this.dirty.add(g.seg);
       this.stats.writeBatches++;
     }
@@ -912,10 +912,8 @@ export class CommitLog implements CommitLogService {
    * With `into` (at least `size` bytes), a range on disk is read into it and a view of it returned.
    */
   async read(offset: number, size: number, into?: Buffer): Promise<Buffer | undefined> {
-    if (size <= 0 || offset < this.minOffset() || offset + size > this.writePos) return undefined;
-    if (offset >= this.writtenPos) return this.readFromMemory(offset, size);
-    const seg = this.segmentAt(offset);
-    if (!seg || offset - seg.start + size > this.segmentBytes) return undefined;
+    const seg = this.readTarget(offset, size);
+    if (!(seg instanceof Segment)) return seg;
     const buf = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
     let h: FileHandle;
     try {
@@ -1040,15 +1038,24 @@ export class CommitLog implements CommitLogService {
    * retention deleted the segment).
    */
   private readNow(offset: number, size: number, into?: Buffer): Buffer | undefined | typeof NOT_NOW {
-    if (size <= 0 || offset < this.minOffset() || offset + size > this.writePos) return undefined;
-    if (offset >= this.writtenPos) return this.readFromMemory(offset, size);
-    const seg = this.segmentAt(offset);
-    if (!seg || offset - seg.start + size > this.segmentBytes) return undefined;
+    const seg = this.readTarget(offset, size);
+    if (!(seg instanceof Segment)) return seg;
     const h = seg.handle;
     if (!h?.readSync || seg.deleted) return NOT_NOW;
     seg.lastUse = ++this.useSeq;
     const buf = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
     return h.readSync(buf, 0, size, offset - seg.start) === size ? buf : undefined;
+  }
+
+  /**
+   * Where [offset, offset + size) is read from: undefined when it is not all inside one segment of
+   * the log, the bytes themselves when not yet written (from memory), else the segment holding it.
+   */
+  private readTarget(offset: number, size: number): Segment | Buffer | undefined {
+    if (size <= 0 || offset < this.minOffset() || offset + size > this.writePos) return undefined;
+    if (offset >= this.writtenPos) return this.readFromMemory(offset, size);
+    const seg = this.segmentAt(offset);
+    return !seg || offset - seg.start + size > this.segmentBytes ? undefined : seg;
   }
 
   private putScratch(scratch: Buffer | undefined): void {
