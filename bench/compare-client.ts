@@ -431,6 +431,9 @@ async function producePhase(spec: ClientSpec, adapter: Adapter, nextLine: (timeo
   return produce.warmupSent + produce.sent;
 }
 
+// The driver stops a client with SIGTERM: exit as from process.exit, so a --cpu-prof profile is written.
+process.once('SIGTERM', () => process.exit(143));
+
 main().then(
   () => process.exit(0),
   (err: unknown) => {

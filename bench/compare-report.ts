@@ -25,6 +25,8 @@ export interface RunRecord {
   serverCpuUsPerProduced: number;
   serverCpuUsPerConsumed: number;
   clientCpuUsPerProduced: number;
+  /** The consumer processes' CPU (the fan scenario's G groups together) per message delivered. */
+  clientCpuUsPerConsumed: number;
   serverRssMbAfterProduce: number;
   serverRssMbPeak: number;
   /** Fan scenario: produce and consume above are totals over all producers and groups; these are the shares. */
@@ -123,6 +125,9 @@ export interface SummaryRow {
   serverCpuUsPerProduced: number;
   /** The client processes' CPU (the fan scenario's P producers together) per message sent: on a small machine they compete with the server. */
   clientCpuUsPerProduced: number;
+  /** Server and client CPU per message delivered to a consumer group (absent in runs recorded before they were). */
+  serverCpuUsPerConsumed?: number;
+  clientCpuUsPerConsumed?: number;
   serverRssMbPeak: number;
   /** Sends refused or unanswered over all runs, warm-up included, and the first one's message. */
   failedSends: number;
@@ -172,6 +177,8 @@ export function summarise(records: RunRecord[], reference: string): SummaryRow[]
       consumeMsgsPerSec: med((r) => r.consume.msgsPerSec, 0),
       serverCpuUsPerProduced: med((r) => r.serverCpuUsPerProduced, 1),
       clientCpuUsPerProduced: med((r) => r.clientCpuUsPerProduced, 1),
+      serverCpuUsPerConsumed: med((r) => r.serverCpuUsPerConsumed, 1),
+      clientCpuUsPerConsumed: med((r) => r.clientCpuUsPerConsumed, 1),
       serverRssMbPeak: med((r) => r.serverRssMbPeak, 0),
       failedSends: rs.reduce((n, r) => n + r.produce.failed + r.produce.warmupFailed, 0),
       firstError: rs.find((r) => r.produce.firstError)?.produce.firstError ?? null,

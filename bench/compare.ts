@@ -318,7 +318,9 @@ async function clientFor(root: string, target: Target, spec: ClientSpec): Promis
     return new ClientProcess(cmd.command, cmd.args, cmd.env);
   }
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'compare-client.js');
-  return new ClientProcess(process.execPath, [script, JSON.stringify(spec)], process.env);
+  // ROCKETCTL_BENCH_CPU_PROF=DIR: Node clients write a V8 CPU profile to DIR too (as the broker does).
+  const prof = process.env.ROCKETCTL_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ROCKETCTL_BENCH_CPU_PROF}`] : [];
+  return new ClientProcess(process.execPath, [...prof, script, JSON.stringify(spec)], process.env);
 }
 
 /** What a run's clients need: the server's pids, a client spec for this target, the server's RSS peak so far. */
@@ -354,8 +356,8 @@ async function withServer<T>(root: string, o: Options, target: Target, mode: Mod
   }
 }
 
-/** CPU µs read around the two phases: server before/after produce and consume, client before/after produce. */
-interface CpuReadings { s0: number; s1: number; s2: number; s3: number; c0: number; c1: number }
+/** CPU µs read around the two phases: server (s) and clients (c) before/after produce and consume. */
+interface CpuReadings { s0: number; s1: number; s2: number; s3: number; c0: number; c1: number; c2: number; c3: number }
 
 function runRecord(
   target: Target, mode: Mode, config: string, run: number, scenario: Scenario,
@@ -369,6 +371,7 @@ function runRecord(
     serverCpuUsPerProduced: round((cpu.s1 - cpu.s0) / Math.max(1, produce.sent), 1),
     serverCpuUsPerConsumed: round((cpu.s3 - cpu.s2) / Math.max(1, consume.received), 1),
     clientCpuUsPerProduced: round((cpu.c1 - cpu.c0) / Math.max(1, produce.sent), 1),
+    clientCpuUsPerConsumed: round((cpu.c3 - cpu.c2) / Math.max(1, consume.received), 1),
     serverRssMbAfterProduce: round(m.rssAfterProduceBytes / MIB, 0),
     serverRssMbPeak: round(m.rssPeakBytes / MIB, 0),
     ...(m.fan ? { fan: m.fan } : {}),
@@ -391,17 +394,17 @@ function runOnce(root: string, o: Options, target: Target, mode: Mode, config: s
       const rssAfterProduceBytes = servers.rssBytes(pids);
 
       await client.next('ready', 'consume', phaseBoundMs);
-      const s2 = servers.cpuMicros(pids);
+      const [s2, c2] = [servers.cpuMicros(pids), servers.cpuMicros(clientPid)];
       client.go();
       const c = (await client.next('result', 'consume', phaseBoundMs)) as unknown as ConsumeResult;
-      const s3 = servers.cpuMicros(pids);
+      const [s3, c3] = [servers.cpuMicros(pids), servers.cpuMicros(clientPid)];
       const peak = rssPeakBytes();
       await client.next('done', undefined, 30_000);
 
       return runRecord(target, mode, config, run, 'single', {
         produce: { sent: p.sent, failed: p.failed, seconds: p.seconds, msgsPerSec: Math.round(p.sent / p.seconds), p50Ms: round(p.p50Ms, 2), p99Ms: round(p.p99Ms, 2), maxMs: round(p.maxMs, 2), warmupFailed: p.warmupFailed, firstError: p.firstError },
         consume: { received: c.received, seconds: c.seconds, msgsPerSec: Math.round(c.received / c.seconds), complete: c.complete },
-        cpu: { s0, s1, s2, s3, c0, c1 }, rssAfterProduceBytes, rssPeakBytes: peak,
+        cpu: { s0, s1, s2, s3, c0, c1, c2, c3 }, rssAfterProduceBytes, rssPeakBytes: peak,
       });
     } finally {
       await client.stop();
@@ -445,15 +448,16 @@ function runOnceFan(root: string, o: Options, target: Target, mode: Mode, config
       const expect = ps.reduce((n, p) => n + p.warmupSent + p.sent, 0);
       const groups = await Promise.all(Array.from({ length: o.groups }, (_, i) => launch({ ...spec, role: 'consume', expect, consumerGroup: `bench_fan_g${i + 1}` })));
       await all(groups, (c) => c.next('ready', 'consume', CLIENT_READY_TIMEOUT_MS));
-      const s2 = servers.cpuMicros(pids);
+      const groupPids = groups.map((c) => c.child.pid!);
+      const [s2, c2] = [servers.cpuMicros(pids), servers.cpuMicros(groupPids)];
       groups.forEach((c) => c.go());
       const gs = (await all(groups, (c) => c.next('result', 'consume', phaseBoundMs))) as unknown as GroupResult[];
-      const s3 = servers.cpuMicros(pids);
+      const [s3, c3] = [servers.cpuMicros(pids), servers.cpuMicros(groupPids)];
       const peak = rssPeakBytes();
       await all(groups, (c) => c.next('done', undefined, 30_000));
 
       const t = fanTotals(ps, gs);
-      return runRecord(target, mode, config, run, 'fan', { ...t, cpu: { s0, s1, s2, s3, c0, c1 }, rssAfterProduceBytes, rssPeakBytes: peak });
+      return runRecord(target, mode, config, run, 'fan', { ...t, cpu: { s0, s1, s2, s3, c0, c1, c2, c3 }, rssAfterProduceBytes, rssPeakBytes: peak });
     } finally {
       await all(started, (c) => c.stop());
     }

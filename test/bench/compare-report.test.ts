@@ -6,7 +6,7 @@ function rec(target: string, mode: 'async' | 'sync', run: number, produce: numbe
     type: 'run', target, mode, config: mode === 'sync' ? 'SYNC_FLUSH' : 'ASYNC_FLUSH', server: 's', client: 'c', run, at: '', loadAvg1: 0,
     produce: { sent: 100, failed: 0, seconds: 1, msgsPerSec: produce, p50Ms: run, p99Ms: 10 * run, maxMs: 0, warmupFailed: 0, firstError: null, ...extra },
     consume: { received: 100, seconds: 1, msgsPerSec: consume, complete: true },
-    serverCpuUsPerProduced: cpuUs, serverCpuUsPerConsumed: 0, clientCpuUsPerProduced: 0, serverRssMbAfterProduce: 0, serverRssMbPeak: 100 + run,
+    serverCpuUsPerProduced: cpuUs, serverCpuUsPerConsumed: cpuUs / 4, clientCpuUsPerProduced: 0, clientCpuUsPerConsumed: cpuUs / 2, serverRssMbAfterProduce: 0, serverRssMbPeak: 100 + run,
   };
 }
 
@@ -23,7 +23,7 @@ describe('bench:compare report', () => {
       rec('redis', 'sync', 1, 5_000, 60_000, 10, { failed: 2, warmupFailed: 1, firstError: 'busy' }),
     ], 'rocketctl');
     const ours = rows.find((r) => r.target === 'rocketctl')!;
-    expect(ours).toMatchObject({ runs: 3, produceMsgsPerSec: 20_000, consumeMsgsPerSec: 30_000, ackP50Ms: 2, ackP99Ms: 20, serverRssMbPeak: 102, vsRocketctl: { produce: 1, consume: 1, serverCpu: 1 } });
+    expect(ours).toMatchObject({ runs: 3, produceMsgsPerSec: 20_000, consumeMsgsPerSec: 30_000, ackP50Ms: 2, ackP99Ms: 20, serverRssMbPeak: 102, serverCpuUsPerConsumed: 7.5, clientCpuUsPerConsumed: 15, vsRocketctl: { produce: 1, consume: 1, serverCpu: 1 } });
     expect(rows.find((r) => r.target === 'redis' && r.mode === 'async')!.vsRocketctl).toEqual({ produce: 2, consume: 2, serverCpu: 0.33 });
     // No rocketctl sync row: no ratio rather than a ratio to the other mode.
     const redisSync = rows.find((r) => r.target === 'redis' && r.mode === 'sync')!;
