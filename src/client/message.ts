@@ -254,9 +254,10 @@ export function toMessageExt(rec: MessageRecord, opts: ToMessageExtOptions = {})
 /** Decode a PULL/QUERY/VIEW body (concatenated stored records). */
 export function decodeMessages(body: Buffer, opts: ToMessageExtOptions = {}): MessageExt[] {
   const out: MessageExt[] = [];
-  // One copy of the whole body (it may be a view of a bigger socket buffer); the messages' bodies
-  // are views of that copy, which is as big as they are together.
-  const own = Buffer.from(body);
+  // The messages' bodies are views of `own`. When the body is a small part of a bigger buffer (a
+  // socket read holding other frames too), one copy of it keeps them from holding that buffer;
+  // when it is most of its buffer, the views keep at most twice their bytes alive, without a copy.
+  const own = body.length * 2 >= body.buffer.byteLength ? body : Buffer.from(body);
   let p = 0;
   while (p < own.length) {
     const rec = decodeRecord(own, p, { copyBody: false });

@@ -39,24 +39,45 @@ export interface OffsetStore {
 interface Slot {
   mq: MessageQueue;
   offset: number;
+  /** Taken out of the table (removeOffset): a cached reference to it is stale. */
+  removed: boolean;
 }
 
 abstract class MemoryOffsets {
   protected readonly table = new Map<string, Slot>();
+  /**
+   * The slot last found for a queue object: a push consumer updates the offset once per consumed
+   * message with the same MessageQueue object, and this spares building its key each time.
+   */
+  private readonly bySource = new WeakMap<MessageQueue, Slot>();
 
   updateOffset(mq: MessageQueue, offset: number, increaseOnly: boolean): void {
-    const k = mqKey(mq);
-    const cur = this.table.get(k);
-    if (!cur) this.table.set(k, { mq: { ...mq }, offset });
-    else if (!increaseOnly || offset > cur.offset) cur.offset = offset;
+    let cur = this.slot(mq);
+    if (!cur) {
+      cur = { mq: { ...mq }, offset, removed: false };
+      this.table.set(mqKey(mq), cur);
+      this.bySource.set(mq, cur);
+    } else if (!increaseOnly || offset > cur.offset) cur.offset = offset;
   }
 
   removeOffset(mq: MessageQueue): void {
-    this.table.delete(mqKey(mq));
+    const k = mqKey(mq);
+    const cur = this.table.get(k);
+    if (cur) cur.removed = true;
+    this.table.delete(k);
   }
 
   protected memory(mq: MessageQueue): number | undefined {
-    return this.table.get(mqKey(mq))?.offset;
+    return this.slot(mq)?.offset;
+  }
+
+  private slot(mq: MessageQueue): Slot | undefined {
+    const cached = this.bySource.get(mq);
+    // Still in the table, and the object still names the same queue.
+    if (cached && !cached.removed && cached.mq.queueId === mq.queueId && cached.mq.topic === mq.topic && cached.mq.brokerName === mq.brokerName) return cached;
+    const cur = this.table.get(mqKey(mq));
+    if (cur) this.bySource.set(mq, cur);
+    return cur;
   }
 
   offsets(topic?: string): Array<[MessageQueue, number]> {

@@ -291,8 +291,9 @@ interface DecodeOptions {
   /** Verify the body CRC (recovery does; client decoding of trusted bodies need not). */
   checkCrc?: boolean;
   /**
-   * Copy body (and host address) bytes out of the source buffer (so the source can be reused).
-   * Default false: the body and the hosts' `ip` are views of the source.
+   * Copy body (and IPv6 host address) bytes out of the source buffer (so the source can be reused).
+   * Default false: the body and IPv6 hosts' `ip` are views of the source. IPv4 hosts' `ip` are
+   * never views: they are buffers shared by every record naming that address (do not write to them).
    */
   copyBody?: boolean;
 }
@@ -321,39 +322,34 @@ export function decodeRecord(buf: Buffer, offset = 0, opts: DecodeOptions = {}):
   const bornTimestamp = readInt64(buf, p); p += 8;
   const bornIpLen = sysFlag & SysFlag.BORNHOST_V6 ? 16 : 4;
   const storeIpLen = sysFlag & SysFlag.STOREHOST_V6 ? 16 : 4;
-  const need = (n: number) => {
-    if (p + n > end) throw new RecordFormatError('record fields overrun its size');
-  };
-  need(bornIpLen + 4 + 8 + storeIpLen + 4 + 4 + 8 + 4);
+  fits(p, bornIpLen + 4 + 8 + storeIpLen + 4 + 4 + 8 + 4, end);
   const copy = opts.copyBody === true;
-  const bornIp = buf.subarray(p, p + bornIpLen);
-  const bornHost = { ip: copy ? Buffer.from(bornIp) : bornIp, port: buf.readInt32BE(p + bornIpLen) };
+  const bornHost = { ip: readIp(buf, p, bornIpLen, copy), port: buf.readInt32BE(p + bornIpLen) };
   p += bornIpLen + 4;
   const storeTimestamp = readInt64(buf, p); p += 8;
-  const storeIp = buf.subarray(p, p + storeIpLen);
-  const storeHost = { ip: copy ? Buffer.from(storeIp) : storeIp, port: buf.readInt32BE(p + storeIpLen) };
+  const storeHost = { ip: readIp(buf, p, storeIpLen, copy), port: buf.readInt32BE(p + storeIpLen) };
   p += storeIpLen + 4;
   const reconsumeTimes = buf.readInt32BE(p); p += 4;
   const preparedTransactionOffset = readInt64(buf, p); p += 8;
   const bodyLen = buf.readInt32BE(p); p += 4;
   if (bodyLen < 0) throw new RecordFormatError('negative body length');
-  need(bodyLen + 1);
+  fits(p, bodyLen + 1, end);
   const bodyView = buf.subarray(p, p + bodyLen);
   p += bodyLen;
   let topicLen: number;
   if (magic === MESSAGE_MAGIC_CODE_V2) {
-    need(2);
+    fits(p, 2, end);
     topicLen = buf.readInt16BE(p); p += 2;
   } else {
     topicLen = buf.readInt8(p); p += 1;
   }
   if (topicLen < 0) throw new RecordFormatError('negative topic length');
-  need(topicLen + 2);
+  fits(p, topicLen + 2, end);
   const topic = buf.toString('utf8', p, p + topicLen);
   p += topicLen;
   const propsLen = buf.readInt16BE(p); p += 2;
   if (propsLen < 0) throw new RecordFormatError('negative properties length');
-  need(propsLen);
+  fits(p, propsLen, end);
   const properties = buf.toString('utf8', p, p + propsLen);
   p += propsLen;
   if (p !== end) throw new RecordFormatError(`record size ${size} does not match its fields (${p - offset})`);
@@ -376,6 +372,33 @@ export function decodeRecord(buf: Buffer, offset = 0, opts: DecodeOptions = {}):
     topic,
     properties,
   };
+}
+
+function fits(p: number, n: number, end: number): void {
+  if (p + n > end) throw new RecordFormatError('record fields overrun its size');
+}
+
+/**
+ * IPv4 addresses already met, as buffers of their own: the records of a pull or of a commit log
+ * name the same few hosts, so decoding one allocates no address buffer. Bounded; cleared when full.
+ */
+const ipv4Buffers = new Map<number, Buffer>();
+const IPV4_BUFFERS_MAX = 256;
+
+/** A host address of a record: a shared buffer for IPv4, else a view (or a copy) of the record's bytes. */
+function readIp(buf: Buffer, p: number, len: number, copy: boolean): Buffer {
+  if (len === 4) {
+    const key = buf.readUInt32BE(p);
+    let ip = ipv4Buffers.get(key);
+    if (ip === undefined) {
+      if (ipv4Buffers.size >= IPV4_BUFFERS_MAX) ipv4Buffers.clear();
+      ip = Buffer.from(buf.subarray(p, p + 4));
+      ipv4Buffers.set(key, ip);
+    }
+    return ip;
+  }
+  const view = buf.subarray(p, p + len);
+  return copy ? Buffer.from(view) : view;
 }
 
 /** Decode a concatenation of records (a PULL/QUERY body); throws on any trailing garbage. */

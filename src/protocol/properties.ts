@@ -101,6 +101,7 @@ export const Prop = {
 /** KEYS holds several keys separated by one space. */
 export function splitKeys(keys: string | undefined): string[] {
   if (!keys) return [];
+  if (!keys.includes(' ')) return [keys];
   return keys.split(' ').filter((k) => k.length > 0);
 }
 

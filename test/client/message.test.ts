@@ -76,6 +76,28 @@ describe('decoding consumed messages', () => {
     expect(other!.topic).toBe('%RETRY%G');
   });
 
+  it('hosts, keys and bodies of several records; bodies never view a bigger buffer they are a small part of', () => {
+    const a = record('T', Buffer.from('first'), { KEYS: 'only' });
+    const b = record('T', Buffer.from('second'), { KEYS: ' k1  k2 ' });
+    const ms = decodeMessages(Buffer.concat([a, b]));
+    expect(ms.map((m) => [m.body.toString(), m.keys, m.bornHost, m.storeHost])).toEqual([
+      ['first', ['only'], '10.0.0.9:50000', '127.0.0.1:10911'],
+      ['second', ['k1', 'k2'], '10.0.0.9:50000', '127.0.0.1:10911'],
+    ]);
+    // A pull body that is a small view of a big socket read: the bodies are copied out of it.
+    const big = Buffer.alloc(64 * 1024);
+    const at = 1000;
+    a.copy(big, at);
+    const [small] = decodeMessages(big.subarray(at, at + a.length));
+    expect(small!.body.toString()).toBe('first');
+    expect(small!.body.buffer).not.toBe(big.buffer);
+    big.fill(0);
+    expect(small!.body.toString()).toBe('first');
+    // A body that is (most of) its own buffer is used in place.
+    const own = Buffer.concat([a, b]);
+    expect(decodeMessages(own)[1]!.body.buffer).toBe(own.buffer);
+  });
+
   it('msgId falls back to the offsetMsgId without UNIQ_KEY', () => {
     const [m] = decodeMessages(record('T', Buffer.from('b'), {}));
     expect(m!.msgId).toBe(m!.offsetMsgId);

@@ -145,6 +145,20 @@ describe('stored record (CommitLog record layout)', () => {
     expect(r.bornHost.port).toBe(5000);
   });
 
+  it('IPv4 hosts decode to their own bytes, whatever happens to the source buffer later', () => {
+    const a = encodeRecord({ ...input, bornHost: parseSocketAddr('10.1.2.3:4000') });
+    const b = encodeRecord({ ...input, bornHost: parseSocketAddr('10.1.2.4:4001') });
+    const ra = decodeRecord(a);
+    const rb = decodeRecord(b);
+    const again = decodeRecord(Buffer.from(a));
+    a.fill(0);
+    expect([...ra.bornHost.ip, ra.bornHost.port]).toEqual([10, 1, 2, 3, 4000]);
+    expect([...rb.bornHost.ip, rb.bornHost.port]).toEqual([10, 1, 2, 4, 4001]);
+    expect([...again.bornHost.ip]).toEqual([10, 1, 2, 3]);
+    expect([...ra.storeHost.ip, ra.storeHost.port]).toEqual([127, 0, 0, 1, 10911]);
+    expect(decodeRecord(b, 0, { copyBody: true }).bornHost.ip.equals(rb.bornHost.ip)).toBe(true);
+  });
+
   it('refuses a topic over 127 bytes', () => {
     expect(() => encodeRecord({ ...input, topic: 'x'.repeat(128) })).toThrow(RecordFormatError);
   });

@@ -42,7 +42,7 @@ export class ConsumeConcurrently implements ConsumeService {
 
   private async consume(st: QueueState, msg: MessageExt): Promise<void> {
     const { ctx } = this;
-    await ctx.handlers.pool.acquire();
+    if (!ctx.handlers.pool.tryAcquire()) await ctx.handlers.pool.acquire();
     try {
       if (!ctx.isRunning() || st.pq.dropped) return;
       const cctx = ctx.handlers.context(st.mq);

@@ -50,11 +50,14 @@ class Semaphore {
   constructor(n: number) {
     this.free = n;
   }
+  /** A permit now if one is free (no promise, no microtask: the common case). */
+  tryAcquire(): boolean {
+    if (this.free === 0) return false;
+    this.free--;
+    return true;
+  }
   acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire()) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
   release(): void {
