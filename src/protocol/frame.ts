@@ -386,19 +386,40 @@ export class FrameDecoder {
   }
 
   private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!;
-    this.chunks = [Buffer.concat(this.chunks)];
+    if (this.chunks[0]!.length < n) this.gather(n);
     return this.chunks[0]!;
   }
 
   private take(n: number): Buffer {
-    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
+    if (this.chunks[0]!.length < n) this.gather(n);
     const first = this.chunks[0]!;
     const out = first.subarray(0, n);
     if (first.length === n) this.chunks.shift();
     else this.chunks[0] = first.subarray(n);
     this.buffered -= n;
     return out;
+  }
+
+  /**
+   * Make the first chunk at least n bytes long (n <= buffered) by copying exactly n bytes of the
+   * leading chunks into a buffer of their own; the rest of the last chunk copied from stays a view.
+   * A frame that spans socket reads so becomes a buffer of its own size, instead of one view of
+   * everything that had arrived (which held later frames' bytes too, and copied them).
+   */
+  private gather(n: number): void {
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    let i = 0;
+    // Bounded by the chunk count: each step copies one whole chunk, the last one part of one.
+    while (filled < n) {
+      const c = this.chunks[i]!;
+      const k = Math.min(c.length, n - filled);
+      c.copy(out, filled, 0, k);
+      filled += k;
+      if (k < c.length) this.chunks[i] = c.subarray(k);
+      else i++;
+    }
+    this.chunks.splice(0, i, out);
   }
 }
 

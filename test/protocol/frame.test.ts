@@ -73,6 +73,23 @@ describe('FrameDecoder', () => {
     expect(dec.pendingBytes).toBe(0);
   });
 
+  it('a frame spanning reads becomes a buffer of its own size; the bytes after it stay queued', () => {
+    const frames = [20_000, 30_000, 50].map((n, i) => encodeFrame(makeRequest(20 + i, { i }, Buffer.alloc(n, 65 + i))));
+    const all = Buffer.concat(frames);
+    // Cut as socket reads would: the first frame spans three reads, the last read holds the end of
+    // the second frame and all of the third; one read ends two bytes into a length prefix.
+    const cuts = [0, 8_000, 16_000, frames[0]!.length + 2, frames[0]!.length + 25_000, all.length];
+    const dec = new FrameDecoder();
+    const got: Buffer[] = [];
+    for (let k = 0; k + 1 < cuts.length; k++) got.push(...dec.push(Buffer.from(all.subarray(cuts[k], cuts[k + 1]))));
+    expect(got.map((f) => decodeFrame(f).code)).toEqual([20, 21, 22]);
+    got.forEach((f, i) => expect(f.equals(frames[i]!.subarray(4))).toBe(true));
+    // The spanning frames were gathered into buffers just big enough for them.
+    expect(got[0]!.buffer.byteLength).toBe(frames[0]!.length);
+    expect(got[1]!.buffer.byteLength).toBe(frames[1]!.length);
+    expect(dec.pendingBytes).toBe(0);
+  });
+
   it('refuses oversized and negative frame lengths', () => {
     const dec = new FrameDecoder(1024);
     const b = Buffer.alloc(4);

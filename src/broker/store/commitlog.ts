@@ -1018,17 +1018,37 @@ export class CommitLog implements CommitLogService {
     return out;
   }
 
-  /** The records of ranges[from, to) out of `whole` (the span starting at ranges[from]): views, or copies when `whole` is scratch. */
+  /**
+   * The records of ranges[from, to) out of `whole` (the span starting at ranges[from]): views of
+   * it, or, when `whole` is scratch, views of one new buffer the records are copied into back to
+   * back (one allocation per span, not one per record).
+   */
   private spread(ranges: Array<{ offset: number; size: number }>, from: number, to: number, whole: Buffer | undefined, copy: boolean, out: Array<Buffer | undefined>): void {
     if (to - from === 1) {
       out[from] = whole;
       return;
     }
     const start = ranges[from]!.offset;
+    if (whole === undefined) {
+      for (let k = from; k < to; k++) out[k] = undefined;
+      return;
+    }
+    if (!copy) {
+      for (let k = from; k < to; k++) {
+        const q = ranges[k]!;
+        out[k] = whole.subarray(q.offset - start, q.offset - start + q.size);
+      }
+      return;
+    }
+    let total = 0;
+    for (let k = from; k < to; k++) total += ranges[k]!.size;
+    const own = Buffer.allocUnsafe(total);
+    let at = 0;
     for (let k = from; k < to; k++) {
       const q = ranges[k]!;
-      const view = whole?.subarray(q.offset - start, q.offset - start + q.size);
-      out[k] = view && copy ? Buffer.from(view) : view;
+      const n = whole.copy(own, at, q.offset - start, q.offset - start + q.size);
+      out[k] = own.subarray(at, at + n);
+      at += n;
     }
   }
 

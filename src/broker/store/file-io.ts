@@ -61,12 +61,15 @@ export interface FileIO {
   /** The file system's space where `path` lives (the store's disk use for retention). */
   diskSpace(path: string): Promise<DiskSpace>;
   /**
-   * Synchronous positional read of `length` bytes of the file at `path` (opened and closed for the
-   * call); returns bytes read (short at end of file). For small reads of data already flushed, which
-   * the store would otherwise keep in memory (RocketMQ reads such data from mapped files). Optional:
-   * without it the store keeps that data in memory.
+   * Synchronous positional read of `length` bytes of the file at `path`; returns bytes read (short
+   * at end of file). For small reads of data already flushed, which the store would otherwise keep
+   * in memory (RocketMQ reads such data from mapped files). Optional: without it the store keeps
+   * that data in memory. It may keep the file open for the next read (see dropReadCache); unlink,
+   * rename, rmrf and creating open() through this FileIO forget such a file first.
    */
   readRangeSync?(path: string, buf: Buffer, bufOffset: number, length: number, position: number): number;
+  /** Close what readRangeSync keeps open (the store calls it when it closes); later reads reopen. */
+  dropReadCache?(): void;
   /** Remove a directory tree (missing is fine). */
   rmrf(path: string): Promise<void>;
   /**

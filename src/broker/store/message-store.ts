@@ -829,6 +829,7 @@ export class MessageStore {
         this.cleanClose = true;
       }
     } finally {
+      this.io.dropReadCache?.();
       this.lock.release();
     }
   }
@@ -847,6 +848,7 @@ export class MessageStore {
     if (this.logicTimer) clearInterval(this.logicTimer);
     void this.retention.close();
     this.commitLog.halt();
+    this.io.dropReadCache?.();
     this.lock.abandon();
   }
 }

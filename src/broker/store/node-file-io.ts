@@ -3,9 +3,20 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileDataBytes, type DiskSpace, type FileData, type FileHandle, type FileIO, type OpenMode } from './file-io.js';
 
+/**
+ * Files readRangeSync keeps open. A consumer far behind reads consume-queue units from disk on
+ * every pull; opening the file each time cost more than the read (a path lookup per pull).
+ */
+const READ_CACHE_MAX_FILES = 64;
+
 /** The real FileIO over node:fs. */
 export class NodeFileIO implements FileIO {
+  /** readRangeSync's open files by path, least recently used first (Map order). */
+  private readonly readFds = new Map<string, number>();
+
   async open(p: string, mode: OpenMode): Promise<FileHandle> {
+    // Creating may make a new file where a cached descriptor still reads a removed one.
+    if (mode === 'w+') this.forget(p);
     const flags = mode === 'w+' ? fs.constants.O_RDWR | fs.constants.O_CREAT : mode === 'r+' ? 'r+' : 'r';
     return new NodeFileHandle(p, await fsp.open(p, flags, 0o644));
   }
@@ -37,10 +48,13 @@ export class NodeFileIO implements FileIO {
   }
 
   unlink(p: string): Promise<void> {
+    this.forget(p);
     return fsp.unlink(p);
   }
 
   rename(from: string, to: string): Promise<void> {
+    this.forget(from);
+    this.forget(to);
     return fsp.rename(from, to);
   }
 
@@ -54,11 +68,34 @@ export class NodeFileIO implements FileIO {
   }
 
   readRangeSync(p: string, buf: Buffer, bufOffset: number, length: number, position: number): number {
-    const fd = fs.openSync(p, 'r');
+    let fd = this.readFds.get(p);
+    if (fd === undefined) {
+      fd = fs.openSync(p, 'r');
+      if (this.readFds.size >= READ_CACHE_MAX_FILES) this.forget(this.readFds.keys().next().value!);
+    } else {
+      this.readFds.delete(p); // re-inserted below: most recently used
+    }
+    this.readFds.set(p, fd);
     try {
       return readFullySync(fd, buf, bufOffset, length, position);
-    } finally {
+    } catch (err) {
+      this.forget(p);
+      throw err;
+    }
+  }
+
+  dropReadCache(): void {
+    for (const p of [...this.readFds.keys()]) this.forget(p);
+  }
+
+  private forget(p: string): void {
+    const fd = this.readFds.get(p);
+    if (fd === undefined) return;
+    this.readFds.delete(p);
+    try {
       fs.closeSync(fd);
+    } catch {
+      // Already unusable: nothing more to release.
     }
   }
 
@@ -71,6 +108,8 @@ export class NodeFileIO implements FileIO {
   }
 
   rmrf(p: string): Promise<void> {
+    const under = p.endsWith(path.sep) ? p : p + path.sep;
+    for (const f of [...this.readFds.keys()]) if (f === p || f.startsWith(under)) this.forget(f);
     return fsp.rm(p, { recursive: true, force: true });
   }
 
