@@ -77,6 +77,13 @@ export interface ConsumeResult {
   received: number;
   seconds: number;
   complete: boolean;
+  /**
+   * When half of the expected messages had arrived: how many had (a batch may overshoot), and
+   * seconds since the phase began (0: never). The second half's rate leaves the consumer's
+   * start-up out (connections, rebalance, a cold JIT), which dominates short runs.
+   */
+  halfReceived: number;
+  halfSeconds: number;
 }
 
 /** One system's client: connect and declare, send one message, read `expect` messages back. */
@@ -143,13 +150,24 @@ async function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T | und
   }
 }
 
+/** The consume phase's halfway mark (see ConsumeResult): every adapter reports its running count. */
+const halfway = { expect: 0, received: 0, at: 0 };
+
+function arrived(received: number): void {
+  if (halfway.at === 0 && received * 2 >= halfway.expect) {
+    halfway.at = performance.now();
+    halfway.received = received;
+  }
+}
+
 /** Starts a push consumer through `start` and counts its deliveries until `expect` or `deadline`. */
 async function countDeliveries(expect: number, deadline: number, start: (onMessage: () => void) => Promise<void>): Promise<number> {
   let received = 0;
   let all!: () => void;
   const done = new Promise<void>((resolve) => (all = resolve));
   await start(() => {
-    if (++received >= expect) all();
+    arrived(++received);
+    if (received >= expect) all();
   });
   await withDeadline(done, deadline);
   return received;
@@ -264,6 +282,7 @@ async function redisAdapter(spec: ClientSpec): Promise<Adapter> {
         const messages = (reply as { messages: { id: string }[] }[] | null)?.[0]?.messages ?? [];
         if (messages.length === 0) continue;
         received += messages.length;
+        arrived(received);
         // Not awaited here: the ack goes out on the same connection ahead of the next read.
         acks.push(client.xAck(spec.topic, group, messages.map((m) => m.id)));
       }
@@ -300,7 +319,7 @@ async function natsAdapter(spec: ClientSpec): Promise<Adapter> {
       const timer = setTimeout(() => void messages.stop(), Math.max(0, deadline - performance.now()));
       try {
         for await (const m of messages) {
-          received++;
+          arrived(++received);
           if (received % ACK_EVERY === 0 || received >= expect) m.ack();
           if (received >= expect) break;
         }
@@ -343,7 +362,7 @@ async function rabbitmqAdapter(spec: ClientSpec): Promise<Adapter> {
       const done = new Promise<void>((resolve) => (all = resolve));
       await cc.consume(spec.topic, (m) => {
         if (!m) return;
-        received++;
+        arrived(++received);
         if (received % ACK_EVERY === 0 || received >= expect) cc.ack(m, true);
         if (received >= expect) all();
       });
@@ -401,9 +420,13 @@ async function main(): Promise<void> {
   if (spec.role !== 'produce') {
     emit({ event: 'ready', phase: 'consume' });
     await nextLine(spec.phaseTimeoutMs);
+    halfway.expect = expect;
     const c0 = performance.now();
     const received = await adapter.consume(expect, c0 + spec.phaseTimeoutMs);
-    const consume: ConsumeResult = { event: 'result', phase: 'consume', received, seconds: round3((performance.now() - c0) / 1000), complete: received >= expect };
+    const consume: ConsumeResult = {
+      event: 'result', phase: 'consume', received, seconds: round3((performance.now() - c0) / 1000), complete: received >= expect,
+      halfReceived: halfway.received, halfSeconds: halfway.at === 0 ? 0 : round3((halfway.at - c0) / 1000),
+    };
     emit(consume);
   }
   await withDeadline(adapter.close(), performance.now() + 10_000);

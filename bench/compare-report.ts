@@ -21,7 +21,8 @@ export interface RunRecord {
   at: string;
   loadAvg1: number;
   produce: { sent: number; failed: number; seconds: number; msgsPerSec: number; p50Ms: number; p99Ms: number; maxMs: number; warmupFailed: number; firstError: string | null };
-  consume: { received: number; seconds: number; msgsPerSec: number; complete: boolean };
+  /** secondHalfMsgsPerSec: the rate after half the messages had arrived (start-up left out); single scenario only. */
+  consume: { received: number; seconds: number; msgsPerSec: number; complete: boolean; secondHalfMsgsPerSec?: number };
   serverCpuUsPerProduced: number;
   serverCpuUsPerConsumed: number;
   clientCpuUsPerProduced: number;
@@ -122,6 +123,8 @@ export interface SummaryRow {
   ackP50Ms: number;
   ackP99Ms: number;
   consumeMsgsPerSec: number;
+  /** Median of the runs' second-half consume rates (absent when no run had one). */
+  consumeSecondHalfMsgsPerSec?: number;
   serverCpuUsPerProduced: number;
   /** The client processes' CPU (the fan scenario's P producers together) per message sent: on a small machine they compete with the server. */
   clientCpuUsPerProduced: number;
@@ -134,7 +137,7 @@ export interface SummaryRow {
   firstError: string | null;
   consumeComplete: boolean;
   /** This row over our broker's row of the same mode (absent for a mode our broker did not run). */
-  vsRocketctl?: { produce: number; consume: number; serverCpu: number };
+  vsRocketctl?: { produce: number; consume: number; consumeSecondHalf?: number; serverCpu: number };
   /** Fan rows: medians over the runs of each run's slowest and fastest share and its fairness. */
   fan?: {
     producers: number; groups: number;
@@ -184,6 +187,8 @@ export function summarise(records: RunRecord[], reference: string): SummaryRow[]
       firstError: rs.find((r) => r.produce.firstError)?.produce.firstError ?? null,
       consumeComplete: rs.every((r) => r.consume.complete),
     };
+    const halves = rs.flatMap((r) => (r.consume.secondHalfMsgsPerSec !== undefined ? [r.consume.secondHalfMsgsPerSec] : []));
+    if (halves.length > 0) row.consumeSecondHalfMsgsPerSec = round(median(halves), 0);
     const fans = rs.flatMap((r) => (r.fan ? [r.fan] : []));
     if (fans.length > 0) {
       const medFan = (f: (x: FanShares) => number, digits: number) => round(median(fans.map(f)), digits);
@@ -204,6 +209,9 @@ export function summarise(records: RunRecord[], reference: string): SummaryRow[]
       row.vsRocketctl = {
         produce: ratio(row.produceMsgsPerSec, ref.produceMsgsPerSec),
         consume: ratio(row.consumeMsgsPerSec, ref.consumeMsgsPerSec),
+        ...(row.consumeSecondHalfMsgsPerSec !== undefined && ref.consumeSecondHalfMsgsPerSec !== undefined
+          ? { consumeSecondHalf: ratio(row.consumeSecondHalfMsgsPerSec, ref.consumeSecondHalfMsgsPerSec) }
+          : {}),
         serverCpu: ratio(row.serverCpuUsPerProduced, ref.serverCpuUsPerProduced),
       };
     }
@@ -213,7 +221,7 @@ export function summarise(records: RunRecord[], reference: string): SummaryRow[]
   return rows;
 }
 
-const HEAD = ['target', 'mode', 'config', 'client', 'produce msg/s', '× ours', 'ack p50 ms', 'ack p99 ms', 'consume msg/s', '× ours', 'srv CPU µs/msg', 'srv RSS MB'];
+const HEAD = ['target', 'mode', 'config', 'client', 'produce msg/s', '× ours', 'ack p50 ms', 'ack p99 ms', 'consume msg/s', '× ours', '2nd half msg/s', '× ours', 'srv CPU µs/msg', 'srv RSS MB'];
 
 function tableCells(r: SummaryRow): string[] {
   const ratio = (x: number | undefined) => (x === undefined ? '—' : `${x.toFixed(2)}×`);
@@ -222,6 +230,7 @@ function tableCells(r: SummaryRow): string[] {
     r.target, r.mode === 'sync' ? 'fsync' : 'no fsync', r.config, r.client,
     `${r.produceMsgsPerSec.toLocaleString('en-US')}${flags}`, ratio(r.vsRocketctl?.produce), r.ackP50Ms.toFixed(1), r.ackP99Ms.toFixed(1),
     `${r.consumeMsgsPerSec.toLocaleString('en-US')}${r.consumeComplete ? '' : ' (incomplete)'}`, ratio(r.vsRocketctl?.consume),
+    r.consumeSecondHalfMsgsPerSec === undefined ? '—' : r.consumeSecondHalfMsgsPerSec.toLocaleString('en-US'), ratio(r.vsRocketctl?.consumeSecondHalf),
     r.serverCpuUsPerProduced.toFixed(1), String(r.serverRssMbPeak),
   ];
 }
@@ -267,7 +276,7 @@ export function render(o: Workload, rows: SummaryRow[], skips: Skip[], failures:
   lines.push(`${o.messages.toLocaleString('en-US')} × ${o.sizeBytes} B, ${o.inflight} in flight, median of ${o.runs} run(s); ${o.cpus} cores, load ${load.before.map((x) => x.toFixed(2)).join(' ')} before, ${load.after.map((x) => x.toFixed(2)).join(' ')} after`);
   const single = sorted.filter((r) => r.scenario === 'single');
   const fan = sorted.filter((r) => r.scenario === 'fan');
-  lines.push(...table(o, HEAD, single.map(tableCells), [4, 5, 6, 7, 8, 9, 10, 11]));
+  lines.push(...table(o, HEAD, single.map(tableCells), [4, 5, 6, 7, 8, 9, 10, 11, 12, 13]));
   if (fan.length > 0) {
     lines.push(`Fan: ${o.producers ?? fan[0]!.fan!.producers} producer processes share the messages and the ${o.inflight} in flight, all started by one "go"; then ${o.groups ?? fan[0]!.fan!.groups} consumer groups (one process each) read the whole topic at once.`);
     lines.push(...table(o, FAN_HEAD, fan.map(fanCells), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]));

@@ -378,6 +378,14 @@ function runRecord(
   };
 }
 
+/** The rate over the second half of the messages, when the client saw the halfway mark before the end. */
+function secondHalf(c: ConsumeResult): { secondHalfMsgsPerSec?: number } {
+  const half = c.halfReceived ?? 0;
+  const at = c.halfSeconds ?? 0;
+  if (at <= 0 || c.seconds <= at || c.received <= half) return {};
+  return { secondHalfMsgsPerSec: Math.round((c.received - half) / (c.seconds - at)) };
+}
+
 /** One target, one mode, one run: fresh dir, server, client, measurements, everything stopped. */
 function runOnce(root: string, o: Options, target: Target, mode: Mode, config: string, run: number): Promise<RunRecord> {
   return withServer(root, o, target, mode, 'rocketctl-compare', async ({ pids, spec, rssPeakBytes }) => {
@@ -403,7 +411,7 @@ function runOnce(root: string, o: Options, target: Target, mode: Mode, config: s
 
       return runRecord(target, mode, config, run, 'single', {
         produce: { sent: p.sent, failed: p.failed, seconds: p.seconds, msgsPerSec: Math.round(p.sent / p.seconds), p50Ms: round(p.p50Ms, 2), p99Ms: round(p.p99Ms, 2), maxMs: round(p.maxMs, 2), warmupFailed: p.warmupFailed, firstError: p.firstError },
-        consume: { received: c.received, seconds: c.seconds, msgsPerSec: Math.round(c.received / c.seconds), complete: c.complete },
+        consume: { received: c.received, seconds: c.seconds, msgsPerSec: Math.round(c.received / c.seconds), complete: c.complete, ...secondHalf(c) },
         cpu: { s0, s1, s2, s3, c0, c1, c2, c3 }, rssAfterProduceBytes, rssPeakBytes: peak,
       });
     } finally {

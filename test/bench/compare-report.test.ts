@@ -5,7 +5,7 @@ function rec(target: string, mode: 'async' | 'sync', run: number, produce: numbe
   return {
     type: 'run', target, mode, config: mode === 'sync' ? 'SYNC_FLUSH' : 'ASYNC_FLUSH', server: 's', client: 'c', run, at: '', loadAvg1: 0,
     produce: { sent: 100, failed: 0, seconds: 1, msgsPerSec: produce, p50Ms: run, p99Ms: 10 * run, maxMs: 0, warmupFailed: 0, firstError: null, ...extra },
-    consume: { received: 100, seconds: 1, msgsPerSec: consume, complete: true },
+    consume: { received: 100, seconds: 1, msgsPerSec: consume, complete: true, ...(consume > 50_000 ? { secondHalfMsgsPerSec: 2 * consume } : {}) },
     serverCpuUsPerProduced: cpuUs, serverCpuUsPerConsumed: cpuUs / 4, clientCpuUsPerProduced: 0, clientCpuUsPerConsumed: cpuUs / 2, serverRssMbAfterProduce: 0, serverRssMbPeak: 100 + run,
   };
 }
@@ -25,6 +25,11 @@ describe('bench:compare report', () => {
     const ours = rows.find((r) => r.target === 'rocketctl')!;
     expect(ours).toMatchObject({ runs: 3, produceMsgsPerSec: 20_000, consumeMsgsPerSec: 30_000, ackP50Ms: 2, ackP99Ms: 20, serverRssMbPeak: 102, serverCpuUsPerConsumed: 7.5, clientCpuUsPerConsumed: 15, vsRocketctl: { produce: 1, consume: 1, serverCpu: 1 } });
     expect(rows.find((r) => r.target === 'redis' && r.mode === 'async')!.vsRocketctl).toEqual({ produce: 2, consume: 2, serverCpu: 0.33 });
+    // Second-half rates: medians over the runs that had one; a ratio only where both rows have them.
+    expect(ours.consumeSecondHalfMsgsPerSec).toBeUndefined();
+    const halves = summarise([rec('rocketctl', 'async', 1, 10_000, 60_000, 20), rec('rocketctl', 'async', 2, 10_000, 80_000, 20), rec('rocketctl', 'async', 3, 10_000, 40_000, 20), rec('redis', 'async', 1, 10_000, 90_000, 20)], 'rocketctl');
+    expect(halves.find((r) => r.target === 'rocketctl')!.consumeSecondHalfMsgsPerSec).toBe(140_000);
+    expect(halves.find((r) => r.target === 'redis')!.vsRocketctl).toMatchObject({ consume: 1.5, consumeSecondHalf: 1.29 });
     // No rocketctl sync row: no ratio rather than a ratio to the other mode.
     const redisSync = rows.find((r) => r.target === 'redis' && r.mode === 'sync')!;
     expect(redisSync.vsRocketctl).toBeUndefined();
@@ -106,8 +111,8 @@ describe('bench:compare report', () => {
       { before: [1, 1, 1], after: [2, 2, 2] }, ['rocketctl']);
     const tables = text.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| ---'));
     expect(tables).toEqual([
-      '| target | mode | config | client | produce msg/s | × ours | ack p50 ms | ack p99 ms | consume msg/s | × ours | srv CPU µs/msg | srv RSS MB |',
-      '| rocketctl | no fsync | ASYNC_FLUSH | c | 10,000 | 1.00× | 1.0 | 10.0 | 14,000 | 1.00× | 60.0 | 101 |',
+      '| target | mode | config | client | produce msg/s | × ours | ack p50 ms | ack p99 ms | consume msg/s | × ours | 2nd half msg/s | × ours | srv CPU µs/msg | srv RSS MB |',
+      '| rocketctl | no fsync | ASYNC_FLUSH | c | 10,000 | 1.00× | 1.0 | 10.0 | 14,000 | 1.00× | — | — | 60.0 | 101 |',
       '| target | mode | P×G | produce msg/s | × single | per producer min–max | fairness | ack p99 ms | consume msg/s | × single | per group min–max | fairness | srv CPU µs/msg | client CPU µs/msg | srv RSS MB |',
       '| rocketctl | no fsync | 8×4 | 8,000 | 0.80× | 894–962 | 0.999 | 10.0 | 15,400 | 1.10× | 3,752–3,799 | 1.000 | 40.0 | 95.5 | 101 |',
     ]);

@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
@@ -150,8 +151,12 @@ public class BenchClient {
     c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
     c.subscribe(topic, "*");
     AtomicInteger received = new AtomicInteger();
+    // The halfway mark (as compare-client.ts): how many had arrived and when, first crossing only.
+    AtomicLong halfAt = new AtomicLong();
+    AtomicInteger halfReceived = new AtomicInteger();
     c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
-      received.addAndGet(msgs.size());
+      int now = received.addAndGet(msgs.size());
+      if ((long) now * 2 >= expect && halfAt.compareAndSet(0, System.nanoTime())) halfReceived.set(now);
       return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
     });
     awaitGo(stdin, "consume");
@@ -160,8 +165,9 @@ public class BenchClient {
     long deadline = System.currentTimeMillis() + timeoutMs;
     while (received.get() < expect && System.currentTimeMillis() < deadline) Thread.sleep(5);
     double seconds = (System.nanoTime() - t0) / 1e9;
+    double halfSeconds = halfAt.get() == 0 ? 0.0 : (halfAt.get() - t0) / 1e9;
     Json.emit(Json.obj("event", "result", "phase", "consume", "received", (long) received.get(), "seconds", seconds,
-        "complete", received.get() >= expect));
+        "complete", received.get() >= expect, "halfReceived", (long) halfReceived.get(), "halfSeconds", halfSeconds));
     c.shutdown();
   }
 
