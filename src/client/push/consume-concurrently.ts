@@ -6,6 +6,7 @@
  */
 import { RocketError } from '../../errors/index.js';
 import type { MessageExt } from '../message.js';
+import type { ConsumeContext, HandlerOutcome } from './handler.js';
 import type { ConsumeService, PushContext, QueueState } from './context.js';
 import { DEFAULT_CONSUME_TIMEOUT_MS } from './options.js';
 import { sendMessageBack } from './send-back.js';
@@ -36,36 +37,60 @@ export class ConsumeConcurrently implements ConsumeService {
 
   onLocked(): void {}
 
+  /**
+   * Run the handler for `msg` under a permit of the handler pool. With a permit free and a
+   * synchronous handler, the whole run (handler, commit) happens now, without a promise.
+   */
   private consumeSoon(st: QueueState, msg: MessageExt): void {
-    void this.consume(st, msg).catch((err: unknown) => this.ctx.report(err, `consuming ${msg.msgId}`));
+    const { pool } = this.ctx.handlers;
+    if (pool.tryAcquire()) this.consumeHeld(st, msg);
+    else void pool.acquire().then(() => this.consumeHeld(st, msg));
   }
 
-  private async consume(st: QueueState, msg: MessageExt): Promise<void> {
+  /** The permit is held: run, then release it (at once, or when an asynchronous part settles). */
+  private consumeHeld(st: QueueState, msg: MessageExt): void {
     const { ctx } = this;
-    if (!ctx.handlers.pool.tryAcquire()) await ctx.handlers.pool.acquire();
+    const report = (err: unknown) => ctx.report(err, `consuming ${msg.msgId}`);
+    const release = () => ctx.handlers.pool.release();
+    let pending: Promise<void> | undefined;
     try {
       if (!ctx.isRunning() || st.pq.dropped) return;
       const cctx = ctx.handlers.context(st.mq);
-      const { ok, run } = await ctx.handlers.invoke(st, msg, cctx);
-      // A queue given up while the handler ran (rebalance, reset, close) commits nothing.
-      if (st.pq.dropped || run.expired) return;
-      if (ok || !ctx.clustering) {
-        if (!ok) ctx.report(new RocketError(`broadcast message ${msg.msgId} failed and is dropped (broadcasting has no retry)`, { code: 'E_CONSUME_FAILED' }), 'consume');
-        this.commit(st, msg);
-        return;
-      }
-      if (await sendMessageBack(ctx, msg, cctx.delayLevelWhenNextConsume)) {
-        if (!st.pq.dropped) this.commit(st, msg);
-        return;
-      }
-      // Nowhere to put a copy: keep it in flight (its offset is not passed) and consume it again.
-      msg.reconsumeTimes++;
-      void ctx.sleep(CONSUME_AGAIN_DELAY_MS).then(() => {
-        if (ctx.isRunning() && !st.pq.dropped) this.consumeSoon(st, msg);
-      });
+      const outcome = ctx.handlers.invoke(st, msg, cctx);
+      pending = outcome instanceof Promise ? outcome.then((o) => this.afterHandler(st, msg, cctx, o)) : this.afterHandler(st, msg, cctx, outcome);
+    } catch (err) {
+      report(err);
     } finally {
-      ctx.handlers.pool.release();
+      if (pending) void pending.catch(report).finally(release);
+      else release();
     }
+  }
+
+  /** Commit a consumed message, or get a failed one consumed again; a promise only when that waits (send-back). */
+  private afterHandler(st: QueueState, msg: MessageExt, cctx: ConsumeContext, { ok, run }: HandlerOutcome): Promise<void> | undefined {
+    const { ctx } = this;
+    // A queue given up while the handler ran (rebalance, reset, close) commits nothing.
+    if (st.pq.dropped || run.expired) return undefined;
+    if (ok || !ctx.clustering) {
+      if (!ok) ctx.report(new RocketError(`broadcast message ${msg.msgId} failed and is dropped (broadcasting has no retry)`, { code: 'E_CONSUME_FAILED' }), 'consume');
+      this.commit(st, msg);
+      return undefined;
+    }
+    return this.retry(st, msg, cctx);
+  }
+
+  /** A failed message: a copy back to the broker (then commit), else consume it again later. */
+  private async retry(st: QueueState, msg: MessageExt, cctx: ConsumeContext): Promise<void> {
+    const { ctx } = this;
+    if (await sendMessageBack(ctx, msg, cctx.delayLevelWhenNextConsume)) {
+      if (!st.pq.dropped) this.commit(st, msg);
+      return;
+    }
+    // Nowhere to put a copy: keep it in flight (its offset is not passed) and consume it again.
+    msg.reconsumeTimes++;
+    void ctx.sleep(CONSUME_AGAIN_DELAY_MS).then(() => {
+      if (ctx.isRunning() && !st.pq.dropped) this.consumeSoon(st, msg);
+    });
   }
 
   private commit(st: QueueState, msg: MessageExt): void {

@@ -31,12 +31,22 @@ export interface ConsumeContext {
  */
 export type MessageHandler = (msg: MessageExt, ctx: ConsumeContext) => ConsumeStatus | boolean | void | Promise<ConsumeStatus | boolean | void>;
 
-interface RunningHandler {
+export interface RunningHandler {
   msg: MessageExt;
   st: QueueState;
   startMs: number;
   /** Taken over by the consume-timeout scan: the handler's own outcome is ignored. */
   expired: boolean;
+}
+
+/** What one handler run came to. */
+export interface HandlerOutcome {
+  ok: boolean;
+  run: RunningHandler;
+}
+
+function isThenable(r: unknown): r is PromiseLike<unknown> {
+  return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof (r as { then?: unknown }).then === 'function';
 }
 
 function isFailure(r: unknown): boolean {
@@ -90,23 +100,31 @@ export class HandlerInvoker {
     };
   }
 
-  /** Run the handler; ok when it consumed the message. */
-  async invoke(st: QueueState, msg: MessageExt, cctx: ConsumeContext): Promise<{ ok: boolean; run: RunningHandler }> {
+  /**
+   * Run the handler; ok when it consumed the message. The outcome comes back at once when the
+   * handler returned a plain value (or threw), else as a promise: a synchronous handler costs no
+   * promise and no microtask per message.
+   */
+  invoke(st: QueueState, msg: MessageExt, cctx: ConsumeContext): HandlerOutcome | Promise<HandlerOutcome> {
     const run: RunningHandler = { msg, st, startMs: Date.now(), expired: false };
     this.running.add(run);
-    let ok: boolean;
-    let threw = false;
+    let r: ReturnType<MessageHandler>;
     try {
-      ok = !isFailure(await this.handler!(msg, cctx));
+      r = this.handler!(msg, cctx);
     } catch (err) {
-      ok = false;
-      threw = true;
-      this.ctx.report(err, `handler for ${msg.msgId}`);
-    } finally {
-      this.running.delete(run);
+      return this.finish(run, false, err);
     }
-    if (this.ctx.tracer) this.traceConsume(msg, run.startMs, ok, threw);
-    this.ctx.stats.consumed(msg.topic, ok, Date.now() - run.startMs);
+    if (isThenable(r)) return Promise.resolve(r).then((v) => this.finish(run, !isFailure(v)), (err: unknown) => this.finish(run, false, err));
+    return this.finish(run, !isFailure(r));
+  }
+
+  /** A handler run ended: bookkeeping, trace and counters. `err`: what it threw (a failure). */
+  private finish(run: RunningHandler, ok: boolean, ...thrown: [unknown?]): HandlerOutcome {
+    this.running.delete(run);
+    const threw = thrown.length > 0;
+    if (threw) this.ctx.report(thrown[0], `handler for ${run.msg.msgId}`);
+    if (this.ctx.tracer) this.traceConsume(run.msg, run.startMs, ok, threw);
+    this.ctx.stats.consumed(run.msg.topic, ok, Date.now() - run.startMs);
     return { ok, run };
   }
 
