@@ -109,6 +109,8 @@ export class FaultyFileIO implements FileIO {
   private allocatedPages = 0;
   private readonly rng: () => number;
   private readonly real = new NodeFileIO();
+  /** Real handles open through this FileIO: crash() closes them, as the OS does when a process dies. */
+  private readonly openHandles = new Set<FileHandle>();
   private readonly pending = new Map<string, DataOp[]>();
   /** The datasync running per path (applyPending), so two of one path never apply the same ops. */
   private readonly applying = new Map<string, Promise<void>>();
@@ -248,8 +250,19 @@ export class FaultyFileIO implements FileIO {
     const existed = await this.real.exists(p);
     if (existed) await this.trackExisting(p);
     const h = await this.track(this.real.open(p, mode));
+    if (this.crashed) {
+      // The power went while it opened: the process would not have it either.
+      await h.close().catch(() => undefined);
+      this.checkAlive();
+    }
     if (!existed) this.recordDirOp(path.dirname(p), { kind: 'create', path: p });
+    this.openHandles.add(h);
     return new FaultyHandle(this, p, h);
+  }
+
+  /** A FaultyHandle closed its real handle. */
+  closed(real: FileHandle): void {
+    this.openHandles.delete(real);
   }
 
   async exists(p: string): Promise<boolean> {
@@ -419,6 +432,8 @@ export class FaultyFileIO implements FileIO {
     this.crashed = true;
     // Let real operations already handed to the OS finish (they happened before the "power cut").
     for (let i = 0; i < 100 && this.inflight.size > 0; i++) await Promise.allSettled([...this.inflight]);
+    for (const h of [...this.openHandles]) await h.close().catch(() => undefined);
+    this.openHandles.clear();
     const report: CrashReport = { seed: this.seed, files: [], dirOpsUndone: [] };
     for (const [p, ops] of [...this.pending.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       if (ops.length === 0) continue;
@@ -580,6 +595,7 @@ class FaultyHandle implements FileHandle {
 
   async close(): Promise<void> {
     // Closing does not make anything durable; pending ops stay with the path.
+    this.io.closed(this.real);
     await this.real.close();
   }
 }
