@@ -251,7 +251,10 @@ export function toMessageExt(rec: MessageRecord, opts: ToMessageExtOptions = {})
   return msg;
 }
 
-/** Decode a PULL/QUERY/VIEW body (concatenated stored records). */
+/**
+ * Decode a PULL/QUERY/VIEW body (concatenated stored records). The messages' bodies may be views
+ * of `body`'s memory (when it is most of its buffer): do not reuse that buffer afterwards.
+ */
 export function decodeMessages(body: Buffer, opts: ToMessageExtOptions = {}): MessageExt[] {
   const out: MessageExt[] = [];
   // The messages' bodies are views of `own`. When the body is a small part of a bigger buffer (a

@@ -59,6 +59,9 @@ describe('NodeFileIO.readRangeSync keeps files open between reads', () => {
     fs.unlinkSync(p);
     await create(io, p, 'fifth');
     expect(read(io, p)).toBe('fifth');
+    // Replaced atomically (a temp file renamed over it).
+    await io.writeFileAtomic(p, 'sixth');
+    expect(read(io, p)).toBe('sixth');
     // A read of a missing file fails as before.
     await io.unlink(p);
     expect(() => read(io, p)).toThrow(/ENOENT/);

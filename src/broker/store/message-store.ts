@@ -846,7 +846,8 @@ export class MessageStore {
   halt(): void {
     this.closed = true;
     if (this.logicTimer) clearInterval(this.logicTimer);
-    void this.retention.close();
+    // A retention pass still running may read (and so reopen) consume-queue files: drop them again after it.
+    void this.retention.close().finally(() => this.io.dropReadCache?.());
     this.commitLog.halt();
     this.io.dropReadCache?.();
     this.lock.abandon();

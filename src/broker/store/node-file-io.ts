@@ -135,6 +135,7 @@ export class NodeFileIO implements FileIO {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    this.forget(p);
     await fsp.rename(tmp, p);
     await this.fsyncDir(path.dirname(p));
   }

@@ -156,7 +156,15 @@ public class BenchClient {
     AtomicInteger halfReceived = new AtomicInteger();
     c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
       int now = received.addAndGet(msgs.size());
-      if ((long) now * 2 >= expect && halfAt.compareAndSet(0, System.nanoTime())) halfReceived.set(now);
+      // halfReceived is set before halfAt, so the main thread that sees halfAt != 0 sees its count.
+      if ((long) now * 2 >= expect && halfAt.get() == 0) {
+        synchronized (halfAt) {
+          if (halfAt.get() == 0) {
+            halfReceived.set(now);
+            halfAt.set(System.nanoTime());
+          }
+        }
+      }
       return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
     });
     awaitGo(stdin, "consume");
