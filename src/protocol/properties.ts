@@ -24,6 +24,18 @@ export function encodeProperties(props: Properties | undefined): string {
 export function decodeProperties(s: string): Properties {
   const out: Properties = {};
   if (!s) return out;
+  scanProperties(s, (start, sep, end) => {
+    out[s.slice(start, sep)] = s.slice(sep + 1, end);
+  });
+  return out;
+}
+
+/**
+ * Each valid item of a properties string, in order, as the positions of its name [start, sep) and
+ * value (sep, end): decodeProperties' reading without building the map (a repeated name comes as
+ * often as it is there).
+ */
+export function scanProperties(s: string, item: (start: number, sep: number, end: number) => void): void {
   // s.split(PROPERTY_SEPARATOR), then each item split at its first NAME_VALUE_SEPARATOR, without
   // the intermediate arrays and strings.
   const n = s.length;
@@ -39,10 +51,9 @@ export function decodeProperties(s: string): Properties {
       if (i < 0) i = n;
     }
     // A name needs at least one character and a value after the separator, inside this item.
-    if (i > start && i < end - 1) out[s.slice(start, i)] = s.slice(i + 1, end);
+    if (i > start && i < end - 1) item(start, i, end);
     start = end + 1;
   }
-  return out;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { ResponseCode, Perm } from '../../protocol/codes.js';
 import { makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import { parseSocketAddr, SysFlag, transactionType, type SocketAddr } from '../../protocol/message.js';
-import { JavaPropertiesMap, Prop } from '../../protocol/properties.js';
+import { JavaPropertiesMap, Prop, scanProperties } from '../../protocol/properties.js';
 import { topicNameProblem } from '../../protocol/validate.js';
 import {
   DiskFullError,
@@ -154,12 +154,30 @@ export function randomInt(n: number): number {
   return n > 0 ? Math.floor(Math.random() * n) : 0;
 }
 
-/** A sent message's properties as SendMessageProcessor (4.9.8) handles them. */
-interface StoredProperties {
-  /** The producer's, plus CLUSTER, in Apache's map: a later rewrite (delay level, half message) continues it. */
-  map: JavaPropertiesMap;
-  /** What is stored when nothing rewrites it: in Apache's order, without WAIT. */
-  text: string;
+/**
+ * A sent message's properties as SendMessageProcessor (4.9.8) handles them: `text` is what is
+ * stored when nothing rewrites it (the producer's, plus CLUSTER, in Apache's map order, without
+ * WAIT); `map` is that java.util.HashMap (WAIT put back) for a rewrite (CommitLog's delay level,
+ * parseHalfMessageInner) to continue, built when first asked for.
+ */
+export class StoredProperties {
+  private built: JavaPropertiesMap | undefined;
+
+  constructor(
+    readonly text: string,
+    private readonly build: () => JavaPropertiesMap,
+    /** TRAN_MSG and DELAY are known to be absent (answered without building the map). */
+    private readonly plain: boolean,
+  ) {}
+
+  get map(): JavaPropertiesMap {
+    return (this.built ??= this.build());
+  }
+
+  get(name: string): string | undefined {
+    if (this.plain && (name === Prop.TRAN_MSG || name === Prop.DELAY)) return undefined;
+    return this.map.get(name);
+  }
 }
 
 /**
@@ -167,13 +185,67 @@ interface StoredProperties {
  * put back afterwards, so a rewrite (CommitLog's delay level, parseHalfMessageInner) stores it
  * again (Apache saves those 9 bytes only where nothing rewrites the string).
  */
-export function storedProperties(ctx: BrokerContext, raw: string | undefined): StoredProperties {
-  const map = JavaPropertiesMap.parse(raw ?? '');
-  map.set(Prop.CLUSTER, ctx.config.brokerClusterName);
+function javaMapOf(raw: string, cluster: string): { map: JavaPropertiesMap; text: string } {
+  const map = JavaPropertiesMap.parse(raw);
+  map.set(Prop.CLUSTER, cluster);
   const wait = map.delete(Prop.WAIT);
   const text = map.toString();
   if (wait !== undefined) map.set(Prop.WAIT, wait);
   return { map, text };
+}
+
+/**
+ * The stored order of each sequence of property names met (producers send the same few), as item
+ * indexes; -1 is CLUSTER. Bounded; cleared when full.
+ */
+const storedOrders = new Map<string, number[]>();
+const STORED_ORDERS_MAX = 256;
+const STORED_ORDER_KEY_MAX_CHARS = 1024;
+
+export function storedProperties(ctx: BrokerContext, raw: string | undefined): StoredProperties {
+  const s = raw ?? '';
+  const cluster = ctx.config.brokerClusterName;
+  if (s.includes(Prop.TRAN_MSG) || s.includes(Prop.DELAY)) {
+    const slow = javaMapOf(s, cluster);
+    return new StoredProperties(slow.text, () => slow.map, false);
+  }
+  // The map's order depends only on the names and their order: built once per sequence of names
+  // (with placeholder values: each item's index), then filled with this message's values.
+  const names: string[] = [];
+  const values: string[] = [];
+  scanProperties(s, (start, sep, end) => {
+    names.push(s.slice(start, sep));
+    values.push(s.slice(sep + 1, end));
+  });
+  const key = names.join('\u0001');
+  if (key.length > STORED_ORDER_KEY_MAX_CHARS) {
+    // Hundreds of names: not worth keeping (the cache would hold up to 32 KiB per entry).
+    const slow = javaMapOf(s, cluster);
+    return new StoredProperties(slow.text, () => slow.map, true);
+  }
+  let order = storedOrders.get(key);
+  if (order === undefined) {
+    order = storedOrderOf(names, cluster);
+    if (storedOrders.size >= STORED_ORDERS_MAX) storedOrders.clear();
+    storedOrders.set(key, order);
+  }
+  let text = '';
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
+    const item = i < 0 ? Prop.CLUSTER + '\u0001' + cluster : names[i] + '\u0001' + values[i];
+    text = k === 0 ? item : text + '\u0002' + item;
+  }
+  return new StoredProperties(text, () => javaMapOf(s, cluster).map, true);
+}
+
+/** What javaMapOf stores for these names, as item indexes (a repeated name: its last index, whose value the map keeps). */
+function storedOrderOf(names: readonly string[], cluster: string): number[] {
+  const { text } = javaMapOf(names.map((n, i) => n + '\u0001' + i).join('\u0002'), cluster);
+  const order: number[] = [];
+  scanProperties(text, (start, sep, end) => {
+    order.push(text.slice(start, sep) === Prop.CLUSTER ? -1 : Number(text.slice(sep + 1, end)));
+  });
+  return order;
 }
 
 /** Parsed BORNHOSTs by channel: a channel's remote address never changes. */
@@ -201,7 +273,7 @@ export function multiTagsFlag(tc: TopicConfig, sysFlag: number): number {
  * A half message (TRAN_MSG=true, as SendMessageProcessor tests; also a PREPARED sysFlag, which
  * Apache would store in the real topic where no consumer can ever see it).
  */
-export function isTransactionPrepared(props: JavaPropertiesMap, sysFlag: number): boolean {
+export function isTransactionPrepared(props: { get(name: string): string | undefined }, sysFlag: number): boolean {
   return props.get(Prop.TRAN_MSG) === 'true' || transactionType(sysFlag) === SysFlag.TRANSACTION_PREPARED_TYPE;
 }
 

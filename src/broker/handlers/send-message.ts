@@ -3,6 +3,7 @@
  * to the same fields and calls `sendOne` too (SendMessageProcessor.sendMessage).
  */
 import { ResponseCode } from '../../protocol/codes.js';
+import { Prop } from '../../protocol/properties.js';
 import { bodyBuffer, makeResponse, type RemotingCommand } from '../../protocol/frame.js';
 import type { RequestHandler, ClientChannel } from '../../remoting/server.js';
 import type { BrokerContext } from './context.js';
@@ -31,13 +32,14 @@ export async function sendOne(ctx: BrokerContext, req: RemotingCommand, channel:
   if ('code' in target) return target;
   const props = storedProperties(ctx, h.properties);
   // SendMessageProcessor: TRAN_MSG=true is stored as a half message, or refused.
-  const prepared = isTransactionPrepared(props.map, h.sysFlag);
+  const prepared = isTransactionPrepared(props, h.sysFlag);
   const tx = prepared ? ctx.transactions : undefined;
   if (prepared && (!tx || ctx.config.rejectTransactionMessage)) {
     return fail(req, ResponseCode.NO_PERMISSION, `the broker[${ctx.config.brokerName}] sending transaction message is forbidden`);
   }
   const input = buildInput(target, h, props.text, bodyBuffer(req), bornHostOf(channel));
-  if (!tx) applyDelayLevel(input, ctx.delayLevelCount, props.map);
+  // Without DELAY in the stored string applyDelayLevel changes nothing: spare building the map.
+  if (!tx && props.get(Prop.DELAY) !== undefined) applyDelayLevel(input, ctx.delayLevelCount, props.map);
   const tracer = ctx.tracer;
   const startMs = tracer ? Date.now() : 0;
   try {
