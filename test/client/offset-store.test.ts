@@ -1,18 +1,11 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LocalFileOffsetStore, OFFSET_NOT_FOUND } from '../../src/client/offset-store.js';
+import { tempDirPerTest } from '../helpers/broker.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirPerTest('rocketctl-offsets-');
 
 function store(): LocalFileOffsetStore {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-offsets-'));
-  dirs.push(dir);
-  return new LocalFileOffsetStore(dir, 'inst', 'G');
+  return new LocalFileOffsetStore(tempDir(), 'inst', 'G');
 }
 
 describe('offset store memory table', () => {

@@ -16,11 +16,24 @@ import { RemotingClient } from '../../src/remoting/client.js';
 import { collectOwnBrokerMetrics } from '../../src/admin/metrics.js';
 import { makeRequest, type RemotingCommand } from '../../src/protocol/frame.js';
 import { RequestCode } from '../../src/protocol/codes.js';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { ROOT, runCli, type CliResult } from './cli.js';
 
 export function tempDir(prefix = 'rocketctl-broker-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A maker of temp dirs removed after each test of the calling file (call it at the top level). */
+export function tempDirPerTest(prefix: string): () => string {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = tempDir(prefix);
+    dirs.push(d);
+    return d;
+  };
 }
 
 export interface TestBroker {

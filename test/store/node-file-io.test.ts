@@ -1,19 +1,10 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NodeFileIO } from '../../src/broker/store/node-file-io.js';
+import { tempDirPerTest } from '../helpers/broker.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rocketctl-nodeio-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirPerTest('rocketctl-nodeio-');
 
 function read(io: NodeFileIO, p: string, n = 5): string {
   const b = Buffer.alloc(n);

@@ -50,8 +50,6 @@ export class ConsumeConcurrently implements ConsumeService {
   /** The permit is held: run, then release it (at once, or when an asynchronous part settles). */
   private consumeHeld(st: QueueState, msg: MessageExt): void {
     const { ctx } = this;
-    const report = (err: unknown) => ctx.report(err, `consuming ${msg.msgId}`);
-    const release = () => ctx.handlers.pool.release();
     let pending: Promise<void> | undefined;
     try {
       if (!ctx.isRunning() || st.pq.dropped) return;
@@ -59,10 +57,16 @@ export class ConsumeConcurrently implements ConsumeService {
       const outcome = ctx.handlers.invoke(st, msg, cctx);
       pending = outcome instanceof Promise ? outcome.then((o) => this.afterHandler(st, msg, cctx, o)) : this.afterHandler(st, msg, cctx, outcome);
     } catch (err) {
-      report(err);
+      ctx.report(err, `consuming ${msg.msgId}`);
     } finally {
-      if (pending) void pending.catch(report).finally(release);
-      else release();
+      // Closures only for a run that goes on asynchronously (not per message).
+      if (pending) {
+        void pending
+          .catch((err: unknown) => ctx.report(err, `consuming ${msg.msgId}`))
+          .finally(() => ctx.handlers.pool.release());
+      } else {
+        ctx.handlers.pool.release();
+      }
     }
   }
 

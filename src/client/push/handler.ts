@@ -112,17 +112,16 @@ export class HandlerInvoker {
     try {
       r = this.handler!(msg, cctx);
     } catch (err) {
-      return this.finish(run, false, err);
+      return this.finish(run, false, true, err);
     }
-    if (isThenable(r)) return Promise.resolve(r).then((v) => this.finish(run, !isFailure(v)), (err: unknown) => this.finish(run, false, err));
-    return this.finish(run, !isFailure(r));
+    if (isThenable(r)) return Promise.resolve(r).then((v) => this.finish(run, !isFailure(v), false), (err: unknown) => this.finish(run, false, true, err));
+    return this.finish(run, !isFailure(r), false);
   }
 
-  /** A handler run ended: bookkeeping, trace and counters. `err`: what it threw (a failure). */
-  private finish(run: RunningHandler, ok: boolean, ...thrown: [unknown?]): HandlerOutcome {
+  /** A handler run ended: bookkeeping, trace and counters. With `threw`, `err` is what it threw. */
+  private finish(run: RunningHandler, ok: boolean, threw: boolean, err?: unknown): HandlerOutcome {
     this.running.delete(run);
-    const threw = thrown.length > 0;
-    if (threw) this.ctx.report(thrown[0], `handler for ${run.msg.msgId}`);
+    if (threw) this.ctx.report(err, `handler for ${run.msg.msgId}`);
     if (this.ctx.tracer) this.traceConsume(run.msg, run.startMs, ok, threw);
     this.ctx.stats.consumed(run.msg.topic, ok, Date.now() - run.startMs);
     return { ok, run };
